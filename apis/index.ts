@@ -1,0 +1,11 @@
+/** The project's APIs: generated types, schemas and validators. */
+export type * from "./generated/types.generated.ts";
+export { groups, managedKinds, ownedConfigKeys, schemas } from "./generated/schemas.generated.ts";
+export type { SchemaName } from "./generated/schemas.generated.ts";
+export {
+  validate,
+  formatErrors,
+  fieldPath,
+  type FieldError,
+  type ValidationResult,
+} from "./validation.ts";

@@ -1,0 +1,325 @@
+/**
+ * A dynamic Kubernetes client that sends and receives objects as raw JSON.
+ *
+ * client-node's typed KubernetesObjectApi passes known kinds through its model
+ * serializer, which silently drops fields the models do not know (a CRD's
+ * `x-kubernetes-int-or-string`, a field newer than the library). A provider that
+ * applies arbitrary objects to remote clusters cannot lose fields, so every
+ * write here is the object exactly as given. Auth and TLS still come from
+ * client-node's KubeConfig; resources are found by discovery, cached per client.
+ */
+import { Agent, request, type RequestOptions } from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface KubeList<T = KubeObject> {
+  apiVersion: string;
+  kind: string;
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+/** A failed API call with the Status the server sent. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    readonly serverMessage: string,
+    readonly details: unknown,
+    context: string,
+  ) {
+    super(`${context}: ${code} ${reason}: ${serverMessage}`.trim());
+    this.name = "KubeApiError";
+  }
+}
+
+export interface ResourceInfo {
+  /** e.g. /apis/core.strimzi.io/v1 or /api/v1 */
+  base: string;
+  plural: string;
+  namespaced: boolean;
+}
+
+export interface DynamicClientOptions {
+  /** Per-request timeout in milliseconds (default 30 s). */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+interface ApiResourceList {
+  resources: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/** The headers client-node's auth put on the options (bearer tokens, exec credentials). */
+function headersOf(opts: RequestOptions): Record<string, string | string[] | number> {
+  const out: Record<string, string | string[] | number> = {};
+  if (!opts.headers || Array.isArray(opts.headers)) return out;
+  for (const [k, v] of Object.entries(opts.headers)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+export class DynamicClient {
+  readonly server: string;
+  private readonly agent: Promise<{ agent: Agent; opts: RequestOptions }>;
+  private readonly discovery = new Map<string, Promise<ApiResourceList>>();
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    opts: DynamicClientOptions = {},
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
+    this.server = cluster.server.replace(/\/+$/, "");
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.userAgent = opts.userAgent ?? "stretch-kafka";
+    this.agent = this.makeAgent();
+  }
+
+  private async makeAgent(): Promise<{ agent: Agent; opts: RequestOptions }> {
+    const opts: RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    const cluster = this.kc.getCurrentCluster();
+    const agent = new Agent({
+      keepAlive: true,
+      maxSockets: 32,
+      ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+      ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+      ...(opts.key !== undefined ? { key: opts.key } : {}),
+      ...(cluster?.tlsServerName ? { servername: cluster.tlsServerName } : {}),
+      rejectUnauthorized: !(cluster?.skipTLSVerify ?? false),
+    });
+    return { agent, opts };
+  }
+
+  /** Closes idle keep-alive connections. */
+  async close(): Promise<void> {
+    (await this.agent).agent.destroy();
+  }
+
+  /** Sends one request; JSON in, JSON out. Throws KubeApiError for non-2xx answers. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
+    const { agent, opts } = await this.agent;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const url = new URL(this.server + path);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          agent,
+          headers: {
+            ...headersOf(opts),
+            Accept: "application/json",
+            "User-Agent": this.userAgent,
+            ...(payload !== undefined
+              ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) }
+              : {}),
+          },
+          ...(opts.auth ? { auth: opts.auth } : {}),
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            const code = res.statusCode ?? 0;
+            if (code >= 200 && code < 300) {
+              try {
+                resolve((text ? JSON.parse(text) : {}) as T);
+              } catch (cause) {
+                reject(new Error(`${method} ${path}: response is not JSON`, { cause }));
+              }
+              return;
+            }
+            let status: { reason?: string; message?: string; details?: unknown } = {};
+            try {
+              status = JSON.parse(text) as typeof status;
+            } catch {
+              status = { message: text.trim() };
+            }
+            reject(
+              new KubeApiError(
+                code,
+                status.reason ?? "",
+                status.message ?? "",
+                status.details,
+                `${method} ${path}`,
+              ),
+            );
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new Error(`${method} ${this.server}${path}: timed out after ${timeoutMs}ms`)),
+      );
+      req.on("error", (cause) => {
+        reject(new Error(`${method} ${this.server}${path} failed`, { cause }));
+      });
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Finds the REST resource of a kind by discovery (cached; refreshed once on a miss). */
+  async resource(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    for (const refresh of [false, true]) {
+      if (refresh) this.discovery.delete(base);
+      let list = this.discovery.get(base);
+      if (!list) {
+        list = this.request<ApiResourceList>("GET", base);
+        this.discovery.set(base, list);
+        list.catch(() => this.discovery.delete(base));
+      }
+      let found;
+      try {
+        found = (await list).resources.find((r) => r.kind === kind && !r.name.includes("/"));
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404 && !refresh) continue;
+        if (err instanceof KubeApiError && err.code === 404) break;
+        throw err;
+      }
+      if (found) return { base, plural: found.name, namespaced: found.namespaced };
+    }
+    throw new KubeApiError(
+      404,
+      "NotFound",
+      `the server has no resource for ${kind} in ${apiVersion}`,
+      undefined,
+      "discovery",
+    );
+  }
+
+  /** Forgets discovery results (e.g. after installing CRDs). */
+  forgetDiscovery(): void {
+    this.discovery.clear();
+  }
+
+  async path(apiVersion: string, kind: string, namespace?: string, name?: string): Promise<string> {
+    const r = await this.resource(apiVersion, kind);
+    if (r.namespaced && !namespace)
+      throw new Error(`${kind} is namespaced: a namespace is required`);
+    const ns = r.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
+    const n = name ? `/${encodeURIComponent(name)}` : "";
+    return `${r.base}${ns}/${r.plural}${n}`;
+  }
+
+  /** Server-side apply: the object as given becomes this field manager's intent. */
+  async apply<T extends KubeObject>(
+    obj: T,
+    opts: { fieldManager: string; force?: boolean; dryRun?: boolean; subresource?: "status" },
+  ): Promise<T> {
+    const name = obj.metadata.name;
+    if (!name) throw new Error(`cannot apply ${obj.kind} without metadata.name`);
+    const q = new URLSearchParams({ fieldManager: opts.fieldManager });
+    if (opts.force ?? true) q.set("force", "true");
+    if (opts.dryRun) q.set("dryRun", "All");
+    const sub = opts.subresource ? `/${opts.subresource}` : "";
+    const path = await this.path(obj.apiVersion, obj.kind, obj.metadata.namespace, name);
+    return this.request<T>(
+      "PATCH",
+      `${path}${sub}?${q.toString()}`,
+      obj,
+      "application/apply-patch+yaml",
+    );
+  }
+
+  async get<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<T> {
+    return this.request<T>("GET", await this.path(apiVersion, kind, namespace, name));
+  }
+
+  /** Like get, but undefined when the object does not exist. */
+  async find<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.get<T>(apiVersion, kind, name, namespace);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async list<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    opts: { namespace?: string; labelSelector?: string } = {},
+  ): Promise<KubeList<T>> {
+    const r = await this.resource(apiVersion, kind);
+    const ns =
+      r.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : "";
+    const q = opts.labelSelector
+      ? `?${new URLSearchParams({ labelSelector: opts.labelSelector }).toString()}`
+      : "";
+    return this.request<KubeList<T>>("GET", `${r.base}${ns}/${r.plural}${q}`);
+  }
+
+  /** Deletes an object; true when it was there. */
+  async delete(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+    opts: { propagationPolicy?: "Background" | "Foreground" | "Orphan"; uid?: string } = {},
+  ): Promise<boolean> {
+    const body = {
+      apiVersion: "v1",
+      kind: "DeleteOptions",
+      ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+      ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+    };
+    try {
+      await this.request("DELETE", await this.path(apiVersion, kind, namespace, name), body);
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return false;
+      throw err;
+    }
+  }
+}

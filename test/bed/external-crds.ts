@@ -1,0 +1,92 @@
+/**
+ * CRDs of the projects we integrate with, fetched at test time from their
+ * published artifacts (never committed): Crossplane and MCS from their Go
+ * modules, Strimzi from its api test-jar on Maven Central.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { cacheDir } from "./cache.ts";
+import { run } from "./run.ts";
+
+export const versions = {
+  crossplane: "v2.2.1",
+  mcs: "v0.3.0",
+  // The io.strimzi:api test-jar carries the generated CRDs under crds/v1 (the
+  // core.strimzi.io/v1 and kafka.strimzi.io/v1 APIs that Strimzi 1.x serves).
+  strimzi: "0.51.0",
+} as const;
+
+export interface ExternalCrds {
+  crossplane: string[];
+  mcs: string[];
+  strimzi: string[];
+}
+
+async function goModuleDir(module: string, version: string): Promise<string> {
+  // A throwaway module so `go mod download` needs no go.mod of ours.
+  const work = cacheDir("gomod-download");
+  if (!existsSync(join(work, "go.mod"))) {
+    writeFileSync(join(work, "go.mod"), "module stretchkafka.dev/download\n\ngo 1.24\n");
+  }
+  const { stdout } = await run("go", ["mod", "download", "-json", `${module}@${version}`], {
+    cwd: work,
+  });
+  const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new Error(`cannot download Go module ${module}@${version}: ${info.Error}`);
+  return info.Dir;
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+async function strimziCrdDir(log: (msg: string) => void): Promise<string> {
+  const out = cacheDir("strimzi", versions.strimzi);
+  const marker = join(out, ".complete");
+  if (existsSync(marker)) return join(out, "crds", "v1");
+  log(`strimzi: fetching io.strimzi:api:${versions.strimzi}:tests from Maven Central`);
+  await run("mvn", [
+    "-q",
+    "-B",
+    "dependency:copy",
+    `-Dartifact=io.strimzi:api:${versions.strimzi}:jar:tests`,
+    `-DoutputDirectory=${out}`,
+    "-Dmdep.stripVersion=true",
+  ]);
+  // `jar` ships with the JDK, which the machine has for Kafka anyway.
+  await run("jar", ["xf", join(out, "api-tests.jar"), "crds/v1"], { cwd: out });
+  writeFileSync(marker, "");
+  return join(out, "crds", "v1");
+}
+
+/** Paths of the external CRD files, fetching them into the cache when needed. */
+export async function externalCrds(log: (msg: string) => void = () => {}): Promise<ExternalCrds> {
+  const crossplane = join(
+    await goModuleDir("github.com/crossplane/crossplane/v2", versions.crossplane),
+    "cluster",
+    "crds",
+  );
+  const mcs = join(await goModuleDir("sigs.k8s.io/mcs-api", versions.mcs), "config", "crd");
+  const strimzi = await strimziCrdDir(log);
+  return {
+    crossplane: yamlFiles(crossplane),
+    mcs: yamlFiles(mcs),
+    strimzi: yamlFiles(strimzi).filter((f) => /strimzipodset|Crd-kafka\.yaml$/.test(f)),
+  };
+}
+
+/** Parses every document of a YAML file. */
+export function readYamlDocuments(path: string): unknown[] {
+  return parseAllDocuments(readFileSync(path, "utf8"))
+    .map((d) => d.toJS() as unknown)
+    .filter((d) => d !== null);
+}
+
+export function ensureDir(path: string): string {
+  mkdirSync(path, { recursive: true });
+  return path;
+}

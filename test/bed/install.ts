@@ -1,0 +1,99 @@
+/** Installs CRDs into a test cluster: ours (generated) and the real ones of the projects we integrate with. */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { externalCrds, readYamlDocuments } from "./external-crds.ts";
+
+const generatedCrdDir = fileURLToPath(new URL("../../apis/generated/crds/", import.meta.url));
+
+/** Our generated CRDs (XR and claim CRDs as Crossplane would derive them, provider CRDs), not the XRD. */
+export function ourCrdFiles(): string[] {
+  return readdirSync(generatedCrdDir)
+    .filter((f) => f.endsWith(".yaml") && !f.endsWith(".xrd.yaml"))
+    .sort()
+    .map((f) => join(generatedCrdDir, f));
+}
+
+export function ourXrdFile(): string {
+  const xrd = readdirSync(generatedCrdDir).find((f) => f.endsWith(".xrd.yaml"));
+  if (!xrd) throw new Error("apis/generated/crds has no XRD; run npm run generate");
+  return join(generatedCrdDir, xrd);
+}
+
+/** Applies every document of the given files (server-side) and waits until each CRD is Established. */
+export async function applyFiles(
+  kc: KubeConfig,
+  files: string[],
+  timeoutSeconds = 60,
+): Promise<KubeObject[]> {
+  const client = new DynamicClient(kc);
+  const applied: KubeObject[] = [];
+  for (const file of files) {
+    for (const doc of readYamlDocuments(file)) {
+      try {
+        applied.push(
+          await client.apply(doc as KubeObject, { fieldManager: "stretch-kafka-testbed" }),
+        );
+      } catch (err) {
+        throw new Error(`cannot apply ${file}: ${describeError(err)}`, { cause: err });
+      }
+    }
+  }
+  const crdNames = applied
+    .filter((o) => o.kind === "CustomResourceDefinition")
+    .map((o) => o.metadata.name ?? "");
+  await waitEstablished(client, crdNames, timeoutSeconds);
+  await client.close();
+  return applied;
+}
+
+interface Crd extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+export async function waitEstablished(
+  client: DynamicClient,
+  names: string[],
+  timeoutSeconds: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  const established = (crd: Crd): boolean =>
+    (crd.status?.conditions ?? []).some((c) => c.type === "Established" && c.status === "True");
+  for (const name of names) {
+    for (;;) {
+      const crd = await client.get<Crd>(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        name,
+      );
+      if (established(crd)) break;
+      if (Date.now() > deadline)
+        throw new Error(`CRD ${name} not Established within ${timeoutSeconds}s`);
+      await sleep(100);
+    }
+  }
+}
+
+export interface InstallOptions {
+  crossplane?: boolean;
+  mcs?: boolean;
+  strimzi?: boolean;
+  ours?: boolean;
+}
+
+/** Installs the requested CRD sets (all by default). */
+export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Promise<void> {
+  const want = { crossplane: true, mcs: true, strimzi: true, ours: true, ...opts };
+  const ext = await externalCrds();
+  const files = [
+    ...(want.crossplane ? ext.crossplane : []),
+    ...(want.mcs ? ext.mcs : []),
+    ...(want.strimzi ? ext.strimzi : []),
+    ...(want.ours ? ourCrdFiles() : []),
+  ];
+  await applyFiles(kc, files);
+}

@@ -1,0 +1,91 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import cloneDeep from "lodash/cloneDeep.js";
+import { staleFiles } from "../../apis/generate.ts";
+import { validate, fieldPath, type FieldError } from "../../apis/validation.ts";
+
+const example = parse(
+  readFileSync(new URL("../../examples/claim-3-clusters.yaml", import.meta.url), "utf8"),
+) as {
+  spec: Record<string, unknown>;
+};
+
+function errorsOf(obj: unknown): FieldError[] {
+  const r = validate("StretchKafka", obj);
+  return r.valid ? [] : r.errors;
+}
+
+test("apis/generated matches a fresh generation from the schemas (drift check)", async () => {
+  assert.deepEqual(await staleFiles(), [], "run npm run generate and commit the result");
+});
+
+test("the example claim is valid", () => {
+  assert.deepEqual(errorsOf(example), []);
+});
+
+test("validation names the offending field", () => {
+  const bad = cloneDeep(example) as {
+    spec: { clusters: { nodePools: { replicas: unknown }[] }[] };
+  };
+  const pool = bad.spec.clusters[1]?.nodePools[0];
+  assert.ok(pool);
+  pool.replicas = -1;
+  assert.deepEqual(errorsOf(bad), [
+    { field: "spec.clusters[1].nodePools[0].replicas", message: "must be >= 0" },
+  ]);
+
+  pool.replicas = "three";
+  assert.deepEqual(errorsOf(bad), [
+    { field: "spec.clusters[1].nodePools[0].replicas", message: "must be integer" },
+  ]);
+});
+
+test("validation reports missing and unknown-enum fields", () => {
+  const bad = cloneDeep(example);
+  delete bad.spec["clusters"];
+  (bad.spec["networking"] as Record<string, unknown>)["provider"] = "carrier-pigeon";
+  assert.deepEqual(errorsOf(bad), [
+    { field: "spec.clusters", message: "is required" },
+    {
+      field: "spec.networking.provider",
+      message: 'must be one of "mcs", "cilium", "istio", "nodeport", "loadbalancer"',
+    },
+  ]);
+});
+
+test("a RemoteSecret manifest cannot carry key material past the schema's shape", () => {
+  const ok = {
+    apiVersion: "remote.stretchkafka.dev/v1alpha1",
+    kind: "RemoteSecret",
+    metadata: { name: "orders-east-east-brokers-0" },
+    spec: {
+      providerConfigRef: { name: "east" },
+      forProvider: {
+        manifest: {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "orders-kafka-0", namespace: "kafka" },
+        },
+        certificate: { commonName: "orders-kafka-0", issuer: "ClusterCA", dnsNames: ["a.example"] },
+      },
+    },
+  };
+  assert.deepEqual(validate("RemoteSecret", ok), { valid: true });
+  const wrongKind = cloneDeep(ok);
+  wrongKind.spec.forProvider.manifest.kind = "ConfigMap";
+  assert.deepEqual(validate("RemoteSecret", wrongKind), {
+    valid: false,
+    errors: [{ field: "spec.forProvider.manifest.kind", message: 'must be one of "Secret"' }],
+  });
+});
+
+test("fieldPath turns JSON pointers into readable paths", () => {
+  assert.equal(
+    fieldPath("/spec/clusters/0/nodePools/12/name"),
+    "spec.clusters[0].nodePools[12].name",
+  );
+  assert.equal(fieldPath("/spec/kafka/config/a~1b"), "spec.kafka.config.a/b");
+  assert.equal(fieldPath(""), "");
+});
