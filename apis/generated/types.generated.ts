@@ -17,6 +17,20 @@ export type Conditions = Condition[];
  */
 export type Quantity = number | string;
 /**
+ * The set of CAs the certificate belongs to: one per Kafka cluster (the composite's name). The provider keeps the CA keys in the central cluster.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "Authority".
+ */
+export type Authority = string;
+/**
+ * Which CA of the authority signs: ClusterCA (Kafka nodes) or ClientsCA (client certificates).
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "Issuer".
+ */
+export type Issuer = "ClusterCA" | "ClientsCA";
+/**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
  * via the `definition` "XStretchKafkaSpec".
  */
@@ -373,6 +387,10 @@ export interface KafkaStatus {
   controllers?: number[];
   brokers?: number[];
   /**
+   * Dynamic quorum: the controllers the quorum was formed with; controller.quorum.bootstrap.servers lists them, so adding controllers restarts no one.
+   */
+  bootstrapControllers?: number[];
+  /**
    * Bootstrap servers for clients that can reach every cluster.
    */
   bootstrapServers?: string;
@@ -430,16 +448,14 @@ export interface ProviderConfigStatus {
  * via the `definition` "CertificateRequest".
  */
 export interface CertificateRequest {
+  authority: Authority;
   commonName: string;
   /**
    * @maxItems 1024
    */
   dnsNames?: string[];
   ipAddresses?: string[];
-  /**
-   * Which CA signs it.
-   */
-  issuer: "ClusterCA" | "ClientsCA";
+  issuer: Issuer;
   usages?: ("server" | "client")[];
   validityDays?: number;
   renewBeforeDays?: number;
@@ -731,6 +747,17 @@ export interface RemoteSecretForProvider {
     keys?: string[];
   };
   certificate?: CertificateRequest;
+  /**
+   * Publish the public certificate of a CA (never its key).
+   */
+  caCertificate?: {
+    authority: Authority;
+    issuer: Issuer;
+    /**
+     * Key of the certificate in the Secret.
+     */
+    key?: string;
+  };
 }
 /**
  * The complete remote Secret.
@@ -1133,6 +1160,241 @@ export interface RemoteNetworkPolicyStatus {
  * via the `definition` "RemoteNetworkPolicyAtProvider".
  */
 export interface RemoteNetworkPolicyAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+}
+/**
+ * The ServiceAccount Kafka pods run as; they read their own certificate Secrets through the API.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccount".
+ */
+export interface RemoteServiceAccount {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemoteServiceAccount";
+  metadata: KubeObjectMeta;
+  spec: RemoteServiceAccountSpec;
+  status?: RemoteServiceAccountStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccountSpec".
+ */
+export interface RemoteServiceAccountSpec {
+  forProvider: RemoteServiceAccountForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccountForProvider".
+ */
+export interface RemoteServiceAccountForProvider {
+  manifest: RemoteServiceAccountManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote ServiceAccount.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccountManifest".
+ */
+export interface RemoteServiceAccountManifest {
+  apiVersion: "v1";
+  kind: "ServiceAccount";
+  metadata: ObjectMeta;
+  automountServiceAccountToken?: boolean;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccountStatus".
+ */
+export interface RemoteServiceAccountStatus {
+  atProvider?: RemoteServiceAccountAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteServiceAccountAtProvider".
+ */
+export interface RemoteServiceAccountAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+}
+/**
+ * A Role in a remote Kubernetes cluster.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRole".
+ */
+export interface RemoteRole {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemoteRole";
+  metadata: KubeObjectMeta;
+  spec: RemoteRoleSpec;
+  status?: RemoteRoleStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleSpec".
+ */
+export interface RemoteRoleSpec {
+  forProvider: RemoteRoleForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleForProvider".
+ */
+export interface RemoteRoleForProvider {
+  manifest: RemoteRoleManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote Role.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleManifest".
+ */
+export interface RemoteRoleManifest {
+  apiVersion: "rbac.authorization.k8s.io/v1";
+  kind: "Role";
+  metadata: ObjectMeta;
+  rules: {
+    [k: string]: unknown | undefined;
+  }[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleStatus".
+ */
+export interface RemoteRoleStatus {
+  atProvider?: RemoteRoleAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleAtProvider".
+ */
+export interface RemoteRoleAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+}
+/**
+ * A RoleBinding in a remote Kubernetes cluster.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBinding".
+ */
+export interface RemoteRoleBinding {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemoteRoleBinding";
+  metadata: KubeObjectMeta;
+  spec: RemoteRoleBindingSpec;
+  status?: RemoteRoleBindingStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBindingSpec".
+ */
+export interface RemoteRoleBindingSpec {
+  forProvider: RemoteRoleBindingForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBindingForProvider".
+ */
+export interface RemoteRoleBindingForProvider {
+  manifest: RemoteRoleBindingManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote RoleBinding.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBindingManifest".
+ */
+export interface RemoteRoleBindingManifest {
+  apiVersion: "rbac.authorization.k8s.io/v1";
+  kind: "RoleBinding";
+  metadata: ObjectMeta;
+  roleRef: {
+    [k: string]: unknown | undefined;
+  };
+  subjects: {
+    [k: string]: unknown | undefined;
+  }[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBindingStatus".
+ */
+export interface RemoteRoleBindingStatus {
+  atProvider?: RemoteRoleBindingAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteRoleBindingAtProvider".
+ */
+export interface RemoteRoleBindingAtProvider {
   uid?: string;
   resourceVersion?: string;
 }

@@ -334,7 +334,7 @@ describe("the API server refuses bad managed resources", () => {
       central,
       secret({
         secretRef: { namespace: "x", name: "y" },
-        certificate: { commonName: "a", issuer: "ClusterCA" },
+        certificate: { authority: "orders-x1", commonName: "a", issuer: "ClusterCA" },
       }),
       "spec.forProvider",
       "exactly one of",
@@ -342,7 +342,9 @@ describe("the API server refuses bad managed resources", () => {
   });
 
   test("moving a managed resource to another cluster", async () => {
-    const ok = secret({ certificate: { commonName: "orders-kafka-0", issuer: "ClusterCA" } });
+    const ok = secret({
+      certificate: { authority: "orders-x1", commonName: "orders-kafka-0", issuer: "ClusterCA" },
+    });
     const applied = await apply(central, ok);
     const spec = applied["spec"] as { deletionPolicy: string; managementPolicies: string[] };
     assert.equal(spec.deletionPolicy, "Delete");

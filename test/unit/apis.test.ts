@@ -68,7 +68,12 @@ test("a RemoteSecret manifest cannot carry key material past the schema's shape"
           kind: "Secret",
           metadata: { name: "orders-kafka-0", namespace: "kafka" },
         },
-        certificate: { commonName: "orders-kafka-0", issuer: "ClusterCA", dnsNames: ["a.example"] },
+        certificate: {
+          authority: "orders-x1",
+          commonName: "orders-kafka-0",
+          issuer: "ClusterCA",
+          dnsNames: ["a.example"],
+        },
       },
     },
   };

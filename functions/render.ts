@@ -1,0 +1,177 @@
+/**
+ * Renders a composite like `crossplane render` does, in-process: the
+ * composite with its status and conditions, then every desired composed
+ * resource with the metadata Crossplane gives it, as one YAML stream.
+ */
+import {
+  Ready,
+  RunFunctionRequest,
+  Severity,
+  Status,
+  type RunFunctionResponse,
+} from "@crossplane-org/function-sdk-typescript";
+import { stringify } from "yaml";
+import { compose } from "./stretch-kafka/compose.ts";
+
+export const compositionResourceName = "crossplane.io/composition-resource-name";
+/** `crossplane render` stamps every condition with this time. */
+const renderTime = "2024-01-01T00:00:00Z";
+
+export type KubeObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+};
+
+/** A claim becomes the composite the engine (or Crossplane) would bind it to. */
+export function asComposite(obj: KubeObject): KubeObject {
+  if (obj.kind !== "StretchKafka") return obj;
+  const meta = obj.metadata ?? {};
+  const spec = { ...(obj["spec"] as Record<string, unknown>) };
+  delete spec["writeConnectionSecretToRef"];
+  return {
+    apiVersion: obj.apiVersion,
+    kind: "XStretchKafka",
+    metadata: {
+      name: meta.name ?? "",
+      labels: {
+        "crossplane.io/claim-name": meta.name ?? "",
+        "crossplane.io/claim-namespace": meta.namespace ?? "default",
+      },
+    },
+    spec: {
+      ...spec,
+      claimRef: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: meta.name ?? "",
+        namespace: meta.namespace ?? "default",
+      },
+    },
+  };
+}
+
+export function request(xr: KubeObject, observed: KubeObject[]): RunFunctionRequest {
+  const resources: Record<
+    string,
+    { resource: Record<string, unknown>; connectionDetails: Record<string, Buffer>; ready: Ready }
+  > = {};
+  for (const o of observed) {
+    const name = o.metadata?.annotations?.[compositionResourceName];
+    if (name)
+      resources[name] = { resource: o, connectionDetails: {}, ready: Ready.READY_UNSPECIFIED };
+  }
+  return RunFunctionRequest.fromPartial({
+    meta: { tag: "" },
+    observed: {
+      composite: { resource: xr, connectionDetails: {}, ready: Ready.READY_UNSPECIFIED },
+      resources,
+    },
+  });
+}
+
+function conditionStatus(s: Status): string {
+  return s === Status.STATUS_CONDITION_TRUE
+    ? "True"
+    : s === Status.STATUS_CONDITION_FALSE
+      ? "False"
+      : "Unknown";
+}
+
+/** "a, b, and c" / "a, b, c, and 2 more", as Crossplane lists unready resources. */
+function firstNAndSomeMore(names: string[], n = 3): string {
+  const sorted = [...names].sort();
+  if (sorted.length > n) return `${sorted.slice(0, n).join(", ")}, and ${sorted.length - n} more`;
+  if (sorted.length === n)
+    return `${sorted.slice(0, n - 1).join(", ")}, and ${sorted[n - 1] ?? ""}`;
+  return sorted.join(", ");
+}
+
+/** The objects `crossplane render` would print for this response. */
+export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeObject[] {
+  const fatal = rsp.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
+  if (fatal) throw new Error(`the function refused the composite: ${fatal.message}`);
+  const desired = rsp.desired?.resources ?? {};
+  const names = Object.keys(desired).sort();
+  const unready = names.filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
+  const xrName = xr.metadata?.name ?? "";
+  const claimName = xr.metadata?.labels?.["crossplane.io/claim-name"];
+  const claimNs = xr.metadata?.labels?.["crossplane.io/claim-namespace"];
+  const ready =
+    unready.length > 0
+      ? {
+          type: "Ready",
+          status: "False",
+          reason: "Creating",
+          message: `Unready resources: ${firstNAndSomeMore(unready)}`,
+        }
+      : { type: "Ready", status: "True", reason: "Available" };
+  const conditions = [
+    { ...ready, lastTransitionTime: renderTime },
+    ...rsp.conditions
+      .filter((c) => c.type !== "Ready" && c.type !== "Synced")
+      .map((c) => ({
+        type: c.type,
+        status: conditionStatus(c.status),
+        reason: c.reason,
+        ...(c.message ? { message: c.message } : {}),
+        lastTransitionTime: renderTime,
+      })),
+  ];
+  const status = {
+    ...((rsp.desired?.composite?.resource?.["status"] ?? {}) as Record<string, unknown>),
+    conditions,
+  };
+  const out: KubeObject[] = [
+    {
+      apiVersion: xr.apiVersion,
+      kind: xr.kind,
+      metadata: {
+        name: xrName,
+        ...(xr.metadata?.namespace ? { namespace: xr.metadata.namespace } : {}),
+      },
+      status,
+    },
+  ];
+  for (const name of names) {
+    const r = structuredClone(desired[name]?.resource ?? {}) as KubeObject;
+    const meta = (r.metadata ??= {});
+    meta.annotations = { ...meta.annotations, [compositionResourceName]: name };
+    meta.labels = {
+      ...meta.labels,
+      "crossplane.io/composite": xrName,
+      ...(claimName && claimNs
+        ? { "crossplane.io/claim-name": claimName, "crossplane.io/claim-namespace": claimNs }
+        : {}),
+    };
+    (meta as Record<string, unknown>)["ownerReferences"] = [
+      {
+        apiVersion: xr.apiVersion,
+        kind: xr.kind,
+        name: xrName,
+        uid: xr.metadata?.uid ?? "",
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ];
+    out.push(r);
+  }
+  return out;
+}
+
+export function render(xrOrClaim: KubeObject, observed: KubeObject[] = []): KubeObject[] {
+  const xr = asComposite(xrOrClaim);
+  return renderedObjects(xr, compose(request(xr, observed)));
+}
+
+export function toYamlStream(objects: KubeObject[]): string {
+  return objects
+    .map((o) => `---\n${stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })}`)
+    .join("");
+}

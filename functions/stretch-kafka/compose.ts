@@ -1,0 +1,489 @@
+/**
+ * function-stretch-kafka: an XStretchKafka and what was observed in, every
+ * managed resource of every remote cluster and the composite's status out.
+ * Pure and deterministic: no clock, no randomness, no I/O.
+ */
+import { createHash } from "node:crypto";
+import {
+  Ready,
+  Severity,
+  Status,
+  Target,
+  type Condition as FnCondition,
+  type Resource,
+  type Result,
+  type RunFunctionRequest,
+  type RunFunctionResponse,
+} from "@crossplane-org/function-sdk-typescript";
+import {
+  formatErrors,
+  validate,
+  type StretchKafkaStatus,
+  type XStretchKafka,
+} from "../../apis/index.ts";
+import { kafkaImage, metadataVersion } from "./image.ts";
+import { nodeConfig, type QuorumConfig } from "./kafka-config.ts";
+import { managedResource, resourceName, type ManagedResource } from "./managed.ts";
+import { annotations } from "./names.ts";
+import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
+import { allocateNodeIds, allocationFromObserved } from "./node-ids.ts";
+import { findRemote, isReady, type ObservedMr, type ObservedResources } from "./observed.ts";
+import { formatScriptKey, podDefinition } from "./pod-template.ts";
+import { replicationDefaults } from "./quorum.ts";
+import { anchor } from "./resources/anchor.ts";
+import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
+import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
+import { podIdentity } from "./resources/rbac.ts";
+import type { RemoteObject } from "./resources/remote-object.ts";
+import { caCertificates, nodeCertificate } from "./resources/secrets.ts";
+import { clusterServices } from "./resources/services.ts";
+import { pausedKafka, podSet } from "./resources/strimzi.ts";
+import { clusterHealth, conditions } from "./status.ts";
+import { nodeVolumes, logDirs } from "./storage.ts";
+import { buildTopology, type KafkaNode, type Topology } from "./topology.ts";
+import { validateChange, validateSpec, validateTopology, type Problem } from "./validate.ts";
+
+const claimNameLabel = "crossplane.io/claim-name";
+/** Re-run soon while converging; rarely once settled (watches bring changes sooner). */
+const ttlConverging = 15;
+const ttlSettled = 600;
+
+/** A 22-character Kafka id (base64url of 16 bytes), derived from a seed. */
+export function kafkaUuid(seed: string): string {
+  return createHash("sha256").update(seed).digest().subarray(0, 16).toString("base64url");
+}
+
+function observedResources(req: RunFunctionRequest): ObservedResources {
+  const out: ObservedResources = {};
+  for (const [name, r] of Object.entries(req.observed?.resources ?? {})) out[name] = r.resource;
+  return out;
+}
+
+function result(severity: Severity, message: string, reason?: string): Result {
+  return {
+    severity,
+    message,
+    ...(reason ? { reason } : {}),
+    target: Target.TARGET_COMPOSITE_AND_CLAIM,
+  };
+}
+
+function problemResults(problems: Problem[]): Result[] {
+  return problems.map((p) =>
+    result(
+      p.severity === "fatal" ? Severity.SEVERITY_FATAL : Severity.SEVERITY_WARNING,
+      `${p.field}: ${p.message}`,
+    ),
+  );
+}
+
+/** A response that changes nothing: Crossplane stops on a fatal result and keeps what runs. */
+function refuse(req: RunFunctionRequest, results: Result[]): RunFunctionResponse {
+  return {
+    meta: { tag: req.meta?.tag ?? "", ttl: { seconds: ttlConverging, nanos: 0 } },
+    desired: req.desired,
+    results,
+    context: req.context,
+    requirements: undefined,
+    conditions: [],
+  };
+}
+
+function recoveredAllocation(
+  observed: ObservedResources,
+): ReturnType<typeof allocationFromObserved> {
+  const found: { cluster: string; pool: string; ids: number[] }[] = [];
+  for (const mr of Object.values(observed)) {
+    if (mr?.kind !== "RemoteStrimziPodSet") continue;
+    const manifest = mr.spec?.forProvider?.manifest as
+      | { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } }
+      | undefined;
+    const ids = manifest?.metadata?.annotations?.[annotations.nodeIds];
+    const pool = manifest?.metadata?.labels?.["strimzi.io/pool-name"];
+    const cluster = mr.metadata?.labels?.["stretchkafka.dev/cluster"];
+    if (ids && pool && cluster)
+      found.push({ cluster, pool, ids: ids.split(",").filter(Boolean).map(Number) });
+  }
+  return allocationFromObserved(found);
+}
+
+interface Plan {
+  objects: RemoteObject[];
+  pending: string[];
+  bootstrapByCluster: Map<string, string>;
+}
+
+/** Everything every cluster needs. Nodes whose addresses are unknown are not configured at all. */
+function plan(o: {
+  xr: XStretchKafka;
+  t: Topology;
+  observed: ObservedResources;
+  clusterId: string;
+  bootstrapControllers: number[];
+}): Plan {
+  const { xr, t, observed } = o;
+  const spec = xr.spec;
+  const composite = xr.metadata.name ?? "";
+  const provider = providers[spec.networking.provider];
+  const ctx: NetworkingContext = {
+    topology: t,
+    networking: {
+      ...spec.networking,
+      clusterDomain: spec.networking.clusterDomain ?? "cluster.local",
+      clusterSetDomain: spec.networking.clusterSetDomain ?? "clusterset.local",
+    },
+    observedService: (cluster, name) =>
+      findRemote(observed, cluster, "RemoteService", name)?.status?.atProvider,
+  };
+  const addresses = new Map<number, NodeAddress>();
+  const pending: string[] = [];
+  for (const n of t.nodes) {
+    const a = provider.nodeAddress(ctx, n);
+    if ("address" in a) addresses.set(n.id, a.address);
+    else pending.push(a.pending);
+  }
+  const votersKnown = t.controllers.every((c) => addresses.has(c.id));
+  const mode = spec.quorum?.mode ?? "static";
+  const voterNodes =
+    mode === "static"
+      ? t.controllers
+      : t.controllers.filter((c) => o.bootstrapControllers.includes(c.id));
+  const quorum: QuorumConfig = {
+    mode,
+    voters: voterNodes.flatMap((node) => {
+      const address = addresses.get(node.id);
+      return address ? [{ node, address }] : [];
+    }),
+  };
+  const replication = replicationDefaults(t);
+  const podSetApiVersion = spec.strimzi?.apiVersion ?? "core.strimzi.io/v1";
+  const image = kafkaImage(spec.kafka.version ?? "4.1.0", spec.kafka.image) ?? "";
+  const base = { kafkaName: t.kafkaName, namespace: t.namespace };
+  const initialControllers = voterNodes
+    .flatMap((n) => {
+      const a = addresses.get(n.id);
+      return a
+        ? [
+            `${n.id}@${a.host}:${a.ports.controlplane}:${kafkaUuid(`${o.clusterId}/directory/${n.id}`)}`,
+          ]
+        : [];
+    })
+    .join(",");
+
+  const objects: RemoteObject[] = [];
+  const bootstrapByCluster = new Map<string, string>();
+  for (const c of t.clusters) {
+    const cl = { ...base, cluster: c.name };
+    objects.push(
+      anchor({ ...cl, composite }),
+      pausedKafka({ ...cl, podSetApiVersion }),
+      ...podIdentity({ ...cl, podNames: c.nodes.map((n) => n.podName) }),
+      ...clusterServices(cl),
+      ...provider.objects(ctx, c),
+      ...caCertificates({ ...cl, authority: composite }),
+    );
+    if (spec.networking.networkPolicies?.enabled) {
+      objects.push(kafkaNetworkPolicy({ ...cl, policy: spec.networking.networkPolicies }));
+    }
+    const brokerAddrs = c.nodes
+      .filter((n) => n.isBroker)
+      .flatMap((n) => {
+        const a = addresses.get(n.id);
+        return a ? [`${a.host}:${a.ports.plain}`] : [];
+      });
+    if (brokerAddrs.length > 0) bootstrapByCluster.set(c.name, brokerAddrs.join(","));
+
+    for (const pool of c.pools) {
+      const pods: Record<string, unknown>[] = [];
+      for (const node of pool.nodes) {
+        const address = addresses.get(node.id);
+        const volumes = nodeVolumes(pool.spec.storage, node);
+        if (!address || !votersKnown) {
+          // Keep a node that already runs exactly as it was until its address is known again.
+          const kept = carried(observed, c.name, node);
+          objects.push(...kept.objects);
+          if (kept.pod) pods.push(kept.pod);
+          continue;
+        }
+        const dirs = logDirs(volumes, node);
+        const data: Record<string, string> = {
+          "server.config": nodeConfig({
+            spec,
+            ...base,
+            node,
+            address,
+            quorum,
+            replication,
+            ...dirs,
+          }),
+          "cluster.id": o.clusterId,
+          "metadata.version": metadataVersion(spec.kafka.version ?? "4.1.0"),
+          "log4j2.properties": defaultLogging,
+        };
+        const formatInInit = mode === "dynamic" && node.isController;
+        if (formatInInit)
+          data[formatScriptKey] = formatScript(
+            o.bootstrapControllers.includes(node.id) ? initialControllers : undefined,
+          );
+        const names = provider.certificateNames(ctx, node);
+        objects.push(
+          nodeConfigMap({ ...cl, node, data }),
+          nodeCertificate({ ...cl, authority: composite, podName: node.podName, ...names }),
+          ...nodeClaims({ ...cl, node, volumes }),
+        );
+        pods.push(
+          podDefinition({
+            spec,
+            ...base,
+            node,
+            pool: pool.spec,
+            podSetName: pool.podSetName,
+            image,
+            volumes,
+            configData: data,
+            formatInInit,
+          }),
+        );
+      }
+      objects.push(
+        podSet({
+          ...cl,
+          apiVersion: podSetApiVersion,
+          name: pool.podSetName,
+          pool: pool.spec.name,
+          nodeIds: pool.nodes.map((n) => n.id),
+          pods,
+        }),
+      );
+    }
+  }
+  return { objects, pending: votersKnown ? pending : [...new Set(pending)], bootstrapByCluster };
+}
+
+/**
+ * Dynamic quorum: the stock start script formats storage without
+ * --initial-controllers, which Kafka refuses for a controller without static
+ * voters; this runs first, and the script's own format then skips the volume.
+ */
+function formatScript(initialControllers: string | undefined): string {
+  const flag = initialControllers
+    ? `--initial-controllers "${initialControllers}"`
+    : "--no-initial-controllers";
+  return `#!/bin/bash
+# Formats this controller's storage for a dynamic (KIP-853) quorum.
+set -euo pipefail
+cd /opt/kafka
+grep -E '^(node\\.id|process\\.roles|controller\\.listener\\.names|controller\\.quorum\\.bootstrap\\.servers|listeners|advertised\\.listeners|listener\\.security\\.protocol\\.map|inter\\.broker\\.listener\\.name|log\\.dirs|metadata\\.log\\.dir)=' \\
+  custom-config/server.config > /tmp/format.properties
+exec ./bin/kafka-storage.sh format --ignore-formatted \\
+  --cluster-id "$(cat custom-config/cluster.id)" \\
+  --release-version "$(cat custom-config/metadata.version)" \\
+  --config /tmp/format.properties \\
+  ${flag}
+`;
+}
+
+function carried(
+  observed: ObservedResources,
+  cluster: string,
+  node: KafkaNode,
+): { objects: RemoteObject[]; pod?: Record<string, unknown> } {
+  const cm = findRemote(observed, cluster, "RemoteConfigMap", node.podName);
+  const cert = findRemote(observed, cluster, "RemoteSecret", node.podName);
+  const sps = Object.values(observed).find(
+    (mr) =>
+      mr?.kind === "RemoteStrimziPodSet" &&
+      mr.metadata?.labels?.["stretchkafka.dev/cluster"] === cluster &&
+      (
+        (
+          mr.spec?.forProvider?.manifest?.["spec"] as
+            { pods?: { metadata?: { name?: string } }[] } | undefined
+        )?.pods ?? []
+      ).some((p) => p.metadata?.name === node.podName),
+  );
+  const objects: RemoteObject[] = [];
+  const back = (mr: ObservedMr | undefined, kind: RemoteObject["kind"]): void => {
+    const fp = mr?.spec?.forProvider as Record<string, unknown> | undefined;
+    if (!fp?.["manifest"]) return;
+    const { manifest, ownerAnchor, ...rest } = fp;
+    objects.push({
+      cluster,
+      kind,
+      manifest: manifest as RemoteObject["manifest"],
+      ownedByAnchor: ownerAnchor !== undefined,
+      ...(Object.keys(rest).length > 0
+        ? { secret: rest as NonNullable<RemoteObject["secret"]> }
+        : {}),
+    });
+  };
+  back(cm, "RemoteConfigMap");
+  back(cert, "RemoteSecret");
+  const pods =
+    (sps?.spec?.forProvider?.manifest?.["spec"] as { pods?: Record<string, unknown>[] } | undefined)
+      ?.pods ?? [];
+  const pod = pods.find(
+    (p) => (p["metadata"] as { name?: string } | undefined)?.name === node.podName,
+  );
+  return { objects, ...(pod ? { pod } : {}) };
+}
+
+function toCondition(c: {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+}): FnCondition {
+  const status =
+    c.status === "True"
+      ? Status.STATUS_CONDITION_TRUE
+      : c.status === "False"
+        ? Status.STATUS_CONDITION_FALSE
+        : Status.STATUS_CONDITION_UNKNOWN;
+  return {
+    type: c.type,
+    status,
+    reason: c.reason,
+    message: c.message,
+    target: Target.TARGET_COMPOSITE_AND_CLAIM,
+  };
+}
+
+/** RunFunction: the whole function, in-process. */
+export function compose(req: RunFunctionRequest): RunFunctionResponse {
+  const raw = req.observed?.composite?.resource;
+  if (!raw)
+    return refuse(req, [
+      result(Severity.SEVERITY_FATAL, "the request has no observed composite resource"),
+    ]);
+  const schemaCheck = validate("XStretchKafka", raw);
+  if (!schemaCheck.valid)
+    return refuse(req, [
+      result(Severity.SEVERITY_FATAL, `invalid composite: ${formatErrors(schemaCheck.errors)}`),
+    ]);
+  const xr = raw as XStretchKafka;
+  const spec = xr.spec;
+  const status = xr.status;
+  const composite = xr.metadata.name ?? "";
+  const kafkaName = xr.metadata.labels?.[claimNameLabel] ?? composite;
+  const observed = observedResources(req);
+
+  const problems = validateSpec(spec, { kafkaName });
+  const pools = spec.clusters.flatMap((c) =>
+    c.nodePools.map((p) => ({ cluster: c.name, pool: p.name, replicas: p.replicas })),
+  );
+  const allocation = allocateNodeIds(pools, status?.nodeIds ?? recoveredAllocation(observed));
+  const t = buildTopology(kafkaName, spec, allocation);
+  const repl = replicationDefaults(t);
+  problems.push(
+    ...validateTopology(spec, t, { rf: repl.replicationFactor, minIsr: repl.minInSyncReplicas }),
+  );
+  problems.push(...validateChange(spec, status, t));
+  if (!kafkaImage(spec.kafka.version ?? "4.1.0", spec.kafka.image)) {
+    problems.push({
+      severity: "fatal",
+      field: "spec.kafka.image",
+      message: `no Strimzi Kafka image is known for Kafka ${spec.kafka.version ?? ""}; set spec.kafka.image or use Kafka 4.1, 4.2 or 4.3`,
+    });
+  }
+  if (problems.some((p) => p.severity === "fatal")) return refuse(req, problemResults(problems));
+
+  const clusterId =
+    status?.clusterId ?? kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
+  const mode = spec.quorum?.mode ?? "static";
+  const recorded =
+    status?.kafka?.bootstrapControllers?.filter((id) => t.controllers.some((c) => c.id === id)) ??
+    [];
+  const bootstrapControllers = recorded.length > 0 ? recorded : t.controllers.map((c) => c.id);
+  const p = plan({ xr, t, observed, clusterId, bootstrapControllers });
+
+  const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
+  const desiredResources: Record<string, Resource> = {};
+  const perCluster = new Map<string, number>();
+  for (const obj of p.objects) {
+    const name = resourceName(obj);
+    const mr: ManagedResource = managedResource(obj, {
+      composite,
+      kafkaName,
+      providerConfig: providerConfigOf.get(obj.cluster) ?? "",
+    });
+    const seen = observed[name];
+    desiredResources[name] = {
+      resource: mr,
+      connectionDetails: {},
+      ready: seen && isReady(seen) ? Ready.READY_TRUE : Ready.READY_FALSE,
+    };
+    perCluster.set(obj.cluster, (perCluster.get(obj.cluster) ?? 0) + 1);
+  }
+
+  const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
+  const conds = conditions(t, health, p.pending);
+  const totalPods = health.reduce((s, h) => s + (h.pods?.total ?? 0), 0);
+  const readyPods = health.reduce((s, h) => s + (h.pods?.ready ?? 0), 0);
+  const clusterSet = providers[spec.networking.provider].clusterSetBootstrap({
+    topology: t,
+    networking: {
+      ...spec.networking,
+      clusterDomain: spec.networking.clusterDomain ?? "cluster.local",
+      clusterSetDomain: spec.networking.clusterSetDomain ?? "clusterset.local",
+    },
+    observedService: () => undefined,
+  });
+  const allBootstrap = [...p.bootstrapByCluster.values()].join(",");
+  const newStatus: StretchKafkaStatus = {
+    summary: {
+      clusters: `${health.filter((h) => h.ready).length}/${health.length}`,
+      nodes: `${readyPods}/${totalPods}`,
+    },
+    clusterId,
+    networkingProvider: spec.networking.provider,
+    quorumMode: mode,
+    nodeIds: allocation,
+    clusters: health,
+    kafka: {
+      version: spec.kafka.version ?? "4.1.0",
+      controllers: t.controllers.map((n) => n.id),
+      brokers: t.brokers.map((n) => n.id),
+      ...(mode === "dynamic" ? { bootstrapControllers } : {}),
+      ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
+    },
+  };
+  const connection: Record<string, Buffer> = {};
+  if (allBootstrap) connection["bootstrap.servers"] = Buffer.from(clusterSet ?? allBootstrap);
+  connection["clusters"] = Buffer.from(
+    JSON.stringify(
+      Object.fromEntries(
+        t.clusters.map((c) => [
+          c.name,
+          { rack: c.rack, bootstrapServers: p.bootstrapByCluster.get(c.name) ?? "" },
+        ]),
+      ),
+    ),
+  );
+
+  const settled = health.every((h) => h.ready) && p.pending.length === 0;
+  const results = [
+    ...problemResults(problems),
+    result(
+      Severity.SEVERITY_NORMAL,
+      `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources`,
+    ),
+  ];
+  return {
+    meta: {
+      tag: req.meta?.tag ?? "",
+      ttl: { seconds: settled ? ttlSettled : ttlConverging, nanos: 0 },
+    },
+    desired: {
+      composite: {
+        resource: { apiVersion: xr.apiVersion, kind: xr.kind, status: newStatus },
+        connectionDetails: connection,
+        ready: Ready.READY_UNSPECIFIED,
+      },
+      resources: { ...(req.desired?.resources ?? {}), ...desiredResources },
+    },
+    results,
+    context: req.context,
+    requirements: undefined,
+    conditions: conds.map(toCondition),
+  };
+}

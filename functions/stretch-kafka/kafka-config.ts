@@ -1,0 +1,171 @@
+/**
+ * Each node's KRaft configuration (server.properties). Everything stretch-
+ * kafka owns is computed from the topology; user overrides merge over the
+ * tunable defaults; owned keys were refused earlier (validate.ts).
+ */
+import type { StretchKafkaSpec } from "../../apis/index.ts";
+import type { NodeAddress } from "./networking/index.ts";
+import { listenerKeys, listeners, type ListenerKey } from "./ports.ts";
+import type { ReplicationDefaults } from "./quorum.ts";
+import type { KafkaNode } from "./topology.ts";
+import { caCertSecret } from "./names.ts";
+
+export interface QuorumConfig {
+  mode: "static" | "dynamic";
+  /** Controllers with their addresses: all of them (static) or the bootstrap set (dynamic). */
+  voters: { node: KafkaNode; address: NodeAddress }[];
+}
+
+/**
+ * Settings for links with tens of milliseconds of latency between clusters;
+ * the real-Kafka benchmark measures them (docs/kafka-latency.md).
+ */
+export const latencyDefaults: Record<string, string> = {
+  // Let the kernel autotune socket buffers: a fixed 64 KiB window caps one
+  // fetcher connection near 6.5 MB/s at 10 ms round trip.
+  "socket.send.buffer.bytes": "-1",
+  "socket.receive.buffer.bytes": "-1",
+  "replica.socket.receive.buffer.bytes": "-1",
+  "num.replica.fetchers": "4",
+  "replica.fetch.max.bytes": "4194304",
+  "replica.fetch.response.max.bytes": "33554432",
+};
+
+function listenerEnabled(spec: StretchKafkaSpec, k: ListenerKey): boolean {
+  if (k === "plain") return spec.kafka.listeners?.plain?.enabled ?? true;
+  if (k === "tls") return spec.kafka.listeners?.tls?.enabled ?? true;
+  return true;
+}
+
+/** Listeners a node opens: controllers the control plane, brokers replication and clients. */
+export function nodeListeners(spec: StretchKafkaSpec, node: KafkaNode): ListenerKey[] {
+  return listenerKeys.filter((k) => {
+    if (k === "controlplane") return node.isController;
+    if (!node.isBroker) return false;
+    return listenerEnabled(spec, k);
+  });
+}
+
+function render(lines: [string, string][]): string {
+  return lines.map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+}
+
+/**
+ * TLS for one listener, the way the Strimzi image expects it (0.49+): PEM
+ * material read from Secrets through the Kubernetes API by Strimzi's
+ * KubernetesSecretConfigProvider, with the pod's ServiceAccount.
+ */
+function tlsLines(
+  listener: ListenerKey,
+  o: { namespace: string; kafkaName: string; podName: string; clientAuth: "required" | "none" },
+): [string, string][] {
+  const prefix = `listener.name.${listeners[listener].name.toLowerCase()}`;
+  const secret = (name: string, key: string): string =>
+    `\${strimzisecrets:${o.namespace}/${name}:${key}}`;
+  return [
+    [`${prefix}.ssl.keystore.certificate.chain`, secret(o.podName, `${o.podName}.crt`)],
+    [`${prefix}.ssl.keystore.key`, secret(o.podName, `${o.podName}.key`)],
+    [`${prefix}.ssl.keystore.type`, "PEM"],
+    [`${prefix}.ssl.truststore.certificates`, secret(caCertSecret(o.kafkaName), "ca.crt")],
+    [`${prefix}.ssl.truststore.type`, "PEM"],
+    [`${prefix}.ssl.client.auth`, o.clientAuth],
+  ];
+}
+
+/** Config providers the Strimzi image ships, as Strimzi declares them. */
+const configProviders: [string, string][] = [
+  ["config.providers", "strimzienv,strimzisecrets"],
+  [
+    "config.providers.strimzienv.class",
+    "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+  ],
+  ["config.providers.strimzienv.param.allowlist.pattern", ".*"],
+  ["config.providers.strimzisecrets.class", "io.strimzi.kafka.KubernetesSecretConfigProvider"],
+];
+
+/** The node's server.config: node-specific and owned settings first, then defaults and overrides. */
+export function nodeConfig(o: {
+  spec: StretchKafkaSpec;
+  namespace: string;
+  kafkaName: string;
+  node: KafkaNode;
+  address: NodeAddress;
+  quorum: QuorumConfig;
+  replication: ReplicationDefaults;
+  logDirs: string[];
+  metadataLogDir: string;
+}): string {
+  const { spec, node, address, quorum } = o;
+  const opened = nodeListeners(spec, node);
+  const protocol = (k: ListenerKey): string => (k === "plain" ? "PLAINTEXT" : "SSL");
+  const owned: [string, string][] = [
+    ["node.id", String(node.id)],
+    ["process.roles", node.roles.join(",")],
+    [
+      "listeners",
+      opened.map((k) => `${listeners[k].name}://0.0.0.0:${listeners[k].port}`).join(","),
+    ],
+  ];
+  // Controllers advertise their control-plane endpoint (needed for KIP-853 voters).
+  const advertised = opened.filter((k) => k !== "controlplane" || quorum.mode === "dynamic");
+  if (advertised.length > 0) {
+    owned.push([
+      "advertised.listeners",
+      advertised.map((k) => `${listeners[k].name}://${address.host}:${address.ports[k]}`).join(","),
+    ]);
+  }
+  owned.push(
+    [
+      "listener.security.protocol.map",
+      listenerKeys
+        .filter((k) => k === "controlplane" || opened.includes(k))
+        .map((k) => `${listeners[k].name}:${protocol(k)}`)
+        .join(","),
+    ],
+    ["controller.listener.names", listeners.controlplane.name],
+  );
+  if (node.isBroker) owned.push(["inter.broker.listener.name", listeners.replication.name]);
+  const voterAddr = (v: QuorumConfig["voters"][number]): string =>
+    `${v.address.host}:${v.address.ports.controlplane}`;
+  if (quorum.mode === "static") {
+    owned.push([
+      "controller.quorum.voters",
+      quorum.voters.map((v) => `${v.node.id}@${voterAddr(v)}`).join(","),
+    ]);
+  } else {
+    owned.push(["controller.quorum.bootstrap.servers", quorum.voters.map(voterAddr).join(",")]);
+  }
+  owned.push(
+    ["broker.rack", node.rack],
+    ["log.dirs", o.logDirs.join(",")],
+    ["metadata.log.dir", o.metadataLogDir],
+  );
+  // Internal listeners are mutually authenticated with the cluster CA; brokers
+  // need the control-plane settings too, as clients of the controllers.
+  const tls = { namespace: o.namespace, kafkaName: o.kafkaName, podName: node.podName };
+  owned.push(...tlsLines("controlplane", { ...tls, clientAuth: "required" }));
+  if (node.isBroker) owned.push(...tlsLines("replication", { ...tls, clientAuth: "required" }));
+  if (opened.includes("tls")) owned.push(...tlsLines("tls", { ...tls, clientAuth: "none" }));
+  owned.push(["ssl.endpoint.identification.algorithm", "HTTPS"], ...configProviders);
+
+  const { replicationFactor: rf, minInSyncReplicas: isr } = o.replication;
+  const defaults: Record<string, string> = {
+    "default.replication.factor": String(rf),
+    "min.insync.replicas": String(isr),
+    "offsets.topic.replication.factor": String(rf),
+    "transaction.state.log.replication.factor": String(rf),
+    "transaction.state.log.min.isr": String(isr),
+    "share.coordinator.state.topic.replication.factor": String(rf),
+    "share.coordinator.state.topic.min.isr": String(isr),
+    // Consumers read from a replica in their own cluster (client.rack).
+    "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+    ...latencyDefaults,
+  };
+  const overrides = (spec.kafka.config ?? {}) as Record<string, string | number | boolean>;
+  const merged: Record<string, string> = { ...defaults };
+  for (const [k, v] of Object.entries(overrides)) merged[k] = String(v);
+  const tunable = Object.keys(merged)
+    .sort()
+    .map((k): [string, string] => [k, merged[k] ?? ""]);
+  return render([...owned, ...tunable]);
+}

@@ -1,0 +1,73 @@
+/** Turns a remote object into the managed resource the provider materializes. */
+import { groups } from "../../apis/index.ts";
+import { anchorName, labels, objectName } from "./names.ts";
+import type { ManagedKind, RemoteObject } from "./resources/remote-object.ts";
+
+const shortKind: Record<ManagedKind, string> = {
+  RemoteConfigMap: "cm",
+  RemoteSecret: "secret",
+  RemoteService: "svc",
+  RemoteServiceExport: "export",
+  RemotePersistentVolumeClaim: "pvc",
+  RemoteNetworkPolicy: "netpol",
+  RemoteServiceAccount: "sa",
+  RemoteRole: "role",
+  RemoteRoleBinding: "rolebinding",
+  RemoteKafka: "kafka",
+  RemoteStrimziPodSet: "podset",
+};
+
+/** The composition resource name: unique per composite, stable, readable in `crossplane beta trace`. */
+export function resourceName(o: RemoteObject): string {
+  return `${o.cluster}-${shortKind[o.kind]}-${o.manifest.metadata.name}`;
+}
+
+export interface ManagedResource {
+  apiVersion: string;
+  kind: ManagedKind;
+  metadata: { name: string; labels: Record<string, string> };
+  spec: {
+    providerConfigRef: { name: string };
+    deletionPolicy: "Delete" | "Orphan";
+    forProvider: Record<string, unknown>;
+  };
+}
+
+export function managedResource(
+  o: RemoteObject,
+  ctx: { composite: string; providerConfig: string; kafkaName: string },
+): ManagedResource {
+  const manifest = {
+    ...o.manifest,
+    metadata: {
+      ...o.manifest.metadata,
+      labels: {
+        ...o.manifest.metadata.labels,
+        [labels.composite]: ctx.composite,
+        [labels.managedBy]: "stretch-kafka",
+      },
+    },
+  };
+  const forProvider: Record<string, unknown> = { manifest };
+  if (o.ownedByAnchor) forProvider["ownerAnchor"] = { name: anchorName(ctx.kafkaName) };
+  if (o.secret) Object.assign(forProvider, o.secret);
+  // A claim whose volumes are kept must keep them through deletion too.
+  const keep = o.kind === "RemotePersistentVolumeClaim" && !o.ownedByAnchor;
+  return {
+    apiVersion: groups.remote,
+    kind: o.kind,
+    metadata: {
+      name: objectName([ctx.composite, o.cluster, shortKind[o.kind], o.manifest.metadata.name]),
+      labels: {
+        [labels.composite]: ctx.composite,
+        [labels.stretchCluster]: o.cluster,
+        [labels.cluster]: ctx.kafkaName,
+      },
+    },
+    spec: {
+      providerConfigRef: { name: ctx.providerConfig },
+      deletionPolicy: keep ? "Orphan" : "Delete",
+      forProvider,
+    },
+  };
+}

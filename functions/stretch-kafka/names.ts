@@ -1,0 +1,66 @@
+/** Names of remote objects (Strimzi's conventions) and labels on everything we make. */
+import { createHash } from "node:crypto";
+
+export const labels = {
+  cluster: "strimzi.io/cluster",
+  kind: "strimzi.io/kind",
+  name: "strimzi.io/name",
+  componentType: "strimzi.io/component-type",
+  poolName: "strimzi.io/pool-name",
+  brokerRole: "strimzi.io/broker-role",
+  controllerRole: "strimzi.io/controller-role",
+  podName: "strimzi.io/pod-name",
+  controller: "strimzi.io/controller",
+  controllerName: "strimzi.io/controller-name",
+  managedBy: "app.kubernetes.io/managed-by",
+  partOf: "app.kubernetes.io/part-of",
+  composite: "stretchkafka.dev/composite",
+  stretchCluster: "stretchkafka.dev/cluster",
+} as const;
+
+export const annotations = {
+  revision: "strimzi.io/revision",
+  pauseReconciliation: "strimzi.io/pause-reconciliation",
+  nodeIds: "stretchkafka.dev/node-ids",
+} as const;
+
+export function headlessService(kafka: string): string {
+  return `${kafka}-kafka-brokers`;
+}
+
+export function bootstrapService(kafka: string): string {
+  return `${kafka}-kafka-bootstrap`;
+}
+
+export function caCertSecret(kafka: string): string {
+  return `${kafka}-cluster-ca-cert`;
+}
+
+export function clientsCaCertSecret(kafka: string): string {
+  return `${kafka}-clients-ca-cert`;
+}
+
+/** ServiceAccount (and Role) the Kafka pods run as, Strimzi's name. */
+export function kafkaServiceAccount(kafka: string): string {
+  return `${kafka}-kafka`;
+}
+
+export function anchorName(kafka: string): string {
+  return `${kafka}-stretch-anchor`;
+}
+
+/** A short, stable hash for names and revisions. */
+export function shortHash(input: string, length = 8): string {
+  return createHash("sha256").update(input).digest("hex").slice(0, length);
+}
+
+/**
+ * A Kubernetes object name from parts: joined with "-", and if longer than
+ * `max`, cut and suffixed with a hash of the whole so it stays unique.
+ */
+export function objectName(parts: string[], max = 253): string {
+  const full = parts.filter(Boolean).join("-").toLowerCase();
+  if (full.length <= max) return full;
+  const hash = shortHash(full, 10);
+  return `${full.slice(0, max - hash.length - 1).replace(/-+$/, "")}-${hash}`;
+}

@@ -1,0 +1,253 @@
+/**
+ * The pod of one Kafka node, as the stock Strimzi Kafka image (0.49+) expects
+ * it: args kafka_run.sh, the per-node ConfigMap at /opt/kafka/custom-config,
+ * the ServiceAccount through which it reads its certificate Secrets, and the
+ * strimzi.io labels the StrimziPodSet controller selects on.
+ */
+import { createHash } from "node:crypto";
+import type { NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
+import { annotations, headlessService, kafkaServiceAccount, labels } from "./names.ts";
+import { listeners } from "./ports.ts";
+import { nodeListeners } from "./kafka-config.ts";
+import type { NodeVolume } from "./storage.ts";
+import type { KafkaNode } from "./topology.ts";
+import { stringMap } from "./util.ts";
+
+export const formatScriptKey = "format.sh";
+
+/** Labels every pod of a pool carries; the podset selector uses a subset. */
+export function poolLabels(kafkaName: string, pool: string): Record<string, string> {
+  return {
+    [labels.cluster]: kafkaName,
+    [labels.name]: `${kafkaName}-kafka`,
+    [labels.kind]: "Kafka",
+    [labels.componentType]: "kafka",
+    [labels.poolName]: pool,
+    "app.kubernetes.io/name": "kafka",
+    "app.kubernetes.io/instance": kafkaName,
+    [labels.partOf]: `strimzi-${kafkaName}`,
+    [labels.managedBy]: "stretch-kafka",
+  };
+}
+
+/** The podset selector: precise, never empty (an empty one would match every Strimzi pod). */
+export function podSetSelector(kafkaName: string, pool: string): Record<string, string> {
+  return {
+    [labels.cluster]: kafkaName,
+    [labels.name]: `${kafkaName}-kafka`,
+    [labels.kind]: "Kafka",
+    [labels.poolName]: pool,
+  };
+}
+
+function heapEnv(pool: NodePoolSpec): { name: string; value: string }[] {
+  const xms = pool.jvmOptions?.["-Xms"];
+  const xmx = pool.jvmOptions?.["-Xmx"];
+  if (xms || xmx) {
+    return [
+      {
+        name: "KAFKA_HEAP_OPTS",
+        value: [xms ? `-Xms${xms}` : "", xmx ? `-Xmx${xmx}` : ""].filter(Boolean).join(" "),
+      },
+    ];
+  }
+  if (pool.resources?.requests?.memory ?? pool.resources?.limits?.memory) {
+    return [
+      { name: "STRIMZI_DYNAMIC_HEAP_PERCENTAGE", value: "50" },
+      { name: "STRIMZI_DYNAMIC_HEAP_MAX", value: "5368709120" },
+    ];
+  }
+  return [{ name: "KAFKA_HEAP_OPTS", value: "-Xms128M" }];
+}
+
+function resources(pool: NodePoolSpec): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const part of ["requests", "limits"] as const) {
+    const r = pool.resources?.[part];
+    if (!r) continue;
+    const m: Record<string, string> = {};
+    if (r.cpu !== undefined) m["cpu"] = String(r.cpu);
+    if (r.memory !== undefined) m["memory"] = String(r.memory);
+    out[part] = m;
+  }
+  return out;
+}
+
+export interface PodInput {
+  spec: StretchKafkaSpec;
+  kafkaName: string;
+  namespace: string;
+  node: KafkaNode;
+  pool: NodePoolSpec;
+  podSetName: string;
+  image: string;
+  volumes: NodeVolume[];
+  /** The node's rendered ConfigMap data: its hash is part of the revision. */
+  configData: Record<string, string>;
+  /** Dynamic quorum: format storage in an init container (the stock script cannot). */
+  formatInInit: boolean;
+}
+
+/** A stable hash of any JSON value, with object keys sorted. */
+export function stableHash(value: unknown): string {
+  const canonical = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
+    }
+    return v;
+  };
+  return createHash("sha1")
+    .update(JSON.stringify(canonical(value)))
+    .digest("hex")
+    .slice(0, 8);
+}
+
+export function podDefinition(o: PodInput): Record<string, unknown> {
+  const { node, kafkaName, namespace } = o;
+  const opened = nodeListeners(o.spec, node);
+  const ports = [
+    { name: "tcp-kafkaagent", containerPort: 8443, protocol: "TCP" },
+    ...opened.map((k) => ({
+      name: listeners[k].portName,
+      containerPort: listeners[k].port,
+      protocol: "TCP",
+    })),
+  ];
+  const mounts = [
+    ...o.volumes.map((v) => ({ name: v.volumeName, mountPath: v.mountPath })),
+    {
+      name: "kube-api-access",
+      mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+      readOnly: true,
+    },
+    { name: "strimzi-tmp", mountPath: "/tmp" },
+    { name: "kafka-metrics-and-logging", mountPath: "/opt/kafka/custom-config/" },
+    { name: "ready-files", mountPath: "/var/opt/kafka" },
+  ];
+  const volumes = [
+    ...o.volumes.map((v) =>
+      v.claimName
+        ? { name: v.volumeName, persistentVolumeClaim: { claimName: v.claimName } }
+        : { name: v.volumeName, emptyDir: v.sizeLimit ? { sizeLimit: v.sizeLimit } : {} },
+    ),
+    {
+      name: "kube-api-access",
+      projected: {
+        defaultMode: 420,
+        sources: [
+          { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+          { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+          {
+            downwardAPI: {
+              items: [
+                {
+                  path: "namespace",
+                  fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    { name: "strimzi-tmp", emptyDir: { medium: "Memory", sizeLimit: "5Mi" } },
+    { name: "kafka-metrics-and-logging", configMap: { name: node.podName } },
+    { name: "ready-files", emptyDir: { medium: "Memory", sizeLimit: "1Ki" } },
+  ];
+  const env = [
+    { name: "KAFKA_JMX_EXPORTER_ENABLED", value: "false" },
+    { name: "STRIMZI_KAFKA_GC_LOG_ENABLED", value: "false" },
+    { name: "KAFKA_CLUSTER_NAME", value: kafkaName },
+    ...heapEnv(o.pool),
+  ];
+  const res = resources(o.pool);
+  const container = {
+    name: "kafka",
+    image: o.image,
+    args: ["/opt/kafka/kafka_run.sh"],
+    env,
+    ports,
+    volumeMounts: mounts,
+    ...(Object.keys(res).length > 0 ? { resources: res } : {}),
+    livenessProbe: {
+      exec: { command: ["/opt/kafka/kafka_liveness.sh"] },
+      initialDelaySeconds: 15,
+      timeoutSeconds: 5,
+    },
+    readinessProbe: {
+      exec: { command: ["/opt/kafka/kafka_readiness.sh"] },
+      initialDelaySeconds: 15,
+      timeoutSeconds: 5,
+    },
+    imagePullPolicy: "IfNotPresent",
+  };
+  const initContainers = o.formatInInit
+    ? [
+        {
+          name: "kafka-format",
+          image: o.image,
+          command: ["/bin/bash", `/opt/kafka/custom-config/${formatScriptKey}`],
+          env,
+          volumeMounts: mounts,
+          ...(Object.keys(res).length > 0 ? { resources: res } : {}),
+          imagePullPolicy: "IfNotPresent",
+        },
+      ]
+    : [];
+  const persistent = o.volumes.some((v) => v.claimName);
+  const podLabels = {
+    ...poolLabels(kafkaName, node.pool),
+    [labels.brokerRole]: String(node.isBroker),
+    [labels.controllerRole]: String(node.isController),
+    [labels.podName]: node.podName,
+    [labels.controller]: "strimzipodset",
+    [labels.controllerName]: o.podSetName,
+  };
+  const spec = {
+    hostname: node.podName,
+    subdomain: headlessService(kafkaName),
+    serviceAccountName: kafkaServiceAccount(kafkaName),
+    automountServiceAccountToken: false,
+    restartPolicy: "Always",
+    terminationGracePeriodSeconds: 30,
+    ...(persistent ? { securityContext: { fsGroup: 0 } } : {}),
+    // Spread a pool's nodes over the cluster's machines when it can.
+    affinity: {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: "kubernetes.io/hostname",
+              labelSelector: {
+                matchLabels: { [labels.cluster]: kafkaName, [labels.kind]: "Kafka" },
+              },
+            },
+          },
+        ],
+      },
+    },
+    ...(initContainers.length > 0 ? { initContainers } : {}),
+    containers: [container],
+    volumes,
+  };
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: node.podName,
+      namespace,
+      labels: stringMap(podLabels),
+      annotations: {} as Record<string, string>,
+    },
+    spec,
+  };
+  // The revision changes exactly when the pod or its configuration changes.
+  pod.metadata.annotations[annotations.revision] = stableHash({ pod, config: o.configData });
+  return pod;
+}

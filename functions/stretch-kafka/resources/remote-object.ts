@@ -1,0 +1,29 @@
+/** A remote object one cluster needs, before it becomes a managed resource. */
+import type { CertificateRequest, managedKinds } from "../../../apis/index.ts";
+
+export type ManagedKind = (typeof managedKinds)[number]["kind"];
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+export interface RemoteObject {
+  /** Name of the cluster (in the claim) the object lives in. */
+  cluster: string;
+  kind: ManagedKind;
+  manifest: Manifest;
+  /** Owned by the cluster's anchor (all but the anchor itself). */
+  ownedByAnchor: boolean;
+  /** Secret MRs only: how the provider fills the Secret. */
+  secret?:
+    | { certificate: CertificateRequest }
+    | { caCertificate: { authority: string; issuer: "ClusterCA" | "ClientsCA"; key?: string } };
+}

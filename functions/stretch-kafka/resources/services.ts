@@ -1,0 +1,68 @@
+/**
+ * The Services every cluster has whatever the networking provider: the
+ * headless service that gives each pod its DNS name (publishing not-ready
+ * addresses, which the KRaft quorum needs to form) and the bootstrap service
+ * for clients in that cluster.
+ */
+import { bootstrapService, headlessService, labels } from "../names.ts";
+import { servicePorts } from "../networking/common.ts";
+import type { RemoteObject } from "./remote-object.ts";
+
+export function clusterServices(o: {
+  cluster: string;
+  kafkaName: string;
+  namespace: string;
+}): RemoteObject[] {
+  const selector = {
+    [labels.cluster]: o.kafkaName,
+    [labels.name]: `${o.kafkaName}-kafka`,
+    [labels.kind]: "Kafka",
+  };
+  const meta = (name: string): RemoteObject["manifest"]["metadata"] => ({
+    name,
+    namespace: o.namespace,
+    labels: { [labels.cluster]: o.kafkaName },
+  });
+  return [
+    {
+      cluster: o.cluster,
+      kind: "RemoteService",
+      ownedByAnchor: true,
+      manifest: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: meta(headlessService(o.kafkaName)),
+        spec: {
+          clusterIP: "None",
+          publishNotReadyAddresses: true,
+          selector,
+          ports: [
+            ...servicePorts(),
+            {
+              name: "tcp-kafkaagent",
+              port: 8443,
+              targetPort: 8443,
+              protocol: "TCP",
+              appProtocol: "tcp",
+            },
+          ],
+        },
+      },
+    },
+    {
+      cluster: o.cluster,
+      kind: "RemoteService",
+      ownedByAnchor: true,
+      manifest: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: meta(bootstrapService(o.kafkaName)),
+        spec: {
+          type: "ClusterIP",
+          selector: { ...selector, [labels.brokerRole]: "true" },
+          ports: servicePorts(["replication", "plain", "tls"]),
+        },
+      },
+    },
+  ];
+}

@@ -1,0 +1,69 @@
+/**
+ * What stock Strimzi needs: a paused Kafka CR (its StrimziPodSet controller
+ * reconciles a podset only if the Kafka CR named by the podset's
+ * strimzi.io/cluster label exists; it ignores the pause annotation, while
+ * the paused CR keeps Strimzi's own Kafka reconciler, which would delete podsets
+ * it did not make, away; docs/adr/0006), and one StrimziPodSet per pool.
+ */
+import { annotations, labels } from "../names.ts";
+import { poolLabels, podSetSelector } from "../pod-template.ts";
+import type { RemoteObject } from "./remote-object.ts";
+
+export function kafkaApiVersion(podSetApiVersion: string): string {
+  return podSetApiVersion === "core.strimzi.io/v1beta2"
+    ? "kafka.strimzi.io/v1beta2"
+    : "kafka.strimzi.io/v1";
+}
+
+export function pausedKafka(o: {
+  cluster: string;
+  kafkaName: string;
+  namespace: string;
+  podSetApiVersion: string;
+}): RemoteObject {
+  return {
+    cluster: o.cluster,
+    kind: "RemoteKafka",
+    ownedByAnchor: true,
+    manifest: {
+      apiVersion: kafkaApiVersion(o.podSetApiVersion),
+      kind: "Kafka",
+      metadata: {
+        name: o.kafkaName,
+        namespace: o.namespace,
+        labels: { [labels.cluster]: o.kafkaName },
+        annotations: { [annotations.pauseReconciliation]: "true" },
+      },
+      spec: { kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] } },
+    },
+  };
+}
+
+export function podSet(o: {
+  cluster: string;
+  kafkaName: string;
+  namespace: string;
+  apiVersion: string;
+  name: string;
+  pool: string;
+  nodeIds: number[];
+  pods: Record<string, unknown>[];
+}): RemoteObject {
+  return {
+    cluster: o.cluster,
+    kind: "RemoteStrimziPodSet",
+    ownedByAnchor: true,
+    manifest: {
+      apiVersion: o.apiVersion,
+      kind: "StrimziPodSet",
+      metadata: {
+        name: o.name,
+        namespace: o.namespace,
+        labels: poolLabels(o.kafkaName, o.pool),
+        // Lets a run without the composite's status recover the node ids.
+        annotations: { [annotations.nodeIds]: o.nodeIds.join(",") },
+      },
+      spec: { selector: { matchLabels: podSetSelector(o.kafkaName, o.pool) }, pods: o.pods },
+    },
+  };
+}

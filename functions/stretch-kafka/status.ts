@@ -1,0 +1,147 @@
+/**
+ * The composite's status and conditions from what the provider observed:
+ * per cluster (reachable, synced, pods ready), the Kafka cluster (nodes by
+ * role, bootstrap servers), and the conditions Degraded and QuorumAtRisk.
+ */
+import type { ClusterStatus, Condition } from "../../apis/index.ts";
+import {
+  byCluster,
+  condition,
+  isReady,
+  isSynced,
+  unreachableReason,
+  type ObservedResources,
+} from "./observed.ts";
+import { majorityWithout, quorumRisk } from "./quorum.ts";
+import type { Topology } from "./topology.ts";
+
+export interface PodCounts {
+  total: number;
+  ready: number;
+  current: number;
+}
+
+export interface ClusterHealth extends ClusterStatus {
+  name: string;
+  reachable: boolean;
+  synced: boolean;
+  ready: boolean;
+}
+
+/** A condition the function reports on the composite (type, status, reason, message). */
+export interface FunctionCondition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+}
+
+export function clusterHealth(
+  t: Topology,
+  observed: ObservedResources,
+  desiredPerCluster: Map<string, number>,
+  bootstrapServers: Map<string, string>,
+): ClusterHealth[] {
+  const grouped = byCluster(observed);
+  return t.clusters.map((c) => {
+    const mrs = grouped.get(c.name) ?? [];
+    const unreachable = mrs.find((m) => condition(m, "Synced")?.reason === unreachableReason);
+    const notSynced = mrs.filter((m) => !isSynced(m));
+    const desired = desiredPerCluster.get(c.name) ?? 0;
+    const pods: PodCounts = { total: c.nodes.length, ready: 0, current: 0 };
+    for (const m of mrs) {
+      if (m.kind !== "RemoteStrimziPodSet") continue;
+      const ap = m.status?.atProvider as { readyPods?: number; currentPods?: number } | undefined;
+      pods.ready += ap?.readyPods ?? 0;
+      pods.current += ap?.currentPods ?? 0;
+    }
+    const synced = mrs.length >= desired && notSynced.length === 0;
+    const allReady = synced && mrs.every(isReady) && pods.ready >= pods.total;
+    let message: string | undefined;
+    if (unreachable) {
+      message =
+        `cluster ${c.name} is unreachable: ${condition(unreachable, "Synced")?.message ?? ""}`.trim();
+    } else if (mrs.length < desired) {
+      message = `${desired - mrs.length} of ${desired} objects not created yet`;
+    } else if (notSynced.length > 0) {
+      const first = notSynced[0];
+      message = `${notSynced.length} object(s) not synced, e.g. ${first?.metadata?.name ?? "?"}: ${condition(first ?? {}, "Synced")?.message ?? "pending"}`;
+    } else if (pods.ready < pods.total) {
+      message = `${pods.ready} of ${pods.total} pods ready`;
+    }
+    const bootstrap = bootstrapServers.get(c.name);
+    return {
+      name: c.name,
+      reachable: !unreachable,
+      synced,
+      ready: allReady,
+      pods,
+      controllers: c.nodes.filter((n) => n.isController).length,
+      brokers: c.nodes.filter((n) => n.isBroker).length,
+      ...(bootstrap ? { bootstrapServers: bootstrap } : {}),
+      ...(message ? { message } : {}),
+    };
+  });
+}
+
+/** Degraded and QuorumAtRisk, each with a message a person can act on. */
+export function conditions(
+  t: Topology,
+  health: ClusterHealth[],
+  pending: string[],
+): FunctionCondition[] {
+  const notReady = health.filter((h) => !h.ready);
+  const unreachable = health.filter((h) => !h.reachable);
+  const out: FunctionCondition[] = [];
+  const down = new Set(unreachable.map((h) => h.name));
+  if (unreachable.length > 0) {
+    const keeps = majorityWithout(t, down);
+    out.push({
+      type: "Degraded",
+      status: "True",
+      reason: keeps ? "ClusterUnavailable" : "QuorumLost",
+      message:
+        `cluster ${unreachable.map((h) => h.name).join(", ")} unreachable` +
+        (keeps
+          ? "; the controller majority remains in the other clusters, Kafka keeps serving"
+          : "; the controller majority is lost, Kafka cannot accept writes until it returns"),
+    });
+  } else if (pending.length > 0) {
+    out.push({
+      type: "Degraded",
+      status: "True",
+      reason: "AddressesPending",
+      message: pending.join("; "),
+    });
+  } else if (notReady.length > 0) {
+    out.push({
+      type: "Degraded",
+      status: "True",
+      reason: "ClusterNotReady",
+      message: notReady.map((h) => `${h.name}: ${h.message ?? "not ready"}`).join("; "),
+    });
+  } else {
+    out.push({
+      type: "Degraded",
+      status: "False",
+      reason: "AllClustersReady",
+      message: "every cluster is ready",
+    });
+  }
+  const risk = quorumRisk(t).message;
+  out.push(
+    risk
+      ? { type: "QuorumAtRisk", status: "True", reason: "SingleClusterFailure", message: risk }
+      : {
+          type: "QuorumAtRisk",
+          status: "False",
+          reason: "SurvivesClusterLoss",
+          message: "losing any one cluster keeps a controller majority",
+        },
+  );
+  return out;
+}
+
+export function sortConditions(c: Condition[]): Condition[] {
+  return [...c].sort((a, b) => a.type.localeCompare(b.type));
+}

@@ -1,0 +1,212 @@
+/**
+ * Semantic validation of a composite: what the API server's schema cannot
+ * check. Each problem names the field to fix. Fatal problems stop rendering
+ * (nothing is changed in any cluster); warnings are reported and rendering
+ * goes on.
+ */
+import {
+  ownedConfigKeys,
+  type StretchKafkaSpec,
+  type XStretchKafkaStatus,
+} from "../../apis/index.ts";
+import { quorumRisk, survivesClusterLoss } from "./quorum.ts";
+import type { Topology } from "./topology.ts";
+
+export interface Problem {
+  severity: "fatal" | "warning";
+  field: string;
+  message: string;
+}
+
+const fatal = (field: string, message: string): Problem => ({ severity: "fatal", field, message });
+const warning = (field: string, message: string): Problem => ({
+  severity: "warning",
+  field,
+  message,
+});
+
+export function isOwnedConfigKey(key: string): boolean {
+  return (
+    (ownedConfigKeys.exact as readonly string[]).includes(key) ||
+    ownedConfigKeys.prefixes.some((p) => key.startsWith(p))
+  );
+}
+
+/** Checks that need only the spec (and the ProviderConfigs known to exist, when given). */
+export function validateSpec(
+  spec: StretchKafkaSpec,
+  opts: { providerConfigs?: Set<string>; kafkaName: string },
+): Problem[] {
+  const problems: Problem[] = [];
+  const config = (spec.kafka.config ?? {}) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(config)) {
+    if (isOwnedConfigKey(key)) {
+      problems.push(
+        fatal(
+          `spec.kafka.config["${key}"]`,
+          `is set by stretch-kafka from the topology and cannot be overridden; remove it`,
+        ),
+      );
+    } else if (!["string", "number", "boolean"].includes(typeof value)) {
+      problems.push(
+        fatal(
+          `spec.kafka.config["${key}"]`,
+          `must be a string, number or boolean, not ${JSON.stringify(value)}`,
+        ),
+      );
+    }
+  }
+
+  const seenNames = new Map<string, number>();
+  const seenNetworkIds = new Map<string, number>();
+  spec.clusters.forEach((c, i) => {
+    const prevName = seenNames.get(c.name);
+    if (prevName !== undefined) {
+      problems.push(
+        fatal(
+          `spec.clusters[${i}].name`,
+          `"${c.name}" is also the name of spec.clusters[${prevName}]; names must be unique`,
+        ),
+      );
+    } else seenNames.set(c.name, i);
+    const networkId = c.networkId ?? c.name;
+    const prevId = seenNetworkIds.get(networkId);
+    if (prevId !== undefined) {
+      problems.push(
+        fatal(
+          `spec.clusters[${i}].networkId`,
+          `"${networkId}" is also the network id of spec.clusters[${prevId}]; network ids must be unique`,
+        ),
+      );
+    } else seenNetworkIds.set(networkId, i);
+    if (opts.providerConfigs && !opts.providerConfigs.has(c.providerConfigRef.name)) {
+      problems.push(
+        fatal(
+          `spec.clusters[${i}].providerConfigRef.name`,
+          `ProviderConfig "${c.providerConfigRef.name}" does not exist; register the cluster first`,
+        ),
+      );
+    }
+    if (spec.networking.provider === "nodeport" && !c.externalAddress) {
+      problems.push(
+        fatal(
+          `spec.clusters[${i}].externalAddress`,
+          `is required with networking provider nodeport: the address other clusters reach this cluster's nodes at`,
+        ),
+      );
+    }
+    c.nodePools.forEach((p, j) => {
+      const longest = `${opts.kafkaName}-${p.name}-99999`;
+      if (longest.length > 63) {
+        problems.push(
+          fatal(
+            `spec.clusters[${i}].nodePools[${j}].name`,
+            `pod names "${opts.kafkaName}-${p.name}-<id>" would exceed 63 characters; shorten the pool or claim name`,
+          ),
+        );
+      }
+    });
+  });
+  return problems;
+}
+
+function configNumber(spec: StretchKafkaSpec, key: string): number | undefined {
+  const v = (spec.kafka.config as Record<string, unknown> | undefined)?.[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) ? n : NaN;
+}
+
+/** Checks of the resolved topology against what it must survive. */
+export function validateTopology(
+  spec: StretchKafkaSpec,
+  t: Topology,
+  defaults: { rf: number; minIsr: number },
+): Problem[] {
+  const problems: Problem[] = [];
+  if (t.controllers.length < 3) {
+    problems.push(
+      fatal(
+        "spec.clusters",
+        `${t.controllers.length} controller(s) in total; a stretch cluster needs at least 3 (one in each of 3 clusters)`,
+      ),
+    );
+  }
+  if (t.brokers.length === 0)
+    problems.push(fatal("spec.clusters", "no node pool has the broker role"));
+  const risk = quorumRisk(t).message;
+  if (risk) problems.push(warning("spec.clusters", risk));
+
+  const rf = configNumber(spec, "default.replication.factor") ?? defaults.rf;
+  const minIsr = configNumber(spec, "min.insync.replicas") ?? defaults.minIsr;
+  for (const [key, value] of [
+    ["default.replication.factor", rf],
+    ["min.insync.replicas", minIsr],
+  ] as const) {
+    if (Number.isNaN(value) || value < 1)
+      problems.push(fatal(`spec.kafka.config["${key}"]`, "must be a positive integer"));
+  }
+  if (rf > t.brokers.length) {
+    problems.push(
+      fatal(
+        `spec.kafka.config["default.replication.factor"]`,
+        `${rf} is more than the ${t.brokers.length} brokers the topology has`,
+      ),
+    );
+  } else if (minIsr > rf) {
+    problems.push(
+      fatal(
+        `spec.kafka.config["min.insync.replicas"]`,
+        `${minIsr} is more than the replication factor ${rf}: no write could ever succeed`,
+      ),
+    );
+  } else if (t.brokers.length > 0 && !survivesClusterLoss(t, rf, minIsr)) {
+    problems.push(
+      warning(
+        `spec.kafka.config`,
+        `replication factor ${rf} with min.insync.replicas ${minIsr} can lose acknowledged writes when one cluster is lost; use the defaults (${defaults.rf}/${defaults.minIsr})`,
+      ),
+    );
+  }
+  return problems;
+}
+
+/** Changes a running cluster cannot take. `status` is the composite's observed status. */
+export function validateChange(
+  spec: StretchKafkaSpec,
+  status: XStretchKafkaStatus | undefined,
+  t: Topology,
+): Problem[] {
+  const problems: Problem[] = [];
+  if (!status?.clusterId) return problems;
+  if (status.networkingProvider && status.networkingProvider !== spec.networking.provider) {
+    problems.push(
+      fatal(
+        "spec.networking.provider",
+        `the running cluster uses ${status.networkingProvider}; changing it to ${spec.networking.provider} is refused (nodes would lose each other); create a new StretchKafka instead`,
+      ),
+    );
+  }
+  const mode = spec.quorum?.mode ?? "static";
+  if (status.quorumMode === "dynamic" && mode === "static") {
+    problems.push(
+      fatal(
+        "spec.quorum.mode",
+        "the running cluster has a dynamic quorum; going back to a static quorum is not supported by Kafka",
+      ),
+    );
+  }
+  if (status.quorumMode === "static" && mode === "static") {
+    const was = (status.kafka?.controllers ?? []).join(",");
+    const now = t.controllers.map((n) => n.id).join(",");
+    if (was && was !== now) {
+      problems.push(
+        fatal(
+          "spec.clusters",
+          `a static quorum cannot change its controllers (was ${was}, would be ${now}); set spec.quorum.mode to dynamic first`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
