@@ -1,7 +1,30 @@
 #!/usr/bin/env node
 /** The `stretch-kafka` command. */
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { parseAllDocuments } from "yaml";
+import { compose } from "../../functions/stretch-kafka/compose.ts";
+import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
+import { serve } from "../../functions/server.ts";
+import { describeError } from "../kube/errors.ts";
+import { newLogger } from "../log.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
+
+function readObjects(file: string): KubeObject[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (cause) {
+    throw new Error(`cannot read ${file}`, { cause });
+  }
+  return parseAllDocuments(text)
+    .map((d) => {
+      if (d.errors.length > 0)
+        throw new Error(`${file} is not valid YAML: ${d.errors[0]?.message ?? ""}`);
+      return d.toJS() as unknown;
+    })
+    .filter((o): o is KubeObject => o !== null && typeof o === "object");
+}
 
 const program = new Command("stretch-kafka")
   .description("Apache Kafka (KRaft) stretched across Kubernetes clusters, the Crossplane way")
@@ -22,9 +45,71 @@ program
     });
   });
 
+program
+  .command("render")
+  .description(
+    "print the composite with its status and every managed resource, like crossplane render",
+  )
+  .argument("<file>", "an XStretchKafka or a StretchKafka claim (YAML)")
+  .option(
+    "--observed <file>",
+    "observed managed resources (YAML stream), as Crossplane would pass them",
+  )
+  .action((file: string, o: { observed?: string }) => {
+    const [xr] = readObjects(file);
+    if (!xr) throw new Error(`${file} holds no object`);
+    const observed = o.observed ? readObjects(o.observed) : [];
+    process.stdout.write(toYamlStream(render(xr, observed)));
+  });
+
+program
+  .command("function")
+  .description("serve function-stretch-kafka over gRPC (Crossplane's function protocol)")
+  .option("--address <address>", "address to listen on", "0.0.0.0:9443")
+  .option("--insecure", "serve without TLS (development only)")
+  .option(
+    "--tls-server-certs-dir <dir>",
+    "directory with tls.crt, tls.key and ca.crt",
+    "/tls/server",
+  )
+  .option("--debug", "log every call")
+  .action(
+    async (o: {
+      address: string;
+      insecure?: boolean;
+      tlsServerCertsDir: string;
+      debug?: boolean;
+    }) => {
+      const log = newLogger({ name: "function-stretch-kafka", level: o.debug ? "debug" : "info" });
+      const { server } = await serve(
+        compose,
+        {
+          address: o.address,
+          insecure: o.insecure ?? false,
+          tlsServerCertsDir: o.tlsServerCertsDir,
+        },
+        log,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          server.tryShutdown(() => {
+            resolve();
+          });
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    },
+  );
+
+// A reader that stops early (`| head`) is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  process.exit(err.code === "EPIPE" ? 0 : 1);
+});
+
 try {
   await program.parseAsync();
 } catch (err) {
-  console.error(`stretch-kafka: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`stretch-kafka: ${describeError(err)}`);
   process.exit(1);
 }

@@ -1,0 +1,79 @@
+/**
+ * Golden files: every claim in examples/ (with examples/observed/<name>.yaml
+ * as observed state, if present) renders exactly to examples/rendered/<name>.yaml.
+ * UPDATE_GOLDEN=1 rewrites them after an intended change; review the diff.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse, parseAllDocuments } from "yaml";
+import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
+import { validate } from "../../apis/validation.ts";
+
+const dir = fileURLToPath(new URL("../../examples/", import.meta.url));
+export const exampleClaims = readdirSync(dir)
+  .filter((f) => f.startsWith("claim-") && f.endsWith(".yaml"))
+  .sort();
+
+export function loadExample(file: string): { claim: KubeObject; observed: KubeObject[] } {
+  const claim = parse(readFileSync(dir + file, "utf8")) as KubeObject;
+  const observedFile = `${dir}observed/${file}`;
+  const observed = existsSync(observedFile)
+    ? parseAllDocuments(readFileSync(observedFile, "utf8")).map((d) => d.toJS() as KubeObject)
+    : [];
+  return { claim, observed };
+}
+
+test("there are examples for every networking provider and both quorum modes", () => {
+  const specs = exampleClaims.map(
+    (f) =>
+      loadExample(f).claim["spec"] as {
+        networking: { provider: string };
+        quorum?: { mode: string };
+      },
+  );
+  assert.deepEqual([...new Set(specs.map((s) => s.networking.provider))].sort(), [
+    "cilium",
+    "istio",
+    "loadbalancer",
+    "mcs",
+    "nodeport",
+  ]);
+  assert.deepEqual([...new Set(specs.map((s) => s.quorum?.mode ?? "static"))].sort(), [
+    "dynamic",
+    "static",
+  ]);
+});
+
+for (const file of exampleClaims) {
+  test(`${file} is a valid claim and renders to examples/rendered/${file}`, () => {
+    const { claim, observed } = loadExample(file);
+    assert.deepEqual(validate("StretchKafka", claim), { valid: true });
+    const out = toYamlStream(render(claim, observed));
+    const golden = `${dir}rendered/${file}`;
+    if (process.env["UPDATE_GOLDEN"]) {
+      mkdirSync(`${dir}rendered`, { recursive: true });
+      writeFileSync(golden, out);
+    }
+    assert.ok(
+      existsSync(golden),
+      `no golden file ${golden}; run UPDATE_GOLDEN=1 npm test -- test/unit/examples.test.ts`,
+    );
+    assert.equal(
+      out,
+      readFileSync(golden, "utf8"),
+      `${file} renders differently from its golden file`,
+    );
+  });
+}
+
+test("every rendered managed resource passes its kind's schema", () => {
+  for (const file of exampleClaims) {
+    const { claim, observed } = loadExample(file);
+    for (const o of render(claim, observed).slice(1)) {
+      const r = validate(o.kind as "RemoteConfigMap", o);
+      assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata?.name ?? ""}`);
+    }
+  }
+});
