@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { kubebedBinary } from "./bed/build.ts";
+import { crankBinary, kubebedBinary } from "./bed/build.ts";
 import { externalCrds } from "./bed/external-crds.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -50,12 +50,16 @@ function parseArgs(argv: string[]): { tiers: Tier[]; files: string[] } {
 
 async function prepare(log: (m: string) => void): Promise<void> {
   const started = Date.now();
-  const [build] = await Promise.all([kubebedBinary(log), externalCrds(log)]);
+  await externalCrds(log);
+  // One Go build at a time: each uses both cores.
+  const builds = [await kubebedBinary(log), await crankBinary(log)];
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const built = builds.filter((b) => b.built);
   log(
-    build.built
-      ? `test bed prepared in ${seconds}s (kubebed cold build ${build.seconds.toFixed(0)}s)`
-      : `test bed prepared in ${seconds}s (kubebed from cache: ${build.path})`,
+    `test bed prepared in ${seconds}s` +
+      (built.length > 0
+        ? ` (cold builds: ${built.map((b) => `${b.path.split("/").pop() ?? ""} ${b.seconds.toFixed(0)}s`).join(", ")})`
+        : " (binaries from cache)"),
   );
 }
 

@@ -245,13 +245,21 @@ export class DynamicClient {
   /** Server-side apply: the object as given becomes this field manager's intent. */
   async apply<T extends KubeObject>(
     obj: T,
-    opts: { fieldManager: string; force?: boolean; dryRun?: boolean; subresource?: "status" },
+    opts: {
+      fieldManager: string;
+      force?: boolean;
+      dryRun?: boolean;
+      subresource?: "status";
+      /** Strict refuses unknown or duplicate fields instead of warning. */
+      fieldValidation?: "Strict" | "Warn" | "Ignore";
+    },
   ): Promise<T> {
     const name = obj.metadata.name;
     if (!name) throw new Error(`cannot apply ${obj.kind} without metadata.name`);
     const q = new URLSearchParams({ fieldManager: opts.fieldManager });
     if (opts.force ?? true) q.set("force", "true");
     if (opts.dryRun) q.set("dryRun", "All");
+    if (opts.fieldValidation) q.set("fieldValidation", opts.fieldValidation);
     const sub = opts.subresource ? `/${opts.subresource}` : "";
     const path = await this.path(obj.apiVersion, obj.kind, obj.metadata.namespace, name);
     return this.request<T>(

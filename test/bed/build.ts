@@ -11,6 +11,7 @@ import { cacheDir } from "./cache.ts";
 import { run } from "./run.ts";
 
 const kubebedSrc = fileURLToPath(new URL("./kubebed/", import.meta.url));
+const crankSrc = fileURLToPath(new URL("./crank/", import.meta.url));
 
 export interface BuildReport {
   path: string;
@@ -32,6 +33,11 @@ async function sourceKey(dir: string): Promise<string> {
 /** Path of the kubebed binary, building it first when the cache has none for this source. */
 export async function kubebedBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
   return goBinary("kubebed", kubebedSrc, ".", log);
+}
+
+/** Path of the real crossplane CLI (crank), building it first when needed. */
+export async function crankBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
+  return goBinary("crank", crankSrc, "github.com/crossplane/crossplane/v2/cmd/crank", log);
 }
 
 /** Builds `pkg` of the Go module in `dir` into the cache, keyed by the module's sources. */

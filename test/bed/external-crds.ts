@@ -3,7 +3,7 @@
  * published artifacts (never committed): Crossplane and MCS from their Go
  * modules, Strimzi from its api test-jar on Maven Central.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { cacheDir } from "./cache.ts";
@@ -15,12 +15,16 @@ export const versions = {
   // The io.strimzi:api test-jar carries the generated CRDs under crds/v1 (the
   // core.strimzi.io/v1 and kafka.strimzi.io/v1 APIs that Strimzi 1.x serves).
   strimzi: "0.51.0",
+  // Strimzi 0.49's install CRDs serve both core.strimzi.io/v1 and v1beta2: what a
+  // cluster running Strimzi 0.49-0.51 has, for claims that ask for v1beta2.
+  strimziLegacy: "0.49.0",
 } as const;
 
 export interface ExternalCrds {
   crossplane: string[];
   mcs: string[];
   strimzi: string[];
+  strimziLegacy: string[];
 }
 
 async function goModuleDir(module: string, version: string): Promise<string> {
@@ -44,23 +48,27 @@ function yamlFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-async function strimziCrdDir(log: (msg: string) => void): Promise<string> {
-  const out = cacheDir("strimzi", versions.strimzi);
-  const marker = join(out, ".complete");
-  if (existsSync(marker)) return join(out, "crds", "v1");
-  log(`strimzi: fetching io.strimzi:api:${versions.strimzi}:tests from Maven Central`);
+async function strimziCrdDir(
+  version: string,
+  subdir: string,
+  log: (msg: string) => void,
+): Promise<string> {
+  const out = cacheDir("strimzi", version);
+  const marker = join(out, `.complete-${subdir}`);
+  if (existsSync(marker)) return join(out, "crds", subdir);
+  log(`strimzi: fetching io.strimzi:api:${version}:tests from Maven Central`);
   await run("mvn", [
     "-q",
     "-B",
     "dependency:copy",
-    `-Dartifact=io.strimzi:api:${versions.strimzi}:jar:tests`,
+    `-Dartifact=io.strimzi:api:${version}:jar:tests`,
     `-DoutputDirectory=${out}`,
     "-Dmdep.stripVersion=true",
   ]);
   // `jar` ships with the JDK, which the machine has for Kafka anyway.
-  await run("jar", ["xf", join(out, "api-tests.jar"), "crds/v1"], { cwd: out });
+  await run("jar", ["xf", join(out, "api-tests.jar"), `crds/${subdir}`], { cwd: out });
   writeFileSync(marker, "");
-  return join(out, "crds", "v1");
+  return join(out, "crds", subdir);
 }
 
 /** Paths of the external CRD files, fetching them into the cache when needed. */
@@ -71,11 +79,14 @@ export async function externalCrds(log: (msg: string) => void = () => {}): Promi
     "crds",
   );
   const mcs = join(await goModuleDir("sigs.k8s.io/mcs-api", versions.mcs), "config", "crd");
-  const strimzi = await strimziCrdDir(log);
+  const strimzi = await strimziCrdDir(versions.strimzi, "v1", log);
+  const strimziLegacy = await strimziCrdDir(versions.strimziLegacy, "v1beta2", log);
+  const wanted = (f: string): boolean => /strimzipodset|Crd-kafka\.yaml$/.test(f);
   return {
     crossplane: yamlFiles(crossplane),
     mcs: yamlFiles(mcs),
-    strimzi: yamlFiles(strimzi).filter((f) => /strimzipodset|Crd-kafka\.yaml$/.test(f)),
+    strimzi: yamlFiles(strimzi).filter(wanted),
+    strimziLegacy: yamlFiles(strimziLegacy).filter(wanted),
   };
 }
 
@@ -84,9 +95,4 @@ export function readYamlDocuments(path: string): unknown[] {
   return parseAllDocuments(readFileSync(path, "utf8"))
     .map((d) => d.toJS() as unknown)
     .filter((d) => d !== null);
-}
-
-export function ensureDir(path: string): string {
-  mkdirSync(path, { recursive: true });
-  return path;
 }

@@ -82,17 +82,27 @@ export interface InstallOptions {
   crossplane?: boolean;
   mcs?: boolean;
   strimzi?: boolean;
+  /** Strimzi 0.49-0.51's CRDs (serving v1beta2 too) instead of Strimzi 1.x's. */
+  strimziLegacy?: boolean;
   ours?: boolean;
 }
 
 /** Installs the requested CRD sets (all by default). */
 export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Promise<void> {
-  const want = { crossplane: true, mcs: true, strimzi: true, ours: true, ...opts };
+  const want = {
+    crossplane: true,
+    mcs: true,
+    strimzi: true,
+    strimziLegacy: false,
+    ours: true,
+    ...opts,
+  };
   const ext = await externalCrds();
   const files = [
     ...(want.crossplane ? ext.crossplane : []),
     ...(want.mcs ? ext.mcs : []),
-    ...(want.strimzi ? ext.strimzi : []),
+    ...(want.strimzi && !want.strimziLegacy ? ext.strimzi : []),
+    ...(want.strimziLegacy ? ext.strimziLegacy : []),
     ...(want.ours ? ourCrdFiles() : []),
   ];
   await applyFiles(kc, files);

@@ -6,6 +6,19 @@ export interface RunResult {
   stderr: string;
 }
 
+/** A command that exited non-zero, with everything it printed. */
+export class RunError extends Error implements RunResult {
+  constructor(
+    message: string,
+    readonly stdout: string,
+    readonly stderr: string,
+    readonly code: number | null,
+  ) {
+    super(message);
+    this.name = "RunError";
+  }
+}
+
 export function run(
   cmd: string,
   args: string[],
@@ -39,8 +52,11 @@ export function run(
       if (code === 0) resolve({ stdout, stderr });
       else
         reject(
-          new Error(
-            `${cmd} ${args.join(" ")} exited with ${code}:\n${(stderr || stdout).slice(-4000)}`,
+          new RunError(
+            `${cmd} ${args.join(" ")} exited with ${code}:\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`,
+            stdout,
+            stderr,
+            code,
           ),
         );
     });

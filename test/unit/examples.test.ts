@@ -5,25 +5,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { parse, parseAllDocuments } from "yaml";
-import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { render, toYamlStream } from "../../functions/render.ts";
+import { exampleClaims, examplesDir, loadExample } from "../examples.ts";
 import { validate } from "../../apis/validation.ts";
 
-const dir = fileURLToPath(new URL("../../examples/", import.meta.url));
-export const exampleClaims = readdirSync(dir)
-  .filter((f) => f.startsWith("claim-") && f.endsWith(".yaml"))
-  .sort();
-
-export function loadExample(file: string): { claim: KubeObject; observed: KubeObject[] } {
-  const claim = parse(readFileSync(dir + file, "utf8")) as KubeObject;
-  const observedFile = `${dir}observed/${file}`;
-  const observed = existsSync(observedFile)
-    ? parseAllDocuments(readFileSync(observedFile, "utf8")).map((d) => d.toJS() as KubeObject)
-    : [];
-  return { claim, observed };
-}
+const dir = examplesDir;
 
 test("there are examples for every networking provider and both quorum modes", () => {
   const specs = exampleClaims.map(

@@ -1,0 +1,247 @@
+/**
+ * The function against the real tools: the crossplane CLI (built from Go
+ * modules) calls it over gRPC and must print exactly what our own render
+ * prints; `crossplane beta validate` must accept the result against our CRDs;
+ * and every remote object must pass the real API server's validation with
+ * Strimzi's and MCS's real CRDs installed (pods inside podsets included).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Server } from "@grpc/grpc-js";
+import { parseAllDocuments, stringify } from "yaml";
+import { pino } from "pino";
+import { compose } from "../../functions/stretch-kafka/compose.ts";
+import { asComposite, render, toYamlStream, type KubeObject } from "../../functions/render.ts";
+import { serve } from "../../functions/server.ts";
+import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { crankBinary } from "../bed/build.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { externalCrds, versions } from "../bed/external-crds.ts";
+import { installCrds } from "../bed/install.ts";
+import { run, RunError } from "../bed/run.ts";
+import { exampleClaims, loadExample } from "../examples.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const composition = join(root, "compositions", "xstretchkafka.yaml");
+const crdDir = join(root, "apis", "generated", "crds");
+
+let crank: string;
+let server: Server;
+let port: number;
+let work: string;
+
+/**
+ * Every scalar as its text: Go's YAML (1.1) and JavaScript's (1.2) disagree on
+ * what is a number (`34e13578` is a string to one, a float to the other), and
+ * what matters is that both print the same values.
+ */
+function parseStream(text: string): unknown[] {
+  return parseAllDocuments(text, { schema: "failsafe" })
+    .map((d) => d.toJS() as unknown)
+    .filter((d) => d !== null);
+}
+
+before(async () => {
+  crank = (await crankBinary()).path;
+  ({ server, port } = await serve(
+    compose,
+    { address: "127.0.0.1:0", insecure: true, tlsServerCertsDir: "" },
+    pino({ level: "silent" }),
+  ));
+  work = mkdtempSync(join(tmpdir(), "stretch-kafka-fn-"));
+  writeFileSync(
+    join(work, "functions.yaml"),
+    stringify({
+      apiVersion: "pkg.crossplane.io/v1",
+      kind: "Function",
+      metadata: {
+        name: "function-stretch-kafka",
+        annotations: {
+          "render.crossplane.io/runtime": "Development",
+          "render.crossplane.io/runtime-development-target": `127.0.0.1:${port}`,
+        },
+      },
+      spec: { package: "function-stretch-kafka" },
+    }),
+  );
+});
+
+after(() => {
+  server.forceShutdown();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("crossplane render (the real CLI) calls the function over gRPC", () => {
+  for (const file of exampleClaims) {
+    test(
+      `${file}: crossplane render prints what stretch-kafka render prints`,
+      { timeout: 60_000 },
+      async () => {
+        const { claim, observed } = loadExample(file);
+        const xrFile = join(work, `xr-${file}`);
+        writeFileSync(xrFile, stringify(asComposite(claim)));
+        const args = ["render", xrFile, composition, join(work, "functions.yaml")];
+        if (observed.length > 0) {
+          const observedFile = join(work, `observed-${file}`);
+          writeFileSync(observedFile, toYamlStream(observed));
+          args.push("--observed-resources", observedFile);
+        }
+        const { stdout } = await run(crank, args);
+        const theirs = parseStream(stdout);
+        const ours = parseStream(toYamlStream(render(claim, observed)));
+        assert.equal(theirs.length, ours.length, "number of rendered objects");
+        assert.deepEqual(theirs, ours);
+      },
+    );
+  }
+});
+
+describe("crossplane beta validate", () => {
+  let extensions: string;
+  let cache: string;
+  const coreImage = `stretchkafka.dev/crossplane-core:${versions.crossplane}`;
+
+  before(async () => {
+    // Our XRD and provider CRDs (Crossplane derives the XR CRD from the XRD itself).
+    extensions = join(work, "extensions");
+    mkdirSync(extensions);
+    for (const f of readdirSync(crdDir)) {
+      if (f.endsWith(".xrd.yaml") || f.startsWith("remote."))
+        cpSync(join(crdDir, f), join(extensions, f));
+    }
+    // validate would download the Crossplane image for its built-in schemas;
+    // the cache is filled from the crossplane Go module instead (no registry here).
+    cache = join(work, "validate-cache");
+    const coreDir = join(cache, coreImage.replace(":", "@"));
+    mkdirSync(coreDir, { recursive: true });
+    for (const f of (await externalCrds()).crossplane)
+      cpSync(f, join(coreDir, f.split("/").pop() ?? ""));
+  });
+
+  const validateFile = (resources: string): Promise<{ stdout: string }> =>
+    run(crank, [
+      "beta",
+      "validate",
+      extensions,
+      resources,
+      "--crossplane-image",
+      coreImage,
+      "--cache-dir",
+      cache,
+      "--error-on-missing-schemas",
+    ]);
+
+  test(
+    "accepts every rendered example against our XRD and CRDs",
+    { timeout: 120_000 },
+    async () => {
+      const all: KubeObject[] = [];
+      for (const file of exampleClaims) {
+        const { claim, observed } = loadExample(file);
+        const [xr, ...composed] = render(claim, observed);
+        // The full composite (render prints only its status) so its spec is checked too.
+        all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
+      }
+      const resources = join(work, "rendered.yaml");
+      writeFileSync(resources, toYamlStream(all));
+      const { stdout } = await validateFile(resources).catch((err: unknown) => {
+        const problems = (err instanceof RunError ? err.stdout : String(err))
+          .split("\n")
+          .filter((l) => /^\s*\[(x|!)\]/.test(l));
+        return assert.fail(`crossplane beta validate refused:\n${problems.join("\n")}`);
+      });
+      assert.match(
+        stdout,
+        new RegExp(
+          `Total ${all.length} resources: 0 missing schemas, ${all.length} success cases, 0 failure cases`,
+        ),
+      );
+    },
+  );
+
+  test("refuses a managed resource that breaks its schema", { timeout: 60_000 }, async () => {
+    const { claim } = loadExample(exampleClaims[0] ?? "");
+    const secret = render(claim).find((o) => o.kind === "RemoteSecret");
+    assert.ok(secret);
+    const spec = secret["spec"] as { forProvider: { manifest: Record<string, unknown> } };
+    spec.forProvider.manifest["kind"] = "ConfigMap";
+    const resources = join(work, "broken.yaml");
+    writeFileSync(resources, toYamlStream([secret]));
+    await assert.rejects(validateFile(resources), /schema validation error/);
+  });
+});
+
+describe("remote objects pass the real API server with Strimzi's and MCS's CRDs", () => {
+  let bed: TestBed;
+  const clients = new Map<string, DynamicClient>();
+
+  before(async () => {
+    bed = await startTestBed({ names: ["strimzi-1x", "strimzi-049"] });
+    await installCrds(bed.cluster("strimzi-1x").kubeConfig(), { crossplane: false, ours: false });
+    await installCrds(bed.cluster("strimzi-049").kubeConfig(), {
+      crossplane: false,
+      ours: false,
+      strimziLegacy: true,
+    });
+    for (const c of bed.clusters) {
+      const client = new DynamicClient(c.kubeConfig());
+      clients.set(c.name, client);
+      await client.apply(
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } },
+        { fieldManager: "test" },
+      );
+    }
+  });
+
+  after(async () => {
+    for (const c of clients.values()) await c.close();
+    await bed.close();
+  });
+
+  for (const file of exampleClaims) {
+    test(
+      `${file}: every remote object and pod is valid (server-side dry run, strict fields)`,
+      { timeout: 120_000 },
+      async () => {
+        const { claim, observed } = loadExample(file);
+        const legacy =
+          (claim["spec"] as { strimzi?: { apiVersion?: string } }).strimzi?.apiVersion ===
+          "core.strimzi.io/v1beta2";
+        const client = clients.get(legacy ? "strimzi-049" : "strimzi-1x");
+        assert.ok(client);
+        const failures: string[] = [];
+        const check = async (obj: KubeObject): Promise<void> => {
+          try {
+            await client.apply(obj as Parameters<DynamicClient["apply"]>[0], {
+              fieldManager: "stretch-kafka-test",
+              dryRun: true,
+              fieldValidation: "Strict",
+            });
+          } catch (err) {
+            failures.push(`${obj.kind} ${obj.metadata?.name ?? ""}: ${describeError(err)}`);
+          }
+        };
+        let checked = 0;
+        for (const mr of render(claim, observed).slice(1)) {
+          const manifest = (mr["spec"] as { forProvider: { manifest: KubeObject } }).forProvider
+            .manifest;
+          await check(manifest);
+          checked++;
+          if (manifest.kind === "StrimziPodSet") {
+            for (const pod of (manifest["spec"] as { pods: KubeObject[] }).pods) {
+              await check(pod);
+              checked++;
+            }
+          }
+        }
+        assert.deepEqual(failures, []);
+        assert.ok(checked > 10, `only ${checked} objects checked`);
+      },
+    );
+  }
+});
