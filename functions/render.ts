@@ -8,6 +8,7 @@ import {
   RunFunctionRequest,
   Severity,
   Status,
+  type ResourceSelector,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import { stringify } from "yaml";
@@ -95,8 +96,12 @@ function firstNAndSomeMore(names: string[], n = 3): string {
 
 /** The objects `crossplane render` would print for this response. */
 export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeObject[] {
-  const fatal = rsp.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
-  if (fatal) throw new Error(`the function refused the composite: ${fatal.message}`);
+  const fatal = rsp.results.filter((r) => r.severity === Severity.SEVERITY_FATAL);
+  if (fatal.length > 0) {
+    throw new Error(
+      `the function refused the composite:\n  ${fatal.map((r) => r.message).join("\n  ")}`,
+    );
+  }
   const desired = rsp.desired?.resources ?? {};
   const names = Object.keys(desired).sort();
   const unready = names.filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
@@ -165,9 +170,58 @@ export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeO
   return out;
 }
 
-export function render(xrOrClaim: KubeObject, observed: KubeObject[] = []): KubeObject[] {
+/** Objects matching a selector, as Crossplane's fetcher would return them. */
+function matching(selector: ResourceSelector, candidates: KubeObject[]): KubeObject[] {
+  return candidates.filter(
+    (o) =>
+      o.apiVersion === selector.apiVersion &&
+      o.kind === selector.kind &&
+      (selector.matchName === undefined || o.metadata?.name === selector.matchName) &&
+      Object.entries(selector.matchLabels?.labels ?? {}).every(
+        ([k, v]) => o.metadata?.labels?.[k] === v,
+      ),
+  );
+}
+
+/** Most calls Crossplane makes before requirements must have settled. */
+const maxRequirementRounds = 5;
+
+/**
+ * Runs the function the way Crossplane does: when it states requirements,
+ * fetch them (here: from `required`) and call again until they settle.
+ */
+export function runPipeline(
+  xr: KubeObject,
+  observed: KubeObject[],
+  required: KubeObject[],
+): RunFunctionResponse {
+  const req = request(xr, observed);
+  let rsp = compose(req);
+  for (let round = 1; round < maxRequirementRounds; round++) {
+    const wanted = rsp.requirements?.resources ?? {};
+    const missing = Object.keys(wanted).filter((k) => !(k in req.requiredResources));
+    if (missing.length === 0) return rsp;
+    for (const [key, selector] of Object.entries(wanted)) {
+      req.requiredResources[key] = {
+        items: matching(selector, required).map((o) => ({
+          resource: o,
+          connectionDetails: {},
+          ready: Ready.READY_UNSPECIFIED,
+        })),
+      };
+    }
+    rsp = compose(req);
+  }
+  return rsp;
+}
+
+export function render(
+  xrOrClaim: KubeObject,
+  observed: KubeObject[] = [],
+  required: KubeObject[] = [],
+): KubeObject[] {
   const xr = asComposite(xrOrClaim);
-  return renderedObjects(xr, compose(request(xr, observed)));
+  return renderedObjects(xr, runPipeline(xr, observed, required));
 }
 
 export function toYamlStream(objects: KubeObject[]): string {

@@ -10,11 +10,22 @@ export const exampleClaims = readdirSync(examplesDir)
   .filter((f) => f.startsWith("claim-") && f.endsWith(".yaml"))
   .sort();
 
-export function loadExample(file: string): { claim: KubeObject; observed: KubeObject[] } {
+/** The ProviderConfigs every example's clusters name (the function requires them). */
+export const exampleProviderConfigs = `${examplesDir}providerconfigs.yaml`;
+
+function readStream(path: string): KubeObject[] {
+  return parseAllDocuments(readFileSync(path, "utf8"))
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null);
+}
+
+export function loadExample(file: string): {
+  claim: KubeObject;
+  observed: KubeObject[];
+  required: KubeObject[];
+} {
   const claim = parse(readFileSync(examplesDir + file, "utf8")) as KubeObject;
   const observedFile = `${examplesDir}observed/${file}`;
-  const observed = existsSync(observedFile)
-    ? parseAllDocuments(readFileSync(observedFile, "utf8")).map((d) => d.toJS() as KubeObject)
-    : [];
-  return { claim, observed };
+  const observed = existsSync(observedFile) ? readStream(observedFile) : [];
+  return { claim, observed, required: readStream(exampleProviderConfigs) };
 }

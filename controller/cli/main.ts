@@ -55,11 +55,26 @@ program
     "--observed <file>",
     "observed managed resources (YAML stream), as Crossplane would pass them",
   )
-  .action((file: string, o: { observed?: string }) => {
+  .option(
+    "--required-resources <file>",
+    "objects the function may ask for (the clusters' ProviderConfigs), like crossplane render's flag",
+  )
+  .action((file: string, o: { observed?: string; requiredResources?: string }) => {
     const [xr] = readObjects(file);
     if (!xr) throw new Error(`${file} holds no object`);
     const observed = o.observed ? readObjects(o.observed) : [];
-    process.stdout.write(toYamlStream(render(xr, observed)));
+    const required = o.requiredResources ? readObjects(o.requiredResources) : [];
+    try {
+      process.stdout.write(toYamlStream(render(xr, observed, required)));
+    } catch (err) {
+      if (!o.requiredResources && String(err).includes("ProviderConfig")) {
+        throw new Error(
+          "render needs the clusters' ProviderConfigs: pass them with --required-resources",
+          { cause: err },
+        );
+      }
+      throw err;
+    }
   });
 
 program

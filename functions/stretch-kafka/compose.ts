@@ -10,14 +10,17 @@ import {
   Status,
   Target,
   type Condition as FnCondition,
+  type Requirements,
   type Resource,
   type Result,
   type RunFunctionRequest,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import {
+  groups,
   formatErrors,
   validate,
+  type StretchKafkaSpec,
   type StretchKafkaStatus,
   type XStretchKafka,
 } from "../../apis/index.ts";
@@ -78,15 +81,58 @@ function problemResults(problems: Problem[]): Result[] {
 }
 
 /** A response that changes nothing: Crossplane stops on a fatal result and keeps what runs. */
-function refuse(req: RunFunctionRequest, results: Result[]): RunFunctionResponse {
+function refuse(
+  req: RunFunctionRequest,
+  results: Result[],
+  requirements?: Requirements,
+): RunFunctionResponse {
   return {
     meta: { tag: req.meta?.tag ?? "", ttl: { seconds: ttlConverging, nanos: 0 } },
     desired: req.desired,
     results,
     context: req.context,
-    requirements: undefined,
+    requirements,
     conditions: [],
   };
+}
+
+const providerConfigKey = (name: string): string => `providerconfig-${name}`;
+
+/**
+ * Asks Crossplane for each cluster's ProviderConfig; it fetches them and calls
+ * again with them in requiredResources, so the function can refuse a claim
+ * naming one that does not exist without doing any I/O itself.
+ */
+function providerConfigRequirements(spec: StretchKafkaSpec): Requirements {
+  const resources: Requirements["resources"] = {};
+  for (const c of spec.clusters) {
+    const name = c.providerConfigRef.name;
+    resources[providerConfigKey(name)] = {
+      apiVersion: groups.remote,
+      kind: "ProviderConfig",
+      matchName: name,
+    };
+  }
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- a required field of the message
+  return { extraResources: {}, resources, schemas: {} };
+}
+
+/** ProviderConfigs Crossplane looked for and did not find (none known before it looked). */
+function missingProviderConfigs(req: RunFunctionRequest, spec: StretchKafkaSpec): Problem[] {
+  const problems: Problem[] = [];
+  spec.clusters.forEach((c, i) => {
+    const key = providerConfigKey(c.providerConfigRef.name);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- older Crossplane sends extraResources
+    const fetched = req.requiredResources[key] ?? req.extraResources[key];
+    if (fetched && fetched.items.length === 0) {
+      problems.push({
+        severity: "fatal",
+        field: `spec.clusters[${i}].providerConfigRef.name`,
+        message: `ProviderConfig "${c.providerConfigRef.name}" does not exist; register the cluster first (stretch-kafka register-cluster)`,
+      });
+    }
+  });
+  return problems;
 }
 
 function recoveredAllocation(
@@ -367,7 +413,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const kafkaName = xr.metadata.labels?.[claimNameLabel] ?? composite;
   const observed = observedResources(req);
 
-  const problems = validateSpec(spec, { kafkaName });
+  const requirements = providerConfigRequirements(spec);
+  const problems = [...validateSpec(spec, { kafkaName }), ...missingProviderConfigs(req, spec)];
   const pools = spec.clusters.flatMap((c) =>
     c.nodePools.map((p) => ({ cluster: c.name, pool: p.name, replicas: p.replicas })),
   );
@@ -385,7 +432,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       message: `no Strimzi Kafka image is known for Kafka ${spec.kafka.version ?? ""}; set spec.kafka.image or use Kafka 4.1, 4.2 or 4.3`,
     });
   }
-  if (problems.some((p) => p.severity === "fatal")) return refuse(req, problemResults(problems));
+  if (problems.some((p) => p.severity === "fatal"))
+    return refuse(req, problemResults(problems), requirements);
 
   const clusterId =
     status?.clusterId ?? kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
@@ -483,7 +531,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     },
     results,
     context: req.context,
-    requirements: undefined,
+    requirements,
     conditions: conds.map(toCondition),
   };
 }

@@ -24,7 +24,7 @@ import { startTestBed, type TestBed } from "../bed/clusters.ts";
 import { externalCrds, versions } from "../bed/external-crds.ts";
 import { installCrds } from "../bed/install.ts";
 import { run, RunError } from "../bed/run.ts";
-import { exampleClaims, loadExample } from "../examples.ts";
+import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const composition = join(root, "compositions", "xstretchkafka.yaml");
@@ -82,10 +82,17 @@ describe("crossplane render (the real CLI) calls the function over gRPC", () => 
       `${file}: crossplane render prints what stretch-kafka render prints`,
       { timeout: 60_000 },
       async () => {
-        const { claim, observed } = loadExample(file);
+        const { claim, observed, required } = loadExample(file);
         const xrFile = join(work, `xr-${file}`);
         writeFileSync(xrFile, stringify(asComposite(claim)));
-        const args = ["render", xrFile, composition, join(work, "functions.yaml")];
+        const args = [
+          "render",
+          xrFile,
+          composition,
+          join(work, "functions.yaml"),
+          "--required-resources",
+          exampleProviderConfigs,
+        ];
         if (observed.length > 0) {
           const observedFile = join(work, `observed-${file}`);
           writeFileSync(observedFile, toYamlStream(observed));
@@ -93,7 +100,7 @@ describe("crossplane render (the real CLI) calls the function over gRPC", () => 
         }
         const { stdout } = await run(crank, args);
         const theirs = parseStream(stdout);
-        const ours = parseStream(toYamlStream(render(claim, observed)));
+        const ours = parseStream(toYamlStream(render(claim, observed, required)));
         assert.equal(theirs.length, ours.length, "number of rendered objects");
         assert.deepEqual(theirs, ours);
       },
@@ -142,8 +149,8 @@ describe("crossplane beta validate", () => {
     async () => {
       const all: KubeObject[] = [];
       for (const file of exampleClaims) {
-        const { claim, observed } = loadExample(file);
-        const [xr, ...composed] = render(claim, observed);
+        const { claim, observed, required } = loadExample(file);
+        const [xr, ...composed] = render(claim, observed, required);
         // The full composite (render prints only its status) so its spec is checked too.
         all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
       }
@@ -165,8 +172,8 @@ describe("crossplane beta validate", () => {
   );
 
   test("refuses a managed resource that breaks its schema", { timeout: 60_000 }, async () => {
-    const { claim } = loadExample(exampleClaims[0] ?? "");
-    const secret = render(claim).find((o) => o.kind === "RemoteSecret");
+    const { claim, required } = loadExample(exampleClaims[0] ?? "");
+    const secret = render(claim, [], required).find((o) => o.kind === "RemoteSecret");
     assert.ok(secret);
     const spec = secret["spec"] as { forProvider: { manifest: Record<string, unknown> } };
     spec.forProvider.manifest["kind"] = "ConfigMap";
@@ -208,7 +215,7 @@ describe("remote objects pass the real API server with Strimzi's and MCS's CRDs"
       `${file}: every remote object and pod is valid (server-side dry run, strict fields)`,
       { timeout: 120_000 },
       async () => {
-        const { claim, observed } = loadExample(file);
+        const { claim, observed, required } = loadExample(file);
         const legacy =
           (claim["spec"] as { strimzi?: { apiVersion?: string } }).strimzi?.apiVersion ===
           "core.strimzi.io/v1beta2";
@@ -227,7 +234,7 @@ describe("remote objects pass the real API server with Strimzi's and MCS's CRDs"
           }
         };
         let checked = 0;
-        for (const mr of render(claim, observed).slice(1)) {
+        for (const mr of render(claim, observed, required).slice(1)) {
           const manifest = (mr["spec"] as { forProvider: { manifest: KubeObject } }).forProvider
             .manifest;
           await check(manifest);

@@ -35,9 +35,9 @@ test("there are examples for every networking provider and both quorum modes", (
 
 for (const file of exampleClaims) {
   test(`${file} is a valid claim and renders to examples/rendered/${file}`, () => {
-    const { claim, observed } = loadExample(file);
+    const { claim, observed, required } = loadExample(file);
     assert.deepEqual(validate("StretchKafka", claim), { valid: true });
-    const out = toYamlStream(render(claim, observed));
+    const out = toYamlStream(render(claim, observed, required));
     const golden = `${dir}rendered/${file}`;
     if (process.env["UPDATE_GOLDEN"]) {
       mkdirSync(`${dir}rendered`, { recursive: true });
@@ -57,8 +57,8 @@ for (const file of exampleClaims) {
 
 test("every rendered managed resource passes its kind's schema", () => {
   for (const file of exampleClaims) {
-    const { claim, observed } = loadExample(file);
-    for (const o of render(claim, observed).slice(1)) {
+    const { claim, observed, required } = loadExample(file);
+    for (const o of render(claim, observed, required).slice(1)) {
       const r = validate(o.kind as "RemoteConfigMap", o);
       assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata?.name ?? ""}`);
     }
