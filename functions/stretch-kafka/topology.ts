@@ -81,7 +81,8 @@ export function buildTopology(
       networkId: c.networkId ?? c.name,
       rack,
       pools,
-      nodes: pools.flatMap((p) => p.nodes),
+      // By id, so that reordering pools in the claim changes nothing.
+      nodes: pools.flatMap((p) => p.nodes).sort((a, b) => a.id - b.id),
     };
   });
   const nodes = clusters.flatMap((c) => c.nodes).sort((a, b) => a.id - b.id);
