@@ -15,6 +15,7 @@ import {
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import type { Logger } from "pino";
+import { encodeResponse } from "./wire.ts";
 
 export type RunFunction = (req: RunFunctionRequest) => RunFunctionResponse;
 
@@ -78,7 +79,10 @@ export async function serve(
   log: Logger,
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
-  server.addService(FunctionRunnerServiceService, {
+  const service = {
+    runFunction: { ...FunctionRunnerServiceService.runFunction, responseSerialize: encodeResponse },
+  };
+  server.addService(service, {
     runFunction: (
       call: grpc.ServerUnaryCall<RunFunctionRequest, RunFunctionResponse>,
       callback: grpc.sendUnaryData<RunFunctionResponse>,

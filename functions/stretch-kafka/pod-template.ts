@@ -88,23 +88,13 @@ export interface PodInput {
   formatInInit: boolean;
 }
 
-/** A stable hash of any JSON value, with object keys sorted. */
+/**
+ * A short hash of a JSON value. Pods and configuration are built by this
+ * module in a fixed key order (user maps are re-assembled in that order), so
+ * JSON.stringify is canonical here and much cheaper than sorting keys.
+ */
 export function stableHash(value: unknown): string {
-  const canonical = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(canonical);
-    if (v && typeof v === "object") {
-      return Object.fromEntries(
-        Object.keys(v)
-          .sort()
-          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-      );
-    }
-    return v;
-  };
-  return createHash("sha1")
-    .update(JSON.stringify(canonical(value)))
-    .digest("hex")
-    .slice(0, 8);
+  return createHash("sha1").update(JSON.stringify(value)).digest("hex").slice(0, 8);
 }
 
 export function podDefinition(o: PodInput): Record<string, unknown> {
