@@ -8,7 +8,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import {
   FunctionRunnerServiceService,
+  Ready,
   RunFunctionResponse,
+  Severity,
   type RunFunctionRequest,
 } from "@crossplane-org/function-sdk-typescript";
 import { spawn } from "node:child_process";
@@ -72,7 +74,7 @@ function requestFor(c: Case): RunFunctionRequest {
             metadata: { name: cl.name },
           },
           connectionDetails: {},
-          ready: 0,
+          ready: Ready.READY_UNSPECIFIED,
         },
       ],
     };
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
   for (const c of cases) {
     const req = requestFor(c);
     const warm = RunFunctionResponse.decode(await call(req));
-    const fatal = warm.results.find((r) => r.severity === 1);
+    const fatal = warm.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
     if (fatal) throw new Error(`the function refused the benchmark claim: ${fatal.message}`);
     for (let i = 0; i < 3; i++) await call(req);
     const samples: number[] = [];

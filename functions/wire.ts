@@ -11,6 +11,7 @@
  * children are visited (pre-order); the writer takes sizes in that same order.
  */
 import {
+  Ready,
   RunFunctionResponse,
   type Resource,
   type State,
@@ -83,13 +84,12 @@ class Sizer {
   resource(r: Resource): number {
     const s = this.slot();
     let n = 0;
-    if (r.resource !== undefined)
-      n += delimited(this.struct(r.resource as Record<string, unknown>));
+    if (r.resource !== undefined) n += delimited(this.struct(r.resource));
     for (const [key, bytes] of Object.entries(r.connectionDetails)) {
       const e = this.slot();
       n += delimited((this.sizes[e] = delimited(Buffer.byteLength(key)) + delimited(bytes.length)));
     }
-    if (r.ready !== 0) n += 1 + varintSize(r.ready);
+    if (r.ready !== Ready.READY_UNSPECIFIED) n += 1 + varintSize(r.ready);
     return (this.sizes[s] = n);
   }
 
@@ -185,7 +185,7 @@ class Writer {
     this.length();
     if (r.resource !== undefined) {
       this.buf[this.pos++] = LEN1;
-      this.struct(r.resource as Record<string, unknown>);
+      this.struct(r.resource);
     }
     for (const [key, bytes] of Object.entries(r.connectionDetails)) {
       this.buf[this.pos++] = LEN2;
@@ -196,7 +196,7 @@ class Writer {
       this.buf.set(bytes, this.pos);
       this.pos += bytes.length;
     }
-    if (r.ready !== 0) {
+    if (r.ready !== Ready.READY_UNSPECIFIED) {
       this.buf[this.pos++] = VARINT3;
       this.varint(r.ready);
     }

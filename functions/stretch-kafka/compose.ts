@@ -246,7 +246,7 @@ function plan(o: {
         const volumes = nodeVolumes(pool.spec.storage, node);
         if (!address || !votersKnown) {
           // Keep a node that already runs exactly as it was until its address is known again.
-          const kept = carried(observed, c.name, node);
+          const kept = carried(observed, c.name, node, volumes);
           objects.push(...kept.objects);
           if (kept.pod) pods.push(kept.pod);
           continue;
@@ -333,9 +333,13 @@ function carried(
   observed: ObservedResources,
   cluster: string,
   node: KafkaNode,
+  volumes: ReturnType<typeof nodeVolumes>,
 ): { objects: RemoteObject[]; pod?: Record<string, unknown> } {
   const cm = findRemote(observed, cluster, "RemoteConfigMap", node.podName);
   const cert = findRemote(observed, cluster, "RemoteSecret", node.podName);
+  const claims = volumes.flatMap((v) =>
+    v.claimName ? [findRemote(observed, cluster, "RemotePersistentVolumeClaim", v.claimName)] : [],
+  );
   const sps = Object.values(observed).find(
     (mr) =>
       mr?.kind === "RemoteStrimziPodSet" &&
@@ -364,6 +368,7 @@ function carried(
   };
   back(cm, "RemoteConfigMap");
   back(cert, "RemoteSecret");
+  for (const claim of claims) back(claim, "RemotePersistentVolumeClaim");
   const pods =
     (sps?.spec?.forProvider?.manifest?.["spec"] as { pods?: Record<string, unknown>[] } | undefined)
       ?.pods ?? [];

@@ -18,7 +18,7 @@ export interface QuorumConfig {
 
 /**
  * Settings for links with tens of milliseconds of latency between clusters;
- * the real-Kafka benchmark measures them (docs/kafka-latency.md).
+ * the real-Kafka benchmark (issue 6) is to measure them (docs/kafka-configuration.md).
  */
 export const latencyDefaults: Record<string, string> = {
   // Let the kernel autotune socket buffers: a fixed 64 KiB window caps one

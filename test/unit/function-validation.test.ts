@@ -94,9 +94,11 @@ test("settings that could lose acknowledged writes are warned about", () => {
     (s) => ((s["kafka"] as Record<string, unknown>)["config"] = { "min.insync.replicas": 1 }),
   );
   assert.equal(r.length, 1);
-  assert.equal(r[0]?.severity, Severity.SEVERITY_WARNING);
+  const [only] = r;
+  assert.ok(only);
+  assert.equal(only.severity, Severity.SEVERITY_WARNING);
   assert.match(
-    r[0]?.message ?? "",
+    only.message,
     /^spec\.kafka\.config: replication factor 3 with min\.insync\.replicas 1 can lose acknowledged writes/,
   );
 });
