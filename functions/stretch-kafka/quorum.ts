@@ -3,7 +3,7 @@
  * keep a controller majority and an in-sync replica set after losing any one
  * Kubernetes cluster.
  */
-import type { KafkaNode, Topology } from "./topology.ts";
+import type { Topology } from "./topology.ts";
 
 export interface QuorumRisk {
   /** A person-actionable explanation, or undefined when any single cluster can be lost. */
@@ -73,8 +73,4 @@ export function survivesClusterLoss(t: Topology, rf: number, minIsr: number): bo
   if (brokerClusters < 2) return false;
   const maxInOneCluster = Math.ceil(rf / brokerClusters);
   return minIsr > maxInOneCluster;
-}
-
-export function controllerNodes(t: Topology): KafkaNode[] {
-  return t.controllers;
 }

@@ -3,7 +3,7 @@
  * per cluster (reachable, synced, pods ready), the Kafka cluster (nodes by
  * role, bootstrap servers), and the conditions Degraded and QuorumAtRisk.
  */
-import type { ClusterStatus, Condition } from "../../apis/index.ts";
+import type { ClusterStatus } from "../../apis/index.ts";
 import {
   byCluster,
   condition,
@@ -140,8 +140,4 @@ export function conditions(
         },
   );
   return out;
-}
-
-export function sortConditions(c: Condition[]): Condition[] {
-  return [...c].sort((a, b) => a.type.localeCompare(b.type));
 }

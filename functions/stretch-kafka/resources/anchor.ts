@@ -3,8 +3,8 @@
  * cluster is owned by (controller: false). Deleting it lets that cluster's own
  * garbage collector remove the rest; nothing else ever deletes remotely.
  */
-import { anchorName, labels } from "../names.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { anchorName } from "../names.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function anchor(o: {
   cluster: string;
@@ -19,11 +19,7 @@ export function anchor(o: {
     manifest: {
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: {
-        name: anchorName(o.kafkaName),
-        namespace: o.namespace,
-        labels: { [labels.cluster]: o.kafkaName },
-      },
+      metadata: remoteMeta(o, anchorName(o.kafkaName)),
       data: {
         purpose:
           "Owner of every object stretch-kafka created for this Kafka cluster in this Kubernetes cluster. Deleting it deletes them all.",

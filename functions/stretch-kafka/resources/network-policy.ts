@@ -8,7 +8,7 @@ import type { NetworkPoliciesSpec } from "../../../apis/index.ts";
 import { labels } from "../names.ts";
 import { listeners } from "../ports.ts";
 import { stringMap } from "../util.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function kafkaNetworkPolicy(o: {
   cluster: string;
@@ -32,11 +32,7 @@ export function kafkaNetworkPolicy(o: {
     manifest: {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
-      metadata: {
-        name: `${o.kafkaName}-network-policy-kafka`,
-        namespace: o.namespace,
-        labels: { [labels.cluster]: o.kafkaName },
-      },
+      metadata: remoteMeta(o, `${o.kafkaName}-network-policy-kafka`),
       spec: {
         podSelector: { matchLabels: { [labels.cluster]: o.kafkaName, [labels.kind]: "Kafka" } },
         policyTypes: ["Ingress"],

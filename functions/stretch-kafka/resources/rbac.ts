@@ -3,8 +3,8 @@
  * certificate Secret and the CA certificate through the Kubernetes API, so the
  * pods may `get` exactly those Secrets and nothing else.
  */
-import { caCertSecret, clientsCaCertSecret, kafkaServiceAccount, labels } from "../names.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { caCertSecret, clientsCaCertSecret, kafkaServiceAccount } from "../names.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function podIdentity(o: {
   cluster: string;
@@ -13,11 +13,7 @@ export function podIdentity(o: {
   podNames: string[];
 }): RemoteObject[] {
   const sa = kafkaServiceAccount(o.kafkaName);
-  const meta = (name: string): RemoteObject["manifest"]["metadata"] => ({
-    name,
-    namespace: o.namespace,
-    labels: { [labels.cluster]: o.kafkaName },
-  });
+  const meta = (name: string): RemoteObject["manifest"]["metadata"] => remoteMeta(o, name);
   return [
     {
       cluster: o.cluster,

@@ -1,5 +1,6 @@
 /** A remote object one cluster needs, before it becomes a managed resource. */
 import type { CertificateRequest, managedKinds } from "../../../apis/index.ts";
+import { labels } from "../names.ts";
 
 export type ManagedKind = (typeof managedKinds)[number]["kind"];
 
@@ -26,4 +27,18 @@ export interface RemoteObject {
   secret?:
     | { certificate: CertificateRequest }
     | { caCertificate: { authority: string; issuer: "ClusterCA" | "ClientsCA"; key?: string } };
+}
+
+/** Metadata of a remote object of one Kafka cluster: its name, the namespace, the cluster label. */
+export function remoteMeta(
+  o: { kafkaName: string; namespace: string },
+  name: string,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Manifest["metadata"] {
+  return {
+    name,
+    namespace: o.namespace,
+    labels: { [labels.cluster]: o.kafkaName, ...extra.labels },
+    ...(extra.annotations ? { annotations: extra.annotations } : {}),
+  };
 }

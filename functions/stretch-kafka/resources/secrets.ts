@@ -6,7 +6,7 @@
  */
 import type { CertificateRequest } from "../../../apis/index.ts";
 import { caCertSecret, clientsCaCertSecret, labels } from "../names.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function caCertificates(o: {
   cluster: string;
@@ -22,7 +22,7 @@ export function caCertificates(o: {
       apiVersion: "v1",
       kind: "Secret",
       type: "Opaque",
-      metadata: { name, namespace: o.namespace, labels: { [labels.cluster]: o.kafkaName } },
+      metadata: remoteMeta(o, name),
     },
     secret: { caCertificate: { authority: o.authority, issuer, key: "ca.crt" } },
   });
@@ -59,11 +59,7 @@ export function nodeCertificate(o: {
       apiVersion: "v1",
       kind: "Secret",
       type: "Opaque",
-      metadata: {
-        name: o.podName,
-        namespace: o.namespace,
-        labels: { [labels.cluster]: o.kafkaName, [labels.podName]: o.podName },
-      },
+      metadata: remoteMeta(o, o.podName, { labels: { [labels.podName]: o.podName } }),
     },
     secret: { certificate },
   };

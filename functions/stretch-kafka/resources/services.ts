@@ -6,7 +6,7 @@
  */
 import { bootstrapService, headlessService, labels } from "../names.ts";
 import { servicePorts } from "../networking/common.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function clusterServices(o: {
   cluster: string;
@@ -18,11 +18,7 @@ export function clusterServices(o: {
     [labels.name]: `${o.kafkaName}-kafka`,
     [labels.kind]: "Kafka",
   };
-  const meta = (name: string): RemoteObject["manifest"]["metadata"] => ({
-    name,
-    namespace: o.namespace,
-    labels: { [labels.cluster]: o.kafkaName },
-  });
+  const meta = (name: string): RemoteObject["manifest"]["metadata"] => remoteMeta(o, name);
   return [
     {
       cluster: o.cluster,

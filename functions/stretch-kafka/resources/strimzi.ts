@@ -5,9 +5,9 @@
  * the paused CR keeps Strimzi's own Kafka reconciler, which would delete podsets
  * it did not make, away; docs/adr/0006), and one StrimziPodSet per pool.
  */
-import { annotations, labels } from "../names.ts";
+import { annotations } from "../names.ts";
 import { poolLabels, podSetSelector } from "../pod-template.ts";
-import type { RemoteObject } from "./remote-object.ts";
+import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
 export function kafkaApiVersion(podSetApiVersion: string): string {
   return podSetApiVersion === "core.strimzi.io/v1beta2"
@@ -28,12 +28,9 @@ export function pausedKafka(o: {
     manifest: {
       apiVersion: kafkaApiVersion(o.podSetApiVersion),
       kind: "Kafka",
-      metadata: {
-        name: o.kafkaName,
-        namespace: o.namespace,
-        labels: { [labels.cluster]: o.kafkaName },
+      metadata: remoteMeta(o, o.kafkaName, {
         annotations: { [annotations.pauseReconciliation]: "true" },
-      },
+      }),
       spec: { kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] } },
     },
   };
