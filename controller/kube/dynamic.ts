@@ -61,6 +61,12 @@ export class KubeApiError extends Error {
   }
 }
 
+/** One event of a watch stream. ERROR events carry a Status in `object`. */
+export interface WatchEvent<T = KubeObject> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: T;
+}
+
 export interface ResourceInfo {
   /** e.g. /apis/core.strimzi.io/v1 or /api/v1 */
   base: string;
@@ -306,6 +312,103 @@ export class DynamicClient {
       ? `?${new URLSearchParams({ labelSelector: opts.labelSelector }).toString()}`
       : "";
     return this.request<KubeList<T>>("GET", `${r.base}${ns}/${r.plural}${q}`);
+  }
+
+  /**
+   * Streams watch events of a collection until the server ends the watch, the
+   * signal aborts, or no byte arrives for `idleTimeoutMs` (a dead connection).
+   * Resolves when the stream ends; rejects on HTTP or connection errors.
+   */
+  async watch<T extends KubeObject = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    opts: {
+      namespace?: string;
+      labelSelector?: string;
+      resourceVersion: string;
+      timeoutSeconds: number;
+      signal: AbortSignal;
+      onEvent: (event: WatchEvent<T>) => void;
+    },
+  ): Promise<void> {
+    const r = await this.resource(apiVersion, kind);
+    const ns =
+      r.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : "";
+    const q = new URLSearchParams({
+      watch: "1",
+      allowWatchBookmarks: "true",
+      resourceVersion: opts.resourceVersion,
+      timeoutSeconds: String(opts.timeoutSeconds),
+    });
+    if (opts.labelSelector) q.set("labelSelector", opts.labelSelector);
+    const path = `${r.base}${ns}/${r.plural}?${q.toString()}`;
+    const { agent, opts: auth } = await this.agent;
+    const idleTimeoutMs = (opts.timeoutSeconds + 30) * 1000;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(
+        new URL(this.server + path),
+        {
+          method: "GET",
+          agent,
+          headers: { ...headersOf(auth), Accept: "application/json", "User-Agent": this.userAgent },
+          ...(auth.auth ? { auth: auth.auth } : {}),
+          timeout: idleTimeoutMs,
+          signal: opts.signal,
+        },
+        (res) => {
+          const code = res.statusCode ?? 0;
+          if (code < 200 || code >= 300) {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              let status: { reason?: string; message?: string } = {};
+              try {
+                status = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof status;
+              } catch {
+                status = { message: Buffer.concat(chunks).toString("utf8") };
+              }
+              reject(
+                new KubeApiError(
+                  code,
+                  status.reason ?? "",
+                  status.message ?? "",
+                  undefined,
+                  `WATCH ${path}`,
+                ),
+              );
+            });
+            return;
+          }
+          let partial = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            const lines = (partial + chunk).split("\n");
+            partial = lines.pop() ?? "";
+            for (const line of lines) {
+              if (!line.trim()) continue;
+              try {
+                opts.onEvent(JSON.parse(line) as WatchEvent<T>);
+              } catch (err) {
+                req.destroy(new Error(`WATCH ${path}: cannot handle event`, { cause: err }));
+                return;
+              }
+            }
+          });
+          res.on("end", () => {
+            resolve();
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new Error(`WATCH ${this.server}${path}: no data for ${idleTimeoutMs}ms`)),
+      );
+      req.on("error", (cause) => {
+        if (opts.signal.aborted) resolve();
+        else reject(new Error(`WATCH ${this.server}${path} failed`, { cause }));
+      });
+      req.end();
+    });
   }
 
   /** Deletes an object; true when it was there. */

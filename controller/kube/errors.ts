@@ -32,6 +32,14 @@ export function kubeStatus(err: unknown): KubeStatus | undefined {
   };
 }
 
+/** The API error somewhere in an error's cause chain, if any. */
+export function apiErrorIn(err: unknown): KubeApiError | undefined {
+  for (let e: unknown = err; e !== undefined; e = e instanceof Error ? e.cause : undefined) {
+    if (e instanceof KubeApiError) return e;
+  }
+  return undefined;
+}
+
 export function isNotFound(err: unknown): boolean {
   return kubeStatus(err)?.code === 404;
 }
