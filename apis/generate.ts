@@ -189,7 +189,7 @@ async function typesFile(
     definitions: closeObjects(cloneDeep(definitions)),
   };
   const ts = await compile(root, "StretchKafkaApis", {
-    bannerComment: `// ${header}\n/* eslint-disable */\nimport type { V1ObjectMeta as KubeObjectMeta } from "@kubernetes/client-node";`,
+    bannerComment: `// ${header}\n/* eslint-disable */\nimport type { ObjectMetadata as KubeObjectMeta } from "../meta.ts";`,
     unreachableDefinitions: true,
     strictIndexSignatures: true,
     maxItems: -1,

@@ -10,37 +10,23 @@
  */
 import { Agent, request, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { ObjectMetadata, OwnerReference } from "../../apis/meta.ts";
 
-export interface KubeObject {
+/** What every object has; the constraint of the generic methods (generated API types satisfy it). */
+export interface KubeResource {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-    finalizers?: string[];
-    deletionTimestamp?: string;
-    creationTimestamp?: string;
-    [k: string]: unknown;
-  };
+  metadata: ObjectMetadata;
+}
+
+/** Any object, fields unknown. */
+export interface KubeObject extends KubeResource {
   [k: string]: unknown;
 }
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+export type { ObjectMetadata, OwnerReference };
 
-export interface KubeList<T = KubeObject> {
+export interface KubeList<T extends KubeResource = KubeObject> {
   apiVersion: string;
   kind: string;
   metadata: { resourceVersion?: string; continue?: string };
@@ -62,7 +48,7 @@ export class KubeApiError extends Error {
 }
 
 /** One event of a watch stream. ERROR events carry a Status in `object`. */
-export interface WatchEvent<T = KubeObject> {
+export interface WatchEvent<T extends KubeResource = KubeObject> {
   type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
   object: T;
 }
@@ -249,7 +235,7 @@ export class DynamicClient {
   }
 
   /** Server-side apply: the object as given becomes this field manager's intent. */
-  async apply<T extends KubeObject>(
+  async apply<T extends KubeResource>(
     obj: T,
     opts: {
       fieldManager: string;
@@ -276,7 +262,7 @@ export class DynamicClient {
     );
   }
 
-  async get<T extends KubeObject = KubeObject>(
+  async get<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
     name: string,
@@ -286,7 +272,7 @@ export class DynamicClient {
   }
 
   /** Like get, but undefined when the object does not exist. */
-  async find<T extends KubeObject = KubeObject>(
+  async find<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
     name: string,
@@ -300,7 +286,7 @@ export class DynamicClient {
     }
   }
 
-  async list<T extends KubeObject = KubeObject>(
+  async list<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
     opts: { namespace?: string; labelSelector?: string } = {},
@@ -319,7 +305,7 @@ export class DynamicClient {
    * signal aborts, or no byte arrives for `idleTimeoutMs` (a dead connection).
    * Resolves when the stream ends; rejects on HTTP or connection errors.
    */
-  async watch<T extends KubeObject = KubeObject>(
+  async watch<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
     opts: {

@@ -9,7 +9,13 @@
  */
 import type { Logger } from "pino";
 import { realClock, type Clock } from "../runtime/workqueue.ts";
-import { DynamicClient, KubeApiError, type KubeObject, type WatchEvent } from "./dynamic.ts";
+import {
+  DynamicClient,
+  KubeApiError,
+  type KubeObject,
+  type KubeResource,
+  type WatchEvent,
+} from "./dynamic.ts";
 import { apiErrorIn, describeError } from "./errors.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
@@ -32,13 +38,13 @@ export interface InformerHealth {
   lastError?: string;
 }
 
-export function objectKey(o: KubeObject): string {
+export function objectKey(o: KubeResource): string {
   return o.metadata.namespace
     ? `${o.metadata.namespace}/${o.metadata.name ?? ""}`
     : (o.metadata.name ?? "");
 }
 
-export class Informer<T extends KubeObject = KubeObject> {
+export class Informer<T extends KubeResource = KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
   private resourceVersion = "";
