@@ -1,0 +1,81 @@
+/**
+ * The remote object a managed resource asks for: its manifest, plus what the
+ * provider adds: the owner reference to the cluster's anchor (with the anchor's
+ * remote uid, which only the provider can know), an annotation naming the
+ * managed resource (so a remote change finds its way back), and a hash of
+ * what was applied.
+ */
+import { createHash } from "node:crypto";
+import type { KubeObject, OwnerReference } from "../kube/dynamic.ts";
+
+export const annotations = {
+  managedResource: "remote.stretchkafka.dev/managed-resource",
+  appliedHash: "remote.stretchkafka.dev/applied-hash",
+} as const;
+
+/** Remote objects carry this label (the function sets it); informers select on it. */
+export const managedByLabel = "app.kubernetes.io/managed-by=stretch-kafka";
+
+export interface DesiredInput {
+  manifest: KubeObject;
+  mrKey: string;
+  anchor?: { name: string; uid: string };
+  /** Secret data (base64 values), for RemoteSecrets. */
+  data?: Record<string, string>;
+}
+
+export function hashOf(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+export function desiredObject(input: DesiredInput): KubeObject {
+  const m = input.manifest;
+  const owners: OwnerReference[] = input.anchor
+    ? [
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          name: input.anchor.name,
+          uid: input.anchor.uid,
+          controller: false,
+          blockOwnerDeletion: false,
+        },
+      ]
+    : [];
+  const body: KubeObject = {
+    ...m,
+    metadata: {
+      ...m.metadata,
+      annotations: { ...m.metadata.annotations, [annotations.managedResource]: input.mrKey },
+      ...(owners.length > 0 ? { ownerReferences: owners } : {}),
+    },
+    ...(input.data ? { data: input.data } : {}),
+  };
+  const hash = hashOf(body);
+  return {
+    ...body,
+    metadata: {
+      ...body.metadata,
+      annotations: { ...body.metadata.annotations, [annotations.appliedHash]: hash },
+    },
+  };
+}
+
+/**
+ * Whether every field of `want` has the same value in `have` (objects by key,
+ * lists element by element at equal length). Fields the server adds (defaults,
+ * status, metadata) are ignored; a hand edit or removal of ours is not.
+ */
+export function covers(have: unknown, want: unknown): boolean {
+  if (Array.isArray(want)) {
+    return (
+      Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w))
+    );
+  }
+  if (want !== null && typeof want === "object") {
+    if (have === null || typeof have !== "object" || Array.isArray(have)) return false;
+    const h = have as Record<string, unknown>;
+    return Object.entries(want as Record<string, unknown>).every(([k, v]) => covers(h[k], v));
+  }
+  return have === want;
+}

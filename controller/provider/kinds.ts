@@ -1,0 +1,148 @@
+/**
+ * The managed-resource kinds as data: which remote kind each manages, when the
+ * remote object counts as ready, and what of it is copied into
+ * status.atProvider (what users need; never managedFields, never key material).
+ */
+import { managedKinds } from "../../apis/index.ts";
+import type { KubeObject } from "../kube/dynamic.ts";
+
+export type ManagedKindName = (typeof managedKinds)[number]["kind"];
+
+interface KindBehaviour {
+  /** Why the remote object is not ready yet, or undefined when it is. */
+  notReady(obj: KubeObject): string | undefined;
+  /** Kind-specific fields of status.atProvider. */
+  atProvider(obj: KubeObject): Record<string, unknown>;
+}
+
+type Status = Record<string, unknown> | undefined;
+const statusOf = (o: KubeObject): Status => o["status"] as Status;
+
+const exists: KindBehaviour = { notReady: () => undefined, atProvider: () => ({}) };
+
+const behaviours: Record<ManagedKindName, KindBehaviour> = {
+  RemoteConfigMap: exists,
+  RemoteServiceAccount: exists,
+  RemoteRole: exists,
+  RemoteRoleBinding: exists,
+  RemoteNetworkPolicy: exists,
+  RemoteKafka: exists,
+  RemoteSecret: {
+    notReady: () => undefined,
+    // Key names only: values never leave the remote cluster's Secret.
+    atProvider: (o) => ({
+      keys: Object.keys((o["data"] as Record<string, string> | undefined) ?? {}).sort(),
+    }),
+  },
+  RemoteService: {
+    notReady: (o) => {
+      const spec = o["spec"] as { type?: string } | undefined;
+      const ingress =
+        (statusOf(o)?.["loadBalancer"] as { ingress?: unknown[] } | undefined)?.ingress ?? [];
+      return spec?.type === "LoadBalancer" && ingress.length === 0
+        ? "the load balancer has no address yet"
+        : undefined;
+    },
+    atProvider: (o) => {
+      const spec = (o["spec"] ?? {}) as {
+        clusterIP?: string;
+        ports?: { name?: string; port: number; nodePort?: number }[];
+      };
+      const ingress = (
+        (
+          statusOf(o)?.["loadBalancer"] as
+            { ingress?: { ip?: string; hostname?: string }[] } | undefined
+        )?.ingress ?? []
+      ).map((i) => ({
+        ...(i.ip ? { ip: i.ip } : {}),
+        ...(i.hostname ? { hostname: i.hostname } : {}),
+      }));
+      return {
+        ...(spec.clusterIP ? { clusterIP: spec.clusterIP } : {}),
+        ports: (spec.ports ?? []).map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.port,
+          ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+        })),
+        ...(ingress.length > 0 ? { loadBalancerIngress: ingress } : {}),
+      };
+    },
+  },
+  RemoteServiceExport: {
+    notReady: () => undefined,
+    atProvider: (o) => ({
+      conditions: statusOf(o)?.["conditions"] ?? [],
+    }),
+  },
+  RemotePersistentVolumeClaim: {
+    // A claim waiting for its pod (WaitForFirstConsumer) is as ready as it can be.
+    notReady: () => undefined,
+    atProvider: (o) => {
+      const s = statusOf(o) as { phase?: string; capacity?: { storage?: string } } | undefined;
+      return {
+        ...(s?.phase ? { phase: s.phase } : {}),
+        ...(s?.capacity?.storage ? { capacity: s.capacity.storage } : {}),
+      };
+    },
+  },
+  RemoteStrimziPodSet: {
+    notReady: (o) => {
+      const s = statusOf(o) as
+        { observedGeneration?: number; pods?: number; readyPods?: number } | undefined;
+      const pods = ((o["spec"] as { pods?: unknown[] } | undefined)?.pods ?? []).length;
+      if (!s || (s.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
+        return "the remote Strimzi operator has not reconciled it yet";
+      if ((s.readyPods ?? 0) < pods) return `${s.readyPods ?? 0} of ${pods} pods ready`;
+      return undefined;
+    },
+    atProvider: (o) => {
+      const s = (statusOf(o) ?? {}) as {
+        observedGeneration?: number;
+        pods?: number;
+        readyPods?: number;
+        currentPods?: number;
+      };
+      return {
+        ...(s.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),
+        pods: s.pods ?? 0,
+        readyPods: s.readyPods ?? 0,
+        currentPods: s.currentPods ?? 0,
+      };
+    },
+  },
+};
+
+export interface ManagedKind {
+  kind: ManagedKindName;
+  group: string;
+  version: string;
+  apiVersion: string;
+  remoteKind: string;
+  remoteApiVersions: readonly string[];
+  behaviour: KindBehaviour;
+}
+
+export const kinds: ManagedKind[] = managedKinds.map((k) => ({
+  kind: k.kind,
+  group: k.group,
+  version: k.version,
+  apiVersion: `${k.group}/${k.version}`,
+  remoteKind: k.remote.kind,
+  remoteApiVersions: k.remote.apiVersions,
+  behaviour: behaviours[k.kind],
+}));
+
+export function kindOf(name: string): ManagedKind | undefined {
+  return kinds.find((k) => k.kind === name);
+}
+
+/** status.atProvider of a remote object: identity plus the kind's fields. */
+export function atProviderOf(kind: ManagedKind, remote: KubeObject): Record<string, unknown> {
+  return {
+    ...(remote.metadata.uid ? { uid: remote.metadata.uid } : {}),
+    ...(remote.metadata.resourceVersion
+      ? { resourceVersion: remote.metadata.resourceVersion }
+      : {}),
+    ...kind.behaviour.atProvider(remote),
+  };
+}

@@ -1,0 +1,412 @@
+/**
+ * The one managed-resource reconciler, for every kind: re-reads the managed
+ * resource, resolves its cluster's client, observes the remote object from the
+ * watch cache, applies it (server-side, our field manager) only when it is
+ * missing or differs from what the resource asks for, and reports back.
+ * Crossplane's lifecycle lives here once: finalizer, crossplane.io/paused,
+ * deletionPolicy, managementPolicies, conditions Ready and Synced.
+ *
+ * Deletion never happens by accident: a remote object is deleted only for a
+ * managed resource that is being deleted with deletionPolicy Delete; an
+ * unreachable cluster keeps the finalizer until it answers; an Orphan
+ * deletion first removes the owner reference to the anchor, so that the
+ * anchor's later deletion cannot cascade to the orphan.
+ */
+import type { Logger } from "pino";
+import { formatErrors, validate, type Condition } from "../../apis/index.ts";
+import type { KubeObject } from "../kube/dynamic.ts";
+import { describeError, kubeStatus } from "../kube/errors.ts";
+import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
+import type { RemoteClient, RemoteClients } from "./clients.ts";
+import { condition, mergeConditions, reasons } from "./conditions.ts";
+import { CredentialsError } from "./credentials.ts";
+import { covers, desiredObject, annotations } from "./desired.ts";
+import { atProviderOf, kindOf, type ManagedKind } from "./kinds.ts";
+import type { RemoteCache } from "./remote-cache.ts";
+
+export const finalizer = "finalizer.managedresource.crossplane.io";
+export const fieldManager = "stretch-kafka-provider";
+const pausedAnnotation = "crossplane.io/paused";
+
+export interface ManagedResource extends KubeObject {
+  spec: {
+    providerConfigRef: { name: string };
+    deletionPolicy?: "Delete" | "Orphan";
+    managementPolicies?: string[];
+    forProvider: {
+      manifest: KubeObject;
+      ownerAnchor?: { name: string };
+      secretRef?: { namespace: string; name: string; keys?: string[] };
+      certificate?: Record<string, unknown>;
+      caCertificate?: Record<string, unknown>;
+    };
+  };
+  status?: {
+    atProvider?: Record<string, unknown>;
+    conditions?: Condition[];
+    observedGeneration?: number;
+  };
+}
+
+/** Fills a RemoteSecret's data (base64 values) from wherever its spec says. */
+export type SecretSource = (mr: ManagedResource) => Promise<Record<string, string>>;
+
+export interface ReconcilerDeps {
+  central: {
+    apply: (
+      obj: KubeObject,
+      opts: { fieldManager: string; subresource?: "status"; force?: boolean },
+    ) => Promise<unknown>;
+    get: (
+      apiVersion: string,
+      kind: string,
+      name: string,
+      namespace?: string,
+    ) => Promise<KubeObject>;
+  };
+  clients: Pick<RemoteClients, "get">;
+  remote: Pick<RemoteCache, "get">;
+  /** The managed resource as last seen by the central watch. */
+  read(kind: string, name: string): ManagedResource | undefined;
+  /** Managed resources (other than `except`) whose remote objects the named anchor owns. */
+  ownedByAnchor(
+    providerConfig: string,
+    namespace: string,
+    anchor: string,
+    except: string,
+  ): string[];
+  secrets: SecretSource;
+  now(): string;
+  log: Logger;
+}
+
+type Outcome = {
+  conditions: Omit<Condition, "lastTransitionTime">[];
+  atProvider?: Record<string, unknown>;
+};
+
+export class ManagedReconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [kindName = "", name = ""] = key.split("/");
+    const kind = kindOf(kindName);
+    if (!kind) throw new TerminalError(`unknown managed-resource kind ${kindName}`);
+    const mr = this.deps.read(kind.kind, name);
+    if (!mr) return undefined;
+    const log = this.deps.log.child({ mr: key, cluster: mr.spec.providerConfigRef.name });
+
+    if (mr.metadata.annotations?.[pausedAnnotation] === "true") {
+      await this.report(kind, mr, {
+        conditions: [
+          condition(
+            "Synced",
+            "False",
+            reasons.reconcilePaused,
+            "reconciliation is paused (crossplane.io/paused)",
+          ),
+        ],
+      });
+      return undefined;
+    }
+    const valid = validate(kind.kind, mr);
+    if (!valid.valid) {
+      const message = `invalid ${kind.kind}: ${formatErrors(valid.errors)}`;
+      await this.report(kind, mr, {
+        conditions: [condition("Synced", "False", reasons.reconcileError, message)],
+      });
+      throw new TerminalError(message);
+    }
+
+    let remote: RemoteClient;
+    try {
+      remote = await this.deps.clients.get(mr.spec.providerConfigRef.name);
+    } catch (err) {
+      if (!(err instanceof CredentialsError)) throw err;
+      await this.report(kind, mr, {
+        conditions: [condition("Synced", "False", reasons.reconcileError, err.message)],
+      });
+      // Fixing the ProviderConfig or its Secret re-queues this; look again now and then anyway.
+      return { requeueAfterMs: 60_000 };
+    }
+
+    if (mr.metadata.deletionTimestamp) return this.delete(kind, mr, remote, log);
+    if (!mr.metadata.finalizers?.includes(finalizer)) {
+      await this.deps.central.apply(
+        {
+          apiVersion: kind.apiVersion,
+          kind: kind.kind,
+          metadata: { name: mr.metadata.name ?? "", finalizers: [finalizer] },
+        },
+        { fieldManager },
+      );
+    }
+    return this.sync(kind, mr, remote, log);
+  }
+
+  private can(mr: ManagedResource, action: "Create" | "Update" | "Delete"): boolean {
+    const p = mr.spec.managementPolicies ?? ["*"];
+    return p.includes("*") || p.includes(action);
+  }
+
+  private remoteRef(mr: ManagedResource): {
+    apiVersion: string;
+    kind: string;
+    namespace: string;
+    name: string;
+  } {
+    const m = mr.spec.forProvider.manifest;
+    return {
+      apiVersion: m.apiVersion,
+      kind: m.kind,
+      namespace: m.metadata.namespace ?? "",
+      name: m.metadata.name ?? "",
+    };
+  }
+
+  /** The remote object, or a thrown error after saying in the status that the cluster is unreachable. */
+  private async observe(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    remote: RemoteClient,
+    ref: { apiVersion: string; kind: string; namespace: string; name: string },
+    ready: Omit<Condition, "lastTransitionTime">,
+  ): Promise<KubeObject | undefined> {
+    const seen = await this.deps.remote.get(mr.spec.providerConfigRef.name, remote, ref);
+    if (seen.synced) return seen.object;
+    const why = `cluster ${mr.spec.providerConfigRef.name} (${remote.server}) is unreachable: ${seen.health.lastError ?? "no answer yet"}`;
+    await this.report(kind, mr, {
+      conditions: [ready, condition("Synced", "False", reasons.clusterUnreachable, why)],
+    });
+    throw new Error(why);
+  }
+
+  private async sync(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    remote: RemoteClient,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const ref = this.remoteRef(mr);
+    const unknownReady = condition(
+      "Ready",
+      "Unknown",
+      reasons.unavailable,
+      "cannot see the remote object",
+    );
+    const observed = await this.observe(kind, mr, remote, ref, unknownReady);
+
+    let anchor: { name: string; uid: string } | undefined;
+    const anchorName = mr.spec.forProvider.ownerAnchor?.name;
+    if (anchorName) {
+      const a = await this.observe(
+        kind,
+        mr,
+        remote,
+        { apiVersion: "v1", kind: "ConfigMap", namespace: ref.namespace, name: anchorName },
+        unknownReady,
+      );
+      if (!a?.metadata.uid) {
+        await this.report(kind, mr, {
+          conditions: [
+            condition(
+              "Ready",
+              "False",
+              reasons.creating,
+              `waiting for the anchor ConfigMap ${ref.namespace}/${anchorName}`,
+            ),
+            condition(
+              "Synced",
+              "False",
+              reasons.reconcileError,
+              `the anchor ConfigMap ${ref.namespace}/${anchorName} does not exist yet`,
+            ),
+          ],
+        });
+        return { requeueAfterMs: 2000 };
+      }
+      anchor = { name: anchorName, uid: a.metadata.uid };
+    }
+
+    let data: Record<string, string> | undefined;
+    if (kind.kind === "RemoteSecret") {
+      try {
+        data = await this.deps.secrets(mr);
+      } catch (err) {
+        await this.report(kind, mr, {
+          conditions: [condition("Synced", "False", reasons.reconcileError, describeError(err))],
+        });
+        throw err;
+      }
+    }
+
+    const desired = desiredObject({
+      manifest: mr.spec.forProvider.manifest,
+      mrKey: `${kind.kind}/${mr.metadata.name ?? ""}`,
+      ...(anchor ? { anchor } : {}),
+      ...(data ? { data } : {}),
+    });
+    let current = observed;
+    const stale =
+      !observed ||
+      observed.metadata.annotations?.[annotations.appliedHash] !==
+        desired.metadata.annotations?.[annotations.appliedHash] ||
+      !covers(observed, desired);
+    if (stale && this.can(mr, observed ? "Update" : "Create")) {
+      try {
+        current = await remote.client.apply(desired, { fieldManager, force: true });
+        log.info(
+          { remote: `${ref.kind} ${ref.namespace}/${ref.name}`, created: !observed },
+          observed ? "corrected remote object" : "created remote object",
+        );
+      } catch (err) {
+        const message = `cannot apply ${ref.kind} ${ref.namespace}/${ref.name}: ${describeError(err)}`;
+        await this.report(kind, mr, {
+          conditions: [condition("Synced", "False", reasons.reconcileError, message)],
+        });
+        const code = kubeStatus(err)?.code;
+        if (code === 400 || code === 422) throw new TerminalError(message, { cause: err });
+        throw new Error(message, { cause: err });
+      }
+    }
+    if (!current) {
+      await this.report(kind, mr, {
+        conditions: [
+          condition(
+            "Ready",
+            "False",
+            reasons.unavailable,
+            "the remote object does not exist and the management policies do not allow creating it",
+          ),
+          condition("Synced", "True", reasons.reconcileSuccess),
+        ],
+      });
+      return undefined;
+    }
+    const notReady = kind.behaviour.notReady(current);
+    await this.report(kind, mr, {
+      conditions: [
+        notReady
+          ? condition("Ready", "False", reasons.creating, notReady)
+          : condition("Ready", "True", reasons.available),
+        stale && !this.can(mr, observed ? "Update" : "Create")
+          ? condition(
+              "Synced",
+              "True",
+              reasons.reconcileSuccess,
+              "observed only: the remote object differs and the management policies do not allow updating it",
+            )
+          : condition("Synced", "True", reasons.reconcileSuccess),
+      ],
+      atProvider: atProviderOf(kind, current),
+    });
+    return undefined;
+  }
+
+  private async delete(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    remote: RemoteClient,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    if (!mr.metadata.finalizers?.includes(finalizer)) return undefined;
+    const ref = this.remoteRef(mr);
+    const pc = mr.spec.providerConfigRef.name;
+    const deleting = condition("Ready", "False", reasons.deleting);
+
+    // The anchor goes last: its deletion cascades to whatever it still owns.
+    const owned = this.deps.ownedByAnchor(pc, ref.namespace, ref.name, mr.metadata.name ?? "");
+    if (ref.kind === "ConfigMap" && !mr.spec.forProvider.ownerAnchor && owned.length > 0) {
+      await this.report(kind, mr, {
+        conditions: [
+          condition(
+            "Ready",
+            "False",
+            reasons.deleting,
+            `waiting for ${owned.length} managed resource(s) owned by this anchor to go first, e.g. ${owned[0] ?? ""}`,
+          ),
+          condition("Synced", "True", reasons.reconcileSuccess),
+        ],
+      });
+      return { requeueAfterMs: 2000 };
+    }
+
+    const observed = await this.observe(kind, mr, remote, ref, deleting);
+    const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
+    if (observed) {
+      try {
+        if (orphan) {
+          if (
+            (observed.metadata.ownerReferences ?? []).length > 0 &&
+            mr.spec.forProvider.ownerAnchor
+          ) {
+            // Give up our owner reference so the anchor's deletion leaves the orphan alone.
+            const keep = desiredObject({
+              manifest: mr.spec.forProvider.manifest,
+              mrKey: `${kind.kind}/${mr.metadata.name ?? ""}`,
+            });
+            const { data: _data, ...withoutData } = keep;
+            await remote.client.apply(withoutData, { fieldManager, force: true });
+            log.info(
+              { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
+              "orphaned remote object (owner reference removed)",
+            );
+          }
+        } else {
+          await remote.client.delete(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
+            propagationPolicy: "Background",
+          });
+          log.info({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, "deleted remote object");
+          await this.report(kind, mr, {
+            conditions: [deleting, condition("Synced", "True", reasons.reconcileSuccess)],
+          });
+          // The watch sees it go; look again soon in any case.
+          return { requeueAfterMs: 2000 };
+        }
+      } catch (err) {
+        const message = `cannot ${orphan ? "orphan" : "delete"} ${ref.kind} ${ref.namespace}/${ref.name}: ${describeError(err)}`;
+        await this.report(kind, mr, {
+          conditions: [deleting, condition("Synced", "False", reasons.reconcileError, message)],
+        });
+        throw new Error(message, { cause: err });
+      }
+    }
+    await this.deps.central.apply(
+      {
+        apiVersion: kind.apiVersion,
+        kind: kind.kind,
+        metadata: { name: mr.metadata.name ?? "", finalizers: [] },
+      },
+      { fieldManager },
+    );
+    return undefined;
+  }
+
+  /** Writes status.atProvider and conditions, only when they change. */
+  private async report(kind: ManagedKind, mr: ManagedResource, outcome: Outcome): Promise<void> {
+    const conditions = mergeConditions(
+      mr.status?.conditions,
+      outcome.conditions,
+      this.deps.now(),
+      mr.metadata.generation,
+    );
+    const atProvider = outcome.atProvider ?? mr.status?.atProvider;
+    const unchanged =
+      JSON.stringify(conditions) === JSON.stringify(mr.status?.conditions ?? []) &&
+      JSON.stringify(atProvider) === JSON.stringify(mr.status?.atProvider);
+    if (unchanged) return;
+    await this.deps.central.apply(
+      {
+        apiVersion: kind.apiVersion,
+        kind: kind.kind,
+        metadata: { name: mr.metadata.name ?? "" },
+        status: {
+          ...(atProvider ? { atProvider } : {}),
+          conditions,
+          observedGeneration: mr.metadata.generation,
+        },
+      },
+      { fieldManager, subresource: "status", force: true },
+    );
+  }
+}

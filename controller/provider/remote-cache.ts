@@ -1,0 +1,98 @@
+/**
+ * Informers on the remote clusters, one per ProviderConfig, namespace and
+ * kind, limited to our objects by label. A remote change re-queues the
+ * managed resource named in the object's annotation; reconciles read remote
+ * objects from here, so a steady state costs one watch per kind and nothing
+ * else. Informers are made lazily and remade when a cluster's client changes
+ * (rotated credentials).
+ */
+import type { Logger } from "pino";
+import type { KubeObject } from "../kube/dynamic.ts";
+import { Informer, type InformerHealth } from "../kube/informer.ts";
+import { annotations, managedByLabel } from "./desired.ts";
+import type { RemoteClient } from "./clients.ts";
+
+interface Entry {
+  informer: Informer;
+  fingerprint: string;
+  started: Promise<void>;
+}
+
+export class RemoteCache {
+  private readonly informers = new Map<string, Entry>();
+
+  constructor(
+    private readonly log: Logger,
+    /** Called with the managed-resource key a remote object names. */
+    private readonly requeue: (mrKey: string) => void,
+  ) {}
+
+  private informer(
+    pc: string,
+    remote: RemoteClient,
+    namespace: string,
+    apiVersion: string,
+    kind: string,
+  ): Entry {
+    const key = `${pc}|${namespace}|${apiVersion}|${kind}`;
+    const existing = this.informers.get(key);
+    if (existing && existing.fingerprint === remote.fingerprint) return existing;
+    if (existing) void existing.informer.stop();
+    const informer = new Informer(
+      remote.client,
+      {
+        apiVersion,
+        kind,
+        namespace,
+        labelSelector: managedByLabel,
+        minBackoffMs: 1000,
+        maxBackoffMs: 30_000,
+      },
+      this.log.child({ providerConfig: pc }),
+    );
+    informer.on((_event, obj) => {
+      const mr = obj.metadata.annotations?.[annotations.managedResource];
+      if (mr) this.requeue(mr);
+    });
+    const entry = { informer, fingerprint: remote.fingerprint, started: informer.start() };
+    this.informers.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * The remote object as last seen, once the informer has listed; waits at most
+   * `waitMs` for a first list (an unreachable cluster must not hold a worker).
+   */
+  async get(
+    pc: string,
+    remote: RemoteClient,
+    ref: { apiVersion: string; kind: string; namespace: string; name: string },
+    waitMs = 5000,
+  ): Promise<
+    { synced: true; object: KubeObject | undefined } | { synced: false; health: InformerHealth }
+  > {
+    const entry = this.informer(pc, remote, ref.namespace, ref.apiVersion, ref.kind);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([entry.started, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    const health = entry.informer.health();
+    if (!health.synced) return { synced: false, health };
+    return { synced: true, object: entry.informer.get(`${ref.namespace}/${ref.name}`) };
+  }
+
+  /** Whether the informers of a ProviderConfig currently reach their cluster. */
+  health(pc: string): InformerHealth | undefined {
+    let worst: InformerHealth | undefined;
+    for (const [key, e] of this.informers) {
+      if (!key.startsWith(`${pc}|`)) continue;
+      const h = e.informer.health();
+      if (!worst || (!h.connected && worst.connected)) worst = h;
+    }
+    return worst;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.informers.values()].map((e) => e.informer.stop()));
+    this.informers.clear();
+  }
+}

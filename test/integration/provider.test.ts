@@ -1,0 +1,521 @@
+/**
+ * The provider on real API servers (a central and a remote cluster):
+ * managed resources become remote objects owned by their anchor, hand edits
+ * and deletions in the remote cluster are corrected through the watch, status
+ * comes back, deletion honours Delete and Orphan, and the anchor goes last.
+ * The remote Strimzi operator is the one thing played by the test.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { readFileSync } from "node:fs";
+import { pino } from "pino";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { Provider } from "../../controller/provider/provider.ts";
+import { finalizer } from "../../controller/provider/reconciler.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+let bed: TestBed;
+let central: DynamicClient;
+let east: DynamicClient;
+let provider: Provider;
+const fm = { fieldManager: "test" };
+const group = "remote.stretchkafka.dev/v1alpha1";
+
+type Obj = KubeObject & {
+  data?: Record<string, string>;
+  spec?: Record<string, unknown>;
+  status?: {
+    conditions?: { type: string; status: string; reason: string; message?: string }[];
+    atProvider?: Record<string, unknown>;
+  };
+};
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 30,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(100);
+  }
+}
+
+function mr(
+  kind: string,
+  name: string,
+  manifest: KubeObject,
+  extra: Record<string, unknown> = {},
+): KubeObject {
+  const { forProvider, ...rest } = extra as { forProvider?: Record<string, unknown> };
+  return {
+    apiVersion: group,
+    kind,
+    metadata: { name },
+    spec: {
+      providerConfigRef: { name: "east" },
+      forProvider: {
+        manifest,
+        ...(kind === "RemoteConfigMap" && name === "anchor"
+          ? {}
+          : { ownerAnchor: { name: "orders-stretch-anchor" } }),
+        ...forProvider,
+      },
+      ...rest,
+    },
+  };
+}
+
+const labels = { "app.kubernetes.io/managed-by": "stretch-kafka", "strimzi.io/cluster": "orders" };
+const cm = (name: string, data: Record<string, string>): KubeObject => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace: "kafka", labels },
+  data,
+});
+
+async function remote(kind: string, name: string, apiVersion = "v1"): Promise<Obj | undefined> {
+  return east.find<Obj>(apiVersion, kind, name, "kafka");
+}
+
+async function condition(
+  kind: string,
+  name: string,
+  type: string,
+): Promise<{ status: string; reason: string; message?: string } | undefined> {
+  const o = await central.find<Obj>(group, kind, name);
+  return o?.status?.conditions?.find((c) => c.type === type);
+}
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  east = new DynamicClient(bed.cluster("east").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await installCrds(bed.cluster("east").kubeConfig(), { crossplane: false, ours: false });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
+      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
+    },
+    fm,
+  );
+  await central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: "east" },
+      spec: {
+        credentials: {
+          source: "Secret",
+          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+        },
+      },
+    },
+    fm,
+  );
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "shared", namespace: "stretch-kafka-system" },
+      stringData: { "ca.crt": "PEM", "ca.key": "SECRET" },
+    },
+    fm,
+  );
+  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
+    concurrency: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 2000,
+    retriesPerSecond: 50,
+    retryBurst: 50,
+  });
+  await provider.start();
+});
+
+after(async () => {
+  await provider.stop();
+  await central.close();
+  await east.close();
+  await bed.close();
+});
+
+describe("the provider", () => {
+  test(
+    "creates remote objects owned by the anchor and reports them Ready",
+    { timeout: 60_000 },
+    async () => {
+      await central.apply(
+        mr("RemoteConfigMap", "anchor", cm("orders-stretch-anchor", { purpose: "anchor" })),
+        fm,
+      );
+      await central.apply(
+        mr("RemoteConfigMap", "node-0", cm("orders-kafka-0", { "server.config": "node.id=0" })),
+        fm,
+      );
+      await central.apply(
+        mr("RemoteService", "bootstrap", {
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: "orders-kafka-bootstrap", namespace: "kafka", labels },
+          spec: {
+            ports: [{ name: "tcp-clients", port: 9092 }],
+            selector: { "strimzi.io/cluster": "orders" },
+          },
+        }),
+        fm,
+      );
+      await central.apply(
+        mr(
+          "RemoteSecret",
+          "ca",
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "orders-cluster-ca-cert", namespace: "kafka", labels },
+          },
+          {
+            forProvider: {
+              secretRef: { namespace: "stretch-kafka-system", name: "shared", keys: ["ca.crt"] },
+            },
+          },
+        ),
+        fm,
+      );
+      const anchor = await eventually("anchor created", () =>
+        remote("ConfigMap", "orders-stretch-anchor"),
+      );
+      const node = await eventually("owned ConfigMap created", () =>
+        remote("ConfigMap", "orders-kafka-0"),
+      );
+      assert.deepEqual(
+        node.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]),
+        [["ConfigMap", "orders-stretch-anchor", anchor.metadata.uid, false]],
+      );
+      assert.equal(anchor.metadata.ownerReferences, undefined);
+      const secret = await eventually("secret copied", () =>
+        remote("Secret", "orders-cluster-ca-cert"),
+      );
+      assert.deepEqual(
+        Object.keys(secret.data ?? {}),
+        ["ca.crt"],
+        "only the listed key, never the CA key",
+      );
+      for (const [kind, name] of [
+        ["RemoteConfigMap", "node-0"],
+        ["RemoteService", "bootstrap"],
+        ["RemoteSecret", "ca"],
+      ] as const) {
+        await eventually(`${kind} ${name} Ready`, async () =>
+          (await condition(kind, name, "Ready"))?.status === "True" ? true : undefined,
+        );
+      }
+      const svc = await central.get<Obj>(group, "RemoteService", "bootstrap");
+      assert.ok(svc.metadata.finalizers?.includes(finalizer));
+      assert.equal(
+        svc.status?.atProvider?.["uid"],
+        (await remote("Service", "orders-kafka-bootstrap"))?.metadata.uid,
+      );
+      assert.ok(svc.status?.atProvider?.["clusterIP"]);
+      assert.equal(JSON.stringify(svc.status).includes("managedFields"), false);
+      const secretMr = await central.get<Obj>(group, "RemoteSecret", "ca");
+      assert.deepEqual(secretMr.status?.atProvider?.["keys"], ["ca.crt"]);
+      assert.equal(
+        JSON.stringify(secretMr).includes("UEVN"),
+        false,
+        "no key material in the managed resource",
+      );
+    },
+  );
+
+  test(
+    "corrects a hand edit and a hand deletion in the remote cluster through the watch",
+    { timeout: 60_000 },
+    async () => {
+      const edited = await east.get<Obj>("v1", "ConfigMap", "orders-kafka-0", "kafka");
+      await east.apply(
+        { ...cm("orders-kafka-0", { "server.config": "node.id=99" }) },
+        { fieldManager: "kubectl-edit" },
+      );
+      await eventually("hand edit reverted", async () => {
+        const o = await remote("ConfigMap", "orders-kafka-0");
+        return o?.data?.["server.config"] === "node.id=0" &&
+          o.metadata.resourceVersion !== edited.metadata.resourceVersion
+          ? true
+          : undefined;
+      });
+      const before = await remote("Service", "orders-kafka-bootstrap");
+      await east.delete("v1", "Service", "orders-kafka-bootstrap", "kafka");
+      await eventually("deleted Service recreated", async () => {
+        const o = await remote("Service", "orders-kafka-bootstrap");
+        return o && o.metadata.uid !== before?.metadata.uid ? true : undefined;
+      });
+    },
+  );
+
+  test("applies a changed managed resource", { timeout: 60_000 }, async () => {
+    await central.apply(
+      mr(
+        "RemoteConfigMap",
+        "node-0",
+        cm("orders-kafka-0", { "server.config": "node.id=0\nnum.io.threads=16" }),
+      ),
+      fm,
+    );
+    await eventually("update applied", async () =>
+      (await remote("ConfigMap", "orders-kafka-0"))?.data?.["server.config"]?.includes(
+        "num.io.threads=16",
+      )
+        ? true
+        : undefined,
+    );
+  });
+
+  test(
+    "a StrimziPodSet is Ready once the remote Strimzi reports its pods ready",
+    { timeout: 60_000 },
+    async () => {
+      await central.apply(
+        mr("RemoteKafka", "kafka", {
+          apiVersion: "kafka.strimzi.io/v1",
+          kind: "Kafka",
+          metadata: {
+            name: "orders",
+            namespace: "kafka",
+            labels,
+            annotations: { "strimzi.io/pause-reconciliation": "true" },
+          },
+          spec: {
+            kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
+          },
+        }),
+        fm,
+      );
+      await central.apply(
+        mr("RemoteStrimziPodSet", "brokers", {
+          apiVersion: "core.strimzi.io/v1",
+          kind: "StrimziPodSet",
+          metadata: { name: "orders-brokers", namespace: "kafka", labels },
+          spec: {
+            selector: {
+              matchLabels: { "strimzi.io/cluster": "orders", "strimzi.io/pool-name": "brokers" },
+            },
+            pods: [{ metadata: { name: "orders-brokers-0" } }],
+          },
+        }),
+        fm,
+      );
+      const ps = await eventually("podset created", () =>
+        remote("StrimziPodSet", "orders-brokers", "core.strimzi.io/v1"),
+      );
+      const waiting = await eventually("podset not ready yet", async () => {
+        const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
+        return c?.status === "False" ? c : undefined;
+      });
+      assert.match(waiting.message ?? "", /Strimzi operator has not reconciled it yet/);
+      // Play the remote Strimzi operator: all pods ready.
+      await east.apply(
+        {
+          apiVersion: "core.strimzi.io/v1",
+          kind: "StrimziPodSet",
+          metadata: { name: "orders-brokers", namespace: "kafka" },
+          status: {
+            observedGeneration: ps.metadata.generation,
+            pods: 1,
+            readyPods: 1,
+            currentPods: 1,
+          },
+        },
+        { fieldManager: "strimzi-cluster-operator", subresource: "status" },
+      );
+      await eventually("podset Ready", async () =>
+        (await condition("RemoteStrimziPodSet", "brokers", "Ready"))?.status === "True"
+          ? true
+          : undefined,
+      );
+      const status = (await central.get<Obj>(group, "RemoteStrimziPodSet", "brokers")).status
+        ?.atProvider;
+      assert.deepEqual(
+        [status?.["pods"], status?.["readyPods"], status?.["currentPods"]],
+        [1, 1, 1],
+      );
+    },
+  );
+
+  test("Observe only never creates; paused does nothing", { timeout: 60_000 }, async () => {
+    await central.apply(
+      mr("RemoteConfigMap", "observed", cm("orders-observed", { a: "b" }), {
+        managementPolicies: ["Observe"],
+      }),
+      fm,
+    );
+    const ready = await eventually("observe-only reported", () =>
+      condition("RemoteConfigMap", "observed", "Ready"),
+    );
+    assert.match(
+      ready.message ?? "",
+      /does not exist and the management policies do not allow creating it/,
+    );
+    assert.equal(await remote("ConfigMap", "orders-observed"), undefined);
+
+    const paused = mr("RemoteConfigMap", "paused", cm("orders-paused", { a: "b" }));
+    paused.metadata.annotations = { "crossplane.io/paused": "true" };
+    await central.apply(paused, fm);
+    const synced = await eventually("paused reported", () =>
+      condition("RemoteConfigMap", "paused", "Synced"),
+    );
+    assert.equal(synced.reason, "ReconcilePaused");
+    assert.equal(await remote("ConfigMap", "orders-paused"), undefined);
+  });
+
+  test(
+    "Delete removes the remote object; Orphan keeps it and drops the anchor's ownership",
+    { timeout: 60_000 },
+    async () => {
+      await central.delete(group, "RemoteService", "bootstrap");
+      await eventually("remote Service deleted", async () =>
+        (await remote("Service", "orders-kafka-bootstrap")) ? undefined : true,
+      );
+      await eventually("managed resource gone", async () =>
+        (await central.find(group, "RemoteService", "bootstrap")) ? undefined : true,
+      );
+
+      await central.apply(
+        mr(
+          "RemoteConfigMap",
+          "node-0",
+          cm("orders-kafka-0", { "server.config": "node.id=0\nnum.io.threads=16" }),
+          { deletionPolicy: "Orphan" },
+        ),
+        fm,
+      );
+      await central.delete(group, "RemoteConfigMap", "node-0");
+      await eventually("orphaning managed resource gone", async () =>
+        (await central.find(group, "RemoteConfigMap", "node-0")) ? undefined : true,
+      );
+      const orphan = await remote("ConfigMap", "orders-kafka-0");
+      assert.ok(orphan, "an Orphan deletion must not delete the remote object");
+      assert.deepEqual(
+        orphan.metadata.ownerReferences ?? [],
+        [],
+        "the orphan no longer belongs to the anchor",
+      );
+    },
+  );
+
+  test(
+    "the anchor goes last, then the remote garbage collector takes what it owned",
+    { timeout: 120_000 },
+    async () => {
+      const anchor = await remote("ConfigMap", "orders-stretch-anchor");
+      assert.ok(anchor?.metadata.uid);
+      // Something the anchor owns that no managed resource deletes (an abandoned one's object).
+      await east.apply(
+        {
+          ...cm("orders-leftover", { left: "over" }),
+          metadata: {
+            name: "orders-leftover",
+            namespace: "kafka",
+            ownerReferences: [
+              {
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                name: "orders-stretch-anchor",
+                uid: anchor.metadata.uid,
+                controller: false,
+              },
+            ],
+          },
+        },
+        fm,
+      );
+      // Hold the podset's remote deletion, so its managed resource cannot finish first.
+      const hold = { fieldManager: "test-hold" };
+      const podset = {
+        apiVersion: "core.strimzi.io/v1",
+        kind: "StrimziPodSet",
+        metadata: { name: "orders-brokers", namespace: "kafka" },
+      };
+      await east.apply(
+        { ...podset, metadata: { ...podset.metadata, finalizers: ["test.stretchkafka.dev/hold"] } },
+        hold,
+      );
+
+      for (const [kind, name] of [
+        ["RemoteConfigMap", "anchor"],
+        ["RemoteStrimziPodSet", "brokers"],
+        ["RemoteKafka", "kafka"],
+        ["RemoteSecret", "ca"],
+        ["RemoteConfigMap", "observed"],
+        ["RemoteConfigMap", "paused"],
+      ] as const) {
+        await central.delete(group, kind, name);
+      }
+      const waiting = await eventually("the anchor waits for what it owns", async () => {
+        const c = await condition("RemoteConfigMap", "anchor", "Ready");
+        return c?.reason === "Deleting" && c.message?.includes("RemoteStrimziPodSet/brokers")
+          ? c
+          : undefined;
+      });
+      assert.match(
+        waiting.message ?? "",
+        /waiting for 1 managed resource\(s\) owned by this anchor to go first/,
+      );
+      assert.ok(
+        await remote("ConfigMap", "orders-stretch-anchor"),
+        "the anchor must outlive what it owns",
+      );
+
+      await east.apply({ ...podset, metadata: { ...podset.metadata, finalizers: [] } }, hold);
+      await eventually(
+        "every managed resource gone",
+        async () => {
+          for (const k of [
+            "RemoteConfigMap",
+            "RemoteStrimziPodSet",
+            "RemoteKafka",
+            "RemoteSecret",
+          ]) {
+            if ((await central.list(group, k)).items.length > 0) return undefined;
+          }
+          return true;
+        },
+        90,
+      );
+      assert.equal(await remote("ConfigMap", "orders-stretch-anchor"), undefined);
+      assert.equal(
+        await remote("StrimziPodSet", "orders-brokers", "core.strimzi.io/v1"),
+        undefined,
+      );
+      await eventually("the garbage collector removed what the anchor still owned", async () =>
+        (await remote("ConfigMap", "orders-leftover")) ? undefined : true,
+      );
+      assert.ok(await remote("ConfigMap", "orders-kafka-0"), "the orphan survives the anchor");
+    },
+  );
+});
