@@ -262,6 +262,26 @@ export class DynamicClient {
     );
   }
 
+  /** Creates an object; a 409 says it exists already. */
+  async create<T extends KubeResource>(obj: T): Promise<T> {
+    return this.request<T>(
+      "POST",
+      await this.path(obj.apiVersion, obj.kind, obj.metadata.namespace),
+      obj,
+    );
+  }
+
+  /** Replaces an object; with metadata.resourceVersion set, a 409 says someone wrote first. */
+  async replace<T extends KubeResource>(obj: T): Promise<T> {
+    const name = obj.metadata.name;
+    if (!name) throw new Error(`cannot replace ${obj.kind} without metadata.name`);
+    return this.request<T>(
+      "PUT",
+      await this.path(obj.apiVersion, obj.kind, obj.metadata.namespace, name),
+      obj,
+    );
+  }
+
   async get<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,

@@ -3,6 +3,7 @@
  * remote object counts as ready, and what of it is copied into
  * status.atProvider (what users need; never managedFields, never key material).
  */
+import { X509Certificate } from "node:crypto";
 import { managedKinds } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 
@@ -16,6 +17,24 @@ interface KindBehaviour {
 }
 
 type Status = Record<string, unknown> | undefined;
+
+/** Serial, validity and issuer of a certificate (base64 PEM), for status. */
+function certificateInfo(certB64: string, caB64: string | undefined): Record<string, string> {
+  try {
+    const cert = new X509Certificate(Buffer.from(certB64, "base64"));
+    const ca = caB64 ? new X509Certificate(Buffer.from(caB64, "base64")) : undefined;
+    const iso = (d: string): string => new Date(d).toISOString().replace(/\.\d+Z$/, "Z");
+    return {
+      serialNumber: cert.serialNumber,
+      notBefore: iso(cert.validFrom),
+      notAfter: iso(cert.validTo),
+      ...(ca ? { issuerFingerprint: ca.fingerprint256 } : {}),
+    };
+  } catch {
+    // Not a certificate this provider minted: nothing to report about it.
+    return {};
+  }
+}
 const statusOf = (o: KubeObject): Status => o["status"] as Status;
 
 const exists: KindBehaviour = { notReady: () => undefined, atProvider: () => ({}) };
@@ -29,10 +48,18 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteKafka: exists,
   RemoteSecret: {
     notReady: () => undefined,
-    // Key names only: values never leave the remote cluster's Secret.
-    atProvider: (o) => ({
-      keys: Object.keys((o["data"] as Record<string, string> | undefined) ?? {}).sort(),
-    }),
+    // Key names and the certificate's identity only: values never leave the remote Secret.
+    atProvider: (o) => {
+      const data = (o["data"] as Record<string, string> | undefined) ?? {};
+      const crt = Object.keys(data)
+        .sort()
+        .find((k) => k.endsWith(".crt") && k !== "ca.crt");
+      const cert = crt ? data[crt] : undefined;
+      return {
+        keys: Object.keys(data).sort(),
+        ...(cert ? { certificate: certificateInfo(cert, data["ca.crt"]) } : {}),
+      };
+    },
   },
   RemoteService: {
     notReady: (o) => {

@@ -12,31 +12,63 @@ import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
 import { ManagedReconciler, type ManagedResource, type SecretSource } from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
+import { CaSecretStore } from "./ca-store.ts";
+import { Pki, type Issuer } from "./pki.ts";
+import type { CertificateRequest } from "../../apis/index.ts";
 
-/** Copies a central Secret's keys (all, or those listed). */
-export function copyCentralSecrets(central: DynamicClient): SecretSource {
-  return async (mr) => {
-    const ref = mr.spec.forProvider.secretRef;
-    if (!ref) {
-      throw new Error(
-        "certificate minting is not available yet: this provider build copies central Secrets only (spec.forProvider.secretRef)",
+/**
+ * RemoteSecret data: a copy of a central Secret (all keys or those listed),
+ * the public certificates of a CA, or a node certificate minted by the PKI
+ * (the observed remote Secret's certificate is kept while it is valid).
+ */
+export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
+  const b64 = (s: string): string => Buffer.from(s).toString("base64");
+  return async (mr, observed) => {
+    const f = mr.spec.forProvider;
+    if (f.secretRef) {
+      const ref = f.secretRef;
+      const secret = await central.get<ManagedResource & { data?: Record<string, string> }>(
+        "v1",
+        "Secret",
+        ref.name,
+        ref.namespace,
       );
+      const data = secret.data ?? {};
+      if (!ref.keys) return data;
+      const out: Record<string, string> = {};
+      for (const k of ref.keys) {
+        const v = data[k];
+        if (v === undefined)
+          throw new Error(`Secret ${ref.namespace}/${ref.name} has no key "${k}"`);
+        out[k] = v;
+      }
+      return out;
     }
-    const secret = await central.get<ManagedResource & { data?: Record<string, string> }>(
-      "v1",
-      "Secret",
-      ref.name,
-      ref.namespace,
-    );
-    const data = secret.data ?? {};
-    if (!ref.keys) return data;
-    const out: Record<string, string> = {};
-    for (const k of ref.keys) {
-      const v = data[k];
-      if (v === undefined) throw new Error(`Secret ${ref.namespace}/${ref.name} has no key "${k}"`);
-      out[k] = v;
+    if (f.caCertificate) {
+      const ca = f.caCertificate as { authority: string; issuer: Issuer; key?: string };
+      return { [ca.key ?? "ca.crt"]: b64(await pki.bundle(ca.authority, ca.issuer)) };
     }
-    return out;
+    if (f.certificate) {
+      const req = f.certificate as unknown as CertificateRequest;
+      const keys = { certificate: "tls.crt", privateKey: "tls.key", ca: "ca.crt", ...req.keys };
+      const have = (observed?.["data"] ?? {}) as Record<string, string>;
+      const cert = have[keys.certificate];
+      const key = have[keys.privateKey];
+      const existing =
+        cert && key
+          ? {
+              cert: Buffer.from(cert, "base64").toString("utf8"),
+              key: Buffer.from(key, "base64").toString("utf8"),
+            }
+          : undefined;
+      const issued = await pki.certificate(req, existing);
+      return {
+        [keys.certificate]: b64(issued.cert),
+        [keys.privateKey]: b64(issued.key),
+        [keys.ca]: b64(issued.ca),
+      };
+    }
+    throw new Error("the RemoteSecret sets none of secretRef, certificate and caCertificate");
   };
 }
 
@@ -50,8 +82,10 @@ export class Provider {
     private readonly central: DynamicClient,
     private readonly log: Logger,
     queueOptions: QueueOptions = defaultQueueOptions,
-    secrets: SecretSource = copyCentralSecrets(central),
+    /** Where the CAs are kept in the central cluster. */
+    namespace = "stretch-kafka-system",
   ) {
+    const secrets = secretSource(central, new Pki(new CaSecretStore(central, namespace)));
     this.clients = new RemoteClients(central, log);
     this.remote = new RemoteCache(log, (key) => {
       this.queue.add(key);

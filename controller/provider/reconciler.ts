@@ -48,8 +48,14 @@ export interface ManagedResource extends KubeObject {
   };
 }
 
-/** Fills a RemoteSecret's data (base64 values) from wherever its spec says. */
-export type SecretSource = (mr: ManagedResource) => Promise<Record<string, string>>;
+/**
+ * Fills a RemoteSecret's data (base64 values) from wherever its spec says;
+ * gets the remote Secret as observed, so a valid certificate is kept.
+ */
+export type SecretSource = (
+  mr: ManagedResource,
+  observed: KubeObject | undefined,
+) => Promise<Record<string, string>>;
 
 export interface ReconcilerDeps {
   central: {
@@ -231,7 +237,7 @@ export class ManagedReconciler {
     let data: Record<string, string> | undefined;
     if (kind.kind === "RemoteSecret") {
       try {
-        data = await this.deps.secrets(mr);
+        data = await this.deps.secrets(mr, observed);
       } catch (err) {
         await this.report(kind, mr, {
           conditions: [condition("Synced", "False", reasons.reconcileError, describeError(err))],

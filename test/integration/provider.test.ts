@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { readFileSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
@@ -429,6 +430,116 @@ describe("the provider", () => {
   );
 
   test(
+    "mints node certificates from the cluster CA, whose key stays central",
+    { timeout: 60_000 },
+    async () => {
+      const certificate = {
+        authority: "orders",
+        commonName: "orders-kafka",
+        issuer: "ClusterCA",
+        dnsNames: ["orders-brokers-0.east.orders-kafka-brokers.kafka.svc.clusterset.local"],
+        keys: {
+          certificate: "orders-brokers-0.crt",
+          privateKey: "orders-brokers-0.key",
+          ca: "ca.crt",
+        },
+      };
+      const nodeSecret = (extraLabels: Record<string, string> = {}): KubeObject =>
+        mr(
+          "RemoteSecret",
+          "node-0-cert",
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: {
+              name: "orders-brokers-0",
+              namespace: "kafka",
+              labels: { ...labels, ...extraLabels },
+            },
+          },
+          { forProvider: { certificate } },
+        );
+      await central.apply(nodeSecret(), fm);
+      await central.apply(
+        mr(
+          "RemoteSecret",
+          "cluster-ca-cert",
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "orders-cluster-ca-cert", namespace: "kafka", labels },
+          },
+          { forProvider: { caCertificate: { authority: "orders", issuer: "ClusterCA" } } },
+        ),
+        fm,
+      );
+      const secret = await eventually("node certificate written", async () => {
+        const s = await remote("Secret", "orders-brokers-0");
+        return Object.keys(s?.data ?? {}).length === 3 ? s : undefined;
+      });
+      const text = (k: string): string =>
+        Buffer.from(secret.data?.[k] ?? "", "base64").toString("utf8");
+      const caSecret = await central.get<Obj>(
+        "v1",
+        "Secret",
+        "orders-cluster-ca",
+        "stretch-kafka-system",
+      );
+      const caCert = new X509Certificate(Buffer.from(caSecret.data?.["ca.crt"] ?? "", "base64"));
+      const leaf = new X509Certificate(text("orders-brokers-0.crt"));
+      assert.ok(leaf.verify(caCert.publicKey), "signed by the central cluster CA");
+      assert.equal(
+        leaf.subjectAltName,
+        "DNS:orders-brokers-0.east.orders-kafka-brokers.kafka.svc.clusterset.local",
+      );
+      assert.equal(createPrivateKey(text("orders-brokers-0.key")).asymmetricKeyType, "rsa");
+      assert.match(text("orders-brokers-0.key"), /^-----BEGIN PRIVATE KEY-----/);
+      const published = await eventually("CA certificate published", () =>
+        remote("Secret", "orders-cluster-ca-cert"),
+      );
+      assert.deepEqual(Object.keys(published.data ?? {}), ["ca.crt"]);
+      assert.equal(
+        new X509Certificate(Buffer.from(published.data?.["ca.crt"] ?? "", "base64")).fingerprint256,
+        caCert.fingerprint256,
+      );
+
+      // No key material but in the node's own Secret: not in managed resources, no CA key remotely.
+      for (const name of ["node-0-cert", "cluster-ca-cert"]) {
+        const m = JSON.stringify(await central.get(group, "RemoteSecret", name));
+        assert.equal(
+          m.includes("PRIVATE KEY") || m.includes("LS0tLS1CRUdJTiBQUklWQVRF"),
+          false,
+          name,
+        );
+      }
+      for (const s of (await east.list<Obj>("v1", "Secret", { namespace: "kafka" })).items) {
+        assert.equal(
+          Object.keys(s.data ?? {}).includes("ca.key"),
+          false,
+          `${s.metadata.name ?? ""} holds a CA key`,
+        );
+      }
+      const withCert = await eventually("certificate in status", async () => {
+        const m = await central.get<Obj>(group, "RemoteSecret", "node-0-cert");
+        return m.status?.atProvider?.["certificate"] ? m : undefined;
+      });
+      assert.equal(
+        (withCert.status?.atProvider?.["certificate"] as { serialNumber: string }).serialNumber,
+        leaf.serialNumber,
+      );
+
+      // Reconciling again keeps the valid certificate and key.
+      await central.apply(nodeSecret({ touched: "yes" }), fm);
+      const after = await eventually("relabelled", async () => {
+        const s = await remote("Secret", "orders-brokers-0");
+        return s?.metadata.labels?.["touched"] === "yes" ? s : undefined;
+      });
+      assert.equal(after.data?.["orders-brokers-0.crt"], secret.data?.["orders-brokers-0.crt"]);
+      assert.equal(after.data?.["orders-brokers-0.key"], secret.data?.["orders-brokers-0.key"]);
+    },
+  );
+
+  test(
     "the anchor goes last, then the remote garbage collector takes what it owned",
     { timeout: 120_000 },
     async () => {
@@ -470,6 +581,8 @@ describe("the provider", () => {
         ["RemoteConfigMap", "anchor"],
         ["RemoteStrimziPodSet", "brokers"],
         ["RemoteKafka", "kafka"],
+        ["RemoteSecret", "node-0-cert"],
+        ["RemoteSecret", "cluster-ca-cert"],
         ["RemoteSecret", "ca"],
         ["RemoteConfigMap", "observed"],
         ["RemoteConfigMap", "paused"],

@@ -1,0 +1,129 @@
+/** The PKI, checked with Node's own X.509 implementation. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import type { CertificateRequest } from "../../apis/index.ts";
+import {
+  certificatesIn,
+  Pki,
+  type CaMaterial,
+  type CaStore,
+  type Issuer,
+} from "../../controller/provider/pki.ts";
+
+class MemoryStore implements CaStore {
+  readonly cas = new Map<string, { ca: CaMaterial; version: string }>();
+  writes = 0;
+  load(
+    authority: string,
+    issuer: Issuer,
+  ): Promise<{ ca: CaMaterial; version: string } | undefined> {
+    return Promise.resolve(this.cas.get(`${authority}/${issuer}`));
+  }
+  save(
+    authority: string,
+    issuer: Issuer,
+    ca: CaMaterial,
+    version: string | undefined,
+  ): Promise<void> {
+    const key = `${authority}/${issuer}`;
+    if (this.cas.get(key)?.version !== version) return Promise.reject(new Error("conflict"));
+    this.writes++;
+    this.cas.set(key, { ca, version: String(this.writes) });
+    return Promise.resolve();
+  }
+}
+
+const day = 24 * 3600 * 1000;
+const request: CertificateRequest = {
+  authority: "orders",
+  commonName: "orders-kafka",
+  issuer: "ClusterCA",
+  dnsNames: [
+    "orders-brokers-0.east.orders-kafka-brokers.kafka.svc.clusterset.local",
+    "orders-kafka-bootstrap.kafka.svc",
+  ],
+  ipAddresses: ["203.0.113.7"],
+  validityDays: 365,
+  renewBeforeDays: 30,
+};
+
+test("a node certificate chains to the cluster CA, names every address, and has an RSA PKCS#8 key", async () => {
+  const store = new MemoryStore();
+  const pki = new Pki(store);
+  const { cert, key, ca } = await pki.certificate(request);
+  const leaf = new X509Certificate(cert);
+  const [caPem] = certificatesIn(ca);
+  assert.ok(caPem);
+  const caCert = new X509Certificate(caPem);
+  assert.ok(leaf.verify(caCert.publicKey), "signed by the cluster CA");
+  assert.ok(leaf.checkIssued(caCert));
+  assert.equal(caCert.ca, true);
+  assert.equal(leaf.ca, false);
+  assert.equal(
+    leaf.subjectAltName,
+    "DNS:orders-brokers-0.east.orders-kafka-brokers.kafka.svc.clusterset.local, DNS:orders-kafka-bootstrap.kafka.svc, IP Address:203.0.113.7",
+  );
+  assert.match(key, /^-----BEGIN PRIVATE KEY-----\n/);
+  assert.equal(createPrivateKey(key).asymmetricKeyType, "rsa");
+  assert.ok(leaf.checkPrivateKey(createPrivateKey(key)));
+  assert.ok(leaf.keyUsage.includes("1.3.6.1.5.5.7.3.1"), "server auth");
+  assert.ok(leaf.keyUsage.includes("1.3.6.1.5.5.7.3.2"), "client auth");
+  // The CA key stays in the store; the node gets only the CA certificate.
+  assert.equal(ca.includes("PRIVATE KEY"), false);
+});
+
+test("a CA is created once; the clients CA is a different one", async () => {
+  const store = new MemoryStore();
+  const pki = new Pki(store);
+  const a = await pki.bundle("orders", "ClusterCA");
+  const b = await pki.bundle("orders", "ClusterCA");
+  const c = await pki.bundle("orders", "ClientsCA");
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  assert.equal(store.writes, 2);
+});
+
+test("a valid certificate is reused; changed names or a near expiry give a new one", async () => {
+  let now = new Date("2027-01-01T00:00:00Z");
+  const pki = new Pki(new MemoryStore(), () => now);
+  const first = await pki.certificate(request);
+  const again = await pki.certificate(request, first);
+  assert.equal(again.cert, first.cert);
+  assert.equal(again.key, first.key);
+
+  const renamed = await pki.certificate({ ...request, dnsNames: ["other.example"] }, first);
+  assert.notEqual(renamed.cert, first.cert);
+  assert.notEqual(renamed.key, first.key, "a new certificate gets a new key");
+
+  now = new Date(now.getTime() + 340 * day); // inside the 30-day renewal window
+  const renewed = await pki.certificate(request, first);
+  assert.notEqual(renewed.cert, first.cert);
+  assert.ok(
+    new Date(new X509Certificate(renewed.cert).validTo) >
+      new Date(new X509Certificate(first.cert).validTo),
+  );
+});
+
+test("a CA rollover keeps trusting the old CA until it expires and re-issues node certificates", async () => {
+  let now = new Date("2027-01-01T00:00:00Z");
+  const pki = new Pki(new MemoryStore(), () => now, { caValidityDays: 100, caRenewBeforeDays: 20 });
+  const before = await pki.certificate({ ...request, validityDays: 30, renewBeforeDays: 5 });
+  const [oldCa] = certificatesIn(before.ca);
+  assert.ok(oldCa);
+
+  now = new Date(now.getTime() + 85 * day); // old CA within its renewal window
+  const after = await pki.certificate({ ...request, validityDays: 30, renewBeforeDays: 5 }, before);
+  const trusted = certificatesIn(after.ca);
+  assert.equal(trusted.length, 2, "new and old CA both trusted");
+  const [newCa] = trusted;
+  assert.ok(newCa && newCa !== oldCa);
+  assert.ok(
+    new X509Certificate(after.cert).verify(new X509Certificate(newCa).publicKey),
+    "re-issued by the new CA",
+  );
+  assert.ok(trusted.includes(oldCa), "nodes still on the old CA keep being trusted");
+
+  now = new Date(now.getTime() + 20 * day); // old CA expired
+  assert.deepEqual(certificatesIn(await pki.bundle("orders", "ClusterCA")), [newCa]);
+});
