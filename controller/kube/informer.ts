@@ -47,6 +47,7 @@ export function objectKey(o: KubeResource): string {
 export class Informer<T extends KubeResource = KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
+  private readonly relisted: (() => void)[] = [];
   private resourceVersion = "";
   private abort = new AbortController();
   private stopped = false;
@@ -63,6 +64,11 @@ export class Informer<T extends KubeResource = KubeObject> {
 
   on(handler: InformerHandler<T>): void {
     this.handlers.push(handler);
+  }
+
+  /** Calls fn after every full list: the first one and each after an outage or expiry. */
+  onRelist(fn: () => void): void {
+    this.relisted.push(fn);
   }
 
   get(key: string): T | undefined {
@@ -132,6 +138,7 @@ export class Informer<T extends KubeResource = KubeObject> {
     this.state.synced = true;
     this.syncedOnce?.();
     this.syncedOnce = undefined;
+    for (const fn of this.relisted) fn();
   }
 
   private handle(ev: WatchEvent<T>): void {

@@ -87,9 +87,15 @@ export class Provider {
   ) {
     const secrets = secretSource(central, new Pki(new CaSecretStore(central, namespace)));
     this.clients = new RemoteClients(central, log);
-    this.remote = new RemoteCache(log, (key) => {
-      this.queue.add(key);
-    });
+    this.remote = new RemoteCache(
+      log,
+      (key) => {
+        this.queue.add(key);
+      },
+      (pc) => {
+        this.requeueProviderConfig(pc);
+      },
+    );
     for (const k of kinds) {
       const informer = new Informer<ManagedResource>(
         central,
@@ -120,13 +126,18 @@ export class Provider {
       },
     });
     this.clients.onChange((pc) => {
-      for (const [kind, informer] of this.informers) {
-        for (const mr of informer.list()) {
-          if (mr.spec.providerConfigRef.name === pc)
-            this.queue.add(`${kind}/${mr.metadata.name ?? ""}`);
-        }
-      }
+      this.requeueProviderConfig(pc);
     });
+  }
+
+  /** Every managed resource of a cluster: its credentials changed, or it is back. */
+  private requeueProviderConfig(pc: string): void {
+    for (const [kind, informer] of this.informers) {
+      for (const mr of informer.list()) {
+        if (mr.spec.providerConfigRef.name === pc)
+          this.queue.add(`${kind}/${mr.metadata.name ?? ""}`);
+      }
+    }
   }
 
   private ownedByAnchor(pc: string, namespace: string, anchor: string, except: string): string[] {

@@ -25,6 +25,8 @@ export class RemoteCache {
     private readonly log: Logger,
     /** Called with the managed-resource key a remote object names. */
     private readonly requeue: (mrKey: string) => void,
+    /** Called when a cluster's informer has listed again (e.g. after an outage). */
+    private readonly relisted: (providerConfig: string) => void = () => {},
   ) {}
 
   private informer(
@@ -54,6 +56,11 @@ export class RemoteCache {
       const mr = obj.metadata.annotations?.[annotations.managedResource];
       if (mr) this.requeue(mr);
     });
+    let lists = 0;
+    informer.onRelist(() => {
+      // The first list is the informer starting; later ones follow an outage or expiry.
+      if (lists++ > 0) this.relisted(pc);
+    });
     const entry = { informer, fingerprint: remote.fingerprint, started: informer.start() };
     this.informers.set(key, entry);
     return entry;
@@ -76,7 +83,8 @@ export class RemoteCache {
     await Promise.race([entry.started, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
     const health = entry.informer.health();
-    if (!health.synced) return { synced: false, health };
+    // A cache whose watch is down is stale: the cluster counts as unreachable.
+    if (!health.synced || !health.connected) return { synced: false, health };
     return { synced: true, object: entry.informer.get(`${ref.namespace}/${ref.name}`) };
   }
 

@@ -1,0 +1,201 @@
+/**
+ * A remote API server stops while work is under way: the other cluster's
+ * managed resources keep converging, the affected ones say their cluster is
+ * unreachable, nothing anywhere is deleted (a deletion waits, finalizer kept),
+ * and everything converges once the cluster is back.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { Provider } from "../../controller/provider/provider.ts";
+import { finalizer } from "../../controller/provider/reconciler.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+let bed: TestBed;
+let central: DynamicClient;
+const remotes = new Map<string, DynamicClient>();
+let provider: Provider;
+
+type Mr = KubeObject & {
+  status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] };
+};
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 60,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(200);
+  }
+}
+
+function cmMr(cluster: string, name: string): KubeObject {
+  return {
+    apiVersion: group,
+    kind: "RemoteConfigMap",
+    metadata: { name: `${cluster}-${name}` },
+    spec: {
+      providerConfigRef: { name: cluster },
+      forProvider: {
+        manifest: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name,
+            namespace: "kafka",
+            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+          },
+          data: { cluster },
+        },
+      },
+    },
+  };
+}
+
+async function ready(name: string): Promise<boolean> {
+  const m = await central.find<Mr>(group, "RemoteConfigMap", name);
+  return m?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east", "west"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  for (const name of ["east", "west"]) {
+    const c = bed.cluster(name);
+    const client = new DynamicClient(c.kubeConfig(), { timeoutMs: 5000 });
+    remotes.set(name, client);
+    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+    await central.apply(
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
+        stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
+      },
+      fm,
+    );
+    await central.apply(
+      {
+        apiVersion: group,
+        kind: "ProviderConfig",
+        metadata: { name },
+        spec: {
+          credentials: {
+            source: "Secret",
+            secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
+          },
+          requestTimeoutSeconds: 3,
+        },
+      },
+      fm,
+    );
+  }
+  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
+    concurrency: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 3000,
+    retriesPerSecond: 50,
+    retryBurst: 50,
+  });
+  await provider.start();
+});
+
+after(async () => {
+  await provider.stop();
+  for (const c of remotes.values()) await c.close();
+  await central.close();
+  await bed.close();
+});
+
+test(
+  "one cluster down: the other converges, nothing is deleted, all converge after it returns",
+  { timeout: 240_000 },
+  async () => {
+    for (const cluster of ["east", "west"])
+      for (const n of ["a", "b"]) await central.apply(cmMr(cluster, n), fm);
+    for (const n of ["east-a", "east-b", "west-a", "west-b"])
+      await eventually(`${n} Ready`, async () => ((await ready(n)) ? true : undefined));
+
+    const east = bed.cluster("east");
+    await east.stop();
+
+    // Work under way while east is gone.
+    for (const cluster of ["east", "west"]) await central.apply(cmMr(cluster, "c"), fm);
+    await central.delete(group, "RemoteConfigMap", "east-b");
+    await central.delete(group, "RemoteConfigMap", "west-b");
+
+    await eventually("west converges", async () => {
+      const westB = await remotes.get("west")?.find("v1", "ConfigMap", "b", "kafka");
+      return (await ready("west-c")) &&
+        !westB &&
+        !(await central.find(group, "RemoteConfigMap", "west-b"))
+        ? true
+        : undefined;
+    });
+    const unreachable = await eventually(
+      "east's resources say their cluster is unreachable",
+      async () => {
+        const m = await central.find<Mr>(group, "RemoteConfigMap", "east-c");
+        const synced = m?.status?.conditions?.find((c) => c.type === "Synced");
+        return synced?.reason === "ClusterUnreachable" ? synced : undefined;
+      },
+    );
+    assert.match(
+      unreachable.message ?? "",
+      /cluster east \(https:\/\/127\.0\.0\.1:\d+\) is unreachable/,
+    );
+    const pending = await central.get<Mr>(group, "RemoteConfigMap", "east-b");
+    assert.ok(pending.metadata.deletionTimestamp, "deletion requested");
+    assert.ok(
+      pending.metadata.finalizers?.includes(finalizer),
+      "the finalizer stays until the cluster answers",
+    );
+
+    await east.start();
+    const eastClient = remotes.get("east");
+    assert.ok(eastClient);
+    await eventually(
+      "east converges after its return",
+      async () => {
+        const c = await eastClient.find("v1", "ConfigMap", "c", "kafka");
+        const b = await eastClient.find("v1", "ConfigMap", "b", "kafka");
+        const bMr = await central.find(group, "RemoteConfigMap", "east-b");
+        return c && !b && !bMr && (await ready("east-c")) ? true : undefined;
+      },
+      120,
+    );
+    // Nothing else was lost on either side.
+    assert.ok(await eastClient.find("v1", "ConfigMap", "a", "kafka"));
+    assert.ok(await remotes.get("west")?.find("v1", "ConfigMap", "a", "kafka"));
+    assert.ok(await ready("east-a"));
+  },
+);
