@@ -9,6 +9,10 @@ import { serve } from "../../functions/server.ts";
 import { describeError } from "../kube/errors.ts";
 import { newLogger } from "../log.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { DynamicClient } from "../kube/dynamic.ts";
+import { Provider } from "../provider/provider.ts";
+import { defaultQueueOptions } from "../runtime/workqueue.ts";
 
 function readObjects(file: string): KubeObject[] {
   let text: string;
@@ -114,6 +118,52 @@ program
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });
+    },
+  );
+
+program
+  .command("provider")
+  .description("run the provider: materialize managed resources in the remote clusters")
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig of the central cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
+  )
+  .option(
+    "--namespace <ns>",
+    "namespace of the provider's own Secrets (the CAs)",
+    "stretch-kafka-system",
+  )
+  .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
+  .option("--log-level <level>", "pino log level", "info")
+  .action(
+    async (o: {
+      kubeconfig?: string;
+      namespace: string;
+      concurrency: string;
+      logLevel: string;
+    }) => {
+      const concurrency = Number(o.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1)
+        throw new Error(`--concurrency must be a positive integer, not ${o.concurrency}`);
+      const kc = new KubeConfig();
+      if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+      else kc.loadFromDefault();
+      const log = newLogger({ name: "provider-stretch-kafka", level: o.logLevel });
+      const central = new DynamicClient(kc, { userAgent: "stretch-kafka-provider" });
+      const provider = new Provider(
+        central,
+        log,
+        { ...defaultQueueOptions, concurrency },
+        o.namespace,
+      );
+      await provider.start();
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      log.info("stopping: letting reconciles in flight finish");
+      await provider.stop();
+      await central.close();
     },
   );
 

@@ -1,0 +1,212 @@
+/**
+ * The provider killed with SIGKILL in the middle of creating and of deleting 50
+ * managed resources: after a restart the remote cluster holds exactly the
+ * desired objects, with no orphans and no duplicates.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+const count = 50;
+const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
+let bed: TestBed;
+let central: DynamicClient;
+let east: DynamicClient;
+
+type Mr = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 120,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(100);
+  }
+}
+
+function startProvider(): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      cli,
+      "provider",
+      "--kubeconfig",
+      bed.cluster("central").kubeconfigPath,
+      "--concurrency",
+      "1",
+      "--log-level",
+      "warn",
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+}
+
+async function kill(p: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGKILL");
+  await exited;
+}
+
+async function remoteNames(): Promise<string[]> {
+  const list = await east.list("v1", "ConfigMap", {
+    namespace: "kafka",
+    labelSelector: "app.kubernetes.io/managed-by=stretch-kafka",
+  });
+  return list.items.map((o) => o.metadata.name ?? "").sort();
+}
+
+const expected = Array.from({ length: count }, (_, i) => `cm-${String(i).padStart(2, "0")}`);
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  east = new DynamicClient(bed.cluster("east").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
+      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
+    },
+    fm,
+  );
+  await central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: "east" },
+      spec: {
+        credentials: {
+          source: "Secret",
+          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+        },
+      },
+    },
+    fm,
+  );
+});
+
+after(async () => {
+  await central.close();
+  await east.close();
+  await bed.close();
+});
+
+test(
+  "SIGKILL while creating and while deleting 50: exactly the desired objects after a restart",
+  { timeout: 300_000 },
+  async () => {
+    for (const name of expected) {
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "RemoteConfigMap",
+          metadata: { name },
+          spec: {
+            providerConfigRef: { name: "east" },
+            forProvider: {
+              manifest: {
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                metadata: {
+                  name,
+                  namespace: "kafka",
+                  labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+                },
+                data: { name },
+              },
+            },
+          },
+        },
+        fm,
+      );
+    }
+
+    let provider = startProvider();
+    const partial = await eventually("some objects created", async () => {
+      const n = (await remoteNames()).length;
+      return n >= 5 ? n : undefined;
+    });
+    await kill(provider);
+    const atKill = (await remoteNames()).length;
+    assert.ok(partial < count, `the kill must land mid-way (${atKill} of ${count} created)`);
+
+    provider = startProvider();
+    try {
+      await eventually("all created, each Ready", async () => {
+        if ((await remoteNames()).join() !== expected.join()) return undefined;
+        const mrs = await central.list<Mr>(group, "RemoteConfigMap");
+        return mrs.items.every((m) =>
+          m.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        )
+          ? true
+          : undefined;
+      });
+      for (const name of expected.slice(0, 3)) {
+        const cm = await east.get<KubeObject & { data?: Record<string, string> }>(
+          "v1",
+          "ConfigMap",
+          name,
+          "kafka",
+        );
+        assert.deepEqual(cm.data, { name });
+      }
+
+      // Delete them all, and kill the provider in the middle of it.
+      for (const name of expected) await central.delete(group, "RemoteConfigMap", name);
+      await eventually("some deleted", async () =>
+        (await remoteNames()).length <= count - 5 ? true : undefined,
+      );
+      await kill(provider);
+      const left = (await remoteNames()).length;
+      assert.ok(left > 0, "the kill must land mid-way through the deletions");
+      assert.ok(
+        (await central.list(group, "RemoteConfigMap")).items.length > 0,
+        "managed resources still waiting on their finalizer",
+      );
+
+      provider = startProvider();
+      await eventually("all deleted, no orphans", async () => {
+        const remaining = await remoteNames();
+        const mrs = await central.list(group, "RemoteConfigMap");
+        return remaining.length === 0 && mrs.items.length === 0 ? true : undefined;
+      });
+    } finally {
+      await kill(provider);
+    }
+  },
+);
