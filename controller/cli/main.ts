@@ -13,6 +13,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient } from "../kube/dynamic.ts";
 import { Provider } from "../provider/provider.ts";
 import { defaultQueueOptions } from "../runtime/workqueue.ts";
+import { serveHttp } from "../http.ts";
+import { Metrics } from "../metrics.ts";
 
 function readObjects(file: string): KubeObject[] {
   let text: string;
@@ -135,37 +137,56 @@ program
   )
   .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
   .option("--log-level <level>", "pino log level", "info")
-  .action(
-    async (o: {
-      kubeconfig?: string;
-      namespace: string;
-      concurrency: string;
-      logLevel: string;
-    }) => {
-      const concurrency = Number(o.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1)
-        throw new Error(`--concurrency must be a positive integer, not ${o.concurrency}`);
-      const kc = new KubeConfig();
-      if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-      else kc.loadFromDefault();
-      const log = newLogger({ name: "provider-stretch-kafka", level: o.logLevel });
-      const central = new DynamicClient(kc, { userAgent: "stretch-kafka-provider" });
-      const provider = new Provider(
-        central,
-        log,
-        { ...defaultQueueOptions, concurrency },
-        o.namespace,
-      );
-      await provider.start();
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
-      log.info("stopping: letting reconciles in flight finish");
-      await provider.stop();
-      await central.close();
-    },
+  .option("--http-address <address>", "address of /healthz, /readyz and /metrics", "0.0.0.0:8080")
+  .action(async (o: ProviderOptions) => {
+    await runProvider(o);
+  });
+
+interface ProviderOptions {
+  kubeconfig?: string;
+  namespace: string;
+  concurrency: string;
+  logLevel: string;
+  httpAddress: string;
+}
+
+async function runProvider(o: ProviderOptions): Promise<void> {
+  const concurrency = Number(o.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`--concurrency must be a positive integer, not ${o.concurrency}`);
+  }
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const log = newLogger({ name: "provider-stretch-kafka", level: o.logLevel });
+  const metrics = new Metrics();
+  const central = new DynamicClient(kc, {
+    userAgent: "stretch-kafka-provider",
+    onRequest: metrics.requestHook("central"),
+  });
+  const provider = new Provider(
+    central,
+    log,
+    { ...defaultQueueOptions, concurrency },
+    o.namespace,
+    metrics,
   );
+  const http = await serveHttp(o.httpAddress, metrics, {
+    ready: () => provider.synced,
+    beforeScrape: () => {
+      provider.observeState();
+    },
+  });
+  await provider.start();
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  log.info("stopping: letting reconciles in flight finish");
+  await provider.stop();
+  await central.close();
+  http.close();
+}
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {

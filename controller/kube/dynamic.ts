@@ -60,10 +60,20 @@ export interface ResourceInfo {
   namespaced: boolean;
 }
 
+/** One finished API request, for metrics. Watches report when the stream ends. */
+export interface RequestInfo {
+  verb: string;
+  /** HTTP status, or 0 when no answer came. */
+  code: number;
+  ms: number;
+  watch: boolean;
+}
+
 export interface DynamicClientOptions {
   /** Per-request timeout in milliseconds (default 30 s). */
   timeoutMs?: number;
   userAgent?: string;
+  onRequest?: (info: RequestInfo) => void;
 }
 
 interface ApiResourceList {
@@ -84,6 +94,7 @@ export class DynamicClient {
   private readonly discovery = new Map<string, Promise<ApiResourceList>>();
   private readonly timeoutMs: number;
   private readonly userAgent: string;
+  private readonly onRequest: ((info: RequestInfo) => void) | undefined;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -94,6 +105,7 @@ export class DynamicClient {
     this.server = cluster.server.replace(/\/+$/, "");
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? "stretch-kafka";
+    this.onRequest = opts.onRequest;
     this.agent = this.makeAgent();
   }
 
@@ -129,6 +141,11 @@ export class DynamicClient {
     const { agent, opts } = await this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const url = new URL(this.server + path);
+    const started = performance.now();
+    let code = 0;
+    const report = (): void => {
+      this.onRequest?.({ verb: method, code, ms: performance.now() - started, watch: false });
+    };
     return new Promise<T>((resolve, reject) => {
       const req = request(
         url,
@@ -151,7 +168,8 @@ export class DynamicClient {
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
-            const code = res.statusCode ?? 0;
+            code = res.statusCode ?? 0;
+            report();
             if (code >= 200 && code < 300) {
               try {
                 resolve((text ? JSON.parse(text) : {}) as T);
@@ -183,6 +201,7 @@ export class DynamicClient {
         req.destroy(new Error(`${method} ${this.server}${path}: timed out after ${timeoutMs}ms`)),
       );
       req.on("error", (cause) => {
+        report();
         reject(new Error(`${method} ${this.server}${path} failed`, { cause }));
       });
       if (payload !== undefined) req.write(payload);
@@ -348,8 +367,23 @@ export class DynamicClient {
     });
     if (opts.labelSelector) q.set("labelSelector", opts.labelSelector);
     const path = `${r.base}${ns}/${r.plural}?${q.toString()}`;
-    const { agent, opts: auth } = await this.agent;
     const idleTimeoutMs = (opts.timeoutSeconds + 30) * 1000;
+    const started = performance.now();
+    let code = 0;
+    try {
+      await this.watchStream(path, opts, idleTimeoutMs, (c) => (code = c));
+    } finally {
+      this.onRequest?.({ verb: "WATCH", code, ms: performance.now() - started, watch: true });
+    }
+  }
+
+  private async watchStream<T extends KubeResource>(
+    path: string,
+    opts: { signal: AbortSignal; onEvent: (event: WatchEvent<T>) => void },
+    idleTimeoutMs: number,
+    setCode: (code: number) => void,
+  ): Promise<void> {
+    const { agent, opts: auth } = await this.agent;
     await new Promise<void>((resolve, reject) => {
       const req = request(
         new URL(this.server + path),
@@ -363,6 +397,7 @@ export class DynamicClient {
         },
         (res) => {
           const code = res.statusCode ?? 0;
+          setCode(code);
           if (code < 200 || code >= 300) {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));

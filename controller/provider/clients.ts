@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import { groups, type ProviderConfig } from "../../apis/index.ts";
-import { DynamicClient } from "../kube/dynamic.ts";
+import { DynamicClient, type RequestInfo } from "../kube/dynamic.ts";
 import { Informer } from "../kube/informer.ts";
 import { credentialsFrom, CredentialsError, type SecretObject } from "./credentials.ts";
 
@@ -30,6 +30,8 @@ export class RemoteClients {
   constructor(
     private readonly central: DynamicClient,
     private readonly log: Logger,
+    /** Reports each remote request, labelled with its ProviderConfig. */
+    private readonly requestHook?: (providerConfig: string) => (info: RequestInfo) => void,
   ) {
     this.providerConfigs = new Informer<ProviderConfig>(
       central,

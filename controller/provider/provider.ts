@@ -12,6 +12,7 @@ import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
 import { ManagedReconciler, type ManagedResource, type SecretSource } from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
+import { Metrics } from "../metrics.ts";
 import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
@@ -84,9 +85,10 @@ export class Provider {
     queueOptions: QueueOptions = defaultQueueOptions,
     /** Where the CAs are kept in the central cluster. */
     namespace = "stretch-kafka-system",
+    readonly metrics: Metrics = new Metrics(),
   ) {
     const secrets = secretSource(central, new Pki(new CaSecretStore(central, namespace)));
-    this.clients = new RemoteClients(central, log);
+    this.clients = new RemoteClients(central, log, (pc) => metrics.requestHook(pc));
     this.remote = new RemoteCache(
       log,
       (key) => {
@@ -120,6 +122,9 @@ export class Provider {
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), queueOptions, undefined, {
       done: (key, ms, outcome, err) => {
+        const kind = key.split("/")[0] ?? "";
+        metrics.reconciles.inc({ kind, outcome });
+        metrics.reconcileSeconds.observe({ kind }, ms / 1000);
         if (outcome === "error" || outcome === "terminal")
           log.warn({ mr: key, ms, outcome, err: String(err) }, "reconcile failed");
         else log.debug({ mr: key, ms, outcome }, "reconciled");
@@ -128,6 +133,28 @@ export class Provider {
     this.clients.onChange((pc) => {
       this.requeueProviderConfig(pc);
     });
+  }
+
+  /** Sets the gauges that describe the current state (called when metrics are scraped). */
+  observeState(): void {
+    this.metrics.queueDepth.set(this.queue.depth);
+    this.metrics.managedResources.reset();
+    for (const [kind, informer] of this.informers) {
+      for (const mr of informer.list()) {
+        const status = (type: string): string =>
+          mr.status?.conditions?.find((c) => c.type === type)?.status ?? "Unknown";
+        this.metrics.managedResources.inc({
+          kind,
+          ready: status("Ready"),
+          synced: status("Synced"),
+        });
+      }
+    }
+  }
+
+  /** Whether the central caches have listed (the provider can act). */
+  get synced(): boolean {
+    return [...this.informers.values()].every((i) => i.health().synced);
   }
 
   /** Every managed resource of a cluster: its credentials changed, or it is back. */

@@ -60,6 +60,8 @@ function startProvider(): ChildProcess {
       "1",
       "--log-level",
       "warn",
+      "--http-address",
+      "127.0.0.1:0",
     ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
