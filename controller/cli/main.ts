@@ -15,6 +15,9 @@ import { Provider } from "../provider/provider.ts";
 import { defaultQueueOptions } from "../runtime/workqueue.ts";
 import { serveHttp } from "../http.ts";
 import { Metrics } from "../metrics.ts";
+import { LeaderElector } from "../runtime/leader.ts";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 
 function readObjects(file: string): KubeObject[] {
   let text: string;
@@ -138,6 +141,14 @@ program
   .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
   .option("--log-level <level>", "pino log level", "info")
   .option("--http-address <address>", "address of /healthz, /readyz and /metrics", "0.0.0.0:8080")
+  .option("--no-leader-elect", "act without taking the leader Lease (a single replica only)")
+  .option("--lease-duration-seconds <s>", "leader Lease duration", "15")
+  .option(
+    "--renew-deadline-seconds <s>",
+    "how long a leader may fail to renew before it stops",
+    "10",
+  )
+  .option("--retry-period-seconds <s>", "how often candidates try and leaders renew", "2")
   .action(async (o: ProviderOptions) => {
     await runProvider(o);
   });
@@ -148,6 +159,17 @@ interface ProviderOptions {
   concurrency: string;
   logLevel: string;
   httpAddress: string;
+  leaderElect: boolean;
+  leaseDurationSeconds: string;
+  renewDeadlineSeconds: string;
+  retryPeriodSeconds: string;
+}
+
+function positive(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`--${name} must be a positive number, not ${value}`);
+  return n;
 }
 
 async function runProvider(o: ProviderOptions): Promise<void> {
@@ -171,19 +193,49 @@ async function runProvider(o: ProviderOptions): Promise<void> {
     o.namespace,
     metrics,
   );
+  const elector = o.leaderElect
+    ? new LeaderElector(
+        central,
+        {
+          namespace: o.namespace,
+          name: "stretch-kafka-provider",
+          identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+          leaseDurationSeconds: positive("lease-duration-seconds", o.leaseDurationSeconds),
+          renewDeadlineSeconds: positive("renew-deadline-seconds", o.renewDeadlineSeconds),
+          retryPeriodSeconds: positive("retry-period-seconds", o.retryPeriodSeconds),
+        },
+        log,
+      )
+    : undefined;
+  const state = { started: false };
   const http = await serveHttp(o.httpAddress, metrics, {
-    ready: () => provider.synced,
+    // A standby is ready: it is doing its job, which is waiting.
+    ready: () => (state.started ? provider.synced : elector !== undefined),
     beforeScrape: () => {
       provider.observeState();
     },
   });
-  await provider.start();
-  await new Promise<void>((resolve) => {
+  const stopping = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  const lead = async (): Promise<void> => {
+    await provider.start();
+    state.started = true;
+  };
+  if (elector) {
+    void elector.run(lead, () => {
+      // Another replica may be acting already: stop at once, restart as a candidate.
+      log.error("leadership lost; exiting");
+      process.exit(1);
+    });
+  } else {
+    await lead();
+  }
+  await stopping;
   log.info("stopping: letting reconciles in flight finish");
-  await provider.stop();
+  if (state.started) await provider.stop();
+  await elector?.stop();
   await central.close();
   http.close();
 }

@@ -62,6 +62,13 @@ function startProvider(): ChildProcess {
       "warn",
       "--http-address",
       "127.0.0.1:0",
+      // A restarted replica waits for the killed one's Lease to expire.
+      "--lease-duration-seconds",
+      "3",
+      "--renew-deadline-seconds",
+      "2",
+      "--retry-period-seconds",
+      "1",
     ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );

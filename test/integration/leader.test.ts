@@ -1,0 +1,194 @@
+/**
+ * Two provider replicas with leader election: exactly one acts; when the
+ * leader is killed the other takes the Lease and carries on.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { freePort, startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
+let bed: TestBed;
+let central: DynamicClient;
+const replicas: { process: ChildProcess; port: number }[] = [];
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 60,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(200);
+  }
+}
+
+async function reconciles(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("stretchkafka_reconcile_total{"))
+    .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
+}
+
+function cmMr(name: string): KubeObject {
+  return {
+    apiVersion: group,
+    kind: "RemoteConfigMap",
+    metadata: { name },
+    spec: {
+      providerConfigRef: { name: "east" },
+      forProvider: {
+        manifest: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name,
+            namespace: "kafka",
+            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+          },
+        },
+      },
+    },
+  };
+}
+
+async function isReady(name: string): Promise<true | undefined> {
+  const m = await central.find<
+    KubeObject & { status?: { conditions?: { type: string; status: string }[] } }
+  >(group, "RemoteConfigMap", name);
+  return m?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+    ? true
+    : undefined;
+}
+
+async function holder(): Promise<string | undefined> {
+  const lease = await central.find<KubeObject & { spec?: { holderIdentity?: string } }>(
+    "coordination.k8s.io/v1",
+    "Lease",
+    "stretch-kafka-provider",
+    "stretch-kafka-system",
+  );
+  return lease?.spec?.holderIdentity;
+}
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  const east = new DynamicClient(bed.cluster("east").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+  await east.close();
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
+      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
+    },
+    fm,
+  );
+  await central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: "east" },
+      spec: {
+        credentials: {
+          source: "Secret",
+          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+        },
+      },
+    },
+    fm,
+  );
+  for (let i = 0; i < 2; i++) {
+    const port = await freePort();
+    const p = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        cli,
+        "provider",
+        "--kubeconfig",
+        bed.cluster("central").kubeconfigPath,
+        "--http-address",
+        `127.0.0.1:${port}`,
+        "--lease-duration-seconds",
+        "4",
+        "--renew-deadline-seconds",
+        "3",
+        "--retry-period-seconds",
+        "1",
+        "--log-level",
+        "warn",
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    replicas.push({ process: p, port });
+  }
+});
+
+after(async () => {
+  for (const r of replicas) r.process.kill("SIGKILL");
+  await central.close();
+  await bed.close();
+});
+
+test(
+  "exactly one replica acts; killing it hands over to the other",
+  { timeout: 180_000 },
+  async () => {
+    const first = await eventually("a leader", holder);
+    const leader = replicas.find((r) => first.includes(`-${String(r.process.pid)}-`));
+    const standby = replicas.find((r) => r !== leader);
+    assert.ok(leader && standby, `holder ${first} is one of the replicas`);
+
+    await central.apply(cmMr("one"), fm);
+    await eventually("reconciled by the leader", () => isReady("one"));
+    await eventually("standby ready to take over", async () =>
+      (await fetch(`http://127.0.0.1:${standby.port}/readyz`)).status === 200 ? true : undefined,
+    );
+    assert.ok((await reconciles(leader.port)) > 0, "the leader reconciles");
+    assert.equal(await reconciles(standby.port), 0, "the standby does nothing");
+
+    const killed = new Promise((r) => leader.process.once("exit", r));
+    leader.process.kill("SIGKILL");
+    await killed;
+    await central.apply(cmMr("two"), fm);
+    await eventually("the standby takes the lease", async () => {
+      const h = await holder();
+      return h && h !== first ? h : undefined;
+    });
+    await eventually("and reconciles", () => isReady("two"), 60);
+    assert.ok((await reconciles(standby.port)) > 0);
+  },
+);
