@@ -48,6 +48,7 @@ export class Informer<T extends KubeResource = KubeObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
   private readonly relisted: (() => void)[] = [];
+  private readonly disconnected: (() => void)[] = [];
   private resourceVersion = "";
   private abort = new AbortController();
   private stopped = false;
@@ -69,6 +70,11 @@ export class Informer<T extends KubeResource = KubeObject> {
   /** Calls fn after every full list: the first one and each after an outage or expiry. */
   onRelist(fn: () => void): void {
     this.relisted.push(fn);
+  }
+
+  /** Calls fn whenever the watch fails (the cluster may be unreachable). */
+  onDisconnect(fn: () => void): void {
+    this.disconnected.push(fn);
   }
 
   get(key: string): T | undefined {
@@ -194,8 +200,10 @@ export class Informer<T extends KubeResource = KubeObject> {
         delete this.state.lastError;
       } catch (err) {
         if (this.abort.signal.aborted) break;
+        const wasConnected = this.state.connected;
         this.state.connected = false;
         this.state.lastError = describeError(err);
+        if (wasConnected) for (const fn of this.disconnected) fn();
         if (apiErrorIn(err)?.code === 410) {
           // Our resourceVersion is too old: the gap must be re-listed.
           needList = true;

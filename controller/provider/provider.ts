@@ -5,14 +5,22 @@
  * watches) or its cluster's credentials do.
  */
 import type { Logger } from "pino";
-import { DynamicClient } from "../kube/dynamic.ts";
+import { DynamicClient, type KubeObject } from "../kube/dynamic.ts";
 import { Informer } from "../kube/informer.ts";
 import { defaultQueueOptions, WorkQueue, type QueueOptions } from "../runtime/workqueue.ts";
 import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
-import { ManagedReconciler, type ManagedResource, type SecretSource } from "./reconciler.ts";
+import {
+  fieldManager,
+  ManagedReconciler,
+  type ManagedResource,
+  type SecretSource,
+} from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
 import { Metrics } from "../metrics.ts";
+import { groups } from "../../apis/index.ts";
+import { objectName } from "../../functions/stretch-kafka/names.ts";
+import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
@@ -73,10 +81,18 @@ export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
   };
 }
 
+interface Usage extends KubeObject {
+  providerConfigRef: { name: string };
+  resourceRef: { apiVersion: string; kind: string; name: string; uid?: string };
+}
+
+const providerConfigKey = (pc: string): string => `ProviderConfig/${pc}`;
+
 export class Provider {
   readonly clients: RemoteClients;
   private readonly remote: RemoteCache;
   private readonly informers = new Map<string, Informer<ManagedResource>>();
+  private readonly usages: Informer<Usage>;
   readonly queue: WorkQueue;
 
   constructor(
@@ -97,6 +113,9 @@ export class Provider {
       (pc) => {
         this.requeueProviderConfig(pc);
       },
+      (pc) => {
+        this.queue.add(providerConfigKey(pc));
+      },
     );
     for (const k of kinds) {
       const informer = new Informer<ManagedResource>(
@@ -109,6 +128,29 @@ export class Provider {
       });
       this.informers.set(k.kind, informer);
     }
+    this.usages = new Informer<Usage>(
+      central,
+      { apiVersion: groups.remote, kind: "ProviderConfigUsage" },
+      log,
+    );
+    this.usages.on((_event, u) => {
+      this.queue.add(providerConfigKey(u.providerConfigRef.name));
+    });
+    const usageName = (kind: string, name: string): string =>
+      objectName([kind.toLowerCase(), name]);
+    const providerConfigs = new ProviderConfigReconciler({
+      central,
+      clients: this.clients,
+      health: (pc) => this.remote.health(pc),
+      users: (pc) =>
+        this.usages
+          .list()
+          .filter((u) => u.providerConfigRef.name === pc)
+          .map((u) => `${u.resourceRef.kind}/${u.resourceRef.name}`)
+          .sort(),
+      now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      log,
+    });
     const reconciler = new ManagedReconciler({
       central,
       clients: this.clients,
@@ -117,21 +159,61 @@ export class Provider {
       ownedByAnchor: (pc, namespace, anchor, except) =>
         this.ownedByAnchor(pc, namespace, anchor, except),
       secrets,
+      usage: {
+        ensure: async (kind, mr) => {
+          const name = usageName(kind.kind, mr.metadata.name ?? "");
+          if (this.usages.get(name)) return;
+          await central.apply(
+            {
+              apiVersion: groups.remote,
+              kind: "ProviderConfigUsage",
+              metadata: {
+                name,
+                labels: { "stretchkafka.dev/provider-config": mr.spec.providerConfigRef.name },
+              },
+              providerConfigRef: { name: mr.spec.providerConfigRef.name },
+              resourceRef: {
+                apiVersion: kind.apiVersion,
+                kind: kind.kind,
+                name: mr.metadata.name ?? "",
+                uid: mr.metadata.uid ?? "",
+              },
+            },
+            { fieldManager },
+          );
+        },
+        release: async (kind, mr) => {
+          await central.delete(
+            groups.remote,
+            "ProviderConfigUsage",
+            usageName(kind.kind, mr.metadata.name ?? ""),
+          );
+        },
+      },
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       log,
     });
-    this.queue = new WorkQueue((key) => reconciler.reconcile(key), queueOptions, undefined, {
-      done: (key, ms, outcome, err) => {
-        const kind = key.split("/")[0] ?? "";
-        metrics.reconciles.inc({ kind, outcome });
-        metrics.reconcileSeconds.observe({ kind }, ms / 1000);
-        if (outcome === "error" || outcome === "terminal")
-          log.warn({ mr: key, ms, outcome, err: String(err) }, "reconcile failed");
-        else log.debug({ mr: key, ms, outcome }, "reconciled");
+    this.queue = new WorkQueue(
+      (key) =>
+        key.startsWith("ProviderConfig/")
+          ? providerConfigs.reconcile(key.slice("ProviderConfig/".length))
+          : reconciler.reconcile(key),
+      queueOptions,
+      undefined,
+      {
+        done: (key, ms, outcome, err) => {
+          const kind = key.split("/")[0] ?? "";
+          metrics.reconciles.inc({ kind, outcome });
+          metrics.reconcileSeconds.observe({ kind }, ms / 1000);
+          if (outcome === "error" || outcome === "terminal")
+            log.warn({ mr: key, ms, outcome, err: String(err) }, "reconcile failed");
+          else log.debug({ mr: key, ms, outcome }, "reconciled");
+        },
       },
-    });
+    );
     this.clients.onChange((pc) => {
       this.requeueProviderConfig(pc);
+      this.queue.add(providerConfigKey(pc));
     });
   }
 
@@ -187,14 +269,14 @@ export class Provider {
 
   async start(): Promise<void> {
     await this.clients.start();
-    await Promise.all([...this.informers.values()].map((i) => i.start()));
+    await Promise.all([...this.informers.values(), this.usages].map((i) => i.start()));
     this.queue.start();
     this.log.info({ kinds: kinds.length }, "provider started");
   }
 
   async stop(): Promise<void> {
     await this.queue.stop();
-    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    await Promise.all([...this.informers.values(), this.usages].map((i) => i.stop()));
     await this.remote.stop();
     await this.clients.stop();
   }

@@ -82,6 +82,11 @@ export interface ReconcilerDeps {
     except: string,
   ): string[];
   secrets: SecretSource;
+  /** Records (once) that the resource uses its ProviderConfig, and forgets it. */
+  usage: {
+    ensure(kind: ManagedKind, mr: ManagedResource): Promise<void>;
+    release(kind: ManagedKind, mr: ManagedResource): Promise<void>;
+  };
   now(): string;
   log: Logger;
 }
@@ -137,6 +142,7 @@ export class ManagedReconciler {
     }
 
     if (mr.metadata.deletionTimestamp) return this.delete(kind, mr, remote, log);
+    await this.deps.usage.ensure(kind, mr);
     if (!mr.metadata.finalizers?.includes(finalizer)) {
       await this.deps.central.apply(
         {
@@ -377,6 +383,7 @@ export class ManagedReconciler {
         throw new Error(message, { cause: err });
       }
     }
+    await this.deps.usage.release(kind, mr);
     await this.deps.central.apply(
       {
         apiVersion: kind.apiVersion,

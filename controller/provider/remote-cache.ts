@@ -27,6 +27,8 @@ export class RemoteCache {
     private readonly requeue: (mrKey: string) => void,
     /** Called when a cluster's informer has listed again (e.g. after an outage). */
     private readonly relisted: (providerConfig: string) => void = () => {},
+    /** Called when a cluster's watch fails. */
+    private readonly disconnected: (providerConfig: string) => void = () => {},
   ) {}
 
   private informer(
@@ -60,6 +62,9 @@ export class RemoteCache {
     informer.onRelist(() => {
       // The first list is the informer starting; later ones follow an outage or expiry.
       if (lists++ > 0) this.relisted(pc);
+    });
+    informer.onDisconnect(() => {
+      this.disconnected(pc);
     });
     const entry = { informer, fingerprint: remote.fingerprint, started: informer.start() };
     this.informers.set(key, entry);

@@ -19,8 +19,9 @@ export interface BuildReport {
   seconds: number;
 }
 
-async function sourceKey(dir: string): Promise<string> {
+async function sourceKey(dir: string, flags: string[]): Promise<string> {
   const h = createHash("sha256");
+  h.update(JSON.stringify(flags));
   for (const f of readdirSync(dir).sort()) {
     if (f === "go.mod" || f === "go.sum" || f.endsWith(".go")) {
       h.update(f).update(readFileSync(join(dir, f)));
@@ -30,9 +31,31 @@ async function sourceKey(dir: string): Promise<string> {
   return h.digest("hex").slice(0, 16);
 }
 
+/**
+ * The version a module build stamps into the control plane, as Kubernetes'
+ * release build does: without it the API servers report v0.0.0-master.
+ */
+function kubernetesVersionFlags(): string[] {
+  const gomod = readFileSync(join(kubebedSrc, "go.mod"), "utf8");
+  const version = /k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
+  if (!version)
+    throw new Error("test/bed/kubebed/go.mod does not require k8s.io/kubernetes vX.Y.Z");
+  const [major = "", minor = ""] = version.slice(1).split(".");
+  const pkg = "k8s.io/component-base/version";
+  return [
+    "-ldflags",
+    [
+      `-X ${pkg}.gitVersion=${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ].join(" "),
+  ];
+}
+
 /** Path of the kubebed binary, building it first when the cache has none for this source. */
 export async function kubebedBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
-  return goBinary("kubebed", kubebedSrc, ".", log);
+  return goBinary("kubebed", kubebedSrc, ".", log, kubernetesVersionFlags());
 }
 
 /** Path of the real crossplane CLI (crank), building it first when needed. */
@@ -46,9 +69,10 @@ export async function goBinary(
   dir: string,
   pkg: string,
   log: (msg: string) => void,
+  flags: string[] = [],
 ): Promise<BuildReport> {
   const started = Date.now();
-  const path = join(cacheDir("bin"), `${name}-${await sourceKey(dir)}`);
+  const path = join(cacheDir("bin"), `${name}-${await sourceKey(dir, flags)}`);
   if (existsSync(path)) return { path, built: false, seconds: 0 };
 
   log(`${name}: building from Go modules (cold builds take several minutes on 2 cores)`);
@@ -58,7 +82,7 @@ export async function goBinary(
   }, 20_000);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    await run("go", ["build", "-v", "-trimpath", "-o", tmp, pkg], {
+    await run("go", ["build", "-v", "-trimpath", ...flags, "-o", tmp, pkg], {
       cwd: dir,
       env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" },
       onLine: (line) => {

@@ -255,6 +255,110 @@ describe("the provider", () => {
   );
 
   test(
+    "ProviderConfigs report reachability, version, users, and what is wrong",
+    { timeout: 60_000 },
+    async () => {
+      type Pc = KubeObject & {
+        metadata: { finalizers?: string[] };
+        status?: {
+          serverVersion?: string;
+          users?: number;
+          lastError?: string;
+          conditions?: { type: string; status: string; reason: string; message?: string }[];
+        };
+      };
+      const pc = await eventually("east reported Ready", async () => {
+        const p = await central.get<Pc>(group, "ProviderConfig", "east");
+        return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+          (p.status.users ?? 0) > 0
+          ? p
+          : undefined;
+      });
+      assert.match(pc.status?.serverVersion ?? "", /^v1\.35\./);
+      assert.ok(pc.metadata.finalizers?.includes("in-use.crossplane.io"));
+      assert.equal(pc.status?.conditions?.find((c) => c.type === "InsecureTLS")?.status, "False");
+      const usages = await central.list<
+        KubeObject & {
+          providerConfigRef: { name: string };
+          resourceRef: { kind: string; name: string };
+        }
+      >(group, "ProviderConfigUsage");
+      assert.ok(
+        usages.items.some(
+          (u) =>
+            u.providerConfigRef.name === "east" &&
+            u.resourceRef.kind === "RemoteService" &&
+            u.resourceRef.name === "bootstrap",
+        ),
+      );
+
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "ProviderConfig",
+          metadata: { name: "broken" },
+          spec: {
+            credentials: {
+              source: "Secret",
+              secretRef: { namespace: "stretch-kafka-system", name: "missing" },
+            },
+          },
+        },
+        fm,
+      );
+      const broken = await eventually("broken reported", async () => {
+        const p = await central.get<Pc>(group, "ProviderConfig", "broken");
+        return p.status?.conditions?.find((c) => c.type === "Ready" && c.status === "False")
+          ? p
+          : undefined;
+      });
+      assert.equal(
+        broken.status?.conditions?.find((c) => c.type === "Ready")?.reason,
+        "InvalidCredentials",
+      );
+      assert.ok(broken.status);
+      assert.match(
+        broken.status.lastError ?? "",
+        /Secret stretch-kafka-system\/missing named by ProviderConfig "broken" does not exist/,
+      );
+
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "ProviderConfig",
+          metadata: { name: "insecure" },
+          spec: {
+            credentials: {
+              source: "Secret",
+              secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+            },
+            insecureSkipTLSVerify: true,
+          },
+        },
+        fm,
+      );
+      const insecure = await eventually("insecure warned about", async () => {
+        const p = await central.get<Pc>(group, "ProviderConfig", "insecure");
+        return p.status?.conditions?.find((c) => c.type === "InsecureTLS" && c.status === "True")
+          ? p
+          : undefined;
+      });
+      assert.match(
+        insecure.status?.conditions?.find((c) => c.type === "InsecureTLS")?.message ?? "",
+        /TLS verification of https:\/\/127\.0\.0\.1:\d+ is off/,
+      );
+      for (const name of ["broken", "insecure"])
+        await central.delete(group, "ProviderConfig", name);
+      await eventually("unused ProviderConfigs deleted", async () =>
+        (await central.find(group, "ProviderConfig", "broken")) ||
+        (await central.find(group, "ProviderConfig", "insecure"))
+          ? undefined
+          : true,
+      );
+    },
+  );
+
+  test(
     "corrects a hand edit and a hand deletion in the remote cluster through the watch",
     { timeout: 60_000 },
     async () => {
@@ -629,6 +733,41 @@ describe("the provider", () => {
         (await remote("ConfigMap", "orders-leftover")) ? undefined : true,
       );
       assert.ok(await remote("ConfigMap", "orders-kafka-0"), "the orphan survives the anchor");
+    },
+  );
+
+  test(
+    "a ProviderConfig in use cannot be deleted until its managed resources are gone",
+    { timeout: 60_000 },
+    async () => {
+      await central.apply(
+        mr("RemoteConfigMap", "anchor", cm("orders-stretch-anchor", { purpose: "anchor" })),
+        fm,
+      );
+      await eventually("anchor Ready", async () =>
+        (await condition("RemoteConfigMap", "anchor", "Ready"))?.status === "True"
+          ? true
+          : undefined,
+      );
+      await central.delete(group, "ProviderConfig", "east");
+      const blocked = await eventually("deletion blocked", async () => {
+        const p = await central.get<
+          KubeObject & {
+            status?: { conditions?: { type: string; reason: string; message?: string }[] };
+          }
+        >(group, "ProviderConfig", "east");
+        const c = p.status?.conditions?.find((x) => x.type === "Ready");
+        return p.metadata.deletionTimestamp && c?.reason === "InUse" ? c : undefined;
+      });
+      assert.match(
+        blocked.message ?? "",
+        /1 managed resource\(s\) still use this ProviderConfig, e\.g\. RemoteConfigMap\/anchor/,
+      );
+      await central.delete(group, "RemoteConfigMap", "anchor");
+      await eventually("ProviderConfig gone once unused", async () =>
+        (await central.find(group, "ProviderConfig", "east")) ? undefined : true,
+      );
+      assert.equal(await remote("ConfigMap", "orders-stretch-anchor"), undefined);
     },
   );
 });

@@ -1,0 +1,167 @@
+/**
+ * The ProviderConfig reconciler: says whether its cluster is reachable with
+ * its credentials (condition Ready, the server's version, the last error),
+ * warns when TLS verification is off by choice, counts the managed resources
+ * that use it (their ProviderConfigUsages), and keeps a ProviderConfig that is
+ * still in use from being deleted. No polling: it runs when the
+ * ProviderConfig, its Secret, its usages or its cluster's watches change.
+ */
+import type { Logger } from "pino";
+import { groups, type Condition, type ProviderConfig } from "../../apis/index.ts";
+import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
+import { describeError } from "../kube/errors.ts";
+import type { InformerHealth } from "../kube/informer.ts";
+import type { ReconcileResult } from "../runtime/workqueue.ts";
+import type { RemoteClients } from "./clients.ts";
+import { mergeConditions } from "./conditions.ts";
+import { CredentialsError } from "./credentials.ts";
+import { fieldManager } from "./reconciler.ts";
+
+/** Crossplane's finalizer for a ProviderConfig in use. */
+export const inUseFinalizer = "in-use.crossplane.io";
+
+export interface ProviderConfigDeps {
+  central: Pick<DynamicClient, "apply">;
+  clients: Pick<RemoteClients, "get" | "providerConfig">;
+  /** Health of the cluster's watches, if any are open. */
+  health(providerConfig: string): InformerHealth | undefined;
+  /** The managed resources (kind/name) whose usages name this ProviderConfig. */
+  users(providerConfig: string): string[];
+  now(): string;
+  log: Logger;
+}
+
+type Cond = Omit<Condition, "lastTransitionTime">;
+
+export class ProviderConfigReconciler {
+  private readonly versions = new Map<string, { fingerprint: string; version: string }>();
+
+  constructor(private readonly deps: ProviderConfigDeps) {}
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const pc = this.deps.clients.providerConfig(name);
+    if (!pc) return undefined;
+    const users = this.deps.users(name);
+    if (pc.metadata.deletionTimestamp) {
+      if (users.length > 0) {
+        await this.report(
+          pc,
+          [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "InUse",
+              message: `${users.length} managed resource(s) still use this ProviderConfig, e.g. ${users[0] ?? ""}; delete them first`,
+            },
+          ],
+          { users: users.length },
+        );
+        return undefined;
+      }
+      await this.deps.central.apply(
+        { apiVersion: groups.remote, kind: "ProviderConfig", metadata: { name, finalizers: [] } },
+        { fieldManager },
+      );
+      return undefined;
+    }
+    if (!pc.metadata.finalizers?.includes(inUseFinalizer)) {
+      await this.deps.central.apply(
+        {
+          apiVersion: groups.remote,
+          kind: "ProviderConfig",
+          metadata: { name, finalizers: [inUseFinalizer] },
+        },
+        { fieldManager },
+      );
+    }
+
+    const conditions: Cond[] = [];
+    let lastError: string | undefined;
+    let serverVersion: string | undefined = pc.status?.serverVersion;
+    try {
+      const remote = await this.deps.clients.get(name);
+      conditions.push(
+        remote.warning
+          ? {
+              type: "InsecureTLS",
+              status: "True",
+              reason: "VerificationDisabled",
+              message: remote.warning,
+            }
+          : { type: "InsecureTLS", status: "False", reason: "VerificationEnabled" },
+      );
+      const health = this.deps.health(name);
+      if (health && !health.connected && health.lastError) {
+        lastError = `cannot reach ${remote.server}: ${health.lastError}`;
+      } else {
+        const known = this.versions.get(name);
+        if (known?.fingerprint === remote.fingerprint) {
+          serverVersion = known.version;
+        } else {
+          try {
+            const v = await remote.client.request<{ gitVersion?: string }>("GET", "/version");
+            serverVersion = v.gitVersion ?? "unknown";
+            this.versions.set(name, { fingerprint: remote.fingerprint, version: serverVersion });
+          } catch (err) {
+            lastError = `cannot reach ${remote.server}: ${describeError(err)}`;
+          }
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof CredentialsError)) throw err;
+      lastError = err.message;
+      conditions.push({
+        type: "Ready",
+        status: "False",
+        reason: "InvalidCredentials",
+        message: err.message,
+      });
+    }
+    if (!conditions.some((c) => c.type === "Ready")) {
+      conditions.push(
+        lastError
+          ? { type: "Ready", status: "False", reason: "Unreachable", message: lastError }
+          : {
+              type: "Ready",
+              status: "True",
+              reason: "Available",
+              message: `reachable, Kubernetes ${serverVersion ?? "unknown"}`,
+            },
+      );
+    }
+    await this.report(pc, conditions, {
+      users: users.length,
+      ...(serverVersion ? { serverVersion } : {}),
+      ...(lastError ? { lastError } : {}),
+    });
+    return undefined;
+  }
+
+  private async report(
+    pc: ProviderConfig,
+    updates: Cond[],
+    fields: Record<string, unknown>,
+  ): Promise<void> {
+    const conditions = mergeConditions(
+      pc.status?.conditions,
+      updates,
+      this.deps.now(),
+      pc.metadata.generation,
+    );
+    const status = { ...fields, conditions, observedGeneration: pc.metadata.generation };
+    const old = pc.status ?? {};
+    const same =
+      JSON.stringify(conditions) === JSON.stringify(old.conditions ?? []) &&
+      old.users === fields["users"] &&
+      old.serverVersion === fields["serverVersion"] &&
+      old.lastError === fields["lastError"];
+    if (same) return;
+    const obj: KubeObject = {
+      apiVersion: groups.remote,
+      kind: "ProviderConfig",
+      metadata: { name: pc.metadata.name ?? "" },
+      status,
+    };
+    await this.deps.central.apply(obj, { fieldManager, subresource: "status", force: true });
+  }
+}
