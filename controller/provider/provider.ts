@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../kube/dynamic.ts";
 import { Informer } from "../kube/informer.ts";
+import { EventRecorder } from "../kube/events.ts";
 import { defaultQueueOptions, WorkQueue, type QueueOptions } from "../runtime/workqueue.ts";
 import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
@@ -159,6 +160,7 @@ export class Provider {
       ownedByAnchor: (pc, namespace, anchor, except) =>
         this.ownedByAnchor(pc, namespace, anchor, except),
       secrets,
+      events: new EventRecorder(central, "provider-stretch-kafka", log),
       usage: {
         ensure: async (kind, mr) => {
           const name = usageName(kind.kind, mr.metadata.name ?? "");

@@ -12,7 +12,9 @@
  * deletion first removes the owner reference to the anchor, so that the
  * anchor's later deletion cannot cascade to the orphan.
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { EventRecorder } from "../kube/events.ts";
 import { formatErrors, validate, type Condition } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError, kubeStatus } from "../kube/errors.ts";
@@ -25,6 +27,11 @@ import { atProviderOf, kindOf, type ManagedKind } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 
 export const finalizer = "finalizer.managedresource.crossplane.io";
+/**
+ * On a ProviderConfig: its cluster is gone for good. Its managed resources are
+ * released without touching the remote cluster (docs/operations.md).
+ */
+export const abandonAnnotation = "remote.stretchkafka.dev/abandon";
 export const fieldManager = "stretch-kafka-provider";
 const pausedAnnotation = "crossplane.io/paused";
 
@@ -70,7 +77,7 @@ export interface ReconcilerDeps {
       namespace?: string,
     ) => Promise<KubeObject>;
   };
-  clients: Pick<RemoteClients, "get">;
+  clients: Pick<RemoteClients, "get" | "providerConfig">;
   remote: Pick<RemoteCache, "get">;
   /** The managed resource as last seen by the central watch. */
   read(kind: string, name: string): ManagedResource | undefined;
@@ -87,6 +94,7 @@ export interface ReconcilerDeps {
     ensure(kind: ManagedKind, mr: ManagedResource): Promise<void>;
     release(kind: ManagedKind, mr: ManagedResource): Promise<void>;
   };
+  events: Pick<EventRecorder, "record">;
   now(): string;
   log: Logger;
 }
@@ -105,7 +113,11 @@ export class ManagedReconciler {
     if (!kind) throw new TerminalError(`unknown managed-resource kind ${kindName}`);
     const mr = this.deps.read(kind.kind, name);
     if (!mr) return undefined;
-    const log = this.deps.log.child({ mr: key, cluster: mr.spec.providerConfigRef.name });
+    const log = this.deps.log.child({
+      mr: key,
+      cluster: mr.spec.providerConfigRef.name,
+      reconcileId: randomUUID().slice(0, 8),
+    });
 
     if (mr.metadata.annotations?.[pausedAnnotation] === "true") {
       await this.report(kind, mr, {
@@ -128,6 +140,10 @@ export class ManagedReconciler {
       });
       throw new TerminalError(message);
     }
+
+    const pc = this.deps.clients.providerConfig(mr.spec.providerConfigRef.name);
+    if (pc?.metadata.annotations?.[abandonAnnotation] === "true")
+      return this.abandon(kind, mr, log);
 
     let remote: RemoteClient;
     try {
@@ -267,15 +283,25 @@ export class ManagedReconciler {
     if (stale && this.can(mr, observed ? "Update" : "Create")) {
       try {
         current = await remote.client.apply(desired, { fieldManager, force: true });
-        log.info(
-          { remote: `${ref.kind} ${ref.namespace}/${ref.name}`, created: !observed },
-          observed ? "corrected remote object" : "created remote object",
+        const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name}`;
+        log.info({ remote: what }, observed ? "updated remote object" : "created remote object");
+        await this.deps.events.record(
+          mr,
+          "Normal",
+          observed ? "UpdatedExternalResource" : "CreatedExternalResource",
+          observed ? `updated ${what} to what this resource asks for` : `created ${what}`,
         );
       } catch (err) {
         const message = `cannot apply ${ref.kind} ${ref.namespace}/${ref.name}: ${describeError(err)}`;
         await this.report(kind, mr, {
           conditions: [condition("Synced", "False", reasons.reconcileError, message)],
         });
+        await this.deps.events.record(
+          mr,
+          "Warning",
+          observed ? "CannotUpdateExternalResource" : "CannotCreateExternalResource",
+          message,
+        );
         const code = kubeStatus(err)?.code;
         if (code === 400 || code === 422) throw new TerminalError(message, { cause: err });
         throw new Error(message, { cause: err });
@@ -363,12 +389,24 @@ export class ManagedReconciler {
               { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
               "orphaned remote object (owner reference removed)",
             );
+            await this.deps.events.record(
+              mr,
+              "Normal",
+              "OrphanedExternalResource",
+              `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place (deletionPolicy Orphan)`,
+            );
           }
         } else {
           await remote.client.delete(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
             propagationPolicy: "Background",
           });
           log.info({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, "deleted remote object");
+          await this.deps.events.record(
+            mr,
+            "Normal",
+            "DeletedExternalResource",
+            `deleted ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc}`,
+          );
           await this.report(kind, mr, {
             conditions: [deleting, condition("Synced", "True", reasons.reconcileSuccess)],
           });
@@ -383,6 +421,43 @@ export class ManagedReconciler {
         throw new Error(message, { cause: err });
       }
     }
+    await this.deps.usage.release(kind, mr);
+    await this.deps.central.apply(
+      {
+        apiVersion: kind.apiVersion,
+        kind: kind.kind,
+        metadata: { name: mr.metadata.name ?? "", finalizers: [] },
+      },
+      { fieldManager },
+    );
+    return undefined;
+  }
+
+  /** The cluster is gone for good: release the resource without touching it. */
+  private async abandon(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const pc = mr.spec.providerConfigRef.name;
+    const ref = this.remoteRef(mr);
+    if (!mr.metadata.deletionTimestamp) {
+      await this.report(kind, mr, {
+        conditions: [
+          condition(
+            "Synced",
+            "False",
+            "Abandoned",
+            `ProviderConfig ${pc} is abandoned (${abandonAnnotation}); nothing is applied to its cluster`,
+          ),
+        ],
+      });
+      return undefined;
+    }
+    if (!mr.metadata.finalizers?.includes(finalizer)) return undefined;
+    const message = `released without deleting ${ref.kind} ${ref.namespace}/${ref.name}: cluster ${pc} is abandoned; delete it by hand should the cluster return`;
+    log.warn({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, "abandoned remote object");
+    await this.deps.events.record(mr, "Warning", "AbandonedExternalResource", message);
     await this.deps.usage.release(kind, mr);
     await this.deps.central.apply(
       {

@@ -199,3 +199,47 @@ test(
     assert.ok(await ready("east-a"));
   },
 );
+
+test(
+  "a cluster that will never return can be abandoned explicitly",
+  { timeout: 240_000 },
+  async () => {
+    const east = bed.cluster("east");
+    await east.stop();
+    await central.delete(group, "RemoteConfigMap", "east-a");
+    const held = await eventually("deletion held while east is unreachable", async () => {
+      const m = await central.find<Mr>(group, "RemoteConfigMap", "east-a");
+      return m?.metadata.deletionTimestamp &&
+        m.status?.conditions?.some((c) => c.reason === "ClusterUnreachable")
+        ? m
+        : undefined;
+    });
+    assert.ok(held.metadata.finalizers?.includes(finalizer));
+
+    await central.apply(
+      {
+        apiVersion: group,
+        kind: "ProviderConfig",
+        metadata: { name: "east", annotations: { "remote.stretchkafka.dev/abandon": "true" } },
+      },
+      { fieldManager: "operator" },
+    );
+    await eventually("released", async () =>
+      (await central.find(group, "RemoteConfigMap", "east-a")) ? undefined : true,
+    );
+    const synced = await eventually("the other east resources say so", async () => {
+      const m = await central.find<Mr>(group, "RemoteConfigMap", "east-c");
+      const c = m?.status?.conditions?.find((x) => x.type === "Synced");
+      return c?.reason === "Abandoned" ? c : undefined;
+    });
+    assert.match(synced.message ?? "", /ProviderConfig east is abandoned/);
+
+    // Abandoning deletes nothing: should the cluster come back, its objects are still there.
+    await east.start();
+    const eastClient = remotes.get("east");
+    assert.ok(eastClient);
+    await eventually("east answers again", async () =>
+      (await eastClient.find("v1", "ConfigMap", "a", "kafka")) ? true : undefined,
+    );
+  },
+);

@@ -362,6 +362,19 @@ describe("the provider", () => {
     "corrects a hand edit and a hand deletion in the remote cluster through the watch",
     { timeout: 60_000 },
     async () => {
+      const events = async (name: string): Promise<string[]> =>
+        (
+          await central.list<KubeObject & { reason: string; involvedObject: { name: string } }>(
+            "v1",
+            "Event",
+            { namespace: "default" },
+          )
+        ).items
+          .filter((e) => e.involvedObject.name === name)
+          .map((e) => e.reason);
+      await eventually("creation is recorded as an event", async () =>
+        (await events("bootstrap")).includes("CreatedExternalResource") ? true : undefined,
+      );
       const edited = await east.get<Obj>("v1", "ConfigMap", "orders-kafka-0", "kafka");
       await east.apply(
         { ...cm("orders-kafka-0", { "server.config": "node.id=99" }) },
@@ -374,6 +387,9 @@ describe("the provider", () => {
           ? true
           : undefined;
       });
+      await eventually("the correction is recorded as an event", async () =>
+        (await events("node-0")).includes("UpdatedExternalResource") ? true : undefined,
+      );
       const before = await remote("Service", "orders-kafka-bootstrap");
       await east.delete("v1", "Service", "orders-kafka-bootstrap", "kafka");
       await eventually("deleted Service recreated", async () => {
