@@ -22,6 +22,7 @@ import { Metrics } from "../metrics.ts";
 import { groups } from "../../apis/index.ts";
 import { objectName } from "../../functions/stretch-kafka/names.ts";
 import { ProviderConfigReconciler } from "./providerconfig.ts";
+import { RollingRestart } from "./rolling-restart.ts";
 import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
@@ -88,6 +89,8 @@ interface Usage extends KubeObject {
 }
 
 const providerConfigKey = (pc: string): string => `ProviderConfig/${pc}`;
+const rollingRestartKey = (composite: string): string => `RollingRestart/${composite}`;
+const compositeLabel = "stretchkafka.dev/composite";
 
 export class Provider {
   readonly clients: RemoteClients;
@@ -117,6 +120,14 @@ export class Provider {
       (pc) => {
         this.queue.add(providerConfigKey(pc));
       },
+      (pc, obj) => {
+        // A node changed somewhere: the Kafka clusters with podsets there may roll on.
+        if (obj.kind !== "Pod") return;
+        for (const ps of this.informers.get("RemoteStrimziPodSet")?.list() ?? []) {
+          if (ps.spec.providerConfigRef.name === pc)
+            this.queue.add(rollingRestartKey(ps.metadata.labels?.[compositeLabel] ?? ""));
+        }
+      },
     );
     for (const k of kinds) {
       const informer = new Informer<ManagedResource>(
@@ -126,6 +137,8 @@ export class Provider {
       );
       informer.on((_event, mr) => {
         this.queue.add(`${k.kind}/${mr.metadata.name ?? ""}`);
+        if (k.kind === "RemoteStrimziPodSet")
+          this.queue.add(rollingRestartKey(mr.metadata.labels?.[compositeLabel] ?? ""));
       });
       this.informers.set(k.kind, informer);
     }
@@ -195,11 +208,27 @@ export class Provider {
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       log,
     });
+    const events = new EventRecorder(central, "provider-stretch-kafka", log);
+    const rolling = new RollingRestart({
+      podSets: (composite) =>
+        (this.informers.get("RemoteStrimziPodSet")?.list() ?? []).filter(
+          (ps) =>
+            (ps.metadata.labels?.[compositeLabel] ?? "") === composite &&
+            !ps.metadata.deletionTimestamp,
+        ),
+      clients: this.clients,
+      remote: this.remote,
+      events,
+      log,
+    });
     this.queue = new WorkQueue(
-      (key) =>
-        key.startsWith("ProviderConfig/")
-          ? providerConfigs.reconcile(key.slice("ProviderConfig/".length))
-          : reconciler.reconcile(key),
+      (key) => {
+        const [kind = "", ...rest] = key.split("/");
+        const name = rest.join("/");
+        if (kind === "ProviderConfig") return providerConfigs.reconcile(name);
+        if (kind === "RollingRestart") return rolling.reconcile(name);
+        return reconciler.reconcile(key);
+      },
       queueOptions,
       undefined,
       {

@@ -29,6 +29,8 @@ export class RemoteCache {
     private readonly relisted: (providerConfig: string) => void = () => {},
     /** Called when a cluster's watch fails. */
     private readonly disconnected: (providerConfig: string) => void = () => {},
+    /** Called for every change of a watched remote object. */
+    private readonly changed: (providerConfig: string, obj: KubeObject) => void = () => {},
   ) {}
 
   private informer(
@@ -57,6 +59,7 @@ export class RemoteCache {
     informer.on((_event, obj) => {
       const mr = obj.metadata.annotations?.[annotations.managedResource];
       if (mr) this.requeue(mr);
+      this.changed(pc, obj);
     });
     let lists = 0;
     informer.onRelist(() => {

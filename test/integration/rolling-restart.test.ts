@@ -1,0 +1,318 @@
+/**
+ * The cross-cluster rolling restart on real API servers. The test plays the
+ * remote Strimzi podset controller and kubelet: a deleted pod is recreated
+ * from the podset's current template and reported Ready a moment later.
+ * Checked: one node at a time across both clusters, brokers before
+ * controllers, and nothing while a node is not Ready.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { Provider } from "../../controller/provider/provider.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+let bed: TestBed;
+let central: DynamicClient;
+const remotes = new Map<string, DynamicClient>();
+let provider: Provider;
+
+const nodes = [
+  { cluster: "east", pool: "brokers", id: 0, broker: true, controller: false },
+  { cluster: "east", pool: "controllers", id: 1, broker: false, controller: true },
+  { cluster: "west", pool: "brokers", id: 2, broker: true, controller: false },
+  { cluster: "west", pool: "controllers", id: 3, broker: false, controller: true },
+];
+
+type Pod = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 90,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(100);
+  }
+}
+
+function podTemplate(n: (typeof nodes)[number], revision: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `orders-${n.pool}-${n.id}`,
+      namespace: "kafka",
+      labels: {
+        "app.kubernetes.io/managed-by": "stretch-kafka",
+        "strimzi.io/cluster": "orders",
+        "strimzi.io/kind": "Kafka",
+        "strimzi.io/pool-name": n.pool,
+        "strimzi.io/broker-role": String(n.broker),
+        "strimzi.io/controller-role": String(n.controller),
+      },
+      annotations: { "strimzi.io/revision": revision },
+    },
+    spec: { containers: [{ name: "kafka", image: "kafka" }] },
+  };
+}
+
+async function setRevision(revision: string): Promise<void> {
+  for (const cluster of ["east", "west"]) {
+    for (const pool of ["brokers", "controllers"]) {
+      const pods = nodes
+        .filter((n) => n.cluster === cluster && n.pool === pool)
+        .map((n) => podTemplate(n, revision));
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "RemoteStrimziPodSet",
+          metadata: {
+            name: `${cluster}-${pool}`,
+            labels: { "stretchkafka.dev/composite": "orders" },
+          },
+          spec: {
+            providerConfigRef: { name: cluster },
+            forProvider: {
+              manifest: {
+                apiVersion: "core.strimzi.io/v1",
+                kind: "StrimziPodSet",
+                metadata: {
+                  name: `orders-${pool}`,
+                  namespace: "kafka",
+                  labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+                },
+                spec: {
+                  selector: {
+                    matchLabels: { "strimzi.io/cluster": "orders", "strimzi.io/pool-name": pool },
+                  },
+                  pods,
+                },
+              },
+            },
+          },
+        },
+        fm,
+      );
+    }
+  }
+}
+
+/** The played Strimzi: what it saw, and whether it should hold a pod back from Ready. */
+const strimzi = {
+  running: false,
+  restarts: [] as string[],
+  maxDown: 0,
+  holdNotReady: new Set<string>(),
+};
+
+async function desiredRevision(cluster: string, pool: string): Promise<string> {
+  const ps = await remotes
+    .get(cluster)
+    ?.find<KubeObject & { spec: { pods: KubeObject[] } }>(
+      "core.strimzi.io/v1",
+      "StrimziPodSet",
+      `orders-${pool}`,
+      "kafka",
+    );
+  return ps?.spec.pods[0]?.metadata.annotations?.["strimzi.io/revision"] ?? "";
+}
+
+async function playStrimzi(): Promise<void> {
+  while (strimzi.running) {
+    // First a snapshot: only this loop makes pods Ready, so nothing can come up
+    // while it is taken, and a second node down in it was really down with the first.
+    const seen = new Map<string, Pod | undefined>();
+    for (const n of nodes) {
+      seen.set(
+        `orders-${n.pool}-${n.id}`,
+        await remotes.get(n.cluster)?.find<Pod>("v1", "Pod", `orders-${n.pool}-${n.id}`, "kafka"),
+      );
+    }
+    const isReady = (pod: Pod | undefined): boolean =>
+      pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    strimzi.maxDown = Math.max(
+      strimzi.maxDown,
+      [...seen.values()].filter((p) => !isReady(p)).length,
+    );
+    // Then act as the podset controller and the kubelet would.
+    for (const n of nodes) {
+      const client = remotes.get(n.cluster);
+      if (!client) continue;
+      const name = `orders-${n.pool}-${n.id}`;
+      const pod = seen.get(name);
+      const revision = await desiredRevision(n.cluster, n.pool);
+      if (!pod && revision) {
+        strimzi.restarts.push(name);
+        await client.create(podTemplate(n, revision));
+      } else if (pod && !isReady(pod) && !strimzi.holdNotReady.has(name)) {
+        // The new pod starts; a moment later it is Ready.
+        await sleep(300);
+        await client.apply(
+          {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name, namespace: "kafka" },
+            status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
+          },
+          { fieldManager: "kubelet", subresource: "status" },
+        );
+      } else if (pod && isReady(pod) && strimzi.holdNotReady.has(name)) {
+        await client.apply(
+          {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name, namespace: "kafka" },
+            status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
+          },
+          { fieldManager: "kubelet", subresource: "status" },
+        );
+      }
+    }
+    await sleep(100);
+  }
+}
+
+async function revisions(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const n of nodes) {
+    const pod = await remotes
+      .get(n.cluster)
+      ?.find<Pod>("v1", "Pod", `orders-${n.pool}-${n.id}`, "kafka");
+    const ready =
+      pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    out[`orders-${n.pool}-${n.id}`] =
+      pod && ready ? (pod.metadata.annotations?.["strimzi.io/revision"] ?? "") : "down";
+  }
+  return out;
+}
+
+const all = (rev: string): Record<string, string> =>
+  Object.fromEntries(nodes.map((n) => [`orders-${n.pool}-${n.id}`, rev]));
+
+let strimziLoop: Promise<void> | undefined;
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east", "west"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  for (const name of ["east", "west"]) {
+    const c = bed.cluster(name);
+    await installCrds(c.kubeConfig(), { crossplane: false, mcs: false, ours: false });
+    const client = new DynamicClient(c.kubeConfig());
+    remotes.set(name, client);
+    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+    await central.apply(
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
+        stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
+      },
+      fm,
+    );
+    await central.apply(
+      {
+        apiVersion: group,
+        kind: "ProviderConfig",
+        metadata: { name },
+        spec: {
+          credentials: {
+            source: "Secret",
+            secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
+          },
+        },
+      },
+      fm,
+    );
+  }
+  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
+    concurrency: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 2000,
+    retriesPerSecond: 50,
+    retryBurst: 50,
+  });
+  await provider.start();
+  strimzi.running = true;
+  strimziLoop = playStrimzi();
+});
+
+after(async () => {
+  strimzi.running = false;
+  await strimziLoop;
+  await provider.stop();
+  for (const c of remotes.values()) await c.close();
+  await central.close();
+  await bed.close();
+});
+
+test(
+  "a new revision rolls one node at a time across clusters, brokers first",
+  { timeout: 180_000 },
+  async () => {
+    await setRevision("a");
+    await eventually("all nodes up at revision a", async () =>
+      JSON.stringify(await revisions()) === JSON.stringify(all("a")) ? true : undefined,
+    );
+    strimzi.restarts.length = 0;
+    strimzi.maxDown = 0;
+
+    await setRevision("b");
+    await eventually("all nodes rolled to revision b", async () =>
+      JSON.stringify(await revisions()) === JSON.stringify(all("b")) ? true : undefined,
+    );
+    assert.deepEqual(
+      strimzi.restarts,
+      ["orders-brokers-0", "orders-brokers-2", "orders-controllers-1", "orders-controllers-3"],
+      "brokers before controllers, each node once, in node order",
+    );
+    assert.equal(strimzi.maxDown, 1, "never a second node down while one is not Ready");
+  },
+);
+
+test("nothing restarts while a node is not Ready", { timeout: 180_000 }, async () => {
+  strimzi.holdNotReady.add("orders-controllers-3");
+  await eventually("a node not Ready", async () =>
+    (await revisions())["orders-controllers-3"] === "down" ? true : undefined,
+  );
+  strimzi.restarts.length = 0;
+  await setRevision("c");
+  await sleep(4000);
+  assert.deepEqual(strimzi.restarts, [], "the cluster is degraded: no restart");
+  assert.deepEqual(await revisions(), { ...all("b"), "orders-controllers-3": "down" });
+
+  strimzi.holdNotReady.clear();
+  strimzi.maxDown = 0;
+  await eventually("rolled once the node is Ready again", async () =>
+    JSON.stringify(await revisions()) === JSON.stringify(all("c")) ? true : undefined,
+  );
+  assert.equal(strimzi.restarts.length, 4);
+  assert.equal(strimzi.maxDown, 1);
+});
