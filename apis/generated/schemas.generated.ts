@@ -2332,7 +2332,13 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   }
-                }
+                },
+                "x-kubernetes-validations": [
+                  {
+                    "rule": "!has(self.renewBeforeDays) || !has(self.validityDays) || self.renewBeforeDays < self.validityDays",
+                    "message": "renewBeforeDays must be less than validityDays, or every certificate would be due for renewal as soon as it is issued"
+                  }
+                ]
               },
               "caCertificate": {
                 "type": "object",

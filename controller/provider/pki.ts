@@ -161,7 +161,8 @@ export class Pki {
     try {
       const c = new X509Certificate(existing.cert);
       if (!c.verify(new X509Certificate(ca.cert).publicKey)) return false;
-      const renewBefore = (req.renewBeforeDays ?? 30) * day;
+      // Never more than half the validity: a certificate must not be due when issued.
+      const renewBefore = Math.min(req.renewBeforeDays ?? 30, (req.validityDays ?? 365) / 2) * day;
       if (new Date(c.validTo).getTime() - renewBefore <= this.now().getTime()) return false;
       if (!c.checkPrivateKey(createPrivateKey(existing.key))) return false;
       const want = [

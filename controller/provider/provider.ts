@@ -174,6 +174,10 @@ export class Provider {
         this.ownedByAnchor(pc, namespace, anchor, except),
       secrets,
       events: new EventRecorder(central, "provider-stretch-kafka", log),
+      refused: (pc) => {
+        providerConfigs.forget(pc);
+        this.queue.add(providerConfigKey(pc));
+      },
       usage: {
         ensure: async (kind, mr) => {
           const name = usageName(kind.kind, mr.metadata.name ?? "");

@@ -33,10 +33,22 @@ export interface ProviderConfigDeps {
 
 type Cond = Omit<Condition, "lastTransitionTime">;
 
+/** Why a cluster does not serve us: it refuses these credentials, or it does not answer. */
+function refusal(lastError: string): string {
+  if (/: 401 /.test(lastError)) return "Unauthorized";
+  if (/: 403 /.test(lastError)) return "Forbidden";
+  return "Unreachable";
+}
+
 export class ProviderConfigReconciler {
   private readonly versions = new Map<string, { fingerprint: string; version: string }>();
 
   constructor(private readonly deps: ProviderConfigDeps) {}
+
+  /** Forgets what was verified about a ProviderConfig's cluster, so the next reconcile asks it again. */
+  forget(name: string): void {
+    this.versions.delete(name);
+  }
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const pc = this.deps.clients.providerConfig(name);
@@ -120,7 +132,7 @@ export class ProviderConfigReconciler {
     if (!conditions.some((c) => c.type === "Ready")) {
       conditions.push(
         lastError
-          ? { type: "Ready", status: "False", reason: "Unreachable", message: lastError }
+          ? { type: "Ready", status: "False", reason: refusal(lastError), message: lastError }
           : {
               type: "Ready",
               status: "True",

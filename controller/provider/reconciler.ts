@@ -95,6 +95,8 @@ export interface ReconcilerDeps {
     release(kind: ManagedKind, mr: ManagedResource): Promise<void>;
   };
   events: Pick<EventRecorder, "record">;
+  /** The remote cluster refused the credentials (401/403): its ProviderConfig must look again. */
+  refused(providerConfig: string): void;
   now(): string;
   log: Logger;
 }
@@ -303,6 +305,7 @@ export class ManagedReconciler {
           message,
         );
         const code = kubeStatus(err)?.code;
+        if (code === 401 || code === 403) this.deps.refused(mr.spec.providerConfigRef.name);
         if (code === 400 || code === 422) throw new TerminalError(message, { cause: err });
         throw new Error(message, { cause: err });
       }

@@ -9,11 +9,12 @@ import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
 import { RemoteClients } from "../../controller/provider/clients.ts";
 import { startTestBed, type TestBed } from "../bed/clusters.ts";
 import { installCrds } from "../bed/install.ts";
+import { namespacedToken } from "../bed/identity.ts";
 
 let bed: TestBed;
 let central: DynamicClient;
@@ -44,64 +45,19 @@ async function eventually<T>(
 }
 
 /** A ServiceAccount in `kafka` that may only manage ConfigMaps there, and a long-lived token for it. */
-async function remoteToken(name: string): Promise<string> {
-  await east.apply(
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "stretch-kafka", namespace: "kafka" },
-    },
-    fm,
-  );
-  await east.apply(
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "stretch-kafka", namespace: "kafka" },
-      rules: [
-        {
-          apiGroups: [""],
-          resources: ["configmaps"],
-          verbs: ["get", "list", "watch", "create", "patch", "delete"],
-        },
-      ],
-    },
-    fm,
-  );
-  await east.apply(
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "stretch-kafka", namespace: "kafka" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "stretch-kafka" },
-      subjects: [{ kind: "ServiceAccount", name: "stretch-kafka", namespace: "kafka" }],
-    },
-    fm,
-  );
-  await east.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "kubernetes.io/service-account-token",
-      metadata: {
-        name,
-        namespace: "kafka",
-        annotations: { "kubernetes.io/service-account.name": "stretch-kafka" },
+function remoteToken(name: string): Promise<string> {
+  return namespacedToken(east, {
+    namespace: "kafka",
+    serviceAccount: "stretch-kafka",
+    tokenSecret: name,
+    rules: [
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["get", "list", "watch", "create", "patch", "delete"],
       },
-    },
-    fm,
-  );
-  // The real token controller fills it in.
-  const token = await eventually(`token of ${name}`, async () => {
-    const s = await east.get<KubeObject & { data?: Record<string, string> }>(
-      "v1",
-      "Secret",
-      name,
-      "kafka",
-    );
-    return s.data?.["token"];
+    ],
   });
-  return Buffer.from(token, "base64").toString("utf8");
 }
 
 async function setCredentials(token: string): Promise<void> {

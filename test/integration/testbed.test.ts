@@ -329,6 +329,23 @@ describe("the API server refuses bad managed resources", () => {
     await expectRefused(central, s, "spec.forProvider.manifest", "never carries key material");
   });
 
+  test("a certificate that would be due for renewal when issued", async () => {
+    await expectRefused(
+      central,
+      secret({
+        certificate: {
+          authority: "orders-x1",
+          commonName: "a",
+          issuer: "ClusterCA",
+          validityDays: 30,
+          renewBeforeDays: 30,
+        },
+      }),
+      "spec.forProvider.certificate",
+      "renewBeforeDays must be less than validityDays",
+    );
+  });
+
   test("a RemoteSecret that both copies and mints", async () => {
     await expectRefused(
       central,

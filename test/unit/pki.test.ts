@@ -127,3 +127,11 @@ test("a CA rollover keeps trusting the old CA until it expires and re-issues nod
   now = new Date(now.getTime() + 20 * day); // old CA expired
   assert.deepEqual(certificatesIn(await pki.bundle("orders", "ClusterCA")), [newCa]);
 });
+
+test("a renewal window as long as the validity cannot make a certificate due when issued", async () => {
+  const pki = new Pki(new MemoryStore());
+  const req = { ...request, validityDays: 1, renewBeforeDays: 1 };
+  const first = await pki.certificate(req);
+  const again = await pki.certificate(req, first);
+  assert.equal(again.cert, first.cert, "reused, not re-minted on every reconcile");
+});

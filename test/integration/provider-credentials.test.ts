@@ -1,0 +1,239 @@
+/**
+ * Credentials through the provider on real API servers: a namespaced token
+ * is all it needs; a revoked token is reported on the ProviderConfig and the
+ * managed resource (not a crash loop); a new token in the Secret brings
+ * everything back without a restart.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Provider } from "../../controller/provider/provider.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { namespacedToken } from "../bed/identity.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+let bed: TestBed;
+let central: DynamicClient;
+let east: DynamicClient;
+let provider: Provider;
+let revoked = "";
+
+type Status = {
+  conditions?: { type: string; status: string; reason: string; message?: string }[];
+  lastError?: string;
+};
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 60,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(100);
+  }
+}
+
+function token(name: string): Promise<string> {
+  return namespacedToken(east, {
+    namespace: "kafka",
+    serviceAccount: "stretch-kafka",
+    tokenSecret: name,
+    rules: [
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["get", "list", "watch", "create", "patch", "delete"],
+      },
+    ],
+  });
+}
+
+async function credentials(value: string): Promise<void> {
+  const c = bed.cluster("east");
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
+      stringData: {
+        server: c.server,
+        "ca.crt": readFileSync(join(dirname(c.kubeconfigPath), "ca.crt"), "utf8"),
+        token: value,
+      },
+    },
+    fm,
+  );
+}
+
+function cm(data: Record<string, string>): KubeObject {
+  return {
+    apiVersion: group,
+    kind: "RemoteConfigMap",
+    metadata: { name: "probe" },
+    spec: {
+      providerConfigRef: { name: "east" },
+      forProvider: {
+        manifest: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: "probe",
+            namespace: "kafka",
+            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+          },
+          data,
+        },
+      },
+    },
+  };
+}
+
+async function statusOf(kind: string, name: string): Promise<Status | undefined> {
+  return (await central.find<KubeObject & { status?: Status }>(group, kind, name))?.status;
+}
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  east = new DynamicClient(bed.cluster("east").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+  revoked = await token("token-1");
+  await credentials(revoked);
+  await central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: "east" },
+      spec: {
+        credentials: {
+          source: "Secret",
+          format: "Token",
+          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+        },
+      },
+    },
+    fm,
+  );
+  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
+    concurrency: 2,
+    baseDelayMs: 200,
+    maxDelayMs: 2000,
+    retriesPerSecond: 50,
+    retryBurst: 50,
+  });
+  await provider.start();
+});
+
+after(async () => {
+  await provider.stop();
+  await central.close();
+  await east.close();
+  await bed.close();
+});
+
+test(
+  "a revoked token is reported; a new one brings everything back without a restart",
+  { timeout: 120_000 },
+  async () => {
+    await central.apply(cm({ v: "1" }), fm);
+    await eventually("applied with the namespaced token", async () =>
+      (await statusOf("RemoteConfigMap", "probe"))?.conditions?.some(
+        (c) => c.type === "Ready" && c.status === "True",
+      )
+        ? true
+        : undefined,
+    );
+    await eventually("ProviderConfig Ready", async () =>
+      (await statusOf("ProviderConfig", "east"))?.conditions?.some(
+        (c) => c.type === "Ready" && c.status === "True",
+      )
+        ? true
+        : undefined,
+    );
+
+    await east.delete("v1", "Secret", "token-1", "kafka");
+    // Revocation takes effect when the API server has seen the Secret go.
+    const c = bed.cluster("east");
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser(
+      {
+        name: "east",
+        server: c.server,
+        caData: readFileSync(join(dirname(c.kubeconfigPath), "ca.crt")).toString("base64"),
+        skipTLSVerify: false,
+      },
+      { name: "old", token: revoked },
+    );
+    const old = new DynamicClient(kc);
+    await eventually("the old token is refused", async () => {
+      try {
+        await old.list("v1", "ConfigMap", { namespace: "kafka" });
+        return undefined;
+      } catch (err) {
+        return kubeStatus(err)?.code === 401 ? true : undefined;
+      }
+    });
+    await old.close();
+    await central.apply(cm({ v: "2" }), fm);
+    const mr = await eventually("the managed resource says why", async () => {
+      const c = (await statusOf("RemoteConfigMap", "probe"))?.conditions?.find(
+        (x) => x.type === "Synced",
+      );
+      return c?.status === "False" && c.message?.includes("401") ? c : undefined;
+    });
+    assert.match(mr.message ?? "", /cannot apply ConfigMap kafka\/probe: 401 Unauthorized/);
+    const pc = await eventually("the ProviderConfig says the credentials are refused", async () => {
+      const s = await statusOf("ProviderConfig", "east");
+      const c = s?.conditions?.find((x) => x.type === "Ready");
+      return c?.status === "False" && c.reason === "Unauthorized" ? s : undefined;
+    });
+    assert.match(pc.lastError ?? "", /401 Unauthorized/);
+
+    await credentials(await token("token-2"));
+    await eventually("applied again with the new token", async () => {
+      const o = await east.find<KubeObject & { data?: Record<string, string> }>(
+        "v1",
+        "ConfigMap",
+        "probe",
+        "kafka",
+      );
+      return o?.data?.["v"] === "2" ? true : undefined;
+    });
+    await eventually("ProviderConfig Ready again", async () =>
+      (await statusOf("ProviderConfig", "east"))?.conditions?.some(
+        (c) => c.type === "Ready" && c.status === "True",
+      )
+        ? true
+        : undefined,
+    );
+  },
+);
