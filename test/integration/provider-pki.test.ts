@@ -1,0 +1,221 @@
+/**
+ * Certificate renewal and CA rollover on real API servers. The CA and a
+ * node's certificate are made beforehand by the same PKI with its clock set
+ * in the past, so that now the CA is inside its renewal window and the
+ * certificate near its end; the running provider must roll the CA over
+ * (both trusted), and replace the certificate with one from the new CA.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import type { CertificateRequest } from "../../apis/index.ts";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { CaSecretStore } from "../../controller/provider/ca-store.ts";
+import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
+import { Provider } from "../../controller/provider/provider.ts";
+import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { installCrds } from "../bed/install.ts";
+
+const group = "remote.stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "test" };
+const day = 24 * 3600 * 1000;
+const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };
+let bed: TestBed;
+let central: DynamicClient;
+let east: DynamicClient;
+let provider: Provider | undefined;
+
+type Secret = KubeObject & { data?: Record<string, string> };
+const text = (s: Secret | undefined, k: string): string =>
+  Buffer.from(s?.data?.[k] ?? "", "base64").toString("utf8");
+
+async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  seconds = 60,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      assert.fail(
+        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
+      );
+    await sleep(200);
+  }
+}
+
+const request: CertificateRequest = {
+  authority: "orders",
+  commonName: "orders-kafka",
+  issuer: "ClusterCA",
+  dnsNames: ["orders-brokers-0.east.orders-kafka-brokers.kafka.svc.clusterset.local"],
+  validityDays: 365,
+  renewBeforeDays: 30,
+  keys: { certificate: "orders-brokers-0.crt", privateKey: "orders-brokers-0.key", ca: "ca.crt" },
+};
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", "east"] });
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  east = new DynamicClient(bed.cluster("east").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+  await central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
+      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
+    },
+    fm,
+  );
+  await central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: "east" },
+      spec: {
+        credentials: {
+          source: "Secret",
+          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
+        },
+      },
+    },
+    fm,
+  );
+});
+
+after(async () => {
+  await provider?.stop();
+  await central.close();
+  await east.close();
+  await bed.close();
+});
+
+test(
+  "a certificate near its end is renewed, and a CA near its end rolls over",
+  { timeout: 120_000 },
+  async () => {
+    // The past: a 5-year CA made 4.9 years ago, and a node certificate made 360 days ago.
+    const store = new CaSecretStore(central, "stretch-kafka-system");
+    const longAgo = new Pki(store, () => new Date(Date.now() - (5 * 365 - 36) * day));
+    const oldCa = certificatesIn(await longAgo.bundle("orders", "ClusterCA"))[0] ?? "";
+    const lastYear = new Pki(store, () => new Date(Date.now() - 360 * day));
+    const aging = await lastYear.certificate(request);
+    await east.apply(
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "orders-brokers-0", namespace: "kafka", labels },
+        stringData: {
+          "orders-brokers-0.crt": aging.cert,
+          "orders-brokers-0.key": aging.key,
+          "ca.crt": aging.ca,
+        },
+      },
+      fm,
+    );
+    assert.ok(
+      new Date(new X509Certificate(oldCa).validTo).getTime() - Date.now() < 60 * day,
+      "the CA is due for rollover",
+    );
+    assert.ok(
+      new Date(new X509Certificate(aging.cert).validTo).getTime() - Date.now() < 30 * day,
+      "the certificate is due for renewal",
+    );
+
+    provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
+      concurrency: 2,
+      baseDelayMs: 200,
+      maxDelayMs: 2000,
+      retriesPerSecond: 50,
+      retryBurst: 50,
+    });
+    await provider.start();
+    for (const [name, remoteName, forProvider] of [
+      ["node-0-cert", "orders-brokers-0", { certificate: request }],
+      [
+        "cluster-ca-cert",
+        "orders-cluster-ca-cert",
+        { caCertificate: { authority: "orders", issuer: "ClusterCA" } },
+      ],
+    ] as const) {
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "RemoteSecret",
+          metadata: { name },
+          spec: {
+            providerConfigRef: { name: "east" },
+            forProvider: {
+              manifest: {
+                apiVersion: "v1",
+                kind: "Secret",
+                metadata: { name: remoteName, namespace: "kafka", labels },
+              },
+              ...forProvider,
+            },
+          },
+        },
+        fm,
+      );
+    }
+
+    const renewed = await eventually("certificate renewed", async () => {
+      const s = await east.find<Secret>("v1", "Secret", "orders-brokers-0", "kafka");
+      return text(s, "orders-brokers-0.crt") !== aging.cert &&
+        text(s, "orders-brokers-0.crt") !== ""
+        ? s
+        : undefined;
+    });
+    const trusted = await eventually("both CAs published", async () => {
+      const certs = certificatesIn(
+        text(await east.find<Secret>("v1", "Secret", "orders-cluster-ca-cert", "kafka"), "ca.crt"),
+      );
+      return certs.length === 2 ? certs : undefined;
+    });
+    const [newCa] = trusted;
+    assert.ok(newCa && newCa !== oldCa, "a new CA signs");
+    assert.ok(trusted.includes(oldCa), "the old CA stays trusted during the rollover");
+
+    const leaf = new X509Certificate(text(renewed, "orders-brokers-0.crt"));
+    assert.ok(
+      leaf.verify(new X509Certificate(newCa).publicKey),
+      "the renewed certificate comes from the new CA",
+    );
+    assert.ok(new Date(leaf.validTo).getTime() - Date.now() > 300 * day, "a full validity again");
+    assert.notEqual(text(renewed, "orders-brokers-0.key"), aging.key, "with a new key");
+    assert.equal(certificatesIn(text(renewed, "ca.crt")).length, 2, "the node trusts both CAs too");
+
+    const central_ = await central.get<Secret>(
+      "v1",
+      "Secret",
+      "orders-cluster-ca",
+      "stretch-kafka-system",
+    );
+    assert.equal(
+      certificatesIn(text(central_, "previous.crt"))[0],
+      oldCa,
+      "the central Secret keeps the old CA as previous",
+    );
+  },
+);
