@@ -7,15 +7,14 @@
  * Targets: all Ready within 30 s on 2 cores, 0 writes and 0 reads in steady
  * state, under 300 MiB RSS.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { Metrics } from "../controller/metrics.ts";
 import { Provider } from "../controller/provider/provider.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
-import { startTestBed } from "../test/bed/clusters.ts";
-import { installCrds } from "../test/bed/install.ts";
+import { providerBed } from "../test/bed/provider-bed.ts";
 
 const total = 1000;
 const clusters = ["c1", "c2", "c3"];
@@ -74,53 +73,16 @@ async function main(): Promise<void> {
     console.log(m);
   };
   log("starting a central and three remote API servers");
-  const bed = await startTestBed({ names: ["central", ...clusters], log });
+  const pb = await providerBed({ remotes: clusters });
   try {
-    const central = new DynamicClient(bed.cluster("central").kubeConfig());
-    await installCrds(bed.cluster("central").kubeConfig(), {
-      crossplane: false,
-      mcs: false,
-      strimzi: false,
-    });
-    await central.apply(
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-      fm,
-    );
-    for (const c of clusters) {
-      const remote = new DynamicClient(bed.cluster(c).kubeConfig());
-      await remote.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-      await remote.close();
-      await central.apply(
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: `${c}-credentials`, namespace: "stretch-kafka-system" },
-          stringData: { kubeconfig: readFileSync(bed.cluster(c).kubeconfigPath, "utf8") },
-        },
-        fm,
-      );
-      await central.apply(
-        {
-          apiVersion: group,
-          kind: "ProviderConfig",
-          metadata: { name: c },
-          spec: {
-            credentials: {
-              source: "Secret",
-              secretRef: { namespace: "stretch-kafka-system", name: `${c}-credentials` },
-            },
-          },
-        },
-        fm,
-      );
-    }
+    const central = pb.central;
     log(`creating ${total} managed resources`);
     const mrs = managedResources();
     for (let i = 0; i < mrs.length; i += 20)
       await Promise.all(mrs.slice(i, i + 20).map((m) => central.apply(m, fm)));
 
     const metrics = new Metrics();
-    const providerCentral = new DynamicClient(bed.cluster("central").kubeConfig(), {
+    const providerCentral = new DynamicClient(pb.bed.cluster("central").kubeConfig(), {
       onRequest: metrics.requestHook("central"),
     });
     const provider = new Provider(
@@ -154,7 +116,6 @@ async function main(): Promise<void> {
     const rssMiB = process.memoryUsage().rss / 1048576;
     await provider.stop();
     await providerCentral.close();
-    await central.close();
 
     const result = {
       mrs: total,
@@ -176,7 +137,7 @@ async function main(): Promise<void> {
     writeFileSync("bench-results/provider.json", JSON.stringify(result, null, 2) + "\n");
     console.log("written to bench-results/provider.json");
   } finally {
-    await bed.close();
+    await pb.close();
   }
 }
 

@@ -11,6 +11,8 @@ export const reasons = {
   reconcilePaused: "ReconcilePaused",
   /** Our own: the remote API server cannot be reached; the function reads it. */
   clusterUnreachable: "ClusterUnreachable",
+  /** Our own: another managed resource already manages the remote object. */
+  conflict: "Conflict",
 } as const;
 
 export function condition(

@@ -106,6 +106,10 @@ type Outcome = {
   atProvider?: Record<string, unknown>;
 };
 
+/** How a remote object names the managed resource that applied it. */
+const mrKey = (kind: ManagedKind, mr: ManagedResource): string =>
+  `${kind.kind}/${mr.metadata.name ?? ""}`;
+
 export class ManagedReconciler {
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -225,6 +229,19 @@ export class ManagedReconciler {
       "cannot see the remote object",
     );
     const observed = await this.observe(kind, mr, remote, ref, unknownReady);
+    const owner = this.otherManager(kind, mr, observed);
+    if (owner) {
+      const message = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is already managed by ${owner}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
+      await this.report(kind, mr, {
+        conditions: [
+          condition("Ready", "False", reasons.unavailable, message),
+          condition("Synced", "False", reasons.conflict, message),
+        ],
+      });
+      await this.deps.events.record(mr, "Warning", "CannotUpdateExternalResource", message);
+      // The other one may go away; nothing of ours is watched on that object.
+      return { requeueAfterMs: 30_000 };
+    }
 
     let anchor: { name: string; uid: string } | undefined;
     const anchorName = mr.spec.forProvider.ownerAnchor?.name;
@@ -272,7 +289,7 @@ export class ManagedReconciler {
 
     const desired = desiredObject({
       manifest: mr.spec.forProvider.manifest,
-      mrKey: `${kind.kind}/${mr.metadata.name ?? ""}`,
+      mrKey: mrKey(kind, mr),
       ...(anchor ? { anchor } : {}),
       ...(data ? { data } : {}),
     });
@@ -374,7 +391,16 @@ export class ManagedReconciler {
 
     const observed = await this.observe(kind, mr, remote, ref, deleting);
     const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
-    if (observed) {
+    const owner = this.otherManager(kind, mr, observed);
+    if (owner) {
+      // Never delete what another managed resource keeps running.
+      await this.deps.events.record(
+        mr,
+        "Normal",
+        "OrphanedExternalResource",
+        `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place: it is managed by ${owner}`,
+      );
+    } else if (observed) {
       try {
         if (orphan) {
           if (
@@ -384,7 +410,7 @@ export class ManagedReconciler {
             // Give up our owner reference so the anchor's deletion leaves the orphan alone.
             const keep = desiredObject({
               manifest: mr.spec.forProvider.manifest,
-              mrKey: `${kind.kind}/${mr.metadata.name ?? ""}`,
+              mrKey: mrKey(kind, mr),
             });
             const { data: _data, ...withoutData } = keep;
             await remote.client.apply(withoutData, { fieldManager, force: true });
@@ -424,15 +450,7 @@ export class ManagedReconciler {
         throw new Error(message, { cause: err });
       }
     }
-    await this.deps.usage.release(kind, mr);
-    await this.deps.central.apply(
-      {
-        apiVersion: kind.apiVersion,
-        kind: kind.kind,
-        metadata: { name: mr.metadata.name ?? "", finalizers: [] },
-      },
-      { fieldManager },
-    );
+    await this.release(kind, mr);
     return undefined;
   }
 
@@ -461,6 +479,22 @@ export class ManagedReconciler {
     const message = `released without deleting ${ref.kind} ${ref.namespace}/${ref.name}: cluster ${pc} is abandoned; delete it by hand should the cluster return`;
     log.warn({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, "abandoned remote object");
     await this.deps.events.record(mr, "Warning", "AbandonedExternalResource", message);
+    await this.release(kind, mr);
+    return undefined;
+  }
+
+  /** The managed resource that applied the remote object, when it is not this one. */
+  private otherManager(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    observed: KubeObject | undefined,
+  ): string | undefined {
+    const by = observed?.metadata.annotations?.[annotations.managedResource];
+    return by && by !== mrKey(kind, mr) ? by : undefined;
+  }
+
+  /** Lets the managed resource go: its usage record, then our finalizer. */
+  private async release(kind: ManagedKind, mr: ManagedResource): Promise<void> {
     await this.deps.usage.release(kind, mr);
     await this.deps.central.apply(
       {
@@ -470,7 +504,6 @@ export class ManagedReconciler {
       },
       { fieldManager },
     );
-    return undefined;
   }
 
   /** Writes status.atProvider and conditions, only when they change. */

@@ -70,19 +70,39 @@ function installExitHooks(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports handed out by this process, never handed out twice. */
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
+    srv.once("error", () => {
+      resolve(false);
+    });
+    srv.listen(port, "127.0.0.1", () => {
       srv.close(() => {
-        if (addr && typeof addr === "object") resolve(addr.port);
-        else reject(new Error("no port"));
+        resolve(true);
       });
     });
   });
+}
+
+/**
+ * A free loopback port below the kernel's ephemeral range (32768 and up on
+ * Linux), so that outgoing connections, which take ephemeral ports, cannot grab
+ * it between now and the moment a server binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 class LocalCluster implements TestCluster {
@@ -376,8 +396,37 @@ export async function startTestBed(opts: TestBedOptions): Promise<TestBed> {
   const bed = new LocalTestBed(clusters, root);
   openBeds.add(bed);
   try {
-    await Promise.all(clusters.map((c) => c.init()));
-    await Promise.all(clusters.map((c) => c.start()));
+    await Promise.all(
+      clusters.map(async (c, i) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.init();
+            await c.start();
+            return;
+          } catch (err) {
+            // Another process took a port first: try again on new ones.
+            if (attempt >= 3 || !String(err).includes("address already in use")) throw err;
+            log(`${c.name}: a port was taken meanwhile; starting again on other ports`);
+            await c.stop();
+            const ports = {
+              api: await freePort(),
+              etcdClient: await freePort(),
+              etcdPeer: await freePort(),
+            };
+            const fresh = new LocalCluster(
+              c.name,
+              binary,
+              join(root, `${c.name}-${attempt}`),
+              ports,
+              log,
+              opts.readyTimeoutSeconds ?? 90,
+            );
+            clusters[i] = fresh;
+            c = fresh;
+          }
+        }
+      }),
+    );
   } catch (err) {
     await bed.close();
     throw err;

@@ -5,42 +5,19 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
-import { freePort, startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { freePort, type TestBed } from "../bed/clusters.ts";
+import { eventually } from "../bed/eventually.ts";
+import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
 const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
 let bed: TestBed;
 let central: DynamicClient;
+let pb: ProviderBed;
 const replicas: { process: ChildProcess; port: number }[] = [];
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(200);
-  }
-}
 
 async function reconciles(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -92,43 +69,9 @@ async function holder(): Promise<string | undefined> {
 }
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  const east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-  await east.close();
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
-    },
-    fm,
-  );
-  await central.apply(
-    {
-      apiVersion: group,
-      kind: "ProviderConfig",
-      metadata: { name: "east" },
-      spec: {
-        credentials: {
-          source: "Secret",
-          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-        },
-      },
-    },
-    fm,
-  );
+  pb = await providerBed({ remotes: ["east"] });
+  bed = pb.bed;
+  central = pb.central;
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
     const p = spawn(
@@ -159,8 +102,7 @@ before(async () => {
 
 after(async () => {
   for (const r of replicas) r.process.kill("SIGKILL");
-  await central.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(

@@ -8,15 +8,15 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
+import { kubeStatus } from "../../controller/kube/errors.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Provider } from "../../controller/provider/provider.ts";
 import { startTestBed, type TestBed } from "../bed/clusters.ts";
 import { namespacedToken } from "../bed/identity.ts";
 import { installCrds } from "../bed/install.ts";
+import { eventually } from "../bed/eventually.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -30,28 +30,6 @@ type Status = {
   conditions?: { type: string; status: string; reason: string; message?: string }[];
   lastError?: string;
 };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(100);
-  }
-}
 
 function token(name: string): Promise<string> {
   return namespacedToken(east, {

@@ -6,15 +6,12 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
-import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
 import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { type TestBed } from "../bed/clusters.ts";
+import { eventually } from "../bed/eventually.ts";
+import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -22,32 +19,11 @@ let bed: TestBed;
 let central: DynamicClient;
 const remotes = new Map<string, DynamicClient>();
 let provider: Provider;
+let pb: ProviderBed;
 
 type Mr = KubeObject & {
   status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] };
 };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(200);
-  }
-}
 
 function cmMr(cluster: string, name: string): KubeObject {
   return {
@@ -78,62 +54,21 @@ async function ready(name: string): Promise<boolean> {
 }
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east", "west"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
+  pb = await providerBed({
+    remotes: ["east", "west"],
+    remoteTimeoutMs: 5000,
+    providerConfig: { requestTimeoutSeconds: 3 },
   });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  for (const name of ["east", "west"]) {
-    const c = bed.cluster(name);
-    const client = new DynamicClient(c.kubeConfig(), { timeoutMs: 5000 });
-    remotes.set(name, client);
-    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-    await central.apply(
-      {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
-        stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
-      },
-      fm,
-    );
-    await central.apply(
-      {
-        apiVersion: group,
-        kind: "ProviderConfig",
-        metadata: { name },
-        spec: {
-          credentials: {
-            source: "Secret",
-            secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
-          },
-          requestTimeoutSeconds: 3,
-        },
-      },
-      fm,
-    );
-  }
-  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
-    concurrency: 4,
-    baseDelayMs: 200,
-    maxDelayMs: 3000,
-    retriesPerSecond: 50,
-    retryBurst: 50,
-  });
+  bed = pb.bed;
+  central = pb.central;
+  for (const name of ["east", "west"]) remotes.set(name, pb.remote(name));
+  provider = new Provider(central, testLogger(), { ...fastQueue, maxDelayMs: 3000 });
   await provider.start();
 });
 
 after(async () => {
   await provider.stop();
-  for (const c of remotes.values()) await c.close();
-  await central.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(

@@ -8,52 +8,27 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import type { CertificateRequest } from "../../apis/index.ts";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
 import { Provider } from "../../controller/provider/provider.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { eventually } from "../bed/eventually.ts";
+import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
 const day = 24 * 3600 * 1000;
 const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };
-let bed: TestBed;
 let central: DynamicClient;
 let east: DynamicClient;
+let pb: ProviderBed;
 let provider: Provider | undefined;
 
 type Secret = KubeObject & { data?: Record<string, string> };
 const text = (s: Secret | undefined, k: string): string =>
   Buffer.from(s?.data?.[k] ?? "", "base64").toString("utf8");
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(200);
-  }
-}
 
 const request: CertificateRequest = {
   authority: "orders",
@@ -66,49 +41,14 @@ const request: CertificateRequest = {
 };
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
-    },
-    fm,
-  );
-  await central.apply(
-    {
-      apiVersion: group,
-      kind: "ProviderConfig",
-      metadata: { name: "east" },
-      spec: {
-        credentials: {
-          source: "Secret",
-          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-        },
-      },
-    },
-    fm,
-  );
+  pb = await providerBed({ remotes: ["east"] });
+  central = pb.central;
+  east = pb.remote("east");
 });
 
 after(async () => {
   await provider?.stop();
-  await central.close();
-  await east.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(

@@ -6,13 +6,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { type TestBed } from "../bed/clusters.ts";
+import { eventually } from "../bed/eventually.ts";
+import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -21,30 +19,9 @@ const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.ur
 let bed: TestBed;
 let central: DynamicClient;
 let east: DynamicClient;
+let pb: ProviderBed;
 
 type Mr = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 120,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(100);
-  }
-}
 
 function startProvider(): ChildProcess {
   return spawn(
@@ -91,48 +68,14 @@ async function remoteNames(): Promise<string[]> {
 const expected = Array.from({ length: count }, (_, i) => `cm-${String(i).padStart(2, "0")}`);
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
-    },
-    fm,
-  );
-  await central.apply(
-    {
-      apiVersion: group,
-      kind: "ProviderConfig",
-      metadata: { name: "east" },
-      spec: {
-        credentials: {
-          source: "Secret",
-          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-        },
-      },
-    },
-    fm,
-  );
+  pb = await providerBed({ remotes: ["east"] });
+  bed = pb.bed;
+  central = pb.central;
+  east = pb.remote("east");
 });
 
 after(async () => {
-  await central.close();
-  await east.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(

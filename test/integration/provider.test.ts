@@ -7,21 +7,17 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
-import { readFileSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
 import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { eventually } from "../bed/eventually.ts";
+import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
 
-let bed: TestBed;
 let central: DynamicClient;
 let east: DynamicClient;
 let provider: Provider;
+let pb: ProviderBed;
 const fm = { fieldManager: "test" };
 const group = "remote.stretchkafka.dev/v1alpha1";
 
@@ -33,28 +29,6 @@ type Obj = KubeObject & {
     atProvider?: Record<string, unknown>;
   };
 };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 30,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(100);
-  }
-}
 
 function mr(
   kind: string,
@@ -103,43 +77,9 @@ async function condition(
 }
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await installCrds(bed.cluster("east").kubeConfig(), { crossplane: false, ours: false });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: { kubeconfig: readFileSync(bed.cluster("east").kubeconfigPath, "utf8") },
-    },
-    fm,
-  );
-  await central.apply(
-    {
-      apiVersion: group,
-      kind: "ProviderConfig",
-      metadata: { name: "east" },
-      spec: {
-        credentials: {
-          source: "Secret",
-          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-        },
-      },
-    },
-    fm,
-  );
+  pb = await providerBed({ remotes: ["east"], strimzi: true });
+  central = pb.central;
+  east = pb.remote("east");
   await central.apply(
     {
       apiVersion: "v1",
@@ -149,21 +89,13 @@ before(async () => {
     },
     fm,
   );
-  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
-    concurrency: 4,
-    baseDelayMs: 200,
-    maxDelayMs: 2000,
-    retriesPerSecond: 50,
-    retryBurst: 50,
-  });
+  provider = new Provider(central, testLogger(), fastQueue);
   await provider.start();
 });
 
 after(async () => {
   await provider.stop();
-  await central.close();
-  await east.close();
-  await bed.close();
+  await pb.close();
 });
 
 describe("the provider", () => {
@@ -198,7 +130,7 @@ describe("the provider", () => {
           {
             apiVersion: "v1",
             kind: "Secret",
-            metadata: { name: "orders-cluster-ca-cert", namespace: "kafka", labels },
+            metadata: { name: "orders-shared-ca-cert", namespace: "kafka", labels },
           },
           {
             forProvider: {
@@ -220,7 +152,7 @@ describe("the provider", () => {
       );
       assert.equal(anchor.metadata.ownerReferences, undefined);
       const secret = await eventually("secret copied", () =>
-        remote("Secret", "orders-cluster-ca-cert"),
+        remote("Secret", "orders-shared-ca-cert"),
       );
       assert.deepEqual(
         Object.keys(secret.data ?? {}),
@@ -251,6 +183,52 @@ describe("the provider", () => {
         false,
         "no key material in the managed resource",
       );
+    },
+  );
+
+  test(
+    "a second managed resource for the same remote object is refused, and its deletion leaves the object",
+    { timeout: 60_000 },
+    async () => {
+      const first = await remote("Secret", "orders-shared-ca-cert");
+      assert.ok(first);
+      assert.equal(
+        first.metadata.annotations?.["remote.stretchkafka.dev/managed-resource"],
+        "RemoteSecret/ca",
+      );
+      await central.apply(
+        mr(
+          "RemoteSecret",
+          "ca-twin",
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "orders-shared-ca-cert", namespace: "kafka", labels },
+          },
+          { forProvider: { caCertificate: { authority: "orders", issuer: "ClusterCA" } } },
+        ),
+        fm,
+      );
+      const refused = await eventually("the twin is refused", async () => {
+        const c = await condition("RemoteSecret", "ca-twin", "Synced");
+        return c?.reason === "Conflict" ? c : undefined;
+      });
+      assert.equal(refused.status, "False");
+      assert.match(
+        refused.message ?? "",
+        /Secret kafka\/orders-shared-ca-cert in cluster east is already managed by RemoteSecret\/ca; .*delete one of them or give its manifest another name/,
+      );
+      const kept = await remote("Secret", "orders-shared-ca-cert");
+      assert.deepEqual(kept?.data, first.data, "the first resource's data is untouched");
+
+      await central.delete(group, "RemoteSecret", "ca-twin");
+      await eventually("the twin is gone", async () =>
+        (await central.find(group, "RemoteSecret", "ca-twin")) ? undefined : true,
+      );
+      const still = await remote("Secret", "orders-shared-ca-cert");
+      assert.equal(still?.metadata.uid, first.metadata.uid, "deleting the twin left the object");
+      assert.deepEqual(still?.data, first.data);
+      assert.equal((await condition("RemoteSecret", "ca", "Synced"))?.status, "True");
     },
   );
 

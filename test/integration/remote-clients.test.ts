@@ -7,7 +7,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
@@ -15,34 +14,13 @@ import { RemoteClients } from "../../controller/provider/clients.ts";
 import { startTestBed, type TestBed } from "../bed/clusters.ts";
 import { installCrds } from "../bed/install.ts";
 import { namespacedToken } from "../bed/identity.ts";
+import { eventually } from "../bed/eventually.ts";
 
 let bed: TestBed;
 let central: DynamicClient;
 let east: DynamicClient;
 const log = pino({ level: "silent" });
 const fm = { fieldManager: "test" };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined> | T | undefined,
-  seconds = 30,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what} (${last === undefined ? "" : describeError(last)})`,
-      );
-    await sleep(100);
-  }
-}
 
 /** A ServiceAccount in `kafka` that may only manage ConfigMaps there, and a long-lived token for it. */
 function remoteToken(name: string): Promise<string> {

@@ -7,21 +7,18 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
 import { Provider } from "../../controller/provider/provider.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
+import { eventually } from "../bed/eventually.ts";
+import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
-let bed: TestBed;
 let central: DynamicClient;
 const remotes = new Map<string, DynamicClient>();
 let provider: Provider;
+let pb: ProviderBed;
 
 const nodes = [
   { cluster: "east", pool: "brokers", id: 0, broker: true, controller: false },
@@ -31,28 +28,6 @@ const nodes = [
 ];
 
 type Pod = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
-
-async function eventually<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  seconds = 90,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(
-        `not within ${seconds}s: ${what}${last === undefined ? "" : ` (${describeError(last)})`}`,
-      );
-    await sleep(100);
-  }
-}
 
 function podTemplate(n: (typeof nodes)[number], revision: string): KubeObject {
   return {
@@ -211,54 +186,10 @@ const all = (rev: string): Record<string, string> =>
 let strimziLoop: Promise<void> | undefined;
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east", "west"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  for (const name of ["east", "west"]) {
-    const c = bed.cluster(name);
-    await installCrds(c.kubeConfig(), { crossplane: false, mcs: false, ours: false });
-    const client = new DynamicClient(c.kubeConfig());
-    remotes.set(name, client);
-    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-    await central.apply(
-      {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
-        stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
-      },
-      fm,
-    );
-    await central.apply(
-      {
-        apiVersion: group,
-        kind: "ProviderConfig",
-        metadata: { name },
-        spec: {
-          credentials: {
-            source: "Secret",
-            secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
-          },
-        },
-      },
-      fm,
-    );
-  }
-  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
-    concurrency: 4,
-    baseDelayMs: 200,
-    maxDelayMs: 2000,
-    retriesPerSecond: 50,
-    retryBurst: 50,
-  });
+  pb = await providerBed({ remotes: ["east", "west"], strimzi: true });
+  central = pb.central;
+  for (const name of ["east", "west"]) remotes.set(name, pb.remote(name));
+  provider = new Provider(central, testLogger(), fastQueue);
   await provider.start();
   strimzi.running = true;
   strimziLoop = playStrimzi();
@@ -268,9 +199,7 @@ after(async () => {
   strimzi.running = false;
   await strimziLoop;
   await provider.stop();
-  for (const c of remotes.values()) await c.close();
-  await central.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(

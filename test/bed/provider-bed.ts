@@ -1,0 +1,107 @@
+/**
+ * A test bed ready for the provider: a central cluster with our CRDs and the
+ * provider's namespace, and remote clusters with the `kafka` namespace, each
+ * registered by a ProviderConfig whose Secret holds its admin kubeconfig.
+ */
+import { readFileSync } from "node:fs";
+import { pino, type Logger } from "pino";
+import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
+import { startTestBed, type TestBed } from "./clusters.ts";
+import { installCrds } from "./install.ts";
+
+export const group = "remote.stretchkafka.dev/v1alpha1";
+export const fm = { fieldManager: "test" };
+/** Quick retries, so tests of failure and recovery take seconds. */
+export const fastQueue: QueueOptions = {
+  concurrency: 4,
+  baseDelayMs: 200,
+  maxDelayMs: 2000,
+  retriesPerSecond: 50,
+  retryBurst: 50,
+};
+
+export function testLogger(): Logger {
+  return pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
+}
+
+export interface ProviderBed {
+  bed: TestBed;
+  central: DynamicClient;
+  remote(name: string): DynamicClient;
+  close(): Promise<void>;
+}
+
+export async function providerBed(opts: {
+  remotes: string[];
+  /** Install Strimzi's and MCS's CRDs in the remote clusters. */
+  strimzi?: boolean;
+  /** Register each remote with a kubeconfig ProviderConfig (default true). */
+  register?: boolean;
+  remoteTimeoutMs?: number;
+  /** More fields of each ProviderConfig's spec. */
+  providerConfig?: Record<string, unknown>;
+}): Promise<ProviderBed> {
+  const bed = await startTestBed({ names: ["central", ...opts.remotes] });
+  const central = new DynamicClient(bed.cluster("central").kubeConfig());
+  const remotes = new Map<string, DynamicClient>();
+  await installCrds(bed.cluster("central").kubeConfig(), {
+    crossplane: false,
+    mcs: false,
+    strimzi: false,
+  });
+  await central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+    fm,
+  );
+  for (const name of opts.remotes) {
+    const c = bed.cluster(name);
+    if (opts.strimzi) await installCrds(c.kubeConfig(), { crossplane: false, ours: false });
+    const client = new DynamicClient(
+      c.kubeConfig(),
+      opts.remoteTimeoutMs ? { timeoutMs: opts.remoteTimeoutMs } : {},
+    );
+    remotes.set(name, client);
+    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+    if (opts.register ?? true) {
+      await central.apply(
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
+          stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
+        },
+        fm,
+      );
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "ProviderConfig",
+          metadata: { name },
+          spec: {
+            credentials: {
+              source: "Secret",
+              secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
+            },
+            ...opts.providerConfig,
+          },
+        },
+        fm,
+      );
+    }
+  }
+  return {
+    bed,
+    central,
+    remote: (name) => {
+      const c = remotes.get(name);
+      if (!c) throw new Error(`no remote cluster ${name} in this test bed`);
+      return c;
+    },
+    close: async () => {
+      for (const c of remotes.values()) await c.close();
+      await central.close();
+      await bed.close();
+    },
+  };
+}
