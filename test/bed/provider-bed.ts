@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { pino, type Logger } from "pino";
-import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
 import { startTestBed, type TestBed } from "./clusters.ts";
 import { installCrds } from "./install.ts";
@@ -23,6 +23,36 @@ export const fastQueue: QueueOptions = {
 
 export function testLogger(): Logger {
   return pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
+}
+
+/**
+ * A RemoteConfigMap for `kafka/<remoteName>` in `cluster` (default: the
+ * managed resource's name in cluster east).
+ */
+export function remoteConfigMap(
+  name: string,
+  opts: { cluster?: string; remoteName?: string; data?: Record<string, string> } = {},
+): KubeObject {
+  return {
+    apiVersion: group,
+    kind: "RemoteConfigMap",
+    metadata: { name },
+    spec: {
+      providerConfigRef: { name: opts.cluster ?? "east" },
+      forProvider: {
+        manifest: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name: opts.remoteName ?? name,
+            namespace: "kafka",
+            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+          },
+          ...(opts.data ? { data: opts.data } : {}),
+        },
+      },
+    },
+  };
 }
 
 export interface ProviderBed {

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { freePort, type TestBed } from "../bed/clusters.ts";
 import { eventually } from "../bed/eventually.ts";
-import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
+import { providerBed, remoteConfigMap, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -25,28 +25,6 @@ async function reconciles(port: number): Promise<number> {
     .split("\n")
     .filter((l) => l.startsWith("stretchkafka_reconcile_total{"))
     .reduce((s, l) => s + Number(l.split(" ").pop()), 0);
-}
-
-function cmMr(name: string): KubeObject {
-  return {
-    apiVersion: group,
-    kind: "RemoteConfigMap",
-    metadata: { name },
-    spec: {
-      providerConfigRef: { name: "east" },
-      forProvider: {
-        manifest: {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name,
-            namespace: "kafka",
-            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
-          },
-        },
-      },
-    },
-  };
 }
 
 async function isReady(name: string): Promise<true | undefined> {
@@ -114,7 +92,7 @@ test(
     const standby = replicas.find((r) => r !== leader);
     assert.ok(leader && standby, `holder ${first} is one of the replicas`);
 
-    await central.apply(cmMr("one"), fm);
+    await central.apply(remoteConfigMap("one"), fm);
     await eventually("reconciled by the leader", () => isReady("one"));
     await eventually("standby ready to take over", async () =>
       (await fetch(`http://127.0.0.1:${standby.port}/readyz`)).status === 200 ? true : undefined,
@@ -125,7 +103,7 @@ test(
     const killed = new Promise((r) => leader.process.once("exit", r));
     leader.process.kill("SIGKILL");
     await killed;
-    await central.apply(cmMr("two"), fm);
+    await central.apply(remoteConfigMap("two"), fm);
     await eventually("the standby takes the lease", async () => {
       const h = await holder();
       return h && h !== first ? h : undefined;

@@ -17,6 +17,7 @@ import { startTestBed, type TestBed } from "../bed/clusters.ts";
 import { namespacedToken } from "../bed/identity.ts";
 import { installCrds } from "../bed/install.ts";
 import { eventually } from "../bed/eventually.ts";
+import { remoteConfigMap } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -61,29 +62,6 @@ async function credentials(value: string): Promise<void> {
     },
     fm,
   );
-}
-
-function cm(data: Record<string, string>): KubeObject {
-  return {
-    apiVersion: group,
-    kind: "RemoteConfigMap",
-    metadata: { name: "probe" },
-    spec: {
-      providerConfigRef: { name: "east" },
-      forProvider: {
-        manifest: {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name: "probe",
-            namespace: "kafka",
-            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
-          },
-          data,
-        },
-      },
-    },
-  };
 }
 
 async function statusOf(kind: string, name: string): Promise<Status | undefined> {
@@ -142,7 +120,7 @@ test(
   "a revoked token is reported; a new one brings everything back without a restart",
   { timeout: 120_000 },
   async () => {
-    await central.apply(cm({ v: "1" }), fm);
+    await central.apply(remoteConfigMap("probe", { data: { v: "1" } }), fm);
     await eventually("applied with the namespaced token", async () =>
       (await statusOf("RemoteConfigMap", "probe"))?.conditions?.some(
         (c) => c.type === "Ready" && c.status === "True",
@@ -181,7 +159,7 @@ test(
       }
     });
     await old.close();
-    await central.apply(cm({ v: "2" }), fm);
+    await central.apply(remoteConfigMap("probe", { data: { v: "2" } }), fm);
     const mr = await eventually("the managed resource says why", async () => {
       const c = (await statusOf("RemoteConfigMap", "probe"))?.conditions?.find(
         (x) => x.type === "Synced",

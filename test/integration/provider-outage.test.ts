@@ -11,7 +11,13 @@ import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
 import { type TestBed } from "../bed/clusters.ts";
 import { eventually } from "../bed/eventually.ts";
-import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
+import {
+  fastQueue,
+  providerBed,
+  remoteConfigMap,
+  testLogger,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -24,29 +30,6 @@ let pb: ProviderBed;
 type Mr = KubeObject & {
   status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] };
 };
-
-function cmMr(cluster: string, name: string): KubeObject {
-  return {
-    apiVersion: group,
-    kind: "RemoteConfigMap",
-    metadata: { name: `${cluster}-${name}` },
-    spec: {
-      providerConfigRef: { name: cluster },
-      forProvider: {
-        manifest: {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name,
-            namespace: "kafka",
-            labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
-          },
-          data: { cluster },
-        },
-      },
-    },
-  };
-}
 
 async function ready(name: string): Promise<boolean> {
   const m = await central.find<Mr>(group, "RemoteConfigMap", name);
@@ -76,7 +59,11 @@ test(
   { timeout: 240_000 },
   async () => {
     for (const cluster of ["east", "west"])
-      for (const n of ["a", "b"]) await central.apply(cmMr(cluster, n), fm);
+      for (const n of ["a", "b"])
+        await central.apply(
+          remoteConfigMap(`${cluster}-${n}`, { cluster, remoteName: n, data: { cluster } }),
+          fm,
+        );
     for (const n of ["east-a", "east-b", "west-a", "west-b"])
       await eventually(`${n} Ready`, async () => ((await ready(n)) ? true : undefined));
 
@@ -84,7 +71,11 @@ test(
     await east.stop();
 
     // Work under way while east is gone.
-    for (const cluster of ["east", "west"]) await central.apply(cmMr(cluster, "c"), fm);
+    for (const cluster of ["east", "west"])
+      await central.apply(
+        remoteConfigMap(`${cluster}-c`, { cluster, remoteName: "c", data: { cluster } }),
+        fm,
+      );
     await central.delete(group, "RemoteConfigMap", "east-b");
     await central.delete(group, "RemoteConfigMap", "west-b");
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { type TestBed } from "../bed/clusters.ts";
 import { eventually } from "../bed/eventually.ts";
-import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
+import { providerBed, remoteConfigMap, type ProviderBed } from "../bed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -83,29 +83,7 @@ test(
   { timeout: 300_000 },
   async () => {
     for (const name of expected) {
-      await central.apply(
-        {
-          apiVersion: group,
-          kind: "RemoteConfigMap",
-          metadata: { name },
-          spec: {
-            providerConfigRef: { name: "east" },
-            forProvider: {
-              manifest: {
-                apiVersion: "v1",
-                kind: "ConfigMap",
-                metadata: {
-                  name,
-                  namespace: "kafka",
-                  labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
-                },
-                data: { name },
-              },
-            },
-          },
-        },
-        fm,
-      );
+      await central.apply(remoteConfigMap(name, { data: { name } }), fm);
     }
 
     let provider = startProvider();
