@@ -75,50 +75,60 @@ export async function providerBed(opts: {
   const bed = await startTestBed({ names: ["central", ...opts.remotes] });
   const central = new DynamicClient(bed.cluster("central").kubeConfig());
   const remotes = new Map<string, DynamicClient>();
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  for (const name of opts.remotes) {
-    const c = bed.cluster(name);
-    if (opts.strimzi) await installCrds(c.kubeConfig(), { crossplane: false, ours: false });
-    const client = new DynamicClient(
-      c.kubeConfig(),
-      opts.remoteTimeoutMs ? { timeoutMs: opts.remoteTimeoutMs } : {},
+  const close = async (): Promise<void> => {
+    for (const c of remotes.values()) await c.close();
+    await central.close();
+    await bed.close();
+  };
+  try {
+    await installCrds(bed.cluster("central").kubeConfig(), {
+      crossplane: false,
+      mcs: false,
+      strimzi: false,
+    });
+    await central.apply(
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
+      fm,
     );
-    remotes.set(name, client);
-    await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-    if (opts.register ?? true) {
-      await central.apply(
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
-          stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
-        },
-        fm,
+    for (const name of opts.remotes) {
+      const c = bed.cluster(name);
+      if (opts.strimzi) await installCrds(c.kubeConfig(), { crossplane: false, ours: false });
+      const client = new DynamicClient(
+        c.kubeConfig(),
+        opts.remoteTimeoutMs ? { timeoutMs: opts.remoteTimeoutMs } : {},
       );
-      await central.apply(
-        {
-          apiVersion: group,
-          kind: "ProviderConfig",
-          metadata: { name },
-          spec: {
-            credentials: {
-              source: "Secret",
-              secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
-            },
-            ...opts.providerConfig,
+      remotes.set(name, client);
+      await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
+      if (opts.register ?? true) {
+        await central.apply(
+          {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: `${name}-credentials`, namespace: "stretch-kafka-system" },
+            stringData: { kubeconfig: readFileSync(c.kubeconfigPath, "utf8") },
           },
-        },
-        fm,
-      );
+          fm,
+        );
+        await central.apply(
+          {
+            apiVersion: group,
+            kind: "ProviderConfig",
+            metadata: { name },
+            spec: {
+              credentials: {
+                source: "Secret",
+                secretRef: { namespace: "stretch-kafka-system", name: `${name}-credentials` },
+              },
+              ...opts.providerConfig,
+            },
+          },
+          fm,
+        );
+      }
     }
+  } catch (err) {
+    await close();
+    throw err;
   }
   return {
     bed,
@@ -128,10 +138,6 @@ export async function providerBed(opts: {
       if (!c) throw new Error(`no remote cluster ${name} in this test bed`);
       return c;
     },
-    close: async () => {
-      for (const c of remotes.values()) await c.close();
-      await central.close();
-      await bed.close();
-    },
+    close,
   };
 }
