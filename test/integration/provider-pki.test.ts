@@ -4,25 +4,31 @@
  * in the past, so that now the CA is inside its renewal window and the
  * certificate near its end; the running provider must roll the CA over
  * (both trusted), and replace the certificate with one from the new CA.
+ * Two remote clusters: each ends up with its own node's key and no other.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { pino } from "pino";
 import type { CertificateRequest } from "../../apis/index.ts";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
 import { Provider } from "../../controller/provider/provider.ts";
 import { eventually } from "../bed/eventually.ts";
-import { providerBed, type ProviderBed } from "../bed/provider-bed.ts";
+import {
+  fastQueue,
+  fm,
+  group,
+  providerBed,
+  testLogger,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
-const group = "remote.stretchkafka.dev/v1alpha1";
-const fm = { fieldManager: "test" };
 const day = 24 * 3600 * 1000;
 const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };
 let central: DynamicClient;
 let east: DynamicClient;
+let west: DynamicClient;
 let pb: ProviderBed;
 let provider: Provider | undefined;
 
@@ -41,9 +47,10 @@ const request: CertificateRequest = {
 };
 
 before(async () => {
-  pb = await providerBed({ remotes: ["east"] });
+  pb = await providerBed({ remotes: ["east", "west"] });
   central = pb.central;
   east = pb.remote("east");
+  west = pb.remote("west");
 });
 
 after(async () => {
@@ -52,7 +59,7 @@ after(async () => {
 });
 
 test(
-  "a certificate near its end is renewed, and a CA near its end rolls over",
+  "a certificate near its end is renewed, a CA near its end rolls over, each cluster holds only its own node key",
   { timeout: 120_000 },
   async () => {
     // The past: a 5-year CA made 4.9 years ago, and a node certificate made 360 days ago.
@@ -83,18 +90,23 @@ test(
       "the certificate is due for renewal",
     );
 
-    provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
-      concurrency: 2,
-      baseDelayMs: 200,
-      maxDelayMs: 2000,
-      retriesPerSecond: 50,
-      retryBurst: 50,
-    });
+    provider = new Provider(central, testLogger(), fastQueue);
     await provider.start();
-    for (const [name, remoteName, forProvider] of [
-      ["node-0-cert", "orders-brokers-0", { certificate: request }],
+    const westNode: CertificateRequest = {
+      ...request,
+      dnsNames: ["orders-brokers-1.west.orders-kafka-brokers.kafka.svc.clusterset.local"],
+      keys: {
+        certificate: "orders-brokers-1.crt",
+        privateKey: "orders-brokers-1.key",
+        ca: "ca.crt",
+      },
+    };
+    for (const [name, cluster, remoteName, forProvider] of [
+      ["node-0-cert", "east", "orders-brokers-0", { certificate: request }],
+      ["node-1-cert", "west", "orders-brokers-1", { certificate: westNode }],
       [
         "cluster-ca-cert",
+        "east",
         "orders-cluster-ca-cert",
         { caCertificate: { authority: "orders", issuer: "ClusterCA" } },
       ],
@@ -105,7 +117,7 @@ test(
           kind: "RemoteSecret",
           metadata: { name },
           spec: {
-            providerConfigRef: { name: "east" },
+            providerConfigRef: { name: cluster },
             forProvider: {
               manifest: {
                 apiVersion: "v1",
@@ -145,6 +157,23 @@ test(
     assert.ok(new Date(leaf.validTo).getTime() - Date.now() > 300 * day, "a full validity again");
     assert.notEqual(text(renewed, "orders-brokers-0.key"), aging.key, "with a new key");
     assert.equal(certificatesIn(text(renewed, "ca.crt")).length, 2, "the node trusts both CAs too");
+
+    // Each cluster holds its own node's key and no other: not the other node's, not a CA's.
+    const westSecret = await eventually("west node certificate written", async () => {
+      const w = await west.find<Secret>("v1", "Secret", "orders-brokers-1", "kafka");
+      return text(w, "orders-brokers-1.crt") ? w : undefined;
+    });
+    assert.ok(
+      new X509Certificate(text(westSecret, "orders-brokers-1.crt")).verify(
+        new X509Certificate(newCa).publicKey,
+      ),
+    );
+    const keysIn = async (c: DynamicClient): Promise<string[]> =>
+      (await c.list<Secret>("v1", "Secret", { namespace: "kafka" })).items.flatMap((x) =>
+        Object.keys(x.data ?? {}).filter((k) => k.endsWith(".key")),
+      );
+    assert.deepEqual(await keysIn(east), ["orders-brokers-0.key"]);
+    assert.deepEqual(await keysIn(west), ["orders-brokers-1.key"]);
 
     const central_ = await central.get<Secret>(
       "v1",
