@@ -97,6 +97,8 @@ const strimzi = {
   restarts: [] as string[],
   maxDown: 0,
   holdNotReady: new Set<string>(),
+  /** Clusters whose API server is stopped: the loop leaves them alone. */
+  stopped: new Set<string>(),
 };
 
 async function desiredRevision(cluster: string, pool: string): Promise<string> {
@@ -116,7 +118,8 @@ async function playStrimzi(): Promise<void> {
     // First a snapshot: only this loop makes pods Ready, so nothing can come up
     // while it is taken, and a second node down in it was really down with the first.
     const seen = new Map<string, Pod | undefined>();
-    for (const n of nodes) {
+    const reachable = nodes.filter((n) => !strimzi.stopped.has(n.cluster));
+    for (const n of reachable) {
       seen.set(
         `orders-${n.pool}-${n.id}`,
         await remotes.get(n.cluster)?.find<Pod>("v1", "Pod", `orders-${n.pool}-${n.id}`, "kafka"),
@@ -129,7 +132,7 @@ async function playStrimzi(): Promise<void> {
       [...seen.values()].filter((p) => !isReady(p)).length,
     );
     // Then act as the podset controller and the kubelet would.
-    for (const n of nodes) {
+    for (const n of reachable) {
       const client = remotes.get(n.cluster);
       if (!client) continue;
       const name = `orders-${n.pool}-${n.id}`;
@@ -241,6 +244,37 @@ test("nothing restarts while a node is not Ready", { timeout: 180_000 }, async (
   strimzi.maxDown = 0;
   await eventually("rolled once the node is Ready again", async () =>
     JSON.stringify(await revisions()) === JSON.stringify(all("c")) ? true : undefined,
+  );
+  assert.equal(strimzi.restarts.length, 4);
+  assert.equal(strimzi.maxDown, 1);
+});
+
+test("nothing restarts while a cluster is unreachable", { timeout: 240_000 }, async () => {
+  await eventually("all nodes up at revision c", async () =>
+    JSON.stringify(await revisions()) === JSON.stringify(all("c")) ? true : undefined,
+  );
+  strimzi.restarts.length = 0;
+  strimzi.maxDown = 0;
+  strimzi.stopped.add("west");
+  const west = pb.bed.cluster("west");
+  await west.stop();
+
+  await setRevision("d");
+  await eventually("east's podsets ask for revision d", async () =>
+    (await desiredRevision("east", "brokers")) === "d" &&
+    (await desiredRevision("east", "controllers")) === "d"
+      ? true
+      : undefined,
+  );
+  await sleep(4000);
+  assert.deepEqual(strimzi.restarts, [], "a cluster is unreachable: no restart anywhere");
+
+  await west.start();
+  strimzi.stopped.delete("west");
+  await eventually(
+    "rolled once the cluster is back",
+    async () => (JSON.stringify(await revisions()) === JSON.stringify(all("d")) ? true : undefined),
+    120,
   );
   assert.equal(strimzi.restarts.length, 4);
   assert.equal(strimzi.maxDown, 1);
