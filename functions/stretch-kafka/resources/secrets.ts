@@ -14,18 +14,10 @@ export function caCertificates(o: {
   namespace: string;
   authority: string;
 }): RemoteObject[] {
-  const ca = (name: string, issuer: "ClusterCA" | "ClientsCA"): RemoteObject => ({
-    cluster: o.cluster,
-    kind: "RemoteSecret",
-    ownedByAnchor: true,
-    manifest: {
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "Opaque",
-      metadata: remoteMeta(o, name),
-    },
-    secret: { caCertificate: { authority: o.authority, issuer, key: "ca.crt" } },
-  });
+  const ca = (name: string, issuer: "ClusterCA" | "ClientsCA"): RemoteObject =>
+    remoteSecret(o.cluster, remoteMeta(o, name), {
+      caCertificate: { authority: o.authority, issuer, key: "ca.crt" },
+    });
   return [
     ca(caCertSecret(o.kafkaName), "ClusterCA"),
     ca(clientsCaCertSecret(o.kafkaName), "ClientsCA"),
@@ -51,16 +43,24 @@ export function nodeCertificate(o: {
     usages: ["server", "client"],
     keys: { certificate: `${o.podName}.crt`, privateKey: `${o.podName}.key`, ca: "ca.crt" },
   };
+  return remoteSecret(
+    o.cluster,
+    remoteMeta(o, o.podName, { labels: { [labels.podName]: o.podName } }),
+    { certificate },
+  );
+}
+
+/** An Opaque Secret in the cluster, owned by its anchor, whose data the provider makes. */
+function remoteSecret(
+  cluster: string,
+  metadata: ReturnType<typeof remoteMeta>,
+  secret: NonNullable<RemoteObject["secret"]>,
+): RemoteObject {
   return {
-    cluster: o.cluster,
+    cluster,
     kind: "RemoteSecret",
     ownedByAnchor: true,
-    manifest: {
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "Opaque",
-      metadata: remoteMeta(o, o.podName, { labels: { [labels.podName]: o.podName } }),
-    },
-    secret: { certificate },
+    manifest: { apiVersion: "v1", kind: "Secret", type: "Opaque", metadata },
+    secret,
   };
 }
