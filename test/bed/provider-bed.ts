@@ -3,11 +3,14 @@
  * provider's namespace, and remote clusters with the `kafka` namespace, each
  * registered by a ProviderConfig whose Secret holds its admin kubeconfig.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
-import { startTestBed, type TestBed } from "./clusters.ts";
+import { startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
+import { namespacedToken } from "./identity.ts";
 import { installCrds } from "./install.ts";
 
 export const group = "remote.stretchkafka.dev/v1alpha1";
@@ -53,6 +56,87 @@ export function remoteConfigMap(
       },
     },
   };
+}
+
+/** The cluster's API server CA (PEM), from its admin kubeconfig. */
+export function serverCa(c: TestCluster): string {
+  const cluster = c.kubeConfig().getCurrentCluster();
+  if (cluster?.caData) return Buffer.from(cluster.caData, "base64").toString("utf8");
+  if (cluster?.caFile) return readFileSync(cluster.caFile, "utf8");
+  throw new Error(`the kubeconfig of cluster ${c.name} names no CA`);
+}
+
+/** A ServiceAccount in `kafka` that may only manage ConfigMaps there, and a long-lived token for it. */
+export function configMapToken(remote: DynamicClient, tokenSecret: string): Promise<string> {
+  return namespacedToken(remote, {
+    namespace: "kafka",
+    serviceAccount: "stretch-kafka",
+    tokenSecret,
+    rules: [
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["get", "list", "watch", "create", "patch", "delete"],
+      },
+    ],
+  });
+}
+
+/**
+ * Registers `cluster` by server, CA and `token`: its credentials Secret (written
+ * again on each call, as a rotation does) and a ProviderConfig in Token format.
+ */
+export async function registerWithToken(
+  pb: ProviderBed,
+  cluster: string,
+  token: string,
+): Promise<void> {
+  const c = pb.bed.cluster(cluster);
+  await pb.central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: `${cluster}-credentials`, namespace: "stretch-kafka-system" },
+      stringData: { server: c.server, "ca.crt": serverCa(c), token },
+    },
+    fm,
+  );
+  await pb.central.apply(
+    {
+      apiVersion: group,
+      kind: "ProviderConfig",
+      metadata: { name: cluster },
+      spec: {
+        credentials: {
+          source: "Secret",
+          format: "Token",
+          secretRef: { namespace: "stretch-kafka-system", name: `${cluster}-credentials` },
+        },
+      },
+    },
+    fm,
+  );
+}
+
+const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
+
+/** `stretch-kafka provider` in its own process, against the bed's central cluster. */
+export function spawnProvider(pb: ProviderBed, args: string[]): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      cli,
+      "provider",
+      "--kubeconfig",
+      pb.bed.cluster("central").kubeconfigPath,
+      "--log-level",
+      "warn",
+      ...args,
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
 }
 
 export interface ProviderBed {

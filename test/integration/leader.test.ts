@@ -4,17 +4,19 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { freePort, type TestBed } from "../bed/clusters.ts";
+import { freePort } from "../bed/clusters.ts";
 import { eventually } from "../bed/eventually.ts";
-import { providerBed, remoteConfigMap, type ProviderBed } from "../bed/provider-bed.ts";
+import {
+  fm,
+  group,
+  providerBed,
+  remoteConfigMap,
+  spawnProvider,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
-const group = "remote.stretchkafka.dev/v1alpha1";
-const fm = { fieldManager: "test" };
-const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
-let bed: TestBed;
 let central: DynamicClient;
 let pb: ProviderBed;
 const replicas: { process: ChildProcess; port: number }[] = [];
@@ -48,32 +50,19 @@ async function holder(): Promise<string | undefined> {
 
 before(async () => {
   pb = await providerBed({ remotes: ["east"] });
-  bed = pb.bed;
   central = pb.central;
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    const p = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        cli,
-        "provider",
-        "--kubeconfig",
-        bed.cluster("central").kubeconfigPath,
-        "--http-address",
-        `127.0.0.1:${port}`,
-        "--lease-duration-seconds",
-        "4",
-        "--renew-deadline-seconds",
-        "3",
-        "--retry-period-seconds",
-        "1",
-        "--log-level",
-        "warn",
-      ],
-      { stdio: ["ignore", "ignore", "inherit"] },
-    );
+    const p = spawnProvider(pb, [
+      "--http-address",
+      `127.0.0.1:${port}`,
+      "--lease-duration-seconds",
+      "4",
+      "--renew-deadline-seconds",
+      "3",
+      "--retry-period-seconds",
+      "1",
+    ]);
     replicas.push({ process: p, port });
   }
 });

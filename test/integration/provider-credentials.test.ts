@@ -6,22 +6,25 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { kubeStatus } from "../../controller/kube/errors.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Provider } from "../../controller/provider/provider.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { namespacedToken } from "../bed/identity.ts";
-import { installCrds } from "../bed/install.ts";
 import { eventually } from "../bed/eventually.ts";
-import { remoteConfigMap } from "../bed/provider-bed.ts";
+import {
+  configMapToken,
+  fastQueue,
+  fm,
+  group,
+  providerBed,
+  registerWithToken,
+  remoteConfigMap,
+  serverCa,
+  testLogger,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
-const group = "remote.stretchkafka.dev/v1alpha1";
-const fm = { fieldManager: "test" };
-let bed: TestBed;
+let pb: ProviderBed;
 let central: DynamicClient;
 let east: DynamicClient;
 let provider: Provider;
@@ -32,88 +35,23 @@ type Status = {
   lastError?: string;
 };
 
-function token(name: string): Promise<string> {
-  return namespacedToken(east, {
-    namespace: "kafka",
-    serviceAccount: "stretch-kafka",
-    tokenSecret: name,
-    rules: [
-      {
-        apiGroups: [""],
-        resources: ["configmaps"],
-        verbs: ["get", "list", "watch", "create", "patch", "delete"],
-      },
-    ],
-  });
-}
-
-async function credentials(value: string): Promise<void> {
-  const c = bed.cluster("east");
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: {
-        server: c.server,
-        "ca.crt": readFileSync(join(dirname(c.kubeconfigPath), "ca.crt"), "utf8"),
-        token: value,
-      },
-    },
-    fm,
-  );
-}
-
 async function statusOf(kind: string, name: string): Promise<Status | undefined> {
   return (await central.find<KubeObject & { status?: Status }>(group, kind, name))?.status;
 }
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  await central.apply(
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "stretch-kafka-system" } },
-    fm,
-  );
-  await east.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "kafka" } }, fm);
-  revoked = await token("token-1");
-  await credentials(revoked);
-  await central.apply(
-    {
-      apiVersion: group,
-      kind: "ProviderConfig",
-      metadata: { name: "east" },
-      spec: {
-        credentials: {
-          source: "Secret",
-          format: "Token",
-          secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-        },
-      },
-    },
-    fm,
-  );
-  provider = new Provider(central, pino({ level: process.env["LOG_LEVEL"] ?? "silent" }), {
-    concurrency: 2,
-    baseDelayMs: 200,
-    maxDelayMs: 2000,
-    retriesPerSecond: 50,
-    retryBurst: 50,
-  });
+  pb = await providerBed({ remotes: ["east"], register: false });
+  central = pb.central;
+  east = pb.remote("east");
+  revoked = await configMapToken(east, "token-1");
+  await registerWithToken(pb, "east", revoked);
+  provider = new Provider(central, testLogger(), { ...fastQueue, concurrency: 2 });
   await provider.start();
 });
 
 after(async () => {
   await provider.stop();
-  await central.close();
-  await east.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(
@@ -138,13 +76,13 @@ test(
 
     await east.delete("v1", "Secret", "token-1", "kafka");
     // Revocation takes effect when the API server has seen the Secret go.
-    const c = bed.cluster("east");
+    const c = pb.bed.cluster("east");
     const kc = new KubeConfig();
     kc.loadFromClusterAndUser(
       {
         name: "east",
         server: c.server,
-        caData: readFileSync(join(dirname(c.kubeconfigPath), "ca.crt")).toString("base64"),
+        caData: Buffer.from(serverCa(c)).toString("base64"),
         skipTLSVerify: false,
       },
       { name: "old", token: revoked },
@@ -174,7 +112,7 @@ test(
     });
     assert.match(pc.lastError ?? "", /401 Unauthorized/);
 
-    await credentials(await token("token-2"));
+    await registerWithToken(pb, "east", await configMapToken(east, "token-2"));
     await eventually("applied again with the new token", async () => {
       const o = await east.find<KubeObject & { data?: Record<string, string> }>(
         "v1",

@@ -5,18 +5,19 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { type TestBed } from "../bed/clusters.ts";
 import { eventually } from "../bed/eventually.ts";
-import { providerBed, remoteConfigMap, type ProviderBed } from "../bed/provider-bed.ts";
+import {
+  fm,
+  group,
+  providerBed,
+  remoteConfigMap,
+  spawnProvider,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
-const group = "remote.stretchkafka.dev/v1alpha1";
-const fm = { fieldManager: "test" };
 const count = 50;
-const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
-let bed: TestBed;
 let central: DynamicClient;
 let east: DynamicClient;
 let pb: ProviderBed;
@@ -24,31 +25,19 @@ let pb: ProviderBed;
 type Mr = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
 
 function startProvider(): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      cli,
-      "provider",
-      "--kubeconfig",
-      bed.cluster("central").kubeconfigPath,
-      "--concurrency",
-      "1",
-      "--log-level",
-      "warn",
-      "--http-address",
-      "127.0.0.1:0",
-      // A restarted replica waits for the killed one's Lease to expire.
-      "--lease-duration-seconds",
-      "3",
-      "--renew-deadline-seconds",
-      "2",
-      "--retry-period-seconds",
-      "1",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  return spawnProvider(pb, [
+    "--concurrency",
+    "1",
+    "--http-address",
+    "127.0.0.1:0",
+    // A restarted replica waits for the killed one's Lease to expire.
+    "--lease-duration-seconds",
+    "3",
+    "--renew-deadline-seconds",
+    "2",
+    "--retry-period-seconds",
+    "1",
+  ]);
 }
 
 async function kill(p: ChildProcess): Promise<void> {
@@ -69,7 +58,6 @@ const expected = Array.from({ length: count }, (_, i) => `cm-${String(i).padStar
 
 before(async () => {
   pb = await providerBed({ remotes: ["east"] });
-  bed = pb.bed;
   central = pb.central;
   east = pb.remote("east");
 });

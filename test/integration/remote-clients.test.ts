@@ -5,96 +5,39 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { pino } from "pino";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
 import { RemoteClients } from "../../controller/provider/clients.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
-import { namespacedToken } from "../bed/identity.ts";
 import { eventually } from "../bed/eventually.ts";
+import {
+  configMapToken,
+  fm,
+  providerBed,
+  registerWithToken,
+  testLogger,
+  type ProviderBed,
+} from "../bed/provider-bed.ts";
 
-let bed: TestBed;
+let pb: ProviderBed;
 let central: DynamicClient;
 let east: DynamicClient;
-const log = pino({ level: "silent" });
-const fm = { fieldManager: "test" };
-
-/** A ServiceAccount in `kafka` that may only manage ConfigMaps there, and a long-lived token for it. */
-function remoteToken(name: string): Promise<string> {
-  return namespacedToken(east, {
-    namespace: "kafka",
-    serviceAccount: "stretch-kafka",
-    tokenSecret: name,
-    rules: [
-      {
-        apiGroups: [""],
-        resources: ["configmaps"],
-        verbs: ["get", "list", "watch", "create", "patch", "delete"],
-      },
-    ],
-  });
-}
-
-async function setCredentials(token: string): Promise<void> {
-  const eastCluster = bed.cluster("east");
-  const ca = readFileSync(join(dirname(eastCluster.kubeconfigPath), "ca.crt"), "utf8");
-  await central.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "east-credentials", namespace: "stretch-kafka-system" },
-      stringData: { server: eastCluster.server, "ca.crt": ca, token },
-    },
-    fm,
-  );
-}
+const log = testLogger();
 
 before(async () => {
-  bed = await startTestBed({ names: ["central", "east"] });
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  east = new DynamicClient(bed.cluster("east").kubeConfig());
-  await installCrds(bed.cluster("central").kubeConfig(), {
-    crossplane: false,
-    mcs: false,
-    strimzi: false,
-  });
-  for (const [c, ns] of [
-    [central, "stretch-kafka-system"],
-    [east, "kafka"],
-  ] as const) {
-    await c.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }, fm);
-  }
+  pb = await providerBed({ remotes: ["east"], register: false });
+  central = pb.central;
+  east = pb.remote("east");
 });
 
 after(async () => {
-  await central.close();
-  await east.close();
-  await bed.close();
+  await pb.close();
 });
 
 test(
   "a namespaced token is enough, and all the provider can use",
   { timeout: 120_000 },
   async () => {
-    await setCredentials(await remoteToken("token-1"));
-    await central.apply(
-      {
-        apiVersion: "remote.stretchkafka.dev/v1alpha1",
-        kind: "ProviderConfig",
-        metadata: { name: "east" },
-        spec: {
-          credentials: {
-            source: "Secret",
-            format: "Token",
-            secretRef: { namespace: "stretch-kafka-system", name: "east-credentials" },
-          },
-        },
-      },
-      fm,
-    );
+    await registerWithToken(pb, "east", await configMapToken(east, "token-1"));
     const clients = new RemoteClients(central, log);
     const changed: string[] = [];
     clients.onChange((pc) => changed.push(pc));
@@ -118,7 +61,7 @@ test(
       // Rotation: a new token in the Secret takes effect without a restart.
       const before = remote.fingerprint;
       changed.length = 0;
-      await setCredentials(await remoteToken("token-2"));
+      await registerWithToken(pb, "east", await configMapToken(east, "token-2"));
       const rotated = await eventually("new client after rotation", async () => {
         const c = await clients.get("east");
         return c.fingerprint === before ? undefined : c;
