@@ -2,6 +2,10 @@
  * `npm run bench:function`: RunFunction latency over gRPC (as Crossplane calls
  * it), from 3 clusters × 3 nodes to 7 clusters × 300 nodes each. Prints the
  * figures and writes bench-results/function.json.
+ * Two figures per size: a request the function has not seen (each call gets
+ * its own tag, as when the composite or observed state changed) and a repeated
+ * one (what Crossplane sends on every reconcile of an unchanged composite),
+ * answered from the response cache.
  * Target: p99 under 5 ms for 3 × 3, growing no faster than linearly.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -9,11 +13,13 @@ import * as grpc from "@grpc/grpc-js";
 import {
   FunctionRunnerServiceService,
   Ready,
+  RunFunctionRequest,
   RunFunctionResponse,
   Severity,
-  type RunFunctionRequest,
 } from "@crossplane-org/function-sdk-typescript";
 import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { setTimeout } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { request } from "../functions/render.ts";
 import { freePort } from "../test/bed/clusters.ts";
@@ -26,9 +32,9 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { clusters: 3, nodesPerCluster: 3, iterations: 400 },
-  { clusters: 3, nodesPerCluster: 10, iterations: 200 },
-  { clusters: 5, nodesPerCluster: 30, iterations: 60 },
+  { clusters: 3, nodesPerCluster: 3, iterations: 2000 },
+  { clusters: 3, nodesPerCluster: 10, iterations: 500 },
+  { clusters: 5, nodesPerCluster: 30, iterations: 100 },
   { clusters: 7, nodesPerCluster: 100, iterations: 20 },
   { clusters: 7, nodesPerCluster: 300, iterations: 10 },
 ];
@@ -100,23 +106,29 @@ async function main(): Promise<void> {
       "--insecure",
       "--address",
       `127.0.0.1:${port}`,
+      // Logs each call's time inside the function (decode, compose, encode).
+      "--debug",
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
+  const handlerMs: number[] = [];
   await new Promise<void>((resolve, reject) => {
-    fn.stdout.on("data", (b: Buffer) => {
-      if (b.toString().includes("serving")) resolve();
+    createInterface({ input: fn.stdout }).on("line", (line) => {
+      const entry = JSON.parse(line) as { msg?: string; ms?: number };
+      if (entry.msg === "RunFunction" && entry.ms !== undefined) handlerMs.push(entry.ms);
+      if (entry.msg?.includes("serving")) resolve();
     });
     fn.on("exit", (code) => {
       reject(new Error(`the function exited with ${String(code)} before serving`));
     });
   });
-  // The caller keeps the response as bytes: the figure is the function's latency
-  // (decode, compose, encode, transport), not this client's JavaScript decoding
-  // of 0.1-22 MiB of protobuf Structs (Crossplane decodes in Go).
+  // The caller sends requests encoded beforehand and keeps the response as
+  // bytes: the figure is the function's latency (decode, compose, encode,
+  // transport), not this client's JavaScript protobuf work (Crossplane's is Go).
   const service = {
     runFunction: {
       ...FunctionRunnerServiceService.runFunction,
+      requestSerialize: (b: Buffer): Buffer => b,
       responseDeserialize: (b: Buffer): Buffer => b,
     },
   };
@@ -124,11 +136,15 @@ async function main(): Promise<void> {
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": -1,
     "grpc.max_send_message_length": -1,
+    // Go's gRPC (Crossplane's side) grows its window to the bandwidth-delay
+    // product; grpc-js keeps HTTP/2's 64 KiB unless told, which would stall
+    // every response larger than that on a window update.
+    "grpc-node.flow_control_window": 16 * 1024 * 1024,
   });
-  const call = (req: RunFunctionRequest): Promise<Buffer> =>
+  const call = (req: Buffer): Promise<Buffer> =>
     new Promise((resolve, reject) => {
       const method = client["runFunction"] as (
-        r: RunFunctionRequest,
+        r: Buffer,
         cb: (err: grpc.ServiceError | null, rsp: Buffer) => void,
       ) => void;
       method.call(client, req, (err, rsp) => {
@@ -137,49 +153,103 @@ async function main(): Promise<void> {
       });
     });
 
+  const tagged = (req: RunFunctionRequest, tag: string): Buffer =>
+    Buffer.from(
+      RunFunctionRequest.encode({
+        ...req,
+        meta: { tag, capabilities: req.meta?.capabilities ?? [] },
+      }).finish(),
+    );
+  /**
+   * Milliseconds per call as the caller sees them and as the function spent
+   * them, each sorted; `tag` gives each call's request.
+   */
+  const measure = async (
+    iterations: number,
+    req: RunFunctionRequest,
+    tag: (i: number) => string,
+  ): Promise<{ call: number[]; inside: number[] }> => {
+    // Warm: the function is a long-running server; the figure is its steady state,
+    // not the first calls that still compile code.
+    const warmUntil = performance.now() + 1000;
+    for (let i = 0; i < 3 || performance.now() < warmUntil; i++) {
+      await call(tagged(req, tag(-1 - i)));
+    }
+    const requests = Array.from({ length: iterations }, (_, i) => tagged(req, tag(i)));
+    const samples: number[] = [];
+    const logged = handlerMs.length;
+    for (const r of requests) {
+      const t0 = performance.now();
+      await call(r);
+      samples.push(performance.now() - t0);
+    }
+    while (handlerMs.length < logged + iterations) await setTimeout(10);
+    const inside = handlerMs.slice(logged, logged + iterations);
+    return { call: samples.sort((a, b) => a - b), inside: inside.sort((a, b) => a - b) };
+  };
+  const ms = (samples: number[], p: number): number => Number(percentile(samples, p).toFixed(2));
+
   const results: {
     clusters: number;
     nodes: number;
     p50Ms: number;
     p99Ms: number;
+    insideP50Ms: number;
+    insideP99Ms: number;
+    cachedP50Ms: number;
+    cachedP99Ms: number;
+    cachedInsideP99Ms: number;
     managedResources: number;
     responseMiB: number;
   }[] = [];
-  console.log("clusters  nodes  managed-resources  response-MiB   p50 ms   p99 ms");
-  for (const c of cases) {
+  console.log(
+    "                                                  new request               repeated request",
+  );
+  console.log(
+    "                                                call ms    inside ms      call ms   inside",
+  );
+  console.log(
+    "clusters  nodes  managed-resources  response-MiB   p50    p99   p50   p99    p50    p99    p99",
+  );
+  for (const [n, c] of cases.entries()) {
     const req = requestFor(c);
-    const warm = RunFunctionResponse.decode(await call(req));
+    const first = await call(tagged(req, `case-${String(n)}`));
+    const warm = RunFunctionResponse.decode(first);
     const fatal = warm.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
     if (fatal) throw new Error(`the function refused the benchmark claim: ${fatal.message}`);
-    for (let i = 0; i < 3; i++) await call(req);
-    const samples: number[] = [];
-    for (let i = 0; i < c.iterations; i++) {
-      const t0 = performance.now();
-      await call(req);
-      samples.push(performance.now() - t0);
-    }
-    samples.sort((a, b) => a - b);
+    const fresh = await measure(c.iterations, req, (i) => `case-${String(n)}-${String(i)}`);
+    const repeated = await measure(c.iterations, req, () => `case-${String(n)}`);
     const row = {
       clusters: c.clusters,
       nodes: c.clusters * c.nodesPerCluster,
-      p50Ms: Number(percentile(samples, 50).toFixed(2)),
-      p99Ms: Number(percentile(samples, 99).toFixed(2)),
+      p50Ms: ms(fresh.call, 50),
+      p99Ms: ms(fresh.call, 99),
+      insideP50Ms: ms(fresh.inside, 50),
+      insideP99Ms: ms(fresh.inside, 99),
+      cachedP50Ms: ms(repeated.call, 50),
+      cachedP99Ms: ms(repeated.call, 99),
+      cachedInsideP99Ms: ms(repeated.inside, 99),
       managedResources: Object.keys(warm.desired?.resources ?? {}).length,
-      responseMiB: Number(((await call(req)).length / 1048576).toFixed(1)),
+      responseMiB: Number((first.length / 1048576).toFixed(1)),
     };
     results.push(row);
+    const col = (v: number, w: number): string => v.toFixed(v < 100 ? 2 : 0).padStart(w);
     console.log(
-      `${String(row.clusters).padStart(8)} ${String(row.nodes).padStart(6)} ${String(row.managedResources).padStart(18)} ${String(row.responseMiB).padStart(13)} ${row.p50Ms.toFixed(2).padStart(8)} ${row.p99Ms.toFixed(2).padStart(8)}`,
+      `${String(row.clusters).padStart(8)} ${String(row.nodes).padStart(6)} ${String(row.managedResources).padStart(18)} ${String(row.responseMiB).padStart(13)} ${col(row.p50Ms, 6)} ${col(row.p99Ms, 6)} ${col(row.insideP50Ms, 5)} ${col(row.insideP99Ms, 5)} ${col(row.cachedP50Ms, 6)} ${col(row.cachedP99Ms, 6)} ${col(row.cachedInsideP99Ms, 6)}`,
     );
   }
   client.close();
   fn.kill("SIGTERM");
 
   const base = results[0];
-  const small = base ? base.p99Ms : NaN;
+  const verdict = (v: number): string => `${v.toFixed(2)} ms ${v < 5 ? "(met)" : "(NOT met)"}`;
   const perNode = results.map((r) => r.p50Ms / r.nodes);
+  console.log(`\ntarget: p99 < 5 ms at 3 x 3 nodes`);
+  console.log(`  inside the function, new request:   ${verdict(base?.insideP99Ms ?? NaN)}`);
+  console.log(`  over gRPC, new request:             ${verdict(base?.p99Ms ?? NaN)}`);
+  console.log(`  over gRPC, repeated request:        ${verdict(base?.cachedP99Ms ?? NaN)}`);
   console.log(
-    `\ntarget: p99 < 5 ms at 3 x 3 nodes: ${small.toFixed(2)} ms ${small < 5 ? "(met)" : "(NOT met)"}`,
+    "  (a repeated request is answered from the cache: its call time is this machine's gRPC floor for that response size)",
   );
   console.log(
     `p50 per node, small to large: ${perNode.map((x) => x.toFixed(3)).join(", ")} ms (linear growth keeps this flat or falling)`,

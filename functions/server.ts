@@ -9,12 +9,13 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import {
   FunctionRunnerServiceService,
+  RunFunctionRequest,
   Severity,
   Target,
-  type RunFunctionRequest,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import type { Logger } from "pino";
+import { ResponseCache } from "./response-cache.ts";
 import { encodeResponse } from "./wire.ts";
 
 export type RunFunction = (req: RunFunctionRequest) => RunFunctionResponse;
@@ -24,19 +25,24 @@ export interface ServeOptions {
   insecure: boolean;
   /** Directory with tls.crt, tls.key and ca.crt. */
   tlsServerCertsDir: string;
+  /** Bytes of encoded responses kept for repeated requests (0: none); 64 MiB unless given. */
+  responseCacheBytes?: number;
 }
 
-/** Runs the function; anything it throws becomes a fatal result, never a crashed call. */
-export function runSafely(
+/**
+ * Runs the function; anything it throws becomes a fatal result, never a
+ * crashed call, and is marked `failed` so that it is not remembered.
+ */
+function runSafely(
   fn: RunFunction,
   req: RunFunctionRequest,
   log: Logger,
-): RunFunctionResponse {
+): { response: RunFunctionResponse; failed: boolean } {
   try {
-    return fn(req);
+    return { response: fn(req), failed: false };
   } catch (err) {
     log.error({ err, tag: req.meta?.tag }, "function failed");
-    return {
+    const response: RunFunctionResponse = {
       meta: { tag: req.meta?.tag ?? "", ttl: undefined },
       desired: req.desired,
       results: [
@@ -50,6 +56,7 @@ export function runSafely(
       requirements: undefined,
       conditions: [],
     };
+    return { response, failed: true };
   }
 }
 
@@ -79,17 +86,41 @@ export async function serve(
   log: Logger,
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
+  const cache = new ResponseCache(opts.responseCacheBytes ?? 64 * 1024 * 1024);
+  // Bytes in and out: the request's bytes are the cache key when it has no tag,
+  // and a cached response goes back as it was encoded.
   const service = {
-    runFunction: { ...FunctionRunnerServiceService.runFunction, responseSerialize: encodeResponse },
+    runFunction: {
+      ...FunctionRunnerServiceService.runFunction,
+      requestDeserialize: (b: Buffer): Buffer => b,
+      responseSerialize: (b: Buffer): Buffer => b,
+    },
   };
   server.addService(service, {
     runFunction: (
-      call: grpc.ServerUnaryCall<RunFunctionRequest, RunFunctionResponse>,
-      callback: grpc.sendUnaryData<RunFunctionResponse>,
+      call: grpc.ServerUnaryCall<Buffer, Buffer>,
+      callback: grpc.sendUnaryData<Buffer>,
     ) => {
       const started = performance.now();
-      const rsp = runSafely(fn, call.request, log);
-      log.debug({ tag: call.request.meta?.tag, ms: performance.now() - started }, "RunFunction");
+      let req: RunFunctionRequest;
+      try {
+        req = RunFunctionRequest.decode(call.request);
+      } catch (err) {
+        callback({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: `not a RunFunctionRequest: ${err instanceof Error ? err.message : String(err)}`,
+        });
+        return;
+      }
+      const key = ResponseCache.key(req.meta?.tag, call.request);
+      let rsp = cache.get(key);
+      const cached = rsp !== undefined;
+      if (!rsp) {
+        const { response, failed } = runSafely(fn, req, log);
+        rsp = encodeResponse(response);
+        if (!failed) cache.set(key, rsp);
+      }
+      log.debug({ tag: req.meta?.tag, cached, ms: performance.now() - started }, "RunFunction");
       callback(null, rsp);
     },
   });

@@ -37,6 +37,16 @@ function varintSize(n: number): number {
   return size;
 }
 
+/** Short strings are walked here rather than handed to C++, which costs more than the copy. */
+const SHORT = 64;
+
+/** UTF-8 length of `s`; equals `s.length` exactly when `s` is ASCII. */
+function utf8Length(s: string): number {
+  if (s.length > SHORT) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
+  return s.length;
+}
+
 /** Bytes a length-delimited field with a one-byte tag takes for a payload of `n` bytes. */
 function delimited(n: number): number {
   return 1 + varintSize(n) + n;
@@ -58,7 +68,7 @@ class Sizer {
 
   private entry(key: string, v: unknown): number {
     const s = this.slot();
-    return (this.sizes[s] = delimited(Buffer.byteLength(key)) + delimited(this.value(v)));
+    return (this.sizes[s] = delimited(utf8Length(key)) + delimited(this.value(v)));
   }
 
   private value(v: unknown): number {
@@ -66,7 +76,7 @@ class Sizer {
     let n: number;
     if (v === null || typeof v === "boolean") n = 2;
     else if (typeof v === "number") n = 9;
-    else if (typeof v === "string") n = delimited(Buffer.byteLength(v));
+    else if (typeof v === "string") n = delimited(utf8Length(v));
     else if (Array.isArray(v)) n = delimited(this.list(v));
     else if (typeof v === "object") n = delimited(this.struct(v as Record<string, unknown>));
     else if (v === undefined) n = 0;
@@ -87,7 +97,7 @@ class Sizer {
     if (r.resource !== undefined) n += delimited(this.struct(r.resource));
     for (const [key, bytes] of Object.entries(r.connectionDetails)) {
       const e = this.slot();
-      n += delimited((this.sizes[e] = delimited(Buffer.byteLength(key)) + delimited(bytes.length)));
+      n += delimited((this.sizes[e] = delimited(utf8Length(key)) + delimited(bytes.length)));
     }
     if (r.ready !== Ready.READY_UNSPECIFIED) n += 1 + varintSize(r.ready);
     return (this.sizes[s] = n);
@@ -99,9 +109,7 @@ class Sizer {
     if (st.composite) n += delimited(this.resource(st.composite));
     for (const [name, r] of Object.entries(st.resources)) {
       const e = this.slot();
-      n += delimited(
-        (this.sizes[e] = delimited(Buffer.byteLength(name)) + delimited(this.resource(r))),
-      );
+      n += delimited((this.sizes[e] = delimited(utf8Length(name)) + delimited(this.resource(r))));
     }
     return (this.sizes[s] = n);
   }
@@ -140,8 +148,13 @@ class Writer {
 
   private string(tag: number, s: string): void {
     this.buf[this.pos++] = tag;
-    this.varint(Buffer.byteLength(s));
-    this.pos += this.buf.write(s, this.pos, "utf8");
+    const n = utf8Length(s);
+    this.varint(n);
+    if (n === s.length && n <= SHORT) {
+      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
+    } else {
+      this.pos += this.buf.write(s, this.pos, "utf8");
+    }
   }
 
   struct(obj: Record<string, unknown>): void {

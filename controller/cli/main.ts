@@ -96,12 +96,18 @@ program
     "directory with tls.crt, tls.key and ca.crt",
     "/tls/server",
   )
+  .option(
+    "--response-cache-mib <n>",
+    "MiB of responses kept for repeated identical requests (0: none)",
+    "64",
+  )
   .option("--debug", "log every call")
   .action(
     async (o: {
       address: string;
       insecure?: boolean;
       tlsServerCertsDir: string;
+      responseCacheMib: string;
       debug?: boolean;
     }) => {
       const log = newLogger({ name: "function-stretch-kafka", level: o.debug ? "debug" : "info" });
@@ -111,6 +117,7 @@ program
           address: o.address,
           insecure: o.insecure ?? false,
           tlsServerCertsDir: o.tlsServerCertsDir,
+          responseCacheBytes: nonNegative("--response-cache-mib", o.responseCacheMib) * 1048576,
         },
         log,
       );
@@ -169,6 +176,12 @@ function positive(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
     throw new Error(`--${name} must be a positive number, not ${value}`);
+  return n;
+}
+
+function nonNegative(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be 0 or more, not ${value}`);
   return n;
 }
 

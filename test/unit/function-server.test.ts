@@ -1,0 +1,171 @@
+/**
+ * The gRPC server answers a repeated request from its response cache and
+ * composes anew for anything that differs; failures are never remembered.
+ */
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import pino from "pino";
+import {
+  FunctionRunnerServiceService,
+  RunFunctionRequest,
+  RunFunctionResponse,
+  Severity,
+} from "@crossplane-org/function-sdk-typescript";
+import { serve, type RunFunction } from "../../functions/server.ts";
+import { ResponseCache } from "../../functions/response-cache.ts";
+import { compose } from "../../functions/stretch-kafka/compose.ts";
+import { asComposite, request } from "../../functions/render.ts";
+import { loadExample, exampleClaims } from "../examples.ts";
+
+const servers: grpc.Server[] = [];
+after(() => {
+  for (const s of servers) s.forceShutdown();
+});
+
+/** A served function that counts the calls that reached it. */
+async function counted(
+  cacheBytes: number,
+  fn: RunFunction = compose,
+): Promise<{ calls: () => number; run: (r: RunFunctionRequest) => Promise<RunFunctionResponse> }> {
+  let n = 0;
+  const { server, port } = await serve(
+    (req) => {
+      n++;
+      return fn(req);
+    },
+    {
+      address: "127.0.0.1:0",
+      insecure: true,
+      tlsServerCertsDir: "",
+      responseCacheBytes: cacheBytes,
+    },
+    pino({ level: "silent" }),
+  );
+  servers.push(server);
+  const Client = grpc.makeGenericClientConstructor(
+    FunctionRunnerServiceService,
+    "FunctionRunnerService",
+  );
+  const client = new Client(`127.0.0.1:${String(port)}`, grpc.credentials.createInsecure());
+  const run = (r: RunFunctionRequest): Promise<RunFunctionResponse> =>
+    new Promise((resolve, reject) => {
+      const method = client["runFunction"] as (
+        r: RunFunctionRequest,
+        cb: (err: grpc.ServiceError | null, rsp: RunFunctionResponse) => void,
+      ) => void;
+      method.call(client, r, (err, rsp) => {
+        if (err) reject(err);
+        else resolve(rsp);
+      });
+    });
+  return { calls: () => n, run };
+}
+
+function exampleRequest(replicas?: number): RunFunctionRequest {
+  const file = exampleClaims[0];
+  if (!file) throw new Error("no examples");
+  const { claim, observed } = loadExample(file);
+  const xr = asComposite(claim);
+  if (replicas !== undefined) {
+    const spec = xr["spec"] as { clusters: { nodePools: { replicas: number }[] }[] };
+    const pool = spec.clusters[0]?.nodePools[0];
+    if (!pool) throw new Error("the example has no pool");
+    pool.replicas = replicas;
+  }
+  return request(xr, observed);
+}
+
+const resources = (r: RunFunctionResponse): string[] => Object.keys(r.desired?.resources ?? {});
+
+describe("response cache over gRPC", () => {
+  test("the same request twice is composed once and answered the same", async () => {
+    const fn = await counted(1 << 20);
+    const first = await fn.run(exampleRequest());
+    const second = await fn.run(exampleRequest());
+    assert.equal(fn.calls(), 1);
+    assert.deepEqual(second, first);
+  });
+
+  test("a request that differs in content is composed anew, never answered stale", async () => {
+    const fn = await counted(1 << 20);
+    const small = await fn.run(exampleRequest());
+    const larger = await fn.run(exampleRequest(7));
+    assert.equal(fn.calls(), 2);
+    assert.ok(resources(larger).length > resources(small).length, "the new pool size shows");
+  });
+
+  test("requests are keyed by Crossplane's tag when they carry one", async () => {
+    const fn = await counted(1 << 20);
+    const tagged = (tag: string, replicas?: number): RunFunctionRequest => ({
+      ...exampleRequest(replicas),
+      meta: { tag, capabilities: [] },
+    });
+    await fn.run(tagged("a"));
+    await fn.run(tagged("a"));
+    assert.equal(fn.calls(), 1);
+    const b = await fn.run(tagged("b", 7));
+    assert.equal(fn.calls(), 2);
+    assert.equal(b.meta?.tag, "b");
+  });
+
+  test("a function that threw is asked again next time", async () => {
+    let fail = true;
+    const fn = await counted(1 << 20, (req) => {
+      if (fail) throw new Error("transient");
+      return compose(req);
+    });
+    const refused = await fn.run(exampleRequest());
+    assert.equal(refused.results[0]?.severity, Severity.SEVERITY_FATAL);
+    fail = false;
+    const ok = await fn.run(exampleRequest());
+    assert.equal(fn.calls(), 2);
+    assert.ok(resources(ok).length > 10);
+  });
+
+  test("a cache of 0 bytes composes every call", async () => {
+    const fn = await counted(0);
+    await fn.run(exampleRequest());
+    await fn.run(exampleRequest());
+    assert.equal(fn.calls(), 2);
+  });
+});
+
+describe("ResponseCache", () => {
+  test("keeps at most its bytes, dropping the least recently used", () => {
+    const cache = new ResponseCache(10);
+    cache.set("a", Buffer.alloc(4));
+    cache.set("b", Buffer.alloc(4));
+    assert.ok(cache.get("a"), "a is used, so b is now the oldest");
+    cache.set("c", Buffer.alloc(4));
+    assert.equal(cache.get("b"), undefined);
+    assert.ok(cache.get("a"));
+    assert.ok(cache.get("c"));
+    assert.deepEqual(cache.size, { entries: 2, bytes: 8 });
+  });
+
+  test("a response larger than the whole cache is not kept and evicts nothing", () => {
+    const cache = new ResponseCache(10);
+    cache.set("a", Buffer.alloc(4));
+    cache.set("huge", Buffer.alloc(11));
+    assert.equal(cache.get("huge"), undefined);
+    assert.ok(cache.get("a"));
+  });
+
+  test("replacing an entry counts its bytes once", () => {
+    const cache = new ResponseCache(10);
+    cache.set("a", Buffer.alloc(4));
+    cache.set("a", Buffer.alloc(6));
+    assert.deepEqual(cache.size, { entries: 1, bytes: 6 });
+  });
+
+  test("the key is the tag when there is one, else the bytes' digest", () => {
+    const bytes = Buffer.from("request");
+    assert.equal(ResponseCache.key("t1", bytes), "tag:t1");
+    assert.equal(
+      ResponseCache.key("", bytes),
+      ResponseCache.key(undefined, Buffer.from("request")),
+    );
+    assert.notEqual(ResponseCache.key("", bytes), ResponseCache.key("", Buffer.from("requesT")));
+  });
+});
