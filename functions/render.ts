@@ -42,8 +42,8 @@ export function asComposite(obj: KubeObject): KubeObject {
     metadata: {
       name: meta.name ?? "",
       labels: {
-        "crossplane.io/claim-name": meta.name ?? "",
-        "crossplane.io/claim-namespace": meta.namespace ?? "default",
+        [claimNameLabel]: meta.name ?? "",
+        [claimNamespaceLabel]: meta.namespace ?? "default",
       },
     },
     spec: {
@@ -95,40 +95,92 @@ function firstNAndSomeMore(names: string[], n = 3): string {
 }
 
 /** The objects `crossplane render` would print for this response. */
+/** Crossplane's Ready condition of a composite: True once every composed resource is ready. */
+export function readyCondition(rsp: RunFunctionResponse): CompositeCondition {
+  const desired = rsp.desired?.resources ?? {};
+  const unready = Object.keys(desired)
+    .sort()
+    .filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
+  return unready.length > 0
+    ? {
+        type: "Ready",
+        status: "False",
+        reason: "Creating",
+        message: `Unready resources: ${firstNAndSomeMore(unready)}`,
+      }
+    : { type: "Ready", status: "True", reason: "Available" };
+}
+
+export interface CompositeCondition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message?: string;
+}
+
+/** The conditions the function set, without Ready and Synced (Crossplane's own). */
+export function functionConditions(rsp: RunFunctionResponse): CompositeCondition[] {
+  return rsp.conditions
+    .filter((c) => c.type !== "Ready" && c.type !== "Synced")
+    .map((c) => ({
+      type: c.type,
+      status: conditionStatus(c.status) as CompositeCondition["status"],
+      reason: c.reason,
+      ...(c.message ? { message: c.message } : {}),
+    }));
+}
+
+export const compositeLabel = "crossplane.io/composite";
+export const claimNameLabel = "crossplane.io/claim-name";
+export const claimNamespaceLabel = "crossplane.io/claim-namespace";
+
+/**
+ * A desired composed resource as Crossplane creates it: named by the
+ * composition-resource-name annotation, labelled with its composite (and
+ * claim), controlled by the composite.
+ */
+export function composedObject(xr: KubeObject, name: string, resource: object): KubeObject {
+  const r = structuredClone(resource) as KubeObject;
+  const meta = (r.metadata ??= {});
+  const claimName = xr.metadata?.labels?.[claimNameLabel];
+  const claimNs = xr.metadata?.labels?.[claimNamespaceLabel];
+  meta.annotations = { ...meta.annotations, [compositionResourceName]: name };
+  meta.labels = {
+    ...meta.labels,
+    [compositeLabel]: xr.metadata?.name ?? "",
+    ...(claimName && claimNs
+      ? { [claimNameLabel]: claimName, [claimNamespaceLabel]: claimNs }
+      : {}),
+  };
+  (meta as Record<string, unknown>)["ownerReferences"] = [
+    {
+      apiVersion: xr.apiVersion,
+      kind: xr.kind,
+      name: xr.metadata?.name ?? "",
+      uid: xr.metadata?.uid ?? "",
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+  return r;
+}
+
+/** The messages of the function's fatal results, if it refused. */
+export function fatalResults(rsp: RunFunctionResponse): string[] {
+  return rsp.results.filter((r) => r.severity === Severity.SEVERITY_FATAL).map((r) => r.message);
+}
+
+/** The objects `crossplane render` would print for this response. */
 export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeObject[] {
-  const fatal = rsp.results.filter((r) => r.severity === Severity.SEVERITY_FATAL);
+  const fatal = fatalResults(rsp);
   if (fatal.length > 0) {
-    throw new Error(
-      `the function refused the composite:\n  ${fatal.map((r) => r.message).join("\n  ")}`,
-    );
+    throw new Error(`the function refused the composite:\n  ${fatal.join("\n  ")}`);
   }
   const desired = rsp.desired?.resources ?? {};
-  const names = Object.keys(desired).sort();
-  const unready = names.filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
-  const xrName = xr.metadata?.name ?? "";
-  const claimName = xr.metadata?.labels?.["crossplane.io/claim-name"];
-  const claimNs = xr.metadata?.labels?.["crossplane.io/claim-namespace"];
-  const ready =
-    unready.length > 0
-      ? {
-          type: "Ready",
-          status: "False",
-          reason: "Creating",
-          message: `Unready resources: ${firstNAndSomeMore(unready)}`,
-        }
-      : { type: "Ready", status: "True", reason: "Available" };
-  const conditions = [
-    { ...ready, lastTransitionTime: renderTime },
-    ...rsp.conditions
-      .filter((c) => c.type !== "Ready" && c.type !== "Synced")
-      .map((c) => ({
-        type: c.type,
-        status: conditionStatus(c.status),
-        reason: c.reason,
-        ...(c.message ? { message: c.message } : {}),
-        lastTransitionTime: renderTime,
-      })),
-  ];
+  const conditions = [readyCondition(rsp), ...functionConditions(rsp)].map((c) => ({
+    ...c,
+    lastTransitionTime: renderTime,
+  }));
   const status = {
     ...((rsp.desired?.composite?.resource?.["status"] ?? {}) as Record<string, unknown>),
     conditions,
@@ -138,34 +190,14 @@ export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeO
       apiVersion: xr.apiVersion,
       kind: xr.kind,
       metadata: {
-        name: xrName,
+        name: xr.metadata?.name ?? "",
         ...(xr.metadata?.namespace ? { namespace: xr.metadata.namespace } : {}),
       },
       status,
     },
   ];
-  for (const name of names) {
-    const r = structuredClone(desired[name]?.resource ?? {}) as KubeObject;
-    const meta = (r.metadata ??= {});
-    meta.annotations = { ...meta.annotations, [compositionResourceName]: name };
-    meta.labels = {
-      ...meta.labels,
-      "crossplane.io/composite": xrName,
-      ...(claimName && claimNs
-        ? { "crossplane.io/claim-name": claimName, "crossplane.io/claim-namespace": claimNs }
-        : {}),
-    };
-    (meta as Record<string, unknown>)["ownerReferences"] = [
-      {
-        apiVersion: xr.apiVersion,
-        kind: xr.kind,
-        name: xrName,
-        uid: xr.metadata?.uid ?? "",
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ];
-    out.push(r);
+  for (const name of Object.keys(desired).sort()) {
+    out.push(composedObject(xr, name, desired[name]?.resource ?? {}));
   }
   return out;
 }

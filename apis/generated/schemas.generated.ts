@@ -2464,6 +2464,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "description": "SHA-256 of the issuing CA certificate."
                   }
                 }
+              },
+              "caCertificate": {
+                "type": "string",
+                "description": "The CA's public certificates (PEM), when the Secret holds only them (spec.forProvider.caCertificate)."
               }
             }
           },

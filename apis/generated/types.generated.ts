@@ -806,6 +806,10 @@ export interface RemoteSecretAtProvider {
      */
     issuerFingerprint?: string;
   };
+  /**
+   * The CA's public certificates (PEM), when the Secret holds only them (spec.forProvider.caCertificate).
+   */
+  caCertificate?: string;
 }
 /**
  * A Service in a remote Kubernetes cluster.

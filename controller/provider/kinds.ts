@@ -48,16 +48,19 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteKafka: exists,
   RemoteSecret: {
     notReady: () => undefined,
-    // Key names and the certificate's identity only: values never leave the remote Secret.
+    // Key names and the certificate's identity only: values never leave the remote
+    // Secret, except a CA's public certificates when they are all it holds (what
+    // clients must trust; the composite's connection Secret carries them).
     atProvider: (o) => {
       const data = (o["data"] as Record<string, string> | undefined) ?? {};
-      const crt = Object.keys(data)
-        .sort()
-        .find((k) => k.endsWith(".crt") && k !== "ca.crt");
+      const keys = Object.keys(data).sort();
+      const crt = keys.find((k) => k.endsWith(".crt") && k !== "ca.crt");
       const cert = crt ? data[crt] : undefined;
+      const caOnly = keys.length === 1 && keys[0] === "ca.crt" ? data["ca.crt"] : undefined;
       return {
-        keys: Object.keys(data).sort(),
+        keys,
         ...(cert ? { certificate: certificateInfo(cert, data["ca.crt"]) } : {}),
+        ...(caOnly ? { caCertificate: Buffer.from(caOnly, "base64").toString("utf8") } : {}),
       };
     },
   },

@@ -27,7 +27,7 @@ import {
 import { kafkaImage, metadataVersion } from "./image.ts";
 import { nodeConfig, type QuorumConfig } from "./kafka-config.ts";
 import { managedResource, resourceName, type ManagedResource } from "./managed.ts";
-import { annotations } from "./names.ts";
+import { annotations, caCertSecret } from "./names.ts";
 import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
 import { allocateNodeIds, allocationFromObserved } from "./node-ids.ts";
 import { findRemote, isReady, type ObservedMr, type ObservedResources } from "./observed.ts";
@@ -502,6 +502,11 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   };
   const connection: Record<string, Buffer> = {};
   if (allBootstrap) connection["bootstrap.servers"] = Buffer.from(clusterSet ?? allBootstrap);
+  // The cluster CA clients must trust, once the provider has published it anywhere.
+  const caMr = t.clusters
+    .map((c) => observed[`${c.name}-secret-${caCertSecret(kafkaName)}`]?.status?.atProvider)
+    .find((ap) => typeof ap?.["caCertificate"] === "string");
+  if (caMr) connection["ca.crt"] = Buffer.from(caMr["caCertificate"] as string);
   connection["clusters"] = Buffer.from(
     JSON.stringify(
       Object.fromEntries(

@@ -10,7 +10,7 @@ import { pino, type Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
 import { startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
-import { namespacedToken } from "./identity.ts";
+import { namespacedToken } from "../../controller/register.ts";
 import { installCrds } from "./install.ts";
 
 export const group = "remote.stretchkafka.dev/v1alpha1";

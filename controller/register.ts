@@ -1,0 +1,177 @@
+/**
+ * `stretch-kafka register-cluster`: gives the provider a namespaced identity
+ * in a remote cluster (ServiceAccount, Role with the least it needs,
+ * RoleBinding, long-lived token) and registers the cluster centrally (the
+ * credentials Secret and a ProviderConfig). Everything is applied, so running
+ * it twice changes nothing and keeps the token.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { groups } from "../apis/index.ts";
+import type { DynamicClient, KubeObject } from "./kube/dynamic.ts";
+
+const fm = { fieldManager: "stretch-kafka-register" };
+
+export interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** Creates the identity (idempotent) and a token Secret `tokenSecret`; returns the token. */
+export async function namespacedToken(
+  remote: DynamicClient,
+  opts: { namespace: string; serviceAccount: string; tokenSecret: string; rules: Rule[] },
+  /** Told each object as it is applied. */
+  report: (what: string) => void = () => {},
+): Promise<string> {
+  const { namespace: ns, serviceAccount: sa } = opts;
+  await remote.apply(
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
+    fm,
+  );
+  await remote.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: sa, namespace: ns },
+      rules: opts.rules,
+    },
+    fm,
+  );
+  await remote.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: sa, namespace: ns },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
+      subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
+    },
+    fm,
+  );
+  report(`ServiceAccount, Role and RoleBinding ${ns}/${sa}`);
+  await remote.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "kubernetes.io/service-account-token",
+      metadata: {
+        name: opts.tokenSecret,
+        namespace: ns,
+        annotations: { "kubernetes.io/service-account.name": sa },
+      },
+    },
+    fm,
+  );
+  // The real token controller fills it in.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const s = await remote.get<KubeObject & { data?: Record<string, string> }>(
+      "v1",
+      "Secret",
+      opts.tokenSecret,
+      ns,
+    );
+    const token = s.data?.["token"];
+    if (token) {
+      report(`token Secret ${ns}/${opts.tokenSecret}`);
+      return Buffer.from(token, "base64").toString("utf8");
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `the token controller did not fill Secret ${ns}/${opts.tokenSecret} within 30s`,
+      );
+    await sleep(100);
+  }
+}
+
+const all = ["get", "list", "watch", "create", "patch", "delete"];
+
+/**
+ * What the provider does in a remote namespace, and nothing else: manage the
+ * kinds of the managed resources, and read and delete pods (the rolling
+ * restart). Reading the server version needs no Role.
+ */
+export const providerRules: Rule[] = [
+  {
+    apiGroups: [""],
+    resources: ["configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims"],
+    verbs: all,
+  },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "delete"] },
+  { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: all },
+  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: all },
+  { apiGroups: ["core.strimzi.io"], resources: ["strimzipodsets"], verbs: all },
+  { apiGroups: ["kafka.strimzi.io"], resources: ["kafkas"], verbs: all },
+  { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },
+];
+
+export interface RegisterOptions {
+  /** The ProviderConfig's name, which claims use for this cluster. */
+  name: string;
+  /** Admin access to the remote cluster (used once, never stored). */
+  remote: DynamicClient;
+  central: DynamicClient;
+  /** The remote namespace Kafka runs in (the claims' spec.targetNamespace). */
+  namespace: string;
+  /** The provider's namespace in the central cluster, where the credentials go. */
+  providerNamespace: string;
+  /** The remote API server as the provider reaches it, and its CA (PEM). */
+  server: string;
+  serverCa: string;
+}
+
+/** Registers a remote cluster; `report` is told each thing done. */
+export async function registerCluster(
+  o: RegisterOptions,
+  report: (what: string) => void,
+): Promise<void> {
+  const sa = "stretch-kafka-provider";
+  await o.remote.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace } },
+    fm,
+  );
+  report(`remote: Namespace ${o.namespace}`);
+  const token = await namespacedToken(
+    o.remote,
+    {
+      namespace: o.namespace,
+      serviceAccount: sa,
+      tokenSecret: `${sa}-token`,
+      rules: providerRules,
+    },
+    (what) => {
+      report(`remote: ${what}`);
+    },
+  );
+  await o.central.apply(
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: o.providerNamespace } },
+    fm,
+  );
+  const secret = `${o.name}-credentials`;
+  await o.central.apply(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: secret, namespace: o.providerNamespace },
+      stringData: { server: o.server, "ca.crt": o.serverCa, token },
+    },
+    fm,
+  );
+  report(`central: Secret ${o.providerNamespace}/${secret} (server, ca.crt, token)`);
+  await o.central.apply(
+    {
+      apiVersion: groups.remote,
+      kind: "ProviderConfig",
+      metadata: { name: o.name },
+      spec: {
+        credentials: {
+          source: "Secret",
+          format: "Token",
+          secretRef: { namespace: o.providerNamespace, name: secret },
+        },
+      },
+    },
+    fm,
+  );
+  report(`central: ProviderConfig ${o.name}`);
+}
