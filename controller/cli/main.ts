@@ -10,6 +10,10 @@ import { describeError } from "../kube/errors.ts";
 import { newLogger } from "../log.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
 import { KubeConfig } from "@kubernetes/client-node";
+import { overGrpc, type FunctionRunner } from "../engine/pipeline.ts";
+import { registerCluster } from "../register.ts";
+import { startController } from "./stack.ts";
+import { claimStatus } from "./status.ts";
 import { DynamicClient } from "../kube/dynamic.ts";
 import { Provider } from "../provider/provider.ts";
 import { defaultQueueOptions } from "../runtime/workqueue.ts";
@@ -43,11 +47,13 @@ program
   .command("sandbox")
   .description("run a local multi-cluster sandbox (real API servers) with a sample claim")
   .option("--claim <file>", "claim to apply", defaultClaimFile)
-  .option("--exit-when-ready", "exit 0 once the sandbox is up instead of running until Ctrl-C")
-  .action(async (o: { claim: string; exitWhenReady?: boolean }) => {
+  .option("--exit-when-ready", "exit 0 once the claim is Ready instead of running until Ctrl-C")
+  .option("--ready-timeout-seconds <s>", "how long the claim may take to become Ready", "300")
+  .action(async (o: { claim: string; exitWhenReady?: boolean; readyTimeoutSeconds: string }) => {
     await sandbox({
       claimFile: o.claim,
       exitWhenReady: o.exitWhenReady ?? false,
+      readyTimeoutSeconds: positive("ready-timeout-seconds", o.readyTimeoutSeconds),
       log: (m) => {
         console.log(m);
       },
@@ -133,34 +139,171 @@ program
     },
   );
 
+/** Options shared by `provider` and `controller`. */
+function runtimeOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--kubeconfig <file>",
+      "kubeconfig of the central cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
+    )
+    .option(
+      "--namespace <ns>",
+      "namespace of the controller's own Secrets (the CAs) and its Lease",
+      "stretch-kafka-system",
+    )
+    .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
+    .option("--log-level <level>", "pino log level", "info")
+    .option("--http-address <address>", "address of /healthz, /readyz and /metrics", "0.0.0.0:8080")
+    .option("--no-leader-elect", "act without taking the leader Lease (a single replica only)")
+    .option("--lease-duration-seconds <s>", "leader Lease duration", "15")
+    .option(
+      "--renew-deadline-seconds <s>",
+      "how long a leader may fail to renew before it stops",
+      "10",
+    )
+    .option("--retry-period-seconds <s>", "how often candidates try and leaders renew", "2");
+}
+
+runtimeOptions(
+  program
+    .command("provider")
+    .description("run the provider: materialize managed resources in the remote clusters"),
+).action(async (o: RuntimeOptions) => {
+  await runController(o, false);
+});
+
+runtimeOptions(
+  program
+    .command("controller")
+    .description(
+      "run the provider and the composition engine (standalone, without Crossplane): claims to remote objects and status back",
+    ),
+)
+  .option(
+    "--function <name=address>",
+    "run this Composition function over gRPC at address (repeatable); function-stretch-kafka runs in-process unless given",
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
+  .option(
+    "--function-tls-certs-dir <dir>",
+    "client certificate for the functions (tls.crt, tls.key, ca.crt); plain text without it",
+  )
+  .action(async (o: RuntimeOptions & { function: string[]; functionTlsCertsDir?: string }) => {
+    const functions = new Map<string, FunctionRunner>();
+    for (const f of o.function) {
+      const [name, address] = f.split("=", 2);
+      if (!name || !address)
+        throw new Error(
+          `--function takes NAME=HOST:PORT, e.g. function-stretch-kafka=localhost:9443; not ${f}`,
+        );
+      functions.set(name, overGrpc(address, o.functionTlsCertsDir));
+    }
+    await runController(o, true, functions);
+  });
+
 program
-  .command("provider")
-  .description("run the provider: materialize managed resources in the remote clusters")
+  .command("register-cluster")
+  .description(
+    "give the provider a least-privilege identity in a remote cluster and register it centrally (safe to run twice)",
+  )
+  .argument("<name>", "the ProviderConfig's name, which claims use for this cluster")
+  .requiredOption(
+    "--remote-kubeconfig <file>",
+    "admin kubeconfig of the remote cluster (used once, never stored)",
+  )
   .option(
     "--kubeconfig <file>",
-    "kubeconfig of the central cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster)",
+    "kubeconfig of the central cluster (default: $KUBECONFIG or ~/.kube/config)",
+  )
+  .option(
+    "--target-namespace <ns>",
+    "the remote namespace Kafka runs in (claims' spec.targetNamespace)",
+    "kafka",
   )
   .option(
     "--namespace <ns>",
-    "namespace of the provider's own Secrets (the CAs)",
+    "the provider's namespace in the central cluster",
     "stretch-kafka-system",
   )
-  .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
-  .option("--log-level <level>", "pino log level", "info")
-  .option("--http-address <address>", "address of /healthz, /readyz and /metrics", "0.0.0.0:8080")
-  .option("--no-leader-elect", "act without taking the leader Lease (a single replica only)")
-  .option("--lease-duration-seconds <s>", "leader Lease duration", "15")
   .option(
-    "--renew-deadline-seconds <s>",
-    "how long a leader may fail to renew before it stops",
-    "10",
+    "--server <url>",
+    "the remote API server as the provider reaches it (default: from the remote kubeconfig)",
   )
-  .option("--retry-period-seconds <s>", "how often candidates try and leaders renew", "2")
-  .action(async (o: ProviderOptions) => {
-    await runProvider(o);
+  .action(
+    async (
+      name: string,
+      o: {
+        remoteKubeconfig: string;
+        kubeconfig?: string;
+        targetNamespace: string;
+        namespace: string;
+        server?: string;
+      },
+    ) => {
+      const remoteKc = loadKubeConfig(o.remoteKubeconfig);
+      const cluster = remoteKc.getCurrentCluster();
+      if (!cluster) throw new Error(`${o.remoteKubeconfig} has no current cluster`);
+      const ca = cluster.caData
+        ? Buffer.from(cluster.caData, "base64").toString("utf8")
+        : cluster.caFile
+          ? readFileSync(cluster.caFile, "utf8")
+          : undefined;
+      if (!ca)
+        throw new Error(
+          `${o.remoteKubeconfig} names no CA for ${cluster.server}; the provider verifies the server, so give a kubeconfig with certificate-authority(-data)`,
+        );
+      const remote = new DynamicClient(remoteKc);
+      const central = new DynamicClient(loadKubeConfig(o.kubeconfig));
+      try {
+        await registerCluster(
+          {
+            name,
+            remote,
+            central,
+            namespace: o.targetNamespace,
+            providerNamespace: o.namespace,
+            server: o.server ?? cluster.server,
+            serverCa: ca,
+          },
+          (what) => {
+            console.log(what);
+          },
+        );
+        console.log(`registered ${name}: claims can now use providerConfigRef: { name: ${name} }`);
+      } finally {
+        await remote.close();
+        await central.close();
+      }
+    },
+  );
+
+program
+  .command("status")
+  .description("a claim at a glance: claim → clusters → pools → pods ready, with conditions")
+  .argument("<name>", "the StretchKafka claim")
+  .option("-n, --namespace <ns>", "the claim's namespace", "default")
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig of the central cluster (default: $KUBECONFIG or ~/.kube/config)",
+  )
+  .action(async (name: string, o: { namespace: string; kubeconfig?: string }) => {
+    const central = new DynamicClient(loadKubeConfig(o.kubeconfig));
+    try {
+      console.log(await claimStatus(central, name, o.namespace));
+    } finally {
+      await central.close();
+    }
   });
 
-interface ProviderOptions {
+function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+interface RuntimeOptions {
   kubeconfig?: string;
   namespace: string;
   concurrency: string;
@@ -185,33 +328,30 @@ function nonNegative(name: string, value: string): number {
   return n;
 }
 
-async function runProvider(o: ProviderOptions): Promise<void> {
+/** The provider alone, or with the composition engine (the standalone controller). */
+async function runController(
+  o: RuntimeOptions,
+  withEngine: boolean,
+  functions: ReadonlyMap<string, FunctionRunner> = new Map(),
+): Promise<void> {
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`--concurrency must be a positive integer, not ${o.concurrency}`);
   }
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
-  const log = newLogger({ name: "provider-stretch-kafka", level: o.logLevel });
+  const role = withEngine ? "controller" : "provider";
+  const log = newLogger({ name: `stretch-kafka-${role}`, level: o.logLevel });
   const metrics = new Metrics();
-  const central = new DynamicClient(kc, {
-    userAgent: "stretch-kafka-provider",
+  const central = new DynamicClient(loadKubeConfig(o.kubeconfig), {
+    userAgent: `stretch-kafka-${role}`,
     onRequest: metrics.requestHook("central"),
   });
-  const provider = new Provider(
-    central,
-    log,
-    { ...defaultQueueOptions, concurrency },
-    o.namespace,
-    metrics,
-  );
+  const queue = { ...defaultQueueOptions, concurrency };
   const elector = o.leaderElect
     ? new LeaderElector(
         central,
         {
           namespace: o.namespace,
-          name: "stretch-kafka-provider",
+          name: `stretch-kafka-${role}`,
           identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
           leaseDurationSeconds: positive("lease-duration-seconds", o.leaseDurationSeconds),
           renewDeadlineSeconds: positive("renew-deadline-seconds", o.renewDeadlineSeconds),
@@ -220,12 +360,12 @@ async function runProvider(o: ProviderOptions): Promise<void> {
         log,
       )
     : undefined;
-  const state = { started: false };
+  const state: { running?: { synced: boolean; provider: Provider; stop(): Promise<void> } } = {};
   const http = await serveHttp(o.httpAddress, metrics, {
     // A standby is ready: it is doing its job, which is waiting.
-    ready: () => (state.started ? provider.synced : elector !== undefined),
+    ready: () => (state.running ? state.running.synced : elector !== undefined),
     beforeScrape: () => {
-      provider.observeState();
+      state.running?.provider.observeState();
     },
   });
   const stopping = new Promise<void>((resolve) => {
@@ -233,8 +373,24 @@ async function runProvider(o: ProviderOptions): Promise<void> {
     process.once("SIGTERM", resolve);
   });
   const lead = async (): Promise<void> => {
-    await provider.start();
-    state.started = true;
+    if (withEngine) {
+      state.running = await startController(central, log, {
+        namespace: o.namespace,
+        queue,
+        functions,
+        metrics,
+      });
+    } else {
+      const provider = new Provider(central, log, queue, o.namespace, metrics);
+      await provider.start();
+      state.running = {
+        provider,
+        get synced() {
+          return provider.synced;
+        },
+        stop: () => provider.stop(),
+      };
+    }
   };
   if (elector) {
     void elector.run(lead, () => {
@@ -247,7 +403,7 @@ async function runProvider(o: ProviderOptions): Promise<void> {
   }
   await stopping;
   log.info("stopping: letting reconciles in flight finish");
-  if (state.started) await provider.stop();
+  await state.running?.stop();
   await elector?.stop();
   await central.close();
   http.close();

@@ -2,23 +2,33 @@
  * `stretch-kafka sandbox`: a local multi-cluster sandbox on real API servers.
  * Starts a central and three remote Kubernetes control planes (the test bed),
  * installs every CRD (ours and the real ones of Crossplane, MCS and Strimzi),
- * applies a sample claim, prints how to reach each cluster, and keeps running
- * until interrupted.
+ * registers the remote clusters with their least-privilege identity, runs the
+ * controller (provider and composition engine), plays the remote Strimzi
+ * operators (the one simulated part: pods are made Ready), applies a sample
+ * claim and shows its status converging until Ready. With
+ * STRETCH_KAFKA_KUBECONFIGS=central,remote1,... it uses those clusters
+ * instead, and plays no Strimzi there.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
 import { DynamicClient, type KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
+import { newLogger } from "../log.ts";
 import { startTestBed, type TestBed } from "../../test/bed/clusters.ts";
 import { installCrds } from "../../test/bed/install.ts";
 import { cacheDir } from "../../test/bed/cache.ts";
+import { serverCa } from "../../test/bed/provider-bed.ts";
+import { playStrimzi, prepareClusters, startController } from "./stack.ts";
+import { claimStatus } from "./status.ts";
 
 export interface SandboxOptions {
-  /** Exit 0 once everything is up instead of running until interrupted. */
+  /** Exit 0 once the claim is Ready (non-zero if it is not within `readyTimeoutSeconds`). */
   exitWhenReady: boolean;
   claimFile: string;
+  readyTimeoutSeconds: number;
   log: (msg: string) => void;
 }
 
@@ -27,23 +37,84 @@ export const defaultClaimFile = fileURLToPath(
 );
 
 const remoteNames = ["east", "west", "north"];
+const providerNamespace = "stretch-kafka-system";
+
+interface Claim extends KubeObject {
+  spec: { targetNamespace?: string; clusters: { providerConfigRef: { name: string } }[] };
+  status?: {
+    conditions?: { type: string; status: string; message?: string }[];
+    summary?: { clusters?: string; nodes?: string };
+  };
+}
 
 export async function sandbox(opts: SandboxOptions): Promise<void> {
   const { log } = opts;
-  const claim = parse(readFileSync(opts.claimFile, "utf8")) as KubeObject;
+  const claim = parse(readFileSync(opts.claimFile, "utf8")) as Claim;
+  const unknown = claim.spec.clusters
+    .map((c) => c.providerConfigRef.name)
+    .filter((n) => !remoteNames.includes(n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `${opts.claimFile} names clusters ${unknown.join(", ")}; the sandbox's remote clusters are ${remoteNames.join(", ")}`,
+    );
+  }
+  const targetNamespace = claim.spec.targetNamespace ?? "kafka";
   const started = Date.now();
+  const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
   log("starting a central and three remote Kubernetes control planes (real kube-apiserver + etcd)");
   const bed: TestBed = await startTestBed({ names: ["central", ...remoteNames], log });
+  // The progress lines are the output; the controller speaks up only for errors (LOG_LEVEL for more).
+  const logger = newLogger({ name: "stretch-kafka", level: process.env["LOG_LEVEL"] ?? "error" });
+  const remotes = new Map(
+    remoteNames.map((n) => [n, new DynamicClient(bed.cluster(n).kubeConfig())]),
+  );
+  const central = new DynamicClient(bed.cluster("central").kubeConfig());
+  const cleanups: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     log("tearing the sandbox down");
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    for (const r of remotes.values()) await r.close();
+    await central.close();
     await bed.close();
   };
+  let ready = false;
   try {
     log("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
-    await Promise.all(bed.clusters.map((c) => installCrds(c.kubeConfig())));
+    await installCrds(bed.cluster("central").kubeConfig());
+    await Promise.all(
+      remoteNames.map((n) =>
+        installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
+      ),
+    );
+    log("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
+    await prepareClusters(
+      {
+        central: bed.cluster("central").kubeConfig(),
+        remotes: new Map(
+          remoteNames.map((n) => {
+            const c = bed.cluster(n);
+            return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
+          }),
+        ),
+      },
+      { namespace: providerNamespace, targetNamespace, report: log },
+    );
+    log("starting the controller: provider and composition engine, function in-process");
+    const controller = await startController(central, logger, { namespace: providerNamespace });
+    cleanups.push(() => controller.stop());
+    const local = new Map([...remotes].filter(([n]) => bed.cluster(n).managed));
+    if (local.size > 0) {
+      log(
+        `playing Strimzi in ${[...local.keys()].join(", ")} (pods are made Ready; nothing else is simulated)`,
+      );
+      const players = playStrimzi(local, targetNamespace, logger);
+      cleanups.push(async () => {
+        await Promise.all(players.map((p) => p.stop()));
+      });
+    }
 
-    const central = new DynamicClient(bed.cluster("central").kubeConfig());
     const ns = claim.metadata.namespace ?? "default";
+    const name = claim.metadata.name ?? "";
     await central.apply(
       { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
       { fieldManager: "stretch-kafka-sandbox" },
@@ -53,15 +124,35 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
     } catch (err) {
       throw new Error(
         `the API server refused the sample claim ${opts.claimFile}: ${describeError(err)}`,
-        {
-          cause: err,
-        },
+        { cause: err },
       );
     }
-    await central.close();
+    log(`claim ${ns}/${name} applied; waiting for it to become Ready`);
+    let last = "";
+    const deadline = Date.now() + opts.readyTimeoutSeconds * 1000;
+    while (Date.now() < deadline) {
+      const c = await central.find<Claim>(claim.apiVersion, claim.kind, name, ns);
+      const readyCond = c?.status?.conditions?.find((x) => x.type === "Ready");
+      const line = `  ${elapsed().padStart(6)}  clusters ready ${c?.status?.summary?.clusters ?? "-"}  nodes ready ${c?.status?.summary?.nodes ?? "-"}  Ready=${readyCond?.status ?? "Unknown"}${readyCond?.status === "True" ? "" : `  ${readyCond?.message ?? ""}`}`;
+      if (line.replace(/^\s*[\d.]+s/, "") !== last.replace(/^\s*[\d.]+s/, "")) log(line);
+      last = line;
+      if (readyCond?.status === "True") {
+        ready = true;
+        break;
+      }
+      await sleep(500);
+    }
+    log("");
+    log(await claimStatus(central, name, ns));
+    log("");
 
     const dir = cacheDir("sandbox");
-    const lines = [`sandbox ready in ${((Date.now() - started) / 1000).toFixed(1)}s`, ""];
+    const lines = [
+      ready
+        ? `sandbox Ready in ${elapsed()}`
+        : `the claim is not Ready after ${String(opts.readyTimeoutSeconds)}s`,
+      "",
+    ];
     for (const c of bed.clusters) {
       const link = join(dir, `${c.name}.kubeconfig`);
       writeFileSync(link, readFileSync(c.kubeconfigPath));
@@ -69,16 +160,22 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
     }
     lines.push(
       "",
-      `claim ${ns}/${claim.metadata.name ?? ""} applied to central:`,
+      "try:",
       `  kubectl --kubeconfig ${join(dir, "central.kubeconfig")} get stretchkafkas -A`,
+      `  kubectl --kubeconfig ${join(dir, "east.kubeconfig")} -n ${targetNamespace} get strimzipodsets,pods`,
+      `  npm run stretch-kafka -- status ${name} -n ${ns} --kubeconfig ${join(dir, "central.kubeconfig")}`,
     );
     log(lines.join("\n"));
   } catch (err) {
     await stop();
     throw err;
   }
-  if (opts.exitWhenReady) {
+  if (opts.exitWhenReady || !ready) {
     await stop();
+    if (!ready)
+      throw new Error(
+        `the sample claim did not become Ready within ${String(opts.readyTimeoutSeconds)}s`,
+      );
     return;
   }
   log("running; press Ctrl-C to stop");

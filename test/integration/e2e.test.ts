@@ -512,6 +512,55 @@ describe("a claim end to end, without Crossplane", () => {
   );
 
   test(
+    "stretch-kafka register-cluster prints what it did and changes nothing when run again",
+    { timeout: 120_000 },
+    async () => {
+      const cli = new URL("../../controller/cli/main.ts", import.meta.url).pathname;
+      const register = () =>
+        run(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            cli,
+            "register-cluster",
+            "south",
+            "--remote-kubeconfig",
+            bed.cluster("south").kubeconfigPath,
+            "--kubeconfig",
+            bed.cluster("central").kubeconfigPath,
+          ],
+          { env: { ...process.env, NODE_OPTIONS: "" } },
+        );
+      const token = async (): Promise<string> =>
+        (
+          await central.get<KubeObject & { data: Record<string, string> }>(
+            "v1",
+            "Secret",
+            "south-credentials",
+            "stretch-kafka-system",
+          )
+        ).data["token"] ?? "";
+      const before = await token();
+      const first = await register();
+      assert.match(
+        first.stdout,
+        /remote: ServiceAccount, Role and RoleBinding kafka\/stretch-kafka-provider/,
+      );
+      assert.match(first.stdout, /central: ProviderConfig south/);
+      const second = await register();
+      assert.equal(second.stdout, first.stdout);
+      assert.equal(await token(), before, "the token is kept");
+      const pc = await central.get<KubeObject & { status?: { conditions?: Condition[] } }>(
+        "remote.stretchkafka.dev/v1alpha1",
+        "ProviderConfig",
+        "south",
+      );
+      assert.equal(cond(pc, "Ready")?.status, "True");
+    },
+  );
+
+  test(
     "deleting the claim removes every remote and every central object",
     { timeout: 180_000 },
     async () => {

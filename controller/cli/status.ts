@@ -1,0 +1,120 @@
+/**
+ * `stretch-kafka status NAME [-n NAMESPACE]`: a claim at a glance, as a tree:
+ * claim → clusters → pools → pods ready, with every condition that is not
+ * as it should be and its message.
+ */
+import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+interface ClusterStatus {
+  name: string;
+  reachable?: boolean;
+  synced?: boolean;
+  ready?: boolean;
+  message?: string;
+  rack?: string;
+  bootstrapServers?: string;
+  pods?: { ready: number; total: number; current?: number };
+}
+
+interface ClaimView extends KubeObject {
+  spec: { resourceRef?: { name: string } };
+  status?: {
+    conditions?: Condition[];
+    clusterId?: string;
+    summary?: { clusters?: string; nodes?: string };
+    clusters?: ClusterStatus[];
+    kafka?: {
+      version?: string;
+      bootstrapServers?: string;
+      controllers?: number[];
+      brokers?: number[];
+    };
+  };
+}
+
+interface PodSetMr extends KubeObject {
+  spec: {
+    providerConfigRef: { name: string };
+    forProvider: { manifest: { metadata: { name: string; labels?: Record<string, string> } } };
+  };
+  status?: { atProvider?: { pods?: number; readyPods?: number; currentPods?: number } };
+}
+
+/** Conditions that read well when True (Ready, Synced) versus those that are bad news when True. */
+const goodWhenTrue = new Set(["Ready", "Synced"]);
+const healthy = (c: Condition): boolean => (c.status === "True") === goodWhenTrue.has(c.type);
+
+export async function claimStatus(
+  central: DynamicClient,
+  name: string,
+  namespace: string,
+): Promise<string> {
+  const claim = await central.find<ClaimView>(
+    "stretchkafka.dev/v1alpha1",
+    "StretchKafka",
+    name,
+    namespace,
+  );
+  if (!claim)
+    return `no StretchKafka ${namespace}/${name}: list them with kubectl get stretchkafkas -A`;
+  const s = claim.status ?? {};
+  const xr = claim.spec.resourceRef?.name;
+  const podSets = xr
+    ? (
+        await central.list<PodSetMr>("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet", {
+          labelSelector: `crossplane.io/composite=${xr}`,
+        })
+      ).items
+    : [];
+  const conds = s.conditions ?? [];
+  const mark = (ok: boolean | undefined): string => (ok ? "✓" : "✗");
+  const lines: string[] = [];
+  const headline = conds
+    .filter((c) => goodWhenTrue.has(c.type) || c.status === "True")
+    .map((c) => `${c.type}=${c.status}`)
+    .join("  ");
+  lines.push(`StretchKafka ${namespace}/${name}  ${headline || "(no status yet)"}`);
+  for (const c of conds.filter((x) => !healthy(x))) {
+    lines.push(`  ! ${c.type}=${c.status} ${c.reason ?? ""}: ${c.message ?? ""}`.trimEnd());
+  }
+  if (xr) lines.push(`  composite ${xr}${s.clusterId ? `  cluster id ${s.clusterId}` : ""}`);
+  if (s.kafka) {
+    lines.push(
+      `  Kafka ${s.kafka.version ?? ""}: ${String(s.kafka.controllers?.length ?? 0)} controllers, ${String(s.kafka.brokers?.length ?? 0)} brokers; nodes ready ${s.summary?.nodes ?? "?"}`,
+    );
+    if (s.kafka.bootstrapServers) lines.push(`  bootstrap ${s.kafka.bootstrapServers}`);
+  }
+  const clusters = s.clusters ?? [];
+  clusters.forEach((c, i) => {
+    const lastCluster = i === clusters.length - 1;
+    const pods = c.pods ? `pods ${String(c.pods.ready)}/${String(c.pods.total)} ready` : "";
+    lines.push(
+      `  ${lastCluster ? "└─" : "├─"} ${c.name.padEnd(10)} ${mark(c.reachable)} reachable  ${mark(c.synced)} synced  ${mark(c.ready)} ready  ${pods}${c.rack ? `  rack ${c.rack}` : ""}`,
+    );
+    const bar = lastCluster ? "   " : "│  ";
+    if (c.message) lines.push(`  ${bar}  ${c.message}`);
+    const pools = podSets
+      .filter((p) => p.spec.providerConfigRef.name === c.name)
+      .sort((a, b) =>
+        a.spec.forProvider.manifest.metadata.name.localeCompare(
+          b.spec.forProvider.manifest.metadata.name,
+        ),
+      );
+    pools.forEach((p, j) => {
+      const m = p.spec.forProvider.manifest.metadata;
+      const ap = p.status?.atProvider ?? {};
+      const pool = m.labels?.["strimzi.io/pool-name"] ?? m.name;
+      lines.push(
+        `  ${bar}${j === pools.length - 1 ? "└─" : "├─"} ${pool.padEnd(14)} ${String(ap.readyPods ?? 0)}/${String(ap.pods ?? 0)} pods ready, ${String(ap.currentPods ?? 0)} current`,
+      );
+    });
+  });
+  return lines.join("\n");
+}

@@ -1,0 +1,32 @@
+/**
+ * The README's main command: `npm run sandbox` brings a sample claim to Ready
+ * on real API servers; `--exit-when-ready` exits 0 then, for scripts.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+
+test(
+  "npm run sandbox -- --exit-when-ready: the sample claim turns Ready and the sandbox exits 0",
+  { timeout: 600_000 },
+  async () => {
+    const child = spawn(
+      "npm",
+      ["run", "--silent", "sandbox", "--", "--exit-when-ready", "--ready-timeout-seconds", "300"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0, out);
+    assert.match(out, /sandbox Ready in/);
+    // The status tree: every cluster and pool ready.
+    assert.match(out, /StretchKafka team-a\/orders\s+Synced=True\s+Ready=True/);
+    for (const c of ["east", "west", "north"])
+      assert.match(out, new RegExp(`${c}\\s+✓ reachable\\s+✓ synced\\s+✓ ready\\s+pods 3/3 ready`));
+    assert.match(out, /tearing the sandbox down/);
+  },
+);
