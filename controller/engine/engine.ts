@@ -52,6 +52,8 @@ const compositeFinalizer = "composite.apiextensions.crossplane.io";
 /** Field managers: the claim's copy of the spec; the composite's own fields. */
 const fmClaim = "stretch-kafka-engine/claim";
 const fmComposite = "stretch-kafka-engine/composite";
+/** How long composed resources' changes are gathered before their composite is reconciled. */
+const composedDebounceMs = 500;
 /** How often a settled composite is composed again when the function asks for no TTL. */
 const defaultPollSeconds = 60;
 
@@ -204,8 +206,10 @@ export class CompositionEngine {
         log,
       );
       informer.on((_e, obj) => {
+        // A composite's resources change in bursts (dozens become Ready within a
+        // second): one reconcile per burst, not one status write per resource.
         const xr = obj.metadata.labels?.[compositeLabel];
-        if (xr) this.queue.add(xrKey(xr));
+        if (xr) this.queue.addAfter(xrKey(xr), composedDebounceMs);
       });
       this.composed.set(k.kind, informer);
     }
