@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { KubeApiError, type DynamicClient, type KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
+import { Informer } from "../kube/informer.ts";
 
 interface PodSet extends KubeObject {
   spec: { pods?: KubeObject[] };
@@ -26,8 +27,12 @@ const ready = (p: Pod): boolean =>
   p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 export class StrimziPlayer {
+  private readonly podSets: Informer<PodSet>;
+  private readonly pods: Informer<Pod>;
   private running = false;
   private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private dirty = true;
   /** Pods started, by name: what a test counts as restarts. */
   readonly started: string[] = [];
 
@@ -37,7 +42,21 @@ export class StrimziPlayer {
     private readonly namespace: string,
     private readonly log: Logger,
     private readonly apiVersion = "core.strimzi.io/v1",
-  ) {}
+  ) {
+    // Watches, as the real operator: a pass runs when something changed.
+    this.podSets = new Informer<PodSet>(
+      client,
+      { apiVersion, kind: "StrimziPodSet", namespace },
+      log,
+    );
+    this.pods = new Informer<Pod>(client, { apiVersion: "v1", kind: "Pod", namespace }, log);
+    for (const i of [this.podSets, this.pods] as Informer[]) {
+      i.on(() => {
+        this.dirty = true;
+        this.wake?.();
+      });
+    }
+  }
 
   start(): void {
     this.running = true;
@@ -46,35 +65,37 @@ export class StrimziPlayer {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.wake?.();
     await this.loop;
+    await Promise.all([this.podSets.stop(), this.pods.stop()]);
   }
 
   private async run(): Promise<void> {
+    await Promise.all([this.podSets.start(), this.pods.start()]);
     while (this.running) {
-      try {
-        await this.once();
-      } catch (err) {
-        // An unreachable cluster is one that Strimzi cannot act in either.
-        this.log.debug({ cluster: this.cluster, err: describeError(err) }, "strimzi player");
+      if (this.dirty) {
+        this.dirty = false;
+        try {
+          await this.once();
+        } catch (err) {
+          // An unreachable cluster is one that Strimzi cannot act in either.
+          this.dirty = true;
+          this.log.debug({ cluster: this.cluster, err: describeError(err) }, "strimzi player");
+        }
       }
-      await sleep(300);
+      // Until something changes (or a second passes: retries of what failed).
+      await Promise.race([
+        new Promise<void>((resolve) => (this.wake = resolve)),
+        sleep(this.dirty ? 300 : 1000),
+      ]);
+      await sleep(50);
     }
   }
 
-  /** One pass over every podset of the namespace. */
+  /** One pass over every podset of the namespace, from the watch caches. */
   async once(): Promise<void> {
-    const podSets = (
-      await this.client.list<PodSet>(this.apiVersion, "StrimziPodSet", {
-        namespace: this.namespace,
-      })
-    ).items;
-    const pods = new Map(
-      (await this.client.list<Pod>("v1", "Pod", { namespace: this.namespace })).items.map((p) => [
-        p.metadata.name ?? "",
-        p,
-      ]),
-    );
-    for (const ps of podSets) {
+    const pods = new Map(this.pods.list().map((p) => [p.metadata.name ?? "", p]));
+    for (const ps of this.podSets.list()) {
       const wanted = (ps.spec.pods ?? []).filter((p) => p.metadata.name);
       const names = new Set(wanted.map((p) => p.metadata.name ?? ""));
       let readyPods = 0;
@@ -102,8 +123,13 @@ export class StrimziPlayer {
         readyPods,
         currentPods,
       };
-      const had = (ps as { status?: typeof status }).status;
-      if (JSON.stringify(had) !== JSON.stringify(status)) {
+      const had = (ps as { status?: Partial<typeof status> }).status;
+      const same =
+        had?.observedGeneration === status.observedGeneration &&
+        had.pods === status.pods &&
+        had.readyPods === status.readyPods &&
+        had.currentPods === status.currentPods;
+      if (!same) {
         await this.client.apply(
           {
             apiVersion: this.apiVersion,

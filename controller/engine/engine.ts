@@ -52,8 +52,10 @@ const compositeFinalizer = "composite.apiextensions.crossplane.io";
 /** Field managers: the claim's copy of the spec; the composite's own fields. */
 const fmClaim = "stretch-kafka-engine/claim";
 const fmComposite = "stretch-kafka-engine/composite";
-/** How long composed resources' changes are gathered before their composite is reconciled. */
-const composedDebounceMs = 500;
+/** Composed resources' changes reach their composite after this, gathering a burst's start... */
+const composedGatherMs = 100;
+/** ...and then at most this often, so a burst costs a few status writes, not one per resource. */
+const composedIntervalMs = 2000;
 /** How often a settled composite is composed again when the function asks for no TTL. */
 const defaultPollSeconds = 60;
 
@@ -101,10 +103,6 @@ interface Composition extends KubeObject {
   };
 }
 
-interface SecretObject extends KubeObject {
-  data?: Record<string, string>;
-}
-
 export interface EngineOptions {
   /** Functions by name (the Composition's functionRef). */
   runners: ReadonlyMap<string, FunctionRunner>;
@@ -150,6 +148,12 @@ export class CompositionEngine {
   private readonly composites: Informer<Composite>;
   private readonly compositions: Informer<Composition>;
   private readonly composed = new Map<string, Informer>();
+  /** When each composite was last composed (ms since epoch). */
+  private readonly lastComposed = new Map<string, number>();
+  /** Each composite's connection details (base64), as last written. */
+  private readonly connections = new Map<string, Record<string, string>>();
+  /** Kinds functions have required, cached. */
+  private readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
   private readonly events: EventRecorder;
   /** Digest of what was last applied per object, so unchanged objects cost no request. */
   private readonly applied = new Map<string, string>();
@@ -207,9 +211,15 @@ export class CompositionEngine {
       );
       informer.on((_e, obj) => {
         // A composite's resources change in bursts (dozens become Ready within a
-        // second): one reconcile per burst, not one status write per resource.
+        // second): the first change is acted on at once, the rest of a burst
+        // in one reconcile at most every composedIntervalMs.
         const xr = obj.metadata.labels?.[compositeLabel];
-        if (xr) this.queue.addAfter(xrKey(xr), composedDebounceMs);
+        if (!xr) return;
+        const last = this.lastComposed.get(xr) ?? 0;
+        this.queue.addAfter(
+          xrKey(xr),
+          Math.max(composedGatherMs, last + composedIntervalMs - Date.now()),
+        );
       });
       this.composed.set(k.kind, informer);
     }
@@ -234,7 +244,11 @@ export class CompositionEngine {
 
   async stop(): Promise<void> {
     await this.queue.stop();
-    await Promise.all(this.informers().map((i) => i.stop()));
+    await Promise.all(
+      [...this.informers(), ...[...this.required.values()].map((r) => r.informer)].map((i) =>
+        i.stop(),
+      ),
+    );
   }
 
   private async reconcile(key: string): Promise<ReconcileResult> {
@@ -367,10 +381,10 @@ export class CompositionEngine {
   /** Copies the composite's connection Secret into the claim's namespace, owned by the claim. */
   private async claimConnectionSecret(claim: Claim, xr: Composite | undefined): Promise<void> {
     const to = claim.spec.writeConnectionSecretToRef;
-    const from = xr?.spec.writeConnectionSecretToRef;
-    if (!to || !from) return;
-    const source = await this.central.find<SecretObject>("v1", "Secret", from.name, from.namespace);
-    if (!source?.data) return;
+    // The composite's details as its last reconcile wrote them (that reconcile
+    // queues the claim whenever they change): no read per claim reconcile.
+    const data = xr ? this.connections.get(xr.metadata.name ?? "") : undefined;
+    if (!to || !data) return;
     const secret = {
       apiVersion: "v1",
       kind: "Secret",
@@ -393,7 +407,7 @@ export class CompositionEngine {
           },
         ],
       },
-      data: source.data,
+      data,
     };
     const id = `Secret/${secret.metadata.namespace}/${to.name}`;
     const d = digest(secret);
@@ -431,6 +445,7 @@ export class CompositionEngine {
     const xr = this.composites.get(name);
     if (!xr) return undefined;
     if (xr.metadata.deletionTimestamp) return this.deleteComposite(xr);
+    this.lastComposed.set(name, Date.now());
     if (!xr.metadata.finalizers?.includes(compositeFinalizer)) {
       await this.ensureFinalizer(xr, compositeFinalizer);
       return undefined; // the update event brings the composite back
@@ -545,6 +560,7 @@ export class CompositionEngine {
     const data = Object.fromEntries(
       Object.entries(details).map(([k, v]) => [k, Buffer.from(v).toString("base64")]),
     );
+    this.connections.set(xr.metadata.name ?? "", data);
     const id = `Secret/${ref.namespace}/${ref.name}`;
     const d = digest(data);
     if (this.applied.get(id) === d) return false;
@@ -605,14 +621,16 @@ export class CompositionEngine {
     const name = xr.metadata.name ?? "";
     const left = this.composedOf(name);
     for (const o of left) {
+      this.applied.delete(`${o.kind}/${o.metadata.name ?? ""}`);
       if (o.metadata.deletionTimestamp) continue;
       await this.central.delete(o.apiVersion, o.kind, o.metadata.name ?? "", undefined, {
         propagationPolicy: "Background",
       });
     }
     if (left.length > 0) return { requeueAfterMs: 2000 };
-    for (const key of this.applied.keys())
-      if (key.startsWith("XStretchKafka/" + name)) this.applied.delete(key);
+    this.applied.delete(`XStretchKafka/${name}`);
+    this.connections.delete(name);
+    this.lastComposed.delete(name);
     await this.removeFinalizer(xr, compositeFinalizer);
     return undefined;
   }
@@ -660,17 +678,35 @@ export class CompositionEngine {
     return c?.spec.writeConnectionSecretsToNamespace ?? this.opts.namespace;
   }
 
+  /**
+   * What a function requires, from a cache per kind (started on first use): a
+   * composite is composed again on every change of its resources, and asking
+   * the API server each time was the engine's largest share of requests.
+   */
   private async fetchRequired(s: ResourceSelector): Promise<KubeObject[]> {
-    if (s.matchName !== undefined) {
-      const one = await this.central.find(s.apiVersion, s.kind, s.matchName, s.namespace);
-      return one ? [one] : [];
+    const key = `${s.apiVersion}|${s.kind}`;
+    let entry = this.required.get(key);
+    if (!entry) {
+      const informer = new Informer(
+        this.central,
+        { apiVersion: s.apiVersion, kind: s.kind },
+        this.log,
+      );
+      entry = { informer, synced: informer.start() };
+      this.required.set(key, entry);
     }
-    const labels = Object.entries(s.matchLabels?.labels ?? {}).map(([k, v]) => `${k}=${v}`);
-    const list = await this.central.list(s.apiVersion, s.kind, {
-      ...(s.namespace ? { namespace: s.namespace } : {}),
-      ...(labels.length > 0 ? { labelSelector: labels.join(",") } : {}),
-    });
-    return list.items.map((o) => ({ ...o, apiVersion: s.apiVersion, kind: s.kind }));
+    await entry.synced;
+    const labels = Object.entries(s.matchLabels?.labels ?? {});
+    return entry.informer
+      .list()
+      .filter(
+        (o) =>
+          (s.matchName === undefined || o.metadata.name === s.matchName) &&
+          (s.namespace === undefined ||
+            s.namespace === "" ||
+            o.metadata.namespace === s.namespace) &&
+          labels.every(([k, v]) => o.metadata.labels?.[k] === v),
+      );
   }
 
   private async ensureFinalizer(obj: KubeObject, finalizer: string): Promise<void> {

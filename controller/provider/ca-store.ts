@@ -2,7 +2,9 @@
  * CAs kept as Secrets in the central cluster, in the provider's namespace:
  * `<authority>-cluster-ca` and `<authority>-clients-ca`. Created with POST and
  * replaced with the read resourceVersion, so two provider replicas never
- * create two CAs for one Kafka cluster.
+ * create two CAs for one Kafka cluster. What was read or written is reused
+ * for a few seconds: every node certificate needs its CA, and reading the
+ * Secret for each one was most of the provider's reads.
  */
 import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
 import type { CaMaterial, CaStore, Issuer } from "./pki.ts";
@@ -15,20 +17,32 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 const text = (s: string | undefined): string =>
   s ? Buffer.from(s, "base64").toString("utf8") : "";
 
+type Loaded = { ca: CaMaterial; version: string } | undefined;
+
 export class CaSecretStore implements CaStore {
+  private readonly recent = new Map<string, { value: Loaded; at: number }>();
+
   constructor(
     private readonly central: DynamicClient,
     readonly namespace: string,
+    /** How long a read or write is reused; 0 reads every time. */
+    private readonly reuseMs = 5000,
   ) {}
 
   secretName(authority: string, issuer: Issuer): string {
     return `${authority}-${issuer === "ClusterCA" ? "cluster" : "clients"}-ca`;
   }
 
-  async load(
-    authority: string,
-    issuer: Issuer,
-  ): Promise<{ ca: CaMaterial; version: string } | undefined> {
+  async load(authority: string, issuer: Issuer): Promise<Loaded> {
+    const key = this.secretName(authority, issuer);
+    const hit = this.recent.get(key);
+    if (hit && Date.now() - hit.at < this.reuseMs) return hit.value;
+    const value = await this.read(authority, issuer);
+    this.recent.set(key, { value, at: Date.now() });
+    return value;
+  }
+
+  private async read(authority: string, issuer: Issuer): Promise<Loaded> {
     const s = await this.central.find<SecretWithData>(
       "v1",
       "Secret",
@@ -75,7 +89,20 @@ export class CaSecretStore implements CaStore {
         "previous.crt": b64(ca.previous.join("")),
       },
     };
-    if (version === undefined) await this.central.create(secret);
-    else await this.central.replace(secret);
+    const key = this.secretName(authority, issuer);
+    try {
+      const written =
+        version === undefined
+          ? await this.central.create(secret)
+          : await this.central.replace(secret);
+      this.recent.set(key, {
+        value: { ca, version: written.metadata.resourceVersion ?? "" },
+        at: Date.now(),
+      });
+    } catch (err) {
+      // Someone else wrote first: the next load must see theirs.
+      this.recent.delete(key);
+      throw err;
+    }
   }
 }

@@ -38,8 +38,22 @@ export class RemoteClients {
       { apiVersion: groups.remote, kind: "ProviderConfig" },
       log,
     );
-    this.providerConfigs.on((event, pc) => {
+    this.providerConfigs.on((event, pc, old) => {
       const name = pc.metadata.name ?? "";
+      // Its managed resources care about its spec, its deletion and whether the
+      // cluster is reachable (Ready), not the rest of its status: the count of
+      // users changes with every managed resource, and requeueing all of them
+      // each time made one new claim wait behind thousands of reconciles.
+      const ready = (x: ProviderConfig | undefined): string => {
+        const c = x?.status?.conditions?.find((k) => k.type === "Ready");
+        return `${c?.status ?? ""}/${c?.reason ?? ""}`;
+      };
+      const irrelevant =
+        event === "update" &&
+        old?.metadata.generation === pc.metadata.generation &&
+        old?.metadata.deletionTimestamp === pc.metadata.deletionTimestamp &&
+        ready(old) === ready(pc);
+      if (irrelevant) return;
       if (event === "delete") this.drop(name);
       else this.watchSecretsIn(pc.spec.credentials.secretRef.namespace);
       this.notify(name);

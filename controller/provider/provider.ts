@@ -116,17 +116,27 @@ export class Provider {
       },
       (pc) => {
         this.requeueProviderConfig(pc);
+        this.queue.add(providerConfigKey(pc));
       },
       (pc) => {
         this.queue.add(providerConfigKey(pc));
       },
       (pc, obj) => {
-        // A node changed somewhere: the Kafka clusters with podsets there may roll on.
+        // A node changed: its Kafka cluster may roll on. Only the one whose
+        // podset lists this pod, not every Kafka cluster with podsets there.
         if (obj.kind !== "Pod") return;
+        const composites = new Set<string>();
         for (const ps of this.informers.get("RemoteStrimziPodSet")?.list() ?? []) {
-          if (ps.spec.providerConfigRef.name === pc)
-            this.queue.add(rollingRestartKey(ps.metadata.labels?.[compositeLabel] ?? ""));
+          const m = ps.spec.forProvider.manifest;
+          const pods = (m["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? [];
+          if (
+            ps.spec.providerConfigRef.name === pc &&
+            m.metadata.namespace === obj.metadata.namespace &&
+            pods.some((p) => p.metadata.name === obj.metadata.name)
+          )
+            composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
         }
+        for (const c of composites) this.queue.add(rollingRestartKey(c));
       },
     );
     for (const k of kinds) {

@@ -146,7 +146,8 @@ export class ProviderConfigReconciler {
       ...(serverVersion ? { serverVersion } : {}),
       ...(lastError ? { lastError } : {}),
     });
-    return undefined;
+    // Not reachable: look again soon (watches that recover also bring it back).
+    return lastError ? { requeueAfterMs: 10_000 } : undefined;
   }
 
   private async report(

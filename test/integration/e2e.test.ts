@@ -399,6 +399,51 @@ describe("a claim end to end, without Crossplane", () => {
   );
 
   test(
+    "shrinking back removes what is no longer desired, here and in the remote clusters",
+    { timeout: 240_000 },
+    async () => {
+      const before = await pods();
+      await applyClaim(); // the original: east brokers back to 2, no south
+      await eventually(
+        "9 nodes, nothing in south, and the claim Ready",
+        async () => {
+          const desired = await desiredRevisions();
+          const now = await pods();
+          if (desired.size !== 9 || now.size !== 9) return undefined;
+          const south = await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", {
+            labelSelector: "crossplane.io/claim-name=orders",
+          });
+          if (south.items.some((m) => m.metadata.name?.includes("-south-"))) return undefined;
+          const left = await remotes.get("south")?.list("v1", "ConfigMap", { namespace: "kafka" });
+          if (left?.items.some((c) => c.metadata.name?.startsWith("orders"))) return undefined;
+          return cond(await claim(), "Ready")?.status === "True" ? true : undefined;
+        },
+        180,
+        250,
+      );
+      const desired = await desiredRevisions();
+      const after = await pods();
+      for (const [name, was] of before) {
+        if (after.has(name) && desired.get(name) === was.revision)
+          assert.equal(
+            after.get(name)?.uid,
+            was.uid,
+            `${name}: configuration unchanged, so not restarted`,
+          );
+      }
+      const xr = await central.get<KubeObject & { spec: { resourceRefs: { name: string }[] } }>(
+        g,
+        "XStretchKafka",
+        (await claim())?.spec.resourceRef?.name ?? "",
+      );
+      assert.ok(
+        !xr.spec.resourceRefs.some((r) => r.name.includes("-south-")),
+        "the composite no longer references them",
+      );
+    },
+  );
+
+  test(
     "a stopped cluster degrades the claim, naming it; back, it is Ready with nothing lost",
     { timeout: 240_000 },
     async () => {
@@ -551,12 +596,22 @@ describe("a claim end to end, without Crossplane", () => {
       const second = await register();
       assert.equal(second.stdout, first.stdout);
       assert.equal(await token(), before, "the token is kept");
-      const pc = await central.get<KubeObject & { status?: { conditions?: Condition[] } }>(
-        "remote.stretchkafka.dev/v1alpha1",
-        "ProviderConfig",
-        "south",
-      );
-      assert.equal(cond(pc, "Ready")?.status, "True");
+      let last: Condition | undefined;
+      await eventually(
+        "the ProviderConfig is Ready",
+        async () => {
+          const pc = await central.get<KubeObject & { status?: { conditions?: Condition[] } }>(
+            "remote.stretchkafka.dev/v1alpha1",
+            "ProviderConfig",
+            "south",
+          );
+          last = cond(pc, "Ready");
+          return last?.status === "True" ? true : undefined;
+        },
+        30,
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last Ready condition: ${JSON.stringify(last)}`);
+      });
     },
   );
 

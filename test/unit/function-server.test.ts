@@ -11,12 +11,15 @@ import {
   RunFunctionRequest,
   RunFunctionResponse,
   Severity,
+  type ResourceSelector,
 } from "@crossplane-org/function-sdk-typescript";
 import { serve, type RunFunction } from "../../functions/server.ts";
 import { ResponseCache } from "../../functions/response-cache.ts";
 import { compose } from "../../functions/stretch-kafka/compose.ts";
 import { asComposite, request } from "../../functions/render.ts";
 import { loadExample, exampleClaims } from "../examples.ts";
+import { inProcess, overGrpc, runPipeline } from "../../controller/engine/pipeline.ts";
+import type { KubeObject } from "../../controller/kube/dynamic.ts";
 
 const servers: grpc.Server[] = [];
 after(() => {
@@ -167,5 +170,48 @@ describe("ResponseCache", () => {
       ResponseCache.key(undefined, Buffer.from("request")),
     );
     assert.notEqual(ResponseCache.key("", bytes), ResponseCache.key("", Buffer.from("requesT")));
+  });
+});
+
+describe("the engine's pipeline runner", () => {
+  test("over gRPC it gets what in-process gets, requirements included", async () => {
+    const { server, port } = await serve(
+      compose,
+      { address: "127.0.0.1:0", insecure: true, tlsServerCertsDir: "", responseCacheBytes: 0 },
+      pino({ level: "silent" }),
+    );
+    servers.push(server);
+    const file = exampleClaims[0];
+    if (!file) throw new Error("no examples");
+    const { claim, observed, required } = loadExample(file);
+    const steps = [{ step: "stretch-kafka", functionRef: { name: "fn" } }];
+    const fetched: string[] = [];
+    const fetch = (s: ResourceSelector): Promise<KubeObject[]> => {
+      fetched.push(`${s.kind}/${s.matchName ?? ""}`);
+      const found = required.filter((o) => o.kind === s.kind && o.metadata?.name === s.matchName);
+      return Promise.resolve(found as unknown as KubeObject[]);
+    };
+    const run = (runner: Parameters<typeof runPipeline>[1]) =>
+      runPipeline(steps, runner, request(asComposite(claim), observed), fetch);
+    const local = await run(new Map([["fn", inProcess(compose)]]));
+    const remote = await run(new Map([["fn", overGrpc(`127.0.0.1:${String(port)}`)]]));
+    assert.deepEqual(remote.fatal, []);
+    assert.ok(
+      fetched.some((f) => f.startsWith("ProviderConfig/")),
+      "the ProviderConfigs were required",
+    );
+    assert.deepEqual(remote.desired, local.desired);
+    assert.deepEqual(remote.conditions, local.conditions);
+    assert.ok(Object.keys(remote.desired.resources).length > 10);
+  });
+
+  test("a step naming an unknown function is refused, saying how to give it", async () => {
+    const out = await runPipeline(
+      [{ step: "extra", functionRef: { name: "function-other" } }],
+      new Map(),
+      exampleRequest(),
+      () => Promise.resolve([]),
+    );
+    assert.match(out.fatal[0] ?? "", /--function function-other=HOST:PORT/);
   });
 });
