@@ -11,11 +11,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
-import { playStrimzi, prepareClusters, startController } from "../controller/cli/stack.ts";
+import { prepareBed } from "../controller/cli/sandbox.ts";
+import { playStrimzi, startController } from "../controller/cli/stack.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed } from "../test/bed/clusters.ts";
-import { installCrds } from "../test/bed/install.ts";
-import { serverCa } from "../test/bed/provider-bed.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];
@@ -65,22 +64,7 @@ async function main(): Promise<void> {
   );
   const quiet = pino({ level: process.env["LOG_LEVEL"] ?? "error" });
   try {
-    await installCrds(bed.cluster("central").kubeConfig());
-    for (const n of remoteNames) {
-      await installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false });
-    }
-    await prepareClusters(
-      {
-        central: bed.cluster("central").kubeConfig(),
-        remotes: new Map(
-          remoteNames.map((n) => {
-            const c = bed.cluster(n);
-            return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-          }),
-        ),
-      },
-      { namespace: "stretch-kafka-system", targetNamespace: "kafka", report: () => {} },
-    );
+    await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
     const controller = await startController(central, quiet, {
       namespace: "stretch-kafka-system",
       queue: defaultQueueOptions,

@@ -37,7 +37,7 @@ export const defaultClaimFile = fileURLToPath(
 );
 
 const remoteNames = ["east", "west", "north"];
-const providerNamespace = "stretch-kafka-system";
+export const providerNamespace = "stretch-kafka-system";
 
 interface Claim extends KubeObject {
   spec: { targetNamespace?: string; clusters: { providerConfigRef: { name: string } }[] };
@@ -45,6 +45,38 @@ interface Claim extends KubeObject {
     conditions?: { type: string; status: string; message?: string }[];
     summary?: { clusters?: string; nodes?: string };
   };
+}
+
+/**
+ * A test bed ready for claims: every CRD (Crossplane's, ours centrally; MCS
+ * and Strimzi everywhere), the Composition, the remote clusters registered.
+ * The sandbox, the end-to-end tests and the e2e benchmark all start here.
+ */
+export async function prepareBed(
+  bed: TestBed,
+  remotes: string[],
+  o: { targetNamespace: string; report: (msg: string) => void },
+): Promise<void> {
+  o.report("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
+  await installCrds(bed.cluster("central").kubeConfig());
+  await Promise.all(
+    remotes.map((n) =>
+      installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
+    ),
+  );
+  o.report("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
+  await prepareClusters(
+    {
+      central: bed.cluster("central").kubeConfig(),
+      remotes: new Map(
+        remotes.map((n) => {
+          const c = bed.cluster(n);
+          return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
+        }),
+      ),
+    },
+    { namespace: providerNamespace, targetNamespace: o.targetNamespace, report: o.report },
+  );
 }
 
 export async function sandbox(opts: SandboxOptions): Promise<void> {
@@ -79,26 +111,7 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
   };
   let ready = false;
   try {
-    log("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
-    await installCrds(bed.cluster("central").kubeConfig());
-    await Promise.all(
-      remoteNames.map((n) =>
-        installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
-      ),
-    );
-    log("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
-    await prepareClusters(
-      {
-        central: bed.cluster("central").kubeConfig(),
-        remotes: new Map(
-          remoteNames.map((n) => {
-            const c = bed.cluster(n);
-            return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-          }),
-        ),
-      },
-      { namespace: providerNamespace, targetNamespace, report: log },
-    );
+    await prepareBed(bed, remoteNames, { targetNamespace, report: log });
     log("starting the controller: provider and composition engine, function in-process");
     const controller = await startController(central, logger, { namespace: providerNamespace });
     cleanups.push(() => controller.stop());

@@ -33,7 +33,12 @@ import {
   request,
   type CompositeCondition,
 } from "../../functions/render.ts";
-import { DynamicClient, KubeApiError, type KubeObject } from "../kube/dynamic.ts";
+import {
+  DynamicClient,
+  KubeApiError,
+  type KubeObject,
+  type OwnerReference,
+} from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
@@ -115,6 +120,18 @@ export interface EngineOptions {
 const claimKey = (ns: string, name: string): string => `claim/${ns}/${name}`;
 const xrKey = (name: string): string => `xr/${name}`;
 const digest = (v: unknown): string => createHash("sha256").update(JSON.stringify(v)).digest("hex");
+
+/** A controller reference to `owner`: the garbage collector removes what it owns with it. */
+function controllerRef(owner: KubeObject): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name ?? "",
+    uid: owner.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
 
 /** The composite a claim binds to: stable for the claim's lifetime, unique per claim. */
 export function compositeNameFor(claim: KubeObject): string {
@@ -396,16 +413,7 @@ export class CompositionEngine {
           [claimNameLabel]: claim.metadata.name ?? "",
           [claimNamespaceLabel]: claim.metadata.namespace ?? "",
         },
-        ownerReferences: [
-          {
-            apiVersion: claim.apiVersion,
-            kind: claim.kind,
-            name: claim.metadata.name ?? "",
-            uid: claim.metadata.uid ?? "",
-            controller: true,
-            blockOwnerDeletion: true,
-          },
-        ],
+        ownerReferences: [controllerRef(claim)],
       },
       data,
     };
@@ -573,16 +581,7 @@ export class CompositionEngine {
           name: ref.name,
           namespace: ref.namespace,
           labels: { [compositeLabel]: xr.metadata.name ?? "" },
-          ownerReferences: [
-            {
-              apiVersion: xr.apiVersion,
-              kind: xr.kind,
-              name: xr.metadata.name ?? "",
-              uid: xr.metadata.uid ?? "",
-              controller: true,
-              blockOwnerDeletion: true,
-            },
-          ],
+          ownerReferences: [controllerRef(xr)],
         },
         data,
       },

@@ -14,15 +14,10 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient, KubeApiError, type KubeObject } from "../../controller/kube/dynamic.ts";
-import {
-  playStrimzi,
-  prepareClusters,
-  startController,
-  type Controller,
-} from "../../controller/cli/stack.ts";
+import { prepareBed } from "../../controller/cli/sandbox.ts";
+import { playStrimzi, startController, type Controller } from "../../controller/cli/stack.ts";
 import type { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
 import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
 import { eventually } from "../bed/eventually.ts";
 import { fastQueue, serverCa, testLogger } from "../bed/provider-bed.ts";
 import { crankBinary } from "../bed/build.ts";
@@ -125,23 +120,9 @@ async function applyClaim(edit: (c: Claim) => void = () => {}): Promise<void> {
 
 before(async () => {
   bed = await startTestBed({ names: ["central", ...remoteNames] });
-  await installCrds(bed.cluster("central").kubeConfig());
-  for (const name of remoteNames) {
-    await installCrds(bed.cluster(name).kubeConfig(), { crossplane: false, ours: false });
+  await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
+  for (const name of remoteNames)
     remotes.set(name, new DynamicClient(bed.cluster(name).kubeConfig()));
-  }
-  await prepareClusters(
-    {
-      central: bed.cluster("central").kubeConfig(),
-      remotes: new Map(
-        remoteNames.map((n) => {
-          const c = bed.cluster(n);
-          return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-        }),
-      ),
-    },
-    { namespace: "stretch-kafka-system", targetNamespace: "kafka", report: () => {} },
-  );
   central = new DynamicClient(bed.cluster("central").kubeConfig());
   controller = await startController(central, testLogger(), {
     namespace: "stretch-kafka-system",
