@@ -427,9 +427,13 @@ export class CompositionEngine {
   private async deleteClaim(
     claim: Claim,
     xrName: string,
-    xr: Composite | undefined,
+    cached: Composite | undefined,
   ): Promise<ReconcileResult> {
     const foreground = claim.spec.compositeDeletePolicy === "Foreground";
+    // Not in the cache may only mean not seen yet: a composite left behind
+    // would run on with no claim, so ask the API server before letting go.
+    const xr =
+      cached ?? (await this.central.find<Composite>(xrApiVersion, "XStretchKafka", xrName));
     if (xr) {
       if (!xr.metadata.deletionTimestamp) {
         await this.central.delete(xrApiVersion, "XStretchKafka", xrName, undefined, {
