@@ -364,8 +364,15 @@ export class CompositionEngine {
     ok: true | string,
   ): Promise<ReconcileResult> {
     const { conditions: xrConditions, ...fields } = xr?.status ?? {};
+    // The claim is where its owners look: a composite that cannot be composed
+    // makes the claim not Synced, with the composite's reason.
+    const xrSynced = xrConditions?.find((c) => c.type === "Synced");
+    const claimOk =
+      ok === true && xrSynced?.status === "False"
+        ? `composite ${xr?.metadata.name ?? ""}: ${xrSynced.message ?? xrSynced.reason}`
+        : ok;
     const next = [
-      synced(ok),
+      synced(claimOk),
       ...(xrConditions ?? [])
         .filter((c) => c.type !== "Synced")
         .map(({ lastTransitionTime: _t, ...c }) => c),

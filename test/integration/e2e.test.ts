@@ -453,34 +453,36 @@ describe("a claim end to end, without Crossplane", () => {
   );
 
   test(
-    "an edit the API server refuses is reported on the claim and changes nothing",
-    { timeout: 60_000 },
+    "bad edits are refused with a reason, by the API server or the function, and change nothing",
+    { timeout: 120_000 },
     async () => {
       const before = await pods();
+      // The API server refuses what the schema forbids on a live claim.
+      await assert.rejects(
+        applyClaim((c) => {
+          (c.spec as Record<string, unknown>)["targetNamespace"] = "elsewhere";
+        }),
+        (err: unknown) =>
+          err instanceof KubeApiError && err.code === 422 && /targetNamespace/.test(err.message),
+      );
+      // The function refuses a key it owns: the claim says so, nothing is applied.
       await applyClaim((c) => {
-        (c.spec as Record<string, unknown>)["targetNamespace"] = "elsewhere";
-      }).catch((err: unknown) => {
-        // The claim's own schema may refuse it first: then nothing was accepted at all.
-        assert.ok(err instanceof KubeApiError);
+        (c.spec["kafka"] as { config: Record<string, unknown> }).config["node.id"] = 7;
       });
-      const c = await claim();
-      if (c?.spec["targetNamespace"] === "elsewhere") {
-        await eventually("the claim says why", async () => {
-          const s = cond(await claim(), "Synced");
-          return s?.status === "False" && /targetNamespace/.test(s.message ?? "") ? s : undefined;
-        });
-        await applyClaim((x) => {
-          const brokers = x.spec.clusters[0]?.nodePools[1];
-          if (brokers) brokers["replicas"] = 3;
-          x.spec.clusters.push({
-            name: "south",
-            providerConfigRef: { name: "south" },
-            nodePools: [{ name: "brokers", roles: ["broker"], replicas: 2 }],
-          });
-        });
-      }
+      const refused = await eventually("the claim says why", async () => {
+        const s = cond(await claim(), "Synced");
+        return s?.status === "False" && /node\.id/.test(s.message ?? "") ? s : undefined;
+      });
+      assert.match(refused.message ?? "", /cannot compose resources/);
+      const stillReady = cond(await claim(), "Ready");
+      assert.equal(stillReady?.status, "True", "the last good status stays");
+      await applyClaim();
+      await eventually("Synced again once the edit is undone", async () =>
+        cond(await claim(), "Synced")?.status === "True" ? true : undefined,
+      );
       const after = await pods();
-      for (const [name, was] of before) assert.equal(after.get(name)?.uid, was.uid);
+      for (const [name, was] of before)
+        assert.equal(after.get(name)?.uid, was.uid, `${name} kept running`);
     },
   );
 
