@@ -122,19 +122,21 @@ export class Provider {
         this.queue.add(providerConfigKey(pc));
       },
       (pc, obj) => {
-        // A node changed: its Kafka cluster may roll on. Only the one whose
-        // podset lists this pod, not every Kafka cluster with podsets there.
-        if (obj.kind !== "Pod") return;
+        // A node or a podset changed: its Kafka cluster may roll on (a restart
+        // waits for the podset to carry the new definition). Only that Kafka
+        // cluster, not every one with podsets there.
+        if (obj.kind !== "Pod" && obj.kind !== "StrimziPodSet") return;
         const composites = new Set<string>();
         for (const ps of this.informers.get("RemoteStrimziPodSet")?.list() ?? []) {
           const m = ps.spec.forProvider.manifest;
+          if (ps.spec.providerConfigRef.name !== pc) continue;
+          if (m.metadata.namespace !== obj.metadata.namespace) continue;
           const pods = (m["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? [];
-          if (
-            ps.spec.providerConfigRef.name === pc &&
-            m.metadata.namespace === obj.metadata.namespace &&
-            pods.some((p) => p.metadata.name === obj.metadata.name)
-          )
-            composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
+          const concerned =
+            obj.kind === "Pod"
+              ? pods.some((p) => p.metadata.name === obj.metadata.name)
+              : m.metadata.name === obj.metadata.name;
+          if (concerned) composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
         }
         for (const c of composites) this.queue.add(rollingRestartKey(c));
       },

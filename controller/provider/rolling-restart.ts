@@ -110,6 +110,21 @@ export class RollingRestart {
     if (!stale) return undefined;
     const remote = clients.get(stale.cluster);
     if (!remote) return undefined;
+    // The podset in that cluster must already carry the new definition: a pod
+    // deleted before would come back with the old one (e.g. right after its
+    // cluster returns, before its podset is applied again) and be restarted twice.
+    const m = stale.podSet.spec.forProvider.manifest;
+    const remoteSet = await this.deps.remote.get(stale.cluster, remote, {
+      apiVersion: m.apiVersion,
+      kind: m.kind,
+      namespace: m.metadata.namespace ?? stale.namespace,
+      name: m.metadata.name ?? "",
+    });
+    if (!remoteSet.synced) return undefined;
+    const listed = (
+      (remoteSet.object?.["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? []
+    ).find((p) => p.metadata.name === stale.name);
+    if (listed?.metadata.annotations?.[revisionAnnotation] !== stale.revision) return undefined;
     const from = running.get(stale)?.metadata.annotations?.[revisionAnnotation] ?? "none";
     try {
       await remote.client.delete("v1", "Pod", stale.name, stale.namespace, {
