@@ -553,7 +553,10 @@ export class CompositionEngine {
     return { requeueAfterMs: (out.ttlSeconds ?? defaultPollSeconds) * 1000 };
   }
 
-  /** Applies one composed resource, unless it is unchanged since this engine last applied it. */
+  /**
+   * Applies one composed resource, unless it is unchanged since this engine
+   * last applied it. One that belongs to another composite is refused.
+   */
   private async applyComposed(xr: Composite, obj: KubeObject): Promise<void> {
     const id = `${obj.kind}/${obj.metadata.name ?? ""}`;
     const existing = this.composed.get(obj.kind)?.get(obj.metadata.name ?? "");
@@ -565,7 +568,9 @@ export class CompositionEngine {
         `it exists already and belongs to composite ${owner ?? "(none)"}; not taking it over`,
       );
     }
-    await this.central.apply(obj, { fieldManager: fmComposite });
+    // Not seen as ours: created without force, so an object someone else made
+    // under that name is a conflict reported here, not silently taken over.
+    await this.central.apply(obj, { fieldManager: fmComposite, force: existing !== undefined });
     this.applied.set(id, d);
   }
 

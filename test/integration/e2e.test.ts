@@ -599,6 +599,56 @@ describe("a claim end to end, without Crossplane", () => {
   );
 
   test(
+    "an object someone else made under a composed resource's name is not taken over",
+    { timeout: 180_000 },
+    async () => {
+      const xrName = (await claim())?.spec.resourceRef?.name ?? "";
+      const name = `${xrName}-south-cm-orders-stretch-anchor`;
+      const intruder = {
+        apiVersion: "remote.stretchkafka.dev/v1alpha1",
+        kind: "RemoteConfigMap",
+        metadata: { name },
+        spec: {
+          providerConfigRef: { name: "south" },
+          deletionPolicy: "Orphan",
+          forProvider: {
+            manifest: {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              metadata: { name: "someone-elses", namespace: "kafka" },
+            },
+          },
+        },
+      };
+      await central.apply(intruder, { fieldManager: "someone-else" });
+      await applyClaim((c) => {
+        c.spec.clusters.push({
+          name: "south",
+          providerConfigRef: { name: "south" },
+          nodePools: [{ name: "brokers", roles: ["broker"], replicas: 2 }],
+        });
+      });
+      const synced = await eventually("the claim names the conflict", async () => {
+        const s = cond(await claim(), "Synced");
+        return s?.status === "False" && s.message?.includes(name) ? s : undefined;
+      });
+      assert.match(synced.message ?? "", /conflict/i);
+      const still = await central.get<
+        KubeObject & { spec: { forProvider: { manifest: KubeObject } } }
+      >("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", name);
+      assert.equal(
+        still.spec.forProvider.manifest.metadata.name,
+        "someone-elses",
+        "left as its owner made it",
+      );
+      assert.equal(still.metadata.labels?.["crossplane.io/composite"], undefined);
+
+      await central.delete("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", name);
+      await readyClaim(180);
+    },
+  );
+
+  test(
     "deleting the claim removes every remote and every central object",
     { timeout: 180_000 },
     async () => {
