@@ -5,7 +5,9 @@
  * credentials Secret and a ProviderConfig). Everything is applied, so running
  * it twice changes nothing and keeps the token.
  */
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { groups } from "../apis/index.ts";
 import type { DynamicClient, KubeObject } from "./kube/dynamic.ts";
 
@@ -174,4 +176,12 @@ export async function registerCluster(
     fm,
   );
   report(`central: ProviderConfig ${o.name}`);
+}
+
+/** The CA (PEM) a kubeconfig's current cluster is verified with, if it names one. */
+export function kubeconfigCa(kc: KubeConfig): string | undefined {
+  const cluster = kc.getCurrentCluster();
+  if (cluster?.caData) return Buffer.from(cluster.caData, "base64").toString("utf8");
+  if (cluster?.caFile) return readFileSync(cluster.caFile, "utf8");
+  return undefined;
 }

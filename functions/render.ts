@@ -203,15 +203,15 @@ export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeO
 }
 
 /** Objects matching a selector, as Crossplane's fetcher would return them. */
-function matching(selector: ResourceSelector, candidates: KubeObject[]): KubeObject[] {
+export function matching<T extends KubeObject>(selector: ResourceSelector, candidates: T[]): T[] {
+  const labels = Object.entries(selector.matchLabels?.labels ?? {});
   return candidates.filter(
     (o) =>
       o.apiVersion === selector.apiVersion &&
       o.kind === selector.kind &&
       (selector.matchName === undefined || o.metadata?.name === selector.matchName) &&
-      Object.entries(selector.matchLabels?.labels ?? {}).every(
-        ([k, v]) => o.metadata?.labels?.[k] === v,
-      ),
+      (!selector.namespace || o.metadata?.namespace === selector.namespace) &&
+      labels.every(([k, v]) => o.metadata?.labels?.[k] === v),
   );
 }
 

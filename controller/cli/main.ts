@@ -11,7 +11,7 @@ import { newLogger } from "../log.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { overGrpc, type FunctionRunner } from "../engine/pipeline.ts";
-import { registerCluster } from "../register.ts";
+import { kubeconfigCa, registerCluster } from "../register.ts";
 import { startController } from "./stack.ts";
 import { claimStatus } from "./status.ts";
 import { DynamicClient } from "../kube/dynamic.ts";
@@ -244,11 +244,7 @@ program
       const remoteKc = loadKubeConfig(o.remoteKubeconfig);
       const cluster = remoteKc.getCurrentCluster();
       if (!cluster) throw new Error(`${o.remoteKubeconfig} has no current cluster`);
-      const ca = cluster.caData
-        ? Buffer.from(cluster.caData, "base64").toString("utf8")
-        : cluster.caFile
-          ? readFileSync(cluster.caFile, "utf8")
-          : undefined;
+      const ca = kubeconfigCa(remoteKc);
       if (!ca)
         throw new Error(
           `${o.remoteKubeconfig} names no CA for ${cluster.server}; the provider verifies the server, so give a kubeconfig with certificate-authority(-data)`,

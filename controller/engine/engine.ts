@@ -29,6 +29,7 @@ import {
   composedObject,
   compositionResourceName,
   functionConditions,
+  matching,
   readyCondition,
   request,
   type CompositeCondition,
@@ -711,17 +712,7 @@ export class CompositionEngine {
       this.required.set(key, entry);
     }
     await entry.synced;
-    const labels = Object.entries(s.matchLabels?.labels ?? {});
-    return entry.informer
-      .list()
-      .filter(
-        (o) =>
-          (s.matchName === undefined || o.metadata.name === s.matchName) &&
-          (s.namespace === undefined ||
-            s.namespace === "" ||
-            o.metadata.namespace === s.namespace) &&
-          labels.every(([k, v]) => o.metadata.labels?.[k] === v),
-      );
+    return matching(s, entry.informer.list());
   }
 
   private async ensureFinalizer(obj: KubeObject, finalizer: string): Promise<void> {

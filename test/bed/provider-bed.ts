@@ -10,7 +10,7 @@ import { pino, type Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
 import { startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
-import { namespacedToken } from "../../controller/register.ts";
+import { kubeconfigCa, namespacedToken } from "../../controller/register.ts";
 import { installCrds } from "./install.ts";
 
 export const group = "remote.stretchkafka.dev/v1alpha1";
@@ -60,10 +60,9 @@ export function remoteConfigMap(
 
 /** The cluster's API server CA (PEM), from its admin kubeconfig. */
 export function serverCa(c: TestCluster): string {
-  const cluster = c.kubeConfig().getCurrentCluster();
-  if (cluster?.caData) return Buffer.from(cluster.caData, "base64").toString("utf8");
-  if (cluster?.caFile) return readFileSync(cluster.caFile, "utf8");
-  throw new Error(`the kubeconfig of cluster ${c.name} names no CA`);
+  const ca = kubeconfigCa(c.kubeConfig());
+  if (!ca) throw new Error(`the kubeconfig of cluster ${c.name} names no CA`);
+  return ca;
 }
 
 /** A ServiceAccount in `kafka` that may only manage ConfigMaps there, and a long-lived token for it. */
