@@ -31,7 +31,7 @@ import { annotations, caCertSecret } from "./names.ts";
 import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
 import { allocateNodeIds, allocationFromObserved } from "./node-ids.ts";
 import { findRemote, isReady, type ObservedMr, type ObservedResources } from "./observed.ts";
-import { formatScriptKey, podDefinition } from "./pod-template.ts";
+import { formatScriptKey, podDefinition, runDir, runScriptKey } from "./pod-template.ts";
 import { replicationDefaults } from "./quorum.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
@@ -267,10 +267,12 @@ function plan(o: {
           "log4j2.properties": defaultLogging,
         };
         const formatInInit = mode === "dynamic" && node.isController;
-        if (formatInInit)
+        if (formatInInit) {
           data[formatScriptKey] = formatScript(
             o.bootstrapControllers.includes(node.id) ? initialControllers : undefined,
           );
+          data[runScriptKey] = runScript;
+        }
         const names = provider.certificateNames(ctx, node);
         objects.push(
           nodeConfigMap({ ...cl, node, data }),
@@ -328,6 +330,38 @@ exec ./bin/kafka-storage.sh format --ignore-formatted \\
   ${flag}
 `;
 }
+
+/**
+ * Dynamic quorum: the stock start script (kafka_run.sh, Strimzi 1.2 and its
+ * main branch as of 2026-08) formats storage with no quorum flag, which Kafka
+ * 4.1-4.3 refuses for a controller without static voters ("you must specify
+ * one of the following: --standalone, --initial-controllers, or
+ * --no-initial-controllers"), so the pod would never start; the real-Kafka
+ * harness (test/kafka) showed it. This runs the stock script from a copy of the
+ * image's home (symbolic links, in an emptyDir) whose bin/kafka-storage.sh
+ * adds --no-initial-controllers to format: volumes format.sh already formatted
+ * are skipped as before, a new one joins the existing quorum.
+ */
+const runScript = `#!/bin/bash
+# Starts the stock kafka_run.sh with a kafka-storage.sh that formats a dynamic-quorum controller.
+set -euo pipefail
+home=${runDir}/home
+rm -rf "$home"
+mkdir -p "$home/bin"
+for f in /opt/kafka/*; do
+  [ "$(basename "$f")" = bin ] || ln -s "$f" "$home/"
+done
+for f in /opt/kafka/bin/*; do ln -s "$f" "$home/bin/"; done
+rm "$home/bin/kafka-storage.sh"
+cat > "$home/bin/kafka-storage.sh" <<'EOF'
+#!/bin/bash
+if [ "\${1:-}" = format ]; then exec /opt/kafka/bin/kafka-storage.sh "$@" --no-initial-controllers; fi
+exec /opt/kafka/bin/kafka-storage.sh "$@"
+EOF
+chmod +x "$home/bin/kafka-storage.sh"
+cd "$home"
+exec ./kafka_run.sh
+`;
 
 function carried(
   observed: ObservedResources,

@@ -14,6 +14,10 @@ import type { KafkaNode } from "./topology.ts";
 import { stringMap } from "./util.ts";
 
 export const formatScriptKey = "format.sh";
+/** Dynamic quorum: the controller's start script (see compose.ts runScript). */
+export const runScriptKey = "run.sh";
+/** Where that script builds the stock image's home with its own kafka-storage.sh. */
+export const runDir = "/var/opt/stretch-kafka";
 
 /** Labels every pod of a pool carries; the podset selector uses a subset. */
 export function poolLabels(kafkaName: string, pool: string): Record<string, string> {
@@ -84,7 +88,10 @@ export interface PodInput {
   volumes: NodeVolume[];
   /** The node's rendered ConfigMap data: its hash is part of the revision. */
   configData: Record<string, string>;
-  /** Dynamic quorum: format storage in an init container (the stock script cannot). */
+  /**
+   * Dynamic-quorum controller: format storage in an init container and start
+   * through run.sh (the stock script's format refuses such a controller).
+   */
   formatInInit: boolean;
 }
 
@@ -118,6 +125,7 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
     { name: "strimzi-tmp", mountPath: "/tmp" },
     { name: "kafka-metrics-and-logging", mountPath: "/opt/kafka/custom-config/" },
     { name: "ready-files", mountPath: "/var/opt/kafka" },
+    ...(o.formatInInit ? [{ name: "stretch-kafka-run", mountPath: runDir }] : []),
   ];
   const volumes = [
     ...o.volumes.map((v) =>
@@ -148,6 +156,9 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
     { name: "strimzi-tmp", emptyDir: { medium: "Memory", sizeLimit: "5Mi" } },
     { name: "kafka-metrics-and-logging", configMap: { name: node.podName } },
     { name: "ready-files", emptyDir: { medium: "Memory", sizeLimit: "1Ki" } },
+    ...(o.formatInInit
+      ? [{ name: "stretch-kafka-run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }]
+      : []),
   ];
   const env = [
     { name: "KAFKA_JMX_EXPORTER_ENABLED", value: "false" },
@@ -159,7 +170,10 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
   const container = {
     name: "kafka",
     image: o.image,
-    args: ["/opt/kafka/kafka_run.sh"],
+    // A dynamic-quorum controller starts through its start script, which runs the stock one.
+    args: o.formatInInit
+      ? ["/bin/bash", `/opt/kafka/custom-config/${runScriptKey}`]
+      : ["/opt/kafka/kafka_run.sh"],
     env,
     ports,
     volumeMounts: mounts,
