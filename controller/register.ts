@@ -19,51 +19,64 @@ export interface Rule {
   verbs: string[];
 }
 
-/** Creates the identity (idempotent) and a token Secret `tokenSecret`; returns the token. */
-export async function namespacedToken(
-  remote: DynamicClient,
-  opts: { namespace: string; serviceAccount: string; tokenSecret: string; rules: Rule[] },
-  /** Told each object as it is applied. */
-  report: (what: string) => void = () => {},
-): Promise<string> {
-  const { namespace: ns, serviceAccount: sa } = opts;
-  await remote.apply(
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
-    fm,
-  );
-  await remote.apply(
-    {
+export interface IdentityOptions {
+  namespace: string;
+  serviceAccount: string;
+  tokenSecret: string;
+  rules: Rule[];
+}
+
+/**
+ * A namespaced identity: ServiceAccount, Role, RoleBinding and a long-lived
+ * token Secret (which the token controller fills in).
+ */
+export function identityObjects(o: IdentityOptions): {
+  account: KubeObject;
+  role: KubeObject;
+  binding: KubeObject;
+  tokenSecret: KubeObject;
+} {
+  const { namespace: ns, serviceAccount: sa } = o;
+  return {
+    account: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
+    role: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
       metadata: { name: sa, namespace: ns },
-      rules: opts.rules,
+      rules: o.rules,
     },
-    fm,
-  );
-  await remote.apply(
-    {
+    binding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
       metadata: { name: sa, namespace: ns },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
       subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
     },
-    fm,
-  );
-  report(`ServiceAccount, Role and RoleBinding ${ns}/${sa}`);
-  await remote.apply(
-    {
+    tokenSecret: {
       apiVersion: "v1",
       kind: "Secret",
       type: "kubernetes.io/service-account-token",
       metadata: {
-        name: opts.tokenSecret,
+        name: o.tokenSecret,
         namespace: ns,
         annotations: { "kubernetes.io/service-account.name": sa },
       },
     },
-    fm,
-  );
+  };
+}
+
+/** Creates the identity (idempotent) and its token Secret; returns the token. */
+export async function namespacedToken(
+  remote: DynamicClient,
+  opts: IdentityOptions,
+  /** Told each object as it is applied. */
+  report: (what: string) => void = () => {},
+): Promise<string> {
+  const { namespace: ns, serviceAccount: sa } = opts;
+  const { account, role, binding, tokenSecret } = identityObjects(opts);
+  for (const obj of [account, role, binding]) await remote.apply(obj, fm);
+  report(`ServiceAccount, Role and RoleBinding ${ns}/${sa}`);
+  await remote.apply(tokenSecret, fm);
   // The real token controller fills it in.
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -107,6 +120,12 @@ export const providerRules: Rule[] = [
   { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },
 ];
 
+/** The provider's identity in a remote cluster's namespace: what register-cluster creates there. */
+export function providerIdentity(namespace: string): IdentityOptions {
+  const sa = "stretch-kafka-provider";
+  return { namespace, serviceAccount: sa, tokenSecret: `${sa}-token`, rules: providerRules };
+}
+
 export interface RegisterOptions {
   /** The ProviderConfig's name, which claims use for this cluster. */
   name: string;
@@ -127,24 +146,14 @@ export async function registerCluster(
   o: RegisterOptions,
   report: (what: string) => void,
 ): Promise<void> {
-  const sa = "stretch-kafka-provider";
   await o.remote.apply(
     { apiVersion: "v1", kind: "Namespace", metadata: { name: o.namespace } },
     fm,
   );
   report(`remote: Namespace ${o.namespace}`);
-  const token = await namespacedToken(
-    o.remote,
-    {
-      namespace: o.namespace,
-      serviceAccount: sa,
-      tokenSecret: `${sa}-token`,
-      rules: providerRules,
-    },
-    (what) => {
-      report(`remote: ${what}`);
-    },
-  );
+  const token = await namespacedToken(o.remote, providerIdentity(o.namespace), (what) => {
+    report(`remote: ${what}`);
+  });
   await o.central.apply(
     { apiVersion: "v1", kind: "Namespace", metadata: { name: o.providerNamespace } },
     fm,

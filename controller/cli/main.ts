@@ -148,8 +148,8 @@ function runtimeOptions(cmd: Command): Command {
     )
     .option(
       "--namespace <ns>",
-      "namespace of the controller's own Secrets (the CAs) and its Lease",
-      "stretch-kafka-system",
+      "namespace of the controller's own Secrets (the CAs) and its Lease (default: $POD_NAMESPACE, which Crossplane sets for providers, else stretch-kafka-system)",
+      process.env["POD_NAMESPACE"] ?? "stretch-kafka-system",
     )
     .option("--concurrency <n>", "reconciles at once", String(defaultQueueOptions.concurrency))
     .option("--log-level <level>", "pino log level", "info")

@@ -10,7 +10,7 @@
  * existing clusters instead (those cannot be stopped by a test).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -35,6 +35,8 @@ export interface TestCluster {
   readonly running: boolean;
   /** Log files of this cluster's processes, for failure messages. */
   readonly logs: { apiserver: string; controllerManager: string };
+  /** The API server's audit log (JSON lines), when the bed was started with auditServiceAccounts. */
+  readonly auditLog?: string | undefined;
 }
 
 export interface TestBed {
@@ -50,7 +52,23 @@ export interface TestBedOptions {
   log?: (msg: string) => void;
   /** Seconds to wait for each API server to become ready. */
   readyTimeoutSeconds?: number;
+  /**
+   * Have each API server write an audit log (TestCluster.auditLog) of every
+   * request a ServiceAccount makes, at Metadata level: who asked for which
+   * verb on which resource, and whether RBAC allowed it.
+   */
+  auditServiceAccounts?: boolean;
 }
+
+/** Audit policy: ServiceAccounts' requests at Metadata level, nothing else. */
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+`;
 
 const openBeds = new Set<LocalTestBed>();
 let exitHooksInstalled = false;
@@ -112,6 +130,7 @@ class LocalCluster implements TestCluster {
   readonly server: string;
   readonly kubeconfigPath: string;
   readonly logs: { apiserver: string; controllerManager: string };
+  readonly auditLog: string | undefined;
 
   constructor(
     readonly name: string,
@@ -120,6 +139,7 @@ class LocalCluster implements TestCluster {
     private readonly ports: { api: number; etcdClient: number; etcdPeer: number },
     private readonly log: (msg: string) => void,
     private readonly readyTimeoutSeconds: number,
+    audit = false,
   ) {
     this.server = `https://127.0.0.1:${ports.api}`;
     this.kubeconfigPath = join(dir, "pki", "kubeconfig");
@@ -127,6 +147,7 @@ class LocalCluster implements TestCluster {
       apiserver: join(dir, "apiserver.log"),
       controllerManager: join(dir, "controller-manager.log"),
     };
+    this.auditLog = audit ? join(dir, "audit.log") : undefined;
   }
 
   get running(): boolean {
@@ -154,6 +175,16 @@ class LocalCluster implements TestCluster {
   async start(): Promise<void> {
     if (this.running) return;
     const pki = join(this.dir, "pki");
+    const audit: string[] = [];
+    if (this.auditLog) {
+      const policy = join(this.dir, "audit-policy.yaml");
+      writeFileSync(policy, auditPolicy);
+      audit.push(
+        `--audit-policy-file=${policy}`,
+        `--audit-log-path=${this.auditLog}`,
+        "--audit-log-format=json",
+      );
+    }
     this.apiserver = this.spawn("apiserver", this.logs.apiserver, [
       "--etcd-dir",
       join(this.dir, "etcd"),
@@ -178,6 +209,7 @@ class LocalCluster implements TestCluster {
       `--service-account-key-file=${join(pki, "sa.pub")}`,
       `--service-account-signing-key-file=${join(pki, "sa.key")}`,
       "--endpoint-reconciler-type=none",
+      ...audit,
       "--v=0",
     ]);
     await this.waitReady();
@@ -390,7 +422,15 @@ export async function startTestBed(opts: TestBedOptions): Promise<TestBed> {
       etcdPeer: await freePort(),
     };
     clusters.push(
-      new LocalCluster(name, binary, join(root, name), ports, log, opts.readyTimeoutSeconds ?? 90),
+      new LocalCluster(
+        name,
+        binary,
+        join(root, name),
+        ports,
+        log,
+        opts.readyTimeoutSeconds ?? 90,
+        opts.auditServiceAccounts,
+      ),
     );
   }
   const bed = new LocalTestBed(clusters, root);
@@ -420,6 +460,7 @@ export async function startTestBed(opts: TestBedOptions): Promise<TestBed> {
               ports,
               log,
               opts.readyTimeoutSeconds ?? 90,
+              opts.auditServiceAccounts,
             );
             clusters[i] = fresh;
             c = fresh;

@@ -1,0 +1,220 @@
+/**
+ * `npm run package`: the three Crossplane packages and the standalone install.
+ *
+ *   dist/package/<name>/        each package's root, assembled from its
+ *                               crossplane.yaml here and the generated CRDs, the
+ *                               XRD, the Composition and the examples (never
+ *                               committed twice, so they cannot drift)
+ *   dist/xpkg/<name>-v<v>.xpkg  built by the real crossplane CLI (xpkg build)
+ *   dist/install/crds.yaml      standalone: our CRDs and Crossplane's Composition CRD
+ *   dist/install/controller.yaml  standalone: namespace, identity, RBAC,
+ *                               Deployment and the Composition
+ *
+ * It also writes package/standalone/remote-rbac.yaml, the remote identity
+ * register-cluster creates, from the same code (a test fails when it drifts).
+ *
+ *   --out DIR                      instead of dist/
+ *   --registry REG                 where the Function and Provider packages are
+ *                                  pushed (the Configuration's dependsOn)
+ *   --function-runtime-tarball F   embed this image (docker save) as the Function's runtime
+ *   --provider-runtime-tarball F   embed this image as the Provider's runtime
+ */
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { identityObjects, providerIdentity } from "../controller/register.ts";
+import { crankBinary } from "../test/bed/build.ts";
+import { externalCrds } from "../test/bed/external-crds.ts";
+import { ourCrdFiles, ourXrdFile } from "../test/bed/install.ts";
+import { run } from "../test/bed/run.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const here = (...p: string[]): string => join(root, "package", ...p);
+const compositionFile = join(root, "compositions", "xstretchkafka.yaml");
+const examplesDir = join(root, "examples");
+
+/** The registry and repository the committed crossplane.yaml files name. */
+export const defaultRegistry = "xpkg.stretchkafka.dev/stretch-kafka";
+
+export const packages = {
+  configuration: "configuration-stretch-kafka",
+  function: "function-stretch-kafka",
+  provider: "provider-stretch-kafka",
+} as const;
+export type PackageKind = keyof typeof packages;
+
+/** The version every package and image of this checkout carries (package.json's). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  return `v${pkg.version}`;
+}
+
+const isProviderCrd = (f: string): boolean => basename(f).startsWith("remote.");
+
+/** Writes each package's root under `out`/package and returns their paths. */
+export function assemblePackages(
+  out: string,
+  registry = defaultRegistry,
+): Record<PackageKind, string> {
+  const dirs = {} as Record<PackageKind, string>;
+  for (const kind of Object.keys(packages) as PackageKind[]) {
+    const dir = join(out, "package", packages[kind]);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, "examples"), { recursive: true });
+    const meta = readFileSync(here(kind, "crossplane.yaml"), "utf8");
+    writeFileSync(
+      join(dir, "crossplane.yaml"),
+      meta.replaceAll(`${defaultRegistry}/`, `${registry}/`),
+    );
+    dirs[kind] = dir;
+  }
+  const { configuration, function: fn, provider } = dirs;
+
+  cpSync(ourXrdFile(), join(configuration, "xrd.yaml"));
+  cpSync(compositionFile, join(configuration, "composition.yaml"));
+  for (const f of readdirSync(examplesDir).filter((f) => /^claim-.*\.yaml$/.test(f)))
+    cpSync(join(examplesDir, f), join(configuration, "examples", f));
+
+  // The function's example is how a Composition calls it.
+  cpSync(compositionFile, join(fn, "examples", "composition.yaml"));
+
+  mkdirSync(join(provider, "crds"));
+  for (const f of ourCrdFiles().filter(isProviderCrd))
+    cpSync(f, join(provider, "crds", basename(f)));
+  cpSync(
+    join(examplesDir, "providerconfigs.yaml"),
+    join(provider, "examples", "providerconfigs.yaml"),
+  );
+  for (const f of readdirSync(here("provider", "examples")))
+    cpSync(here("provider", "examples", f), join(provider, "examples", f));
+  return dirs;
+}
+
+export interface BuildOptions {
+  registry?: string;
+  /** Runtime images (docker save tarballs) to embed, by package. */
+  runtimeTarballs?: Partial<Record<"function" | "provider", string>>;
+  log?: (msg: string) => void;
+}
+
+/** Assembles and builds the three packages with `crossplane xpkg build`; returns the .xpkg paths. */
+export async function buildPackages(
+  out: string,
+  o: BuildOptions = {},
+): Promise<Record<PackageKind, string>> {
+  const crank = (await crankBinary(o.log)).path;
+  const dirs = assemblePackages(out, o.registry);
+  mkdirSync(join(out, "xpkg"), { recursive: true });
+  const files = {} as Record<PackageKind, string>;
+  for (const kind of Object.keys(packages) as PackageKind[]) {
+    const file = join(out, "xpkg", `${packages[kind]}-${version()}.xpkg`);
+    const tarball = kind === "configuration" ? undefined : o.runtimeTarballs?.[kind];
+    try {
+      await run(crank, [
+        "xpkg",
+        "build",
+        `--package-root=${dirs[kind]}`,
+        `--examples-root=${join(dirs[kind], "examples")}`,
+        `--package-file=${file}`,
+        ...(tarball ? [`--embed-runtime-image-tarball=${tarball}`] : []),
+      ]);
+    } catch (cause) {
+      throw new Error(`crossplane xpkg build refused ${packages[kind]}`, { cause });
+    }
+    files[kind] = file;
+  }
+  return files;
+}
+
+function concat(files: string[]): string {
+  return files.map((f) => readFileSync(f, "utf8").trimEnd() + "\n").join("---\n");
+}
+
+/** Writes the standalone install (crds.yaml, then controller.yaml) under `out`/install. */
+export async function assembleStandalone(
+  out: string,
+): Promise<{ crds: string; controller: string }> {
+  const dir = join(out, "install");
+  mkdirSync(dir, { recursive: true });
+  // Without Crossplane nothing else defines the Composition kind the engine reads.
+  const composition = (await externalCrds()).crossplane.filter((f) =>
+    f.endsWith("apiextensions.crossplane.io_compositions.yaml"),
+  );
+  if (composition.length !== 1)
+    throw new Error("the crossplane module has no apiextensions.crossplane.io_compositions.yaml");
+  const crds = join(dir, "crds.yaml");
+  writeFileSync(crds, concat([...composition, ...ourCrdFiles()]));
+  const controller = join(dir, "controller.yaml");
+  writeFileSync(
+    controller,
+    concat([
+      here("standalone", "controller.yaml"),
+      here("standalone", "rbac.yaml"),
+      compositionFile,
+    ]),
+  );
+  return { crds, controller };
+}
+
+export const remoteRbacFile = here("standalone", "remote-rbac.yaml");
+
+/** What register-cluster creates in a remote cluster (namespace `kafka`), as a file. */
+export function remoteRbacYaml(): string {
+  const namespace = "kafka";
+  const header = [
+    "# Generated by `npm run package` from controller/register.ts. DO NOT EDIT.",
+    "# The provider's identity in a remote cluster, exactly what",
+    "# `stretch-kafka register-cluster NAME --target-namespace kafka` creates there:",
+    "# a ServiceAccount, a Role with the least the provider needs in that namespace,",
+    "# its RoleBinding and a token Secret. Apply it yourself instead of giving",
+    "# register-cluster an admin kubeconfig, then put the token in the central",
+    "# credentials Secret (README: Register a remote cluster).",
+  ].join("\n");
+  const docs = [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
+    ...Object.values(identityObjects(providerIdentity(namespace))),
+  ];
+  return `${header}\n${docs.map((d) => stringify(d)).join("---\n")}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      out: { type: "string", default: join(root, "dist") },
+      registry: { type: "string", default: defaultRegistry },
+      "function-runtime-tarball": { type: "string" },
+      "provider-runtime-tarball": { type: "string" },
+    },
+  });
+  const log = (m: string): void => {
+    console.log(m);
+  };
+  writeFileSync(remoteRbacFile, remoteRbacYaml());
+  log(`wrote ${remoteRbacFile}`);
+  const runtimeTarballs: BuildOptions["runtimeTarballs"] = {};
+  if (values["function-runtime-tarball"])
+    runtimeTarballs.function = values["function-runtime-tarball"];
+  if (values["provider-runtime-tarball"])
+    runtimeTarballs.provider = values["provider-runtime-tarball"];
+  const built = await buildPackages(values.out, {
+    registry: values.registry,
+    runtimeTarballs,
+    log,
+  });
+  for (const kind of Object.keys(packages) as PackageKind[]) {
+    const embedded = kind !== "configuration" && runtimeTarballs[kind] ? " (runtime embedded)" : "";
+    log(`built ${built[kind]}${embedded}`);
+  }
+  const install = await assembleStandalone(values.out);
+  log(`wrote ${install.crds} and ${install.controller}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(`npm run package: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof Error && err.cause) console.error(err.cause);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,389 @@
+/**
+ * The standalone install on real API servers, with exactly the RBAC it ships.
+ *
+ * `npm run package`'s install manifests are applied server-side to the central
+ * cluster; the remote clusters are registered by the `register-cluster`
+ * command; the controller runs as its Deployment would run it (the compiled
+ * JavaScript the image holds, the Deployment's arguments) with a token of the
+ * Deployment's ServiceAccount and nothing else. A claim goes to Ready in two
+ * remote clusters and is deleted again; before the controller starts, a claim
+ * deleted before any composite existed and a certificate authority due for
+ * rollover wait for it, so that its rarer requests happen too.
+ *
+ * The central API server audits every request of that ServiceAccount. None may
+ * have been refused, and every verb the ClusterRole and the Role grant must
+ * have been used: the RBAC is enough and no more.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse, stringify } from "yaml";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { describeError } from "../../controller/kube/errors.ts";
+import { compositeNameFor, xrApiVersion } from "../../controller/engine/engine.ts";
+import { playStrimzi } from "../../controller/cli/stack.ts";
+import type { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
+import { CaSecretStore } from "../../controller/provider/ca-store.ts";
+import { Pki } from "../../controller/provider/pki.ts";
+import { kinds } from "../../controller/provider/kinds.ts";
+import { groups } from "../../apis/index.ts";
+import { assembleStandalone, remoteRbacFile } from "../../package/build.ts";
+import {
+  auditedRequests,
+  ungranted,
+  unusedGrants,
+  type Grant,
+  type PolicyRule,
+} from "../bed/audit.ts";
+import { freePort, startTestBed, type TestBed } from "../bed/clusters.ts";
+import { eventually } from "../bed/eventually.ts";
+import { readYamlDocuments } from "../bed/external-crds.ts";
+import { installCrds, waitEstablished } from "../bed/install.ts";
+import { serverCa, testLogger } from "../bed/provider-bed.ts";
+import { run } from "../bed/run.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const remoteNames = ["east", "west"];
+const ns = "stretch-kafka-system";
+const serviceAccount = "stretch-kafka-controller";
+const username = `system:serviceaccount:${ns}:${serviceAccount}`;
+const claimFinalizer = "finalizer.apiextensions.crossplane.io";
+const fm = { fieldManager: "test" };
+
+let bed: TestBed;
+let work: string;
+let central: DynamicClient;
+let players: StrimziPlayer[] = [];
+let controller: ChildProcess | undefined;
+const remotes = new Map<string, DynamicClient>();
+
+interface Deployment extends KubeObject {
+  spec: {
+    template: {
+      spec: {
+        serviceAccountName: string;
+        containers: {
+          args: string[];
+          ports: { name: string; containerPort: number }[];
+          livenessProbe: { httpGet: { path: string; port: string } };
+          readinessProbe: { httpGet: { path: string; port: string } };
+        }[];
+      };
+    };
+  };
+}
+
+interface Claim extends KubeObject {
+  status?: { conditions?: { type: string; status: string; message?: string }[] };
+}
+
+/** The compiled controller as the image holds it: JavaScript, package.json and node_modules side by side. */
+async function compileController(dir: string): Promise<string> {
+  await run(
+    join(root, "node_modules", ".bin", "tsc"),
+    ["-p", "tsconfig.build.json", "--outDir", dir],
+    {
+      cwd: root,
+    },
+  );
+  copyFileSync(join(root, "package.json"), join(dir, "package.json"));
+  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  return join(dir, "controller", "cli", "main.js");
+}
+
+/** Server-side apply of every document, strict about unknown fields: the CRDs first, Established, then the rest. */
+async function applyInstall(files: { crds: string; controller: string }): Promise<KubeObject[]> {
+  const applied: KubeObject[] = [];
+  for (const file of [files.crds, files.controller]) {
+    for (const doc of readYamlDocuments(file) as KubeObject[]) {
+      try {
+        applied.push(
+          await central.apply(doc, { fieldManager: "kubectl", fieldValidation: "Strict" }),
+        );
+      } catch (err) {
+        throw new Error(
+          `cannot apply ${doc.kind} ${doc.metadata.name ?? ""} from ${file}: ${describeError(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    }
+    if (file === files.crds) {
+      await waitEstablished(
+        central,
+        applied.map((o) => o.metadata.name ?? ""),
+        60,
+      );
+      central.forgetDiscovery();
+    }
+  }
+  return applied;
+}
+
+/** A kubeconfig that is the ServiceAccount: a bound token, as the kubelet mounts into the pod. */
+async function serviceAccountKubeconfig(): Promise<string> {
+  const review = await central.request<{ status: { token: string } }>(
+    "POST",
+    `/api/v1/namespaces/${ns}/serviceaccounts/${serviceAccount}/token`,
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { expirationSeconds: 3600 },
+    },
+  );
+  const c = bed.cluster("central");
+  const file = join(work, "controller.kubeconfig");
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        {
+          name: "central",
+          cluster: {
+            server: c.server,
+            "certificate-authority-data": Buffer.from(serverCa(c)).toString("base64"),
+          },
+        },
+      ],
+      users: [{ name: serviceAccount, user: { token: review.status.token } }],
+      contexts: [{ name: serviceAccount, context: { cluster: "central", user: serviceAccount } }],
+      "current-context": serviceAccount,
+    }),
+  );
+  return file;
+}
+
+const ready = (c: Claim | undefined): boolean =>
+  c?.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True") ?? false;
+
+before(async () => {
+  bed = await startTestBed({ names: ["central", ...remoteNames], auditServiceAccounts: true });
+  work = mkdtempSync(join(tmpdir(), "stretch-kafka-standalone-"));
+  central = new DynamicClient(bed.cluster("central").kubeConfig());
+  for (const n of remoteNames) remotes.set(n, new DynamicClient(bed.cluster(n).kubeConfig()));
+  await Promise.all(
+    remoteNames.map((n) =>
+      installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
+    ),
+  );
+});
+
+after(async () => {
+  controller?.kill("SIGKILL");
+  await Promise.all(players.map((p) => p.stop()));
+  for (const r of remotes.values()) await r.close();
+  await central.close();
+  await bed.close();
+  if (!process.env["STRETCH_KAFKA_KEEP_TESTBED"]) rmSync(work, { recursive: true, force: true });
+});
+
+test(
+  "the standalone install runs a claim's whole life with exactly its RBAC: nothing refused, nothing granted unused",
+  { timeout: 420_000 },
+  async () => {
+    const auditLog = bed.cluster("central").auditLog;
+    assert.ok(
+      auditLog,
+      "this test reads the central API server's audit log: it needs the local test bed",
+    );
+
+    // The install, server-side, on a cluster with no Crossplane.
+    const applied = await applyInstall(await assembleStandalone(work));
+    const deployment = applied.find((o): o is Deployment => o.kind === "Deployment");
+    assert.ok(deployment, "the install has the controller's Deployment");
+    const pod = deployment.spec.template.spec;
+    assert.equal(pod.serviceAccountName, serviceAccount);
+    const [container] = pod.containers;
+    assert.ok(container);
+    const httpPort = container.ports.find((p) => p.name === "http")?.containerPort;
+    assert.ok(
+      container.args.includes(`--http-address=0.0.0.0:${String(httpPort)}`),
+      "probes reach the served port",
+    );
+    const grants: Grant[] = applied.flatMap((o): Grant[] => {
+      const rules = o["rules"] as PolicyRule[] | undefined;
+      if (o.kind === "ClusterRole" && rules)
+        return [{ source: `ClusterRole ${o.metadata.name ?? ""}`, rules }];
+      if (o.kind === "Role" && rules)
+        return [
+          {
+            source: `Role ${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`,
+            namespace: o.metadata.namespace ?? "",
+            rules,
+          },
+        ];
+      return [];
+    });
+    assert.equal(grants.length, 2, "one ClusterRole and one Role");
+
+    // The remote clusters, registered by the command, as an operator would.
+    const cli = await compileController(join(work, "app"));
+    for (const n of remoteNames) {
+      const c = bed.cluster(n);
+      await run(process.execPath, [
+        cli,
+        "register-cluster",
+        n,
+        "--remote-kubeconfig",
+        c.kubeconfigPath,
+        "--kubeconfig",
+        bed.cluster("central").kubeconfigPath,
+      ]);
+    }
+    // What register-cluster made remotely is what package/standalone/remote-rbac.yaml says.
+    const east = remotes.get("east");
+    assert.ok(east);
+    for (const want of readYamlDocuments(remoteRbacFile) as KubeObject[]) {
+      const have: KubeObject = await east.get(
+        want.apiVersion,
+        want.kind,
+        want.metadata.name ?? "",
+        want.metadata.namespace,
+      );
+      for (const field of ["rules", "roleRef", "subjects", "type"])
+        assert.deepEqual(have[field], want[field], `${want.kind} ${field}`);
+    }
+
+    // Work waiting for the controller: a claim deleted before it had a composite...
+    await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
+    const sample = parse(
+      readFileSync(join(root, "examples", "claim-2-clusters.yaml"), "utf8"),
+    ) as Claim;
+    await central.apply(
+      { ...sample, metadata: { ...sample.metadata, name: "orphan", finalizers: [claimFinalizer] } },
+      fm,
+    );
+    await central.delete(sample.apiVersion, sample.kind, "orphan", "team-a");
+    // ...and a claim (NetworkPolicies on, so that every managed-resource kind is composed)
+    // whose certificate authority is due for rollover.
+    const claim = await central.apply(
+      {
+        ...sample,
+        spec: {
+          ...(sample["spec"] as Record<string, unknown>),
+          networking: { provider: "mcs", networkPolicies: { enabled: true } },
+        },
+      },
+      fm,
+    );
+    const day = 24 * 3600 * 1000;
+    const xrName = compositeNameFor(claim);
+    const aged = new Pki(
+      new CaSecretStore(central, ns),
+      () => new Date(Date.now() - (5 * 365 - 36) * day),
+    );
+    await aged.bundle(xrName, "ClusterCA");
+
+    const port = await freePort();
+    const log = join(work, "controller.log");
+    const out = createWriteStream(log);
+    controller = spawn(
+      process.execPath,
+      [
+        cli,
+        ...container.args,
+        `--kubeconfig=${await serviceAccountKubeconfig()}`,
+        `--http-address=127.0.0.1:${String(port)}`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "" } },
+    );
+    controller.stdout?.pipe(out);
+    controller.stderr?.pipe(out);
+    const probe = (p: { httpGet: { path: string } }) => async (): Promise<true | undefined> =>
+      (await fetch(`http://127.0.0.1:${String(port)}${p.httpGet.path}`)).status === 200
+        ? true
+        : undefined;
+    await eventually("the liveness probe passes", probe(container.livenessProbe), 60, 250);
+    await eventually("the readiness probe passes", probe(container.readinessProbe), 60, 250);
+    players = playStrimzi(remotes, "kafka", testLogger());
+
+    const failure = async (): Promise<string> => {
+      const c = await central.find<Claim>(sample.apiVersion, sample.kind, "payments", "team-a");
+      const tail = readFileSync(log, "utf8").split("\n").slice(-30).join("\n");
+      return `claim conditions: ${JSON.stringify(c?.status?.conditions)}\ncontroller log:\n${tail}`;
+    };
+    await eventually(
+      "the claim deleted before its composite existed is gone",
+      async () =>
+        (await central.find(sample.apiVersion, sample.kind, "orphan", "team-a")) ? undefined : true,
+      60,
+      250,
+    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    await eventually(
+      "the claim is Ready",
+      async () =>
+        ready(await central.find<Claim>(sample.apiVersion, sample.kind, "payments", "team-a"))
+          ? true
+          : undefined,
+      180,
+      250,
+    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    assert.ok(
+      await central.find("v1", "Secret", "payments-kafka", "team-a"),
+      "the claim's connection Secret",
+    );
+    const ca = await central.get<KubeObject & { data: Record<string, string> }>(
+      "v1",
+      "Secret",
+      `${xrName}-cluster-ca`,
+      ns,
+    );
+    assert.ok(ca.data["previous.crt"], "the aged certificate authority was rolled over");
+
+    await central.delete(sample.apiVersion, sample.kind, "payments", "team-a");
+    await eventually(
+      "the claim, its composite, every managed resource and usage are gone",
+      async () => {
+        if (await central.find(sample.apiVersion, sample.kind, "payments", "team-a"))
+          return undefined;
+        if (await central.find(xrApiVersion, "XStretchKafka", xrName)) return undefined;
+        for (const k of kinds)
+          if ((await central.list(k.apiVersion, k.kind)).items.length > 0) return undefined;
+        return (await central.list(groups.remote, "ProviderConfigUsage")).items.length === 0
+          ? true
+          : undefined;
+      },
+      180,
+      250,
+    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+
+    const exited = new Promise<number | null>((resolve) => controller?.once("exit", resolve));
+    controller.kill("SIGTERM");
+    assert.equal(await exited, 0, await failure());
+    controller = undefined;
+
+    const requests = auditedRequests(auditLog, username);
+    assert.ok(
+      requests.length > 100,
+      `only ${String(requests.length)} audited requests of ${username}`,
+    );
+    const refused = requests.filter((r) => r.decision !== "allow" || r.code === 403);
+    assert.deepEqual(
+      refused.map((r) => `${r.verb} ${r.uri} (${String(r.code)})`),
+      [],
+      "requests RBAC refused",
+    );
+    assert.deepEqual(
+      ungranted(grants, requests).map((r) => `${r.verb} ${r.uri}`),
+      [],
+      "requests allowed by something other than the install's rules",
+    );
+    assert.deepEqual(unusedGrants(grants, requests), [], "granted but never used");
+    assert.doesNotMatch(readFileSync(log, "utf8"), /forbidden/i);
+  },
+);
