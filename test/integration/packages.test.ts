@@ -8,6 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -185,6 +186,65 @@ test("--registry makes the Configuration depend on packages pushed elsewhere", (
     ],
   );
 });
+
+test(
+  "a runtime image given as a docker save tarball is embedded under the package layers",
+  { timeout: 120_000 },
+  async () => {
+    // No container engine or base image here: the image is the application layer
+    // alone (the compiled JavaScript `npm run build` makes), in docker save's format.
+    const dir = mkdtempSync(join(work, "runtime-"));
+    const app = join(dir, "app");
+    await run(
+      join(root, "node_modules", ".bin", "tsc"),
+      ["-p", "tsconfig.build.json", "--outDir", app],
+      {
+        cwd: root,
+      },
+    );
+    await run("tar", ["-cf", join(dir, "layer.tar"), "-C", dir, "app"]);
+    const diffId = createHash("sha256")
+      .update(readFileSync(join(dir, "layer.tar")))
+      .digest("hex");
+    const entrypoint = ["/nodejs/bin/node", "/app/controller/cli/main.js"];
+    writeFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        config: { Entrypoint: entrypoint, Cmd: ["provider"], User: "65532:65532" },
+        rootfs: { type: "layers", diff_ids: [`sha256:${diffId}`] },
+      }),
+    );
+    writeFileSync(
+      join(dir, "manifest.json"),
+      JSON.stringify([
+        { Config: "config.json", RepoTags: ["provider-runtime:test"], Layers: ["layer.tar"] },
+      ]),
+    );
+    const image = join(dir, "provider-runtime.tar");
+    await run("tar", ["-cf", image, "-C", dir, "manifest.json", "config.json", "layer.tar"]);
+
+    const out = join(work, "embedded");
+    const { provider } = await buildPackages(out, { runtimeTarballs: { provider: image } });
+    const unpacked = mkdtempSync(join(work, "embedded-"));
+    await run("tar", ["-xf", provider, "-C", unpacked]);
+    const [m] = JSON.parse(readFileSync(join(unpacked, "manifest.json"), "utf8")) as {
+      Config: string;
+      Layers: string[];
+    }[];
+    assert.ok(m);
+    assert.equal(m.Layers.length, 3, "the runtime layer, then the package and examples layers");
+    const config = JSON.parse(readFileSync(join(unpacked, m.Config), "utf8")) as {
+      config: { Entrypoint: string[]; Cmd: string[] };
+    };
+    assert.deepEqual(config.config.Entrypoint, entrypoint, "the runtime's entrypoint is kept");
+    const files = await layerFiles(provider);
+    assert.ok(files.has("package.yaml"));
+    const { stdout } = await run("tar", ["-tzf", join(unpacked, m.Layers[0] ?? "")]);
+    assert.match(stdout, /app\/controller\/cli\/main\.js/);
+  },
+);
 
 describe("crossplane beta validate, against the packaged schemas", () => {
   let validate: Validate;
