@@ -22,7 +22,8 @@
  *   `<namespace>/<secret>/<key>` below the process's working directory,
  *   where the harness writes each Secret as the provider would.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync, createWriteStream, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -541,7 +542,11 @@ export class KafkaBed {
   }
 
   /** Starts a Kafka tool in `cluster` and returns the process (for long-running producers). */
-  spawnTool(cluster: string, mainClass: string, args: string[]): ChildProcess {
+  spawnTool(
+    cluster: string,
+    mainClass: string,
+    args: string[],
+  ): ChildProcessByStdio<null, Readable, Readable> {
     return spawn("java", [...this.javaArgs(cluster, "256m"), mainClass, ...args], {
       cwd: this.dir,
       stdio: ["ignore", "pipe", "pipe"],
