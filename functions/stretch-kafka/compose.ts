@@ -25,7 +25,7 @@ import {
   type XStretchKafka,
 } from "../../apis/index.ts";
 import { kafkaImage, metadataVersion } from "./image.ts";
-import { nodeConfig, type QuorumConfig } from "./kafka-config.ts";
+import { nodeConfig, producerDefaults, type QuorumConfig } from "./kafka-config.ts";
 import { managedResource, resourceName, type ManagedResource } from "./managed.ts";
 import { annotations, caCertSecret } from "./names.ts";
 import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
@@ -550,6 +550,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
         ]),
       ),
     ),
+  );
+
+  // Producer settings measured to keep throughput across inter-cluster latency.
+  connection["producer.properties"] = Buffer.from(
+    Object.entries(producerDefaults)
+      .map(([k, v]) => `${k}=${v}\n`)
+      .join(""),
   );
 
   const settled = health.every((h) => h.ready) && p.pending.length === 0;

@@ -31,6 +31,24 @@ export const latencyDefaults: Record<string, string> = {
   "replica.fetch.response.max.bytes": "33554432",
 };
 
+/**
+ * Producer settings for a cluster whose partition leaders and followers are
+ * tens of milliseconds apart: an acks=all request waits for the slowest
+ * in-sync follower in another cluster, and an idempotent producer keeps at most
+ * five requests in flight per broker, so throughput is the bytes per request
+ * divided by that wait. Larger batches and requests, more buffer, and
+ * kernel-tuned socket buffers keep the pipe full. Published in the connection
+ * Secret as producer.properties (docs/kafka-configuration.md has the figures).
+ */
+export const producerDefaults: Record<string, string> = {
+  "batch.size": "524288",
+  "linger.ms": "20",
+  "max.request.size": "4194304",
+  "buffer.memory": "134217728",
+  "send.buffer.bytes": "-1",
+  "receive.buffer.bytes": "-1",
+};
+
 function listenerEnabled(spec: StretchKafkaSpec, k: ListenerKey): boolean {
   if (k === "plain") return spec.kafka.listeners?.plain?.enabled ?? true;
   if (k === "tls") return spec.kafka.listeners?.tls?.enabled ?? true;

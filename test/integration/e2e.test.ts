@@ -240,6 +240,8 @@ describe("a claim end to end, without Crossplane", () => {
         Buffer.from(secret.data?.[k] ?? "", "base64").toString("utf8");
       assert.match(text("ca.crt"), /^-----BEGIN CERTIFICATE-----/);
       assert.match(text("bootstrap.servers"), /:9092/);
+      // The producer settings the Kafka benchmark measured (docs/kafka-configuration.md).
+      assert.match(text("producer.properties"), /^batch\.size=\d+$/m);
       const perCluster = JSON.parse(text("clusters")) as Record<
         string,
         { rack: string; bootstrapServers: string }
