@@ -17,8 +17,11 @@ export interface QuorumConfig {
 }
 
 /**
- * Settings for links with tens of milliseconds of latency between clusters;
- * the real-Kafka benchmark (issue 6) is to measure them (docs/kafka-configuration.md).
+ * Broker settings for links with tens of milliseconds of latency between
+ * clusters. Chosen from the bandwidth-delay arithmetic: the real-Kafka
+ * benchmark cannot reproduce a socket buffer's limit (its latency proxy
+ * terminates TCP), and showed the producer settings below to be what keeps
+ * throughput (docs/kafka-configuration.md).
  */
 export const latencyDefaults: Record<string, string> = {
   // Let the kernel autotune socket buffers: a fixed 64 KiB window caps one
