@@ -19,10 +19,9 @@
  * default 200000), RECORD_SIZE (bytes, default 1024), LATENCIES (default
  * 0,10,50), CONFIGS (default default,tuned; also broker-only, producer-only).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { parseAllDocuments } from "yaml";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/kafka-config.ts";
-import type { KubeObject } from "../functions/render.ts";
+import { exampleProviderConfigs, threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaBed } from "../test/kafka/harness.ts";
 import { createTopic, describeTopic } from "../test/kafka/proofs.ts";
 import { eventually } from "../test/bed/eventually.ts";
@@ -45,27 +44,8 @@ const log = (m: string): void => {
   console.log(`[bench:kafka] ${m}`);
 };
 
-const providerConfigs = parseAllDocuments(
-  readFileSync(new URL("../examples/providerconfigs.yaml", import.meta.url), "utf8"),
-).map((d) => d.toJS() as KubeObject);
-
-const claim: KubeObject = {
-  apiVersion: "stretchkafka.dev/v1alpha1",
-  kind: "StretchKafka",
-  metadata: { name: "bench", namespace: "team-a" },
-  spec: {
-    kafka: { version: "4.1.0" },
-    networking: { provider: "mcs" },
-    clusters: ["east", "west", "north"].map((name) => ({
-      name,
-      providerConfigRef: { name },
-      nodePools: [
-        { name: "controllers", roles: ["controller"], replicas: 1 },
-        { name: "brokers", roles: ["broker"], replicas: 1 },
-      ],
-    })),
-  },
-};
+const providerConfigs = exampleProviderConfigs();
+const claim = threeClusterClaim("bench", "static");
 
 /** The rendered configuration without stretch-kafka's latency settings: Kafka's defaults for them. */
 function kafkaDefaults(config: string): string {

@@ -6,11 +6,10 @@
  * loses nothing while a whole cluster is killed and comes back.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
-import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../../functions/render.ts";
 import { eventually } from "../bed/eventually.ts";
+import { exampleProviderConfigs, threeClusterClaim } from "../kafka/claims.ts";
 import { KafkaBed } from "../kafka/harness.ts";
 import {
   checksum,
@@ -21,32 +20,8 @@ import {
   quorumStatus,
 } from "../kafka/proofs.ts";
 
-const providerConfigs = parseAllDocuments(
-  readFileSync(new URL("../../examples/providerconfigs.yaml", import.meta.url), "utf8"),
-).map((d) => d.toJS() as KubeObject);
-
-/** Three clusters, each with one controller and one broker: the smallest stretch that survives one loss. */
-function claim(mode: "static" | "dynamic"): KubeObject {
-  const pools = [
-    { name: "controllers", roles: ["controller"], replicas: 1 },
-    { name: "brokers", roles: ["broker"], replicas: 1 },
-  ];
-  return {
-    apiVersion: "stretchkafka.dev/v1alpha1",
-    kind: "StretchKafka",
-    metadata: { name: "proof", namespace: "team-a" },
-    spec: {
-      kafka: { version: "4.1.0" },
-      networking: { provider: "mcs" },
-      quorum: { mode },
-      clusters: ["east", "west", "north"].map((name) => ({
-        name,
-        providerConfigRef: { name },
-        nodePools: pools,
-      })),
-    },
-  };
-}
+const providerConfigs = exampleProviderConfigs();
+const claim = (mode: "static" | "dynamic"): KubeObject => threeClusterClaim("proof", mode);
 
 const log = (m: string): void => {
   console.log(`[kafka] ${m}`);
