@@ -183,12 +183,8 @@ class MemoryCaStore implements CaStore {
 }
 
 /** The Secrets as the provider fills them, written as files below each cluster's directory. */
-async function writeSecrets(
-  rendered: Rendered,
-  clusterDir: (c: string) => string,
-): Promise<string> {
+async function writeSecrets(rendered: Rendered, clusterDir: (c: string) => string): Promise<void> {
   const pki = new Pki(new MemoryCaStore());
-  let clusterCa = "";
   for (const s of rendered.secrets) {
     const dir = join(clusterDir(s.cluster), "secrets", s.namespace, s.name);
     mkdirSync(dir, { recursive: true });
@@ -202,12 +198,9 @@ async function writeSecrets(
       writeFileSync(join(dir, keys.privateKey), minted.key);
       if (keys.ca) writeFileSync(join(dir, keys.ca), minted.ca);
     } else if (ca) {
-      const bundle = await pki.bundle(ca.authority, ca.issuer);
-      writeFileSync(join(dir, ca.key), bundle);
-      if (ca.issuer === "ClusterCA") clusterCa = bundle;
+      writeFileSync(join(dir, ca.key), await pki.bundle(ca.authority, ca.issuer));
     }
   }
-  return clusterCa;
 }
 
 /** The format step of Strimzi's kafka_run.sh (1.2 and main, 2026-08), as it runs in the pod. */
@@ -253,7 +246,6 @@ export class KafkaBed {
     readonly rendered: Rendered,
     readonly dir: string,
     readonly classpath: string,
-    readonly clusterCa: string,
     private readonly opts: KafkaBedOptions,
   ) {
     this.clusters = [...new Set(rendered.nodes.map((n) => n.cluster))];
@@ -277,8 +269,8 @@ export class KafkaBed {
       (opts.claim["spec"] as { kafka?: { version?: string } }).kafka?.version ?? "4.1.0";
     const classpath = await kafkaClasspath(version, log);
     const dir = await mkdtemp(join(tmpdir(), "stretch-kafka-bed-"));
-    const clusterCa = await writeSecrets(rendered, (c) => join(dir, c));
-    const bed = new KafkaBed(rendered, dir, classpath, clusterCa, opts);
+    await writeSecrets(rendered, (c) => join(dir, c));
+    const bed = new KafkaBed(rendered, dir, classpath, opts);
     try {
       await bed.startProxies(opts.latencyMs ?? 0, log);
       bed.writeHosts();
@@ -511,10 +503,6 @@ export class KafkaBed {
     }
   }
 
-  nodesIn(cluster: string): RenderedNode[] {
-    return this.procs.filter((p) => p.node.cluster === cluster).map((p) => p.node);
-  }
-
   /** Plain-listener bootstrap addresses of every broker, as a client in `cluster` uses them. */
   bootstrap(cluster: string, listenerPort = 9092): string {
     return this.procs
@@ -573,10 +561,13 @@ export class KafkaBed {
     for (const p of victims) p.proc = undefined;
   }
 
-  /** Starts the cluster's nodes again on their existing storage. */
+  /** Starts the cluster's nodes again on their existing storage, as their pods would (format is skipped). */
   async restart(cluster: string): Promise<void> {
     const back = this.procs.filter((p) => p.node.cluster === cluster);
-    for (const p of back) await this.launch(p);
+    for (const p of back) {
+      await this.format(p);
+      await this.launch(p);
+    }
     await this.waitListening(back);
   }
 
@@ -584,7 +575,7 @@ export class KafkaBed {
     const running = this.procs.filter((p) => p.proc);
     for (const p of running) p.proc?.kill("SIGKILL");
     await Promise.all(running.map((p) => p.exited));
-    if (this.toxiproxy) {
+    if (this.toxiproxy && this.toxiproxy.exitCode === null) {
       const exited = once(this.toxiproxy, "exit");
       this.toxiproxy.kill("SIGKILL");
       await exited;
