@@ -32,11 +32,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CertificateRequest } from "../../apis/index.ts";
-import { Pki, type CaMaterial, type CaStore, type Issuer } from "../../controller/provider/pki.ts";
+import { Pki, type Issuer } from "../../controller/provider/pki.ts";
 import { render, type KubeObject } from "../../functions/render.ts";
 import { freePort } from "../bed/clusters.ts";
 import { run, type RunResult } from "../bed/run.ts";
 import { kafkaClasspath, toxiproxyBinary } from "./runtime.ts";
+import { MemoryCaStore, parseProperties } from "../support.ts";
 
 /** One Kafka node as rendered: where it runs and the files of its ConfigMap. */
 export interface RenderedNode {
@@ -66,15 +67,6 @@ export interface Rendered {
   }[];
   /** The composite's connection details' bootstrap host, e.g. the clusterset bootstrap Service. */
   bootstrapHost: string | undefined;
-}
-
-function parseProperties(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0 && !line.startsWith("#")) out.set(line.slice(0, i), line.slice(i + 1));
-  }
-  return out;
 }
 
 function hostPort(endpoint: string): { host: string; port: number } {
@@ -166,20 +158,6 @@ export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): R
     secrets,
     bootstrapHost: bootstrap ? hostPort(bootstrap).host : undefined,
   };
-}
-
-class MemoryCaStore implements CaStore {
-  private readonly cas = new Map<string, { ca: CaMaterial; version: string }>();
-  load(
-    authority: string,
-    issuer: Issuer,
-  ): Promise<{ ca: CaMaterial; version: string } | undefined> {
-    return Promise.resolve(this.cas.get(`${authority}/${issuer}`));
-  }
-  save(authority: string, issuer: Issuer, ca: CaMaterial): Promise<void> {
-    this.cas.set(`${authority}/${issuer}`, { ca, version: String(Date.now()) });
-    return Promise.resolve();
-  }
 }
 
 /** The Secrets as the provider fills them, written as files below each cluster's directory. */

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { RunError } from "../bed/run.ts";
 import type { KafkaBed } from "./harness.ts";
 
 export interface QuorumStatus {
@@ -198,7 +199,7 @@ export async function consumeAll(
     ])
     .catch((err: unknown) => {
       // The consumer exits non-zero on its timeout; what it printed still counts.
-      if (err && typeof err === "object" && "stdout" in err) return { stdout: String(err.stdout) };
+      if (err instanceof RunError) return { stdout: err.stdout };
       throw err;
     });
   return stdout

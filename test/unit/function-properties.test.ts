@@ -9,6 +9,7 @@ import fc from "fast-check";
 import cloneDeep from "lodash/cloneDeep.js";
 import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
 import type { ClusterSpec, NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
+import { parseProperties } from "../support.ts";
 
 type Provider = StretchKafkaSpec["networking"]["provider"];
 
@@ -141,15 +142,6 @@ function clusterOf(m: Mr): string {
   return m.metadata?.labels?.["stretchkafka.dev/cluster"] ?? "";
 }
 
-function properties(text: string): Map<string, string> {
-  return new Map(
-    text
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-  );
-}
-
 interface NodeView {
   cluster: string;
   pod: string;
@@ -164,7 +156,7 @@ function nodes(mrs: Mr[]): NodeView[] {
     .map((m) => ({
       cluster: clusterOf(m),
       pod: m.spec.forProvider.manifest.metadata?.name ?? "",
-      config: properties(m.spec.forProvider.manifest.data?.["server.config"] ?? ""),
+      config: parseProperties(m.spec.forProvider.manifest.data?.["server.config"] ?? ""),
     }));
 }
 

@@ -3,36 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { CertificateRequest } from "../../apis/index.ts";
-import {
-  certificatesIn,
-  Pki,
-  type CaMaterial,
-  type CaStore,
-  type Issuer,
-} from "../../controller/provider/pki.ts";
-
-class MemoryStore implements CaStore {
-  readonly cas = new Map<string, { ca: CaMaterial; version: string }>();
-  writes = 0;
-  load(
-    authority: string,
-    issuer: Issuer,
-  ): Promise<{ ca: CaMaterial; version: string } | undefined> {
-    return Promise.resolve(this.cas.get(`${authority}/${issuer}`));
-  }
-  save(
-    authority: string,
-    issuer: Issuer,
-    ca: CaMaterial,
-    version: string | undefined,
-  ): Promise<void> {
-    const key = `${authority}/${issuer}`;
-    if (this.cas.get(key)?.version !== version) return Promise.reject(new Error("conflict"));
-    this.writes++;
-    this.cas.set(key, { ca, version: String(this.writes) });
-    return Promise.resolve();
-  }
-}
+import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
+import { MemoryCaStore } from "../support.ts";
 
 const day = 24 * 3600 * 1000;
 const request: CertificateRequest = {
@@ -49,7 +21,7 @@ const request: CertificateRequest = {
 };
 
 test("a node certificate chains to the cluster CA, names every address, and has an RSA PKCS#8 key", async () => {
-  const store = new MemoryStore();
+  const store = new MemoryCaStore();
   const pki = new Pki(store);
   const { cert, key, ca } = await pki.certificate(request);
   const leaf = new X509Certificate(cert);
@@ -74,7 +46,7 @@ test("a node certificate chains to the cluster CA, names every address, and has 
 });
 
 test("a CA is created once; the clients CA is a different one", async () => {
-  const store = new MemoryStore();
+  const store = new MemoryCaStore();
   const pki = new Pki(store);
   const a = await pki.bundle("orders", "ClusterCA");
   const b = await pki.bundle("orders", "ClusterCA");
@@ -86,7 +58,7 @@ test("a CA is created once; the clients CA is a different one", async () => {
 
 test("a valid certificate is reused; changed names or a near expiry give a new one", async () => {
   let now = new Date("2027-01-01T00:00:00Z");
-  const pki = new Pki(new MemoryStore(), () => now);
+  const pki = new Pki(new MemoryCaStore(), () => now);
   const first = await pki.certificate(request);
   const again = await pki.certificate(request, first);
   assert.equal(again.cert, first.cert);
@@ -107,7 +79,10 @@ test("a valid certificate is reused; changed names or a near expiry give a new o
 
 test("a CA rollover keeps trusting the old CA until it expires and re-issues node certificates", async () => {
   let now = new Date("2027-01-01T00:00:00Z");
-  const pki = new Pki(new MemoryStore(), () => now, { caValidityDays: 100, caRenewBeforeDays: 20 });
+  const pki = new Pki(new MemoryCaStore(), () => now, {
+    caValidityDays: 100,
+    caRenewBeforeDays: 20,
+  });
   const before = await pki.certificate({ ...request, validityDays: 30, renewBeforeDays: 5 });
   const [oldCa] = certificatesIn(before.ca);
   assert.ok(oldCa);
@@ -129,7 +104,7 @@ test("a CA rollover keeps trusting the old CA until it expires and re-issues nod
 });
 
 test("a renewal window as long as the validity cannot make a certificate due when issued", async () => {
-  const pki = new Pki(new MemoryStore());
+  const pki = new Pki(new MemoryCaStore());
   const req = { ...request, validityDays: 1, renewBeforeDays: 1 };
   const first = await pki.certificate(req);
   const again = await pki.certificate(req, first);
