@@ -2,13 +2,16 @@
  * Encodes RunFunctionResponse for the wire, fast. ts-proto wraps every JSON
  * value of every composed resource into Struct/Value message objects before
  * writing them, which was most of a call's cost and garbage. This writes the
- * desired state (nearly all of a response) straight from the plain objects in
- * two passes, sizes first, then into one buffer, and lets ts-proto encode the
- * small rest. Protobuf allows fields in any order, so the result decodes to
- * the same message (test/unit/wire.test.ts).
+ * desired state (nearly all of a response) straight from the plain objects
+ * and lets ts-proto encode the small rest (test/unit/wire.test.ts: the result
+ * decodes to the same message).
  *
- * Every length-delimited message gets a slot in the size table before its
- * children are visited (pre-order); the writer takes sizes in that same order.
+ * One pass, back to front: a message's content is written before its length
+ * prefix, so every length is known when it is written and nothing is sized
+ * twice. Lists are walked last item first to keep their order; a Struct's
+ * fields and the resources map come out in reverse key order, which protobuf
+ * allows for map entries (the output is still the same bytes for the same
+ * response).
  */
 import {
   Ready,
@@ -28,220 +31,199 @@ const V_BOOL = 32;
 const V_STRUCT = 42;
 const V_LIST = 50;
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-/** Short strings are walked here rather than handed to C++, which costs more than the copy. */
+/** Strings up to this length are copied here rather than handed to C++, which costs more than the copy. */
 const SHORT = 64;
+/** Room for a tag, a varint length and a fixed64: what any step writes besides string bytes. */
+const SLACK = 16;
+/** The scratch buffer is kept between calls up to this size; a larger one is dropped after its call. */
+const KEEP = 4 * 1024 * 1024;
 
-/** UTF-8 length of `s`; equals `s.length` exactly when `s` is ASCII. */
-function utf8Length(s: string): number {
-  if (s.length > SHORT) return Buffer.byteLength(s);
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s);
-  return s.length;
-}
+/** Reused between calls (encoding is synchronous): most responses need no allocation but their own. */
+let scratch: Buffer = Buffer.allocUnsafe(256 * 1024);
 
-/** Bytes a length-delimited field with a one-byte tag takes for a payload of `n` bytes. */
-function delimited(n: number): number {
-  return 1 + varintSize(n) + n;
-}
-
-class Sizer {
-  readonly sizes: number[] = [];
-
-  private slot(): number {
-    return this.sizes.push(0) - 1;
-  }
-
-  struct(obj: Record<string, unknown>): number {
-    const s = this.slot();
-    let n = 0;
-    for (const key of Object.keys(obj)) n += delimited(this.entry(key, obj[key]));
-    return (this.sizes[s] = n);
-  }
-
-  private entry(key: string, v: unknown): number {
-    const s = this.slot();
-    return (this.sizes[s] = delimited(utf8Length(key)) + delimited(this.value(v)));
-  }
-
-  private value(v: unknown): number {
-    const s = this.slot();
-    let n: number;
-    if (v === null || typeof v === "boolean") n = 2;
-    else if (typeof v === "number") n = 9;
-    else if (typeof v === "string") n = delimited(utf8Length(v));
-    else if (Array.isArray(v)) n = delimited(this.list(v));
-    else if (typeof v === "object") n = delimited(this.struct(v as Record<string, unknown>));
-    else if (v === undefined) n = 0;
-    else throw new Error(`cannot encode a ${typeof v} as a protobuf Value`);
-    return (this.sizes[s] = n);
-  }
-
-  private list(items: unknown[]): number {
-    const s = this.slot();
-    let n = 0;
-    for (const item of items) n += delimited(this.value(item));
-    return (this.sizes[s] = n);
-  }
-
-  resource(r: Resource): number {
-    const s = this.slot();
-    let n = 0;
-    if (r.resource !== undefined) n += delimited(this.struct(r.resource));
-    for (const [key, bytes] of Object.entries(r.connectionDetails)) {
-      const e = this.slot();
-      n += delimited((this.sizes[e] = delimited(utf8Length(key)) + delimited(bytes.length)));
-    }
-    if (r.ready !== Ready.READY_UNSPECIFIED) n += 1 + varintSize(r.ready);
-    return (this.sizes[s] = n);
-  }
-
-  state(st: State): number {
-    const s = this.slot();
-    let n = 0;
-    if (st.composite) n += delimited(this.resource(st.composite));
-    for (const [name, r] of Object.entries(st.resources)) {
-      const e = this.slot();
-      n += delimited((this.sizes[e] = delimited(utf8Length(name)) + delimited(this.resource(r))));
-    }
-    return (this.sizes[s] = n);
-  }
-}
-
-class Writer {
+class BackWriter {
+  /** Bytes written so far occupy buf[pos, buf.length). */
   private pos: number;
-  private next = 0;
 
-  constructor(
-    private readonly buf: Buffer,
-    private readonly sizes: number[],
-    start: number,
-  ) {
-    this.pos = start;
+  constructor(private buf: Buffer) {
+    this.pos = buf.length;
   }
 
-  get end(): number {
-    return this.pos;
+  /** Bytes written so far; stays valid when the buffer grows. */
+  get written(): number {
+    return this.buf.length - this.pos;
   }
 
-  /** Writes the length prefix of the next message, from the size table. */
-  private length(): void {
-    const n = this.sizes[this.next++];
-    if (n === undefined) throw new Error("wire: size table exhausted");
-    this.varint(n);
+  /** The bytes written, as a buffer of their own. */
+  result(): Buffer {
+    const out = Buffer.allocUnsafe(this.written);
+    this.buf.copy(out, 0, this.pos);
+    if (this.buf.length <= KEEP) scratch = this.buf;
+    return out;
   }
 
+  private room(n: number): void {
+    if (this.pos >= n) return;
+    const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.written + n + SLACK));
+    const at = grown.length - this.written;
+    this.buf.copy(grown, at, this.pos);
+    this.buf = grown;
+    this.pos = at;
+  }
+
+  private byte(b: number): void {
+    this.buf[--this.pos] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.room(b.length + SLACK);
+    this.pos -= b.length;
+    this.buf.set(b, this.pos);
+  }
+
+  /** A varint; the caller has made room. */
   private varint(n: number): void {
+    let size = 1;
+    for (let m = n; m >= 0x80; m = Math.floor(m / 128)) size++;
+    let at = (this.pos -= size);
     while (n >= 0x80) {
-      this.buf[this.pos++] = (n % 128) | 0x80;
+      this.buf[at++] = (n % 128) | 0x80;
       n = Math.floor(n / 128);
     }
-    this.buf[this.pos++] = n;
+    this.buf[at] = n;
+  }
+
+  /** Closes a length-delimited field whose content began at `mark` (a `written` value). */
+  private close(tag: number, mark: number): void {
+    this.room(SLACK);
+    this.varint(this.written - mark);
+    this.byte(tag);
   }
 
   private string(tag: number, s: string): void {
-    this.buf[this.pos++] = tag;
-    const n = utf8Length(s);
-    this.varint(n);
-    if (n === s.length && n <= SHORT) {
-      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
-    } else {
-      this.pos += this.buf.write(s, this.pos, "utf8");
+    const n = s.length;
+    if (n <= SHORT) {
+      this.room(n + SLACK);
+      const end = this.pos;
+      let i = n;
+      while (i > 0) {
+        const c = s.charCodeAt(--i);
+        if (c >= 0x80) break;
+        this.buf[--this.pos] = c;
+      }
+      if (this.pos === end - n) {
+        this.varint(n);
+        this.byte(tag);
+        return;
+      }
+      this.pos = end; // not ASCII: start over as UTF-8
     }
+    const len = Buffer.byteLength(s, "utf8");
+    this.room(len + SLACK);
+    this.pos -= len;
+    this.buf.write(s, this.pos, len, "utf8");
+    this.varint(len);
+    this.byte(tag);
   }
 
+  /** A google.protobuf.Struct's content. */
   struct(obj: Record<string, unknown>): void {
-    this.length();
-    for (const key of Object.keys(obj)) {
-      this.buf[this.pos++] = LEN1;
-      this.length();
-      this.string(LEN1, key);
-      this.buf[this.pos++] = LEN2;
+    for (const key in obj) {
+      // An entry: key (field 1) and value (field 2), both begun at `entry`'s mark.
+      const entry = this.written;
       this.value(obj[key]);
+      this.close(LEN2, entry);
+      this.string(LEN1, key);
+      this.close(LEN1, entry);
     }
   }
 
+  /** A google.protobuf.Value's content. */
   private value(v: unknown): void {
-    this.length();
+    this.room(SLACK);
     if (v === null) {
-      this.buf[this.pos++] = V_NULL;
-      this.buf[this.pos++] = 0;
-    } else if (typeof v === "boolean") {
-      this.buf[this.pos++] = V_BOOL;
-      this.buf[this.pos++] = v ? 1 : 0;
-    } else if (typeof v === "number") {
-      this.buf[this.pos++] = V_NUMBER;
-      this.pos = this.buf.writeDoubleLE(v, this.pos);
+      this.byte(0);
+      this.byte(V_NULL);
     } else if (typeof v === "string") {
       this.string(V_STRING, v);
-    } else if (Array.isArray(v)) {
-      this.buf[this.pos++] = V_LIST;
-      this.length();
-      for (const item of v) {
-        this.buf[this.pos++] = LEN1;
-        this.value(item);
-      }
     } else if (typeof v === "object") {
-      this.buf[this.pos++] = V_STRUCT;
-      this.struct(v as Record<string, unknown>);
+      const mark = this.written;
+      if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) {
+          const item = this.written;
+          this.value(v[i]);
+          this.close(LEN1, item);
+        }
+        this.close(V_LIST, mark);
+      } else {
+        this.struct(v as Record<string, unknown>);
+        this.close(V_STRUCT, mark);
+      }
+    } else if (typeof v === "number") {
+      this.pos -= 8;
+      this.buf.writeDoubleLE(v, this.pos);
+      this.byte(V_NUMBER);
+    } else if (typeof v === "boolean") {
+      this.byte(v ? 1 : 0);
+      this.byte(V_BOOL);
+    } else if (v !== undefined) {
+      throw new Error(`cannot encode a ${typeof v} as a protobuf Value`);
     }
   }
 
+  /** A Resource's content. */
   resource(r: Resource): void {
-    this.length();
-    if (r.resource !== undefined) {
-      this.buf[this.pos++] = LEN1;
-      this.struct(r.resource);
-    }
-    for (const [key, bytes] of Object.entries(r.connectionDetails)) {
-      this.buf[this.pos++] = LEN2;
-      this.length();
-      this.string(LEN1, key);
-      this.buf[this.pos++] = LEN2;
-      this.varint(bytes.length);
-      this.buf.set(bytes, this.pos);
-      this.pos += bytes.length;
-    }
     if (r.ready !== Ready.READY_UNSPECIFIED) {
-      this.buf[this.pos++] = VARINT3;
+      this.room(SLACK);
       this.varint(r.ready);
+      this.byte(VARINT3);
+    }
+    const details = Object.keys(r.connectionDetails);
+    for (let i = details.length - 1; i >= 0; i--) {
+      const key = details[i] as string;
+      const bytes = r.connectionDetails[key] as Buffer;
+      const entry = this.written;
+      this.bytes(bytes);
+      this.close(LEN2, entry);
+      this.string(LEN1, key);
+      this.close(LEN2, entry);
+    }
+    if (r.resource !== undefined) {
+      const mark = this.written;
+      this.struct(r.resource);
+      this.close(LEN1, mark);
     }
   }
 
+  /** A State's content. */
   state(st: State): void {
-    this.length();
-    if (st.composite) {
-      this.buf[this.pos++] = LEN1;
-      this.resource(st.composite);
-    }
-    for (const [name, r] of Object.entries(st.resources)) {
-      this.buf[this.pos++] = LEN2;
-      this.length();
+    for (const name in st.resources) {
+      const entry = this.written;
+      this.resource(st.resources[name] as Resource);
+      this.close(LEN2, entry);
       this.string(LEN1, name);
-      this.buf[this.pos++] = LEN2;
-      this.resource(r);
+      this.close(LEN2, entry);
     }
+    if (st.composite) {
+      const mark = this.written;
+      this.resource(st.composite);
+      this.close(LEN1, mark);
+    }
+  }
+
+  /** Closes the message written so far as field `tag`. */
+  field(tag: number): void {
+    this.close(tag, 0);
   }
 }
 
 export function encodeResponse(rsp: RunFunctionResponse): Buffer {
   const head = RunFunctionResponse.encode({ ...rsp, desired: undefined }).finish();
   if (!rsp.desired) return Buffer.from(head);
-  const sizer = new Sizer();
-  const stateSize = sizer.state(rsp.desired);
-  const buf = Buffer.allocUnsafe(head.length + delimited(stateSize));
-  buf.set(head, 0);
-  // RunFunctionResponse.desired is field 2.
-  buf[head.length] = LEN2;
-  const w = new Writer(buf, sizer.sizes, head.length + 1);
+  const w = new BackWriter(scratch);
   w.state(rsp.desired);
-  if (w.end !== buf.length) throw new Error(`wire: wrote ${w.end} of ${buf.length} bytes`);
-  return buf;
+  // RunFunctionResponse.desired is field 2.
+  w.field(LEN2);
+  w.bytes(head);
+  return w.result();
 }

@@ -44,3 +44,31 @@ test("every kind of JSON value survives, including null, nested lists and empty 
   assert.deepEqual(ours, RunFunctionResponse.decode(RunFunctionResponse.encode(rsp).finish()));
   assert.deepEqual(ours.desired?.resources["one"]?.resource, resource);
 });
+
+test("responses larger than the reused buffer grow it, and an earlier result is never overwritten", () => {
+  const big = (fill: string): RunFunctionResponse =>
+    RunFunctionResponse.fromPartial({
+      desired: {
+        resources: Object.fromEntries(
+          Array.from({ length: 300 }, (_, i) => [
+            `r${String(i)}`,
+            {
+              resource: { data: { blob: fill.repeat(20_000), ü: [i, `ß${fill}`] } },
+              connectionDetails: {},
+              ready: Ready.READY_TRUE,
+            },
+          ]),
+        ),
+      },
+    });
+  const first = encodeResponse(big("a"));
+  const copy = Buffer.from(first);
+  const second = encodeResponse(big("b"));
+  assert.ok(first.length > 4 * 1024 * 1024, "larger than the buffer kept between calls");
+  assert.deepEqual(first, copy);
+  assert.deepEqual(
+    RunFunctionResponse.decode(second),
+    RunFunctionResponse.decode(RunFunctionResponse.encode(big("b")).finish()),
+  );
+  assert.deepEqual(encodeResponse(big("b")), second, "the same response, the same bytes");
+});
