@@ -27,6 +27,29 @@ export interface ServeOptions {
   tlsServerCertsDir: string;
   /** Bytes of encoded responses kept for repeated requests (0: none); 64 MiB unless given. */
   responseCacheBytes?: number;
+  /**
+   * Largest encoded response sent (0: no limit); larger ones become a fatal
+   * result. Unless given, what Crossplane accepts: its gRPC client keeps
+   * grpc-go's default 4 MiB limit on a received message.
+   */
+  maxResponseBytes?: number;
+}
+
+/** What Crossplane's function runner accepts from a function (grpc-go's default receive limit). */
+export const crossplaneMaxResponseBytes = 4 * 1024 * 1024;
+
+const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
+
+/** A response that changes nothing: Crossplane stops on a fatal result and keeps what runs. */
+function fatal(req: RunFunctionRequest, message: string): RunFunctionResponse {
+  return {
+    meta: { tag: req.meta?.tag ?? "", ttl: undefined },
+    desired: req.desired,
+    results: [{ severity: Severity.SEVERITY_FATAL, message, target: Target.TARGET_COMPOSITE }],
+    context: req.context,
+    requirements: undefined,
+    conditions: [],
+  };
 }
 
 /**
@@ -42,21 +65,8 @@ function runSafely(
     return { response: fn(req), failed: false };
   } catch (err) {
     log.error({ err, tag: req.meta?.tag }, "function failed");
-    const response: RunFunctionResponse = {
-      meta: { tag: req.meta?.tag ?? "", ttl: undefined },
-      desired: req.desired,
-      results: [
-        {
-          severity: Severity.SEVERITY_FATAL,
-          message: `function-stretch-kafka failed: ${err instanceof Error ? err.message : String(err)}`,
-          target: Target.TARGET_COMPOSITE,
-        },
-      ],
-      context: req.context,
-      requirements: undefined,
-      conditions: [],
-    };
-    return { response, failed: true };
+    const message = `function-stretch-kafka failed: ${err instanceof Error ? err.message : String(err)}`;
+    return { response: fatal(req, message), failed: true };
   }
 }
 
@@ -87,6 +97,7 @@ export async function serve(
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
   const cache = new ResponseCache(opts.responseCacheBytes ?? 64 * 1024 * 1024);
+  const maxResponse = opts.maxResponseBytes ?? crossplaneMaxResponseBytes;
   // Bytes in and out: the request's bytes are the cache key when it has no tag,
   // and a cached response goes back as it was encoded.
   const service = {
@@ -118,7 +129,14 @@ export async function serve(
       if (!rsp) {
         const { response, failed } = runSafely(fn, req, log);
         rsp = encodeResponse(response);
-        if (!failed) cache.set(key, rsp);
+        if (maxResponse > 0 && rsp.length > maxResponse) {
+          // The caller would refuse the message and report only gRPC's size error.
+          const message = `the desired state of this composite is ${mib(rsp.length)} MiB encoded, more than the ${mib(maxResponse)} MiB a function may answer Crossplane with (its gRPC client's message limit); nothing was changed. Run fewer nodes per StretchKafka, or run it with the standalone controller, whose in-process function has no such limit`;
+          log.error({ tag: req.meta?.tag, bytes: rsp.length, limit: maxResponse }, message);
+          rsp = encodeResponse(fatal(req, message));
+        } else if (!failed) {
+          cache.set(key, rsp);
+        }
       }
       log.debug({ tag: req.meta?.tag, cached, ms: performance.now() - started }, "RunFunction");
       callback(null, rsp);

@@ -107,6 +107,11 @@ program
     "MiB of responses kept for repeated identical requests (0: none)",
     "64",
   )
+  .option(
+    "--max-response-mib <n>",
+    "largest response sent; a larger one becomes a fatal result (0: no limit; 4 is what Crossplane accepts)",
+    "4",
+  )
   .option("--debug", "log every call")
   .action(
     async (o: {
@@ -114,6 +119,7 @@ program
       insecure?: boolean;
       tlsServerCertsDir: string;
       responseCacheMib: string;
+      maxResponseMib: string;
       debug?: boolean;
     }) => {
       const log = newLogger({ name: "function-stretch-kafka", level: o.debug ? "debug" : "info" });
@@ -124,6 +130,7 @@ program
           insecure: o.insecure ?? false,
           tlsServerCertsDir: o.tlsServerCertsDir,
           responseCacheBytes: nonNegative("--response-cache-mib", o.responseCacheMib) * 1048576,
+          maxResponseBytes: nonNegative("--max-response-mib", o.maxResponseMib) * 1048576,
         },
         log,
       );

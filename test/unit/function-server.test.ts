@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
 import {
   FunctionRunnerServiceService,
+  Ready,
   RunFunctionRequest,
   RunFunctionResponse,
   Severity,
@@ -30,6 +31,7 @@ after(() => {
 async function counted(
   cacheBytes: number,
   fn: RunFunction = compose,
+  maxResponseBytes?: number,
 ): Promise<{ calls: () => number; run: (r: RunFunctionRequest) => Promise<RunFunctionResponse> }> {
   let n = 0;
   const { server, port } = await serve(
@@ -42,6 +44,7 @@ async function counted(
       insecure: true,
       tlsServerCertsDir: "",
       responseCacheBytes: cacheBytes,
+      ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
     },
     pino({ level: "silent" }),
   );
@@ -50,7 +53,9 @@ async function counted(
     FunctionRunnerServiceService,
     "FunctionRunnerService",
   );
-  const client = new Client(`127.0.0.1:${String(port)}`, grpc.credentials.createInsecure());
+  const client = new Client(`127.0.0.1:${String(port)}`, grpc.credentials.createInsecure(), {
+    "grpc.max_receive_message_length": -1,
+  });
   const run = (r: RunFunctionRequest): Promise<RunFunctionResponse> =>
     new Promise((resolve, reject) => {
       const method = client["runFunction"] as (
@@ -80,6 +85,45 @@ function exampleRequest(replicas?: number): RunFunctionRequest {
 }
 
 const resources = (r: RunFunctionResponse): string[] => Object.keys(r.desired?.resources ?? {});
+
+describe("response size", () => {
+  /** A function whose desired state is one resource holding `bytes` characters. */
+  const sized =
+    (bytes: number): RunFunction =>
+    (req) => ({
+      ...compose(req),
+      desired: {
+        composite: undefined,
+        resources: {
+          big: {
+            resource: { blob: "x".repeat(bytes) },
+            connectionDetails: {},
+            ready: Ready.READY_UNSPECIFIED,
+          },
+        },
+      },
+    });
+
+  test("a response larger than Crossplane accepts (4 MiB) becomes a fatal result that says so", async () => {
+    const fn = await counted(1 << 30, sized(5 * 1024 * 1024));
+    const refused = await fn.run(exampleRequest());
+    const [only, ...rest] = refused.results;
+    assert.equal(rest.length, 0);
+    assert.equal(only?.severity, Severity.SEVERITY_FATAL);
+    assert.match(only.message, /is 5\.0 MiB encoded, more than the 4\.0 MiB/);
+    assert.match(only.message, /nothing was changed/);
+    assert.deepEqual(resources(refused), [], "no desired resources: nothing is applied");
+    await fn.run(exampleRequest());
+    assert.equal(fn.calls(), 2, "a refusal is not remembered");
+  });
+
+  test("the limit is the server's to set, and 0 lifts it", async () => {
+    const small = await counted(0, sized(64 * 1024), 32 * 1024);
+    assert.equal((await small.run(exampleRequest())).results[0]?.severity, Severity.SEVERITY_FATAL);
+    const unlimited = await counted(0, sized(5 * 1024 * 1024), 0);
+    assert.deepEqual(resources(await unlimited.run(exampleRequest())), ["big"]);
+  });
+});
 
 describe("response cache over gRPC", () => {
   test("the same request twice is composed once and answered the same", async () => {
