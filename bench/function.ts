@@ -1,28 +1,31 @@
 /**
- * `npm run bench:function`: RunFunction latency over gRPC (as Crossplane calls
- * it), from 3 clusters × 3 nodes to 7 clusters × 300 nodes each. Prints the
- * figures and writes bench-results/function.json.
- * Two figures per size: a request the function has not seen (each call gets
- * its own tag, as when the composite or observed state changed) and a repeated
- * one (what Crossplane sends on every reconcile of an unchanged composite),
- * answered from the response cache.
+ * `npm run bench:function`: RunFunction latency over gRPC, from 3 clusters × 3
+ * nodes to 7 clusters × 300 nodes each. Prints the figures and writes
+ * bench-results/function.json.
+ *
+ * The function runs as its image does (the compiled CLI, `node
+ * dist/js/controller/cli/main.js function`); the caller is fncall
+ * (test/bed/crank/fncall), a Go program calling it with grpc-go as Crossplane's
+ * function runner does. Two figures per size: a request the function has not
+ * seen (each call gets its own tag, as when the composite or observed state
+ * changed) and a repeated one (what Crossplane sends on every reconcile of an
+ * unchanged composite), answered from the response cache: the repeated call is
+ * this machine's floor for gRPC with that response size.
  * Target: p99 under 5 ms for 3 × 3, growing no faster than linearly.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import * as grpc from "@grpc/grpc-js";
-import {
-  FunctionRunnerServiceService,
-  Ready,
-  RunFunctionRequest,
-  RunFunctionResponse,
-  Severity,
-} from "@crossplane-org/function-sdk-typescript";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Ready, RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { setTimeout } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { request } from "../functions/render.ts";
+import { crossplaneMaxResponseBytes } from "../functions/server.ts";
+import { fncallBinary } from "../test/bed/build.ts";
 import { freePort } from "../test/bed/clusters.ts";
+import { run } from "../test/bed/run.ts";
 import type { StretchKafkaSpec } from "../apis/index.ts";
 
 interface Case {
@@ -93,21 +96,40 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, i)] ?? NaN;
 }
 
+interface CallerReport {
+  ms: number[];
+  responseBytes: number;
+  resources: number;
+  decodeMs: number;
+  warmCalls: number;
+  fatal?: string;
+}
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
 async function main(): Promise<void> {
-  // The function in its own process, started the way it is deployed.
+  const log = (msg: string): void => {
+    console.error(msg);
+  };
+  const caller = (await fncallBinary(log)).path;
+  log("compiling the CLI as the images run it (npm run build)");
+  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root });
+
   const port = await freePort();
   const fn = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      fileURLToPath(new URL("../controller/cli/main.ts", import.meta.url)),
+      join(root, "dist/js/controller/cli/main.js"),
       "function",
       "--insecure",
       "--address",
-      `127.0.0.1:${port}`,
+      `127.0.0.1:${String(port)}`,
       // Logs each call's time inside the function (decode, compose, encode).
       "--debug",
+      // The larger cases answer more than Crossplane accepts (4 MiB): lifted
+      // here to measure them, and marked in the output.
+      "--max-response-mib",
+      "0",
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
@@ -122,70 +144,43 @@ async function main(): Promise<void> {
       reject(new Error(`the function exited with ${String(code)} before serving`));
     });
   });
-  // The caller sends requests encoded beforehand and keeps the response as
-  // bytes: the figure is the function's latency (decode, compose, encode,
-  // transport), not this client's JavaScript protobuf work (Crossplane's is Go).
-  const service = {
-    runFunction: {
-      ...FunctionRunnerServiceService.runFunction,
-      requestSerialize: (b: Buffer): Buffer => b,
-      responseDeserialize: (b: Buffer): Buffer => b,
-    },
-  };
-  const Client = grpc.makeGenericClientConstructor(service, "FunctionRunnerService");
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.max_receive_message_length": -1,
-    "grpc.max_send_message_length": -1,
-    // Go's gRPC (Crossplane's side) grows its window to the bandwidth-delay
-    // product; grpc-js keeps HTTP/2's 64 KiB unless told, which would stall
-    // every response larger than that on a window update.
-    "grpc-node.flow_control_window": 16 * 1024 * 1024,
-  });
-  const call = (req: Buffer): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      const method = client["runFunction"] as (
-        r: Buffer,
-        cb: (err: grpc.ServiceError | null, rsp: Buffer) => void,
-      ) => void;
-      method.call(client, req, (err, rsp) => {
-        if (err) reject(err);
-        else resolve(rsp);
-      });
-    });
-
-  const tagged = (req: RunFunctionRequest, tag: string): Buffer =>
-    Buffer.from(
-      RunFunctionRequest.encode({
-        ...req,
-        meta: { tag, capabilities: req.meta?.capabilities ?? [] },
-      }).finish(),
-    );
+  const dir = mkdtempSync(join(tmpdir(), "bench-function-"));
   /**
-   * Milliseconds per call as the caller sees them and as the function spent
-   * them, each sorted; `tag` gives each call's request.
+   * Milliseconds per call as the caller saw them and as the function spent
+   * them, each sorted, and what the caller reported.
    */
   const measure = async (
+    requestFile: string,
     iterations: number,
-    req: RunFunctionRequest,
-    tag: (i: number) => string,
-  ): Promise<{ call: number[]; inside: number[] }> => {
-    // Warm: the function is a long-running server; the figure is its steady state,
-    // not the first calls that still compile code.
-    const warmUntil = performance.now() + 1000;
-    for (let i = 0; i < 3 || performance.now() < warmUntil; i++) {
-      await call(tagged(req, tag(-1 - i)));
-    }
-    const requests = Array.from({ length: iterations }, (_, i) => tagged(req, tag(i)));
-    const samples: number[] = [];
+    mode: "fresh" | "repeated",
+    tag: string,
+  ): Promise<{ call: number[]; inside: number[]; report: CallerReport }> => {
     const logged = handlerMs.length;
-    for (const r of requests) {
-      const t0 = performance.now();
-      await call(r);
-      samples.push(performance.now() - t0);
-    }
-    while (handlerMs.length < logged + iterations) await setTimeout(10);
-    const inside = handlerMs.slice(logged, logged + iterations);
-    return { call: samples.sort((a, b) => a - b), inside: inside.sort((a, b) => a - b) };
+    const { stdout } = await run(caller, [
+      "-address",
+      `127.0.0.1:${String(port)}`,
+      "-request",
+      requestFile,
+      "-n",
+      String(iterations),
+      "-mode",
+      mode,
+      "-tag",
+      tag,
+      "-max-recv-mib",
+      "1024",
+    ]);
+    const report = JSON.parse(stdout) as CallerReport;
+    if (report.fatal) throw new Error(`the function refused the benchmark claim: ${report.fatal}`);
+    // The function logs every call, warm-up first; the measured ones are the last.
+    const expected = logged + report.warmCalls + iterations;
+    while (handlerMs.length < expected) await setTimeout(10);
+    const inside = handlerMs.slice(expected - iterations, expected);
+    return {
+      call: [...report.ms].sort((a, b) => a - b),
+      inside: inside.sort((a, b) => a - b),
+      report,
+    };
   };
   const ms = (samples: number[], p: number): number => Number(percentile(samples, p).toFixed(2));
 
@@ -199,26 +194,25 @@ async function main(): Promise<void> {
     cachedP50Ms: number;
     cachedP99Ms: number;
     cachedInsideP99Ms: number;
+    callerDecodeMs: number;
     managedResources: number;
     responseMiB: number;
+    overCrossplaneLimit: boolean;
   }[] = [];
   console.log(
-    "                                                  new request               repeated request",
+    "                                           new request                 repeated request  caller",
   );
   console.log(
-    "                                                call ms    inside ms      call ms   inside",
+    "                                           call ms       inside ms     call ms   inside  decode",
   );
   console.log(
-    "clusters  nodes  managed-resources  response-MiB   p50    p99   p50   p99    p50    p99    p99",
+    "clusters  nodes  managed  response-MiB     p50    p99    p50    p99    p50    p99    p99      ms",
   );
   for (const [n, c] of cases.entries()) {
-    const req = requestFor(c);
-    const first = await call(tagged(req, `case-${String(n)}`));
-    const warm = RunFunctionResponse.decode(first);
-    const fatal = warm.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
-    if (fatal) throw new Error(`the function refused the benchmark claim: ${fatal.message}`);
-    const fresh = await measure(c.iterations, req, (i) => `case-${String(n)}-${String(i)}`);
-    const repeated = await measure(c.iterations, req, () => `case-${String(n)}`);
+    const file = join(dir, `case-${String(n)}.bin`);
+    writeFileSync(file, RunFunctionRequest.encode(requestFor(c)).finish());
+    const fresh = await measure(file, c.iterations, "fresh", `case-${String(n)}`);
+    const repeated = await measure(file, c.iterations, "repeated", `case-${String(n)}`);
     const row = {
       clusters: c.clusters,
       nodes: c.clusters * c.nodesPerCluster,
@@ -229,17 +223,28 @@ async function main(): Promise<void> {
       cachedP50Ms: ms(repeated.call, 50),
       cachedP99Ms: ms(repeated.call, 99),
       cachedInsideP99Ms: ms(repeated.inside, 99),
-      managedResources: Object.keys(warm.desired?.resources ?? {}).length,
-      responseMiB: Number((first.length / 1048576).toFixed(1)),
+      callerDecodeMs: Number(fresh.report.decodeMs.toFixed(2)),
+      managedResources: fresh.report.resources,
+      responseMiB: Number((fresh.report.responseBytes / 1048576).toFixed(2)),
+      overCrossplaneLimit: fresh.report.responseBytes > crossplaneMaxResponseBytes,
     };
     results.push(row);
     const col = (v: number, w: number): string => v.toFixed(v < 100 ? 2 : 0).padStart(w);
     console.log(
-      `${String(row.clusters).padStart(8)} ${String(row.nodes).padStart(6)} ${String(row.managedResources).padStart(18)} ${String(row.responseMiB).padStart(13)} ${col(row.p50Ms, 6)} ${col(row.p99Ms, 6)} ${col(row.insideP50Ms, 5)} ${col(row.insideP99Ms, 5)} ${col(row.cachedP50Ms, 6)} ${col(row.cachedP99Ms, 6)} ${col(row.cachedInsideP99Ms, 6)}`,
+      [
+        String(row.clusters).padStart(8),
+        String(row.nodes).padStart(6),
+        String(row.managedResources).padStart(8),
+        row.responseMiB.toFixed(2).padStart(13),
+        ...[row.p50Ms, row.p99Ms, row.insideP50Ms, row.insideP99Ms].map((v) => col(v, 7)),
+        ...[row.cachedP50Ms, row.cachedP99Ms, row.cachedInsideP99Ms].map((v) => col(v, 6)),
+        col(row.callerDecodeMs, 7),
+        row.overCrossplaneLimit ? "  over Crossplane's 4 MiB: refused by default" : "",
+      ].join(" "),
     );
   }
-  client.close();
   fn.kill("SIGTERM");
+  rmSync(dir, { recursive: true, force: true });
 
   const base = results[0];
   const verdict = (v: number): string => `${v.toFixed(2)} ms ${v < 5 ? "(met)" : "(NOT met)"}`;
@@ -250,6 +255,9 @@ async function main(): Promise<void> {
   console.log(`  over gRPC, repeated request:        ${verdict(base?.cachedP99Ms ?? NaN)}`);
   console.log(
     "  (a repeated request is answered from the cache: its call time is this machine's gRPC floor for that response size)",
+  );
+  console.log(
+    `  caller decode: Crossplane's own time to decode the response (${String(base?.callerDecodeMs ?? NaN)} ms at 3 x 3), not in the call figures`,
   );
   console.log(
     `p50 per node, small to large: ${perNode.map((x) => x.toFixed(3)).join(", ")} ms (linear growth keeps this flat or falling)`,

@@ -19,12 +19,16 @@ export interface BuildReport {
   seconds: number;
 }
 
-async function sourceKey(dir: string, flags: string[]): Promise<string> {
+/** Hash of the module's go.mod, go.sum and top-level Go files, the built package's own Go files, flags and Go version. */
+async function sourceKey(dir: string, pkg: string, flags: string[]): Promise<string> {
   const h = createHash("sha256");
   h.update(JSON.stringify(flags));
-  for (const f of readdirSync(dir).sort()) {
-    if (f === "go.mod" || f === "go.sum" || f.endsWith(".go")) {
-      h.update(f).update(readFileSync(join(dir, f)));
+  const dirs = pkg.startsWith("./") ? [dir, join(dir, pkg)] : [dir];
+  for (const d of dirs) {
+    for (const f of readdirSync(d).sort()) {
+      if (f === "go.mod" || f === "go.sum" || f.endsWith(".go")) {
+        h.update(f).update(readFileSync(join(d, f)));
+      }
     }
   }
   h.update((await run("go", ["version"])).stdout);
@@ -63,6 +67,14 @@ export async function crankBinary(log: (msg: string) => void = () => {}): Promis
   return goBinary("crank", crankSrc, "github.com/crossplane/crossplane/v2/cmd/crank", log);
 }
 
+/**
+ * Path of fncall (test/bed/crank/fncall), which calls a function over gRPC as
+ * Crossplane's function runner does, building it first when needed.
+ */
+export async function fncallBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
+  return goBinary("fncall", crankSrc, "./fncall", log);
+}
+
 /** Builds `pkg` of the Go module in `dir` into the cache, keyed by the module's sources. */
 export async function goBinary(
   name: string,
@@ -72,7 +84,7 @@ export async function goBinary(
   flags: string[] = [],
 ): Promise<BuildReport> {
   const started = Date.now();
-  const path = join(cacheDir("bin"), `${name}-${await sourceKey(dir, flags)}`);
+  const path = join(cacheDir("bin"), `${name}-${await sourceKey(dir, pkg, flags)}`);
   if (existsSync(path)) return { path, built: false, seconds: 0 };
 
   log(`${name}: building from Go modules (cold builds take several minutes on 2 cores)`);

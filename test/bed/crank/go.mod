@@ -1,4 +1,5 @@
-// crank: the real crossplane CLI for tests (render, beta validate), built from
+// crank: the real crossplane CLI for tests (render, beta validate), and fncall,
+// which calls a function as Crossplane does (bench/function.ts), built from
 // the crossplane module. v2.2.1 is the newest release the module proxy serves
 // here; `go install ...@version` cannot be used because the proxy refuses the
 // version listing it asks for, so the version is pinned in this module instead.
@@ -6,7 +7,11 @@ module stretchkafka.dev/test/crank
 
 go 1.25.9
 
-require github.com/crossplane/crossplane/v2 v2.2.1
+require (
+	github.com/crossplane/crossplane/v2 v2.2.1
+	google.golang.org/grpc v1.80.0
+	google.golang.org/protobuf v1.36.11
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -227,8 +232,6 @@ require (
 	gomodules.xyz/jsonpatch/v2 v2.5.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260401024825-9d38bb4040a9 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260401024825-9d38bb4040a9 // indirect
-	google.golang.org/grpc v1.80.0 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
