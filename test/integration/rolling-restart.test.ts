@@ -113,59 +113,67 @@ async function desiredRevision(cluster: string, pool: string): Promise<string> {
   return ps?.spec.pods[0]?.metadata.annotations?.["strimzi.io/revision"] ?? "";
 }
 
+/** Plays Strimzi until stopped; a round that fails is tried again, as a controller would. */
 async function playStrimzi(): Promise<void> {
   while (strimzi.running) {
-    // First a snapshot: only this loop makes pods Ready, so nothing can come up
-    // while it is taken, and a second node down in it was really down with the first.
-    const seen = new Map<string, Pod | undefined>();
-    const reachable = nodes.filter((n) => !strimzi.stopped.has(n.cluster));
-    for (const n of reachable) {
-      seen.set(
-        `orders-${n.pool}-${n.id}`,
-        await remotes.get(n.cluster)?.find<Pod>("v1", "Pod", `orders-${n.pool}-${n.id}`, "kafka"),
-      );
-    }
-    const isReady = (pod: Pod | undefined): boolean =>
-      pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-    strimzi.maxDown = Math.max(
-      strimzi.maxDown,
-      [...seen.values()].filter((p) => !isReady(p)).length,
-    );
-    // Then act as the podset controller and the kubelet would.
-    for (const n of reachable) {
-      const client = remotes.get(n.cluster);
-      if (!client) continue;
-      const name = `orders-${n.pool}-${n.id}`;
-      const pod = seen.get(name);
-      const revision = await desiredRevision(n.cluster, n.pool);
-      if (!pod && revision) {
-        strimzi.restarts.push(name);
-        await client.create(podTemplate(n, revision));
-      } else if (pod && !isReady(pod) && !strimzi.holdNotReady.has(name)) {
-        // The new pod starts; a moment later it is Ready.
-        await sleep(300);
-        await client.apply(
-          {
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name, namespace: "kafka" },
-            status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
-          },
-          { fieldManager: "kubelet", subresource: "status" },
-        );
-      } else if (pod && isReady(pod) && strimzi.holdNotReady.has(name)) {
-        await client.apply(
-          {
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name, namespace: "kafka" },
-            status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
-          },
-          { fieldManager: "kubelet", subresource: "status" },
-        );
-      }
+    try {
+      await playRound();
+    } catch (err) {
+      // E.g. a kept-alive connection to an API server that just restarted.
+      console.error(`played Strimzi: a round failed, trying again: ${String(err)}`);
     }
     await sleep(100);
+  }
+}
+
+/** One round: what the podset controller and the kubelet would do. */
+async function playRound(): Promise<void> {
+  // First a snapshot: only this loop makes pods Ready, so nothing can come up
+  // while it is taken, and a second node down in it was really down with the first.
+  const seen = new Map<string, Pod | undefined>();
+  const reachable = nodes.filter((n) => !strimzi.stopped.has(n.cluster));
+  for (const n of reachable) {
+    seen.set(
+      `orders-${n.pool}-${n.id}`,
+      await remotes.get(n.cluster)?.find<Pod>("v1", "Pod", `orders-${n.pool}-${n.id}`, "kafka"),
+    );
+  }
+  const isReady = (pod: Pod | undefined): boolean =>
+    pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  strimzi.maxDown = Math.max(strimzi.maxDown, [...seen.values()].filter((p) => !isReady(p)).length);
+  // Then act as the podset controller and the kubelet would.
+  for (const n of reachable) {
+    const client = remotes.get(n.cluster);
+    if (!client) continue;
+    const name = `orders-${n.pool}-${n.id}`;
+    const pod = seen.get(name);
+    const revision = await desiredRevision(n.cluster, n.pool);
+    if (!pod && revision) {
+      strimzi.restarts.push(name);
+      await client.create(podTemplate(n, revision));
+    } else if (pod && !isReady(pod) && !strimzi.holdNotReady.has(name)) {
+      // The new pod starts; a moment later it is Ready.
+      await sleep(300);
+      await client.apply(
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name, namespace: "kafka" },
+          status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
+        },
+        { fieldManager: "kubelet", subresource: "status" },
+      );
+    } else if (pod && isReady(pod) && strimzi.holdNotReady.has(name)) {
+      await client.apply(
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name, namespace: "kafka" },
+          status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
+        },
+        { fieldManager: "kubelet", subresource: "status" },
+      );
+    }
   }
 }
 
@@ -200,9 +208,12 @@ before(async () => {
 
 after(async () => {
   strimzi.running = false;
-  await strimziLoop;
-  await provider.stop();
-  await pb.close();
+  try {
+    await strimziLoop;
+  } finally {
+    await provider.stop();
+    await pb.close();
+  }
 });
 
 test(
