@@ -126,6 +126,22 @@ async function playStrimzi(): Promise<void> {
   }
 }
 
+/** What the kubelet reports of a pod's readiness. */
+async function setReady(client: DynamicClient, name: string, ready: boolean): Promise<void> {
+  await client.apply(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: "kafka" },
+      status: {
+        phase: "Running",
+        conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+      },
+    },
+    { fieldManager: "kubelet", subresource: "status" },
+  );
+}
+
 /** One round: what the podset controller and the kubelet would do. */
 async function playRound(): Promise<void> {
   // First a snapshot: only this loop makes pods Ready, so nothing can come up
@@ -154,25 +170,9 @@ async function playRound(): Promise<void> {
     } else if (pod && !isReady(pod) && !strimzi.holdNotReady.has(name)) {
       // The new pod starts; a moment later it is Ready.
       await sleep(300);
-      await client.apply(
-        {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name, namespace: "kafka" },
-          status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
-        },
-        { fieldManager: "kubelet", subresource: "status" },
-      );
+      await setReady(client, name, true);
     } else if (pod && isReady(pod) && strimzi.holdNotReady.has(name)) {
-      await client.apply(
-        {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name, namespace: "kafka" },
-          status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
-        },
-        { fieldManager: "kubelet", subresource: "status" },
-      );
+      await setReady(client, name, false);
     }
   }
 }
