@@ -71,6 +71,7 @@ async function main(): Promise<number> {
   const log = (m: string): void => {
     console.log(`[test bed] ${m}`);
   };
+  console.log(`Node.js ${process.version} (${process.execPath})`);
   if (needsBed) await prepare(log);
 
   const args = [
