@@ -4,12 +4,30 @@
  * response, and Crossplane calls it again with an unchanged request on every
  * reconcile of an unchanged composite, so most calls can skip composing.
  *
- * The key is the request's `meta.tag` when the caller sets one: Crossplane's
- * is the SHA-256 of the request marshalled deterministically, so two requests
- * with one tag are the same request. Without a tag, the SHA-256 of the bytes
- * received (a different encoding of the same request only costs a miss).
+ * The key is the request's `meta.tag` when the caller sets one, together with
+ * a digest of what Crossplane adds after computing the tag. Crossplane's tag is
+ * the SHA-256 of the request marshalled deterministically, but it is computed
+ * once per reconcile, before the loop that fetches the resources the function
+ * required and calls it again with them: two requests with one tag can differ
+ * in their required (and extra) resources, schemas and credentials. Without a
+ * tag, the SHA-256 of the bytes received (a different encoding of the same
+ * request only costs a miss).
  */
 import { createHash } from "node:crypto";
+import type { RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
+
+/** JSON with object keys sorted, so that map order on the wire does not matter. */
+function canonical(value: unknown): string {
+  if (Buffer.isBuffer(value)) return JSON.stringify(value.toString("base64"));
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return value === undefined ? "null" : JSON.stringify(value);
+}
 
 export class ResponseCache {
   private readonly entries = new Map<string, Buffer>();
@@ -18,8 +36,17 @@ export class ResponseCache {
   /** `maxBytes` 0 turns the cache off. */
   constructor(private readonly maxBytes: number) {}
 
-  static key(tag: string | undefined, request: Buffer): string {
-    return tag ? `tag:${tag}` : `sha256:${createHash("sha256").update(request).digest("hex")}`;
+  static key(req: RunFunctionRequest, request: Buffer): string {
+    const tag = req.meta?.tag;
+    if (!tag) return `sha256:${createHash("sha256").update(request).digest("hex")}`;
+    const fetched = canonical([
+      req.requiredResources,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- older Crossplane sends extraResources
+      req.extraResources,
+      req.requiredSchemas,
+      req.credentials,
+    ]);
+    return `tag:${tag}:${createHash("sha256").update(fetched).digest("hex")}`;
   }
 
   get size(): { entries: number; bytes: number } {

@@ -1,11 +1,11 @@
 /**
  * Serves the function over gRPC with Crossplane's function protocol
  * (apiextensions.fn.proto.v1 FunctionRunnerService). TLS from Crossplane's
- * certificate directory convention (tls.crt, tls.key, ca.crt; clients must
- * present a certificate) unless explicitly insecure, for development.
+ * certificate directory convention (tls.crt, tls.key, ca.crt; callers must
+ * present a client certificate the CA issued, see tls.ts) unless explicitly
+ * insecure, for development.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { createServer as createTlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import {
   FunctionRunnerServiceService,
@@ -16,6 +16,7 @@ import {
 } from "@crossplane-org/function-sdk-typescript";
 import type { Logger } from "pino";
 import { ResponseCache } from "./response-cache.ts";
+import { functionTls, type FunctionTls } from "./tls.ts";
 import { encodeResponse } from "./wire.ts";
 
 export type RunFunction = (req: RunFunctionRequest) => RunFunctionResponse;
@@ -70,32 +71,76 @@ function runSafely(
   }
 }
 
-export function credentials(opts: ServeOptions): grpc.ServerCredentials {
-  if (opts.insecure) return grpc.ServerCredentials.createInsecure();
-  const read = (f: string): Buffer => {
-    try {
-      return readFileSync(join(opts.tlsServerCertsDir, f));
-    } catch (cause) {
-      throw new Error(
-        `cannot read ${f} from ${opts.tlsServerCertsDir}: give --tls-server-certs-dir, or --insecure for development`,
-        { cause },
-      );
-    }
-  };
-  return grpc.ServerCredentials.createSsl(
-    read("ca.crt"),
-    [{ private_key: read("tls.key"), cert_chain: read("tls.crt") }],
-    true,
-  );
+/** A serving function: the port it listens on, and how to stop it. */
+export interface Served {
+  port: number;
+  /** Stops taking calls and resolves when those in flight have been answered. */
+  shutdown(): Promise<void>;
+  /** Stops at once. */
+  forceShutdown(): void;
 }
 
-/** Starts the server; resolves with it and the port it listens on. */
-export async function serve(
-  fn: RunFunction,
-  opts: ServeOptions,
+/** Splits `host:port` (IPv6 hosts in brackets). */
+function hostPort(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
+  if (!m) throw new Error(`--address must be HOST:PORT, not ${address}`);
+  return { host: m[1] ?? "", port: Number(m[2]) };
+}
+
+/**
+ * Listens with TLS itself and hands each connection to the gRPC server:
+ * grpc-js would let OpenSSL refuse Crossplane's client certificate. A
+ * connection whose certificate does not pass is kept only to answer its calls
+ * with Unauthenticated and the reason (a dropped connection tells the caller
+ * nothing); `refusal` gives that reason by the call's peer.
+ */
+async function listenTls(
+  server: grpc.Server,
+  tls: FunctionTls,
+  address: string,
   log: Logger,
-): Promise<{ server: grpc.Server; port: number }> {
+): Promise<{ port: number; close: () => void; refusal: (peer: string) => string | undefined }> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const refused = new Map<string, string>();
+  const listener = createTlsServer(tls.options, (socket) => {
+    const reason = tls.refuse(socket.getPeerCertificate());
+    if (reason) {
+      // grpc-js names a call's peer by its socket's address and port.
+      const peer = `${socket.remoteAddress ?? ""}:${String(socket.remotePort)}`;
+      log.warn({ peer, reason }, "caller refused");
+      refused.set(peer, reason);
+      socket.once("close", () => refused.delete(peer));
+    }
+    injector.injectConnection(socket);
+  });
+  listener.on("tlsClientError", (err, socket) => {
+    log.warn({ err, peer: socket.remoteAddress }, "TLS handshake failed");
+  });
+  const { host, port } = hostPort(address);
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", (err) => {
+      reject(new Error(`cannot listen on ${address}`, { cause: err }));
+    });
+    listener.listen(port, host, resolve);
+  });
+  const bound = listener.address();
+  return {
+    port: typeof bound === "object" && bound ? bound.port : port,
+    refusal: (peer) => refused.get(peer),
+    close: () => {
+      listener.close();
+      injector.destroy();
+    },
+  };
+}
+
+/** Starts the server; resolves once it listens. */
+export async function serve(fn: RunFunction, opts: ServeOptions, log: Logger): Promise<Served> {
+  const tls: FunctionTls | undefined = opts.insecure
+    ? undefined
+    : functionTls(opts.tlsServerCertsDir);
   const server = new grpc.Server();
+  let refusal = (_peer: string): string | undefined => undefined;
   const cache = new ResponseCache(opts.responseCacheBytes ?? 64 * 1024 * 1024);
   const maxResponse = opts.maxResponseBytes ?? crossplaneMaxResponseBytes;
   // Bytes in and out: the request's bytes are the cache key when it has no tag,
@@ -113,6 +158,11 @@ export async function serve(
       callback: grpc.sendUnaryData<Buffer>,
     ) => {
       const started = performance.now();
+      const refused = refusal(call.getPeer());
+      if (refused) {
+        callback({ code: grpc.status.UNAUTHENTICATED, details: refused });
+        return;
+      }
       let req: RunFunctionRequest;
       try {
         req = RunFunctionRequest.decode(call.request);
@@ -123,7 +173,7 @@ export async function serve(
         });
         return;
       }
-      const key = ResponseCache.key(req.meta?.tag, call.request);
+      const key = ResponseCache.key(req, call.request);
       let rsp = cache.get(key);
       const cached = rsp !== undefined;
       if (!rsp) {
@@ -142,15 +192,36 @@ export async function serve(
       callback(null, rsp);
     },
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.address, credentials(opts), (err, p) => {
-      if (err) reject(new Error(`cannot listen on ${opts.address}`, { cause: err }));
-      else resolve(p);
+  let port: number;
+  let closeListener = (): void => {};
+  if (tls) {
+    const listening = await listenTls(server, tls, opts.address, log);
+    ({ port, close: closeListener } = listening);
+    refusal = listening.refusal;
+  } else {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(opts.address, grpc.ServerCredentials.createInsecure(), (err, p) => {
+        if (err) reject(new Error(`cannot listen on ${opts.address}`, { cause: err }));
+        else resolve(p);
+      });
     });
-  });
+  }
   log.info(
     { address: opts.address, port, insecure: opts.insecure },
     "function-stretch-kafka serving",
   );
-  return { server, port };
+  return {
+    port,
+    shutdown: () =>
+      new Promise<void>((resolve) => {
+        closeListener();
+        server.tryShutdown(() => {
+          resolve();
+        });
+      }),
+    forceShutdown: () => {
+      closeListener();
+      server.forceShutdown();
+    },
+  };
 }

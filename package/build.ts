@@ -24,6 +24,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { functionName } from "../controller/cli/stack.ts";
 import { identityObjects, providerIdentity } from "../controller/register.ts";
 import { crankBinary } from "../test/bed/build.ts";
 import { externalCrds } from "../test/bed/external-crds.ts";
@@ -53,6 +54,37 @@ export function version(): string {
 
 const isProviderCrd = (f: string): boolean => basename(f).startsWith("remote.");
 
+/**
+ * The name Crossplane gives a package it installs as a dependency: the
+ * repository path (registry host and tag left out) made a DNS label, as its
+ * xpkg.ToDNSLabel does (letters and digits kept, `.`, `/`, `:` and `-` become
+ * `-`, at most 63 characters, no `-` at either end).
+ */
+export function installedName(packageRef: string): string {
+  const withoutTag = packageRef.replace(/[:@][^/]*$/, "");
+  const parts = withoutTag.split("/");
+  // A first part with a dot or a port, or localhost, is the registry host.
+  const host = parts[0] ?? "";
+  const repository = (/[.:]/.test(host) || host === "localhost" ? parts.slice(1) : parts).join("/");
+  let out = "";
+  for (let i = 0; i < repository.length; i++) {
+    const c = repository[i] ?? "";
+    if (/[a-z0-9]/.test(c)) out += c;
+    if (/[./:-]/.test(c) && i !== 0 && i !== 62 && i !== repository.length - 1) out += "-";
+    if (i === 62) break;
+  }
+  return out.replace(/^-+|-+$/g, "");
+}
+
+/** The Composition as packaged: its function named as Crossplane installs the Function from `registry`. */
+function packagedComposition(registry: string): string {
+  const name = installedName(`${registry}/${packages.function}`);
+  const text = readFileSync(compositionFile, "utf8");
+  const ref = `name: ${functionName}\n`;
+  if (!text.includes(ref)) throw new Error(`${compositionFile} names no function ${functionName}`);
+  return text.replace(ref, `name: ${name}\n`);
+}
+
 /** Writes each package's root under `out`/package and returns their paths. */
 export function assemblePackages(
   out: string,
@@ -73,12 +105,13 @@ export function assemblePackages(
   const { configuration, function: fn, provider } = dirs;
 
   cpSync(ourXrdFile(), join(configuration, "xrd.yaml"));
-  cpSync(compositionFile, join(configuration, "composition.yaml"));
+  const composition = packagedComposition(registry);
+  writeFileSync(join(configuration, "composition.yaml"), composition);
   for (const f of readdirSync(examplesDir).filter((f) => /^claim-.*\.yaml$/.test(f)))
     cpSync(join(examplesDir, f), join(configuration, "examples", f));
 
   // The function's example is how a Composition calls it.
-  cpSync(compositionFile, join(fn, "examples", "composition.yaml"));
+  writeFileSync(join(fn, "examples", "composition.yaml"), composition);
 
   mkdirSync(join(provider, "crds"));
   for (const f of ourCrdFiles().filter(isProviderCrd))

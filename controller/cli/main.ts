@@ -123,7 +123,7 @@ program
       debug?: boolean;
     }) => {
       const log = newLogger({ name: "function-stretch-kafka", level: o.debug ? "debug" : "info" });
-      const { server } = await serve(
+      const served = await serve(
         compose,
         {
           address: o.address,
@@ -136,9 +136,7 @@ program
       );
       await new Promise<void>((resolve) => {
         const stop = (): void => {
-          server.tryShutdown(() => {
-            resolve();
-          });
+          void served.shutdown().then(resolve);
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -188,7 +186,7 @@ runtimeOptions(
 )
   .option(
     "--function <name=address>",
-    "run this Composition function over gRPC at address (repeatable); function-stretch-kafka runs in-process unless given",
+    "run this Composition function over gRPC at address (repeatable); stretch-kafka-function-stretch-kafka (function-stretch-kafka) runs in-process unless given",
     (v: string, all: string[]) => [...all, v],
     [] as string[],
   )
@@ -202,7 +200,7 @@ runtimeOptions(
       const [name, address] = f.split("=", 2);
       if (!name || !address)
         throw new Error(
-          `--function takes NAME=HOST:PORT, e.g. function-stretch-kafka=localhost:9443; not ${f}`,
+          `--function takes NAME=HOST:PORT, e.g. stretch-kafka-function-stretch-kafka=localhost:9443; not ${f}`,
         );
       functions.set(name, overGrpc(address, o.functionTlsCertsDir));
     }

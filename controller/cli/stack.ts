@@ -23,7 +23,8 @@ import { StrimziPlayer } from "./strimzi-player.ts";
 export const compositionFile = fileURLToPath(
   new URL("../../compositions/xstretchkafka.yaml", import.meta.url),
 );
-export const functionName = "function-stretch-kafka";
+/** The Composition's name for function-stretch-kafka: what Crossplane calls its installed package. */
+export const functionName = "stretch-kafka-function-stretch-kafka";
 
 export interface Controller {
   provider: Provider;

@@ -67,6 +67,39 @@ export async function crankBinary(log: (msg: string) => void = () => {}): Promis
   return goBinary("crank", crankSrc, "github.com/crossplane/crossplane/v2/cmd/crank", log);
 }
 
+/** The Crossplane release this module pins, read from its go.mod. */
+export function crossplaneVersion(): string {
+  const gomod = readFileSync(join(crankSrc, "go.mod"), "utf8");
+  const version = /github\.com\/crossplane\/crossplane\/v2 (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
+  if (!version) throw new Error("test/bed/crank/go.mod does not require crossplane/v2 vX.Y.Z");
+  return version;
+}
+
+/**
+ * Path of Crossplane core (`crossplane core init|start`), building it first when
+ * needed. Stamped with its release as Crossplane's own build does: packages
+ * that require `crossplane.version >=v2.0.0` refuse an unstamped build.
+ */
+export async function crossplaneCoreBinary(
+  log: (msg: string) => void = () => {},
+): Promise<BuildReport> {
+  return goBinary(
+    "crossplane",
+    crankSrc,
+    "github.com/crossplane/crossplane/v2/cmd/crossplane",
+    log,
+    [
+      "-ldflags",
+      `-X github.com/crossplane/crossplane/v2/internal/version.version=${crossplaneVersion()}`,
+    ],
+  );
+}
+
+/** Path of the loopback OCI registry (test/bed/crank/registry), building it first when needed. */
+export async function registryBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
+  return goBinary("registry", crankSrc, "./registry", log);
+}
+
 /**
  * Path of fncall (test/bed/crank/fncall), which calls a function over gRPC as
  * Crossplane's function runner does, building it first when needed.

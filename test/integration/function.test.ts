@@ -11,12 +11,11 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Server } from "@grpc/grpc-js";
 import { parseAllDocuments, stringify } from "yaml";
 import { pino } from "pino";
 import { compose } from "../../functions/stretch-kafka/compose.ts";
 import { asComposite, render, toYamlStream, type KubeObject } from "../../functions/render.ts";
-import { serve } from "../../functions/server.ts";
+import { serve, type Served } from "../../functions/server.ts";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
 import { crankBinary } from "../bed/build.ts";
@@ -25,13 +24,14 @@ import { installCrds } from "../bed/install.ts";
 import { run } from "../bed/run.ts";
 import { allAccepted, refusals, validator } from "../bed/validate.ts";
 import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
+import { functionName } from "../../controller/cli/stack.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const composition = join(root, "compositions", "xstretchkafka.yaml");
 const crdDir = join(root, "apis", "generated", "crds");
 
 let crank: string;
-let server: Server;
+let server: Served;
 let port: number;
 let work: string;
 
@@ -48,11 +48,12 @@ function parseStream(text: string): unknown[] {
 
 before(async () => {
   crank = (await crankBinary()).path;
-  ({ server, port } = await serve(
+  server = await serve(
     compose,
     { address: "127.0.0.1:0", insecure: true, tlsServerCertsDir: "" },
     pino({ level: "silent" }),
-  ));
+  );
+  port = server.port;
   work = mkdtempSync(join(tmpdir(), "stretch-kafka-fn-"));
   writeFileSync(
     join(work, "functions.yaml"),
@@ -60,7 +61,7 @@ before(async () => {
       apiVersion: "pkg.crossplane.io/v1",
       kind: "Function",
       metadata: {
-        name: "function-stretch-kafka",
+        name: functionName,
         annotations: {
           "render.crossplane.io/runtime": "Development",
           "render.crossplane.io/runtime-development-target": `127.0.0.1:${port}`,

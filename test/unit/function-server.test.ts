@@ -14,7 +14,7 @@ import {
   Severity,
   type ResourceSelector,
 } from "@crossplane-org/function-sdk-typescript";
-import { serve, type RunFunction } from "../../functions/server.ts";
+import { serve, type RunFunction, type Served } from "../../functions/server.ts";
 import { ResponseCache } from "../../functions/response-cache.ts";
 import { compose } from "../../functions/stretch-kafka/compose.ts";
 import { asComposite, request } from "../../functions/render.ts";
@@ -22,7 +22,7 @@ import { loadExample, exampleClaims } from "../examples.ts";
 import { inProcess, overGrpc, runPipeline } from "../../controller/engine/pipeline.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 
-const servers: grpc.Server[] = [];
+const servers: Served[] = [];
 after(() => {
   for (const s of servers) s.forceShutdown();
 });
@@ -34,7 +34,7 @@ async function counted(
   maxResponseBytes?: number,
 ): Promise<{ calls: () => number; run: (r: RunFunctionRequest) => Promise<RunFunctionResponse> }> {
   let n = 0;
-  const { server, port } = await serve(
+  const server = await serve(
     (req) => {
       n++;
       return fn(req);
@@ -53,7 +53,7 @@ async function counted(
     FunctionRunnerServiceService,
     "FunctionRunnerService",
   );
-  const client = new Client(`127.0.0.1:${String(port)}`, grpc.credentials.createInsecure(), {
+  const client = new Client(`127.0.0.1:${String(server.port)}`, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": -1,
   });
   const run = (r: RunFunctionRequest): Promise<RunFunctionResponse> =>
@@ -156,6 +156,27 @@ describe("response cache over gRPC", () => {
     assert.equal(b.meta?.tag, "b");
   });
 
+  test("one tag with the required resources Crossplane fetched after tagging is composed anew", async () => {
+    // Crossplane tags the request once, then calls again with what the first
+    // answer required: that answer must use them, not repeat the first one.
+    const fn = await counted(1 << 20);
+    const first = { ...exampleRequest(), meta: { tag: "one-reconcile", capabilities: [] } };
+    const asked = await fn.run(first);
+    const wanted = Object.keys(asked.requirements?.resources ?? {});
+    assert.ok(wanted.length > 0, "the function requires the ProviderConfigs");
+    const missing = await fn.run({
+      ...first,
+      requiredResources: Object.fromEntries(wanted.map((k) => [k, { items: [] }])),
+    });
+    assert.equal(fn.calls(), 2, "the second call reached the function");
+    assert.deepEqual(resources(missing), [], "a missing ProviderConfig composes nothing");
+    assert.match(
+      missing.results.map((r) => r.message).join("\n"),
+      /ProviderConfig "[^"]+" does not exist/,
+      "and the answer says which is missing",
+    );
+  });
+
   test("a function that threw is asked again next time", async () => {
     let fail = true;
     const fn = await counted(1 << 20, (req) => {
@@ -206,20 +227,42 @@ describe("ResponseCache", () => {
     assert.deepEqual(cache.size, { entries: 1, bytes: 6 });
   });
 
-  test("the key is the tag when there is one, else the bytes' digest", () => {
+  test("the key is the tag and what Crossplane fetched after tagging, else the bytes' digest", () => {
     const bytes = Buffer.from("request");
-    assert.equal(ResponseCache.key("t1", bytes), "tag:t1");
-    assert.equal(
-      ResponseCache.key("", bytes),
-      ResponseCache.key(undefined, Buffer.from("request")),
+    const tagged = (tag: string, required: RunFunctionRequest["requiredResources"] = {}) =>
+      ResponseCache.key(
+        { ...exampleRequest(), meta: { tag, capabilities: [] }, requiredResources: required },
+        bytes,
+      );
+    assert.equal(tagged("t1"), tagged("t1"));
+    assert.notEqual(tagged("t1"), tagged("t2"));
+    const pc = (name: string): RunFunctionRequest["requiredResources"] => ({
+      east: {
+        items: [
+          {
+            resource: { kind: "ProviderConfig", metadata: { name } },
+            connectionDetails: {},
+            ready: Ready.READY_UNSPECIFIED,
+          },
+        ],
+      },
+    });
+    assert.notEqual(
+      tagged("t1"),
+      tagged("t1", pc("east")),
+      "required resources added under one tag",
     );
-    assert.notEqual(ResponseCache.key("", bytes), ResponseCache.key("", Buffer.from("requesT")));
+    assert.notEqual(tagged("t1", pc("east")), tagged("t1", pc("west")));
+    const untagged = (b: Buffer): string =>
+      ResponseCache.key({ ...exampleRequest(), meta: { tag: "", capabilities: [] } }, b);
+    assert.equal(untagged(bytes), untagged(Buffer.from("request")));
+    assert.notEqual(untagged(bytes), untagged(Buffer.from("requesT")));
   });
 });
 
 describe("the engine's pipeline runner", () => {
   test("over gRPC it gets what in-process gets, requirements included", async () => {
-    const { server, port } = await serve(
+    const server = await serve(
       compose,
       { address: "127.0.0.1:0", insecure: true, tlsServerCertsDir: "", responseCacheBytes: 0 },
       pino({ level: "silent" }),
@@ -238,7 +281,7 @@ describe("the engine's pipeline runner", () => {
     const run = (runner: Parameters<typeof runPipeline>[1]) =>
       runPipeline(steps, runner, request(asComposite(claim), observed), fetch);
     const local = await run(new Map([["fn", inProcess(compose)]]));
-    const remote = await run(new Map([["fn", overGrpc(`127.0.0.1:${String(port)}`)]]));
+    const remote = await run(new Map([["fn", overGrpc(`127.0.0.1:${String(server.port)}`)]]));
     assert.deepEqual(remote.fatal, []);
     assert.ok(
       fetched.some((f) => f.startsWith("ProviderConfig/")),

@@ -21,11 +21,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/crossplane/crossplane-runtime/v2/pkg/certificates"
 	fnv1 "github.com/crossplane/crossplane/v2/proto/fn/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
@@ -59,14 +62,24 @@ func main() {
 	tag := flag.String("tag", "bench", "tag prefix")
 	warm := flag.Duration("warm", time.Second, "how long to call before measuring")
 	maxRecvMiB := flag.Int("max-recv-mib", 4, "largest response accepted; 4 is grpc-go's default, which Crossplane keeps")
+	tlsDir := flag.String("tls-client-certs-dir", "", "dial with TLS as Crossplane does, presenting tls.crt/tls.key and trusting ca.crt from this directory (its TLS_CLIENT_CERTS_DIR); empty: insecure")
 	flag.Parse()
-	if err := run(*address, *requestFile, *n, *mode, *tag, *warm, *maxRecvMiB<<20); err != nil {
+	creds := insecure.NewCredentials()
+	if *tlsDir != "" {
+		cfg, err := certificates.LoadMTLSConfig(filepath.Join(*tlsDir, "ca.crt"), filepath.Join(*tlsDir, "tls.crt"), filepath.Join(*tlsDir, "tls.key"), false)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fncall:", err)
+			os.Exit(1)
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	if err := run(*address, *requestFile, *n, *mode, *tag, *warm, *maxRecvMiB<<20, creds); err != nil {
 		fmt.Fprintln(os.Stderr, "fncall:", err)
 		os.Exit(1)
 	}
 }
 
-func run(address, requestFile string, n int, mode, tag string, warm time.Duration, maxRecv int) error {
+func run(address, requestFile string, n int, mode, tag string, warm time.Duration, maxRecv int, creds credentials.TransportCredentials) error {
 	if mode != "fresh" && mode != "repeated" {
 		return fmt.Errorf("-mode must be fresh or repeated, not %q", mode)
 	}
@@ -86,7 +99,7 @@ func run(address, requestFile string, n int, mode, tag string, warm time.Duratio
 		r.Meta.Tag = t
 		return proto.MarshalOptions{Deterministic: true}.Marshal(r)
 	}
-	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv)))
 	if err != nil {
 		return err
