@@ -1,6 +1,7 @@
 /** The project's APIs: generated types, schemas and validators. */
 export type * from "./generated/types.generated.ts";
 export { groups, managedKinds, ownedConfigKeys, schemas } from "./generated/schemas.generated.ts";
+export { connectionSecretKeys } from "./connection.ts";
 export type { SchemaName } from "./generated/schemas.generated.ts";
 export {
   validate,

@@ -1821,6 +1821,38 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
           },
           "observedGeneration": {
             "type": "integer"
+          },
+          "keptVolumes": {
+            "type": "object",
+            "description": "Data volumes in this cluster that a deleted claim left in place (deletionPolicy Orphan), by claim (\"namespace/name\"): the Kafka cluster id they were formatted with and the node each belongs to. The same claim created again gets the same cluster id and node ids, and so its data back. Written by the provider.",
+            "additionalProperties": {
+              "type": "object",
+              "properties": {
+                "clusterId": {
+                  "type": "string"
+                },
+                "nodes": {
+                  "type": "object",
+                  "description": "By PersistentVolumeClaim name.",
+                  "additionalProperties": {
+                    "type": "object",
+                    "required": [
+                      "pool",
+                      "id"
+                    ],
+                    "properties": {
+                      "pool": {
+                        "type": "string"
+                      },
+                      "id": {
+                        "type": "integer",
+                        "minimum": 0
+                      }
+                    }
+                  }
+                }
+              }
+            }
           }
         }
       }

@@ -440,6 +440,27 @@ export interface ProviderConfigStatus {
    */
   users?: number;
   observedGeneration?: number;
+  /**
+   * Data volumes in this cluster that a deleted claim left in place (deletionPolicy Orphan), by claim ("namespace/name"): the Kafka cluster id they were formatted with and the node each belongs to. The same claim created again gets the same cluster id and node ids, and so its data back. Written by the provider.
+   */
+  keptVolumes?: {
+    [k: string]:
+      | {
+          clusterId?: string;
+          /**
+           * By PersistentVolumeClaim name.
+           */
+          nodes?: {
+            [k: string]:
+              | {
+                  pool: string;
+                  id: number;
+                }
+              | undefined;
+          };
+        }
+      | undefined;
+  };
 }
 /**
  * A certificate the provider mints and renews; the private key is created in the provider and written only to the remote Secret.

@@ -21,7 +21,8 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RunFunctionRequest, type ResourceSelector } from "@crossplane-org/function-sdk-typescript";
 import type { Logger } from "pino";
-import { groups } from "../../apis/index.ts";
+import { connectionSecretKeys, groups } from "../../apis/index.ts";
+import pick from "lodash/pick.js";
 import {
   claimNameLabel,
   claimNamespaceLabel,
@@ -71,6 +72,7 @@ interface Condition extends CompositeCondition {
 
 interface Status extends Record<string, unknown> {
   conditions?: Condition[];
+  connectionDetails?: { lastPublishedTime?: string };
 }
 
 interface Ref {
@@ -299,6 +301,12 @@ export class CompositionEngine {
       );
       return undefined; // the update event brings the claim back
     }
+    // As Crossplane: the claim names the Composition its composite was given.
+    const chosen = xr?.spec.compositionRef?.name;
+    if (chosen && !claim.spec.compositionRef) {
+      await this.patchMeta(claim, {}, { compositionRef: { name: chosen } });
+      return undefined; // the update event brings the claim back
+    }
     const boundElsewhere =
       xr?.spec.claimRef && (xr.spec.claimRef.name !== name || xr.spec.claimRef.namespace !== ns);
     if (boundElsewhere) {
@@ -320,8 +328,8 @@ export class CompositionEngine {
       }
       throw err;
     }
-    await this.claimConnectionSecret(claim, xr);
-    return this.claimStatus(claim, xr, true);
+    const published = await this.claimConnectionSecret(claim, xr);
+    return this.claimStatus(claim, xr, true, published);
   }
 
   private async applyComposite(claim: Claim, xrName: string): Promise<void> {
@@ -335,7 +343,11 @@ export class CompositionEngine {
       kind: "XStretchKafka",
       metadata: {
         name: xrName,
-        labels: { [claimNameLabel]: claim.metadata.name ?? "", [claimNamespaceLabel]: ns },
+        labels: {
+          [compositeLabel]: xrName,
+          [claimNameLabel]: claim.metadata.name ?? "",
+          [claimNamespaceLabel]: ns,
+        },
       },
       spec: {
         ...spec,
@@ -363,6 +375,7 @@ export class CompositionEngine {
     claim: Claim,
     xr: Composite | undefined,
     ok: true | string,
+    published?: string,
   ): Promise<ReconcileResult> {
     const { conditions: xrConditions, ...fields } = xr?.status ?? {};
     // The claim is where its owners look: a composite that cannot be composed
@@ -385,8 +398,10 @@ export class CompositionEngine {
         reason: "Creating",
         message: "waiting for the composite to be composed",
       });
+    const lastPublishedTime = published ?? claim.status?.connectionDetails?.lastPublishedTime;
     const status: Status = {
       ...fields,
+      ...(lastPublishedTime ? { connectionDetails: { lastPublishedTime } } : {}),
       conditions: stamped(next, claim.status?.conditions, this.now()),
     };
     if (digest(status) !== digest(claim.status ?? {})) {
@@ -403,13 +418,21 @@ export class CompositionEngine {
     return ok === true ? undefined : { requeueAfterMs: defaultPollSeconds * 1000 };
   }
 
-  /** Copies the composite's connection Secret into the claim's namespace, owned by the claim. */
-  private async claimConnectionSecret(claim: Claim, xr: Composite | undefined): Promise<void> {
+  /**
+   * Copies the composite's connection Secret into the claim's namespace, owned
+   * by the claim; returns when, if it wrote it now.
+   */
+  private async claimConnectionSecret(
+    claim: Claim,
+    xr: Composite | undefined,
+  ): Promise<string | undefined> {
     const to = claim.spec.writeConnectionSecretToRef;
     // The composite's details as its last reconcile wrote them (that reconcile
     // queues the claim whenever they change): no read per claim reconcile.
-    const data = xr ? this.connections.get(xr.metadata.name ?? "") : undefined;
-    if (!to || !data) return;
+    const details = xr ? this.connections.get(xr.metadata.name ?? "") : undefined;
+    if (!to || !details) return undefined;
+    // As Crossplane: only the keys the XRD publishes reach the claim.
+    const data = pick(details, connectionSecretKeys);
     const secret = {
       apiVersion: "v1",
       kind: "Secret",
@@ -427,9 +450,10 @@ export class CompositionEngine {
     };
     const id = `Secret/${secret.metadata.namespace}/${to.name}`;
     const d = digest(secret);
-    if (this.applied.get(id) === d) return;
+    if (this.applied.get(id) === d) return undefined;
     await this.central.apply(secret, { fieldManager: fmClaim });
     this.applied.set(id, d);
+    return this.now();
   }
 
   private async deleteClaim(

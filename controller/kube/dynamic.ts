@@ -281,6 +281,22 @@ export class DynamicClient {
     );
   }
 
+  /** A JSON merge patch (null removes a field), e.g. of metadata another manager's apply would not touch. */
+  async mergePatch<T extends KubeResource = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    patch: object,
+  ): Promise<T> {
+    return this.request<T>(
+      "PATCH",
+      await this.path(apiVersion, kind, namespace, name),
+      patch,
+      "application/merge-patch+json",
+    );
+  }
+
   /** Creates an object; a 409 says it exists already. */
   async create<T extends KubeResource>(obj: T): Promise<T> {
     return this.request<T>(

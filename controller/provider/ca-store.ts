@@ -6,7 +6,7 @@
  * for a few seconds: every node certificate needs its CA, and reading the
  * Secret for each one was most of the provider's reads.
  */
-import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
+import type { DynamicClient, KubeObject, OwnerReference } from "../kube/dynamic.ts";
 import type { CaMaterial, CaStore, Issuer } from "./pki.ts";
 
 interface SecretWithData extends KubeObject {
@@ -69,6 +69,7 @@ export class CaSecretStore implements CaStore {
     issuer: Issuer,
     ca: CaMaterial,
     version: string | undefined,
+    owner?: OwnerReference,
   ): Promise<void> {
     const secret: SecretWithData = {
       apiVersion: "v1",
@@ -82,6 +83,10 @@ export class CaSecretStore implements CaStore {
           "stretchkafka.dev/authority": authority,
         },
         ...(version ? { resourceVersion: version } : {}),
+        // Not a controller: the composite only takes the CAs with it when it goes.
+        ...(owner
+          ? { ownerReferences: [{ ...owner, controller: false, blockOwnerDeletion: false }] }
+          : {}),
       },
       data: {
         "ca.crt": b64(ca.cert),

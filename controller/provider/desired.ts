@@ -11,7 +11,22 @@ import type { KubeObject, OwnerReference } from "../kube/dynamic.ts";
 export const annotations = {
   managedResource: "remote.stretchkafka.dev/managed-resource",
   appliedHash: "remote.stretchkafka.dev/applied-hash",
+  /** On an object a deleted managed resource left in place: who may take it up again. */
+  keptFor: "remote.stretchkafka.dev/kept-for",
 } as const;
+
+/**
+ * Whom an orphaned remote object is kept for: the claim its managed resource
+ * was composed for (the same claim, asked again, gets its data back), else the
+ * composite.
+ */
+export function keptFor(mr: KubeObject): string {
+  const l = mr.metadata.labels ?? {};
+  const ns = l["crossplane.io/claim-namespace"];
+  const name = l["crossplane.io/claim-name"];
+  if (ns && name) return `claim ${ns}/${name}`;
+  return `composite ${l["crossplane.io/composite"] ?? mr.metadata.name ?? ""}`;
+}
 
 /** Remote objects carry this label (the function sets it); informers select on it. */
 export const managedByLabel = "app.kubernetes.io/managed-by=stretch-kafka";

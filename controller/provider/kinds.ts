@@ -14,6 +14,11 @@ interface KindBehaviour {
   notReady(obj: KubeObject): string | undefined;
   /** Kind-specific fields of status.atProvider. */
   atProvider(obj: KubeObject): Record<string, unknown>;
+  /**
+   * Remote objects (in the manifest's namespace) that must exist before this
+   * one is applied: applying it earlier would only be refused.
+   */
+  needs?(manifest: KubeObject): { apiVersion: string; kind: string; name: string }[];
 }
 
 type Status = Record<string, unknown> | undefined;
@@ -43,7 +48,17 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteConfigMap: exists,
   RemoteServiceAccount: exists,
   RemoteRole: exists,
-  RemoteRoleBinding: exists,
+  RemoteRoleBinding: {
+    ...exists,
+    // The API server checks a binding's Role when it is created (a binder must
+    // hold what it grants) and answers 404 while the Role does not exist.
+    needs: (m) => {
+      const ref = m["roleRef"] as { kind?: string; name?: string } | undefined;
+      return ref?.kind === "Role" && ref.name
+        ? [{ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", name: ref.name }]
+        : [];
+    },
+  },
   RemoteNetworkPolicy: exists,
   RemoteKafka: exists,
   RemoteSecret: {

@@ -12,6 +12,7 @@ import "reflect-metadata";
 import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { CertificateRequest } from "../../apis/index.ts";
+import type { OwnerReference } from "../kube/dynamic.ts";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -35,6 +36,7 @@ export interface CaStore {
     issuer: Issuer,
     ca: CaMaterial,
     version: string | undefined,
+    owner?: OwnerReference,
   ): Promise<void>;
 }
 
@@ -111,7 +113,11 @@ export class Pki {
   }
 
   /** The CA of an authority: created on first use, rolled over near its end. */
-  async ca(authority: string, issuer: Issuer): Promise<CaMaterial> {
+  /**
+   * `owner` (the composite the authority belongs to) owns the stored CA, so
+   * that deleting the composite lets the garbage collector remove its CAs.
+   */
+  async ca(authority: string, issuer: Issuer, owner?: OwnerReference): Promise<CaMaterial> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const found = await this.store.load(authority, issuer);
       const now = this.now().getTime();
@@ -127,7 +133,7 @@ export class Pki {
             ? { ...found.ca, previous: live }
             : { ...(await this.newCa(authority, issuer)), previous: [found.ca.cert, ...live] };
         try {
-          await this.store.save(authority, issuer, next, found.version);
+          await this.store.save(authority, issuer, next, found.version, owner);
           return next;
         } catch {
           continue; // another writer won; read theirs
@@ -135,7 +141,7 @@ export class Pki {
       }
       const fresh: CaMaterial = { ...(await this.newCa(authority, issuer)), previous: [] };
       try {
-        await this.store.save(authority, issuer, fresh, undefined);
+        await this.store.save(authority, issuer, fresh, undefined, owner);
         return fresh;
       } catch {
         continue;
@@ -147,8 +153,8 @@ export class Pki {
   }
 
   /** Every CA certificate to trust: the signing one and those still in rollover. */
-  async bundle(authority: string, issuer: Issuer): Promise<string> {
-    const ca = await this.ca(authority, issuer);
+  async bundle(authority: string, issuer: Issuer, owner?: OwnerReference): Promise<string> {
+    const ca = await this.ca(authority, issuer, owner);
     return [ca.cert, ...ca.previous].join("");
   }
 
@@ -182,9 +188,10 @@ export class Pki {
   async certificate(
     req: CertificateRequest,
     existing?: { cert: string; key: string },
+    owner?: OwnerReference,
   ): Promise<{ cert: string; key: string; ca: string }> {
     const issuer = req.issuer;
-    const ca = await this.ca(req.authority, issuer);
+    const ca = await this.ca(req.authority, issuer, owner);
     const bundle = [ca.cert, ...ca.previous].join("");
     if (existing && this.reusable(existing, req, ca)) return { ...existing, ca: bundle };
 

@@ -36,6 +36,8 @@ export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
   const b64 = (s: string): string => Buffer.from(s).toString("base64");
   return async (mr, observed) => {
     const f = mr.spec.forProvider;
+    // The composite the managed resource was composed for owns the CAs it asks for.
+    const owner = mr.metadata.ownerReferences?.find((o) => o.controller);
     if (f.secretRef) {
       const ref = f.secretRef;
       const secret = await central.get<ManagedResource & { data?: Record<string, string> }>(
@@ -57,7 +59,7 @@ export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
     }
     if (f.caCertificate) {
       const ca = f.caCertificate as { authority: string; issuer: Issuer; key?: string };
-      return { [ca.key ?? "ca.crt"]: b64(await pki.bundle(ca.authority, ca.issuer)) };
+      return { [ca.key ?? "ca.crt"]: b64(await pki.bundle(ca.authority, ca.issuer, owner)) };
     }
     if (f.certificate) {
       const req = f.certificate as unknown as CertificateRequest;
@@ -72,7 +74,7 @@ export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
               key: Buffer.from(key, "base64").toString("utf8"),
             }
           : undefined;
-      const issued = await pki.certificate(req, existing);
+      const issued = await pki.certificate(req, existing, owner);
       return {
         [keys.certificate]: b64(issued.cert),
         [keys.privateKey]: b64(issued.key),

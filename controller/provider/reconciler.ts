@@ -16,13 +16,14 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../kube/events.ts";
 import { formatErrors, validate, type Condition } from "../../apis/index.ts";
-import type { KubeObject } from "../kube/dynamic.ts";
+import { KubeApiError, type KubeObject } from "../kube/dynamic.ts";
 import { describeError, kubeStatus } from "../kube/errors.ts";
 import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { condition, mergeConditions, reasons } from "./conditions.ts";
 import { CredentialsError } from "./credentials.ts";
-import { covers, desiredObject, annotations } from "./desired.ts";
+import { annotations, covers, desiredObject, keptFor } from "./desired.ts";
+import { forgetKept, recordKept } from "./kept-volumes.ts";
 import { atProviderOf, kindOf, type ManagedKind } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 
@@ -231,7 +232,7 @@ export class ManagedReconciler {
     const observed = await this.observe(kind, mr, remote, ref, unknownReady);
     const owner = this.otherManager(kind, mr, observed);
     if (owner) {
-      const message = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is already managed by ${owner}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
+      const message = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${owner}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
       await this.report(kind, mr, {
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
@@ -275,6 +276,27 @@ export class ManagedReconciler {
       anchor = { name: anchorName, uid: a.metadata.uid };
     }
 
+    for (const need of kind.behaviour.needs?.(mr.spec.forProvider.manifest) ?? []) {
+      const there = await this.observe(
+        kind,
+        mr,
+        remote,
+        { ...need, namespace: ref.namespace },
+        unknownReady,
+      );
+      if (!there) {
+        // A normal ordering, not a failure: no warning, a look again soon.
+        const why = `waiting for ${need.kind} ${ref.namespace}/${need.name} to exist in cluster ${mr.spec.providerConfigRef.name}`;
+        await this.report(kind, mr, {
+          conditions: [
+            condition("Ready", "False", reasons.creating, why),
+            condition("Synced", "True", reasons.reconcileSuccess, why),
+          ],
+        });
+        return { requeueAfterMs: 1000 };
+      }
+    }
+
     let data: Record<string, string> | undefined;
     if (kind.kind === "RemoteSecret") {
       try {
@@ -302,6 +324,13 @@ export class ManagedReconciler {
     if (stale && this.can(mr, observed ? "Update" : "Create")) {
       try {
         current = await remote.client.apply(desired, { fieldManager, force: true });
+        if (observed?.metadata.annotations?.[annotations.keptFor]) {
+          // Taken up again by the claim it was kept for: no longer kept.
+          await forgetKept(this.deps.central.apply, mr.spec.providerConfigRef.name, observed);
+          await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
+            metadata: { annotations: { [annotations.keptFor]: null } },
+          });
+        }
         const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name}`;
         log.info({ remote: what }, observed ? "updated remote object" : "created remote object");
         await this.deps.events.record(
@@ -398,33 +427,35 @@ export class ManagedReconciler {
         mr,
         "Normal",
         "OrphanedExternalResource",
-        `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place: it is managed by ${owner}`,
+        `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place: it is ${owner}`,
       );
     } else if (observed) {
       try {
         if (orphan) {
-          if (
-            (observed.metadata.ownerReferences ?? []).length > 0 &&
-            mr.spec.forProvider.ownerAnchor
-          ) {
-            // Give up our owner reference so the anchor's deletion leaves the orphan alone.
-            const keep = desiredObject({
-              manifest: mr.spec.forProvider.manifest,
-              mrKey: mrKey(kind, mr),
-            });
-            const { data: _data, ...withoutData } = keep;
-            await remote.client.apply(withoutData, { fieldManager, force: true });
-            log.info(
-              { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
-              "orphaned remote object (owner reference removed)",
-            );
-            await this.deps.events.record(
-              mr,
-              "Normal",
-              "OrphanedExternalResource",
-              `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place (deletionPolicy Orphan)`,
-            );
-          }
+          // Release it: no owner reference (the anchor's deletion leaves it
+          // alone), no claim on it by this managed resource, and a note of
+          // whom it is kept for, so that the same claim asked again adopts it.
+          await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
+            metadata: {
+              ownerReferences: null,
+              annotations: {
+                [annotations.managedResource]: null,
+                [annotations.appliedHash]: null,
+                [annotations.keptFor]: keptFor(mr),
+              },
+            },
+          });
+          await recordKept(this.deps.central.apply, pc, mr, observed);
+          log.info(
+            { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
+            "orphaned remote object",
+          );
+          await this.deps.events.record(
+            mr,
+            "Normal",
+            "OrphanedExternalResource",
+            `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place (deletionPolicy Orphan), kept for ${keptFor(mr)}`,
+          );
         } else {
           await remote.client.delete(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
             propagationPolicy: "Background",
@@ -483,27 +514,40 @@ export class ManagedReconciler {
     return undefined;
   }
 
-  /** The managed resource that applied the remote object, when it is not this one. */
+  /** Why the remote object is not this managed resource's to apply: another one manages it, or it is kept for another claim. */
   private otherManager(
     kind: ManagedKind,
     mr: ManagedResource,
     observed: KubeObject | undefined,
   ): string | undefined {
     const by = observed?.metadata.annotations?.[annotations.managedResource];
-    return by && by !== mrKey(kind, mr) ? by : undefined;
+    if (by) return by !== mrKey(kind, mr) ? `already managed by ${by}` : undefined;
+    // Left in place by a deleted managed resource: only for whom it was kept.
+    const kept = observed?.metadata.annotations?.[annotations.keptFor];
+    return kept && kept !== keptFor(mr) ? `kept for ${kept}, whose data it holds` : undefined;
   }
 
   /** Lets the managed resource go: its usage record, then our finalizer. */
   private async release(kind: ManagedKind, mr: ManagedResource): Promise<void> {
     await this.deps.usage.release(kind, mr);
-    await this.deps.central.apply(
-      {
-        apiVersion: kind.apiVersion,
-        kind: kind.kind,
-        metadata: { name: mr.metadata.name ?? "", finalizers: [] },
-      },
-      { fieldManager },
-    );
+    const name = mr.metadata.name ?? "";
+    try {
+      await this.deps.central.apply(
+        { apiVersion: kind.apiVersion, kind: kind.kind, metadata: { name, finalizers: [] } },
+        { fieldManager },
+      );
+    } catch (err) {
+      // Gone already (an apply would create it and be refused for lacking a
+      // spec): there is nothing left to release.
+      if (!(err instanceof KubeApiError && err.code === 422)) throw err;
+      try {
+        await this.deps.central.get(kind.apiVersion, kind.kind, name);
+      } catch (gone) {
+        if (gone instanceof KubeApiError && gone.code === 404) return;
+        throw gone;
+      }
+      throw err;
+    }
   }
 
   /** Writes status.atProvider and conditions, only when they change. */

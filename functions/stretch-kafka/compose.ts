@@ -20,6 +20,8 @@ import {
   groups,
   formatErrors,
   validate,
+  type NodeIdAllocation,
+  type ProviderConfig,
   type StretchKafkaSpec,
   type StretchKafkaStatus,
   type XStretchKafka,
@@ -47,6 +49,7 @@ import { buildTopology, type KafkaNode, type Topology } from "./topology.ts";
 import { validateChange, validateSpec, validateTopology, type Problem } from "./validate.ts";
 
 const claimNameLabel = "crossplane.io/claim-name";
+const claimNamespaceLabel = "crossplane.io/claim-namespace";
 /** Re-run soon while converging; rarely once settled (watches bring changes sooner). */
 const ttlConverging = 15;
 const ttlSettled = 600;
@@ -133,6 +136,37 @@ function missingProviderConfigs(req: RunFunctionRequest, spec: StretchKafkaSpec)
     }
   });
   return problems;
+}
+
+/**
+ * What a deleted claim of the same name left in the clusters (the provider
+ * records it on each ProviderConfig when it keeps a data volume): the cluster
+ * id the volumes were formatted with, and which node each belongs to.
+ */
+function keptVolumes(
+  req: RunFunctionRequest,
+  spec: StretchKafkaSpec,
+  claim: string,
+): { clusterId?: string; allocation?: NodeIdAllocation } {
+  let clusterId: string | undefined;
+  const found = new Map<string, { cluster: string; pool: string; ids: number[] }>();
+  for (const c of spec.clusters) {
+    const key = providerConfigKey(c.providerConfigRef.name);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- older Crossplane sends extraResources
+    const pc = (req.requiredResources[key] ?? req.extraResources[key])?.items[0]?.resource as
+      ProviderConfig | undefined;
+    const kept = pc?.status?.keptVolumes?.[claim];
+    for (const n of Object.values(kept?.nodes ?? {})) {
+      if (!n) continue;
+      const k = `${c.name}/${n.pool}`;
+      const entry = found.get(k) ?? { cluster: c.name, pool: n.pool, ids: [] };
+      entry.ids.push(n.id);
+      found.set(k, entry);
+      clusterId ??= kept?.clusterId;
+    }
+  }
+  const allocation = allocationFromObserved([...found.values()]);
+  return { ...(clusterId ? { clusterId } : {}), ...(allocation ? { allocation } : {}) };
 }
 
 function recoveredAllocation(
@@ -277,7 +311,7 @@ function plan(o: {
         objects.push(
           nodeConfigMap({ ...cl, node, data }),
           nodeCertificate({ ...cl, authority: composite, podName: node.podName, ...names }),
-          ...nodeClaims({ ...cl, node, volumes }),
+          ...nodeClaims({ ...cl, clusterId: o.clusterId, node, volumes }),
         );
         pods.push(
           podDefinition({
@@ -457,7 +491,16 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const pools = spec.clusters.flatMap((c) =>
     c.nodePools.map((p) => ({ cluster: c.name, pool: p.name, replicas: p.replicas })),
   );
-  const allocation = allocateNodeIds(pools, status?.nodeIds ?? recoveredAllocation(observed));
+  // A new composite of a claim whose volumes were kept takes them up again:
+  // same cluster id, same node ids.
+  const kept =
+    status?.clusterId || status?.nodeIds
+      ? {}
+      : keptVolumes(req, spec, `${xr.metadata.labels?.[claimNamespaceLabel] ?? ""}/${kafkaName}`);
+  const allocation = allocateNodeIds(
+    pools,
+    status?.nodeIds ?? recoveredAllocation(observed) ?? kept.allocation,
+  );
   const t = buildTopology(kafkaName, spec, allocation);
   const repl = replicationDefaults(t);
   problems.push(
@@ -475,7 +518,9 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     return refuse(req, problemResults(problems), requirements);
 
   const clusterId =
-    status?.clusterId ?? kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
+    status?.clusterId ??
+    kept.clusterId ??
+    kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
   const mode = spec.quorum?.mode ?? "static";
   const recorded =
     status?.kafka?.bootstrapControllers?.filter((id) => t.controllers.some((c) => c.id === id)) ??

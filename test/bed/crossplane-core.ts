@@ -45,7 +45,11 @@ const fm = { fieldManager: "test-bed-package-runtime" };
 /** Waits for a child process to exit, killing it first. */
 async function stopProcess(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    p.once("exit", () => {
+      resolve();
+    });
+  });
   p.kill(signal);
   const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
   await exited;
@@ -61,8 +65,8 @@ function startLogged(
 ): ChildProcess {
   const out = createWriteStream(logFile, { flags: "a" });
   const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
   return child;
 }
 

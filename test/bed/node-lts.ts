@@ -11,7 +11,7 @@
  * to use instead.
  */
 import { spawn } from "node:child_process";
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { cacheDir } from "./cache.ts";
 import { run } from "./run.ts";
@@ -67,14 +67,32 @@ async function ltsNode(log: (m: string) => void): Promise<string> {
   return node;
 }
 
+/** A directory holding only a `node` link to the given binary. */
+function nodeOnlyDir(node: string): string {
+  if (node === process.execPath) return dirname(node);
+  const dir = join(dirname(dirname(node)), "node-only-bin");
+  if (!existsSync(join(dir, "node"))) {
+    mkdirSync(dir, { recursive: true });
+    try {
+      symlinkSync(node, join(dir, "node"));
+    } catch (err) {
+      if (!existsSync(join(dir, "node")))
+        throw new Error(`cannot link ${node} into ${dir}`, { cause: err });
+    }
+  }
+  return dir;
+}
+
 async function main(): Promise<number> {
   const [script, ...args] = process.argv.slice(2);
   if (!script) throw new Error("usage: tsx test/bed/node-lts.ts ENTRY.ts [args...]");
   const node = await ltsNode((m) => {
     console.error(`[node-lts] ${m}`);
   });
-  // Child processes that call `node` or `npm` by name get the same runtime.
-  const path = [dirname(node), process.env["PATH"] ?? ""].join(delimiter);
+  // Child processes that call `node` by name (npm's own script among them)
+  // get the same runtime. Only `node` goes first on the PATH: the wheel's npm
+  // script cannot find its modules.
+  const path = [nodeOnlyDir(node), process.env["PATH"] ?? ""].join(delimiter);
   return new Promise((resolve, reject) => {
     const child = spawn(node, ["--import", "tsx", script, ...args], {
       stdio: "inherit",

@@ -1,5 +1,5 @@
 /** Per-node objects: the ConfigMap the Strimzi image reads its configuration from, and the PVCs. */
-import { labels } from "../names.ts";
+import { annotations, labels } from "../names.ts";
 import { poolLabels } from "../pod-template.ts";
 import type { NodeVolume } from "../storage.ts";
 import type { KafkaNode } from "../topology.ts";
@@ -54,6 +54,7 @@ export function nodeClaims(o: {
   cluster: string;
   kafkaName: string;
   namespace: string;
+  clusterId: string;
   node: KafkaNode;
   volumes: NodeVolume[];
 }): RemoteObject[] {
@@ -70,7 +71,11 @@ export function nodeClaims(o: {
           name: v.claimName,
           namespace: o.namespace,
           labels: poolLabels(o.kafkaName, o.node.pool),
-          annotations: { "strimzi.io/delete-claim": String(v.deleteClaim) },
+          annotations: {
+            "strimzi.io/delete-claim": String(v.deleteClaim),
+            [annotations.clusterId]: o.clusterId,
+            [annotations.nodeId]: String(o.node.id),
+          },
         },
         spec: {
           accessModes: ["ReadWriteOnce"],

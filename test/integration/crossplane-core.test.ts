@@ -1,0 +1,66 @@
+/**
+ * stretch-kafka installed and run the Crossplane way, under real Crossplane
+ * core v2: the Configuration pulled from a registry, its Function and
+ * Provider resolved as dependencies, the function dialled with TLS as
+ * Crossplane dials it, the provider as a process. The package runtime is
+ * played by the test bed (test/bed/crossplane-core.ts). Then the claim's life
+ * of the shared table (lifecycle.ts).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { functionName } from "../../controller/cli/stack.ts";
+import {
+  conditionsOf,
+  crossplaneBed,
+  crossplaneNamespace,
+  type CrossplaneBed,
+} from "../bed/crossplane-core.ts";
+import { claimLifecycle, type LifecycleBed } from "./lifecycle.ts";
+
+let xb: CrossplaneBed;
+
+before(async () => {
+  xb = await crossplaneBed(["east", "west", "north", "south"]);
+});
+
+after(async () => {
+  await xb.close();
+});
+
+describe("installed from packages", () => {
+  test("the Configuration's dependencies resolve to the Function the Composition names", async () => {
+    assert.match(
+      await conditionsOf(xb.central, "pkg.crossplane.io/v1", "Function", functionName),
+      /Healthy=True/,
+    );
+    const revisions = await xb.central.list<{
+      apiVersion: string;
+      kind: string;
+      metadata: { name?: string };
+      status?: { endpoint?: string };
+    }>("pkg.crossplane.io/v1", "FunctionRevision");
+    assert.ok(
+      revisions.items.every((r) => r.metadata.name?.startsWith(`${functionName}-`)),
+      "the function's revisions belong to the Function the Composition names",
+    );
+    assert.ok(revisions.items.some((r) => r.status?.endpoint?.startsWith("127.0.0.1:")));
+  });
+});
+
+claimLifecycle("under real Crossplane", (): LifecycleBed => ({
+  path: "crossplane",
+  central: xb.central,
+  remotes: xb.remotes,
+  kubeconfigPath: xb.bed.cluster("central").kubeconfigPath,
+  providerNamespace: crossplaneNamespace,
+}));
+
+describe("what Crossplane saw", () => {
+  test("Crossplane dialled the function with TLS and nothing was refused", () => {
+    for (const rev of xb.runtime.started.filter((n) => n.startsWith(functionName))) {
+      const log = readFileSync(`${xb.work}/${rev}.log`, "utf8");
+      assert.doesNotMatch(log, /caller refused|handshake failed/);
+    }
+  });
+});

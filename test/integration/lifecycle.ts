@@ -1,0 +1,339 @@
+/**
+ * One table of what a claim's life must look like, run against the
+ * standalone engine (lifecycle-standalone.test.ts) and against real
+ * Crossplane core (crossplane-core.test.ts), so the two cannot drift apart.
+ * Where the two paths must differ, the step says so and why.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import type { DynamicClient, KubeObject } from "../../controller/kube/dynamic.ts";
+import { crankBinary } from "../bed/build.ts";
+import { eventually } from "../bed/eventually.ts";
+import { run } from "../bed/run.ts";
+
+export const g = "stretchkafka.dev/v1alpha1";
+const remoteGroup = "remote.stretchkafka.dev/v1alpha1";
+const claimFile = new URL("../../examples/claim-3-clusters.yaml", import.meta.url);
+
+export interface LifecycleBed {
+  path: "standalone" | "crossplane";
+  central: DynamicClient;
+  /** Remote clusters by ProviderConfig name: east, west, north (the claim's) and south. */
+  remotes: Map<string, DynamicClient>;
+  /** An admin kubeconfig of the central cluster, for the crossplane CLI. */
+  kubeconfigPath: string;
+  /** Where the provider keeps its CAs. */
+  providerNamespace: string;
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+interface Claim extends KubeObject {
+  spec: Record<string, unknown> & {
+    resourceRef?: { name: string };
+    compositionRef?: { name: string };
+    clusters: {
+      name: string;
+      providerConfigRef: { name: string };
+      nodePools: Record<string, unknown>[];
+    }[];
+  };
+  status?: Record<string, unknown> & {
+    conditions?: Condition[];
+    connectionDetails?: { lastPublishedTime?: string };
+  };
+}
+
+const cond = (o: Claim | undefined, type: string): Condition | undefined =>
+  o?.status?.conditions?.find((c) => c.type === type);
+
+/** The claim of the example, edited. */
+function claimOf(name: string, edit: (c: Claim) => void = () => {}): Claim {
+  const c = parse(readFileSync(claimFile, "utf8")) as Claim;
+  c.metadata.name = name;
+  edit(c);
+  return c;
+}
+
+/** Registers the steps, in order, as tests; each leaves the claim Ready for the next. */
+export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
+  const ns = "team-a";
+  const find = (name = "orders"): Promise<Claim | undefined> =>
+    bed().central.find<Claim>(g, "StretchKafka", name, ns);
+  const apply = async (c: Claim): Promise<void> => {
+    await bed().central.apply(
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
+      {
+        fieldManager: "app-team",
+      },
+    );
+    await bed().central.apply(c, { fieldManager: "app-team" });
+  };
+  const ready = (name = "orders", seconds = 180): Promise<Claim> =>
+    eventually(
+      `claim ${name} is Ready and Synced`,
+      async () => {
+        const c = await find(name);
+        return cond(c, "Ready")?.status === "True" && cond(c, "Synced")?.status === "True"
+          ? c
+          : undefined;
+      },
+      seconds,
+      250,
+    );
+  /**
+   * The function's refusal, where each path puts it. Both: the composite is
+   * not Synced, with the function's message. Differs: the standalone engine
+   * also makes the claim not Synced with that message, because app teams
+   * often cannot read cluster-scoped composites; Crossplane keeps the claim
+   * Synced (its own binding worked) and reports on the composite and its events.
+   */
+  const refusal = async (name: string, pattern: RegExp): Promise<string> =>
+    eventually(`claim ${name}'s composite is refused: ${pattern.source}`, async () => {
+      const c = await find(name);
+      const xrName = c?.spec.resourceRef?.name;
+      if (!xrName) return undefined;
+      const xr = await bed().central.find<Claim>(g, "XStretchKafka", xrName);
+      const s = cond(xr, "Synced");
+      if (s?.status !== "False" || !pattern.test(s.message ?? "")) return undefined;
+      const claimSynced = cond(c, "Synced");
+      if (bed().path === "standalone") {
+        if (claimSynced?.status !== "False" || !pattern.test(claimSynced.message ?? ""))
+          return undefined;
+      } else assert.equal(claimSynced?.status, "True");
+      return s.message ?? "";
+    });
+
+  /** Every pod of the Kafka cluster by name, with its uid (a restart changes it). */
+  const pods = async (): Promise<Map<string, string>> => {
+    const out = new Map<string, string>();
+    for (const r of bed().remotes.values())
+      for (const p of (await r.list("v1", "Pod", { namespace: "kafka" })).items)
+        if (p.metadata.name?.startsWith("orders-"))
+          out.set(p.metadata.name, (p.metadata as { uid?: string }).uid ?? "");
+    return out;
+  };
+  const pvcs = async (): Promise<Map<string, string>> => {
+    const out = new Map<string, string>();
+    for (const [cluster, r] of bed().remotes)
+      for (const p of (await r.list("v1", "PersistentVolumeClaim", { namespace: "kafka" })).items)
+        out.set(`${cluster}/${p.metadata.name ?? ""}`, (p.metadata as { uid?: string }).uid ?? "");
+    return out;
+  };
+
+  describe(`a claim's life, ${label}`, () => {
+    test(
+      "Ready with the function's status, Crossplane's references and the full connection Secret",
+      { timeout: 240_000 },
+      async () => {
+        await apply(claimOf("orders"));
+        const c = await ready();
+        const clusters = c.status?.["clusters"] as {
+          name: string;
+          ready: boolean;
+          pods: { ready: number; total: number };
+        }[];
+        assert.deepEqual(
+          clusters.map((x) => [x.name, x.ready, x.pods.ready, x.pods.total]),
+          [
+            ["east", true, 3, 3],
+            ["west", true, 3, 3],
+            ["north", true, 3, 3],
+          ],
+        );
+        const xrName = c.spec.resourceRef?.name ?? "";
+        const xr = await bed().central.get<Claim>(g, "XStretchKafka", xrName);
+        // What Crossplane writes on both, and the engine must too.
+        assert.equal(c.spec.compositionRef?.name, "xstretchkafkas.stretchkafka.dev");
+        assert.equal(xr.spec.compositionRef?.name, "xstretchkafkas.stretchkafka.dev");
+        // Differs: Crossplane also names the CompositionRevision it runs; the
+        // standalone engine runs the Composition itself and keeps no revisions.
+        if (bed().path === "crossplane")
+          assert.ok(
+            (xr.spec as { compositionRevisionRef?: { name: string } }).compositionRevisionRef?.name,
+          );
+        const labels = xr.metadata.labels ?? {};
+        assert.equal(labels["crossplane.io/composite"], xrName);
+        assert.equal(labels["crossplane.io/claim-name"], "orders");
+
+        const secret = await eventually("the connection Secret holds every key", async () => {
+          const s = await bed().central.find<KubeObject & { data?: Record<string, string> }>(
+            "v1",
+            "Secret",
+            "orders-kafka",
+            ns,
+          );
+          return Object.keys(s?.data ?? {}).length >= 4 ? s : undefined;
+        });
+        assert.deepEqual(Object.keys(secret.data ?? {}).sort(), [
+          "bootstrap.servers",
+          "ca.crt",
+          "clusters",
+          "producer.properties",
+        ]);
+        const text = (k: string): string =>
+          Buffer.from(secret.data?.[k] ?? "", "base64").toString("utf8");
+        assert.match(text("producer.properties"), /^batch\.size=\d+$/m);
+        assert.match(text("ca.crt"), /^-----BEGIN CERTIFICATE-----/);
+        const published = await eventually("the claim says when it published", async () => {
+          const t = (await find())?.status?.connectionDetails?.lastPublishedTime;
+          return t ? t : undefined;
+        });
+        assert.ok(!Number.isNaN(Date.parse(published)), published);
+      },
+    );
+
+    test("crossplane beta trace (the real CLI) shows the tree", { timeout: 120_000 }, async () => {
+      const crank = (await crankBinary()).path;
+      const { stdout } = await run(
+        crank,
+        ["beta", "trace", "stretchkafka.stretchkafka.dev", "orders", "-n", ns, "-o", "json"],
+        { env: { ...process.env, KUBECONFIG: bed().kubeconfigPath } },
+      );
+      interface Node {
+        object: KubeObject;
+        children?: Node[];
+      }
+      const tree = JSON.parse(stdout) as Node;
+      assert.equal(tree.object.kind, "StretchKafka");
+      const xr = tree.children?.[0];
+      assert.ok(xr);
+      assert.equal(xr.object.kind, "XStretchKafka");
+      const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
+      for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
+        assert.ok(kinds.has(k), `trace shows ${k}`);
+    });
+
+    test(
+      "scaling a pool and adding a cluster converge; unchanged nodes keep running",
+      { timeout: 300_000 },
+      async () => {
+        const before = await pods();
+        await apply(
+          claimOf("orders", (c) => {
+            const brokers = c.spec.clusters[0]?.nodePools[1];
+            if (brokers) brokers["replicas"] = 3;
+            c.spec.clusters.push({
+              name: "south",
+              providerConfigRef: { name: "south" },
+              nodePools: [{ name: "brokers", roles: ["broker"], replicas: 1 }],
+            });
+          }),
+        );
+        await eventually(
+          "11 pods, and the claim Ready with east 4/4 and south 1/1",
+          async () => {
+            if ((await pods()).size !== 11) return undefined;
+            const c = await find();
+            if (cond(c, "Ready")?.status !== "True") return undefined;
+            const clusters = c?.status?.["clusters"] as
+              | { name: string; ready: boolean; pods: { ready: number; total: number } }[]
+              | undefined;
+            const of = (n: string): string => {
+              const x = clusters?.find((y) => y.name === n);
+              return x ? `${String(x.ready)} ${String(x.pods.ready)}/${String(x.pods.total)}` : "";
+            };
+            return of("east") === "true 4/4" && of("south") === "true 1/1" ? true : undefined;
+          },
+          240,
+          500,
+        );
+        const after = await pods();
+        for (const [name, uid] of before)
+          if (!name.includes("brokers")) assert.equal(after.get(name), uid, `${name} kept running`);
+      },
+    );
+
+    test(
+      "a bad edit is refused with the function's message, and nothing running changes",
+      { timeout: 180_000 },
+      async () => {
+        const good = (await find()) as Claim;
+        const before = await pods();
+        await apply(
+          claimOf("orders", (c) => {
+            c.spec.clusters = good.spec.clusters;
+            (c.spec["kafka"] as { config: Record<string, unknown> }).config["node.id"] = 7;
+          }),
+        );
+        assert.match(await refusal("orders", /node\.id/), /cannot be overridden/);
+        assert.equal(cond(await find(), "Ready")?.status, "True", "the last good status stays");
+        await apply(claimOf("orders", (c) => (c.spec.clusters = good.spec.clusters)));
+        await ready();
+        assert.deepEqual(await pods(), before, "no pod was restarted or removed");
+      },
+    );
+
+    test(
+      "a claim naming a ProviderConfig that does not exist is refused, with nothing composed",
+      { timeout: 180_000 },
+      async () => {
+        await apply(
+          claimOf("ghost", (c) => {
+            for (const cl of c.spec.clusters) cl.providerConfigRef.name = `nowhere-${cl.name}`;
+          }),
+        );
+        await refusal("ghost", /ProviderConfig "nowhere-east" does not exist/);
+        for (const kind of [
+          "RemoteConfigMap",
+          "RemoteStrimziPodSet",
+          "RemoteSecret",
+          "RemoteKafka",
+        ]) {
+          const composed = await bed().central.list(remoteGroup, kind, {
+            labelSelector: "crossplane.io/claim-name=ghost",
+          });
+          assert.equal(composed.items.length, 0, `no ${kind} composed for it`);
+        }
+        await bed().central.delete(g, "StretchKafka", "ghost", ns);
+        await eventually("it is gone", async () => ((await find("ghost")) ? undefined : true));
+      },
+    );
+
+    test(
+      "deleting and re-creating the claim: Ready again on the same data volumes; no CA left behind",
+      { timeout: 420_000 },
+      async () => {
+        const first = (await find()) as Claim;
+        const xrName = first.spec.resourceRef?.name ?? "";
+        const volumes = await pvcs();
+        assert.ok(volumes.size >= 9, "every node has a data volume");
+        const spec = first.spec.clusters;
+        await bed().central.delete(g, "StretchKafka", "orders", ns);
+        await eventually(
+          "the claim, its composite and every pod are gone",
+          async () => {
+            if (await find()) return undefined;
+            if (await bed().central.find(g, "XStretchKafka", xrName)) return undefined;
+            return (await pods()).size === 0 ? true : undefined;
+          },
+          240,
+          500,
+        );
+        assert.deepEqual(await pvcs(), volumes, "the data volumes are kept");
+        await eventually(
+          "the deleted composite's CAs are removed with it",
+          async () => {
+            const cas = await bed().central.list("v1", "Secret", {
+              namespace: bed().providerNamespace,
+              labelSelector: `stretchkafka.dev/authority=${xrName}`,
+            });
+            return cas.items.length === 0 ? true : undefined;
+          },
+          60,
+          500,
+        );
+
+        await apply(claimOf("orders", (c) => (c.spec.clusters = spec)));
+        await ready("orders", 300);
+        assert.deepEqual(await pvcs(), volumes, "the same volumes, adopted again");
+      },
+    );
+  });
+}
