@@ -11,7 +11,13 @@ import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { crankBinary, kubebedBinary } from "./bed/build.ts";
+import {
+  crankBinary,
+  crossplaneCoreBinary,
+  fncallBinary,
+  kubebedBinary,
+  registryBinary,
+} from "./bed/build.ts";
 import { externalCrds } from "./bed/external-crds.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -52,7 +58,14 @@ async function prepare(log: (m: string) => void): Promise<void> {
   const started = Date.now();
   await externalCrds(log);
   // One Go build at a time: each uses both cores.
-  const builds = [await kubebedBinary(log), await crankBinary(log)];
+  const builds = [
+    await kubebedBinary(log),
+    await crankBinary(log),
+    // From the same module as crank: mostly its build cache.
+    await crossplaneCoreBinary(log),
+    await registryBinary(log),
+    await fncallBinary(log),
+  ];
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const built = builds.filter((b) => b.built);
   log(

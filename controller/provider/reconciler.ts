@@ -326,7 +326,11 @@ export class ManagedReconciler {
         current = await remote.client.apply(desired, { fieldManager, force: true });
         if (observed?.metadata.annotations?.[annotations.keptFor]) {
           // Taken up again by the claim it was kept for: no longer kept.
-          await forgetKept(this.deps.central.apply, mr.spec.providerConfigRef.name, observed);
+          await forgetKept(
+            (o, opts) => this.deps.central.apply(o, opts),
+            mr.spec.providerConfigRef.name,
+            observed,
+          );
           await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
             metadata: { annotations: { [annotations.keptFor]: null } },
           });
@@ -445,7 +449,7 @@ export class ManagedReconciler {
               },
             },
           });
-          await recordKept(this.deps.central.apply, pc, mr, observed);
+          await recordKept((o, opts) => this.deps.central.apply(o, opts), pc, mr, observed);
           log.info(
             { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
             "orphaned remote object",
@@ -538,14 +542,9 @@ export class ManagedReconciler {
       );
     } catch (err) {
       // Gone already (an apply would create it and be refused for lacking a
-      // spec): there is nothing left to release.
-      if (!(err instanceof KubeApiError && err.code === 422)) throw err;
-      try {
-        await this.deps.central.get(kind.apiVersion, kind.kind, name);
-      } catch (gone) {
-        if (gone instanceof KubeApiError && gone.code === 404) return;
-        throw gone;
-      }
+      // spec; the watch has seen it go): there is nothing left to release.
+      if (err instanceof KubeApiError && err.code === 422 && !this.deps.read(kind.kind, name))
+        return;
       throw err;
     }
   }

@@ -21,7 +21,15 @@ import { claimLifecycle, type LifecycleBed } from "./lifecycle.ts";
 let xb: CrossplaneBed;
 
 before(async () => {
-  xb = await crossplaneBed(["east", "west", "north", "south"]);
+  xb = await crossplaneBed(["east", "west", "north", "south"], {
+    // Known defect: a claim of 66 managed resources makes about 3 watch events
+    // each (created, finalizer, status), more than the XR watch circuit
+    // breaker's default bucket (100, refilled 1/s), which then holds the
+    // composite's own changes back for minutes. Until a claim is split into
+    // per-cluster composites, the lifecycle runs with a larger bucket, and
+    // npm run bench:e2e reports the events per claim at the defaults.
+    coreArgs: ["--circuit-breaker-burst=5000"],
+  });
 });
 
 after(async () => {

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench:crossplane`: the example 3-cluster claim (66 managed
+ * resources) under real Crossplane core at its defaults, installed from the
+ * packages (test/bed/crossplane-core.ts). Measures the claim's time from
+ * apply to Ready, the watch events its managed resources made (the events
+ * Crossplane's XR watch circuit breaker counts: its bucket holds 100 and
+ * refills 1/s), whether the breaker opened, and, in the same run, the same
+ * claim's time to Ready with the standalone engine as the baseline.
+ * Prints the figures and writes bench-results/crossplane.json.
+ * Targets: no circuit-breaker trip at Crossplane's defaults; Ready within
+ * 1.5x of the standalone engine's time.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { parse } from "yaml";
+import { prepareBed, providerNamespace } from "../controller/cli/sandbox.ts";
+import { playStrimzi, startController } from "../controller/cli/stack.ts";
+import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { kinds } from "../controller/provider/kinds.ts";
+import { startTestBed } from "../test/bed/clusters.ts";
+import { crossplaneBed } from "../test/bed/crossplane-core.ts";
+
+const g = "stretchkafka.dev/v1alpha1";
+const fm = { fieldManager: "bench" };
+const remoteNames = ["east", "west", "north"];
+
+interface Claim extends KubeObject {
+  spec: { resourceRef?: { name: string } };
+  status?: { conditions?: { type: string; status: string; reason?: string }[] };
+}
+
+/** Counts watch events of every managed resource labelled with the claim, until stopped. */
+function countEvents(
+  kubeconfig: () => DynamicClient,
+  claim: string,
+): { count: () => number; stop: () => void } {
+  const ac = new AbortController();
+  let n = 0;
+  for (const k of kinds) {
+    // One client per watch: a watch holds its connection.
+    const client = kubeconfig();
+    void client
+      .watch(k.apiVersion, k.kind, {
+        labelSelector: `crossplane.io/claim-name=${claim}`,
+        resourceVersion: "0",
+        timeoutSeconds: 600,
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type !== "BOOKMARK") n++;
+        },
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        void client.close();
+      });
+  }
+  return {
+    count: () => n,
+    stop: () => {
+      ac.abort();
+    },
+  };
+}
+
+/** Applies the example claim; resolves with seconds to Ready, events, and whether the XR's breaker opened. */
+async function run(
+  central: DynamicClient,
+  client: () => DynamicClient,
+): Promise<{ readySeconds: number; events: number; circuitOpened: boolean }> {
+  await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
+  const claim = parse(
+    readFileSync(new URL("../examples/claim-3-clusters.yaml", import.meta.url), "utf8"),
+  ) as KubeObject;
+  const events = countEvents(client, "orders");
+  await sleep(500);
+  const t0 = performance.now();
+  await central.apply(claim, fm);
+  let circuitOpened = false;
+  for (;;) {
+    const c = await central.find<Claim>(g, "StretchKafka", "orders", "team-a");
+    const xrName = c?.spec.resourceRef?.name;
+    const xr = xrName ? await central.find<Claim>(g, "XStretchKafka", xrName) : undefined;
+    if (xr?.status?.conditions?.some((x) => x.reason === "WatchCircuitOpen")) circuitOpened = true;
+    if (c?.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True")) break;
+    if (performance.now() - t0 > 600_000)
+      throw new Error("the claim was not Ready within 10 minutes");
+    await sleep(200);
+  }
+  const readySeconds = (performance.now() - t0) / 1000;
+  await sleep(10_000); // what the last writes still bring
+  events.stop();
+  return { readySeconds: Number(readySeconds.toFixed(1)), events: events.count(), circuitOpened };
+}
+
+async function standalone(): Promise<{ readySeconds: number; events: number }> {
+  const bed = await startTestBed({ names: ["central", ...remoteNames] });
+  const central = new DynamicClient(bed.cluster("central").kubeConfig());
+  const remotes = new Map(
+    remoteNames.map((n) => [n, new DynamicClient(bed.cluster(n).kubeConfig())]),
+  );
+  const quiet = pino({ level: "error" });
+  try {
+    await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
+    const controller = await startController(central, quiet, { namespace: providerNamespace });
+    const players = playStrimzi(remotes, "kafka", quiet);
+    const r = await run(central, () => new DynamicClient(bed.cluster("central").kubeConfig()));
+    await Promise.all(players.map((p) => p.stop()));
+    await controller.stop();
+    return { readySeconds: r.readySeconds, events: r.events };
+  } finally {
+    for (const r of remotes.values()) await r.close();
+    await central.close();
+    await bed.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const log = (m: string): void => {
+    console.log(m);
+  };
+  log("standalone engine (baseline)");
+  const base = await standalone();
+  log(
+    `  Ready in ${String(base.readySeconds)} s, ${String(base.events)} managed-resource watch events`,
+  );
+  log("real Crossplane core at its defaults");
+  const xb = await crossplaneBed(remoteNames);
+  let xp: { readySeconds: number; events: number; circuitOpened: boolean };
+  try {
+    xp = await run(xb.central, () => new DynamicClient(xb.bed.cluster("central").kubeConfig()));
+  } finally {
+    await xb.close();
+  }
+  const ratio = xp.readySeconds / base.readySeconds;
+  const result = {
+    managedResources: 66,
+    standaloneReadySeconds: base.readySeconds,
+    crossplaneReadySeconds: xp.readySeconds,
+    ratio: Number(ratio.toFixed(2)),
+    watchEventsPerClaim: xp.events,
+    circuitBreakerOpened: xp.circuitOpened,
+  };
+  log(
+    `  Ready in ${String(xp.readySeconds)} s (${result.ratio.toFixed(2)}x the engine; target <= 1.5x: ${ratio <= 1.5 ? "met" : "NOT met"})`,
+  );
+  log(
+    `  ${String(xp.events)} managed-resource watch events; circuit breaker ${xp.circuitOpened ? "OPENED (target: no trip: NOT met)" : "stayed closed (met)"}`,
+  );
+  mkdirSync("bench-results", { recursive: true });
+  writeFileSync("bench-results/crossplane.json", JSON.stringify(result, null, 2) + "\n");
+  log("written to bench-results/crossplane.json");
+}
+
+await main();
