@@ -306,11 +306,19 @@ export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
         assert.ok(volumes.size >= 9, "every node has a data volume");
         const spec = first.spec.clusters;
         await bed().central.delete(g, "StretchKafka", "orders", ns);
+        // Crossplane deletes the composite before its managed resources are
+        // gone: wait for those too, as a user re-creating a claim would.
         await eventually(
-          "the claim, its composite and every pod are gone",
+          "the claim, its composite, its managed resources and every pod are gone",
           async () => {
             if (await find()) return undefined;
             if (await bed().central.find(g, "XStretchKafka", xrName)) return undefined;
+            for (const kind of ["RemoteConfigMap", "RemotePersistentVolumeClaim", "RemoteSecret"]) {
+              const left = await bed().central.list(remoteGroup, kind, {
+                labelSelector: `crossplane.io/composite=${xrName}`,
+              });
+              if (left.items.length > 0) return undefined;
+            }
             return (await pods()).size === 0 ? true : undefined;
           },
           240,
