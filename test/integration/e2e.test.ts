@@ -14,13 +14,10 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient, KubeApiError, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { prepareBed } from "../../controller/cli/sandbox.ts";
-import { playStrimzi, startController, type Controller } from "../../controller/cli/stack.ts";
-import type { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import type { TestBed } from "../bed/clusters.ts";
+import { standaloneBed, type StandaloneBed } from "../bed/standalone-bed.ts";
 import { eventually } from "../bed/eventually.ts";
-import { fastQueue, serverCa, testLogger } from "../bed/provider-bed.ts";
-import { crankBinary } from "../bed/build.ts";
+import { serverCa } from "../bed/provider-bed.ts";
 
 const run = promisify(execFile);
 const remoteNames = ["east", "west", "north", "south"];
@@ -50,9 +47,7 @@ interface Pod extends KubeObject {
 
 let bed: TestBed;
 let central: DynamicClient;
-const remotes = new Map<string, DynamicClient>();
-let controller: Controller;
-let players: StrimziPlayer[];
+let remotes: Map<string, DynamicClient>;
 
 const cond = (
   o: { status?: { conditions?: Condition[] } } | undefined,
@@ -118,17 +113,11 @@ async function applyClaim(edit: (c: Claim) => void = () => {}): Promise<void> {
   await central.apply(c, { fieldManager: "app-team" });
 }
 
+let sb: StandaloneBed;
+
 before(async () => {
-  bed = await startTestBed({ names: ["central", ...remoteNames] });
-  await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
-  for (const name of remoteNames)
-    remotes.set(name, new DynamicClient(bed.cluster(name).kubeConfig()));
-  central = new DynamicClient(bed.cluster("central").kubeConfig());
-  controller = await startController(central, testLogger(), {
-    namespace: "stretch-kafka-system",
-    queue: fastQueue,
-  });
-  players = playStrimzi(remotes, "kafka", testLogger());
+  sb = await standaloneBed(remoteNames);
+  ({ bed, central, remotes } = sb);
   await central.apply(
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } },
     { fieldManager: "test" },
@@ -136,11 +125,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(players.map((p) => p.stop()));
-  await controller.stop();
-  for (const r of remotes.values()) await r.close();
-  await central.close();
-  await bed.close();
+  await sb.close();
 });
 
 describe("a claim end to end, without Crossplane", () => {
@@ -264,48 +249,6 @@ describe("a claim end to end, without Crossplane", () => {
         text("ca.crt"),
         Buffer.from(remoteCa?.data["ca.crt"] ?? "", "base64").toString("utf8"),
       );
-    },
-  );
-
-  test(
-    "crossplane beta trace (the real CLI) walks claim, composite and composed resources",
-    { timeout: 120_000 },
-    async () => {
-      const crank = (await crankBinary()).path;
-      const { stdout } = await run(
-        crank,
-        ["beta", "trace", "stretchkafka.stretchkafka.dev", "orders", "-n", "team-a", "-o", "json"],
-        {
-          env: { ...process.env, KUBECONFIG: bed.cluster("central").kubeconfigPath },
-          maxBuffer: 64 * 1024 * 1024,
-        },
-      );
-      interface Node {
-        object: KubeObject;
-        children?: Node[];
-      }
-      const tree = JSON.parse(stdout) as Node;
-      assert.equal(tree.object.kind, "StretchKafka");
-      const xr = tree.children?.[0];
-      assert.ok(xr);
-      assert.equal(xr.object.kind, "XStretchKafka");
-      const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
-      for (const k of [
-        "RemoteConfigMap",
-        "RemoteStrimziPodSet",
-        "RemoteKafka",
-        "RemoteSecret",
-        "RemoteService",
-      ])
-        assert.ok(kinds.has(k), `trace shows ${k}`);
-      const refs = (
-        await central.get<KubeObject & { spec: { resourceRefs: unknown[] } }>(
-          g,
-          "XStretchKafka",
-          xr.object.metadata.name ?? "",
-        )
-      ).spec.resourceRefs;
-      assert.equal(xr.children?.length, refs.length);
     },
   );
 

@@ -208,6 +208,14 @@ export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
       const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
       for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
         assert.ok(kinds.has(k), `trace shows ${k}`);
+      const refs = (
+        await bed().central.get<KubeObject & { spec: { resourceRefs: unknown[] } }>(
+          g,
+          "XStretchKafka",
+          xr.object.metadata.name ?? "",
+        )
+      ).spec.resourceRefs;
+      assert.equal(xr.children?.length, refs.length, "every composed resource is in the tree");
     });
 
     test(

@@ -1,0 +1,47 @@
+/**
+ * The standalone path on the test bed, as the end-to-end tests use it: a
+ * central and remote clusters prepared for claims (sandbox.ts's prepareBed),
+ * the controller (provider and engine) in this process, Strimzi played in
+ * each remote cluster's `kafka` namespace.
+ */
+import { prepareBed, providerNamespace } from "../../controller/cli/sandbox.ts";
+import { playStrimzi, startController, type Controller } from "../../controller/cli/stack.ts";
+import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import { startTestBed, type TestBed } from "./clusters.ts";
+import { fastQueue, testLogger } from "./provider-bed.ts";
+
+export interface StandaloneBed {
+  bed: TestBed;
+  central: DynamicClient;
+  /** Remote clusters by the name their ProviderConfig has. */
+  remotes: Map<string, DynamicClient>;
+  controller: Controller;
+  close(): Promise<void>;
+}
+
+export async function standaloneBed(remoteNames: string[]): Promise<StandaloneBed> {
+  const bed = await startTestBed({ names: ["central", ...remoteNames] });
+  await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
+  const remotes = new Map(
+    remoteNames.map((n) => [n, new DynamicClient(bed.cluster(n).kubeConfig())]),
+  );
+  const central = new DynamicClient(bed.cluster("central").kubeConfig());
+  const controller = await startController(central, testLogger(), {
+    namespace: providerNamespace,
+    queue: fastQueue,
+  });
+  const players = playStrimzi(remotes, "kafka", testLogger());
+  return {
+    bed,
+    central,
+    remotes,
+    controller,
+    close: async () => {
+      await Promise.all(players.map((p) => p.stop()));
+      await controller.stop();
+      for (const r of remotes.values()) await r.close();
+      await central.close();
+      await bed.close();
+    },
+  };
+}
