@@ -2,6 +2,7 @@
 export type * from "./generated/types.generated.ts";
 export { groups, managedKinds, ownedConfigKeys, schemas } from "./generated/schemas.generated.ts";
 export { connectionSecretKeys } from "./connection.ts";
+export { volumeAnnotations } from "./kept-volumes.ts";
 export type { SchemaName } from "./generated/schemas.generated.ts";
 export {
   validate,

@@ -9,12 +9,10 @@
  * of one claim written at the same time merge, and taking a volume up again
  * removes just its entry.
  */
-import { groups } from "../../apis/index.ts";
+import { groups, volumeAnnotations } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { annotations as ours, keptFor } from "./desired.ts";
 
-const clusterIdAnnotation = "stretchkafka.dev/cluster-id";
-const nodeIdAnnotation = "stretchkafka.dev/node-id";
 const poolLabel = "strimzi.io/pool-name";
 
 type Apply = (
@@ -32,8 +30,8 @@ interface Volume {
 /** The claim ("namespace/name") and node a kept volume belongs to, if it says. */
 function volumeOf(mr: KubeObject, remote: KubeObject): Volume | undefined {
   const a = remote.metadata.annotations ?? {};
-  const clusterId = a[clusterIdAnnotation];
-  const id = Number(a[nodeIdAnnotation]);
+  const clusterId = a[volumeAnnotations.clusterId];
+  const id = Number(a[volumeAnnotations.nodeId]);
   const pool = remote.metadata.labels?.[poolLabel];
   const claim = keptFor(mr);
   if (!clusterId || !pool || !Number.isInteger(id) || !claim.startsWith("claim ")) return undefined;

@@ -112,8 +112,8 @@ export class Pki {
     };
   }
 
-  /** The CA of an authority: created on first use, rolled over near its end. */
   /**
+   * The CA of an authority: created on first use, rolled over near its end.
    * `owner` (the composite the authority belongs to) owns the stored CA, so
    * that deleting the composite lets the garbage collector remove its CAs.
    */

@@ -22,9 +22,6 @@ export const annotations = {
   revision: "strimzi.io/revision",
   pauseReconciliation: "strimzi.io/pause-reconciliation",
   nodeIds: "stretchkafka.dev/node-ids",
-  /** On a data volume: the Kafka cluster it was formatted for and its node, so kept data can be found again. */
-  clusterId: "stretchkafka.dev/cluster-id",
-  nodeId: "stretchkafka.dev/node-id",
 } as const;
 
 export function headlessService(kafka: string): string {

@@ -1,5 +1,6 @@
 /** Per-node objects: the ConfigMap the Strimzi image reads its configuration from, and the PVCs. */
-import { annotations, labels } from "../names.ts";
+import { volumeAnnotations } from "../../../apis/index.ts";
+import { labels } from "../names.ts";
 import { poolLabels } from "../pod-template.ts";
 import type { NodeVolume } from "../storage.ts";
 import type { KafkaNode } from "../topology.ts";
@@ -73,8 +74,8 @@ export function nodeClaims(o: {
           labels: poolLabels(o.kafkaName, o.node.pool),
           annotations: {
             "strimzi.io/delete-claim": String(v.deleteClaim),
-            [annotations.clusterId]: o.clusterId,
-            [annotations.nodeId]: String(o.node.id),
+            [volumeAnnotations.clusterId]: o.clusterId,
+            [volumeAnnotations.nodeId]: String(o.node.id),
           },
         },
         spec: {
