@@ -8,9 +8,9 @@
  * it and no authority key id. OpenSSL, under Node's TLS, takes such a
  * certificate for a self-signed one and refuses it in the handshake
  * (DEPTH_ZERO_SELF_SIGNED_CERT), so the handshake only asks for the
- * certificate, and the connection is kept only if the certificate passes the
- * check Go's crypto/x509 makes: signature by a CA in ca.crt, validity period,
- * the clientAuth usage.
+ * certificate, and a caller's calls are answered only if its certificate
+ * passes the check Go's crypto/x509 makes: signature by a CA in ca.crt,
+ * validity period, the clientAuth usage.
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -27,7 +27,7 @@ export interface FunctionTls {
 const clientAuth = "1.3.6.1.5.5.7.3.2";
 
 /** The certificates of a PEM bundle. */
-export function pemCertificates(pem: string): X509Certificate[] {
+function pemCertificates(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((b) => new X509Certificate(b));
 }
