@@ -44,6 +44,7 @@ import {
 import { describeError } from "../kube/errors.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
+import { covers } from "../provider/desired.ts";
 import { kinds } from "../provider/kinds.ts";
 import {
   defaultQueueOptions,
@@ -586,7 +587,9 @@ export class CompositionEngine {
     const id = `${obj.kind}/${obj.metadata.name ?? ""}`;
     const existing = this.composed.get(obj.kind)?.get(obj.metadata.name ?? "");
     const d = digest(obj);
-    if (existing && this.applied.get(id) === d) return;
+    // Level-based: skipped only while what is there still holds everything
+    // asked for; a hand edit of a composed resource is put back.
+    if (existing && this.applied.get(id) === d && covers(existing, obj)) return;
     const owner = existing?.metadata.labels?.[compositeLabel];
     if (existing && owner !== xr.metadata.name) {
       throw new Error(

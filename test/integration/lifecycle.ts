@@ -259,6 +259,51 @@ export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
     );
 
     test(
+      "a hand edit of a composed managed resource is put back",
+      { timeout: 120_000 },
+      async () => {
+        const xrName = (await find())?.spec.resourceRef?.name ?? "";
+        const [mr] = (
+          await bed().central.list<
+            KubeObject & { spec: { forProvider: { manifest: KubeObject } } }
+          >(remoteGroup, "RemoteConfigMap", { labelSelector: `crossplane.io/composite=${xrName}` })
+        ).items.filter((m) => m.metadata.name?.includes("-cm-orders-brokers-"));
+        assert.ok(mr, "a node's ConfigMap is composed");
+        const name = mr.metadata.name ?? "";
+        const manifest = mr.spec.forProvider.manifest;
+        await bed().central.apply(
+          {
+            apiVersion: remoteGroup,
+            kind: "RemoteConfigMap",
+            metadata: { name },
+            spec: {
+              forProvider: {
+                manifest: { ...manifest, data: { "server.config": "hand-edited" } },
+              },
+            },
+          },
+          { fieldManager: "someone-by-hand", force: true },
+        );
+        await eventually(
+          "the composition puts the manifest back",
+          async () => {
+            const now = await bed().central.get<
+              KubeObject & {
+                spec: { forProvider: { manifest: { data?: Record<string, string> } } };
+              }
+            >(remoteGroup, "RemoteConfigMap", name);
+            const data = now.spec.forProvider.manifest.data ?? {};
+            return data["server.config"] && data["server.config"] !== "hand-edited"
+              ? true
+              : undefined;
+          },
+          90,
+          250,
+        );
+      },
+    );
+
+    test(
       "a bad edit is refused with the function's message, and nothing running changes",
       { timeout: 180_000 },
       async () => {
