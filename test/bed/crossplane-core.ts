@@ -18,7 +18,6 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { playStrimzi } from "../../controller/cli/stack.ts";
 import { DynamicClient, KubeApiError, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { registerCluster } from "../../controller/register.ts";
@@ -32,14 +31,13 @@ import {
 import { crankBinary, crossplaneCoreBinary, registryBinary } from "./build.ts";
 import { freePort, startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
 import { installCrds } from "./install.ts";
-import { serverCa, testLogger } from "./provider-bed.ts";
+import { cliArgs, serverCa, testLogger } from "./provider-bed.ts";
 import { crossplaneLeaf, writeTlsDir, type Pem } from "./crossplane-tls.ts";
 import { eventually } from "./eventually.ts";
 import { externalCrds } from "./external-crds.ts";
 import { run, RunError } from "./run.ts";
 
 export const crossplaneNamespace = "crossplane-system";
-const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
 const fm = { fieldManager: "test-bed-package-runtime" };
 
 /** Waits for a child process to exit, killing it first. */
@@ -351,17 +349,14 @@ export class PackageRuntime {
     const log = join(this.o.work, `${name}.log`);
     const child = startLogged(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        cli,
+      cliArgs(
         "function",
         "--address",
         `127.0.0.1:${String(port)}`,
         "--tls-server-certs-dir",
         dir,
         ...(this.o.functionArgs ?? []),
-      ],
+      ),
       process.env,
       log,
     );
@@ -378,17 +373,14 @@ export class PackageRuntime {
     const { secretName } = await this.tlsFor(rev);
     const child = startLogged(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        cli,
+      cliArgs(
         "provider",
         "--kubeconfig",
         this.o.kubeconfigPath,
         "--namespace",
         crossplaneNamespace,
         ...(this.o.providerArgs ?? []),
-      ],
+      ),
       process.env,
       join(this.o.work, `${name}.log`),
     );

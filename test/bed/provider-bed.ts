@@ -119,21 +119,23 @@ export async function registerWithToken(
 
 const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
 
+/** Node.js arguments that run `stretch-kafka ARGS` from source (with process.execPath). */
+export function cliArgs(...args: string[]): string[] {
+  return ["--import", "tsx", cli, ...args];
+}
+
 /** `stretch-kafka provider` in its own process, against the bed's central cluster. */
 export function spawnProvider(pb: ProviderBed, args: string[]): ChildProcess {
   return spawn(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      cli,
+    cliArgs(
       "provider",
       "--kubeconfig",
       pb.bed.cluster("central").kubeconfigPath,
       "--log-level",
       "warn",
       ...args,
-    ],
+    ),
     { stdio: ["ignore", "ignore", "inherit"] },
   );
 }
