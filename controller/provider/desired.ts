@@ -13,6 +13,8 @@ export const annotations = {
   appliedHash: "remote.stretchkafka.dev/applied-hash",
   /** On an object a deleted managed resource left in place: who may take it up again. */
   keptFor: "remote.stretchkafka.dev/kept-for",
+  /** When the provider last touched an object its remote operator let stall. */
+  nudgedAt: "remote.stretchkafka.dev/nudged-at",
 } as const;
 
 /**
@@ -28,12 +30,24 @@ export function keptFor(mr: KubeObject): string {
   return `composite ${l["crossplane.io/composite"] ?? mr.metadata.name ?? ""}`;
 }
 
-/** Remote objects carry this label (the function sets it); informers select on it. */
-export const managedByLabel = "app.kubernetes.io/managed-by=stretch-kafka";
+/**
+ * Remote objects carry this label; the remote informers select on it, so the
+ * provider stamps it on everything it applies (a hand-written managed
+ * resource may lack it, and its object would be invisible to the cache).
+ */
+export const managedBy = { key: "app.kubernetes.io/managed-by", value: "stretch-kafka" } as const;
+export const managedByLabel = `${managedBy.key}=${managedBy.value}`;
+
+/** Metadata with the label the remote informers select on. */
+export function stamped<T extends KubeObject["metadata"]>(meta: T): T {
+  return { ...meta, labels: { ...meta.labels, [managedBy.key]: managedBy.value } };
+}
 
 export interface DesiredInput {
   manifest: KubeObject;
   mrKey: string;
+  /** Kind-specific stamping of nested objects (a podset's pods). */
+  stampNested?: (manifest: KubeObject) => KubeObject;
   anchor?: { name: string; uid: string };
   /** Secret data (base64 values), for RemoteSecrets. */
   data?: Record<string, string>;
@@ -44,7 +58,7 @@ export function hashOf(value: unknown): string {
 }
 
 export function desiredObject(input: DesiredInput): KubeObject {
-  const m = input.manifest;
+  const m = input.stampNested ? input.stampNested(input.manifest) : input.manifest;
   const owners: OwnerReference[] = input.anchor
     ? [
         {
@@ -60,7 +74,7 @@ export function desiredObject(input: DesiredInput): KubeObject {
   const body: KubeObject = {
     ...m,
     metadata: {
-      ...m.metadata,
+      ...stamped(m.metadata),
       annotations: { ...m.metadata.annotations, [annotations.managedResource]: input.mrKey },
       ...(owners.length > 0 ? { ownerReferences: owners } : {}),
     },

@@ -5,20 +5,51 @@
  */
 import { X509Certificate } from "node:crypto";
 import { managedKinds } from "../../apis/index.ts";
+import { kafkaApiVersion } from "../../functions/stretch-kafka/resources/strimzi.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
+import { stamped } from "./desired.ts";
 
 export type ManagedKindName = (typeof managedKinds)[number]["kind"];
 
+/** A remote object in the managed resource's namespace. */
+export interface RemoteRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+}
+
+/** Something that must be there before an object is applied. */
+export interface Need extends RemoteRef {
+  /** Why the object, though it exists, cannot be relied on yet. */
+  unusable?(obj: KubeObject): string | undefined;
+}
+
+/** Remote objects readiness looks at, by `Kind/name`. */
+export type Related = ReadonlyMap<string, KubeObject | undefined>;
+export const relatedKey = (r: { kind: string; name: string }): string => `${r.kind}/${r.name}`;
+
 interface KindBehaviour {
   /** Why the remote object is not ready yet, or undefined when it is. */
-  notReady(obj: KubeObject): string | undefined;
+  notReady(obj: KubeObject, related: Related): string | undefined;
   /** Kind-specific fields of status.atProvider. */
   atProvider(obj: KubeObject): Record<string, unknown>;
   /**
-   * Remote objects (in the manifest's namespace) that must exist before this
-   * one is applied: applying it earlier would only be refused.
+   * What must be there (in the manifest's namespace) before this object is
+   * applied, in dependency order: applying it earlier would be refused, or
+   * (a podset before Strimzi has seen its Kafka CR) ignored by whoever acts
+   * on it. A string: the manifest can never work, and why.
    */
-  needs?(manifest: KubeObject): { apiVersion: string; kind: string; name: string }[];
+  needs?(manifest: KubeObject): Need[] | string;
+  /** Other remote objects whose state decides readiness (a podset's pods). */
+  related?(manifest: KubeObject): RemoteRef[];
+  /**
+   * What the remote operator has failed to do, if anything (pods a podset
+   * lists that do not exist). Said for longer than a grace period, the
+   * provider touches the object so that the operator looks at it again.
+   */
+  stalled?(obj: KubeObject, related: Related): string | undefined;
+  /** The manifest with our label on the objects it makes (a podset's pods), which the cache selects on too. */
+  stampNested?: (manifest: KubeObject) => KubeObject;
 }
 
 type Status = Record<string, unknown> | undefined;
@@ -43,6 +74,111 @@ function certificateInfo(certB64: string, caB64: string | undefined): Record<str
 const statusOf = (o: KubeObject): Status => o["status"] as Status;
 
 const exists: KindBehaviour = { notReady: () => undefined, atProvider: () => ({}) };
+
+interface PodEntry extends KubeObject {
+  spec?: {
+    serviceAccountName?: string;
+    volumes?: {
+      configMap?: { name?: string; optional?: boolean };
+      secret?: { secretName?: string; optional?: boolean };
+      persistentVolumeClaim?: { claimName?: string };
+    }[];
+  };
+}
+
+const podsOf = (podSet: KubeObject): PodEntry[] =>
+  ((podSet["spec"] as { pods?: PodEntry[] } | undefined)?.pods ?? []).filter(
+    (p) => p.metadata.name,
+  );
+
+const revisionOf = (o: KubeObject | undefined): string =>
+  o?.metadata.annotations?.["strimzi.io/revision"] ?? "";
+
+const podReady = (p: KubeObject): boolean =>
+  (
+    (p["status"] as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
+    []
+  ).some((c) => c.type === "Ready" && c.status === "True");
+
+/** What Strimzi writes on a paused Kafka CR once it has seen it (AbstractOperator). */
+function unseenByStrimzi(kafka: KubeObject): string | undefined {
+  const conditions =
+    (kafka["status"] as { conditions?: { type: string; status: string }[] } | undefined)
+      ?.conditions ?? [];
+  return conditions.some(
+    (c) => (c.type === "ReconciliationPaused" || c.type === "Ready") && c.status === "True",
+  )
+    ? undefined
+    : "the Strimzi operator has not shown it has seen it (no ReconciliationPaused condition yet)";
+}
+
+/**
+ * A podset's needs: the Kafka CR Strimzi looks its podsets up by (a podset
+ * event arriving before Strimzi has the CR is dropped until its resync,
+ * minutes later), then what its pods use: ServiceAccount, ConfigMaps,
+ * Secrets, PersistentVolumeClaims.
+ */
+function podSetNeeds(m: KubeObject): Need[] | string {
+  const l = m.metadata.labels ?? {};
+  const cluster = l["strimzi.io/cluster"];
+  const crKind = l["strimzi.io/kind"];
+  if (!cluster || !crKind)
+    return "the StrimziPodSet lacks the labels strimzi.io/cluster and strimzi.io/kind; Strimzi ignores such podsets, so its pods would never be created";
+  const needs = new Map<string, Need>();
+  const add = (n: Need): void => {
+    needs.set(relatedKey(n), n);
+  };
+  add({
+    apiVersion: crKind === "Kafka" ? kafkaApiVersion(m.apiVersion) : m.apiVersion,
+    kind: crKind,
+    name: cluster,
+    unusable: unseenByStrimzi,
+  });
+  for (const pod of podsOf(m)) {
+    const account = pod.spec?.serviceAccountName;
+    if (account) add({ apiVersion: "v1", kind: "ServiceAccount", name: account });
+    for (const v of pod.spec?.volumes ?? []) {
+      if (v.configMap?.name && !v.configMap.optional)
+        add({ apiVersion: "v1", kind: "ConfigMap", name: v.configMap.name });
+      if (v.secret?.secretName && !v.secret.optional)
+        add({ apiVersion: "v1", kind: "Secret", name: v.secret.secretName });
+      if (v.persistentVolumeClaim?.claimName)
+        add({
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          name: v.persistentVolumeClaim.claimName,
+        });
+    }
+  }
+  return [...needs.values()];
+}
+
+/**
+ * Ready only from what is really there: every listed pod exists, is not
+ * terminating, is Ready and runs the podset's current revision, and Strimzi
+ * has reconciled the current generation. Podset status alone can lie: Strimzi
+ * writes it only when it reconciles, and leaves it stale otherwise.
+ */
+function podSetNotReady(o: KubeObject, pods: Related): string | undefined {
+  const s = statusOf(o) as { observedGeneration?: number } | undefined;
+  if (!s || (s.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
+    return "the remote Strimzi operator has not reconciled it yet";
+  const wanted = podsOf(o);
+  const problems: string[] = [];
+  for (const want of wanted) {
+    const name = want.metadata.name ?? "";
+    const pod = pods.get(relatedKey({ kind: "Pod", name }));
+    if (!pod) problems.push(`pod ${name} does not exist`);
+    else if (pod.metadata.deletionTimestamp) problems.push(`pod ${name} is terminating`);
+    else if (!podReady(pod)) problems.push(`pod ${name} is not Ready`);
+    else if (revisionOf(pod) !== revisionOf(want))
+      problems.push(
+        `pod ${name} runs revision ${revisionOf(pod) || "none"}, not ${revisionOf(want)}`,
+      );
+  }
+  if (problems.length === 0) return undefined;
+  return `${wanted.length - problems.length} of ${wanted.length} pods ready: ${problems.join("; ")}`;
+}
 
 const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteConfigMap: exists,
@@ -131,14 +267,25 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
     },
   },
   RemoteStrimziPodSet: {
-    notReady: (o) => {
-      const s = statusOf(o) as
-        { observedGeneration?: number; pods?: number; readyPods?: number } | undefined;
-      const pods = ((o["spec"] as { pods?: unknown[] } | undefined)?.pods ?? []).length;
-      if (!s || (s.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
-        return "the remote Strimzi operator has not reconciled it yet";
-      if ((s.readyPods ?? 0) < pods) return `${s.readyPods ?? 0} of ${pods} pods ready`;
-      return undefined;
+    needs: podSetNeeds,
+    related: (m) =>
+      podsOf(m).map((p) => ({ apiVersion: "v1", kind: "Pod", name: p.metadata.name ?? "" })),
+    notReady: podSetNotReady,
+    stampNested: (m) => ({
+      ...m,
+      spec: {
+        ...(m["spec"] as Record<string, unknown>),
+        pods: ((m["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? []).map((p) => ({
+          ...p,
+          metadata: stamped(p.metadata),
+        })),
+      },
+    }),
+    stalled: (o, pods) => {
+      const missing = podsOf(o)
+        .map((p) => p.metadata.name ?? "")
+        .filter((name) => !pods.get(relatedKey({ kind: "Pod", name })));
+      return missing.length > 0 ? `pod(s) ${missing.join(", ")} missing` : undefined;
     },
     atProvider: (o) => {
       const s = (statusOf(o) ?? {}) as {

@@ -108,6 +108,8 @@ export class Provider {
     /** Where the CAs are kept in the central cluster. */
     namespace = "stretch-kafka-system",
     readonly metrics: Metrics = new Metrics(),
+    /** How long a podset's pod may be missing before the podset is touched (default 10 s). */
+    stallGraceMs?: number,
   ) {
     const secrets = secretSource(central, new Pki(new CaSecretStore(central, namespace)));
     this.clients = new RemoteClients(central, log, (pc) => metrics.requestHook(pc));
@@ -138,7 +140,10 @@ export class Provider {
             obj.kind === "Pod"
               ? pods.some((p) => p.metadata.name === obj.metadata.name)
               : m.metadata.name === obj.metadata.name;
-          if (concerned) composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
+          if (!concerned) continue;
+          composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
+          // Its readiness is the pods' readiness.
+          if (obj.kind === "Pod") this.queue.add(`RemoteStrimziPodSet/${ps.metadata.name ?? ""}`);
         }
         for (const c of composites) this.queue.add(rollingRestartKey(c));
       },
@@ -224,6 +229,7 @@ export class Provider {
         },
       },
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      ...(stallGraceMs !== undefined ? { stallGraceMs } : {}),
       log,
     });
     const events = new EventRecorder(central, "provider-stretch-kafka", log);

@@ -24,7 +24,7 @@ import { condition, mergeConditions, reasons } from "./conditions.ts";
 import { CredentialsError } from "./credentials.ts";
 import { annotations, covers, desiredObject, keptFor } from "./desired.ts";
 import { forgetKept, recordKept } from "./kept-volumes.ts";
-import { atProviderOf, kindOf, type ManagedKind } from "./kinds.ts";
+import { atProviderOf, kindOf, relatedKey, type ManagedKind, type Related } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 
 export const finalizer = "finalizer.managedresource.crossplane.io";
@@ -99,6 +99,8 @@ export interface ReconcilerDeps {
   /** The remote cluster refused the credentials (401/403): its ProviderConfig must look again. */
   refused(providerConfig: string): void;
   now(): string;
+  /** How long a remote object may stay stalled before it is touched (default 10 s). */
+  stallGraceMs?: number;
   log: Logger;
 }
 
@@ -112,6 +114,9 @@ const mrKey = (kind: ManagedKind, mr: ManagedResource): string =>
   `${kind.kind}/${mr.metadata.name ?? ""}`;
 
 export class ManagedReconciler {
+  /** Since when each remote object has been seen stalled (kind behaviour `stalled`). */
+  private readonly stalls = new Map<string, number>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -276,17 +281,32 @@ export class ManagedReconciler {
       anchor = { name: anchorName, uid: a.metadata.uid };
     }
 
-    for (const need of kind.behaviour.needs?.(mr.spec.forProvider.manifest) ?? []) {
-      const there = await this.observe(
+    const needs = kind.behaviour.needs?.(mr.spec.forProvider.manifest) ?? [];
+    if (typeof needs === "string") {
+      const message = `cannot apply ${ref.kind} ${ref.namespace}/${ref.name}: ${needs}`;
+      await this.report(kind, mr, {
+        conditions: [
+          condition("Ready", "False", reasons.unavailable, message),
+          condition("Synced", "False", reasons.reconcileError, message),
+        ],
+      });
+      // A corrected manifest re-queues it.
+      return undefined;
+    }
+    for (const need of needs) {
+      const there = await this.observeNeed(
         kind,
         mr,
         remote,
         { ...need, namespace: ref.namespace },
         unknownReady,
       );
-      if (!there) {
+      const why = !there
+        ? `waiting for ${need.kind} ${ref.namespace}/${need.name} to exist in cluster ${mr.spec.providerConfigRef.name}`
+        : need.unusable?.(there) &&
+          `waiting for ${need.kind} ${ref.namespace}/${need.name} in cluster ${mr.spec.providerConfigRef.name}: ${need.unusable(there)}`;
+      if (why) {
         // A normal ordering, not a failure: no warning, a look again soon.
-        const why = `waiting for ${need.kind} ${ref.namespace}/${need.name} to exist in cluster ${mr.spec.providerConfigRef.name}`;
         await this.report(kind, mr, {
           conditions: [
             condition("Ready", "False", reasons.creating, why),
@@ -312,6 +332,7 @@ export class ManagedReconciler {
     const desired = desiredObject({
       manifest: mr.spec.forProvider.manifest,
       mrKey: mrKey(kind, mr),
+      ...(kind.behaviour.stampNested ? { stampNested: kind.behaviour.stampNested } : {}),
       ...(anchor ? { anchor } : {}),
       ...(data ? { data } : {}),
     });
@@ -374,7 +395,15 @@ export class ManagedReconciler {
       });
       return undefined;
     }
-    const notReady = kind.behaviour.notReady(current);
+    const related = new Map<string, KubeObject | undefined>();
+    for (const r of kind.behaviour.related?.(mr.spec.forProvider.manifest) ?? []) {
+      related.set(
+        relatedKey(r),
+        await this.observe(kind, mr, remote, { ...r, namespace: ref.namespace }, unknownReady),
+      );
+    }
+    const notReady = kind.behaviour.notReady(current, related);
+    const nudge = await this.nudgeIfStalled(kind, mr, remote, current, related, log);
     await this.report(kind, mr, {
       conditions: [
         notReady
@@ -391,7 +420,61 @@ export class ManagedReconciler {
       ],
       atProvider: atProviderOf(kind, current),
     });
-    return undefined;
+    return nudge;
+  }
+
+  /**
+   * A need, from the watch cache; an object the cache cannot see (made by
+   * someone else, without our label) is read directly.
+   */
+  private async observeNeed(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    remote: RemoteClient,
+    ref: { apiVersion: string; kind: string; namespace: string; name: string },
+    ready: Omit<Condition, "lastTransitionTime">,
+  ): Promise<KubeObject | undefined> {
+    const cached = await this.observe(kind, mr, remote, ref, ready);
+    return cached ?? remote.client.find(ref.apiVersion, ref.kind, ref.name, ref.namespace);
+  }
+
+  /**
+   * When the remote operator has let the object stall (a podset's pod missing)
+   * for longer than the grace period, touches the object: an annotation change
+   * is enough for the operator's informer to deliver it again, instead of
+   * waiting minutes for its resync. Never creates what the operator creates.
+   */
+  private async nudgeIfStalled(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    remote: RemoteClient,
+    current: KubeObject,
+    related: Related,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const ref = this.remoteRef(mr);
+    const key = `${mr.spec.providerConfigRef.name}|${ref.namespace}|${ref.kind}|${ref.name}`;
+    const stalled = current.metadata.deletionTimestamp
+      ? undefined
+      : kind.behaviour.stalled?.(current, related);
+    if (!stalled) {
+      this.stalls.delete(key);
+      return undefined;
+    }
+    const now = Date.now();
+    const since = this.stalls.get(key) ?? now;
+    this.stalls.set(key, since);
+    const grace = this.deps.stallGraceMs ?? 10_000;
+    if (now - since < grace) return { requeueAfterMs: grace - (now - since) };
+    const at = this.deps.now();
+    await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
+      metadata: { annotations: { [annotations.nudgedAt]: at } },
+    });
+    this.stalls.set(key, now);
+    const message = `${stalled} for ${Math.round((now - since) / 1000)}s in cluster ${mr.spec.providerConfigRef.name}: touched ${ref.kind} ${ref.namespace}/${ref.name} (${annotations.nudgedAt}) so that its operator looks at it again`;
+    log.warn({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, message);
+    await this.deps.events.record(mr, "Warning", "NudgedRemoteOperator", message);
+    return { requeueAfterMs: grace };
   }
 
   private async delete(
