@@ -3,6 +3,7 @@ export type * from "./generated/types.generated.ts";
 export { groups, managedKinds, ownedConfigKeys, schemas } from "./generated/schemas.generated.ts";
 export { connectionSecretKeys } from "./connection.ts";
 export { volumeAnnotations } from "./kept-volumes.ts";
+export { allowDeleteAnnotation, anchorLabel } from "./anchor.ts";
 export type { SchemaName } from "./generated/schemas.generated.ts";
 export {
   validate,

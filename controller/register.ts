@@ -1,14 +1,15 @@
 /**
  * `stretch-kafka register-cluster`: gives the provider a namespaced identity
  * in a remote cluster (ServiceAccount, Role with the least it needs,
- * RoleBinding, long-lived token) and registers the cluster centrally (the
+ * RoleBinding, long-lived token), protects the anchors there (an admission
+ * policy), and registers the cluster centrally (the
  * credentials Secret and a ProviderConfig). Everything is applied, so running
  * it twice changes nothing and keeps the token.
  */
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { groups } from "../apis/index.ts";
+import { allowDeleteAnnotation, anchorLabel, groups } from "../apis/index.ts";
 import type { DynamicClient, KubeObject } from "./kube/dynamic.ts";
 
 const fm = { fieldManager: "stretch-kafka-register" };
@@ -120,10 +121,67 @@ export const providerRules: Rule[] = [
   { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },
 ];
 
+export const providerServiceAccount = "stretch-kafka-provider";
+
 /** The provider's identity in a remote cluster's namespace: what register-cluster creates there. */
 export function providerIdentity(namespace: string): IdentityOptions {
-  const sa = "stretch-kafka-provider";
+  const sa = providerServiceAccount;
   return { namespace, serviceAccount: sa, tokenSecret: `${sa}-token`, rules: providerRules };
+}
+
+export const anchorPolicyName = "stretch-kafka-anchor-protection";
+
+/**
+ * A ValidatingAdmissionPolicy (GA since Kubernetes 1.30) and its binding:
+ * deleting a ConfigMap labelled as an anchor is refused, except to the
+ * provider's identity in that namespace, the namespace controller (deleting
+ * the namespace deletes everything anyway), and an anchor an administrator
+ * has annotated first. An accidental delete is then harmless: without it, the
+ * garbage collector would delete every pod, podset, Service and Secret of
+ * that Kafka cluster in that Kubernetes cluster at once.
+ */
+export function anchorProtection(): KubeObject[] {
+  const provider = `'system:serviceaccount:' + request.namespace + ':${providerServiceAccount}'`;
+  const annotated = `has(oldObject.metadata.annotations) && '${allowDeleteAnnotation}' in oldObject.metadata.annotations && oldObject.metadata.annotations['${allowDeleteAnnotation}'] == 'true'`;
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: anchorPolicyName },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: [""],
+              apiVersions: ["v1"],
+              operations: ["DELETE"],
+              resources: ["configmaps"],
+            },
+          ],
+          objectSelector: { matchLabels: { [anchorLabel]: "true" } },
+        },
+        validations: [
+          {
+            expression: [
+              `request.userInfo.username == ${provider}`,
+              `request.userInfo.username == 'system:serviceaccount:kube-system:namespace-controller'`,
+              `request.userInfo.username == 'system:kube-controller-manager'`,
+              `(${annotated})`,
+            ].join(" || "),
+            messageExpression: `'ConfigMap ' + request.namespace + '/' + request.name + ' is the anchor of a stretch-kafka Kafka cluster: deleting it would delete every pod, podset, Service and Secret of that Kafka cluster in this Kubernetes cluster. Delete the StretchKafka claim instead, or, to delete it by hand anyway, annotate it ${allowDeleteAnnotation}=true first.'`,
+            reason: "Forbidden",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: anchorPolicyName },
+      spec: { policyName: anchorPolicyName, validationActions: ["Deny"] },
+    },
+  ];
 }
 
 export interface RegisterOptions {
@@ -151,6 +209,8 @@ export async function registerCluster(
     fm,
   );
   report(`remote: Namespace ${o.namespace}`);
+  for (const obj of anchorProtection()) await o.remote.apply(obj, fm);
+  report(`remote: ValidatingAdmissionPolicy ${anchorPolicyName} (only the provider deletes anchors)`);
   const token = await namespacedToken(o.remote, providerIdentity(o.namespace), (what) => {
     report(`remote: ${what}`);
   });

@@ -396,7 +396,7 @@ describe("the provider", () => {
   });
 
   test(
-    "a StrimziPodSet is Ready once the remote Strimzi reports its pods ready",
+    "a StrimziPodSet waits for Strimzi to see its Kafka CR, and is Ready only when its pods are",
     { timeout: 60_000 },
     async () => {
       await central.apply(
@@ -415,29 +415,75 @@ describe("the provider", () => {
         }),
         fm,
       );
+      const podLabels = {
+        ...labels,
+        "strimzi.io/kind": "Kafka",
+        "strimzi.io/pool-name": "brokers",
+      };
       await central.apply(
         mr("RemoteStrimziPodSet", "brokers", {
           apiVersion: "core.strimzi.io/v1",
           kind: "StrimziPodSet",
-          metadata: { name: "orders-brokers", namespace: "kafka", labels },
+          metadata: {
+            name: "orders-brokers",
+            namespace: "kafka",
+            labels: { ...labels, "strimzi.io/kind": "Kafka" },
+          },
           spec: {
             selector: {
               matchLabels: { "strimzi.io/cluster": "orders", "strimzi.io/pool-name": "brokers" },
             },
-            pods: [{ metadata: { name: "orders-brokers-0" } }],
+            pods: [
+              {
+                apiVersion: "v1",
+                kind: "Pod",
+                metadata: {
+                  name: "orders-brokers-0",
+                  labels: podLabels,
+                  annotations: { "strimzi.io/revision": "r1" },
+                },
+                spec: { containers: [{ name: "kafka", image: "kafka" }] },
+              },
+            ],
           },
         }),
         fm,
+      );
+      const unseen = await eventually(
+        "the podset waits for Strimzi to see the Kafka CR",
+        async () => {
+          const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
+          return c?.message?.includes("Kafka kafka/orders") ? c : undefined;
+        },
+      );
+      assert.match(unseen.message ?? "", /has not shown it has seen it/);
+      assert.equal(
+        await remote("StrimziPodSet", "orders-brokers", "core.strimzi.io/v1"),
+        undefined,
+      );
+
+      // Play Strimzi: its Kafka reconciler marks the paused CR.
+      await east.apply(
+        {
+          apiVersion: "kafka.strimzi.io/v1",
+          kind: "Kafka",
+          metadata: { name: "orders", namespace: "kafka" },
+          status: {
+            conditions: [{ type: "ReconciliationPaused", status: "True" }],
+            observedGeneration: 0,
+          },
+        },
+        { fieldManager: "strimzi-cluster-operator", subresource: "status" },
       );
       const ps = await eventually("podset created", () =>
         remote("StrimziPodSet", "orders-brokers", "core.strimzi.io/v1"),
       );
       const waiting = await eventually("podset not ready yet", async () => {
         const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
-        return c?.status === "False" ? c : undefined;
+        return c?.status === "False" && c.message?.includes("not reconciled") ? c : undefined;
       });
       assert.match(waiting.message ?? "", /Strimzi operator has not reconciled it yet/);
-      // Play the remote Strimzi operator: all pods ready.
+      // Its podset controller reports a ready pod: status alone is not believed.
       await east.apply(
         {
           apiVersion: "core.strimzi.io/v1",
@@ -451,6 +497,29 @@ describe("the provider", () => {
           },
         },
         { fieldManager: "strimzi-cluster-operator", subresource: "status" },
+      );
+      const noPod = await eventually("not Ready without the pod", async () => {
+        const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
+        return c?.message?.includes("does not exist") ? c : undefined;
+      });
+      assert.equal(noPod.status, "False");
+      assert.match(noPod.message ?? "", /0 of 1 pods ready: pod orders-brokers-0 does not exist/);
+      // The pod, as Strimzi creates it from the podset, and the kubelet's Ready.
+      const entry = (ps["spec"] as { pods: KubeObject[] }).pods[0] as KubeObject;
+      await east.create({ ...entry, metadata: { ...entry.metadata, namespace: "kafka" } });
+      const notReadyYet = await eventually("not Ready while the pod is not", async () => {
+        const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
+        return c?.message?.includes("is not Ready") ? c : undefined;
+      });
+      assert.equal(notReadyYet.status, "False");
+      await east.apply(
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "orders-brokers-0", namespace: "kafka" },
+          status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
+        },
+        { fieldManager: "kubelet", subresource: "status" },
       );
       await eventually("podset Ready", async () =>
         (await condition("RemoteStrimziPodSet", "brokers", "Ready"))?.status === "True"

@@ -73,7 +73,11 @@ async function setRevision(revision: string): Promise<void> {
                 metadata: {
                   name: `orders-${pool}`,
                   namespace: "kafka",
-                  labels: { "app.kubernetes.io/managed-by": "stretch-kafka" },
+                  labels: {
+                    "app.kubernetes.io/managed-by": "stretch-kafka",
+                    "strimzi.io/cluster": "orders",
+                    "strimzi.io/kind": "Kafka",
+                  },
                 },
                 spec: {
                   selector: {
@@ -196,12 +200,57 @@ const all = (rev: string): Record<string, string> =>
 
 let strimziLoop: Promise<void> | undefined;
 
+/** The paused Kafka CR of each cluster, as Strimzi marks it once seen: the podsets wait for it. */
+async function pausedKafkas(): Promise<void> {
+  for (const cluster of ["east", "west"]) {
+    await central.apply(
+      {
+        apiVersion: group,
+        kind: "RemoteKafka",
+        metadata: { name: `${cluster}-kafka` },
+        spec: {
+          providerConfigRef: { name: cluster },
+          forProvider: {
+            manifest: {
+              apiVersion: "kafka.strimzi.io/v1",
+              kind: "Kafka",
+              metadata: {
+                name: "orders",
+                namespace: "kafka",
+                annotations: { "strimzi.io/pause-reconciliation": "true" },
+              },
+              spec: {
+                kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
+              },
+            },
+          },
+        },
+      },
+      fm,
+    );
+    const client = remotes.get(cluster) as DynamicClient;
+    await eventually(`Kafka CR in ${cluster}`, () =>
+      client.find("kafka.strimzi.io/v1", "Kafka", "orders", "kafka"),
+    );
+    await client.apply(
+      {
+        apiVersion: "kafka.strimzi.io/v1",
+        kind: "Kafka",
+        metadata: { name: "orders", namespace: "kafka" },
+        status: { conditions: [{ type: "ReconciliationPaused", status: "True" }] },
+      },
+      { fieldManager: "strimzi-cluster-operator", subresource: "status" },
+    );
+  }
+}
+
 before(async () => {
   pb = await providerBed({ remotes: ["east", "west"], strimzi: true });
   central = pb.central;
   for (const name of ["east", "west"]) remotes.set(name, pb.remote(name));
   provider = new Provider(central, testLogger(), fastQueue);
   await provider.start();
+  await pausedKafkas();
   strimzi.running = true;
   strimziLoop = playStrimzi();
 });
@@ -247,6 +296,13 @@ test("nothing restarts while a node is not Ready", { timeout: 180_000 }, async (
   );
   strimzi.restarts.length = 0;
   await setRevision("c");
+  // The provider has seen the new revision: every podset asks for it.
+  await eventually("every podset asks for revision c", async () => {
+    for (const cluster of ["east", "west"])
+      for (const pool of ["brokers", "controllers"])
+        if ((await desiredRevision(cluster, pool)) !== "c") return undefined;
+    return true;
+  });
   await sleep(4000);
   assert.deepEqual(strimzi.restarts, [], "the cluster is degraded: no restart");
   assert.deepEqual(await revisions(), { ...all("b"), "orders-controllers-3": "down" });
