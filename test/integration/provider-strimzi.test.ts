@@ -223,8 +223,8 @@ test(
     // Strimzi comes back; its podset informer lists before its Kafka informer.
     const droppedBefore = player.dropped.length;
     await player.restart({ kafkaInformerLate: true });
-    await eventually("Strimzi dropped the podset at startup", async () =>
-      player.dropped.length > droppedBefore ? true : undefined,
+    await eventually("Strimzi dropped the podset at startup", () =>
+      Promise.resolve(player.dropped.length > droppedBefore ? true : undefined),
     );
     const back = await eventually("the pod is back and the podset Ready", async () => {
       const p = await pod();
