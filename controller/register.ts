@@ -210,7 +210,9 @@ export async function registerCluster(
   );
   report(`remote: Namespace ${o.namespace}`);
   for (const obj of anchorProtection()) await o.remote.apply(obj, fm);
-  report(`remote: ValidatingAdmissionPolicy ${anchorPolicyName} (only the provider deletes anchors)`);
+  report(
+    `remote: ValidatingAdmissionPolicy ${anchorPolicyName} (only the provider deletes anchors)`,
+  );
   const token = await namespacedToken(o.remote, providerIdentity(o.namespace), (what) => {
     report(`remote: ${what}`);
   });

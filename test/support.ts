@@ -1,5 +1,10 @@
 /** Small helpers several tests and the Kafka harness share. */
-import type { CaMaterial, CaStore, Issuer } from "../controller/provider/pki.ts";
+import {
+  CaConflict,
+  type CaMaterial,
+  type CaStore,
+  type Issuer,
+} from "../controller/provider/pki.ts";
 
 /** A Java properties text (server.config) as a map; the first `=` splits key from value. */
 export function parseProperties(text: string): Map<string, string> {
@@ -28,7 +33,8 @@ export class MemoryCaStore implements CaStore {
     version: string | undefined,
   ): Promise<void> {
     const key = `${authority}/${issuer}`;
-    if (this.cas.get(key)?.version !== version) return Promise.reject(new Error("conflict"));
+    if (this.cas.get(key)?.version !== version)
+      return Promise.reject(new CaConflict(`${key} was written by someone else`));
     this.writes++;
     this.cas.set(key, { ca, version: String(this.writes) });
     return Promise.resolve();

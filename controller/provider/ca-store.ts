@@ -6,8 +6,13 @@
  * for a few seconds: every node certificate needs its CA, and reading the
  * Secret for each one was most of the provider's reads.
  */
-import type { DynamicClient, KubeObject, OwnerReference } from "../kube/dynamic.ts";
-import type { CaMaterial, CaStore, Issuer } from "./pki.ts";
+import {
+  KubeApiError,
+  type DynamicClient,
+  type KubeObject,
+  type OwnerReference,
+} from "../kube/dynamic.ts";
+import { CaConflict, type CaMaterial, type CaStore, type Issuer } from "./pki.ts";
 
 interface SecretWithData extends KubeObject {
   data?: Record<string, string>;
@@ -105,8 +110,11 @@ export class CaSecretStore implements CaStore {
         at: Date.now(),
       });
     } catch (err) {
-      // Someone else wrote first: the next load must see theirs.
+      // Whatever happened, the next load must read what is there.
       this.recent.delete(key);
+      // 409: AlreadyExists on create, Conflict on replace: someone else wrote first.
+      if (err instanceof KubeApiError && err.code === 409)
+        throw new CaConflict(`${key} was written by someone else`, { cause: err });
       throw err;
     }
   }

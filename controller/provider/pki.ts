@@ -13,6 +13,7 @@ import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import type { CertificateRequest } from "../../apis/index.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
+import { describeError } from "../kube/errors.ts";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -27,10 +28,21 @@ export interface CaMaterial {
   previous: string[];
 }
 
+/** A CA was written by someone else since it was loaded: load theirs and decide again. */
+export class CaConflict extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CaConflict";
+  }
+}
+
 /** Where CAs live: the central cluster (see CaSecretStore). */
 export interface CaStore {
   load(authority: string, issuer: Issuer): Promise<{ ca: CaMaterial; version: string } | undefined>;
-  /** Creates (version undefined) or replaces; rejects when someone else wrote first. */
+  /**
+   * Creates (version undefined) or replaces; rejects with CaConflict when
+   * someone else wrote first, and with the cause for anything else.
+   */
   save(
     authority: string,
     issuer: Issuer,
@@ -132,24 +144,38 @@ export class Pki {
           expires - now > this.opts.caRenewBeforeDays * day
             ? { ...found.ca, previous: live }
             : { ...(await this.newCa(authority, issuer)), previous: [found.ca.cert, ...live] };
-        try {
-          await this.store.save(authority, issuer, next, found.version, owner);
-          return next;
-        } catch {
-          continue; // another writer won; read theirs
-        }
+        if (await this.saved(authority, issuer, next, found.version, owner)) return next;
+        continue; // another writer won; read theirs
       }
       const fresh: CaMaterial = { ...(await this.newCa(authority, issuer)), previous: [] };
-      try {
-        await this.store.save(authority, issuer, fresh, undefined, owner);
-        return fresh;
-      } catch {
-        continue;
-      }
+      if (await this.saved(authority, issuer, fresh, undefined, owner)) return fresh;
     }
     throw new Error(
       `cannot create or update the ${issuer} of ${authority}: concurrent writers kept winning`,
     );
+  }
+
+  /**
+   * Saves a CA; false when another writer won (the caller reads theirs).
+   * Anything else (a 403, an unreachable API server) is no race to retry: it
+   * is thrown with its cause.
+   */
+  private async saved(
+    authority: string,
+    issuer: Issuer,
+    ca: CaMaterial,
+    version: string | undefined,
+    owner: OwnerReference | undefined,
+  ): Promise<boolean> {
+    try {
+      await this.store.save(authority, issuer, ca, version, owner);
+      return true;
+    } catch (err) {
+      if (err instanceof CaConflict) return false;
+      throw new Error(`cannot save the ${issuer} of ${authority}: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
   }
 
   /** Every CA certificate to trust: the signing one and those still in rollover. */

@@ -8,7 +8,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import type { DynamicClient, KubeObject } from "../../controller/kube/dynamic.ts";
+import {
+  KubeApiError,
+  type DynamicClient,
+  type KubeObject,
+} from "../../controller/kube/dynamic.ts";
 import { crankBinary } from "../bed/build.ts";
 import { eventually } from "../bed/eventually.ts";
 import { run } from "../bed/run.ts";
@@ -346,6 +350,27 @@ export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
         }
         await bed().central.delete(g, "StretchKafka", "ghost", ns);
         await eventually("it is gone", async () => ((await find("ghost")) ? undefined : true));
+      },
+    );
+
+    test(
+      "an administrator deleting a cluster's anchor by hand is refused, and no pod goes",
+      { timeout: 60_000 },
+      async () => {
+        const before = await pods();
+        const east = bed().remotes.get("east") as DynamicClient;
+        const err = await east.delete("v1", "ConfigMap", "orders-stretch-anchor", "kafka").then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof KubeApiError, "the delete is refused");
+        assert.equal(err.code, 403);
+        assert.match(err.message, /is the anchor of a stretch-kafka Kafka cluster/);
+        assert.match(err.message, /Delete the StretchKafka claim instead/);
+        assert.ok(await east.find("v1", "ConfigMap", "orders-stretch-anchor", "kafka"));
+        // Give the garbage collector time to act, had the anchor gone.
+        await new Promise((r) => setTimeout(r, 3000));
+        assert.deepEqual(await pods(), before, "every pod still runs");
       },
     );
 

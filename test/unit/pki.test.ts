@@ -3,7 +3,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { CertificateRequest } from "../../apis/index.ts";
-import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
+import { KubeApiError } from "../../controller/kube/dynamic.ts";
+import {
+  CaConflict,
+  certificatesIn,
+  Pki,
+  type CaMaterial,
+  type Issuer,
+} from "../../controller/provider/pki.ts";
 import { MemoryCaStore } from "../support.ts";
 
 const day = 24 * 3600 * 1000;
@@ -109,4 +116,48 @@ test("a renewal window as long as the validity cannot make a certificate due whe
   const first = await pki.certificate(req);
   const again = await pki.certificate(req, first);
   assert.equal(again.cert, first.cert, "reused, not re-minted on every reconcile");
+});
+
+test("a CA saved by another writer first is read and used, not overwritten", async () => {
+  const store = new MemoryCaStore();
+  const theirs = new Pki(new MemoryCaStore());
+  const other = await theirs.ca("orders", "ClusterCA");
+  let raced = false;
+  const save = store.save.bind(store);
+  store.save = async (authority: string, issuer: Issuer, ca: CaMaterial, version?: string) => {
+    if (!raced) {
+      raced = true;
+      // Another provider replica wins the race.
+      await save(authority, issuer, other, undefined);
+      throw new CaConflict("written by someone else");
+    }
+    return save(authority, issuer, ca, version);
+  };
+  const ca = await new Pki(store).ca("orders", "ClusterCA");
+  assert.equal(ca.cert, other.cert);
+  assert.equal(store.writes, 1);
+});
+
+test("a refused save (403) is no race: it fails at once, with its cause", async () => {
+  const store = new MemoryCaStore();
+  let saves = 0;
+  const forbidden = new KubeApiError(
+    403,
+    "Forbidden",
+    'secrets is forbidden: User "x" cannot create resource "secrets"',
+    {},
+    "create Secret stretch-kafka-system/orders-cluster-ca",
+  );
+  store.save = () => {
+    saves++;
+    return Promise.reject(forbidden);
+  };
+  const err = await new Pki(store).ca("orders", "ClusterCA").then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof Error);
+  assert.match(err.message, /cannot save the ClusterCA of orders: .*403 Forbidden/);
+  assert.equal(err.cause, forbidden);
+  assert.equal(saves, 1, "not retried as if another writer had won");
 });
