@@ -118,7 +118,7 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
     const local = new Map([...remotes].filter(([n]) => bed.cluster(n).managed));
     if (local.size > 0) {
       log(
-        `playing Strimzi in ${[...local.keys()].join(", ")} (pods are made Ready; nothing else is simulated)`,
+        `playing Strimzi in ${[...local.keys()].join(", ")} (its podset controller, quirks included, and the kubelet: pods are made Ready)`,
       );
       const players = playStrimzi(local, targetNamespace, logger);
       cleanups.push(async () => {
