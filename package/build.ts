@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { functionName } from "../controller/cli/stack.ts";
-import { identityObjects, providerIdentity } from "../controller/register.ts";
+import { anchorProtection, identityObjects, providerIdentity } from "../controller/register.ts";
 import { crankBinary } from "../test/bed/build.ts";
 import { externalCrds } from "../test/bed/external-crds.ts";
 import { ourCrdFiles, ourXrdFile } from "../test/bed/install.ts";
@@ -201,13 +201,16 @@ export function remoteRbacYaml(): string {
     "# The provider's identity in a remote cluster, exactly what",
     "# `stretch-kafka register-cluster NAME --target-namespace kafka` creates there:",
     "# a ServiceAccount, a Role with the least the provider needs in that namespace,",
-    "# its RoleBinding and a token Secret. Apply it yourself instead of giving",
+    "# its RoleBinding and a token Secret, and the admission policy that refuses",
+    "# deleting an anchor ConfigMap to anyone but the provider (docs/operations.md).",
+    "# Apply it yourself instead of giving",
     "# register-cluster an admin kubeconfig, then put the token in the central",
     "# credentials Secret (README: Register a remote cluster).",
   ].join("\n");
   const docs = [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
     ...Object.values(identityObjects(providerIdentity(namespace))),
+    ...anchorProtection(),
   ];
   return `${header}\n${docs.map((d) => stringify(d)).join("---\n")}`;
 }
