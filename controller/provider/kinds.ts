@@ -32,7 +32,7 @@ interface KindBehaviour {
   /** Why the remote object is not ready yet, or undefined when it is. */
   notReady(obj: KubeObject, related: Related): string | undefined;
   /** Kind-specific fields of status.atProvider. */
-  atProvider(obj: KubeObject): Record<string, unknown>;
+  atProvider(obj: KubeObject, related: Related): Record<string, unknown>;
   /**
    * What must be there (in the manifest's namespace) before this object is
    * applied, in dependency order: applying it earlier would be refused, or
@@ -287,18 +287,22 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
         .filter((name) => !pods.get(relatedKey({ kind: "Pod", name })));
       return missing.length > 0 ? `pod(s) ${missing.join(", ")} missing` : undefined;
     },
-    atProvider: (o) => {
-      const s = (statusOf(o) ?? {}) as {
-        observedGeneration?: number;
-        pods?: number;
-        readyPods?: number;
-        currentPods?: number;
-      };
+    // Counted from the pods themselves, as readiness is: Strimzi's own
+    // counts can be stale (docs/adr/0006).
+    atProvider: (o, pods) => {
+      const wanted = podsOf(o);
+      const live = wanted
+        .map((w) => ({
+          want: w,
+          pod: pods.get(relatedKey({ kind: "Pod", name: w.metadata.name ?? "" })),
+        }))
+        .filter((x) => x.pod && !x.pod.metadata.deletionTimestamp);
+      const s = (statusOf(o) ?? {}) as { observedGeneration?: number };
       return {
         ...(s.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),
-        pods: s.pods ?? 0,
-        readyPods: s.readyPods ?? 0,
-        currentPods: s.currentPods ?? 0,
+        pods: wanted.length,
+        readyPods: live.filter((x) => x.pod && podReady(x.pod)).length,
+        currentPods: live.filter((x) => revisionOf(x.pod) === revisionOf(x.want)).length,
       };
     },
   },
@@ -329,12 +333,16 @@ export function kindOf(name: string): ManagedKind | undefined {
 }
 
 /** status.atProvider of a remote object: identity plus the kind's fields. */
-export function atProviderOf(kind: ManagedKind, remote: KubeObject): Record<string, unknown> {
+export function atProviderOf(
+  kind: ManagedKind,
+  remote: KubeObject,
+  related: Related = new Map(),
+): Record<string, unknown> {
   return {
     ...(remote.metadata.uid ? { uid: remote.metadata.uid } : {}),
     ...(remote.metadata.resourceVersion
       ? { resourceVersion: remote.metadata.resourceVersion }
       : {}),
-    ...kind.behaviour.atProvider(remote),
+    ...kind.behaviour.atProvider(remote, related),
   };
 }

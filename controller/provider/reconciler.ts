@@ -418,7 +418,7 @@ export class ManagedReconciler {
             )
           : condition("Synced", "True", reasons.reconcileSuccess),
       ],
-      atProvider: atProviderOf(kind, current),
+      atProvider: atProviderOf(kind, current, related),
     });
     return nudge;
   }

@@ -204,14 +204,31 @@ test(
   async () => {
     const before = await pod();
     assert.ok(before?.metadata.uid);
+    await eventually("Strimzi has reported the pod ready", async () =>
+      (
+        await east.get<KubeObject & { status?: { readyPods?: number } }>(
+          "core.strimzi.io/v1",
+          "StrimziPodSet",
+          "orders-brokers",
+          "kafka",
+        )
+      ).status?.readyPods === 1
+        ? true
+        : undefined,
+    );
     // Strimzi is down; the pod goes (a node failure, a hand delete).
     await player.stop();
     await east.delete("v1", "Pod", "orders-brokers-0", "kafka");
-    const notReady = await eventually("the podset is not Ready", async () => {
-      const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
-      return c?.status === "False" ? c : undefined;
-    });
-    assert.match(notReady.message ?? "", /pod orders-brokers-0 does not exist/);
+    // First terminating, then gone: the podset says so, not Ready.
+    const notReady = await eventually(
+      "the podset is not Ready: its pod does not exist",
+      async () => {
+        const c = await condition("RemoteStrimziPodSet", "brokers", "Ready");
+        return c?.message?.includes("does not exist") ? c : undefined;
+      },
+    );
+    assert.equal(notReady.status, "False");
+    assert.match(notReady.message ?? "", /0 of 1 pods ready: pod orders-brokers-0 does not exist/);
     const stale = await east.get<KubeObject & { status?: { readyPods?: number } }>(
       "core.strimzi.io/v1",
       "StrimziPodSet",
@@ -219,6 +236,17 @@ test(
       "kafka",
     );
     assert.equal(stale.status?.readyPods, 1, "Strimzi's status is stale: it still says 1 ready");
+    const counted = await eventually("the counts come from the pods", async () => {
+      const m = await central.find<
+        Mr & { status?: { atProvider?: { pods?: number; readyPods?: number } } }
+      >(group, "RemoteStrimziPodSet", "brokers");
+      return m?.status?.atProvider?.readyPods === 0 ? m.status.atProvider : undefined;
+    });
+    assert.deepEqual(
+      [counted.pods, counted.readyPods],
+      [1, 0],
+      "what status and `stretch-kafka status` show: 0 of 1 ready",
+    );
 
     // Strimzi comes back; its podset informer lists before its Kafka informer.
     const droppedBefore = player.dropped.length;
