@@ -40,6 +40,8 @@ export interface ControllerOptions {
   /** Functions reached over gRPC, by name; function-stretch-kafka runs in-process otherwise. */
   functions?: ReadonlyMap<string, FunctionRunner>;
   metrics?: Metrics;
+  /** The engine's resync of unchanged connection Secrets and composites (default 60 s). */
+  resyncMs?: number;
 }
 
 /** Starts the provider and the engine against the central cluster. */
@@ -62,6 +64,7 @@ export async function startController(
     runners,
     queue,
     namespace: o.namespace,
+    ...(o.resyncMs !== undefined ? { resyncMs: o.resyncMs } : {}),
   });
   await provider.start();
   await engine.start();

@@ -119,6 +119,13 @@ export interface EngineOptions {
   /** Composites' connection Secrets go here when the Composition names no namespace. */
   namespace: string;
   now?: () => string;
+  /**
+   * How long an unchanged connection Secret or composite goes without being
+   * applied again (default 60 s, Crossplane's poll interval): the engine
+   * cannot read Secrets (least privilege), so one deleted or edited by hand is
+   * put back when this has passed.
+   */
+  resyncMs?: number;
 }
 
 const claimKey = (ns: string, name: string): string => `claim/${ns}/${name}`;
@@ -176,8 +183,9 @@ export class CompositionEngine {
   /** Kinds functions have required, cached. */
   private readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
   private readonly events: EventRecorder;
-  /** Digest of what was last applied per object, so unchanged objects cost no request. */
-  private readonly applied = new Map<string, string>();
+  /** Digest of what was last applied per object, and when: unchanged objects cost no request until resyncMs. */
+  private readonly applied = new Map<string, { digest: string; at: number }>();
+  private readonly resyncMs: number;
   private readonly now: () => string;
 
   constructor(
@@ -186,6 +194,7 @@ export class CompositionEngine {
     private readonly opts: EngineOptions,
   ) {
     this.now = opts.now ?? ((): string => new Date().toISOString().replace(/\.\d+Z$/, "Z"));
+    this.resyncMs = opts.resyncMs ?? defaultPollSeconds * 1000;
     this.queue = new WorkQueue(
       (key) => this.reconcile(key),
       opts.queue ?? defaultQueueOptions,
@@ -330,7 +339,9 @@ export class CompositionEngine {
       throw err;
     }
     const published = await this.claimConnectionSecret(claim, xr);
-    return this.claimStatus(claim, xr, true, published);
+    await this.claimStatus(claim, xr, true, published);
+    // Look again when the connection Secret is due to be applied again.
+    return claim.spec.writeConnectionSecretToRef ? { requeueAfterMs: this.resyncMs } : undefined;
   }
 
   private async applyComposite(claim: Claim, xrName: string): Promise<void> {
@@ -366,9 +377,11 @@ export class CompositionEngine {
     };
     const id = `XStretchKafka/${xrName}`;
     const d = digest(xr);
-    if (this.applied.get(id) === d && this.composites.get(xrName)) return;
+    const existing = this.composites.get(xrName);
+    // Level-based: a hand edit of what the claim sets is put back.
+    if (existing && covers(existing, xr) && this.unchanged(id, d)) return;
     await this.central.apply(xr, { fieldManager: fmClaim });
-    this.applied.set(id, d);
+    this.mark(id, d);
   }
 
   /** The claim's status: the composite's, with the claim's own Synced condition. */
@@ -451,10 +464,12 @@ export class CompositionEngine {
     };
     const id = `Secret/${secret.metadata.namespace}/${to.name}`;
     const d = digest(secret);
-    if (this.applied.get(id) === d) return undefined;
+    const changed = this.applied.get(id)?.digest !== d;
+    if (this.unchanged(id, d)) return undefined;
+    // Applied again after resyncMs even if unchanged: a deleted Secret comes back.
     await this.central.apply(secret, { fieldManager: fmClaim });
-    this.applied.set(id, d);
-    return this.now();
+    this.mark(id, d);
+    return changed ? this.now() : undefined;
   }
 
   private async deleteClaim(
@@ -589,7 +604,7 @@ export class CompositionEngine {
     const d = digest(obj);
     // Level-based: skipped only while what is there still holds everything
     // asked for; a hand edit of a composed resource is put back.
-    if (existing && this.applied.get(id) === d && covers(existing, obj)) return;
+    if (existing && this.applied.get(id)?.digest === d && covers(existing, obj)) return;
     const owner = existing?.metadata.labels?.[compositeLabel];
     if (existing && owner !== xr.metadata.name) {
       throw new Error(
@@ -599,7 +614,7 @@ export class CompositionEngine {
     // Not seen as ours: created without force, so an object someone else made
     // under that name is a conflict reported here, not silently taken over.
     await this.central.apply(obj, { fieldManager: fmComposite, force: existing !== undefined });
-    this.applied.set(id, d);
+    this.mark(id, d);
   }
 
   /** Writes the composite's connection Secret; true when its data changed. */
@@ -615,7 +630,8 @@ export class CompositionEngine {
     this.connections.set(xr.metadata.name ?? "", data);
     const id = `Secret/${ref.namespace}/${ref.name}`;
     const d = digest(data);
-    if (this.applied.get(id) === d) return false;
+    const changed = this.applied.get(id)?.digest !== d;
+    if (this.unchanged(id, d)) return false;
     await this.central.apply(
       {
         apiVersion: "v1",
@@ -631,8 +647,8 @@ export class CompositionEngine {
       },
       { fieldManager: fmComposite },
     );
-    this.applied.set(id, d);
-    return true;
+    this.mark(id, d);
+    return changed;
   }
 
   private async compositeStatus(
@@ -679,6 +695,16 @@ export class CompositionEngine {
   }
 
   // ---- helpers ---------------------------------------------------------------
+
+  /** Applied with this digest less than resyncMs ago. */
+  private unchanged(id: string, d: string): boolean {
+    const a = this.applied.get(id);
+    return a?.digest === d && Date.now() - a.at < this.resyncMs;
+  }
+
+  private mark(id: string, d: string): void {
+    this.applied.set(id, { digest: d, at: Date.now() });
+  }
 
   private composedOf(xr: string): KubeObject[] {
     const out: KubeObject[] = [];

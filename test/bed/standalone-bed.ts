@@ -29,6 +29,8 @@ export async function standaloneBed(remoteNames: string[]): Promise<StandaloneBe
   const controller = await startController(central, testLogger(), {
     namespace: providerNamespace,
     queue: fastQueue,
+    // A connection Secret deleted by hand comes back within seconds here.
+    resyncMs: 3000,
   });
   const players = playStrimzi(remotes, "kafka", testLogger());
   return {

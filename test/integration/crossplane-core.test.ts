@@ -56,7 +56,7 @@ describe("installed from packages", () => {
   });
 });
 
-claimLifecycle("under real Crossplane", (): LifecycleBed => ({
+claimLifecycle("under real Crossplane", "crossplane", (): LifecycleBed => ({
   path: "crossplane",
   central: xb.central,
   remotes: xb.remotes,

@@ -17,7 +17,7 @@ after(async () => {
   await sb.close();
 });
 
-claimLifecycle("with the standalone engine", () => ({
+claimLifecycle("with the standalone engine", "standalone", () => ({
   path: "standalone",
   central: sb.central,
   remotes: sb.remotes,

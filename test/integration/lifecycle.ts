@@ -66,7 +66,11 @@ function claimOf(name: string, edit: (c: Claim) => void = () => {}): Claim {
 }
 
 /** Registers the steps, in order, as tests; each leaves the claim Ready for the next. */
-export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
+export function claimLifecycle(
+  label: string,
+  path: LifecycleBed["path"],
+  bed: () => LifecycleBed,
+): void {
   const ns = "team-a";
   const find = (name = "orders"): Promise<Claim | undefined> =>
     bed().central.find<Claim>(g, "StretchKafka", name, ns);
@@ -352,6 +356,36 @@ export function claimLifecycle(label: string, bed: () => LifecycleBed): void {
         await eventually("it is gone", async () => ((await find("ghost")) ? undefined : true));
       },
     );
+
+    // Differs: Crossplane's claim reconciler publishes the Secret again only
+    // when the claim or its composite next changes (it neither polls nor
+    // watches the Secret); the standalone engine applies it again after its
+    // resync (3 s in this bed), so only the engine has this step.
+    if (path === "standalone")
+      test("a connection Secret deleted by hand comes back", { timeout: 120_000 }, async () => {
+        const before = await bed().central.get<KubeObject & { data?: Record<string, string> }>(
+          "v1",
+          "Secret",
+          "orders-kafka",
+          ns,
+        );
+        await bed().central.delete("v1", "Secret", "orders-kafka", ns);
+        const back = await eventually(
+          "the connection Secret is back",
+          async () => {
+            const s = await bed().central.find<KubeObject & { data?: Record<string, string> }>(
+              "v1",
+              "Secret",
+              "orders-kafka",
+              ns,
+            );
+            return s && s.metadata.uid !== before.metadata.uid ? s : undefined;
+          },
+          60,
+          250,
+        );
+        assert.deepEqual(back.data, before.data, "with the same data");
+      });
 
     test(
       "an administrator deleting a cluster's anchor by hand is refused, and no pod goes",
