@@ -19,7 +19,12 @@
  */
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { RunFunctionRequest, type ResourceSelector } from "@crossplane-org/function-sdk-typescript";
+import {
+  RunFunctionRequest,
+  Severity,
+  Target,
+  type ResourceSelector,
+} from "@crossplane-org/function-sdk-typescript";
 import type { Logger } from "pino";
 import { connectionSecretKeys, groups } from "../../apis/index.ts";
 import pick from "lodash/pick.js";
@@ -52,7 +57,12 @@ import {
   type QueueOptions,
   type ReconcileResult,
 } from "../runtime/workqueue.ts";
-import { runPipeline, type FunctionRunner, type PipelineStep } from "./pipeline.ts";
+import {
+  runPipeline,
+  type FunctionRunner,
+  type PipelineOutput,
+  type PipelineStep,
+} from "./pipeline.ts";
 
 export const xrApiVersion = groups.composite;
 const claimFinalizer = "finalizer.apiextensions.crossplane.io";
@@ -326,6 +336,7 @@ export class CompositionEngine {
         `composite ${xrName} is bound to claim ${xr.spec.claimRef?.namespace ?? ""}/${xr.spec.claimRef?.name ?? ""}; remove spec.resourceRef from this claim to get a composite of its own`,
       );
     }
+    const bound = xr?.spec.claimRef?.name === name && xr.spec.claimRef.namespace === ns;
     try {
       await this.applyComposite(claim, xrName);
     } catch (err) {
@@ -338,6 +349,21 @@ export class CompositionEngine {
       }
       throw err;
     }
+    // Crossplane's claim events: the binding, and while the composite is not Ready.
+    if (!bound)
+      await this.events.record(
+        claim,
+        "Normal",
+        "BindCompositeResource",
+        "Successfully bound composite resource",
+      );
+    else if (xr.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True")
+      await this.events.record(
+        claim,
+        "Normal",
+        "BindCompositeResource",
+        "Composite resource is not yet ready",
+      );
     const published = await this.claimConnectionSecret(claim, xr);
     await this.claimStatus(claim, xr, true, published);
     // Look again when the connection Secret is due to be applied again.
@@ -560,6 +586,13 @@ export class CompositionEngine {
       }
     }
     refs.sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+    if (!xr.spec.compositionRef?.name)
+      await this.events.record(
+        xr,
+        "Normal",
+        "SelectComposition",
+        `Successfully selected composition: ${composition.metadata.name ?? ""}`,
+      );
     if (digest(refs) !== digest(xr.spec.resourceRefs ?? [])) {
       await this.central.apply(
         {
@@ -581,8 +614,16 @@ export class CompositionEngine {
       out.desired.composite?.connectionDetails ?? {},
     );
     const claim = xr.spec.claimRef;
+    if (secretChanged)
+      await this.events.record(
+        xr,
+        "Normal",
+        "PublishConnectionSecret",
+        "Successfully published connection details",
+      );
     if (secretChanged && claim) this.queue.add(claimKey(claim.namespace ?? "", claim.name));
 
+    await this.resultEvents(xr, out.results);
     const problem =
       failures.length > 0
         ? `cannot apply ${failures.length} composed resource(s): ${failures.slice(0, 3).join("; ")}`
@@ -592,6 +633,26 @@ export class CompositionEngine {
     await this.compositeStatus(xr, problem, { fields: status, conditions });
     if (problem !== true) throw new Error(problem);
     return { requeueAfterMs: (out.ttlSeconds ?? defaultPollSeconds) * 1000 };
+  }
+
+  /**
+   * The pipeline's results as events, as Crossplane records them: on the
+   * composite with the step named, and on the claim too where the result
+   * targets both. A result repeated by every reconcile counts up one event.
+   */
+  private async resultEvents(xr: Composite, results: PipelineOutput["results"]): Promise<void> {
+    const claimRef = xr.spec.claimRef;
+    const claim = claimRef
+      ? this.claims.get(`${claimRef.namespace ?? ""}/${claimRef.name}`)
+      : undefined;
+    for (const { step, result: r } of results) {
+      if (r.severity === Severity.SEVERITY_FATAL) continue;
+      const type = r.severity === Severity.SEVERITY_NORMAL ? "Normal" : "Warning";
+      const reason = r.reason || "ComposeResources";
+      await this.events.record(xr, type, reason, `Pipeline step "${step}": ${r.message}`);
+      if (claim && r.target === Target.TARGET_COMPOSITE_AND_CLAIM)
+        await this.events.record(claim, type, reason, r.message);
+    }
   }
 
   /**

@@ -32,7 +32,8 @@ export interface PipelineStep {
 /** What the pipeline produced, merged over its steps. */
 export interface PipelineOutput {
   desired: State;
-  results: Result[];
+  /** Every step's results, with the step that gave them (Crossplane's events say which). */
+  results: { step: string; result: Result }[];
   conditions: Condition[];
   /** Shortest TTL any step asked for, in seconds. */
   ttlSeconds: number | undefined;
@@ -93,7 +94,7 @@ export async function runPipeline(
       rsp = await run(req);
     }
     out.last = rsp;
-    out.results.push(...rsp.results);
+    out.results.push(...rsp.results.map((result) => ({ step: step.step, result })));
     out.conditions.push(...rsp.conditions);
     const ttl = rsp.meta?.ttl?.seconds;
     if (ttl !== undefined && ttl > 0) out.ttlSeconds = Math.min(out.ttlSeconds ?? ttl, ttl);

@@ -466,7 +466,9 @@ export async function crossplaneBed(
   const closers: (() => Promise<void>)[] = [() => bed.close()];
   const close = async (): Promise<void> => {
     for (const c of closers.reverse()) await c();
-    rmSync(work, { recursive: true, force: true });
+    // STRETCH_KAFKA_KEEP_BED=1 keeps Crossplane's, the function's and the provider's logs.
+    if (process.env["STRETCH_KAFKA_KEEP_BED"]) console.error(`[crossplane bed] kept ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   };
   try {
     const c = bed.cluster("central");

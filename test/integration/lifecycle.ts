@@ -170,6 +170,53 @@ export function claimLifecycle(
         assert.equal(labels["crossplane.io/composite"], xrName);
         assert.equal(labels["crossplane.io/claim-name"], "orders");
 
+        // The events Crossplane records, on both paths: binding, selection,
+        // and the function's results (on the composite with the step named,
+        // on the claim as the function targets both).
+        const events = async (
+          namespace: string,
+          kind: string,
+          name: string,
+        ): Promise<{ type: string; reason: string; message: string }[]> =>
+          (
+            await bed().central.list<
+              KubeObject & {
+                type: string;
+                reason: string;
+                message: string;
+                involvedObject: { kind: string; name: string };
+              }
+            >("v1", "Event", { namespace })
+          ).items
+            .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
+            .map(({ type, reason, message }) => ({ type, reason, message }));
+        const summary =
+          /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
+        await eventually("the claim's and the composite's events", async () => {
+          const onClaim = await events(ns, "StretchKafka", "orders");
+          const onXr = await events("default", "XStretchKafka", xrName);
+          const has = (
+            list: { type: string; reason: string; message: string }[],
+            reason: string,
+            message: RegExp,
+          ): boolean =>
+            list.some((e) => e.type === "Normal" && e.reason === reason && message.test(e.message));
+          return has(onClaim, "BindCompositeResource", /^Successfully bound composite resource$/) &&
+            has(onClaim, "ComposeResources", summary) &&
+            has(
+              onXr,
+              "SelectComposition",
+              /^Successfully selected composition: xstretchkafkas\.stretchkafka\.dev$/,
+            ) &&
+            has(
+              onXr,
+              "ComposeResources",
+              new RegExp(`^Pipeline step "stretch-kafka": ${summary.source.slice(1)}`),
+            )
+            ? true
+            : undefined;
+        });
+
         const secret = await eventually("the connection Secret holds every key", async () => {
           const s = await bed().central.find<KubeObject & { data?: Record<string, string> }>(
             "v1",
