@@ -22,13 +22,15 @@ let xb: CrossplaneBed;
 
 before(async () => {
   xb = await crossplaneBed(["east", "west", "north", "south"], {
-    // Known defect: a claim of 66 managed resources makes about 3 watch events
-    // each (created, finalizer, status), more than the XR watch circuit
-    // breaker's default bucket (100, refilled 1/s), which then holds the
-    // composite's own changes back for minutes. Until a claim is split into
-    // per-cluster composites, the lifecycle runs with a larger bucket, and
-    // npm run bench:e2e reports the events per claim at the defaults.
-    coreArgs: ["--circuit-breaker-burst=5000"],
+    // The XR watch circuit breaker is taken out of this functional test:
+    // a claim of 66 managed resources overruns its default bucket (100,
+    // refilled 1/s; docs/adr/0009), and Crossplane v2.2.1 multiplies every
+    // composed-resource event besides: its first StartWatches for a kind
+    // starts one watch per composed resource of that kind (15 on
+    // RemoteSecret, about 9,000 mapped events per run), so even a bucket of
+    // 5000 opened now and then and a step waited minutes. npm run
+    // bench:crossplane measures the breaker at the defaults.
+    coreArgs: ["--circuit-breaker-burst=1000000"],
   });
 });
 
