@@ -23,3 +23,15 @@ export interface OwnerReference {
   controller?: boolean;
   blockOwnerDeletion?: boolean;
 }
+
+/** What every Kubernetes object has. */
+export interface KubeResource {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMetadata;
+}
+
+/** Any Kubernetes object, fields unknown: the one object type of the project. */
+export interface KubeObject extends KubeResource {
+  [k: string]: unknown;
+}

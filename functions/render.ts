@@ -18,22 +18,18 @@ export const compositionResourceName = "crossplane.io/composition-resource-name"
 /** `crossplane render` stamps every condition with this time. */
 const renderTime = "2024-01-01T00:00:00Z";
 
-export type KubeObject = Record<string, unknown> & {
-  apiVersion: string;
-  kind: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-};
+import type { KubeObject } from "../apis/meta.ts";
+import { runPipelineSync, type PipelineStep } from "./pipeline.ts";
+
+/** The Composition's name for function-stretch-kafka: what Crossplane calls its installed package. */
+export const functionName = "stretch-kafka-function-stretch-kafka";
+
+export type { KubeObject };
 
 /** A claim becomes the composite the engine (or Crossplane) would bind it to. */
 export function asComposite(obj: KubeObject): KubeObject {
   if (obj.kind !== "StretchKafka") return obj;
-  const meta = obj.metadata ?? {};
+  const meta = obj.metadata;
   const spec = { ...(obj["spec"] as Record<string, unknown>) };
   delete spec["writeConnectionSecretToRef"];
   return {
@@ -64,7 +60,7 @@ export function request(xr: KubeObject, observed: KubeObject[]): RunFunctionRequ
     { resource: Record<string, unknown>; connectionDetails: Record<string, Buffer>; ready: Ready }
   > = {};
   for (const o of observed) {
-    const name = o.metadata?.annotations?.[compositionResourceName];
+    const name = o.metadata.annotations?.[compositionResourceName];
     if (name)
       resources[name] = { resource: o, connectionDetails: {}, ready: Ready.READY_UNSPECIFIED };
   }
@@ -141,13 +137,13 @@ export const claimNamespaceLabel = "crossplane.io/claim-namespace";
  */
 export function composedObject(xr: KubeObject, name: string, resource: object): KubeObject {
   const r = structuredClone(resource) as KubeObject;
-  const meta = (r.metadata ??= {});
-  const claimName = xr.metadata?.labels?.[claimNameLabel];
-  const claimNs = xr.metadata?.labels?.[claimNamespaceLabel];
+  const meta = ((r as { metadata?: KubeObject["metadata"] }).metadata ??= {});
+  const claimName = xr.metadata.labels?.[claimNameLabel];
+  const claimNs = xr.metadata.labels?.[claimNamespaceLabel];
   meta.annotations = { ...meta.annotations, [compositionResourceName]: name };
   meta.labels = {
     ...meta.labels,
-    [compositeLabel]: xr.metadata?.name ?? "",
+    [compositeLabel]: xr.metadata.name ?? "",
     ...(claimName && claimNs
       ? { [claimNameLabel]: claimName, [claimNamespaceLabel]: claimNs }
       : {}),
@@ -156,8 +152,8 @@ export function composedObject(xr: KubeObject, name: string, resource: object): 
     {
       apiVersion: xr.apiVersion,
       kind: xr.kind,
-      name: xr.metadata?.name ?? "",
-      uid: xr.metadata?.uid ?? "",
+      name: xr.metadata.name ?? "",
+      uid: xr.metadata.uid ?? "",
       controller: true,
       blockOwnerDeletion: true,
     },
@@ -190,8 +186,8 @@ export function renderedObjects(xr: KubeObject, rsp: RunFunctionResponse): KubeO
       apiVersion: xr.apiVersion,
       kind: xr.kind,
       metadata: {
-        name: xr.metadata?.name ?? "",
-        ...(xr.metadata?.namespace ? { namespace: xr.metadata.namespace } : {}),
+        name: xr.metadata.name ?? "",
+        ...(xr.metadata.namespace ? { namespace: xr.metadata.namespace } : {}),
       },
       status,
     },
@@ -209,42 +205,34 @@ export function matching<T extends KubeObject>(selector: ResourceSelector, candi
     (o) =>
       o.apiVersion === selector.apiVersion &&
       o.kind === selector.kind &&
-      (selector.matchName === undefined || o.metadata?.name === selector.matchName) &&
-      (!selector.namespace || o.metadata?.namespace === selector.namespace) &&
-      labels.every(([k, v]) => o.metadata?.labels?.[k] === v),
+      (selector.matchName === undefined || o.metadata.name === selector.matchName) &&
+      (!selector.namespace || o.metadata.namespace === selector.namespace) &&
+      labels.every(([k, v]) => o.metadata.labels?.[k] === v),
   );
 }
 
-/** Most calls Crossplane makes before requirements must have settled. */
-const maxRequirementRounds = 5;
+/** The Composition's one step, as compositions/xstretchkafka.yaml names it. */
+const steps: PipelineStep[] = [{ step: "stretch-kafka", functionRef: { name: functionName } }];
 
 /**
- * Runs the function the way Crossplane does: when it states requirements,
- * fetch them (here: from `required`) and call again until they settle.
+ * Runs the function the way Crossplane does, through the one pipeline runner
+ * (functions/pipeline.ts): when it states requirements, they are fetched
+ * (here: from `required`) and it is called again until they settle. The last
+ * response, as `crossplane render` prints from.
  */
 export function runPipeline(
   xr: KubeObject,
   observed: KubeObject[],
   required: KubeObject[],
 ): RunFunctionResponse {
-  const req = request(xr, observed);
-  let rsp = compose(req);
-  for (let round = 1; round < maxRequirementRounds; round++) {
-    const wanted = rsp.requirements?.resources ?? {};
-    const missing = Object.keys(wanted).filter((k) => !(k in req.requiredResources));
-    if (missing.length === 0) return rsp;
-    for (const [key, selector] of Object.entries(wanted)) {
-      req.requiredResources[key] = {
-        items: matching(selector, required).map((o) => ({
-          resource: o,
-          connectionDetails: {},
-          ready: Ready.READY_UNSPECIFIED,
-        })),
-      };
-    }
-    rsp = compose(req);
-  }
-  return rsp;
+  const out = runPipelineSync(
+    steps,
+    new Map([[functionName, compose]]),
+    request(xr, observed),
+    (selector) => matching(selector, required),
+  );
+  if (!out.last) throw new Error(out.fatal.join("; "));
+  return out.last;
 }
 
 export function render(

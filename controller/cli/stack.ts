@@ -19,12 +19,12 @@ import { Provider } from "../provider/provider.ts";
 import { registerCluster } from "../register.ts";
 import { defaultQueueOptions, type QueueOptions } from "../runtime/workqueue.ts";
 import { StrimziPlayer } from "./strimzi-player.ts";
+import { functionName } from "../../functions/render.ts";
 
 export const compositionFile = fileURLToPath(
   new URL("../../compositions/xstretchkafka.yaml", import.meta.url),
 );
-/** The Composition's name for function-stretch-kafka: what Crossplane calls its installed package. */
-export const functionName = "stretch-kafka-function-stretch-kafka";
+export { functionName } from "../../functions/render.ts";
 
 export interface Controller {
   provider: Provider;

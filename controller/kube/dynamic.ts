@@ -10,21 +10,10 @@
  */
 import { Agent, request, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { ObjectMetadata, OwnerReference } from "../../apis/meta.ts";
+import type { KubeObject, KubeResource, ObjectMetadata, OwnerReference } from "../../apis/meta.ts";
 
-/** What every object has; the constraint of the generic methods (generated API types satisfy it). */
-export interface KubeResource {
-  apiVersion: string;
-  kind: string;
-  metadata: ObjectMetadata;
-}
-
-/** Any object, fields unknown. */
-export interface KubeObject extends KubeResource {
-  [k: string]: unknown;
-}
-
-export type { ObjectMetadata, OwnerReference };
+/** KubeResource, what every object has, is the constraint of the generic methods (generated API types satisfy it). */
+export type { KubeObject, KubeResource, ObjectMetadata, OwnerReference };
 
 export interface KubeList<T extends KubeResource = KubeObject> {
   apiVersion: string;

@@ -198,13 +198,13 @@ describe("remote objects pass the real API server with Strimzi's and MCS's CRDs"
         const failures: string[] = [];
         const check = async (obj: KubeObject): Promise<void> => {
           try {
-            await client.apply(obj as Parameters<DynamicClient["apply"]>[0], {
+            await client.apply(obj, {
               fieldManager: "stretch-kafka-test",
               dryRun: true,
               fieldValidation: "Strict",
             });
           } catch (err) {
-            failures.push(`${obj.kind} ${obj.metadata?.name ?? ""}: ${describeError(err)}`);
+            failures.push(`${obj.kind} ${obj.metadata.name ?? ""}: ${describeError(err)}`);
           }
         };
         let checked = 0;

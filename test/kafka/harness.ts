@@ -77,7 +77,7 @@ function hostPort(endpoint: string): { host: string; port: number } {
 /** Renders a claim with the function and collects what each node and cluster gets. */
 export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): Rendered {
   const objects = render(claim, [], providerConfigs);
-  const kafkaName = claim.metadata?.name ?? "";
+  const kafkaName = claim.metadata.name ?? "";
   const manifests = objects
     .filter((o) => o.apiVersion.startsWith("remote.stretchkafka.dev/"))
     .map((o) => {
@@ -88,7 +88,7 @@ export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): R
       return {
         kind: o.kind,
         spec,
-        cluster: o.metadata?.labels?.["stretchkafka.dev/cluster"] ?? "",
+        cluster: o.metadata.labels?.["stretchkafka.dev/cluster"] ?? "",
       };
     });
   const pods = new Map<string, RenderedNode["pod"]>();
@@ -98,7 +98,7 @@ export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): R
     const podSet = m.spec.forProvider.manifest as { spec?: { pods?: KubeObject[] } };
     for (const pod of podSet.spec?.pods ?? []) {
       const spec = pod["spec"] as { initContainers?: Container[]; containers: Container[] };
-      pods.set(pod.metadata?.name ?? "", {
+      pods.set(pod.metadata.name ?? "", {
         initContainers: (spec.initContainers ?? []).map(line),
         container: line(spec.containers[0]),
       });
@@ -111,21 +111,21 @@ export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): R
     const data = cm.data ?? {};
     const config = data["server.config"];
     if (config === undefined) continue;
-    namespace = cm.metadata?.namespace ?? namespace;
+    namespace = cm.metadata.namespace ?? namespace;
     const props = parseProperties(config);
     const id = Number(props.get("node.id"));
     const listeners = (props.get("listeners") ?? "").split(",").filter(Boolean);
     const ports = listeners.map((l) => Number(l.slice(l.lastIndexOf(":") + 1)));
     const advertised = (props.get("advertised.listeners") ?? "").split(",").filter(Boolean);
     nodes.push({
-      podName: cm.metadata?.name ?? "",
+      podName: cm.metadata.name ?? "",
       cluster: m.cluster,
       id,
       roles: (props.get("process.roles") ?? "").split(","),
       host: advertised[0] ? hostPort(advertised[0].replace(/^[^:]+:\/\//, "")).host : "",
       ports,
       files: data,
-      pod: pods.get(cm.metadata?.name ?? "") ?? { initContainers: [], container: [] },
+      pod: pods.get(cm.metadata.name ?? "") ?? { initContainers: [], container: [] },
     });
   }
   // Controllers that advertise nothing (static quorum) are named by the voter list.
@@ -144,8 +144,8 @@ export function renderClaim(claim: KubeObject, providerConfigs: KubeObject[]): R
   const secrets = manifests
     .filter((x) => x.kind === "RemoteSecret")
     .map((x) => ({
-      namespace: x.spec.forProvider.manifest.metadata?.namespace ?? "",
-      name: x.spec.forProvider.manifest.metadata?.name ?? "",
+      namespace: x.spec.forProvider.manifest.metadata.namespace ?? "",
+      name: x.spec.forProvider.manifest.metadata.name ?? "",
       cluster: x.cluster,
       forProvider: x.spec.forProvider,
     }));

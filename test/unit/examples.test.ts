@@ -60,7 +60,7 @@ test("every rendered managed resource passes its kind's schema", () => {
     const { claim, observed, required } = loadExample(file);
     for (const o of render(claim, observed, required).slice(1)) {
       const r = validate(o.kind as "RemoteConfigMap", o);
-      assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata?.name ?? ""}`);
+      assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata.name ?? ""}`);
     }
   }
 });

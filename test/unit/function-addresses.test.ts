@@ -17,12 +17,12 @@ type Mr = KubeObject & {
 /** Everything the first render asked for, as if the provider had made it. */
 function runningState(): KubeObject[] {
   const mrs = render(claim, observed, required).slice(1);
-  const external = new Map(observed.map((o) => [o.metadata?.name, o]));
-  return mrs.map((m) => external.get(m.metadata?.name) ?? m);
+  const external = new Map(observed.map((o) => [o.metadata.name, o]));
+  return mrs.map((m) => external.get(m.metadata.name) ?? m);
 }
 
 function byName(objs: KubeObject[]): Map<string, string> {
-  return new Map(objs.slice(1).map((o) => [o.metadata?.name ?? "", JSON.stringify(o)]));
+  return new Map(objs.slice(1).map((o) => [o.metadata.name ?? "", JSON.stringify(o)]));
 }
 
 test("without observed addresses no node is configured, and the composite says what it waits for", () => {
@@ -48,7 +48,7 @@ for (const lost of ["ingest-brokers-0-external", "ingest-controllers-1-external"
     const running = runningState();
     const before = byName(render(claim, running, required));
     const flaky = running.map((o) =>
-      o.metadata?.name?.endsWith(lost) ? { ...o, status: { atProvider: {} } } : o,
+      o.metadata.name?.endsWith(lost) ? { ...o, status: { atProvider: {} } } : o,
     );
     const after = byName(render(claim, flaky, required));
     // Everything but the composite's status is unchanged: nothing deleted, nothing restarted.

@@ -105,12 +105,12 @@ function observedAddresses(mrs: Mr[]): KubeObject[] {
     .filter(
       (m) =>
         m.kind === "RemoteService" &&
-        (m.spec.forProvider.manifest.metadata?.name ?? "").endsWith("-external"),
+        (m.spec.forProvider.manifest.metadata.name ?? "").endsWith("-external"),
     )
     .map((m) => {
       // A Service keeps its node ports and address: derive them from its name.
       const n = Number(
-        m.spec.forProvider.manifest.metadata?.name?.match(/-(\d+)-external$/)?.[1] ?? 0,
+        m.spec.forProvider.manifest.metadata.name?.match(/-(\d+)-external$/)?.[1] ?? 0,
       );
       const ports = (
         m.spec.forProvider.manifest.spec?.["ports"] as { name: string; port: number }[]
@@ -139,7 +139,7 @@ function renderAll(spec: StretchKafkaSpec, status?: unknown): { xr: KubeObject; 
 }
 
 function clusterOf(m: Mr): string {
-  return m.metadata?.labels?.["stretchkafka.dev/cluster"] ?? "";
+  return m.metadata.labels?.["stretchkafka.dev/cluster"] ?? "";
 }
 
 interface NodeView {
@@ -155,7 +155,7 @@ function nodes(mrs: Mr[]): NodeView[] {
     )
     .map((m) => ({
       cluster: clusterOf(m),
-      pod: m.spec.forProvider.manifest.metadata?.name ?? "",
+      pod: m.spec.forProvider.manifest.metadata.name ?? "",
       config: parseProperties(m.spec.forProvider.manifest.data?.["server.config"] ?? ""),
     }));
 }
@@ -231,7 +231,7 @@ test("every advertised address is in the node's certificate and served by a netw
           (m) =>
             m.kind === "RemoteSecret" &&
             clusterOf(m) === n.cluster &&
-            m.spec.forProvider.manifest.metadata?.name === n.pod,
+            m.spec.forProvider.manifest.metadata.name === n.pod,
         )?.spec.forProvider.certificate;
         assert.ok(cert, `no certificate for ${n.pod}`);
         const names = new Set([...(cert.dnsNames ?? []), ...(cert.ipAddresses ?? [])]);
@@ -243,7 +243,7 @@ test("every advertised address is in the node's certificate and served by a netw
         for (const a of advertised) {
           assert.ok(names.has(a.host), `${n.pod}: ${a.host} not in its certificate`);
           const served = mrs.filter((m) => {
-            const name = m.spec.forProvider.manifest.metadata?.name ?? "";
+            const name = m.spec.forProvider.manifest.metadata.name ?? "";
             if (provider === "mcs")
               return (
                 m.kind === "RemoteServiceExport" &&
@@ -287,9 +287,9 @@ test("a cluster holds only its own nodes' secrets, and pods read only those", ()
         const manifest = m.spec.forProvider.manifest;
         if (m.kind === "RemoteSecret" && m.spec.forProvider.certificate) {
           assert.equal(
-            home.get(manifest.metadata?.name ?? ""),
+            home.get(manifest.metadata.name ?? ""),
             cluster,
-            `${manifest.metadata?.name ?? ""} in ${cluster}`,
+            `${manifest.metadata.name ?? ""} in ${cluster}`,
           );
         }
         if (m.kind === "RemoteConfigMap" && manifest.data?.["server.config"]) {
@@ -298,8 +298,8 @@ test("a cluster holds only its own nodes' secrets, and pods read only those", ()
           ].map((r) => r[1]);
           for (const r of refs)
             assert.ok(
-              r === manifest.metadata?.name || r === "prop-cluster-ca-cert",
-              `${manifest.metadata?.name ?? ""} reads ${r ?? ""}`,
+              r === manifest.metadata.name || r === "prop-cluster-ca-cert",
+              `${manifest.metadata.name ?? ""} reads ${r ?? ""}`,
             );
         }
         if (m.kind === "RemoteRole") {
@@ -310,7 +310,7 @@ test("a cluster holds only its own nodes' secrets, and pods read only those", ()
         }
         if (m.kind === "RemoteStrimziPodSet") {
           for (const pod of (manifest.spec?.["pods"] ?? []) as KubeObject[])
-            assert.equal(home.get(pod.metadata?.name ?? ""), cluster);
+            assert.equal(home.get(pod.metadata.name ?? ""), cluster);
         }
       }
     }),
@@ -330,17 +330,17 @@ test("every remote object is owned by its cluster's anchor, except the anchor an
             !m.spec.forProvider.ownerAnchor,
         );
         assert.deepEqual(
-          anchors.map((a) => a.spec.forProvider.manifest.metadata?.name),
+          anchors.map((a) => a.spec.forProvider.manifest.metadata.name),
           ["prop-stretch-anchor"],
         );
       }
       for (const m of mrs) {
         const owner = m.spec.forProvider.ownerAnchor?.name;
-        const isAnchor = m.spec.forProvider.manifest.metadata?.name === "prop-stretch-anchor";
+        const isAnchor = m.spec.forProvider.manifest.metadata.name === "prop-stretch-anchor";
         const keptVolume =
           m.kind === "RemotePersistentVolumeClaim" && m.spec.deletionPolicy === "Orphan";
         if (isAnchor || keptVolume) assert.equal(owner, undefined);
-        else assert.equal(owner, "prop-stretch-anchor", `${m.kind} ${m.metadata?.name ?? ""}`);
+        else assert.equal(owner, "prop-stretch-anchor", `${m.kind} ${m.metadata.name ?? ""}`);
         assert.equal(m.spec.providerConfigRef.name, clusterOf(m));
       }
     }),
@@ -373,7 +373,7 @@ test("node ids and objects survive reordering clusters and pools, and a fresh ru
       for (const c of reordered.clusters) c.nodePools.reverse();
       const again = renderAll(reordered, status);
       const byName = (mrs: Mr[]): Map<string, string> =>
-        new Map(mrs.map((m) => [m.metadata?.name ?? "", JSON.stringify(m.spec)]));
+        new Map(mrs.map((m) => [m.metadata.name ?? "", JSON.stringify(m.spec)]));
       assert.deepEqual(byName(again.mrs), byName(first.mrs));
       assert.deepEqual(
         (again.xr["status"] as { nodeIds: unknown }).nodeIds,
@@ -388,7 +388,7 @@ function revisions(mrs: Mr[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const m of mrs.filter((x) => x.kind === "RemoteStrimziPodSet")) {
     for (const pod of (m.spec.forProvider.manifest.spec?.["pods"] ?? []) as KubeObject[]) {
-      out.set(pod.metadata?.name ?? "", pod.metadata?.annotations?.["strimzi.io/revision"] ?? "");
+      out.set(pod.metadata.name ?? "", pod.metadata.annotations?.["strimzi.io/revision"] ?? "");
     }
   }
   return out;

@@ -275,8 +275,8 @@ describe("the engine's pipeline runner", () => {
     const fetched: string[] = [];
     const fetch = (s: ResourceSelector): Promise<KubeObject[]> => {
       fetched.push(`${s.kind}/${s.matchName ?? ""}`);
-      const found = required.filter((o) => o.kind === s.kind && o.metadata?.name === s.matchName);
-      return Promise.resolve(found as unknown as KubeObject[]);
+      const found = required.filter((o) => o.kind === s.kind && o.metadata.name === s.matchName);
+      return Promise.resolve(found);
     };
     const run = (runner: Parameters<typeof runPipeline>[1]) =>
       runPipeline(steps, runner, request(asComposite(claim), observed), fetch);

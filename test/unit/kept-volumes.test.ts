@@ -15,8 +15,8 @@ const pvcs = (objects: KubeObject[]): Map<string, Record<string, string>> =>
       .map((o) => {
         const m = (o["spec"] as { forProvider: { manifest: KubeObject } }).forProvider.manifest;
         return [
-          `${o.metadata?.labels?.["stretchkafka.dev/cluster"] ?? ""}/${m.metadata?.name ?? ""}`,
-          m.metadata?.annotations ?? {},
+          `${o.metadata.labels?.["stretchkafka.dev/cluster"] ?? ""}/${m.metadata.name ?? ""}`,
+          m.metadata.annotations ?? {},
         ];
       }),
   );
@@ -34,7 +34,7 @@ test("a new composite takes up the kept volumes' cluster id and node ids", () =>
   // What a deleted claim of the same name left in east and west: other ids,
   // another cluster id (the deleted composite's).
   const kept = (cluster: string, nodes: Record<string, { pool: string; id: number }>): void => {
-    const pc = required.find((r) => r.metadata?.name === cluster);
+    const pc = required.find((r) => r.metadata.name === cluster);
     assert.ok(pc);
     pc["status"] = {
       keptVolumes: { "team-a/orders": { clusterId: "KeptClusterId0000000000", nodes } },

@@ -1,0 +1,303 @@
+/**
+ * What the engine's claim and composite reconcilers share: the types they
+ * read and write, the watch caches, the work queue, and the writes both make
+ * (digest-skipped applies, finalizers, merge patches against the version read).
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { groups } from "../../apis/index.ts";
+import { compositeLabel, matching, type CompositeCondition } from "../../functions/render.ts";
+import {
+  DynamicClient,
+  KubeApiError,
+  type KubeObject,
+  type OwnerReference,
+} from "../kube/dynamic.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { Informer } from "../kube/informer.ts";
+import { kinds } from "../provider/kinds.ts";
+import type { QueueOptions, WorkQueue } from "../runtime/workqueue.ts";
+import type { FunctionRunner, PipelineStep } from "./pipeline.ts";
+import type { ResourceSelector } from "@crossplane-org/function-sdk-typescript";
+
+export const xrApiVersion = groups.composite;
+export const claimFinalizer = "finalizer.apiextensions.crossplane.io";
+export const compositeFinalizer = "composite.apiextensions.crossplane.io";
+/** Field managers: the claim's copy of the spec; the composite's own fields. */
+export const fmClaim = "stretch-kafka-engine/claim";
+export const fmComposite = "stretch-kafka-engine/composite";
+/** Composed resources' changes reach their composite after this, gathering a burst's start... */
+export const composedGatherMs = 100;
+/** ...and then at most this often, so a burst costs a few status writes, not one per resource. */
+export const composedIntervalMs = 2000;
+/** How often a settled composite is composed again when the function asks for no TTL. */
+export const defaultPollSeconds = 60;
+
+export interface Condition extends CompositeCondition {
+  lastTransitionTime?: string;
+}
+
+export interface Status extends Record<string, unknown> {
+  conditions?: Condition[];
+  connectionDetails?: { lastPublishedTime?: string };
+}
+
+export interface Ref {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface Claim extends KubeObject {
+  spec: Record<string, unknown> & {
+    resourceRef?: Ref;
+    writeConnectionSecretToRef?: { name: string };
+    compositeDeletePolicy?: "Background" | "Foreground";
+    compositionRef?: { name: string };
+  };
+  status?: Status;
+}
+
+export interface Composite extends KubeObject {
+  spec: Record<string, unknown> & {
+    claimRef?: Ref;
+    compositionRef?: { name: string };
+    resourceRefs?: Ref[];
+    writeConnectionSecretToRef?: { name: string; namespace: string };
+  };
+  status?: Status;
+}
+
+export interface Composition extends KubeObject {
+  spec: {
+    compositeTypeRef: { apiVersion: string; kind: string };
+    mode?: string;
+    pipeline?: PipelineStep[];
+    writeConnectionSecretsToNamespace?: string;
+  };
+}
+
+export interface EngineOptions {
+  /** Functions by name (the Composition's functionRef). */
+  runners: ReadonlyMap<string, FunctionRunner>;
+  queue?: QueueOptions;
+  /** Composites' connection Secrets go here when the Composition names no namespace. */
+  namespace: string;
+  now?: () => string;
+  /**
+   * How long an unchanged connection Secret or composite goes without being
+   * applied again (default 60 s, Crossplane's poll interval): the engine
+   * cannot read Secrets (least privilege), so one deleted or edited by hand is
+   * put back when this has passed.
+   */
+  resyncMs?: number;
+}
+
+export const claimKey = (ns: string, name: string): string => `claim/${ns}/${name}`;
+export const xrKey = (name: string): string => `xr/${name}`;
+export const digest = (v: unknown): string =>
+  createHash("sha256").update(JSON.stringify(v)).digest("hex");
+
+/** A controller reference to `owner`: the garbage collector removes what it owns with it. */
+export function controllerRef(owner: KubeObject): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name ?? "",
+    uid: owner.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The composite a claim binds to: stable for the claim's lifetime, unique per claim. */
+export function compositeNameFor(claim: KubeObject): string {
+  const uid = claim.metadata.uid ?? "";
+  return `${claim.metadata.name ?? ""}-${createHash("sha256").update(uid).digest("hex").slice(0, 5)}`;
+}
+
+/** Conditions keep their lastTransitionTime while their status stays. */
+export function stamped(
+  next: CompositeCondition[],
+  prev: Condition[] | undefined,
+  now: string,
+): Condition[] {
+  return next.map((c) => {
+    const p = prev?.find((x) => x.type === c.type);
+    return {
+      ...c,
+      lastTransitionTime: p?.status === c.status ? (p.lastTransitionTime ?? now) : now,
+    };
+  });
+}
+
+export const synced = (ok: true | string): CompositeCondition =>
+  ok === true
+    ? { type: "Synced", status: "True", reason: "ReconcileSuccess" }
+    : { type: "Synced", status: "False", reason: "ReconcileError", message: ok };
+
+export class EngineContext {
+  readonly claims: Informer<Claim>;
+  readonly composites: Informer<Composite>;
+  readonly compositions: Informer<Composition>;
+  readonly composed = new Map<string, Informer>();
+  /** When each composite was last composed (ms since epoch). */
+  readonly lastComposed = new Map<string, number>();
+  /** Each composite's connection details (base64), as last written. */
+  readonly connections = new Map<string, Record<string, string>>();
+  /** Kinds functions have required, cached. */
+  readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
+  readonly events: EventRecorder;
+  /** Digest of what was last applied per object, and when: unchanged objects cost no request until resyncMs. */
+  readonly applied = new Map<string, { digest: string; at: number }>();
+  readonly resyncMs: number;
+  readonly now: () => string;
+  /** Set by the engine once its queue exists. */
+  queue!: WorkQueue;
+
+  constructor(
+    readonly central: DynamicClient,
+    readonly log: Logger,
+    readonly opts: EngineOptions,
+  ) {
+    this.now = opts.now ?? ((): string => new Date().toISOString().replace(/\.\d+Z$/, "Z"));
+    this.resyncMs = opts.resyncMs ?? defaultPollSeconds * 1000;
+    this.events = new EventRecorder(central, "stretch-kafka-engine", log);
+    this.claims = new Informer<Claim>(
+      central,
+      { apiVersion: xrApiVersion, kind: "StretchKafka" },
+      log,
+    );
+    this.composites = new Informer<Composite>(
+      central,
+      { apiVersion: xrApiVersion, kind: "XStretchKafka" },
+      log,
+    );
+    this.compositions = new Informer<Composition>(
+      central,
+      { apiVersion: "apiextensions.crossplane.io/v1", kind: "Composition" },
+      log,
+    );
+    for (const k of kinds) {
+      this.composed.set(
+        k.kind,
+        new Informer(
+          central,
+          { apiVersion: k.apiVersion, kind: k.kind, labelSelector: compositeLabel },
+          log,
+        ),
+      );
+    }
+  }
+
+  /** Applied with this digest less than resyncMs ago. */
+  unchanged(id: string, d: string): boolean {
+    const a = this.applied.get(id);
+    return a?.digest === d && Date.now() - a.at < this.resyncMs;
+  }
+
+  mark(id: string, d: string): void {
+    this.applied.set(id, { digest: d, at: Date.now() });
+  }
+
+  composedOf(xr: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const informer of this.composed.values()) {
+      for (const o of informer.list()) if (o.metadata.labels?.[compositeLabel] === xr) out.push(o);
+    }
+    return out;
+  }
+
+  /** The Composition for a composite: the one it names, else the only one for its type. */
+  compositionFor(xr: Composite): Composition | string {
+    const named = xr.spec.compositionRef?.name;
+    if (named) {
+      return (
+        this.compositions.get(named) ??
+        `Composition ${named} (spec.compositionRef) does not exist; install compositions/xstretchkafka.yaml or name another`
+      );
+    }
+    const matching = this.compositions
+      .list()
+      .filter(
+        (c) =>
+          c.spec.compositeTypeRef.apiVersion === xr.apiVersion &&
+          c.spec.compositeTypeRef.kind === xr.kind,
+      );
+    const [only, ...more] = matching;
+    if (!only) return `no Composition for ${xr.kind}; install compositions/xstretchkafka.yaml`;
+    if (more.length > 0) {
+      return `${matching.length} Compositions for ${xr.kind} (${matching.map((c) => c.metadata.name ?? "").join(", ")}); choose one with spec.compositionRef`;
+    }
+    if (only.spec.mode !== undefined && only.spec.mode !== "Pipeline")
+      return `Composition ${only.metadata.name ?? ""} is in mode ${only.spec.mode}; only Pipeline is supported`;
+    return only;
+  }
+
+  connectionNamespace(composition: string | undefined): string {
+    const c = composition
+      ? this.compositions.get(composition)
+      : this.compositions.list().find((x) => x.spec.compositeTypeRef.kind === "XStretchKafka");
+    return c?.spec.writeConnectionSecretsToNamespace ?? this.opts.namespace;
+  }
+
+  /**
+   * What a function requires, from a cache per kind (started on first use): a
+   * composite is composed again on every change of its resources, and asking
+   * the API server each time was the engine's largest share of requests.
+   */
+  async fetchRequired(s: ResourceSelector): Promise<KubeObject[]> {
+    const key = `${s.apiVersion}|${s.kind}`;
+    let entry = this.required.get(key);
+    if (!entry) {
+      const informer = new Informer(
+        this.central,
+        { apiVersion: s.apiVersion, kind: s.kind },
+        this.log,
+      );
+      entry = { informer, synced: informer.start() };
+      this.required.set(key, entry);
+    }
+    await entry.synced;
+    return matching(s, entry.informer.list());
+  }
+
+  async ensureFinalizer(obj: KubeObject, finalizer: string): Promise<void> {
+    const list = obj.metadata.finalizers ?? [];
+    if (!list.includes(finalizer)) await this.patchMeta(obj, { finalizers: [...list, finalizer] });
+  }
+
+  async removeFinalizer(obj: KubeObject, finalizer: string): Promise<void> {
+    const list = obj.metadata.finalizers ?? [];
+    if (list.includes(finalizer))
+      await this.patchMeta(obj, { finalizers: list.filter((f) => f !== finalizer) });
+  }
+
+  /**
+   * A merge patch that applies only to the version read (a 409 retries with a
+   * fresh one) and never creates: an object deleted meanwhile stays deleted.
+   */
+  async patchMeta(obj: KubeObject, patch: Record<string, unknown>, spec?: object): Promise<void> {
+    const path = await this.central.path(
+      obj.apiVersion,
+      obj.kind,
+      obj.metadata.namespace,
+      obj.metadata.name,
+    );
+    try {
+      await this.central.request(
+        "PATCH",
+        path,
+        {
+          metadata: { ...patch, resourceVersion: obj.metadata.resourceVersion },
+          ...(spec ? { spec } : {}),
+        },
+        "application/merge-patch+json",
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) return;
+      throw err;
+    }
+  }
+}
