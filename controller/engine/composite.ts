@@ -138,7 +138,7 @@ export class CompositeReconciler {
         "PublishConnectionSecret",
         "Successfully published connection details",
       );
-    if (secretChanged && claim) this.ctx.queue.add(claimKey(claim.namespace ?? "", claim.name));
+    if (secretChanged && claim) this.ctx.queue.add(claimKey(claim.namespace, claim.name));
 
     await this.resultEvents(xr, out.results);
     const problem =
@@ -160,7 +160,7 @@ export class CompositeReconciler {
   private async resultEvents(xr: Composite, results: PipelineOutput["results"]): Promise<void> {
     const claimRef = xr.spec.claimRef;
     const claim = claimRef
-      ? this.ctx.claims.get(`${claimRef.namespace ?? ""}/${claimRef.name}`)
+      ? this.ctx.claims.get(`${claimRef.namespace}/${claimRef.name}`)
       : undefined;
     for (const { step, result: r } of results) {
       if (r.severity === Severity.SEVERITY_FATAL) continue;

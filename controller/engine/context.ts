@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { groups } from "../../apis/index.ts";
+import { groups, type StretchKafkaClaimSpec, type XStretchKafkaSpec } from "../../apis/index.ts";
 import { compositeLabel, matching, type CompositeCondition } from "../../functions/render.ts";
 import {
   DynamicClient,
@@ -49,23 +49,15 @@ export interface Ref {
   namespace?: string;
 }
 
+/** A claim, typed from its schema (apis/). */
 export interface Claim extends KubeObject {
-  spec: Record<string, unknown> & {
-    resourceRef?: Ref;
-    writeConnectionSecretToRef?: { name: string };
-    compositeDeletePolicy?: "Background" | "Foreground";
-    compositionRef?: { name: string };
-  };
+  spec: StretchKafkaClaimSpec;
   status?: Status;
 }
 
+/** A composite, typed from its schema (apis/). */
 export interface Composite extends KubeObject {
-  spec: Record<string, unknown> & {
-    claimRef?: Ref;
-    compositionRef?: { name: string };
-    resourceRefs?: Ref[];
-    writeConnectionSecretToRef?: { name: string; namespace: string };
-  };
+  spec: XStretchKafkaSpec;
   status?: Status;
 }
 

@@ -75,7 +75,7 @@ export class CompositionEngine {
     ctx.composites.on((_e, xr) => {
       this.queue.add(xrKey(xr.metadata.name ?? ""));
       const ref = xr.spec.claimRef;
-      if (ref) this.queue.add(claimKey(ref.namespace ?? "", ref.name));
+      if (ref) this.queue.add(claimKey(ref.namespace, ref.name));
     });
     ctx.compositions.on(() => {
       for (const xr of ctx.composites.list()) this.queue.add(xrKey(xr.metadata.name ?? ""));
