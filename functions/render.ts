@@ -18,8 +18,20 @@ export const compositionResourceName = "crossplane.io/composition-resource-name"
 /** `crossplane render` stamps every condition with this time. */
 const renderTime = "2024-01-01T00:00:00Z";
 
-import type { KubeObject } from "../apis/meta.ts";
+import type { KubeObject, OwnerReference } from "../apis/meta.ts";
 import { runPipelineSync, type PipelineStep } from "./pipeline.ts";
+
+/** A controller reference to `owner`: the garbage collector removes what it owns with it. */
+export function controllerRef(owner: KubeObject): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name ?? "",
+    uid: owner.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
 
 /** The Composition's name for function-stretch-kafka: what Crossplane calls its installed package. */
 export const functionName = "stretch-kafka-function-stretch-kafka";
@@ -148,16 +160,7 @@ export function composedObject(xr: KubeObject, name: string, resource: object): 
       ? { [claimNameLabel]: claimName, [claimNamespaceLabel]: claimNs }
       : {}),
   };
-  (meta as Record<string, unknown>)["ownerReferences"] = [
-    {
-      apiVersion: xr.apiVersion,
-      kind: xr.kind,
-      name: xr.metadata.name ?? "",
-      uid: xr.metadata.uid ?? "",
-      controller: true,
-      blockOwnerDeletion: true,
-    },
-  ];
+  (meta as Record<string, unknown>)["ownerReferences"] = [controllerRef(xr)];
   return r;
 }
 

@@ -7,12 +7,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { groups, type StretchKafkaClaimSpec, type XStretchKafkaSpec } from "../../apis/index.ts";
 import { compositeLabel, matching, type CompositeCondition } from "../../functions/render.ts";
-import {
-  DynamicClient,
-  KubeApiError,
-  type KubeObject,
-  type OwnerReference,
-} from "../kube/dynamic.ts";
+import { DynamicClient, KubeApiError, type KubeObject } from "../kube/dynamic.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { kinds } from "../provider/kinds.ts";
@@ -91,17 +86,7 @@ export const xrKey = (name: string): string => `xr/${name}`;
 export const digest = (v: unknown): string =>
   createHash("sha256").update(JSON.stringify(v)).digest("hex");
 
-/** A controller reference to `owner`: the garbage collector removes what it owns with it. */
-export function controllerRef(owner: KubeObject): OwnerReference {
-  return {
-    apiVersion: owner.apiVersion,
-    kind: owner.kind,
-    name: owner.metadata.name ?? "",
-    uid: owner.metadata.uid ?? "",
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
+export { controllerRef } from "../../functions/render.ts";
 
 /** The composite a claim binds to: stable for the claim's lifetime, unique per claim. */
 export function compositeNameFor(claim: KubeObject): string {
