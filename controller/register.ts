@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { allowDeleteAnnotation, anchorLabel, groups } from "../apis/index.ts";
 import type { DynamicClient, KubeObject } from "./kube/dynamic.ts";
+import { describeError } from "./kube/errors.ts";
 
 const fm = { fieldManager: "stretch-kafka-register" };
 
@@ -209,10 +210,18 @@ export async function registerCluster(
     fm,
   );
   report(`remote: Namespace ${o.namespace}`);
-  for (const obj of anchorProtection()) await o.remote.apply(obj, fm);
-  report(
-    `remote: ValidatingAdmissionPolicy ${anchorPolicyName} (only the provider deletes anchors)`,
-  );
+  try {
+    for (const obj of anchorProtection()) await o.remote.apply(obj, fm);
+    report(
+      `remote: ValidatingAdmissionPolicy ${anchorPolicyName} (only the provider deletes anchors)`,
+    );
+  } catch (err) {
+    // E.g. Kubernetes before 1.30, or an identity that may not create it:
+    // registering still works, without the protection, and says so.
+    report(
+      `remote: WARNING: anchor protection not installed (${describeError(err)}); an anchor ConfigMap deleted by hand would delete that cluster's share of Kafka (docs/operations.md)`,
+    );
+  }
   const token = await namespacedToken(o.remote, providerIdentity(o.namespace), (what) => {
     report(`remote: ${what}`);
   });
