@@ -68,7 +68,13 @@ export class ClaimReconciler {
         `composite ${xrName} is bound to claim ${xr.spec.claimRef?.namespace ?? ""}/${xr.spec.claimRef?.name ?? ""}; remove spec.resourceRef from this claim to get a composite of its own`,
       );
     }
-    const bound = xr?.spec.claimRef?.name === name && xr.spec.claimRef.namespace === ns;
+    // Bound before this reconcile, and said so: a reconcile that bound the
+    // composite but failed before the claim's status was written (a timeout
+    // after the apply) still gets its binding event next time.
+    const bound =
+      xr?.spec.claimRef?.name === name &&
+      xr.spec.claimRef.namespace === ns &&
+      claim.status?.conditions?.some((c) => c.type === "Synced") === true;
     try {
       await this.applyComposite(claim, xrName);
     } catch (err) {

@@ -192,9 +192,12 @@ export function claimLifecycle(
             .map(({ type, reason, message }) => ({ type, reason, message }));
         const summary =
           /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
+        let seen = "";
         await eventually("the claim's and the composite's events", async () => {
           const onClaim = await events(ns, "StretchKafka", "orders");
           const onXr = await events("default", "XStretchKafka", xrName);
+          // What the failure message shows, if they never all come.
+          seen = JSON.stringify({ onClaim, onXr });
           const has = (
             list: { type: string; reason: string; message: string }[],
             reason: string,
@@ -215,6 +218,8 @@ export function claimLifecycle(
             )
             ? true
             : undefined;
+        }).catch((err: unknown) => {
+          throw new Error(`${String(err)}; events seen: ${seen}`);
         });
 
         const secret = await eventually("the connection Secret holds every key", async () => {
