@@ -31,4 +31,23 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The product never depends on the development bed or the tests: they do
+    // not ship (npm run build and the images leave them out).
+    files: ["apis/**/*.ts", "controller/**/*.ts", "functions/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/devbed/**", "**/test/**", "**/bench/**"],
+              message:
+                "product code (apis, controller, functions) may not import the development bed, tests or benchmarks",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

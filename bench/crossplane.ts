@@ -1,7 +1,7 @@
 /**
  * `npm run bench:crossplane`: the example 3-cluster claim (66 managed
  * resources) under real Crossplane core at its defaults, installed from the
- * packages (test/bed/crossplane-core.ts). Measures the claim's time from
+ * packages (devbed/crossplane-core.ts). Measures the claim's time from
  * apply to Ready, the watch events its managed resources made (the events
  * Crossplane's XR watch circuit breaker counts: its bucket holds 100 and
  * refills 1/s), whether the breaker opened, and, in the same run, the same
@@ -14,12 +14,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { parse } from "yaml";
-import { prepareBed, providerNamespace } from "../controller/cli/sandbox.ts";
-import { playStrimzi, startController } from "../controller/cli/stack.ts";
+import { prepareBed, providerNamespace } from "../devbed/sandbox.ts";
+import { startController } from "../controller/cli/stack.ts";
+import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { kinds } from "../controller/provider/kinds.ts";
-import { startTestBed } from "../test/bed/clusters.ts";
-import { crossplaneBed } from "../test/bed/crossplane-core.ts";
+import { startTestBed } from "../devbed/clusters.ts";
+import { crossplaneBed } from "../devbed/crossplane-core.ts";
 
 const g = "stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };

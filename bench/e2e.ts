@@ -11,10 +11,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
-import { prepareBed } from "../controller/cli/sandbox.ts";
-import { playStrimzi, startController } from "../controller/cli/stack.ts";
+import { prepareBed } from "../devbed/sandbox.ts";
+import { startController } from "../controller/cli/stack.ts";
+import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
-import { startTestBed } from "../test/bed/clusters.ts";
+import { startTestBed } from "../devbed/clusters.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];

@@ -5,7 +5,7 @@
  *
  * The function runs as its image does (the compiled CLI, `node
  * dist/js/controller/cli/main.js function`); the caller is fncall
- * (test/bed/crank/fncall), a Go program calling it with grpc-go as Crossplane's
+ * (devbed/crank/fncall), a Go program calling it with grpc-go as Crossplane's
  * function runner does. Two figures per size: a request the function has not
  * seen (each call gets its own tag, as when the composite or observed state
  * changed) and a repeated one (what Crossplane sends on every reconcile of an
@@ -23,9 +23,9 @@ import { setTimeout } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { request } from "../functions/render.ts";
 import { crossplaneMaxResponseBytes } from "../functions/server.ts";
-import { fncallBinary } from "../test/bed/build.ts";
-import { freePort } from "../test/bed/clusters.ts";
-import { run } from "../test/bed/run.ts";
+import { fncallBinary } from "../devbed/build.ts";
+import { freePort } from "../devbed/clusters.ts";
+import { run } from "../devbed/run.ts";
 import type { StretchKafkaSpec } from "../apis/index.ts";
 
 interface Case {

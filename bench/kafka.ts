@@ -24,7 +24,7 @@ import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/ka
 import { exampleProviderConfigs, threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaBed } from "../test/kafka/harness.ts";
 import { createTopic, describeTopic } from "../test/kafka/proofs.ts";
-import { eventually } from "../test/bed/eventually.ts";
+import { eventually } from "../devbed/eventually.ts";
 
 /**
  * default and tuned as above; the two halves of tuned, to show which part

@@ -14,7 +14,7 @@ import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { Metrics } from "../controller/metrics.ts";
 import { Provider } from "../controller/provider/provider.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
-import { providerBed } from "../test/bed/provider-bed.ts";
+import { providerBed } from "../devbed/provider-bed.ts";
 
 const total = 1000;
 const clusters = ["c1", "c2", "c3"];

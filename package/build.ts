@@ -26,10 +26,10 @@ import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { functionName } from "../controller/cli/stack.ts";
 import { anchorProtection, identityObjects, providerIdentity } from "../controller/register.ts";
-import { crankBinary } from "../test/bed/build.ts";
-import { externalCrds } from "../test/bed/external-crds.ts";
-import { ourCrdFiles, ourXrdFile } from "../test/bed/install.ts";
-import { run } from "../test/bed/run.ts";
+import { crankBinary } from "../devbed/build.ts";
+import { externalCrds } from "../devbed/external-crds.ts";
+import { ourCrdFiles, ourXrdFile } from "../devbed/install.ts";
+import { run } from "../devbed/run.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const here = (...p: string[]): string => join(root, "package", ...p);

@@ -17,8 +17,8 @@ import {
   fncallBinary,
   kubebedBinary,
   registryBinary,
-} from "./bed/build.ts";
-import { externalCrds } from "./bed/external-crds.ts";
+} from "../devbed/build.ts";
+import { externalCrds } from "../devbed/external-crds.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tiers = ["unit", "integration"] as const;

@@ -8,7 +8,6 @@ import { render, toYamlStream, type KubeObject } from "../../functions/render.ts
 import { serve } from "../../functions/server.ts";
 import { describeError } from "../kube/errors.ts";
 import { newLogger } from "../log.ts";
-import { defaultClaimFile, sandbox } from "./sandbox.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { overGrpc, type FunctionRunner } from "../engine/pipeline.ts";
 import { kubeconfigCa, registerCluster } from "../register.ts";
@@ -42,23 +41,6 @@ function readObjects(file: string): KubeObject[] {
 const program = new Command("stretch-kafka")
   .description("Apache Kafka (KRaft) stretched across Kubernetes clusters, the Crossplane way")
   .showHelpAfterError();
-
-program
-  .command("sandbox")
-  .description("run a local multi-cluster sandbox (real API servers) with a sample claim")
-  .option("--claim <file>", "claim to apply", defaultClaimFile)
-  .option("--exit-when-ready", "exit 0 once the claim is Ready instead of running until Ctrl-C")
-  .option("--ready-timeout-seconds <s>", "how long the claim may take to become Ready", "300")
-  .action(async (o: { claim: string; exitWhenReady?: boolean; readyTimeoutSeconds: string }) => {
-    await sandbox({
-      claimFile: o.claim,
-      exitWhenReady: o.exitWhenReady ?? false,
-      readyTimeoutSeconds: positive("ready-timeout-seconds", o.readyTimeoutSeconds),
-      log: (m) => {
-        console.log(m);
-      },
-    });
-  });
 
 program
   .command("render")

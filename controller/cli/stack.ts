@@ -18,7 +18,6 @@ import { Metrics } from "../metrics.ts";
 import { Provider } from "../provider/provider.ts";
 import { registerCluster } from "../register.ts";
 import { defaultQueueOptions, type QueueOptions } from "../runtime/workqueue.ts";
-import { StrimziPlayer } from "./strimzi-player.ts";
 import { functionName } from "../../functions/render.ts";
 
 export const compositionFile = fileURLToPath(
@@ -128,17 +127,4 @@ export async function prepareClusters(
   } finally {
     await central.close();
   }
-}
-
-/** Plays Strimzi in every remote cluster's namespace. */
-export function playStrimzi(
-  remotes: Map<string, DynamicClient>,
-  namespace: string,
-  log: Logger,
-): StrimziPlayer[] {
-  return [...remotes].map(([name, client]) => {
-    const p = new StrimziPlayer(name, client, namespace, log);
-    p.start();
-    return p;
-  });
 }

@@ -11,12 +11,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { prepareBed } from "../../controller/cli/sandbox.ts";
-import { playStrimzi } from "../../controller/cli/stack.ts";
-import type { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
-import { freePort, startTestBed, type TestBed } from "../bed/clusters.ts";
-import { eventually } from "../bed/eventually.ts";
-import { testLogger } from "../bed/provider-bed.ts";
+import { prepareBed } from "../../devbed/sandbox.ts";
+import { playStrimzi } from "../../devbed/strimzi-player.ts";
+import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
+import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { testLogger } from "../../devbed/provider-bed.ts";
 
 const remoteNames = ["east", "west"];
 const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));

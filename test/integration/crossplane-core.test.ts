@@ -3,7 +3,7 @@
  * core v2: the Configuration pulled from a registry, its Function and
  * Provider resolved as dependencies, the function dialled with TLS as
  * Crossplane dials it, the provider as a process. The package runtime is
- * played by the test bed (test/bed/crossplane-core.ts). Then the claim's life
+ * played by the test bed (devbed/crossplane-core.ts). Then the claim's life
  * of the shared table (lifecycle.ts).
  */
 import { after, before, describe, test } from "node:test";
@@ -15,7 +15,7 @@ import {
   crossplaneBed,
   crossplaneNamespace,
   type CrossplaneBed,
-} from "../bed/crossplane-core.ts";
+} from "../../devbed/crossplane-core.ts";
 import { claimLifecycle, type LifecycleBed } from "./lifecycle.ts";
 
 let xb: CrossplaneBed;

@@ -14,10 +14,10 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient, KubeApiError, type KubeObject } from "../../controller/kube/dynamic.ts";
-import type { TestBed } from "../bed/clusters.ts";
-import { standaloneBed, type StandaloneBed } from "../bed/standalone-bed.ts";
-import { eventually } from "../bed/eventually.ts";
-import { serverCa } from "../bed/provider-bed.ts";
+import type { TestBed } from "../../devbed/clusters.ts";
+import { standaloneBed, type StandaloneBed } from "../../devbed/standalone-bed.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { serverCa } from "../../devbed/provider-bed.ts";
 
 const run = promisify(execFile);
 const remoteNames = ["east", "west", "north", "south"];

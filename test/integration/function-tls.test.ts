@@ -19,9 +19,14 @@ import {
 import { serve, type Served } from "../../functions/server.ts";
 import { compose } from "../../functions/stretch-kafka/compose.ts";
 import { asComposite, request } from "../../functions/render.ts";
-import { fncallBinary } from "../bed/build.ts";
-import { crossplaneLeaf, crossplaneRootCa, writeTlsDir, type Pem } from "../bed/crossplane-tls.ts";
-import { run, RunError } from "../bed/run.ts";
+import { fncallBinary } from "../../devbed/build.ts";
+import {
+  crossplaneLeaf,
+  crossplaneRootCa,
+  writeTlsDir,
+  type Pem,
+} from "../../devbed/crossplane-tls.ts";
+import { run, RunError } from "../../devbed/run.ts";
 import { exampleClaims, loadExample } from "../examples.ts";
 
 let work: string;

@@ -18,11 +18,11 @@ import { asComposite, render, toYamlStream, type KubeObject } from "../../functi
 import { serve, type Served } from "../../functions/server.ts";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
-import { crankBinary } from "../bed/build.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { installCrds } from "../bed/install.ts";
-import { run } from "../bed/run.ts";
-import { allAccepted, refusals, validator } from "../bed/validate.ts";
+import { crankBinary } from "../../devbed/build.ts";
+import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { installCrds } from "../../devbed/install.ts";
+import { run } from "../../devbed/run.ts";
+import { allAccepted, refusals, validator } from "../../devbed/validate.ts";
 import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
 import { functionName } from "../../controller/cli/stack.ts";
 

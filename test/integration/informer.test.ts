@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Informer, type InformerEvent } from "../../controller/kube/informer.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
+import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
 
 let bed: TestBed;
 let client: DynamicClient;

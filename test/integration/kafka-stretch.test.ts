@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import type { KubeObject } from "../../functions/render.ts";
-import { eventually } from "../bed/eventually.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import { exampleProviderConfigs, threeClusterClaim } from "../kafka/claims.ts";
 import { KafkaBed } from "../kafka/harness.ts";
 import {

@@ -6,8 +6,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { freePort } from "../bed/clusters.ts";
-import { eventually } from "../bed/eventually.ts";
+import { freePort } from "../../devbed/clusters.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   fm,
   group,
@@ -15,7 +15,7 @@ import {
   remoteConfigMap,
   spawnProvider,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 let central: DynamicClient;
 let pb: ProviderBed;

@@ -3,8 +3,8 @@
  * engine: the same expectations crossplane-core.test.ts holds real Crossplane to.
  */
 import { after, before } from "node:test";
-import { providerNamespace } from "../../controller/cli/sandbox.ts";
-import { standaloneBed, type StandaloneBed } from "../bed/standalone-bed.ts";
+import { providerNamespace } from "../../devbed/sandbox.ts";
+import { standaloneBed, type StandaloneBed } from "../../devbed/standalone-bed.ts";
 import { claimLifecycle } from "./lifecycle.ts";
 
 let sb: StandaloneBed;

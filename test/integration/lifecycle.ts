@@ -13,9 +13,9 @@ import {
   type DynamicClient,
   type KubeObject,
 } from "../../controller/kube/dynamic.ts";
-import { crankBinary } from "../bed/build.ts";
-import { eventually } from "../bed/eventually.ts";
-import { run } from "../bed/run.ts";
+import { crankBinary } from "../../devbed/build.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { run } from "../../devbed/run.ts";
 
 export const g = "stretchkafka.dev/v1alpha1";
 const remoteGroup = "remote.stretchkafka.dev/v1alpha1";

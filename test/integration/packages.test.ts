@@ -23,11 +23,11 @@ import {
   version,
   type PackageKind,
 } from "../../package/build.ts";
-import { crankBinary } from "../bed/build.ts";
-import { readYamlDocuments } from "../bed/external-crds.ts";
-import { ourCrdFiles, ourXrdFile } from "../bed/install.ts";
-import { run } from "../bed/run.ts";
-import { allAccepted, refusals, validator, type Validate } from "../bed/validate.ts";
+import { crankBinary } from "../../devbed/build.ts";
+import { readYamlDocuments } from "../../devbed/external-crds.ts";
+import { ourCrdFiles, ourXrdFile } from "../../devbed/install.ts";
+import { run } from "../../devbed/run.ts";
+import { allAccepted, refusals, validator, type Validate } from "../../devbed/validate.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const kinds = Object.keys(packages) as PackageKind[];

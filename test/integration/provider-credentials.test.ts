@@ -10,7 +10,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { kubeStatus } from "../../controller/kube/errors.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Provider } from "../../controller/provider/provider.ts";
-import { eventually } from "../bed/eventually.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   configMapToken,
   fastQueue,
@@ -22,7 +22,7 @@ import {
   serverCa,
   testLogger,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 let pb: ProviderBed;
 let central: DynamicClient;

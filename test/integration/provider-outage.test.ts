@@ -9,15 +9,15 @@ import assert from "node:assert/strict";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
-import { type TestBed } from "../bed/clusters.ts";
-import { eventually } from "../bed/eventually.ts";
+import { type TestBed } from "../../devbed/clusters.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   fastQueue,
   providerBed,
   remoteConfigMap,
   testLogger,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };

@@ -14,7 +14,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { certificatesIn, Pki } from "../../controller/provider/pki.ts";
 import { Provider } from "../../controller/provider/provider.ts";
-import { eventually } from "../bed/eventually.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   fastQueue,
   fm,
@@ -22,7 +22,7 @@ import {
   providerBed,
   testLogger,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 const day = 24 * 3600 * 1000;
 const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };

@@ -1,6 +1,6 @@
 /**
  * The provider against Strimzi's podset controller as it really behaves
- * (controller/cli/strimzi-player.ts, docs/adr/0006): a podset event whose
+ * (devbed/strimzi-player.ts, docs/adr/0006): a podset event whose
  * Kafka CR is not in Strimzi's cache is dropped until a resync minutes later,
  * podset status is written only when Strimzi reconciles, and after an
  * operator restart the podsets can arrive before the Kafka CRs. The player's
@@ -9,10 +9,10 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
+import { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import type { DynamicClient, KubeObject } from "../../controller/kube/dynamic.ts";
 import { Provider } from "../../controller/provider/provider.ts";
-import { eventually } from "../bed/eventually.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   fastQueue,
   fm,
@@ -20,7 +20,7 @@ import {
   providerBed,
   testLogger,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 let pb: ProviderBed;
 let central: DynamicClient;

@@ -11,8 +11,8 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
-import { eventually } from "../bed/eventually.ts";
-import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { fastQueue, providerBed, testLogger, type ProviderBed } from "../../devbed/provider-bed.ts";
 
 let central: DynamicClient;
 let east: DynamicClient;

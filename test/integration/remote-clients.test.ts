@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
 import { RemoteClients } from "../../controller/provider/clients.ts";
-import { eventually } from "../bed/eventually.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import {
   configMapToken,
   fm,
@@ -16,7 +16,7 @@ import {
   registerWithToken,
   testLogger,
   type ProviderBed,
-} from "../bed/provider-bed.ts";
+} from "../../devbed/provider-bed.ts";
 
 let pb: ProviderBed;
 let central: DynamicClient;

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Provider } from "../../controller/provider/provider.ts";
-import { eventually } from "../bed/eventually.ts";
-import { fastQueue, providerBed, testLogger, type ProviderBed } from "../bed/provider-bed.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { fastQueue, providerBed, testLogger, type ProviderBed } from "../../devbed/provider-bed.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };

@@ -33,8 +33,8 @@ import { parse, stringify } from "yaml";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
 import { compositeNameFor, xrApiVersion } from "../../controller/engine/engine.ts";
-import { playStrimzi } from "../../controller/cli/stack.ts";
-import type { StrimziPlayer } from "../../controller/cli/strimzi-player.ts";
+import { playStrimzi } from "../../devbed/strimzi-player.ts";
+import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
@@ -46,13 +46,13 @@ import {
   unusedGrants,
   type Grant,
   type PolicyRule,
-} from "../bed/audit.ts";
-import { freePort, startTestBed, type TestBed } from "../bed/clusters.ts";
-import { eventually } from "../bed/eventually.ts";
-import { readYamlDocuments } from "../bed/external-crds.ts";
-import { installCrds, waitEstablished } from "../bed/install.ts";
-import { serverCa, testLogger } from "../bed/provider-bed.ts";
-import { run } from "../bed/run.ts";
+} from "../../devbed/audit.ts";
+import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { readYamlDocuments } from "../../devbed/external-crds.ts";
+import { installCrds, waitEstablished } from "../../devbed/install.ts";
+import { serverCa, testLogger } from "../../devbed/provider-bed.ts";
+import { run } from "../../devbed/run.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const remoteNames = ["east", "west"];

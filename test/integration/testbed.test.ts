@@ -14,9 +14,9 @@ import cloneDeep from "lodash/cloneDeep.js";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { describeError, isNotFound } from "../../controller/kube/errors.ts";
-import { startTestBed, type TestBed } from "../bed/clusters.ts";
-import { applyFiles, installCrds, ourXrdFile } from "../bed/install.ts";
-import { readYamlDocuments } from "../bed/external-crds.ts";
+import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { applyFiles, installCrds, ourXrdFile } from "../../devbed/install.ts";
+import { readYamlDocuments } from "../../devbed/external-crds.ts";
 
 type Obj = KubeObject;
 

@@ -34,8 +34,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { CertificateRequest } from "../../apis/index.ts";
 import { Pki, type Issuer } from "../../controller/provider/pki.ts";
 import { render, type KubeObject } from "../../functions/render.ts";
-import { freePort } from "../bed/clusters.ts";
-import { run, type RunResult } from "../bed/run.ts";
+import { freePort } from "../../devbed/clusters.ts";
+import { run, type RunResult } from "../../devbed/run.ts";
 import { kafkaClasspath, toxiproxyBinary } from "./runtime.ts";
 import { MemoryCaStore, parseProperties } from "../support.ts";
 

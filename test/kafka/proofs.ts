@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { RunError } from "../bed/run.ts";
+import { RunError } from "../../devbed/run.ts";
 import type { KafkaBed } from "./harness.ts";
 
 export interface QuorumStatus {

@@ -7,9 +7,9 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { goBinary, type BuildReport } from "../bed/build.ts";
-import { cacheDir } from "../bed/cache.ts";
-import { run } from "../bed/run.ts";
+import { goBinary, type BuildReport } from "../../devbed/build.ts";
+import { cacheDir } from "../../devbed/cache.ts";
+import { run } from "../../devbed/run.ts";
 
 const toxiproxySrc = fileURLToPath(new URL("./toxiproxy/", import.meta.url));
 const log4jVersion = "2.24.3";

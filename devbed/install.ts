@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { describeError } from "../../controller/kube/errors.ts";
+import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { describeError } from "../controller/kube/errors.ts";
 import { externalCrds, readYamlDocuments } from "./external-crds.ts";
 
-const generatedCrdDir = fileURLToPath(new URL("../../apis/generated/crds/", import.meta.url));
+const generatedCrdDir = fileURLToPath(new URL("../apis/generated/crds/", import.meta.url));
 
 /** Our generated CRDs (XR and claim CRDs as Crossplane would derive them, provider CRDs), not the XRD. */
 export function ourCrdFiles(): string[] {

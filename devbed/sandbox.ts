@@ -14,15 +14,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
-import { DynamicClient, type KubeObject } from "../kube/dynamic.ts";
-import { describeError } from "../kube/errors.ts";
-import { newLogger } from "../log.ts";
-import { startTestBed, type TestBed } from "../../test/bed/clusters.ts";
-import { installCrds } from "../../test/bed/install.ts";
-import { cacheDir } from "../../test/bed/cache.ts";
-import { serverCa } from "../../test/bed/provider-bed.ts";
-import { playStrimzi, prepareClusters, startController } from "./stack.ts";
-import { claimStatus } from "./status.ts";
+import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { describeError } from "../controller/kube/errors.ts";
+import { newLogger } from "../controller/log.ts";
+import { startTestBed, type TestBed } from "./clusters.ts";
+import { installCrds } from "./install.ts";
+import { cacheDir } from "./cache.ts";
+import { serverCa } from "./provider-bed.ts";
+import { prepareClusters, startController } from "../controller/cli/stack.ts";
+import { playStrimzi } from "./strimzi-player.ts";
+import { claimStatus } from "../controller/cli/status.ts";
 
 export interface SandboxOptions {
   /** Exit 0 once the claim is Ready (non-zero if it is not within `readyTimeoutSeconds`). */
@@ -33,7 +34,7 @@ export interface SandboxOptions {
 }
 
 export const defaultClaimFile = fileURLToPath(
-  new URL("../../examples/claim-3-clusters.yaml", import.meta.url),
+  new URL("../examples/claim-3-clusters.yaml", import.meta.url),
 );
 
 const remoteNames = ["east", "west", "north"];

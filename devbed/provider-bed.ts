@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { pino, type Logger } from "pino";
-import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import type { QueueOptions } from "../../controller/runtime/workqueue.ts";
+import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import type { QueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
-import { kubeconfigCa, namespacedToken } from "../../controller/register.ts";
+import { kubeconfigCa, namespacedToken } from "../controller/register.ts";
 import { installCrds } from "./install.ts";
 
 export const group = "remote.stretchkafka.dev/v1alpha1";
@@ -117,7 +117,7 @@ export async function registerWithToken(
   );
 }
 
-const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
+const cli = fileURLToPath(new URL("../controller/cli/main.ts", import.meta.url));
 
 /** Node.js arguments that run `stretch-kafka ARGS` from source (with process.execPath). */
 export function cliArgs(...args: string[]): string[] {

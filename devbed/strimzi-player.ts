@@ -20,10 +20,10 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { kafkaApiVersion } from "../../functions/stretch-kafka/resources/strimzi.ts";
-import { KubeApiError, type DynamicClient, type KubeObject } from "../kube/dynamic.ts";
-import { describeError } from "../kube/errors.ts";
-import { Informer } from "../kube/informer.ts";
+import { kafkaApiVersion } from "../functions/stretch-kafka/resources/strimzi.ts";
+import { KubeApiError, type DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { describeError } from "../controller/kube/errors.ts";
+import { Informer } from "../controller/kube/informer.ts";
 
 interface PodSet extends KubeObject {
   spec: { pods?: KubeObject[]; selector?: { matchLabels?: Record<string, string> } };
@@ -321,4 +321,17 @@ export class StrimziPlayer {
       { ...fm, subresource: "status" },
     );
   }
+}
+
+/** Plays Strimzi in every remote cluster's namespace. */
+export function playStrimzi(
+  remotes: Map<string, DynamicClient>,
+  namespace: string,
+  log: Logger,
+): StrimziPlayer[] {
+  return [...remotes].map(([name, client]) => {
+    const p = new StrimziPlayer(name, client, namespace, log);
+    p.start();
+    return p;
+  });
 }

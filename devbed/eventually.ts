@@ -1,7 +1,7 @@
 /** Waits for a condition in the world: f returns a value when it holds, undefined (or throws) while it does not. */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describeError } from "../../controller/kube/errors.ts";
+import { describeError } from "../controller/kube/errors.ts";
 
 export async function eventually<T>(
   what: string,

@@ -18,16 +18,16 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { playStrimzi } from "../../controller/cli/stack.ts";
-import { DynamicClient, KubeApiError, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { registerCluster } from "../../controller/register.ts";
+import { playStrimzi } from "./strimzi-player.ts";
+import { DynamicClient, KubeApiError, type KubeObject } from "../controller/kube/dynamic.ts";
+import { registerCluster } from "../controller/register.ts";
 import {
   buildPackages,
   installedName,
   packages,
   version,
   type PackageKind,
-} from "../../package/build.ts";
+} from "../package/build.ts";
 import { crankBinary, crossplaneCoreBinary, registryBinary } from "./build.ts";
 import { freePort, startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
 import { installCrds } from "./install.ts";

@@ -1,5 +1,5 @@
 /**
- * Builds the Go harness (test/bed/kubebed: kube-apiserver with embedded etcd and
+ * Builds the Go harness (devbed/kubebed: kube-apiserver with embedded etcd and
  * kube-controller-manager from the upstream Go modules) once per source version
  * and caches the binary. A cold build prints its progress.
  */
@@ -42,8 +42,7 @@ async function sourceKey(dir: string, pkg: string, flags: string[]): Promise<str
 function kubernetesVersionFlags(): string[] {
   const gomod = readFileSync(join(kubebedSrc, "go.mod"), "utf8");
   const version = /k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
-  if (!version)
-    throw new Error("test/bed/kubebed/go.mod does not require k8s.io/kubernetes vX.Y.Z");
+  if (!version) throw new Error("devbed/kubebed/go.mod does not require k8s.io/kubernetes vX.Y.Z");
   const [major = "", minor = ""] = version.slice(1).split(".");
   const pkg = "k8s.io/component-base/version";
   return [
@@ -71,7 +70,7 @@ export async function crankBinary(log: (msg: string) => void = () => {}): Promis
 export function crossplaneVersion(): string {
   const gomod = readFileSync(join(crankSrc, "go.mod"), "utf8");
   const version = /github\.com\/crossplane\/crossplane\/v2 (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
-  if (!version) throw new Error("test/bed/crank/go.mod does not require crossplane/v2 vX.Y.Z");
+  if (!version) throw new Error("devbed/crank/go.mod does not require crossplane/v2 vX.Y.Z");
   return version;
 }
 
@@ -95,13 +94,13 @@ export async function crossplaneCoreBinary(
   );
 }
 
-/** Path of the loopback OCI registry (test/bed/crank/registry), building it first when needed. */
+/** Path of the loopback OCI registry (devbed/crank/registry), building it first when needed. */
 export async function registryBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
   return goBinary("registry", crankSrc, "./registry", log);
 }
 
 /**
- * Path of fncall (test/bed/crank/fncall), which calls a function over gRPC as
+ * Path of fncall (devbed/crank/fncall), which calls a function over gRPC as
  * Crossplane's function runner does, building it first when needed.
  */
 export async function fncallBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {

@@ -2,7 +2,7 @@
  * Runs a TypeScript entry point (the tests, the benchmarks, the sandbox, the
  * CLI) on the Node.js LTS the project targets, whatever Node.js started npm:
  *
- *   tsx test/bed/node-lts.ts test/run.ts [args...]
+ *   tsx devbed/node-lts.ts test/run.ts [args...]
  *
  * A Node.js of that major line or newer runs it as it is. An older one (this
  * machine has Node.js 20, past its end of life) gets the LTS from PyPI's
@@ -85,7 +85,7 @@ function nodeOnlyDir(node: string): string {
 
 async function main(): Promise<number> {
   const [script, ...args] = process.argv.slice(2);
-  if (!script) throw new Error("usage: tsx test/bed/node-lts.ts ENTRY.ts [args...]");
+  if (!script) throw new Error("usage: tsx devbed/node-lts.ts ENTRY.ts [args...]");
   const node = await ltsNode((m) => {
     console.error(`[node-lts] ${m}`);
   });

@@ -4,9 +4,10 @@
  * the controller (provider and engine) in this process, Strimzi played in
  * each remote cluster's `kafka` namespace.
  */
-import { prepareBed, providerNamespace } from "../../controller/cli/sandbox.ts";
-import { playStrimzi, startController, type Controller } from "../../controller/cli/stack.ts";
-import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import { prepareBed, providerNamespace } from "./sandbox.ts";
+import { startController, type Controller } from "../controller/cli/stack.ts";
+import { playStrimzi } from "./strimzi-player.ts";
+import { DynamicClient } from "../controller/kube/dynamic.ts";
 import { startTestBed, type TestBed } from "./clusters.ts";
 import { fastQueue, testLogger } from "./provider-bed.ts";
 
