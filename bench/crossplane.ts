@@ -18,9 +18,9 @@ import { prepareBed, providerNamespace } from "../devbed/sandbox.ts";
 import { startController } from "../controller/cli/stack.ts";
 import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
-import { kinds } from "../controller/provider/kinds.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
+import { countEvents } from "./watch-events.ts";
 
 const g = "stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };
@@ -29,39 +29,6 @@ const remoteNames = ["east", "west", "north"];
 interface Claim extends KubeObject {
   spec: { resourceRef?: { name: string } };
   status?: { conditions?: { type: string; status: string; reason?: string }[] };
-}
-
-/** Counts watch events of every managed resource labelled with the claim, until stopped. */
-function countEvents(
-  kubeconfig: () => DynamicClient,
-  claim: string,
-): { count: () => number; stop: () => void } {
-  const ac = new AbortController();
-  let n = 0;
-  for (const k of kinds) {
-    // One client per watch: a watch holds its connection.
-    const client = kubeconfig();
-    void client
-      .watch(k.apiVersion, k.kind, {
-        labelSelector: `crossplane.io/claim-name=${claim}`,
-        resourceVersion: "0",
-        timeoutSeconds: 600,
-        signal: ac.signal,
-        onEvent: (e) => {
-          if (e.type !== "BOOKMARK") n++;
-        },
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        void client.close();
-      });
-  }
-  return {
-    count: () => n,
-    stop: () => {
-      ac.abort();
-    },
-  };
 }
 
 /** Applies the example claim; resolves with seconds to Ready, events, and whether the XR's breaker opened. */

@@ -1,11 +1,16 @@
 /**
  * `npm run bench:e2e`: 100 claims over 3 remote clusters (real API servers of
- * the test bed), through the whole standalone path: engine, function,
- * provider, remote Strimzi played. Measures the time until all are Ready,
- * each claim's time from apply to Ready (p50/p99), and the time for one more
- * claim to become Ready with the 100 already there. Prints the figures and
- * writes bench-results/e2e.json.
- * Target: the new claim Ready within 10 s.
+ * the test bed), through the whole standalone path (engine, function,
+ * provider, remote Strimzi played), then the same under real Crossplane core
+ * at its defaults, installed from the packages. For each: the time until all
+ * are Ready, each claim's time from apply to Ready (p50/p99), and the time for
+ * one more claim to become Ready with the 100 already there; under Crossplane
+ * also that claim's managed-resource watch events and whether its composite's
+ * watch circuit breaker opened. Prints the figures and writes
+ * bench-results/e2e.json.
+ * Targets: the new claim Ready within 10 s on the engine; under Crossplane
+ * within 1.5x of the engine's time in the same run, with no breaker trip.
+ * CLAIMS=N for fewer claims; PATHS=standalone (or crossplane) for one path.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,6 +21,8 @@ import { startController } from "../controller/cli/stack.ts";
 import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed } from "../devbed/clusters.ts";
+import { crossplaneBed } from "../devbed/crossplane-core.ts";
+import { countEvents } from "./watch-events.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];
@@ -24,7 +31,8 @@ const g = "stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };
 
 interface Claim extends KubeObject {
-  status?: { conditions?: { type: string; status: string }[] };
+  spec?: { resourceRef?: { name: string } };
+  status?: { conditions?: { type: string; status: string; reason?: string }[] };
 }
 
 /** The smallest claim that survives losing a cluster: one dual-role node in each of three. */
@@ -54,10 +62,103 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, i)] ?? NaN;
 }
 
-async function main(): Promise<void> {
-  const log = (m: string): void => {
-    console.log(m);
+interface PathResult {
+  path: "standalone" | "crossplane";
+  claims: number;
+  managedResources: number;
+  allReadySeconds: number;
+  p50ClaimSeconds: number;
+  p99ClaimSeconds: number;
+  newClaimReadySeconds: number;
+  newClaimWatchEvents: number;
+  newClaimCircuitOpened: boolean;
+  rssMiB: number;
+}
+
+const log = (m: string): void => {
+  console.log(m);
+};
+
+/** Applies `claims` claims, then one more; measures as the header says. */
+async function load(
+  path: PathResult["path"],
+  central: DynamicClient,
+  client: () => DynamicClient,
+): Promise<PathResult> {
+  await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }, fm);
+  /** Applies claims and resolves with each one's seconds from apply to Ready. */
+  const measure = async (
+    names: string[],
+  ): Promise<{ ready: Map<string, number>; circuitOpened: boolean }> => {
+    const applied = new Map<string, number>();
+    const ready = new Map<string, number>();
+    let circuitOpened = false;
+    for (const n of names) {
+      await central.apply(claim(n), fm);
+      applied.set(n, performance.now());
+    }
+    const t0 = performance.now();
+    let lastReport = 0;
+    while (ready.size < names.length) {
+      const list = await central.list<Claim>(g, "StretchKafka", { namespace });
+      const now = performance.now();
+      for (const c of list.items) {
+        const n = c.metadata.name ?? "";
+        const at = applied.get(n);
+        if (at !== undefined && !ready.has(n) && isReady(c)) ready.set(n, (now - at) / 1000);
+      }
+      if (names.length === 1) {
+        const xrName = list.items.find((c) => c.metadata.name === names[0])?.spec?.resourceRef
+          ?.name;
+        const xr = xrName ? await central.find<Claim>(g, "XStretchKafka", xrName) : undefined;
+        if (xr?.status?.conditions?.some((x) => x.reason === "WatchCircuitOpen"))
+          circuitOpened = true;
+      }
+      if (now - lastReport > 10_000) {
+        log(`  ${String(ready.size)}/${String(names.length)} Ready`);
+        lastReport = now;
+      }
+      if (now - t0 > 45 * 60_000) throw new Error(`${path}: not all Ready within 45 minutes`);
+      await sleep(200);
+    }
+    return { ready, circuitOpened };
   };
+
+  const names = Array.from({ length: claims }, (_, i) => `k${String(i).padStart(3, "0")}`);
+  log(`${path}: applying ${String(claims)} claims (3 remote clusters, one dual-role node in each)`);
+  const t0 = performance.now();
+  const { ready: perClaim } = await measure(names);
+  const allReadySeconds = (performance.now() - t0) / 1000;
+  // Let the first wave settle before the single claim, as an operator's cluster would be.
+  await sleep(5000);
+  log(`${path}: one more claim, with the others in place`);
+  const events = countEvents(client, "newcomer");
+  await sleep(500);
+  const one = await measure(["newcomer"]);
+  await sleep(10_000); // what the last writes still bring
+  events.stop();
+  const sorted = [...perClaim.values()].sort((a, b) => a - b);
+  return {
+    path,
+    claims,
+    managedResources: (
+      await Promise.all(
+        ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
+          async (k) => (await central.list("remote.stretchkafka.dev/v1alpha1", k)).items.length,
+        ),
+      )
+    ).reduce((a, b) => a + b, 0),
+    allReadySeconds: Number(allReadySeconds.toFixed(1)),
+    p50ClaimSeconds: Number(percentile(sorted, 50).toFixed(1)),
+    p99ClaimSeconds: Number(percentile(sorted, 99).toFixed(1)),
+    newClaimReadySeconds: Number((one.ready.get("newcomer") ?? NaN).toFixed(1)),
+    newClaimWatchEvents: events.count(),
+    newClaimCircuitOpened: one.circuitOpened,
+    rssMiB: Math.round(process.memoryUsage().rss / 1048576),
+  };
+}
+
+async function standalone(): Promise<PathResult> {
   const bed = await startTestBed({ names: ["central", ...remoteNames], log });
   const central = new DynamicClient(bed.cluster("central").kubeConfig());
   const remotes = new Map(
@@ -71,80 +172,70 @@ async function main(): Promise<void> {
       queue: defaultQueueOptions,
     });
     const players = playStrimzi(remotes, "kafka", quiet);
-    await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }, fm);
-
-    /** Applies claims and resolves with each one's seconds from apply to Ready. */
-    const measure = async (names: string[]): Promise<Map<string, number>> => {
-      const applied = new Map<string, number>();
-      const ready = new Map<string, number>();
-      for (const n of names) {
-        await central.apply(claim(n), fm);
-        applied.set(n, performance.now());
-      }
-      let lastReport = 0;
-      while (ready.size < names.length) {
-        const list = await central.list<Claim>(g, "StretchKafka", { namespace });
-        const now = performance.now();
-        for (const c of list.items) {
-          const n = c.metadata.name ?? "";
-          const at = applied.get(n);
-          if (at !== undefined && !ready.has(n) && isReady(c)) ready.set(n, (now - at) / 1000);
-        }
-        if (now - lastReport > 5000) {
-          log(`  ${String(ready.size)}/${String(names.length)} Ready`);
-          lastReport = now;
-        }
-        await sleep(200);
-      }
-      return ready;
-    };
-
-    const names = Array.from({ length: claims }, (_, i) => `k${String(i).padStart(3, "0")}`);
-    log(`applying ${String(claims)} claims (3 remote clusters, one dual-role node in each)`);
-    const t0 = performance.now();
-    const perClaim = await measure(names);
-    const allReadySeconds = (performance.now() - t0) / 1000;
-    // Let the first wave settle before the single claim, as an operator's cluster would be.
-    await sleep(5000);
-    log("one more claim, with the others in place");
-    const one = await measure(["newcomer"]);
-    const sorted = [...perClaim.values()].sort((a, b) => a - b);
-    const result = {
-      claims,
-      remoteClusters: remoteNames.length,
-      managedResources: (
-        await Promise.all(
-          ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
-            async (k) => (await central.list("remote.stretchkafka.dev/v1alpha1", k)).items.length,
-          ),
-        )
-      ).reduce((a, b) => a + b, 0),
-      allReadySeconds: Number(allReadySeconds.toFixed(1)),
-      p50ClaimSeconds: Number(percentile(sorted, 50).toFixed(1)),
-      p99ClaimSeconds: Number(percentile(sorted, 99).toFixed(1)),
-      newClaimReadySeconds: Number((one.get("newcomer") ?? NaN).toFixed(1)),
-      rssMiB: Math.round(process.memoryUsage().rss / 1048576),
-    };
-    log(`\nclaims Ready: ${String(result.claims)} in ${String(result.allReadySeconds)} s`);
-    log(
-      `per claim, apply to Ready: p50 ${String(result.p50ClaimSeconds)} s, p99 ${String(result.p99ClaimSeconds)} s`,
-    );
-    log(
-      `one new claim with ${String(claims)} in place: ${String(result.newClaimReadySeconds)} s (target < 10 s: ${result.newClaimReadySeconds < 10 ? "met" : "NOT met"})`,
-    );
-    log(
-      `managed resources of the main kinds: ${String(result.managedResources)}; controller+bench RSS ${String(result.rssMiB)} MiB`,
-    );
-    mkdirSync("bench-results", { recursive: true });
-    writeFileSync("bench-results/e2e.json", JSON.stringify(result, null, 2) + "\n");
-    log("written to bench-results/e2e.json");
-    await Promise.all(players.map((p) => p.stop()));
-    await controller.stop();
+    try {
+      return await load(
+        "standalone",
+        central,
+        () => new DynamicClient(bed.cluster("central").kubeConfig()),
+      );
+    } finally {
+      await Promise.all(players.map((p) => p.stop()));
+      await controller.stop();
+    }
   } finally {
     for (const r of remotes.values()) await r.close();
     await central.close();
     await bed.close();
   }
+}
+
+async function crossplane(): Promise<PathResult> {
+  const xb = await crossplaneBed(remoteNames);
+  try {
+    return await load(
+      "crossplane",
+      xb.central,
+      () => new DynamicClient(xb.bed.cluster("central").kubeConfig()),
+    );
+  } finally {
+    await xb.close();
+  }
+}
+
+function report(r: PathResult): void {
+  log(`\n${r.path}: claims Ready: ${String(r.claims)} in ${String(r.allReadySeconds)} s`);
+  log(
+    `  per claim, apply to Ready: p50 ${String(r.p50ClaimSeconds)} s, p99 ${String(r.p99ClaimSeconds)} s`,
+  );
+  log(
+    `  one new claim with ${String(r.claims)} in place: ${String(r.newClaimReadySeconds)} s, ${String(r.newClaimWatchEvents)} managed-resource watch events, circuit breaker ${r.newClaimCircuitOpened ? "OPENED" : "closed"}`,
+  );
+  log(
+    `  managed resources of the main kinds: ${String(r.managedResources)}; bench process RSS ${String(r.rssMiB)} MiB`,
+  );
+}
+
+async function main(): Promise<void> {
+  const paths = (process.env["PATHS"] ?? "standalone,crossplane").split(",");
+  const results: PathResult[] = [];
+  if (paths.includes("standalone")) results.push(await standalone());
+  if (paths.includes("crossplane")) results.push(await crossplane());
+  for (const r of results) report(r);
+  const base = results.find((r) => r.path === "standalone");
+  const xp = results.find((r) => r.path === "crossplane");
+  if (base)
+    log(
+      `\nengine: new claim ${String(base.newClaimReadySeconds)} s (target < 10 s: ${base.newClaimReadySeconds < 10 ? "met" : "NOT met"})`,
+    );
+  if (base && xp) {
+    const ratio = xp.newClaimReadySeconds / base.newClaimReadySeconds;
+    log(
+      `crossplane: new claim ${ratio.toFixed(2)}x the engine's (target <= 1.5x: ${ratio <= 1.5 ? "met" : "NOT met"}); breaker ${xp.newClaimCircuitOpened ? "OPENED (target: no trip: NOT met)" : "stayed closed (met)"}`,
+    );
+  }
+  mkdirSync("bench-results", { recursive: true });
+  writeFileSync("bench-results/e2e.json", JSON.stringify(results, null, 2) + "\n");
+  log("written to bench-results/e2e.json");
 }
 
 await main();
