@@ -454,9 +454,12 @@ export class ManagedReconciler {
   ): Promise<ReconcileResult> {
     const ref = this.remoteRef(mr);
     const key = `${mr.spec.providerConfigRef.name}|${ref.namespace}|${ref.kind}|${ref.name}`;
-    const stalled = current.metadata.deletionTimestamp
-      ? undefined
-      : kind.behaviour.stalled?.(current, related);
+    // A touch is a write: not for an object being deleted, nor one the
+    // management policies only let us observe.
+    const stalled =
+      current.metadata.deletionTimestamp || !this.can(mr, "Update")
+        ? undefined
+        : kind.behaviour.stalled?.(current, related);
     if (!stalled) {
       this.stalls.delete(key);
       return undefined;
