@@ -94,11 +94,20 @@ const podsOf = (podSet: KubeObject): PodEntry[] =>
 const revisionOf = (o: KubeObject | undefined): string =>
   o?.metadata.annotations?.["strimzi.io/revision"] ?? "";
 
-const podReady = (p: KubeObject): boolean =>
+/** Whether the kubelet reports a pod Ready. */
+export const podReady = (p: KubeObject): boolean =>
   (
     (p["status"] as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ??
     []
   ).some((c) => c.type === "Ready" && c.status === "True");
+
+/** Each pod a podset lists, with the live pod of that name if the watch has one. */
+function listedPods(podSet: KubeObject, pods: Related): { want: PodEntry; pod?: KubeObject }[] {
+  return podsOf(podSet).map((want) => {
+    const pod = pods.get(relatedKey({ kind: "Pod", name: want.metadata.name ?? "" }));
+    return pod ? { want, pod } : { want };
+  });
+}
 
 /** What Strimzi writes on a paused Kafka CR once it has seen it (AbstractOperator). */
 function unseenByStrimzi(kafka: KubeObject): string | undefined {
@@ -163,11 +172,10 @@ function podSetNotReady(o: KubeObject, pods: Related): string | undefined {
   const s = statusOf(o) as { observedGeneration?: number } | undefined;
   if (!s || (s.observedGeneration ?? 0) < (o.metadata.generation ?? 0))
     return "the remote Strimzi operator has not reconciled it yet";
-  const wanted = podsOf(o);
+  const wanted = listedPods(o, pods);
   const problems: string[] = [];
-  for (const want of wanted) {
+  for (const { want, pod } of wanted) {
     const name = want.metadata.name ?? "";
-    const pod = pods.get(relatedKey({ kind: "Pod", name }));
     if (!pod) problems.push(`pod ${name} does not exist`);
     else if (pod.metadata.deletionTimestamp) problems.push(`pod ${name} is terminating`);
     else if (!podReady(pod)) problems.push(`pod ${name} is not Ready`);
@@ -282,21 +290,16 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
       },
     }),
     stalled: (o, pods) => {
-      const missing = podsOf(o)
-        .map((p) => p.metadata.name ?? "")
-        .filter((name) => !pods.get(relatedKey({ kind: "Pod", name })));
+      const missing = listedPods(o, pods)
+        .filter((x) => !x.pod)
+        .map((x) => x.want.metadata.name ?? "");
       return missing.length > 0 ? `pod(s) ${missing.join(", ")} missing` : undefined;
     },
     // Counted from the pods themselves, as readiness is: Strimzi's own
     // counts can be stale (docs/adr/0006).
     atProvider: (o, pods) => {
-      const wanted = podsOf(o);
-      const live = wanted
-        .map((w) => ({
-          want: w,
-          pod: pods.get(relatedKey({ kind: "Pod", name: w.metadata.name ?? "" })),
-        }))
-        .filter((x) => x.pod && !x.pod.metadata.deletionTimestamp);
+      const wanted = listedPods(o, pods);
+      const live = wanted.filter((x) => x.pod && !x.pod.metadata.deletionTimestamp);
       const s = (statusOf(o) ?? {}) as { observedGeneration?: number };
       return {
         ...(s.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),

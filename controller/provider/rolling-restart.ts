@@ -14,6 +14,7 @@ import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
+import { podReady } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 import type { ManagedResource } from "./reconciler.ts";
 
@@ -68,10 +69,6 @@ export function desiredPods(podSets: ManagedResource[]): DesiredPod[] {
   return out.sort((a, b) => a.rank - b.rank || a.nodeId - b.nodeId || a.name.localeCompare(b.name));
 }
 
-function isReady(pod: PodObject): boolean {
-  return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-}
-
 export class RollingRestart {
   constructor(private readonly deps: RollingRestartDeps) {}
 
@@ -101,7 +98,7 @@ export class RollingRestart {
       // Degraded: a cluster unreachable, or a node missing or not Ready. Pod events bring us back.
       if (!seen.synced) return undefined;
       const pod = seen.object as PodObject | undefined;
-      if (!pod || pod.metadata.deletionTimestamp || !isReady(pod)) return undefined;
+      if (!pod || pod.metadata.deletionTimestamp || !podReady(pod)) return undefined;
       running.set(want, pod);
     }
     const stale = wanted.find(
