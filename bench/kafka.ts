@@ -2,11 +2,12 @@
  * `npm run bench:kafka`: producer throughput of a stretched Kafka cluster at
  * 0, 10 and 50 ms of added one-way latency between clusters (each direction,
  * so a cross-cluster round trip gains twice that), with Kafka's default
- * configuration and with stretch-kafka's, on real Kafka running what the
- * function renders (test/kafka/harness.ts).
+ * configuration and with stretch-kafka's, on real Kafka through the whole
+ * path (devbed/kafka/stretch-bed.ts: claim, engine, function, provider,
+ * Strimzi player, Kafka processes run by the node agents).
  *
- * - default: the rendered configuration without stretch-kafka's latency
- *   settings (so Kafka's own defaults for them), and a producer with Kafka's
+ * - default: a claim that sets stretch-kafka's latency settings back to
+ *   Kafka's own defaults (spec.kafka.config), and a producer with Kafka's
  *   defaults;
  * - tuned: the rendered configuration as is, and a producer with the
  *   settings the function publishes in the connection Secret
@@ -21,8 +22,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/kafka-config.ts";
-import { exampleProviderConfigs, threeClusterClaim } from "../test/kafka/claims.ts";
-import { KafkaBed } from "../test/kafka/harness.ts";
+import { threeClusterClaim } from "../test/kafka/claims.ts";
+import { KafkaStretchBed } from "../devbed/kafka/stretch-bed.ts";
 import { createTopic, describeTopic } from "../test/kafka/proofs.ts";
 import { eventually } from "../devbed/eventually.ts";
 
@@ -44,18 +45,28 @@ const log = (m: string): void => {
   console.log(`[bench:kafka] ${m}`);
 };
 
-const providerConfigs = exampleProviderConfigs();
-const claim = threeClusterClaim("bench", "static");
+/** Kafka 4.1's own defaults for the settings stretch-kafka tunes for latency. */
+const kafkaDefaults: Record<string, string> = {
+  "socket.send.buffer.bytes": "102400",
+  "socket.receive.buffer.bytes": "102400",
+  "replica.socket.receive.buffer.bytes": "65536",
+  "num.replica.fetchers": "1",
+  "replica.fetch.max.bytes": "1048576",
+  "replica.fetch.response.max.bytes": "10485760",
+};
+const untuned = Object.keys(latencyDefaults).filter((k) => !(k in kafkaDefaults));
+if (untuned.length > 0) throw new Error(`no Kafka default given here for ${untuned.join(", ")}`);
 
-/** The rendered configuration without stretch-kafka's latency settings: Kafka's defaults for them. */
-function kafkaDefaults(config: string): string {
-  return config
-    .split("\n")
-    .filter((l) => !Object.keys(latencyDefaults).some((k) => l.startsWith(`${k}=`)))
-    .join("\n");
+function claim(config: Config): ReturnType<typeof threeClusterClaim> {
+  const c = threeClusterClaim("bench", "static");
+  if (config === "default" || config === "producer-only") {
+    const spec = c["spec"] as { kafka: { config?: Record<string, string> } };
+    spec.kafka.config = { ...kafkaDefaults };
+  }
+  return c;
 }
 
-async function measure(bed: KafkaBed, config: Config, latencyMs: number): Promise<number> {
+async function measure(bed: KafkaStretchBed, config: Config, latencyMs: number): Promise<number> {
   await bed.setLatency(latencyMs);
   const topic = `bench-${config}-${latencyMs}`;
   await createTopic(bed, "east", topic, partitions);
@@ -95,14 +106,7 @@ async function measure(bed: KafkaBed, config: Config, latencyMs: number): Promis
 async function main(): Promise<void> {
   const runs: { latencyMs: number; config: Config; msgsPerSec: number }[] = [];
   for (const config of configs) {
-    const bed = await KafkaBed.start({
-      claim,
-      providerConfigs,
-      log,
-      ...(config === "default" || config === "producer-only"
-        ? { transformConfig: kafkaDefaults }
-        : {}),
-    });
+    const bed = await KafkaStretchBed.start({ claim: claim(config), log });
     try {
       for (const latencyMs of latencies) {
         const msgsPerSec = await measure(bed, config, latencyMs);

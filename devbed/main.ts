@@ -4,11 +4,14 @@
  * controller/, functions/ and apis/ may not import devbed/ (eslint), and
  * neither `npm run build` nor the images contain it.
  *
- *   tsx devbed/main.ts sandbox [--claim FILE] [--exit-when-ready]
+ *   tsx devbed/main.ts sandbox [run] [--claim FILE] [--exit-when-ready]
+ *   tsx devbed/main.ts sandbox produce|consume --topic T [--in CLUSTER]
+ *   tsx devbed/main.ts sandbox stop-cluster|start-cluster CLUSTER
  */
 import { Command } from "commander";
 import { describeError } from "../controller/kube/errors.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
+import { clusterAction, consume, produce } from "./sandbox-control.ts";
 
 function positive(name: string, value: string): number {
   const n = Number(value);
@@ -21,9 +24,13 @@ const program = new Command("devbed")
   .description("stretch-kafka's development bed: real API servers on this machine")
   .showHelpAfterError();
 
-program
+const box = program
   .command("sandbox")
-  .description("run a local multi-cluster sandbox (real API servers) with a sample claim")
+  .description("a local multi-cluster sandbox (real API servers, real Kafka) with a sample claim");
+
+box
+  .command("run", { isDefault: true })
+  .description("start the sandbox and run until Ctrl-C")
   .option("--claim <file>", "claim to apply", defaultClaimFile)
   .option("--exit-when-ready", "exit 0 once the claim is Ready instead of running until Ctrl-C")
   .option("--ready-timeout-seconds <s>", "how long the claim may take to become Ready", "300")
@@ -37,6 +44,38 @@ program
       },
     });
   });
+
+box
+  .command("produce")
+  .description("send lines typed here to a topic (created with the cluster's defaults if missing)")
+  .requiredOption("--topic <name>", "topic")
+  .option("--in <cluster>", "the simulated cluster the producer runs in", "east")
+  .action(async (o: { topic: string; in: string }) => {
+    process.exitCode = await produce(o);
+  });
+
+box
+  .command("consume")
+  .description("print a topic's records from the beginning")
+  .requiredOption("--topic <name>", "topic")
+  .option("--in <cluster>", "the simulated cluster the consumer runs in", "east")
+  .action(async (o: { topic: string; in: string }) => {
+    process.exitCode = await consume(o);
+  });
+
+for (const action of ["stop", "start"] as const) {
+  box
+    .command(`${action}-cluster`)
+    .argument("<cluster>", "east, west or north")
+    .description(
+      action === "stop"
+        ? "lose a whole simulated cluster: its API server and its Kafka processes are killed"
+        : "bring a stopped cluster back: its API server with its data, its Kafka on its volumes",
+    )
+    .action(async (cluster: string) => {
+      console.log(await clusterAction(action, cluster));
+    });
+}
 
 try {
   await program.parseAsync();

@@ -4,10 +4,13 @@
  * installs every CRD (ours and the real ones of Crossplane, MCS and Strimzi),
  * registers the remote clusters with their least-privilege identity, runs the
  * controller (provider and composition engine), plays the remote Strimzi
- * operators (the one simulated part: pods are made Ready), applies a sample
- * claim and shows its status converging until Ready. With
- * STRETCH_KAFKA_KUBECONFIGS=central,remote1,... it uses those clusters
- * instead, and plays no Strimzi there.
+ * operators and runs every Kafka pod as a real Kafka process (the node
+ * agents play the kubelet: devbed/kafka), applies a sample claim, shows its
+ * status converging until Ready, and waits until Kafka itself reports every
+ * controller voting and every broker registered. While it runs,
+ * `npm run sandbox -- produce|consume|stop-cluster|start-cluster` use it
+ * (sandbox-control.ts). With STRETCH_KAFKA_KUBECONFIGS=central,remote1,...
+ * it uses those clusters instead, and plays nothing there.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +27,9 @@ import { serverCa } from "./provider-bed.ts";
 import { prepareClusters, startController } from "../controller/cli/stack.ts";
 import { playStrimzi } from "./strimzi-player.ts";
 import { claimStatus } from "../controller/cli/status.ts";
+import { eventually } from "./eventually.ts";
+import { KafkaNodes } from "./kafka/stretch-bed.ts";
+import { serveControl, usage, writeState } from "./sandbox-control.ts";
 
 export interface SandboxOptions {
   /** Exit 0 once the claim is Ready (non-zero if it is not within `readyTimeoutSeconds`). */
@@ -41,7 +47,12 @@ const remoteNames = ["east", "west", "north"];
 export const providerNamespace = "stretch-kafka-system";
 
 interface Claim extends KubeObject {
-  spec: { targetNamespace?: string; clusters: { providerConfigRef: { name: string } }[] };
+  spec: {
+    targetNamespace?: string;
+    clusters: { providerConfigRef: { name: string } }[];
+    kafka?: { version?: string };
+    writeConnectionSecretToRef?: { name: string };
+  };
   status?: {
     conditions?: { type: string; status: string; message?: string }[];
     summary?: { clusters?: string; nodes?: string };
@@ -117,14 +128,25 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
     const controller = await startController(central, logger, { namespace: providerNamespace });
     cleanups.push(() => controller.stop());
     const local = new Map([...remotes].filter(([n]) => bed.cluster(n).managed));
+    let kafka: KafkaNodes | undefined;
     if (local.size > 0) {
       log(
-        `playing Strimzi in ${[...local.keys()].join(", ")} (its podset controller, quirks included, and the kubelet: pods are made Ready)`,
+        `playing Strimzi's podset controller in ${[...local.keys()].join(", ")} (quirks included), and each cluster's kubelet: every Kafka pod runs as a real Kafka process`,
       );
-      const players = playStrimzi(local, targetNamespace, logger);
+      const players = playStrimzi(local, targetNamespace, logger, { kubelet: false });
       cleanups.push(async () => {
         await Promise.all(players.map((p) => p.stop()));
       });
+      kafka = await KafkaNodes.start({
+        bed,
+        clusters: [...local.keys()],
+        namespace: targetNamespace,
+        kafkaVersion: claim.spec.kafka?.version ?? "4.1.0",
+        log: logger,
+        report: log,
+      });
+      const k = kafka;
+      cleanups.push(() => k.stop());
     }
 
     const ns = claim.metadata.namespace ?? "default";
@@ -156,6 +178,30 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
       }
       await sleep(500);
     }
+    if (ready && kafka) {
+      const k = kafka;
+      await k.readNodes();
+      const asked = [...local.keys()][0] ?? "";
+      log(`claim Ready; asking Kafka itself (from ${asked}) whether every node has joined`);
+      try {
+        await eventually(
+          "Kafka reports every controller voting and every broker registered",
+          async () => {
+            const why = await k.notFormed(asked);
+            if (why && why !== last) log(`  ${elapsed().padStart(6)}  ${why}`);
+            last = why ?? "";
+            return why ? undefined : true;
+          },
+          Math.max(10, (deadline - Date.now()) / 1000),
+          2000,
+        );
+        log(
+          `  ${elapsed().padStart(6)}  Kafka: every controller votes, every broker is registered`,
+        );
+      } catch {
+        ready = false;
+      }
+    }
     log("");
     log(await claimStatus(central, name, ns));
     log("");
@@ -176,9 +222,24 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
       "",
       "try:",
       `  kubectl --kubeconfig ${join(dir, "central.kubeconfig")} get stretchkafkas -A`,
-      `  kubectl --kubeconfig ${join(dir, "east.kubeconfig")} -n ${targetNamespace} get strimzipodsets,pods`,
+      `  kubectl --kubeconfig ${join(dir, "east.kubeconfig")} -n ${targetNamespace} get strimzipodsets,pods -o wide`,
       `  npm run stretch-kafka -- status ${name} -n ${ns} --kubeconfig ${join(dir, "central.kubeconfig")}`,
     );
+    if (kafka && ready) {
+      const secret = claim.spec.writeConnectionSecretToRef?.name;
+      const control = await serveControl(kafka);
+      cleanups.push(() => control.close());
+      const conn = secret
+        ? await central.find<KubeObject & { data?: Record<string, string> }>(
+            "v1",
+            "Secret",
+            secret,
+            ns,
+          )
+        : undefined;
+      writeState(dir, kafka, control.url, conn?.data ?? {});
+      lines.push("", ...usage());
+    }
     log(lines.join("\n"));
   } catch (err) {
     await stop();

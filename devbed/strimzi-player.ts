@@ -16,7 +16,8 @@
  * - A restart can replay the startup race Strimzi has: podset events
  *   delivered before the Kafka informer has listed are dropped.
  *
- * As the kubelet, it reports every pod Running and Ready.
+ * As the kubelet, it reports every pod Running and Ready, unless a node agent
+ * runs the pods for real (`kubelet: false`).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -48,6 +49,11 @@ export interface PlayerOptions {
   apiVersion?: string;
   /** How often every podset is delivered again, as an informer resync (Strimzi: 5 minutes). */
   resyncMs?: number;
+  /**
+   * Also play the kubelet by marking every pod Running and Ready (default).
+   * False where a node agent runs the pods (devbed/kafka/node-agent.ts).
+   */
+  kubelet?: boolean;
 }
 
 export interface StartOptions {
@@ -65,6 +71,7 @@ export class StrimziPlayer {
   private pods!: Informer<Pod>;
   private readonly apiVersion: string;
   private readonly resyncMs: number;
+  private readonly kubelet: boolean;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -87,6 +94,7 @@ export class StrimziPlayer {
   ) {
     this.apiVersion = opts.apiVersion ?? "core.strimzi.io/v1";
     this.resyncMs = opts.resyncMs ?? 5 * 60_000;
+    this.kubelet = opts.kubelet ?? true;
   }
 
   start(opts: StartOptions = {}): void {
@@ -187,7 +195,7 @@ export class StrimziPlayer {
       this.kafkaDirty = false;
       for (const k of this.kafkas.list()) await this.pausedStatus(k);
     }
-    if (this.kubeletDirty) {
+    if (this.kubeletDirty && this.kubelet) {
       this.kubeletDirty = false;
       for (const p of this.pods.list()) {
         if (!ready(p) && !p.metadata.deletionTimestamp) await this.markReady(p);
@@ -328,9 +336,10 @@ export function playStrimzi(
   remotes: Map<string, DynamicClient>,
   namespace: string,
   log: Logger,
+  opts: PlayerOptions = {},
 ): StrimziPlayer[] {
   return [...remotes].map(([name, client]) => {
-    const p = new StrimziPlayer(name, client, namespace, log);
+    const p = new StrimziPlayer(name, client, namespace, log, opts);
     p.start();
     return p;
   });

@@ -7,38 +7,12 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { RunError } from "../../devbed/run.ts";
-import type { KafkaBed } from "./harness.ts";
+import type { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
 
-export interface QuorumStatus {
-  leaderId: number;
-  voters: { id: number; directoryId?: string }[];
-  observers: number[];
-}
+/** What the proofs need of a running Kafka: its tools run as clients inside a cluster. */
+export type KafkaBed = Pick<KafkaStretchBed, "tool" | "spawnTool" | "clientConfig" | "bootstrap">;
 
-/** The metadata quorum as the admin client describes it, asked from `cluster`. */
-export async function quorumStatus(bed: KafkaBed, cluster: string): Promise<QuorumStatus> {
-  const { stdout } = await bed.tool(cluster, "org.apache.kafka.tools.MetadataQuorumCommand", [
-    "--bootstrap-server",
-    bed.bootstrap(cluster),
-    "describe",
-    "--status",
-  ]);
-  const field = (name: string): string => {
-    const m = new RegExp(`^${name}:\\s+(.*)$`, "m").exec(stdout);
-    if (!m?.[1]) throw new Error(`no ${name} in:\n${stdout}`);
-    return m[1];
-  };
-  const voters = JSON.parse(field("CurrentVoters")) as { id: number; directoryId?: string }[];
-  const observers = JSON.parse(field("CurrentObservers")) as { id: number }[];
-  return {
-    leaderId: Number(field("LeaderId")),
-    voters: voters.map((v) => ({
-      id: v.id,
-      ...(v.directoryId ? { directoryId: v.directoryId } : {}),
-    })),
-    observers: observers.map((o) => o.id).sort((a, b) => a - b),
-  };
-}
+export { quorumStatus, type QuorumStatus } from "../../devbed/kafka/tools.ts";
 
 export interface PartitionInfo {
   partition: number;

@@ -1,6 +1,6 @@
 // toxiproxy: the TCP proxy that adds latency between simulated Kubernetes
 // clusters in the Kafka harness, built from Go modules.
-module stretchkafka.dev/test/toxiproxy
+module stretchkafka.dev/devbed/toxiproxy
 
 go 1.25.9
 

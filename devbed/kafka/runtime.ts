@@ -4,17 +4,20 @@
  * with Maven, and toxiproxy's server from Go modules. Nothing of either is
  * committed.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { goBinary, type BuildReport } from "../../devbed/build.ts";
-import { cacheDir } from "../../devbed/cache.ts";
-import { run } from "../../devbed/run.ts";
+import { goBinary, type BuildReport } from "../build.ts";
+import { cacheDir } from "../cache.ts";
+import { run } from "../run.ts";
 
 const toxiproxySrc = fileURLToPath(new URL("./toxiproxy/", import.meta.url));
 const log4jVersion = "2.24.3";
+/** Kafka's jars name slf4j-api 1.7, for which log4j's slf4j2 binding is invisible: Kafka would log nothing. */
+const slf4jVersion = "2.0.17";
 
-/** toxiproxy's server, built from the module pinned in test/kafka/toxiproxy. */
+/** toxiproxy's server, built from the module pinned in devbed/kafka/toxiproxy. */
 export async function toxiproxyBinary(log: (msg: string) => void = () => {}): Promise<BuildReport> {
   return goBinary("toxiproxy", toxiproxySrc, "github.com/Shopify/toxiproxy/v2/cmd/server", log);
 }
@@ -31,6 +34,7 @@ function pom(version: string): string {
   <dependencies>
     ${dep("org.apache.kafka", "kafka_2.13", version)}
     ${dep("org.apache.kafka", "kafka-tools", version)}
+    ${dep("org.slf4j", "slf4j-api", slf4jVersion)}
     ${dep("org.apache.logging.log4j", "log4j-slf4j2-impl", log4jVersion)}
     ${dep("org.apache.logging.log4j", "log4j-core", log4jVersion)}
   </dependencies>
@@ -48,7 +52,11 @@ export async function kafkaClasspath(
 ): Promise<string> {
   if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`not a Kafka release: ${version}`);
   const home = cacheDir("kafka", version);
-  const lib = join(home, "lib");
+  // Keyed by the POM, so a changed dependency list fetches again.
+  const lib = join(
+    home,
+    `lib-${createHash("sha256").update(pom(version)).digest("hex").slice(0, 12)}`,
+  );
   if (existsSync(lib) && readdirSync(lib).some((f) => f.startsWith("kafka_2.13-"))) {
     return `${lib}/*`;
   }

@@ -1,0 +1,465 @@
+/**
+ * Real Kafka behind the whole path: a claim applied to the central API
+ * server, composed by the engine and the function, materialized by the
+ * provider in the remote API servers, podsets turned into pods by the
+ * Strimzi player, and every pod run as a real Kafka process by its cluster's
+ * node agent (node-agent.ts) on the bed's network (network.ts).
+ *
+ * `KafkaNodes` is the part the sandbox shares: the network and one agent per
+ * simulated cluster, with Kafka's own tools run as clients inside a cluster.
+ * `KafkaStretchBed` is the whole bed the real-Kafka tests and benchmark use.
+ */
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { startController, type Controller } from "../../controller/cli/stack.ts";
+import { startTestBed, type TestBed } from "../clusters.ts";
+import { eventually } from "../eventually.ts";
+import { fastQueue, testLogger } from "../provider-bed.ts";
+import { run, type RunResult } from "../run.ts";
+import { prepareBed, providerNamespace } from "../sandbox.ts";
+import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
+import { StretchNetwork } from "./network.ts";
+import { NodeAgent } from "./node-agent.ts";
+import { kafkaClasspath } from "./runtime.ts";
+import { quorumStatus } from "./tools.ts";
+
+/** One Kafka node as the remote cluster holds it: its ConfigMap's server.config. */
+export interface KafkaNodeInfo {
+  pod: string;
+  cluster: string;
+  id: number;
+  roles: string[];
+  /** The host name it advertises (or the voter list names it by). */
+  host: string;
+}
+
+function properties(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0 && !line.startsWith("#")) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+export interface KafkaNodesOptions {
+  bed: TestBed;
+  /** The simulated clusters whose pods run here (the bed's managed remote clusters). */
+  clusters: string[];
+  namespace: string;
+  kafkaVersion: string;
+  latencyMs?: number;
+  log: Logger;
+  report?: (msg: string) => void;
+  /** The node disks; a temporary directory by default, removed on stop. */
+  dir?: string;
+}
+
+/** The simulated clusters' nodes: network, node agents, and clients inside a cluster. */
+export class KafkaNodes {
+  /** The Kafka nodes, as last read by readNodes(). */
+  nodes: KafkaNodeInfo[] = [];
+  private readonly agents = new Map<string, NodeAgent>();
+  private readonly clients = new Map<string, DynamicClient>();
+
+  private constructor(
+    private readonly o: KafkaNodesOptions,
+    readonly network: StretchNetwork,
+    readonly dir: string,
+    readonly classpath: string,
+    private readonly ownDir: boolean,
+  ) {}
+
+  static async start(o: KafkaNodesOptions): Promise<KafkaNodes> {
+    const report = o.report ?? (() => {});
+    const dir = o.dir ?? mkdtempSync(join(tmpdir(), "stretch-kafka-nodes-"));
+    const classpath = await kafkaClasspath(o.kafkaVersion, report);
+    const network = await StretchNetwork.start(join(dir, "network"), o.clusters, report);
+    await network.setLatency(o.latencyMs ?? 0);
+    const nodes = new KafkaNodes(o, network, dir, classpath, o.dir === undefined);
+    for (const c of o.clusters) nodes.startAgent(c);
+    return nodes;
+  }
+
+  private startAgent(cluster: string): void {
+    const client = new DynamicClient(this.o.bed.cluster(cluster).kubeConfig());
+    this.clients.set(cluster, client);
+    const agent = new NodeAgent({
+      cluster,
+      client,
+      namespace: this.o.namespace,
+      network: this.network,
+      dir: join(this.dir, "nodes", cluster),
+      log: this.o.log,
+    });
+    agent.start();
+    this.agents.set(cluster, agent);
+  }
+
+  agent(cluster: string): NodeAgent {
+    const a = this.agents.get(cluster);
+    if (!a) throw new Error(`no node agent for ${cluster}`);
+    return a;
+  }
+
+  /** Every node as its cluster's ConfigMap describes it. */
+  async readNodes(): Promise<KafkaNodeInfo[]> {
+    const nodes: KafkaNodeInfo[] = [];
+    for (const [cluster, client] of this.clients) {
+      const cms = await client.list<KubeObject & { data?: Record<string, string> }>(
+        "v1",
+        "ConfigMap",
+        {
+          namespace: this.o.namespace,
+        },
+      );
+      for (const cm of cms.items) {
+        const config = cm.data?.["server.config"];
+        if (!config) continue;
+        const p = properties(config);
+        const id = Number(p.get("node.id"));
+        const advertised = (p.get("advertised.listeners") ?? "").split(",")[0] ?? "";
+        const voter = (p.get("controller.quorum.voters") ?? "")
+          .split(",")
+          .find((v) => v.startsWith(`${id}@`));
+        const endpoint = advertised
+          ? advertised.replace(/^[^:]+:\/\//, "")
+          : (voter?.split("@")[1] ?? "");
+        nodes.push({
+          pod: cm.metadata.name ?? "",
+          cluster,
+          id,
+          roles: (p.get("process.roles") ?? "").split(","),
+          host: endpoint.slice(0, endpoint.lastIndexOf(":")),
+        });
+      }
+    }
+    this.nodes = nodes.sort((a, b) => a.id - b.id);
+    return this.nodes;
+  }
+
+  /** Plain-listener bootstrap addresses of every broker, those of `cluster` first. */
+  bootstrap(cluster: string, port = 9092): string {
+    return this.nodes
+      .filter((n) => n.roles.includes("broker"))
+      .sort((a, b) => Number(b.cluster === cluster) - Number(a.cluster === cluster))
+      .map((n) => `${n.host}:${port}`)
+      .join(",");
+  }
+
+  /**
+   * Why Kafka itself does not yet report every controller voting and every
+   * broker registered (asked from `cluster`), or undefined once it does.
+   */
+  async notFormed(cluster: string): Promise<string | undefined> {
+    const want = (role: string): number[] =>
+      this.nodes.filter((n) => n.roles.includes(role)).map((n) => n.id);
+    let q;
+    try {
+      q = await quorumStatus(this, cluster);
+    } catch (err) {
+      return `the quorum cannot be described yet: ${(err as Error).message.split("\n")[0] ?? ""}`;
+    }
+    const voters = new Set(q.voters.map((v) => v.id));
+    const missingVoters = want("controller").filter((id) => !voters.has(id));
+    const missingBrokers = want("broker").filter(
+      (id) => !q.observers.includes(id) && !voters.has(id),
+    );
+    if (missingVoters.length === 0 && missingBrokers.length === 0) return undefined;
+    return [
+      missingVoters.length > 0 ? `controllers ${missingVoters.join(", ")} not voters` : "",
+      missingBrokers.length > 0 ? `brokers ${missingBrokers.join(", ")} not registered` : "",
+    ]
+      .filter(Boolean)
+      .join("; ");
+  }
+
+  /** The whole cluster is lost: its Kafka processes SIGKILLed, its API server killed. */
+  async stopCluster(cluster: string): Promise<void> {
+    await this.agent(cluster).kill();
+    await this.clients.get(cluster)?.close();
+    await this.o.bed.cluster(cluster).stop("SIGKILL");
+  }
+
+  /** The cluster comes back: its API server with its data, its pods' containers restarted. */
+  async startCluster(cluster: string): Promise<void> {
+    await this.o.bed.cluster(cluster).start();
+    this.startAgent(cluster);
+  }
+
+  private javaArgs(cluster: string): string[] {
+    return [
+      "-Xms256m",
+      "-Xmx256m",
+      "-XX:TieredStopAtLevel=1",
+      `-Djdk.net.hosts.file=${this.network.hostsFile(cluster)}`,
+      "-Dlog4j2.level=WARN",
+      "-cp",
+      this.classpath,
+    ];
+  }
+
+  /** Runs a Kafka tool (a main class of the Kafka jars) as a client inside `cluster`. */
+  tool(
+    cluster: string,
+    mainClass: string,
+    args: string[],
+    opts: { onLine?: (l: string) => void } = {},
+  ): Promise<RunResult> {
+    return run("java", [...this.javaArgs(cluster), mainClass, ...args], { cwd: this.dir, ...opts });
+  }
+
+  /** Starts a Kafka tool inside `cluster` and returns the process (long-running producers). */
+  spawnTool(
+    cluster: string,
+    mainClass: string,
+    args: string[],
+  ): ChildProcessByStdio<null, Readable, Readable> {
+    return spawn("java", [...this.javaArgs(cluster), mainClass, ...args], {
+      cwd: this.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  }
+
+  /** A client properties file in the bed's directory. */
+  clientConfig(name: string, props: Record<string, string | number>): string {
+    const path = join(this.dir, name);
+    writeFileSync(
+      path,
+      Object.entries(props)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("\n") + "\n",
+    );
+    return path;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.kill()));
+    await this.network.stop();
+    for (const c of this.clients.values()) await c.close();
+    if (this.ownDir && !process.env["STRETCH_KAFKA_KEEP_BED"]) {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+export interface KafkaStretchOptions {
+  claim: KubeObject;
+  latencyMs?: number;
+  log?: (msg: string) => void;
+  readySeconds?: number;
+}
+
+interface ClaimStatus extends KubeObject {
+  spec: { clusters: { name: string }[]; targetNamespace?: string; kafka?: { version?: string } };
+  status?: { conditions?: { type: string; status: string; message?: string }[] };
+}
+
+/** A claim's Kafka through the whole path, as the real-Kafka tests and benchmark run it. */
+export class KafkaStretchBed {
+  private constructor(
+    readonly bed: TestBed,
+    readonly central: DynamicClient,
+    readonly remotes: Map<string, DynamicClient>,
+    readonly controller: Controller,
+    readonly players: StrimziPlayer[],
+    readonly kafka: KafkaNodes,
+    readonly claim: ClaimStatus,
+    readonly namespace: string,
+  ) {}
+
+  get clusters(): string[] {
+    return this.claim.spec.clusters.map((c) => c.name);
+  }
+
+  get nodes(): KafkaNodeInfo[] {
+    return this.kafka.nodes;
+  }
+
+  bootstrap(cluster: string, port = 9092): string {
+    return this.kafka.bootstrap(cluster, port);
+  }
+
+  static async start(o: KafkaStretchOptions): Promise<KafkaStretchBed> {
+    const report = o.log ?? (() => {});
+    const claim = o.claim as ClaimStatus;
+    const names = claim.spec.clusters.map((c) => c.name);
+    const namespace = claim.spec.targetNamespace ?? "kafka";
+    const bed = await startTestBed({ names: ["central", ...names], log: report });
+    const closers: (() => Promise<void>)[] = [() => bed.close()];
+    const fail = async (err: unknown): Promise<never> => {
+      for (const c of closers.reverse()) await c().catch(() => {});
+      throw err;
+    };
+    try {
+      await prepareBed(bed, names, { targetNamespace: namespace, report });
+      const central = new DynamicClient(bed.cluster("central").kubeConfig());
+      const remotes = new Map(
+        names.map((n) => [n, new DynamicClient(bed.cluster(n).kubeConfig())]),
+      );
+      closers.push(async () => {
+        for (const r of remotes.values()) await r.close();
+        await central.close();
+      });
+      const log = testLogger();
+      const controller = await startController(central, log, {
+        namespace: providerNamespace,
+        queue: fastQueue,
+      });
+      closers.push(() => controller.stop());
+      const players = playStrimzi(remotes, namespace, log, { kubelet: false });
+      closers.push(async () => {
+        await Promise.all(players.map((p) => p.stop()));
+      });
+      const kafka = await KafkaNodes.start({
+        bed,
+        clusters: names,
+        namespace,
+        kafkaVersion: claim.spec.kafka?.version ?? "4.1.0",
+        latencyMs: o.latencyMs ?? 0,
+        log,
+        report,
+      });
+      closers.push(() => kafka.stop());
+      const s = new KafkaStretchBed(
+        bed,
+        central,
+        remotes,
+        controller,
+        players,
+        kafka,
+        claim,
+        namespace,
+      );
+      const ns = claim.metadata.namespace ?? "default";
+      await central.apply(
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
+        { fieldManager: "test" },
+      );
+      await central.apply(claim, { fieldManager: "test" });
+      report(`claim ${ns}/${claim.metadata.name ?? ""} applied; waiting for Ready`);
+      await s.waitReady(o.readySeconds ?? 420);
+      await kafka.readNodes();
+      return s;
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  /** Until the claim is Ready, with the last message and the Kafka logs' tails if it is not. */
+  async waitReady(seconds: number): Promise<void> {
+    const name = this.claim.metadata.name ?? "";
+    const ns = this.claim.metadata.namespace ?? "default";
+    try {
+      await eventually(
+        `claim ${ns}/${name} Ready`,
+        async () => {
+          const c = await this.central.find<ClaimStatus>(
+            this.claim.apiVersion,
+            this.claim.kind,
+            name,
+            ns,
+          );
+          const ready = c?.status?.conditions?.find((x) => x.type === "Ready");
+          return ready?.status === "True" ? true : undefined;
+        },
+        seconds,
+        1000,
+      );
+    } catch (err) {
+      const c = await this.central.find<ClaimStatus>(
+        this.claim.apiVersion,
+        this.claim.kind,
+        name,
+        ns,
+      );
+      throw new Error(
+        `${(err as Error).message}; last conditions: ${JSON.stringify(c?.status?.conditions ?? [])}\n${this.logTails()}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** The last lines of every Kafka log, for failure messages. */
+  logTails(lines = 15): string {
+    const out: string[] = [];
+    for (const n of this.nodes.length > 0 ? this.nodes : []) {
+      const path = this.kafka.agent(n.cluster).logPath(n.pod);
+      if (!path) continue;
+      try {
+        out.push(
+          `--- ${n.cluster}/${n.pod}`,
+          ...readFileSync(path, "utf8").split("\n").slice(-lines),
+        );
+      } catch {
+        // not started
+      }
+    }
+    return out.join("\n");
+  }
+
+  /** The claim's connection Secret, decoded. */
+  async connection(): Promise<Record<string, string>> {
+    const ref = (this.claim.spec as { writeConnectionSecretToRef?: { name: string } })
+      .writeConnectionSecretToRef;
+    if (!ref) throw new Error("the claim writes no connection Secret");
+    const s = await this.central.get<KubeObject & { data?: Record<string, string> }>(
+      "v1",
+      "Secret",
+      ref.name,
+      this.claim.metadata.namespace,
+    );
+    return Object.fromEntries(
+      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+    );
+  }
+
+  tool(
+    cluster: string,
+    mainClass: string,
+    args: string[],
+    opts: { onLine?: (l: string) => void } = {},
+  ): Promise<RunResult> {
+    return this.kafka.tool(cluster, mainClass, args, opts);
+  }
+
+  spawnTool(
+    cluster: string,
+    mainClass: string,
+    args: string[],
+  ): ChildProcessByStdio<null, Readable, Readable> {
+    return this.kafka.spawnTool(cluster, mainClass, args);
+  }
+
+  clientConfig(name: string, props: Record<string, string | number>): string {
+    return this.kafka.clientConfig(name, props);
+  }
+
+  setLatency(ms: number): Promise<void> {
+    return this.kafka.network.setLatency(ms);
+  }
+
+  /** The whole Kubernetes cluster is lost: API server and every Kafka node in it. */
+  async stopCluster(cluster: string): Promise<void> {
+    await this.kafka.stopCluster(cluster);
+  }
+
+  async startCluster(cluster: string): Promise<void> {
+    await this.kafka.startCluster(cluster);
+    // The provider and the player reconnect by themselves; their clients are kept.
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.players.map((p) => p.stop()));
+    await this.controller.stop();
+    await this.kafka.stop();
+    for (const r of this.remotes.values()) await r.close();
+    await this.central.close();
+    await this.bed.close();
+  }
+}
