@@ -120,15 +120,28 @@ export async function goBinary(
   if (existsSync(path)) return { path, built: false, seconds: 0 };
 
   log(`${name}: building from Go modules (cold builds take several minutes on 2 cores)`);
+  const env = { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" };
+  // The packages the build may compile (fewer when Go's own cache has some): the total to report against.
+  const { stdout: deps } = await run("go", ["list", "-deps", pkg], {
+    cwd: dir,
+    env,
+  });
+  const total = deps.split("\n").filter(Boolean).length;
+  const resolved = Date.now();
   let compiled = 0;
   const ticker = setInterval(() => {
-    log(`${name}: ${compiled} packages compiled, ${Math.round((Date.now() - started) / 1000)}s`);
+    const spent = (Date.now() - resolved) / 1000;
+    const left = compiled > 0 ? Math.round((spent / compiled) * (total - compiled)) : undefined;
+    log(
+      `${name}: ${compiled} of at most ${total} packages compiled, ${Math.round((Date.now() - started) / 1000)}s` +
+        (left !== undefined ? `, at most ~${left}s to go` : ""),
+    );
   }, 20_000);
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     await run("go", ["build", "-v", "-trimpath", ...flags, "-o", tmp, pkg], {
       cwd: dir,
-      env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod" },
+      env,
       onLine: (line) => {
         if (line && !line.startsWith("go: ")) compiled++;
       },

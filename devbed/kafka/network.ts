@@ -20,6 +20,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../clusters.ts";
+import { reapOnExit } from "../reaper.ts";
 import { toxiproxyBinary } from "./runtime.ts";
 
 const podNet = 21;
@@ -61,6 +62,7 @@ export class StretchNetwork {
     net.toxiproxy = spawn(bin, ["-host", "127.0.0.1", "-port", String(port)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
+    reapOnExit(net.toxiproxy);
     net.toxiproxy.stdout?.pipe(out);
     net.toxiproxy.stderr?.pipe(out);
     const deadline = Date.now() + 30_000;

@@ -62,6 +62,7 @@ import {
 } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
 import { Informer } from "../../controller/kube/informer.ts";
+import { reapOnExit } from "../reaper.ts";
 import { run } from "../run.ts";
 import type { DnsRecord, StretchNetwork } from "./network.ts";
 import { kafkaClasspath } from "./runtime.ts";
@@ -583,6 +584,7 @@ export class NodeAgent {
       ],
       { cwd: join(r.root, "secrets"), stdio: ["ignore", "pipe", "pipe"] },
     );
+    reapOnExit(proc);
     proc.stdout.pipe(out);
     proc.stderr.pipe(out);
     r.brokerRunning = false;

@@ -1,5 +1,5 @@
 /**
- * What the Kafka harness runs, fetched or built at test time and cached:
+ * What the development bed's Kafka runs, fetched or built at test time and cached:
  * Apache Kafka's jars (broker, tools, a log4j2 binding) from Maven Central
  * with Maven, and toxiproxy's server from Go modules. Nothing of either is
  * committed.

@@ -371,7 +371,7 @@ exec ./bin/kafka-storage.sh format --ignore-formatted \\
  * 4.1-4.3 refuses for a controller without static voters ("you must specify
  * one of the following: --standalone, --initial-controllers, or
  * --no-initial-controllers"), so the pod would never start; the real-Kafka
- * harness (test/kafka) showed it. This runs the stock script from a copy of the
+ * tests (docs/adr/0008) showed it. This runs the stock script from a copy of the
  * image's home (symbolic links, in an emptyDir) whose bin/kafka-storage.sh
  * adds --no-initial-controllers to format: volumes format.sh already formatted
  * are skipped as before, a new one joins the existing quorum.

@@ -1,5 +1,5 @@
 /**
- * What the harness's Kafka is asked to show, with Kafka's own tools (the
+ * What the real-Kafka tests ask of Kafka, with Kafka's own tools (the
  * admin, producer and consumer clients from the same jars): the quorum, where
  * replicas land, and a numbered stream produced while a cluster dies.
  */
