@@ -41,3 +41,29 @@ test("the build and the images leave the development bed out", { timeout: 300_00
   const dockerfile = readFileSync(join(root, "package", "Dockerfile"), "utf8");
   assert.doesNotMatch(dockerfile, /COPY\s+(devbed|test|bench)\b/, "the images copy no dev bed");
 });
+
+test(
+  "the lint rule rejects a product import of the development bed",
+  { timeout: 120_000 },
+  async () => {
+    const { ESLint } = await import("eslint");
+    const eslint = new ESLint({ cwd: root });
+    // Linted as if it were the CLI's entry point, so the product's rules apply.
+    const [result] = await eslint.lintText(
+      'import { sandbox } from "../../devbed/sandbox.ts";\nexport const s = sandbox;\n',
+      { filePath: join(root, "controller", "cli", "main.ts") },
+    );
+    const rules = (result?.messages ?? []).map((m) => m.ruleId);
+    assert.ok(rules.includes("no-restricted-imports"), `rules reported: ${rules.join(", ")}`);
+    const [bed] = await eslint.lintText(
+      'import { run } from "../run.ts";\nexport const r = run;\n',
+      {
+        filePath: join(root, "devbed", "kafka", "tools.ts"),
+      },
+    );
+    assert.ok(
+      !(bed?.messages ?? []).some((m) => m.ruleId === "no-restricted-imports"),
+      "the development bed itself may import it",
+    );
+  },
+);
