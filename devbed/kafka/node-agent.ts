@@ -372,6 +372,11 @@ export class NodeAgent {
     };
     this.running.set(name, r);
     await this.o.network.expose(ip, ports);
+    await this.startContainer(pod, r);
+  }
+
+  /** Mounts, init containers (once), the container: a failure is the container's, retried with back-off. */
+  private async startContainer(pod: Pod, r: Running): Promise<void> {
     try {
       await this.mount(pod, r);
       await this.initialize(pod, r);
@@ -392,14 +397,7 @@ export class NodeAgent {
     r.restarts++;
     r.exitCode = undefined;
     r.waiting = undefined;
-    try {
-      await this.mount(pod, r);
-      await this.initialize(pod, r);
-      await this.launch(pod, r);
-    } catch (err) {
-      this.failed(r, "CreateContainerError", describeError(err));
-    }
-    await this.report(pod, r);
+    await this.startContainer(pod, r);
   }
 
   private failed(r: Running, reason: string, message: string): void {
