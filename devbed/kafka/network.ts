@@ -15,7 +15,7 @@
  *   writes every cluster's hosts file from all of them.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -38,6 +38,7 @@ export class StretchNetwork {
   private readonly addresses = new Map<string, string>();
   private readonly records = new Map<string, DnsRecord[]>();
   private readonly proxies = new Set<string>();
+  private readonly written = new Map<string, string>();
   private latencyMs = 0;
   private toxiproxy: ChildProcess | undefined;
   private api = "";
@@ -149,10 +150,14 @@ export class StretchNetwork {
         for (const ip of r.ips) lines.push(`${this.seenFrom(cluster, ip)} ${r.name}`);
       }
     }
+    const text = lines.sort().join("\n") + "\n";
+    if (this.written.get(cluster) === text) return;
     mkdirSync(join(this.dir, cluster), { recursive: true });
-    // Written whole and renamed would be atomic; a JVM reading a half-written
-    // file only misses a lookup it retries, and the file is small.
-    writeFileSync(this.hostsFile(cluster), lines.sort().join("\n") + "\n");
+    // Renamed into place: a JVM resolving a name never reads half a file.
+    const tmp = `${this.hostsFile(cluster)}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.hostsFile(cluster));
+    this.written.set(cluster, text);
   }
 
   /** Sets the added one-way latency of every cross-cluster path, in both directions. */
