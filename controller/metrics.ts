@@ -42,6 +42,44 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly kafkaReachable = new Gauge({
+    name: "stretchkafka_kafka_reachable",
+    help: "1 when the provider's last request over the admin channel of a Kafka cluster (a composite) was answered, else 0.",
+    labelNames: ["composite"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaVoters = new Gauge({
+    name: "stretchkafka_kafka_quorum_voters",
+    help: "KRaft voters by Kubernetes cluster and whether caught up with the leader (caught_up: true or false).",
+    labelNames: ["composite", "cluster", "caught_up"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaBrokers = new Gauge({
+    name: "stretchkafka_kafka_brokers",
+    help: "Brokers the claim asks for, by Kubernetes cluster and state (Registered: registered and unfenced; NotRegistered).",
+    labelNames: ["composite", "cluster", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaPartitions = new Gauge({
+    name: "stretchkafka_kafka_partitions",
+    help: "Partitions by state: total, under_replicated, under_min_isr, offline.",
+    labelNames: ["composite", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaDataAtRisk = new Gauge({
+    name: "stretchkafka_kafka_data_at_risk_topics",
+    help: "Topics that would lose every replica, or fall below min.insync.replicas, if one Kubernetes cluster were lost.",
+    labelNames: ["composite"] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaAskSeconds = new Histogram({
+    name: "stretchkafka_kafka_admin_duration_seconds",
+    help: "Time to ask one Kafka cluster for its live status (one connection, five requests).",
+    labelNames: ["outcome"] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -124,19 +124,9 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
   let ready = false;
   try {
     await prepareBed(bed, remoteNames, { targetNamespace, report: log });
-    log("starting the controller: provider and composition engine, function in-process");
-    const controller = await startController(central, logger, { namespace: providerNamespace });
-    cleanups.push(() => controller.stop());
     const local = new Map([...remotes].filter(([n]) => bed.cluster(n).managed));
     let kafka: KafkaNodes | undefined;
     if (local.size > 0) {
-      log(
-        `playing Strimzi's podset controller in ${[...local.keys()].join(", ")} (quirks included), and each cluster's kubelet: every Kafka pod runs as a real Kafka process`,
-      );
-      const players = playStrimzi(local, targetNamespace, logger, { kubelet: false });
-      cleanups.push(async () => {
-        await Promise.all(players.map((p) => p.stop()));
-      });
       kafka = await KafkaNodes.start({
         bed,
         clusters: [...local.keys()],
@@ -147,6 +137,22 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
       });
       const k = kafka;
       cleanups.push(() => k.stop());
+    }
+    log("starting the controller: provider and composition engine, function in-process");
+    const controller = await startController(central, logger, {
+      namespace: providerNamespace,
+      // Kafka asked every 10 s, so a stopped cluster shows quickly; names resolve as on a flat network.
+      kafka: { intervalMs: 10_000, ...(kafka ? { lookup: kafka.network.lookup } : {}) },
+    });
+    cleanups.push(() => controller.stop());
+    if (local.size > 0) {
+      log(
+        `playing Strimzi's podset controller in ${[...local.keys()].join(", ")} (quirks included), and each cluster's kubelet: every Kafka pod runs as a real Kafka process`,
+      );
+      const players = playStrimzi(local, targetNamespace, logger, { kubelet: false });
+      cleanups.push(async () => {
+        await Promise.all(players.map((p) => p.stop()));
+      });
     }
 
     const ns = claim.metadata.namespace ?? "default";

@@ -792,6 +792,178 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "bootstrapServers": {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
+              },
+              "live": {
+                "type": "object",
+                "description": "Kafka's own view of the cluster, asked by the provider over its admin channel.",
+                "required": [
+                  "reachable"
+                ],
+                "properties": {
+                  "reachable": {
+                    "type": "boolean",
+                    "description": "Whether the provider could ask Kafka at its last attempt."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "Why Kafka could not be asked."
+                  },
+                  "clusterId": {
+                    "type": "string"
+                  },
+                  "metadataVersion": {
+                    "type": "string",
+                    "description": "The finalized metadata.version (e.g. 4.1-IV1)."
+                  },
+                  "features": {
+                    "type": "object",
+                    "description": "Finalized feature levels.",
+                    "additionalProperties": {
+                      "type": "integer"
+                    }
+                  },
+                  "quorum": {
+                    "type": "object",
+                    "properties": {
+                      "leaderId": {
+                        "type": "integer"
+                      },
+                      "leaderEpoch": {
+                        "type": "integer"
+                      },
+                      "voters": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      },
+                      "observers": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "brokers": {
+                    "type": "array",
+                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "id",
+                        "cluster",
+                        "state"
+                      ],
+                      "properties": {
+                        "id": {
+                          "type": "integer"
+                        },
+                        "cluster": {
+                          "type": "string"
+                        },
+                        "state": {
+                          "type": "string",
+                          "enum": [
+                            "Registered",
+                            "NotRegistered"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "partitions": {
+                    "type": "object",
+                    "properties": {
+                      "total": {
+                        "type": "integer"
+                      },
+                      "underReplicated": {
+                        "type": "integer"
+                      },
+                      "underMinIsr": {
+                        "type": "integer"
+                      },
+                      "offline": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "dataAtRisk": {
+                    "type": "array",
+                    "description": "Topics whose partitions would drop below min.insync.replicas, or lose every replica, if one Kubernetes cluster were lost (the first 50).",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "topic",
+                        "cluster",
+                        "reason"
+                      ],
+                      "properties": {
+                        "topic": {
+                          "type": "string"
+                        },
+                        "cluster": {
+                          "type": "string",
+                          "description": "The cluster whose loss it would not survive."
+                        },
+                        "reason": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "dataAtRiskTopics": {
+                    "type": "integer",
+                    "description": "How many topics are at risk in all."
+                  }
+                }
               }
             }
           },
@@ -1618,6 +1790,178 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "bootstrapServers": {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
+              },
+              "live": {
+                "type": "object",
+                "description": "Kafka's own view of the cluster, asked by the provider over its admin channel.",
+                "required": [
+                  "reachable"
+                ],
+                "properties": {
+                  "reachable": {
+                    "type": "boolean",
+                    "description": "Whether the provider could ask Kafka at its last attempt."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "Why Kafka could not be asked."
+                  },
+                  "clusterId": {
+                    "type": "string"
+                  },
+                  "metadataVersion": {
+                    "type": "string",
+                    "description": "The finalized metadata.version (e.g. 4.1-IV1)."
+                  },
+                  "features": {
+                    "type": "object",
+                    "description": "Finalized feature levels.",
+                    "additionalProperties": {
+                      "type": "integer"
+                    }
+                  },
+                  "quorum": {
+                    "type": "object",
+                    "properties": {
+                      "leaderId": {
+                        "type": "integer"
+                      },
+                      "leaderEpoch": {
+                        "type": "integer"
+                      },
+                      "voters": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      },
+                      "observers": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "brokers": {
+                    "type": "array",
+                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "id",
+                        "cluster",
+                        "state"
+                      ],
+                      "properties": {
+                        "id": {
+                          "type": "integer"
+                        },
+                        "cluster": {
+                          "type": "string"
+                        },
+                        "state": {
+                          "type": "string",
+                          "enum": [
+                            "Registered",
+                            "NotRegistered"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "partitions": {
+                    "type": "object",
+                    "properties": {
+                      "total": {
+                        "type": "integer"
+                      },
+                      "underReplicated": {
+                        "type": "integer"
+                      },
+                      "underMinIsr": {
+                        "type": "integer"
+                      },
+                      "offline": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "dataAtRisk": {
+                    "type": "array",
+                    "description": "Topics whose partitions would drop below min.insync.replicas, or lose every replica, if one Kubernetes cluster were lost (the first 50).",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "topic",
+                        "cluster",
+                        "reason"
+                      ],
+                      "properties": {
+                        "topic": {
+                          "type": "string"
+                        },
+                        "cluster": {
+                          "type": "string",
+                          "description": "The cluster whose loss it would not survive."
+                        },
+                        "reason": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "dataAtRiskTopics": {
+                    "type": "integer",
+                    "description": "How many topics are at risk in all."
+                  }
+                }
               }
             }
           },
@@ -4338,6 +4682,65 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "minLength": 1
                   }
                 }
+              },
+              "kafkaAdmin": {
+                "type": "object",
+                "description": "How the provider asks this Kafka cluster for its own view (status.atProvider.kafka): the brokers' replication listener, with a client certificate it mints from the cluster CA of the authority, as Strimzi's cluster operator does.",
+                "required": [
+                  "authority",
+                  "bootstrapServers",
+                  "nodes"
+                ],
+                "properties": {
+                  "authority": {
+                    "type": "string",
+                    "description": "The set of CAs the certificate belongs to: one per Kafka cluster (the composite's name). The provider keeps the CA keys in the central cluster.",
+                    "minLength": 1,
+                    "maxLength": 63
+                  },
+                  "bootstrapServers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 1024,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  },
+                  "nodes": {
+                    "type": "array",
+                    "description": "Every node the claim asks for, by id, with its Kubernetes cluster and roles.",
+                    "maxItems": 10000,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "id",
+                        "cluster",
+                        "roles"
+                      ],
+                      "properties": {
+                        "id": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "cluster": {
+                          "type": "string",
+                          "minLength": 1
+                        },
+                        "roles": {
+                          "type": "array",
+                          "items": {
+                            "type": "string",
+                            "enum": [
+                              "controller",
+                              "broker"
+                            ]
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
               }
             }
           },
@@ -4401,6 +4804,178 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               },
               "resourceVersion": {
                 "type": "string"
+              },
+              "kafka": {
+                "type": "object",
+                "description": "Kafka's own view of the cluster, asked by the provider over its admin channel.",
+                "required": [
+                  "reachable"
+                ],
+                "properties": {
+                  "reachable": {
+                    "type": "boolean",
+                    "description": "Whether the provider could ask Kafka at its last attempt."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "Why Kafka could not be asked."
+                  },
+                  "clusterId": {
+                    "type": "string"
+                  },
+                  "metadataVersion": {
+                    "type": "string",
+                    "description": "The finalized metadata.version (e.g. 4.1-IV1)."
+                  },
+                  "features": {
+                    "type": "object",
+                    "description": "Finalized feature levels.",
+                    "additionalProperties": {
+                      "type": "integer"
+                    }
+                  },
+                  "quorum": {
+                    "type": "object",
+                    "properties": {
+                      "leaderId": {
+                        "type": "integer"
+                      },
+                      "leaderEpoch": {
+                        "type": "integer"
+                      },
+                      "voters": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      },
+                      "observers": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "required": [
+                            "id"
+                          ],
+                          "properties": {
+                            "id": {
+                              "type": "integer"
+                            },
+                            "cluster": {
+                              "type": "string"
+                            },
+                            "caughtUp": {
+                              "type": "boolean",
+                              "description": "Caught up with the leader within the last 10 seconds."
+                            },
+                            "lag": {
+                              "type": "integer",
+                              "description": "Records behind the leader (only while not caught up)."
+                            },
+                            "lastContactSeconds": {
+                              "type": "integer",
+                              "description": "Seconds since it last fetched from the leader (only while not caught up)."
+                            }
+                          }
+                        }
+                      }
+                    }
+                  },
+                  "brokers": {
+                    "type": "array",
+                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "id",
+                        "cluster",
+                        "state"
+                      ],
+                      "properties": {
+                        "id": {
+                          "type": "integer"
+                        },
+                        "cluster": {
+                          "type": "string"
+                        },
+                        "state": {
+                          "type": "string",
+                          "enum": [
+                            "Registered",
+                            "NotRegistered"
+                          ]
+                        }
+                      }
+                    }
+                  },
+                  "partitions": {
+                    "type": "object",
+                    "properties": {
+                      "total": {
+                        "type": "integer"
+                      },
+                      "underReplicated": {
+                        "type": "integer"
+                      },
+                      "underMinIsr": {
+                        "type": "integer"
+                      },
+                      "offline": {
+                        "type": "integer"
+                      }
+                    }
+                  },
+                  "dataAtRisk": {
+                    "type": "array",
+                    "description": "Topics whose partitions would drop below min.insync.replicas, or lose every replica, if one Kubernetes cluster were lost (the first 50).",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "topic",
+                        "cluster",
+                        "reason"
+                      ],
+                      "properties": {
+                        "topic": {
+                          "type": "string"
+                        },
+                        "cluster": {
+                          "type": "string",
+                          "description": "The cluster whose loss it would not survive."
+                        },
+                        "reason": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "dataAtRiskTopics": {
+                    "type": "integer",
+                    "description": "How many topics are at risk in all."
+                  }
+                }
               }
             }
           },

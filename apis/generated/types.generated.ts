@@ -75,6 +75,88 @@ export interface ObjectMeta {
   };
 }
 /**
+ * Kafka's own view of the cluster, asked by the provider over its admin channel.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaLive".
+ */
+export interface KafkaLive {
+  /**
+   * Whether the provider could ask Kafka at its last attempt.
+   */
+  reachable: boolean;
+  /**
+   * Why Kafka could not be asked.
+   */
+  message?: string;
+  clusterId?: string;
+  /**
+   * The finalized metadata.version (e.g. 4.1-IV1).
+   */
+  metadataVersion?: string;
+  /**
+   * Finalized feature levels.
+   */
+  features?: {
+    [k: string]: number | undefined;
+  };
+  quorum?: {
+    leaderId?: number;
+    leaderEpoch?: number;
+    voters?: QuorumMember[];
+    observers?: QuorumMember[];
+  };
+  /**
+   * Every broker the claim asks for, and whether Kafka has it registered and unfenced.
+   */
+  brokers?: {
+    id: number;
+    cluster: string;
+    state: "Registered" | "NotRegistered";
+  }[];
+  partitions?: {
+    total?: number;
+    underReplicated?: number;
+    underMinIsr?: number;
+    offline?: number;
+  };
+  /**
+   * Topics whose partitions would drop below min.insync.replicas, or lose every replica, if one Kubernetes cluster were lost (the first 50).
+   */
+  dataAtRisk?: {
+    topic: string;
+    /**
+     * The cluster whose loss it would not survive.
+     */
+    cluster: string;
+    reason: string;
+  }[];
+  /**
+   * How many topics are at risk in all.
+   */
+  dataAtRiskTopics?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "QuorumMember".
+ */
+export interface QuorumMember {
+  id: number;
+  cluster?: string;
+  /**
+   * Caught up with the leader within the last 10 seconds.
+   */
+  caughtUp?: boolean;
+  /**
+   * Records behind the leader (only while not caught up).
+   */
+  lag?: number;
+  /**
+   * Seconds since it last fetched from the leader (only while not caught up).
+   */
+  lastContactSeconds?: number;
+}
+/**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
  * via the `definition` "StretchKafkaSpec".
  */
@@ -394,6 +476,7 @@ export interface KafkaStatus {
    * Bootstrap servers for clients that can reach every cluster.
    */
   bootstrapServers?: string;
+  live?: KafkaLive;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -488,6 +571,30 @@ export interface CertificateRequest {
     privateKey?: string;
     ca?: string;
   };
+}
+/**
+ * How the provider asks this Kafka cluster for its own view (status.atProvider.kafka): the brokers' replication listener, with a client certificate it mints from the cluster CA of the authority, as Strimzi's cluster operator does.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaAdmin".
+ */
+export interface KafkaAdmin {
+  authority: Authority;
+  /**
+   * @minItems 1
+   * @maxItems 1024
+   */
+  bootstrapServers: [string, ...string[]];
+  /**
+   * Every node the claim asks for, by id, with its Kubernetes cluster and roles.
+   *
+   * @maxItems 10000
+   */
+  nodes: {
+    id: number;
+    cluster: string;
+    roles: ("controller" | "broker")[];
+  }[];
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -1469,6 +1576,7 @@ export interface RemoteKafkaForProvider {
   ownerAnchor?: {
     name: string;
   };
+  kafkaAdmin?: KafkaAdmin;
 }
 /**
  * The complete remote Kafka.
@@ -1500,6 +1608,7 @@ export interface RemoteKafkaStatus {
 export interface RemoteKafkaAtProvider {
   uid?: string;
   resourceVersion?: string;
+  kafka?: KafkaLive;
 }
 /**
  * A StrimziPodSet in a remote Kubernetes cluster.

@@ -148,7 +148,18 @@ function runtimeOptions(cmd: Command): Command {
       "how long a leader may fail to renew before it stops",
       "10",
     )
-    .option("--retry-period-seconds <s>", "how often candidates try and leaders renew", "2");
+    .option("--retry-period-seconds <s>", "how often candidates try and leaders renew", "2")
+    .option(
+      "--kafka-admin-interval-seconds <s>",
+      "how often each Kafka cluster is asked for its live status over the admin channel",
+      "30",
+    )
+    .option(
+      "--kafka-admin-concurrency <n>",
+      "how many Kafka clusters are asked at once (one connection each)",
+      "4",
+    )
+    .option("--no-kafka-admin", "never connect to Kafka (no live status, no DataAtRisk)");
 }
 
 runtimeOptions(
@@ -296,6 +307,9 @@ interface RuntimeOptions {
   leaseDurationSeconds: string;
   renewDeadlineSeconds: string;
   retryPeriodSeconds: string;
+  kafkaAdminIntervalSeconds: string;
+  kafkaAdminConcurrency: string;
+  kafkaAdmin: boolean;
 }
 
 function positive(name: string, value: string): number {
@@ -355,6 +369,12 @@ async function runController(
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  const kafka = o.kafkaAdmin
+    ? {
+        intervalMs: positive("kafka-admin-interval-seconds", o.kafkaAdminIntervalSeconds) * 1000,
+        concurrency: Math.round(positive("kafka-admin-concurrency", o.kafkaAdminConcurrency)),
+      }
+    : (false as const);
   const lead = async (): Promise<void> => {
     if (withEngine) {
       state.running = await startController(central, log, {
@@ -362,9 +382,10 @@ async function runController(
         queue,
         functions,
         metrics,
+        kafka,
       });
     } else {
-      const provider = new Provider(central, log, queue, o.namespace, metrics);
+      const provider = new Provider(central, log, queue, o.namespace, metrics, undefined, kafka);
       await provider.start();
       state.running = {
         provider,

@@ -5,6 +5,7 @@
  * Strimzi operators played. Used by `stretch-kafka sandbox`, the end-to-end
  * tests and the e2e benchmark, so all three run the same path.
  */
+import type { KafkaObserverOptions } from "../provider/kafka-observer.ts";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
@@ -41,6 +42,8 @@ export interface ControllerOptions {
   metrics?: Metrics;
   /** The engine's resync of unchanged connection Secrets and composites (default 60 s). */
   resyncMs?: number;
+  /** The provider's admin channel to Kafka (false: never ask Kafka). */
+  kafka?: KafkaObserverOptions | false;
 }
 
 /** Starts the provider and the engine against the central cluster. */
@@ -56,6 +59,8 @@ export async function startController(
     queue,
     o.namespace,
     o.metrics,
+    undefined,
+    o.kafka ?? {},
   );
   const runners = new Map<string, FunctionRunner>([[functionName, inProcess(compose)]]);
   for (const [name, runner] of o.functions ?? []) runners.set(name, runner);

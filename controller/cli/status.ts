@@ -3,6 +3,7 @@
  * claim → clusters → pools → pods ready, with every condition that is not
  * as it should be and its message.
  */
+import type { KafkaLive, QuorumMember } from "../../apis/index.ts";
 import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
 
 interface Condition {
@@ -35,8 +36,39 @@ interface ClaimView extends KubeObject {
       bootstrapServers?: string;
       controllers?: number[];
       brokers?: number[];
+      live?: KafkaLive;
     };
   };
+}
+
+/** Kafka's own view, as the provider's admin channel last saw it. */
+function liveLines(live: KafkaLive | undefined): string[] {
+  if (!live) return ["  Kafka says: not asked yet"];
+  if (!live.reachable) return [`  Kafka says: unreachable: ${live.message ?? ""}`];
+  const q = live.quorum ?? {};
+  const member = (m: QuorumMember): string =>
+    `${String(m.id)}${m.cluster ? `@${m.cluster}` : ""}` +
+    (m.caughtUp
+      ? ""
+      : ` (behind${m.lag !== undefined ? ` ${String(m.lag)} records` : ""}${m.lastContactSeconds !== undefined ? `, last contact ${String(m.lastContactSeconds)}s ago` : ""})`);
+  const brokers = live.brokers ?? [];
+  const missing = brokers.filter((b) => b.state !== "Registered");
+  const p = live.partitions ?? {};
+  const features = Object.entries(live.features ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(" ");
+  return [
+    `  Kafka says: leader ${String(q.leaderId ?? "?")} (epoch ${String(q.leaderEpoch ?? "?")}), voters ${(q.voters ?? []).map(member).join(", ")}`,
+    `    brokers registered ${String(brokers.length - missing.length)}/${String(brokers.length)}` +
+      (missing.length > 0
+        ? ` (not: ${missing.map((b) => `${String(b.id)}@${b.cluster}`).join(", ")})`
+        : "") +
+      `; partitions ${String(p.total ?? 0)}, under-replicated ${String(p.underReplicated ?? 0)}, under min ISR ${String(p.underMinIsr ?? 0)}, offline ${String(p.offline ?? 0)}`,
+    ...(features ? [`    features ${features}`] : []),
+    ...(live.dataAtRisk ?? []).map(
+      (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,
+    ),
+  ];
 }
 
 interface PodSetMr extends KubeObject {
@@ -90,6 +122,7 @@ export async function claimStatus(
       `  Kafka ${s.kafka.version ?? ""}: ${String(s.kafka.controllers?.length ?? 0)} controllers, ${String(s.kafka.brokers?.length ?? 0)} brokers; nodes ready ${s.summary?.nodes ?? "?"}`,
     );
     if (s.kafka.bootstrapServers) lines.push(`  bootstrap ${s.kafka.bootstrapServers}`);
+    lines.push(...liveLines(s.kafka.live));
   }
   const clusters = s.clusters ?? [];
   clusters.forEach((c, i) => {

@@ -25,6 +25,7 @@ import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { RollingRestart } from "./rolling-restart.ts";
 import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
+import { KafkaObserver, type KafkaObserverOptions } from "./kafka-observer.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
 
 /**
@@ -100,6 +101,8 @@ export class Provider {
   private readonly informers = new Map<string, Informer<ManagedResource>>();
   private readonly usages: Informer<Usage>;
   readonly queue: WorkQueue;
+  /** Kafka's own view of each cluster (undefined when the provider does not ask Kafka). */
+  readonly kafka: KafkaObserver | undefined;
 
   constructor(
     private readonly central: DynamicClient,
@@ -110,8 +113,29 @@ export class Provider {
     readonly metrics: Metrics = new Metrics(),
     /** How long a podset's pod may be missing before the podset is touched (default 10 s). */
     stallGraceMs?: number,
+    /** The admin channel to each Kafka cluster (false: never ask Kafka). */
+    kafka: KafkaObserverOptions | false = {},
   ) {
-    const secrets = secretSource(central, new Pki(new CaSecretStore(central, namespace)));
+    const pki = new Pki(new CaSecretStore(central, namespace));
+    const secrets = secretSource(central, pki);
+    this.kafka =
+      kafka === false
+        ? undefined
+        : new KafkaObserver(
+            {
+              pki,
+              sources: () => this.informers.get("RemoteKafka")?.list() ?? [],
+              onChange: (composite) => {
+                for (const mr of this.informers.get("RemoteKafka")?.list() ?? []) {
+                  if (mr.metadata.labels?.[compositeLabel] === composite)
+                    this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
+                }
+              },
+              metrics,
+              log: log.child({ part: "kafka-admin" }),
+            },
+            kafka,
+          );
     this.clients = new RemoteClients(central, log, (pc) => metrics.requestHook(pc));
     this.remote = new RemoteCache(
       log,
@@ -230,6 +254,7 @@ export class Provider {
       },
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       ...(stallGraceMs !== undefined ? { stallGraceMs } : {}),
+      kafkaLive: (composite) => this.kafka?.get(composite),
       log,
     });
     const events = new EventRecorder(central, "provider-stretch-kafka", log);
@@ -326,10 +351,12 @@ export class Provider {
     await this.clients.start();
     await Promise.all([...this.informers.values(), this.usages].map((i) => i.start()));
     this.queue.start();
+    this.kafka?.start();
     this.log.info({ kinds: kinds.length }, "provider started");
   }
 
   async stop(): Promise<void> {
+    await this.kafka?.stop();
     await this.queue.stop();
     await Promise.all([...this.informers.values(), this.usages].map((i) => i.stop()));
     await this.remote.stop();

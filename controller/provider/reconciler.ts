@@ -12,6 +12,7 @@
  * deletion first removes the owner reference to the anchor, so that the
  * anchor's later deletion cannot cascade to the orphan.
  */
+import type { KafkaLive } from "../../apis/index.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../kube/events.ts";
@@ -101,6 +102,8 @@ export interface ReconcilerDeps {
   now(): string;
   /** How long a remote object may stay stalled before it is touched (default 10 s). */
   stallGraceMs?: number;
+  /** Kafka's own view of a composite's cluster, once the admin channel has asked. */
+  kafkaLive?: (composite: string) => KafkaLive | undefined;
   log: Logger;
 }
 
@@ -418,9 +421,16 @@ export class ManagedReconciler {
             )
           : condition("Synced", "True", reasons.reconcileSuccess),
       ],
-      atProvider: atProviderOf(kind, current, related),
+      atProvider: { ...atProviderOf(kind, current, related), ...this.kafkaLive(mr) },
     });
     return nudge;
+  }
+
+  /** A RemoteKafka's `kafka` field: the admin channel's view of its cluster. */
+  private kafkaLive(mr: ManagedResource): { kafka?: KafkaLive } {
+    const admin = (mr.spec.forProvider as { kafkaAdmin?: { authority: string } }).kafkaAdmin;
+    const live = admin ? this.deps.kafkaLive?.(admin.authority) : undefined;
+    return live ? { kafka: live } : {};
   }
 
   /**

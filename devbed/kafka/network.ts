@@ -17,6 +17,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
+import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../clusters.ts";
@@ -137,6 +138,33 @@ export class StretchNetwork {
     this.records.set(cluster, records);
     for (const c of this.clusters) this.writeHosts(c);
   }
+
+  /**
+   * Name resolution as the central cluster's pods see it (the controller's
+   * admin channel): clusterset names resolve to the pods themselves, as on a
+   * flat multi-cluster network; cluster-local names do not resolve.
+   */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    const ips = [...this.records.values()]
+      .flat()
+      .filter((r) => r.scope === "clusterset" && r.name === hostname)
+      .flatMap((r) => r.ips);
+    if (ips.length === 0) {
+      const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+        code: "ENOTFOUND",
+      });
+      callback(err, "", 4);
+      return;
+    }
+    if (options.all) {
+      (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(
+        null,
+        ips.map((address) => ({ address, family: 4 })),
+      );
+    } else {
+      callback(null, ips[0] ?? "", 4);
+    }
+  };
 
   hostsFile(cluster: string): string {
     return join(this.dir, cluster, "hosts");

@@ -307,15 +307,6 @@ export class KafkaStretchBed {
         await central.close();
       });
       const log = testLogger();
-      const controller = await startController(central, log, {
-        namespace: providerNamespace,
-        queue: fastQueue,
-      });
-      closers.push(() => controller.stop());
-      const players = playStrimzi(remotes, namespace, log, { kubelet: false });
-      closers.push(async () => {
-        await Promise.all(players.map((p) => p.stop()));
-      });
       const kafka = await KafkaNodes.start({
         bed,
         clusters: names,
@@ -326,6 +317,17 @@ export class KafkaStretchBed {
         report,
       });
       closers.push(() => kafka.stop());
+      const controller = await startController(central, log, {
+        namespace: providerNamespace,
+        queue: fastQueue,
+        // Asked every 2 s here, so a test sees Kafka's changes within seconds.
+        kafka: { intervalMs: 2000, lookup: kafka.network.lookup },
+      });
+      closers.push(() => controller.stop());
+      const players = playStrimzi(remotes, namespace, log, { kubelet: false });
+      closers.push(async () => {
+        await Promise.all(players.map((p) => p.stop()));
+      });
       const s = new KafkaStretchBed(
         bed,
         central,

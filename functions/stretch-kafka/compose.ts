@@ -3,6 +3,7 @@
  * managed resource of every remote cluster and the composite's status out.
  * Pure and deterministic: no clock, no randomness, no I/O.
  */
+import type { KafkaAdmin } from "../../apis/index.ts";
 import { createHash } from "node:crypto";
 import {
   Ready,
@@ -44,6 +45,7 @@ import { caCertificates, nodeCertificate } from "./resources/secrets.ts";
 import { clusterServices } from "./resources/services.ts";
 import { pausedKafka, podSet } from "./resources/strimzi.ts";
 import { clusterHealth, conditions } from "./status.ts";
+import { observedLive } from "./live.ts";
 import { nodeVolumes, logDirs } from "./storage.ts";
 import { buildTopology, type KafkaNode, type Topology } from "./topology.ts";
 import { validateChange, validateSpec, validateTopology, type Problem } from "./validate.ts";
@@ -252,11 +254,25 @@ function plan(o: {
 
   const objects: RemoteObject[] = [];
   const bootstrapByCluster = new Map<string, string>();
+  // The provider's admin channel: every broker's replication listener (mTLS, cluster CA).
+  const adminServers = t.nodes.flatMap((n) => {
+    const a = addresses.get(n.id);
+    return n.isBroker && a ? [`${a.host}:${a.ports.replication}`] : [];
+  });
+  const [firstServer, ...moreServers] = adminServers;
+  const kafkaAdmin: KafkaAdmin | undefined =
+    firstServer !== undefined
+      ? {
+          authority: composite,
+          bootstrapServers: [firstServer, ...moreServers],
+          nodes: t.nodes.map((n) => ({ id: n.id, cluster: n.cluster, roles: n.roles })),
+        }
+      : undefined;
   for (const c of t.clusters) {
     const cl = { ...base, cluster: c.name };
     objects.push(
       anchor({ ...cl, composite }),
-      pausedKafka({ ...cl, podSetApiVersion }),
+      pausedKafka({ ...cl, podSetApiVersion, ...(kafkaAdmin ? { kafkaAdmin } : {}) }),
       ...podIdentity({ ...cl, podNames: c.nodes.map((n) => n.podName) }),
       ...clusterServices(cl),
       ...provider.objects(ctx, c),
@@ -548,7 +564,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
 
   const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
-  const conds = conditions(t, health, p.pending);
+  const live = observedLive(observed);
+  const conds = conditions(t, health, p.pending, live);
   const totalPods = health.reduce((s, h) => s + (h.pods?.total ?? 0), 0);
   const readyPods = health.reduce((s, h) => s + (h.pods?.ready ?? 0), 0);
   const clusterSet = providers[spec.networking.provider].clusterSetBootstrap({
@@ -577,6 +594,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       brokers: t.brokers.map((n) => n.id),
       ...(mode === "dynamic" ? { bootstrapControllers } : {}),
       ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
+      ...(live ? { live } : {}),
     },
   };
   const connection: Record<string, Buffer> = {};

@@ -51,6 +51,7 @@ export function managedResource(
   const forProvider: Record<string, unknown> = { manifest };
   if (o.ownedByAnchor) forProvider["ownerAnchor"] = { name: anchorName(ctx.kafkaName) };
   if (o.secret) Object.assign(forProvider, o.secret);
+  if (o.kafkaAdmin) forProvider["kafkaAdmin"] = o.kafkaAdmin;
   // A claim whose volumes are kept must keep them through deletion too.
   const keep = o.kind === "RemotePersistentVolumeClaim" && !o.ownedByAnchor;
   return {

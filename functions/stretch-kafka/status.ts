@@ -3,7 +3,8 @@
  * per cluster (reachable, synced, pods ready), the Kafka cluster (nodes by
  * role, bootstrap servers), and the conditions Degraded and QuorumAtRisk.
  */
-import type { ClusterStatus } from "../../apis/index.ts";
+import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
+import { liveQuorumRisk } from "./live.ts";
 import {
   byCluster,
   condition,
@@ -89,6 +90,7 @@ export function conditions(
   t: Topology,
   health: ClusterHealth[],
   pending: string[],
+  live?: KafkaLive,
 ): FunctionCondition[] {
   const notReady = health.filter((h) => !h.ready);
   const unreachable = health.filter((h) => !h.reachable);
@@ -129,15 +131,71 @@ export function conditions(
     });
   }
   const risk = quorumRisk(t).message;
+  const liveRisk = live?.reachable ? liveQuorumRisk(live) : undefined;
   out.push(
     risk
       ? { type: "QuorumAtRisk", status: "True", reason: "SingleClusterFailure", message: risk }
-      : {
-          type: "QuorumAtRisk",
-          status: "False",
-          reason: "SurvivesClusterLoss",
-          message: "losing any one cluster keeps a controller majority",
-        },
+      : liveRisk
+        ? {
+            type: "QuorumAtRisk",
+            status: "True",
+            reason: "LiveQuorumAtRisk",
+            message: `Kafka reports: ${liveRisk}`,
+          }
+        : {
+            type: "QuorumAtRisk",
+            status: "False",
+            reason: "SurvivesClusterLoss",
+            message:
+              "losing any one cluster keeps a controller majority" +
+              (live?.reachable
+                ? ", and Kafka reports a caught-up majority without any one cluster"
+                : ""),
+          },
   );
+  out.push(dataAtRisk(live));
   return out;
+}
+
+/** DataAtRisk: topics that would not survive losing one Kubernetes cluster, as Kafka reports them. */
+function dataAtRisk(live: KafkaLive | undefined): FunctionCondition {
+  if (!live) {
+    return {
+      type: "DataAtRisk",
+      status: "Unknown",
+      reason: "NotAskedYet",
+      message: "the provider has not asked Kafka yet",
+    };
+  }
+  if (!live.reachable) {
+    return {
+      type: "DataAtRisk",
+      status: "Unknown",
+      reason: "KafkaUnreachable",
+      message: live.message ?? "",
+    };
+  }
+  const risks = live.dataAtRisk ?? [];
+  if (risks.length === 0) {
+    return {
+      type: "DataAtRisk",
+      status: "False",
+      reason: "SurvivesClusterLoss",
+      message: "every partition keeps min.insync.replicas in sync replicas without any one cluster",
+    };
+  }
+  const byTopic = new Map<string, string[]>();
+  for (const r of risks)
+    byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), `losing ${r.cluster}: ${r.reason}`]);
+  const shown = [...byTopic].slice(0, 5).map(([topic, why]) => `${topic} (${why.join("; ")})`);
+  const total = live.dataAtRiskTopics ?? byTopic.size;
+  return {
+    type: "DataAtRisk",
+    status: "True",
+    reason: "TopicsNotSpreadAcrossClusters",
+    message:
+      `${total} topic(s) would not survive losing one cluster: ${shown.join(", ")}` +
+      (total > shown.length ? `, and ${total - shown.length} more` : "") +
+      "; give them replication.factor of at least min.insync.replicas+1 spread over the clusters (reassign their partitions)",
+  };
 }

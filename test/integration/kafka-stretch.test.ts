@@ -10,7 +10,9 @@
  * comes back.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
+import type { KafkaLive } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
@@ -91,14 +93,31 @@ interface Condition {
   message?: string;
 }
 
-async function claimCondition(bed: KafkaStretchBed, type: string): Promise<Condition | undefined> {
-  const c = await bed.central.find<KubeObject & { status?: { conditions?: Condition[] } }>(
+interface ClaimStatus extends KubeObject {
+  status?: { conditions?: Condition[]; kafka?: { live?: KafkaLive } };
+}
+
+async function claimStatus(bed: KafkaStretchBed): Promise<ClaimStatus["status"]> {
+  const c = await bed.central.find<ClaimStatus>(
     bed.claim.apiVersion,
     bed.claim.kind,
     bed.claim.metadata.name ?? "",
     bed.claim.metadata.namespace,
   );
-  return c?.status?.conditions?.find((x) => x.type === type);
+  return c?.status;
+}
+
+async function claimCondition(bed: KafkaStretchBed, type: string): Promise<Condition | undefined> {
+  return (await claimStatus(bed))?.conditions?.find((x) => x.type === type);
+}
+
+/** The provider's Kafka metrics, as Prometheus would scrape them. */
+async function kafkaMetrics(bed: KafkaStretchBed): Promise<string> {
+  const text = await bed.controller.provider.metrics.registry.metrics();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("stretchkafka_kafka_"))
+    .join("\n");
 }
 
 /**
@@ -144,6 +163,43 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
       120,
     );
     log(`claim Degraded: ${degraded.message ?? ""}`);
+    // Kafka itself, asked by the provider: west's broker gone, its voter behind.
+    const live = await eventually(
+      "the claim's live status shows west gone",
+      async () => {
+        const l = (await claimStatus(bed))?.kafka?.live;
+        const westBroker = l?.brokers?.find((b) => b.cluster === "west");
+        const westVoter = l?.quorum?.voters?.find((v) => v.cluster === "west");
+        return l?.reachable &&
+          westBroker?.state === "NotRegistered" &&
+          westVoter?.caughtUp === false
+          ? l
+          : undefined;
+      },
+      120,
+    );
+    assert.ok(
+      live.brokers?.filter((b) => b.cluster !== "west").every((b) => b.state === "Registered"),
+      "the other clusters' brokers stay registered",
+    );
+    const quorumRisk = await claimCondition(bed, "QuorumAtRisk");
+    assert.equal(
+      quorumRisk?.status,
+      "True",
+      "with west gone, losing one more cluster loses the quorum",
+    );
+    assert.match(quorumRisk.message ?? "", /behind: \d+ in west/);
+    const metrics = await kafkaMetrics(bed);
+    assert.match(
+      metrics,
+      new RegExp(
+        `stretchkafka_kafka_brokers\\{composite="${bed.claim.metadata.name ?? ""}-[^"]+",cluster="west",state="NotRegistered"\\} 1`,
+      ),
+    );
+    assert.match(
+      metrics,
+      /stretchkafka_kafka_quorum_voters\{[^}]*cluster="west",caught_up="false"\} 1/,
+    );
     await producer.finished();
   } finally {
     producer.stop();
@@ -169,6 +225,17 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
     2000,
   );
   await bed.waitReady(180);
+  await eventually(
+    "the claim's live status shows every broker registered and every voter caught up again",
+    async () => {
+      const l = (await claimStatus(bed))?.kafka?.live;
+      return l?.brokers?.every((b) => b.state === "Registered") &&
+        l.quorum?.voters?.every((v) => v.caughtUp)
+        ? true
+        : undefined;
+    },
+    120,
+  );
   const rack = racks(bed);
   const q = await quorumStatus(bed, "east");
   const westController = bed.nodes.find(
@@ -219,6 +286,87 @@ describe("static quorum (controller.quorum.voters), TLS between all nodes", () =
   test("a topic created with the defaults has one replica in each cluster", async () => {
     assert.ok(bed);
     await assertRackAware(bed, "defaults");
+  });
+
+  test("the claim shows Kafka's own view: quorum, brokers, partitions, features; nothing at risk", async () => {
+    assert.ok(bed);
+    const b = bed;
+    const live = await eventually("the provider has asked Kafka", async () => {
+      const l = (await claimStatus(b))?.kafka?.live;
+      return l?.reachable && (l.partitions?.total ?? 0) > 0 ? l : undefined;
+    });
+    const ids = (role: string): number[] =>
+      b.nodes.filter((n) => n.roles.includes(role)).map((n) => n.id);
+    const voters = live.quorum?.voters ?? [];
+    assert.ok(
+      voters.every((v) => v.caughtUp),
+      JSON.stringify(live.quorum),
+    );
+    assert.deepEqual(
+      voters.map((v) => v.id),
+      ids("controller"),
+    );
+    assert.deepEqual(
+      live.brokers?.map((x) => [x.id, x.state]),
+      ids("broker").map((id) => [id, "Registered"]),
+    );
+    assert.ok((live.features?.["metadata.version"] ?? 0) > 0, "metadata.version is finalized");
+    assert.equal(live.partitions?.offline, 0);
+    assert.equal((await claimCondition(b, "DataAtRisk"))?.status, "False");
+    assert.equal((await claimCondition(b, "QuorumAtRisk"))?.status, "False");
+    const status = await bed.controller.provider.metrics.registry.metrics();
+    assert.match(status, /stretchkafka_kafka_reachable\{composite="proof-static-[^"]+"\} 1/);
+  });
+
+  test("a topic created with replication factor 1 turns DataAtRisk True naming it, and False once reassigned", async () => {
+    assert.ok(bed);
+    const b = bed;
+    await b.tool("east", "org.apache.kafka.tools.TopicCommand", [
+      "--bootstrap-server",
+      b.bootstrap("east"),
+      "--create",
+      "--topic",
+      "lonely",
+      "--partitions",
+      "1",
+      "--replication-factor",
+      "1",
+    ]);
+    const risk = await eventually("DataAtRisk names lonely", async () => {
+      const c = await claimCondition(b, "DataAtRisk");
+      return c?.status === "True" && c.message?.includes("lonely") ? c : undefined;
+    });
+    log(`DataAtRisk: ${risk.message ?? ""}`);
+    assert.match(
+      risk.message ?? "",
+      /lonely \(.*losing \w+: 1 of 1 partitions would lose every replica/,
+    );
+    assert.match(
+      await kafkaMetrics(b),
+      /stretchkafka_kafka_data_at_risk_topics\{composite="proof-static-[^"]+"\} 1/,
+    );
+
+    // The fix a person would make: one replica in each cluster.
+    const brokers = b.nodes.filter((n) => n.roles.includes("broker")).map((n) => n.id);
+    const plan = b.clientConfig("lonely-reassignment.json", {});
+    writeFileSync(
+      plan,
+      JSON.stringify({
+        version: 1,
+        partitions: [{ topic: "lonely", partition: 0, replicas: brokers }],
+      }),
+    );
+    await b.tool("east", "org.apache.kafka.tools.reassign.ReassignPartitionsCommand", [
+      "--bootstrap-server",
+      b.bootstrap("east"),
+      "--reassignment-json-file",
+      plan,
+      "--execute",
+    ]);
+    await eventually("DataAtRisk False again", async () => {
+      const c = await claimCondition(b, "DataAtRisk");
+      return c?.status === "False" ? c : undefined;
+    });
   });
 
   test("no acknowledged message is lost or duplicated while a whole cluster is killed", async () => {

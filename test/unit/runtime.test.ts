@@ -18,7 +18,7 @@ test("every stage of the Dockerfile is built on a Node.js 24 base", () => {
   for (const image of nodeBases) assert.match(image, /(^node:24[-.]|\/nodejs24-)/, image);
 });
 
-test("engines admits Node.js 22.12+ and 24, not the end-of-life 20", () => {
+test("engines admits Node.js 22.22+ and 24.6+ (the Kafka client's floor), not the end-of-life 20", () => {
   const pkg = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
     engines: { node: string };
   };
@@ -30,11 +30,14 @@ test("engines admits Node.js 22.12+ and 24, not the end-of-life 20", () => {
         const [rMaj, rMin] = r.slice(1).split(".").map(Number);
         return maj === rMaj && (min ?? 0) >= (rMin ?? 0);
       }
-      if (r.startsWith(">=")) return (maj ?? 0) >= (Number(r.slice(2).split(".")[0]) || 0);
+      if (r.startsWith(">=")) {
+        const [rMaj, rMin] = r.slice(2).split(".").map(Number);
+        return (maj ?? 0) > (rMaj ?? 0) || (maj === rMaj && (min ?? 0) >= (rMin ?? 0));
+      }
       throw new Error(`unexpected engines range ${r}`);
     });
-  assert.ok(admits("24.0.0") && admits("22.12.0") && admits("26.1.0"), pkg.engines.node);
-  assert.ok(!admits("20.19.0") && !admits("22.11.0"), pkg.engines.node);
+  assert.ok(admits("24.6.0") && admits("22.22.0") && admits("26.1.0"), pkg.engines.node);
+  assert.ok(!admits("20.19.0") && !admits("22.21.0") && !admits("24.5.0"), pkg.engines.node);
 });
 
 test("the test command runs on Node.js 24 or newer", () => {

@@ -1,5 +1,5 @@
 /** A remote object one cluster needs, before it becomes a managed resource. */
-import type { CertificateRequest, managedKinds } from "../../../apis/index.ts";
+import type { CertificateRequest, KafkaAdmin, managedKinds } from "../../../apis/index.ts";
 import { labels } from "../names.ts";
 
 export type ManagedKind = (typeof managedKinds)[number]["kind"];
@@ -23,6 +23,8 @@ export interface RemoteObject {
   manifest: Manifest;
   /** Owned by the cluster's anchor (all but the anchor itself). */
   ownedByAnchor: boolean;
+  /** Kafka MRs only: how the provider asks Kafka for its own view. */
+  kafkaAdmin?: KafkaAdmin;
   /** Secret MRs only: how the provider fills the Secret. */
   secret?:
     | { certificate: CertificateRequest }

@@ -5,6 +5,7 @@
  * the paused CR keeps Strimzi's own Kafka reconciler, which would delete podsets
  * it did not make, away; docs/adr/0006), and one StrimziPodSet per pool.
  */
+import type { KafkaAdmin } from "../../../apis/index.ts";
 import { annotations } from "../names.ts";
 import { poolLabels, podSetSelector } from "../pod-template.ts";
 import { remoteMeta, type RemoteObject } from "./remote-object.ts";
@@ -20,11 +21,13 @@ export function pausedKafka(o: {
   kafkaName: string;
   namespace: string;
   podSetApiVersion: string;
+  kafkaAdmin?: KafkaAdmin;
 }): RemoteObject {
   return {
     cluster: o.cluster,
     kind: "RemoteKafka",
     ownedByAnchor: true,
+    ...(o.kafkaAdmin ? { kafkaAdmin: o.kafkaAdmin } : {}),
     manifest: {
       apiVersion: kafkaApiVersion(o.podSetApiVersion),
       kind: "Kafka",

@@ -1,0 +1,143 @@
+/**
+ * Kafka's answers (admin.ts) and the nodes the claim asks for become the live
+ * status: who votes and who is caught up, which brokers Kafka has registered,
+ * partition health, and the topics that would not survive losing one
+ * Kubernetes cluster. Pure, so it is tested without Kafka; only fields a
+ * reader acts on are reported, and none that changes while nothing happens
+ * (lag and last contact only while a replica is behind), so a steady cluster
+ * causes no status writes.
+ */
+import type { KafkaAdmin, KafkaLive, QuorumMember } from "../../apis/index.ts";
+import type { KafkaView, QuorumReplica } from "./admin.ts";
+
+/** A voter or observer that has not caught up with the leader for this long is behind. */
+export const caughtUpWithinMs = 10_000;
+/** At most this many topics are named in dataAtRisk (all are counted). */
+export const dataAtRiskListed = 50;
+
+type Node = KafkaAdmin["nodes"][number];
+
+function member(
+  r: QuorumReplica,
+  leaderEnd: bigint,
+  now: number,
+  nodes: Map<number, Node>,
+): QuorumMember {
+  const caughtUp =
+    now - Number(r.lastCaughtUpTimestamp) <= caughtUpWithinMs && r.lastCaughtUpTimestamp > 0n;
+  const cluster = nodes.get(r.id)?.cluster;
+  return {
+    id: r.id,
+    ...(cluster ? { cluster } : {}),
+    caughtUp,
+    ...(caughtUp
+      ? {}
+      : {
+          lag: Number(
+            leaderEnd > r.logEndOffset && r.logEndOffset >= 0n ? leaderEnd - r.logEndOffset : 0n,
+          ),
+          ...(r.lastFetchTimestamp > 0n
+            ? {
+                lastContactSeconds: Math.max(
+                  0,
+                  Math.round((now - Number(r.lastFetchTimestamp)) / 1000),
+                ),
+              }
+            : {}),
+        }),
+  };
+}
+
+/** Whether partitions of a topic would survive losing each cluster; why not, per cluster. */
+function topicRisks(
+  topic: KafkaView["topics"][number],
+  clusters: string[],
+  clusterOf: (id: number) => string | undefined,
+  defaultMinIsr: number,
+): { cluster: string; reason: string }[] {
+  const minIsr = topic.minIsr ?? defaultMinIsr;
+  const out: { cluster: string; reason: string }[] = [];
+  for (const c of clusters) {
+    let lost = 0;
+    let belowMinIsr = 0;
+    for (const p of topic.partitions) {
+      const left = p.replicas.filter((id) => clusterOf(id) !== c).length;
+      if (left === 0) lost++;
+      else if (left < minIsr) belowMinIsr++;
+    }
+    if (lost > 0) {
+      out.push({
+        cluster: c,
+        reason: `${lost} of ${topic.partitions.length} partitions would lose every replica`,
+      });
+    } else if (belowMinIsr > 0) {
+      out.push({
+        cluster: c,
+        reason: `${belowMinIsr} of ${topic.partitions.length} partitions would fall below min.insync.replicas=${minIsr} (acks=all writes refused)`,
+      });
+    }
+  }
+  return out;
+}
+
+export function liveStatus(
+  view: KafkaView,
+  admin: KafkaAdmin,
+  now: number,
+  defaultMinIsr = 2,
+): KafkaLive {
+  const nodes = new Map(admin.nodes.map((n) => [n.id, n]));
+  const clusters = [...new Set(admin.nodes.map((n) => n.cluster))];
+  const clusterOf = (id: number): string | undefined => nodes.get(id)?.cluster;
+  const leaderEnd =
+    view.quorum.voters.find((v) => v.id === view.quorum.leaderId)?.logEndOffset ?? 0n;
+  const registered = new Set(view.brokers.map((b) => b.id));
+  const partitions = { total: 0, underReplicated: 0, underMinIsr: 0, offline: 0 };
+  const atRisk: NonNullable<KafkaLive["dataAtRisk"]> = [];
+  let riskyTopics = 0;
+  for (const t of view.topics) {
+    const minIsr = t.minIsr ?? defaultMinIsr;
+    for (const p of t.partitions) {
+      partitions.total++;
+      if (p.isr.length < p.replicas.length) partitions.underReplicated++;
+      if (p.isr.length < minIsr) partitions.underMinIsr++;
+      if (p.leader < 0) partitions.offline++;
+    }
+    const risks = topicRisks(t, clusters, clusterOf, defaultMinIsr);
+    if (risks.length === 0) continue;
+    riskyTopics++;
+    for (const r of risks)
+      if (atRisk.length < dataAtRiskListed) atRisk.push({ topic: t.name, ...r });
+  }
+  const features: Record<string, number> = {};
+  for (const k of Object.keys(view.features).sort()) features[k] = view.features[k] ?? 0;
+  return {
+    reachable: true,
+    clusterId: view.clusterId,
+    features,
+    quorum: {
+      leaderId: view.quorum.leaderId,
+      leaderEpoch: view.quorum.leaderEpoch,
+      voters: view.quorum.voters
+        .map((v) => member(v, leaderEnd, now, nodes))
+        .sort((a, b) => a.id - b.id),
+      observers: view.quorum.observers
+        .map((v) => member(v, leaderEnd, now, nodes))
+        .sort((a, b) => a.id - b.id),
+    },
+    brokers: admin.nodes
+      .filter((n) => n.roles.includes("broker"))
+      .map(
+        (n) =>
+          ({
+            id: n.id,
+            cluster: n.cluster,
+            state: registered.has(n.id) ? "Registered" : "NotRegistered",
+          }) as const,
+      )
+      .sort((a, b) => a.id - b.id),
+    partitions,
+    dataAtRisk: atRisk,
+    dataAtRiskTopics: riskyTopics,
+  };
+}
