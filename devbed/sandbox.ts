@@ -13,6 +13,7 @@
  * it uses those clusters instead, and plays nothing there.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import type { KafkaLive } from "../apis/index.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -56,6 +57,7 @@ interface Claim extends KubeObject {
   status?: {
     conditions?: { type: string; status: string; message?: string }[];
     summary?: { clusters?: string; nodes?: string };
+    kafka?: { live?: KafkaLive };
   };
 }
 
@@ -204,6 +206,22 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
         log(
           `  ${elapsed().padStart(6)}  Kafka: every controller votes, every broker is registered`,
         );
+        // And the controller sees it too, over its own admin channel.
+        await eventually(
+          "the claim's live status shows every broker registered and every voter caught up",
+          async () => {
+            const c = await central.find<Claim>(claim.apiVersion, claim.kind, name, ns);
+            const live = c?.status?.kafka?.live;
+            return live?.reachable &&
+              (live.brokers ?? []).every((b) => b.state === "Registered") &&
+              (live.quorum?.voters ?? []).every((v) => v.caughtUp)
+              ? true
+              : undefined;
+          },
+          Math.max(10, (deadline - Date.now()) / 1000),
+          1000,
+        );
+        log(`  ${elapsed().padStart(6)}  the claim's live status agrees`);
       } catch {
         ready = false;
       }

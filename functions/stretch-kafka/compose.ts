@@ -268,11 +268,21 @@ function plan(o: {
           nodes: t.nodes.map((n) => ({ id: n.id, cluster: n.cluster, roles: n.roles })),
         }
       : undefined;
+  // While an address is pending, a running cluster's admin list stays as it was
+  // (nothing of a running node changes because another's address is unknown).
+  const adminFor = (cluster: string): { kafkaAdmin?: KafkaAdmin } => {
+    const had = (
+      findRemote(observed, cluster, "RemoteKafka", t.kafkaName)?.spec?.forProvider as
+        { kafkaAdmin?: KafkaAdmin } | undefined
+    )?.kafkaAdmin;
+    const admin = pending.length > 0 && had ? had : kafkaAdmin;
+    return admin ? { kafkaAdmin: admin } : {};
+  };
   for (const c of t.clusters) {
     const cl = { ...base, cluster: c.name };
     objects.push(
       anchor({ ...cl, composite }),
-      pausedKafka({ ...cl, podSetApiVersion, ...(kafkaAdmin ? { kafkaAdmin } : {}) }),
+      pausedKafka({ ...cl, podSetApiVersion, ...adminFor(c.name) }),
       ...podIdentity({ ...cl, podNames: c.nodes.map((n) => n.podName) }),
       ...clusterServices(cl),
       ...provider.objects(ctx, c),

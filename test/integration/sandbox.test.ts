@@ -1,6 +1,7 @@
 /**
  * The README's main command: `npm run sandbox` brings a sample claim to Ready
- * on real API servers; `--exit-when-ready` exits 0 then, for scripts.
+ * on real API servers with real Kafka behind it; `--exit-when-ready` exits 0
+ * once Kafka itself, and the claim's live status, say every node has joined.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,6 +28,11 @@ test(
     assert.match(out, /StretchKafka team-a\/orders\s+Synced=True\s+Ready=True/);
     for (const c of ["east", "west", "north"])
       assert.match(out, new RegExp(`${c}\\s+✓ reachable\\s+✓ synced\\s+✓ ready\\s+pods 3/3 ready`));
+    assert.match(out, /Kafka: every controller votes, every broker is registered/);
+    assert.match(out, /the claim's live status agrees/);
+    assert.match(out, /Kafka says: leader \d+ \(epoch \d+\), voters \d+@\w+, \d+@\w+, \d+@\w+\n/);
+    assert.match(out, /brokers registered 6\/6; partitions \d+, under-replicated 0/);
+    assert.match(out, /npm run sandbox -- produce --topic demo/);
     assert.match(out, /tearing the sandbox down/);
   },
 );
