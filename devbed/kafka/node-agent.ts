@@ -42,6 +42,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import {
+  appendFileSync,
   createWriteStream,
   existsSync,
   mkdirSync,
@@ -63,7 +64,7 @@ import {
 import { describeError } from "../../controller/kube/errors.ts";
 import { Informer } from "../../controller/kube/informer.ts";
 import { reapOnExit } from "../reaper.ts";
-import { run } from "../run.ts";
+import { run, RunError } from "../run.ts";
 import type { DnsRecord, StretchNetwork } from "./network.ts";
 import { kafkaClasspath } from "./runtime.ts";
 
@@ -554,7 +555,15 @@ export class NodeAgent {
   private async runToCompletion(pod: Pod, r: Running, c: Container): Promise<void> {
     const rewrite = pathRewriter(r.root, mountPaths(pod));
     const [cmd = "", ...args] = this.commandOf(c, rewrite);
-    await run(cmd, args, { cwd: join(r.root, "opt", "kafka"), env: this.env(c, r) });
+    const log = join(r.root, "kafka.log");
+    // What it printed goes to the pod's log, as a container's output would.
+    try {
+      const out = await run(cmd, args, { cwd: join(r.root, "opt", "kafka"), env: this.env(c, r) });
+      appendFileSync(log, `[${c.name}] ${out.stdout}${out.stderr}`);
+    } catch (err) {
+      if (err instanceof RunError) appendFileSync(log, `[${c.name}] ${err.stdout}${err.stderr}`);
+      throw err;
+    }
   }
 
   /**
