@@ -32,6 +32,8 @@ export async function standaloneBed(remoteNames: string[]): Promise<StandaloneBe
     queue: fastQueue,
     // A connection Secret deleted by hand comes back within seconds here.
     resyncMs: 3000,
+    // No Kafka runs here: it is asked often, so its absence shows within seconds.
+    kafka: { intervalMs: 2000 },
   });
   const players = playStrimzi(remotes, "kafka", testLogger());
   return {

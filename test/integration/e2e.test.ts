@@ -249,6 +249,24 @@ describe("a claim end to end, without Crossplane", () => {
         text("ca.crt"),
         Buffer.from(remoteCa?.data["ca.crt"] ?? "", "base64").toString("utf8"),
       );
+
+      // No Kafka runs in this bed (its pods are only marked Ready): the
+      // provider says it cannot ask Kafka, and that holds up nothing.
+      const unknown = await eventually("DataAtRisk says Kafka cannot be asked", async () => {
+        const x = await claim();
+        const d = cond(x, "DataAtRisk");
+        return d?.status === "Unknown" && d.reason === "KafkaUnreachable" ? x : undefined;
+      });
+      const live = (
+        unknown.status?.["kafka"] as { live?: { reachable: boolean; message?: string } }
+      ).live;
+      assert.ok(live, "status.kafka.live is there");
+      assert.equal(live.reachable, false);
+      assert.match(
+        live.message ?? "",
+        /Kafka could not be asked: no broker answered: orders-brokers-0\.east\./,
+      );
+      assert.equal(cond(unknown, "Ready")?.status, "True");
     },
   );
 
