@@ -46,7 +46,6 @@ import {
   createWriteStream,
   existsSync,
   mkdirSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -221,14 +220,6 @@ export class NodeAgent {
     await this.stop();
     await Promise.all([...this.busy.values()].map((p) => p.catch(() => {})));
     await Promise.all([...this.running.values()].map((r) => this.killProcess(r)));
-    this.running.clear();
-  }
-
-  /** Stops every Kafka gracefully (SIGTERM, then SIGKILL after `graceMs`). */
-  async shutdown(graceMs = 30_000): Promise<void> {
-    await this.stop();
-    await Promise.all([...this.busy.values()].map((p) => p.catch(() => {})));
-    await Promise.all([...this.running.values()].map((r) => this.terminate(r, graceMs)));
     this.running.clear();
   }
 
@@ -805,9 +796,4 @@ function listening(host: string, port: number): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-/** Removes a cluster's node disk (pods and volumes). */
-export function wipeNode(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
