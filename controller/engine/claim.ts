@@ -29,6 +29,13 @@ import {
 } from "./context.ts";
 
 export class ClaimReconciler {
+  /**
+   * When each claim's connection Secret was last written, by claim uid. The
+   * claim from the watch cache may not show the status written a moment ago,
+   * and an apply without the field would take it away again.
+   */
+  private readonly published = new Map<string, string>();
+
   constructor(private readonly ctx: EngineContext) {}
 
   async reconcile(ns: string, name: string): Promise<ReconcileResult> {
@@ -178,7 +185,10 @@ export class ClaimReconciler {
         reason: "Creating",
         message: "waiting for the composite to be composed",
       });
-    const lastPublishedTime = published ?? claim.status?.connectionDetails?.lastPublishedTime;
+    const uid = claim.metadata.uid ?? "";
+    if (published) this.published.set(uid, published);
+    const lastPublishedTime =
+      published ?? this.published.get(uid) ?? claim.status?.connectionDetails?.lastPublishedTime;
     const status: Status = {
       ...fields,
       ...(lastPublishedTime ? { connectionDetails: { lastPublishedTime } } : {}),
@@ -243,6 +253,7 @@ export class ClaimReconciler {
     xrName: string,
     cached: Composite | undefined,
   ): Promise<ReconcileResult> {
+    this.published.delete(claim.metadata.uid ?? "");
     const foreground = claim.spec.compositeDeletePolicy === "Foreground";
     // Not in the cache may only mean not seen yet: a composite left behind
     // would run on with no claim, so ask the API server before letting go.
