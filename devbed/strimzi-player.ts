@@ -1,8 +1,9 @@
 /**
- * The one simulated part of the sandbox: it plays a remote cluster's Strimzi
- * cluster operator (its StrimziPodSet controller, and the status its Kafka
- * reconciler writes on a paused Kafka CR) and the kubelet, which a bare API
- * server lacks. It is as unforgiving as Strimzi 1.2 (docs/adr/0006):
+ * Plays a remote cluster's Strimzi cluster operator (its StrimziPodSet
+ * controller, and the status its Kafka reconciler writes on a paused Kafka
+ * CR), which cannot run here, and optionally the kubelet's shortcut (pods
+ * marked Ready; where Kafka really runs, the node agents of devbed/kafka play
+ * the kubelet instead). It is as unforgiving as Strimzi 1.2 (docs/adr/0006):
  *
  * - A podset or pod event is acted on only if the podset's Kafka CR
  *   (`strimzi.io/cluster`) is in the player's own Kafka cache at that moment;
