@@ -21,6 +21,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { cacheDir } from "./cache.ts";
+import { kafkaClientArgs } from "./kafka/runtime.ts";
 import type { KafkaNodes } from "./kafka/stretch-bed.ts";
 
 interface State {
@@ -126,7 +127,7 @@ function inCluster(state: State, cluster: string): string {
 }
 
 /** Runs a Kafka console tool inside `cluster`, attached to this terminal. */
-async function console(
+async function consoleTool(
   state: State,
   cluster: string,
   mainClass: string,
@@ -135,12 +136,7 @@ async function console(
   const child = spawn(
     "java",
     [
-      "-Xmx256m",
-      "-XX:TieredStopAtLevel=1",
-      `-Djdk.net.hosts.file=${inCluster(state, cluster)}`,
-      "-Dlog4j2.level=WARN",
-      "-cp",
-      state.classpath,
+      ...kafkaClientArgs(inCluster(state, cluster), state.classpath),
       mainClass,
       "--bootstrap-server",
       state.bootstrap,
@@ -155,7 +151,7 @@ async function console(
 export async function produce(o: { topic: string; in: string }): Promise<number> {
   const state = readState();
   // The sample claim turns auto-creation off: the topic is made with the cluster's defaults.
-  const created = await console(state, o.in, "org.apache.kafka.tools.TopicCommand", [
+  const created = await consoleTool(state, o.in, "org.apache.kafka.tools.TopicCommand", [
     "--create",
     "--if-not-exists",
     "--topic",
@@ -165,7 +161,7 @@ export async function produce(o: { topic: string; in: string }): Promise<number>
   const props = join(cacheDir("sandbox"), "producer.properties");
   // The connection Secret's producer settings, and no acknowledged record lost.
   writeFileSync(props, `${state.producerProperties}acks=all\nenable.idempotence=true\n`);
-  return console(state, o.in, "org.apache.kafka.tools.ConsoleProducer", [
+  return consoleTool(state, o.in, "org.apache.kafka.tools.ConsoleProducer", [
     "--topic",
     o.topic,
     "--producer.config",
@@ -175,7 +171,7 @@ export async function produce(o: { topic: string; in: string }): Promise<number>
 
 export async function consume(o: { topic: string; in: string }): Promise<number> {
   const state = readState();
-  return console(state, o.in, "org.apache.kafka.tools.consumer.ConsoleConsumer", [
+  return consoleTool(state, o.in, "org.apache.kafka.tools.consumer.ConsoleConsumer", [
     "--topic",
     o.topic,
     "--from-beginning",

@@ -1,20 +1,10 @@
-/** Small helpers several tests and the Kafka harness share. */
+/** Small helpers several tests share. */
 import {
   CaConflict,
   type CaMaterial,
   type CaStore,
   type Issuer,
 } from "../controller/provider/pki.ts";
-
-/** A Java properties text (server.config) as a map; the first `=` splits key from value. */
-export function parseProperties(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0 && !line.startsWith("#")) out.set(line.slice(0, i), line.slice(i + 1));
-  }
-  return out;
-}
 
 /** The PKI's CA store in memory, with the Secret store's optimistic concurrency. */
 export class MemoryCaStore implements CaStore {

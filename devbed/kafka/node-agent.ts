@@ -223,10 +223,19 @@ export class NodeAgent {
     this.running.clear();
   }
 
-  /** The Kafka log of a pod, for failure messages. */
+  /** The Kafka log of a running pod, for failure messages. */
   logPath(pod: string): string | undefined {
     const r = this.running.get(pod);
     return r ? join(r.root, "kafka.log") : undefined;
+  }
+
+  /** The log of the pod with this uid, running or gone (its directory stays on the node). */
+  logOf(uid: string): string {
+    return join(this.podDir(uid), "kafka.log");
+  }
+
+  private podDir(uid: string): string {
+    return join(this.o.dir, "pods", uid);
   }
 
   private async run(): Promise<void> {
@@ -345,7 +354,7 @@ export class NodeAgent {
       uid: pod.metadata.uid ?? "",
       name,
       ip,
-      root: join(this.o.dir, "pods", pod.metadata.uid ?? name),
+      root: this.podDir(pod.metadata.uid ?? name),
       proc: undefined,
       exited: Promise.resolve(),
       startedAt: "",

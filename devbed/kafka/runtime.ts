@@ -42,6 +42,19 @@ function pom(version: string): string {
 `;
 }
 
+/** A JVM running one of Kafka's client tools inside a simulated cluster (its name resolution). */
+export function kafkaClientArgs(hostsFile: string, classpath: string): string[] {
+  return [
+    "-Xms256m",
+    "-Xmx256m",
+    "-XX:TieredStopAtLevel=1",
+    `-Djdk.net.hosts.file=${hostsFile}`,
+    "-Dlog4j2.level=WARN",
+    "-cp",
+    classpath,
+  ];
+}
+
 /**
  * The directory of every jar Kafka `version` needs, resolved by Maven from
  * Maven Central on first use. Returns the classpath (`<dir>/*`).

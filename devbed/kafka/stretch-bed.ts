@@ -25,8 +25,8 @@ import { prepareBed, providerNamespace } from "../sandbox.ts";
 import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
 import { StretchNetwork } from "./network.ts";
 import { NodeAgent } from "./node-agent.ts";
-import { kafkaClasspath } from "./runtime.ts";
-import { quorumStatus } from "./tools.ts";
+import { kafkaClasspath, kafkaClientArgs } from "./runtime.ts";
+import { parseProperties, quorumStatus } from "./tools.ts";
 
 /** One Kafka node as the remote cluster holds it: its ConfigMap's server.config. */
 export interface KafkaNodeInfo {
@@ -36,15 +36,6 @@ export interface KafkaNodeInfo {
   roles: string[];
   /** The host name it advertises (or the voter list names it by). */
   host: string;
-}
-
-function properties(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0 && !line.startsWith("#")) m.set(line.slice(0, i).trim(), line.slice(i + 1).trim());
-  }
-  return m;
 }
 
 export interface KafkaNodesOptions {
@@ -121,7 +112,7 @@ export class KafkaNodes {
       for (const cm of cms.items) {
         const config = cm.data?.["server.config"];
         if (!config) continue;
-        const p = properties(config);
+        const p = parseProperties(config);
         const id = Number(p.get("node.id"));
         const advertised = (p.get("advertised.listeners") ?? "").split(",")[0] ?? "";
         const voter = (p.get("controller.quorum.voters") ?? "")
@@ -179,6 +170,11 @@ export class KafkaNodes {
       .join("; ");
   }
 
+  /** The Kafka log of a pod (by uid) that ran in `cluster`, gone or not. */
+  podLog(cluster: string, uid: string): string {
+    return this.agent(cluster).logOf(uid);
+  }
+
   /** The whole cluster is lost: its Kafka processes SIGKILLed, its API server killed. */
   async stopCluster(cluster: string): Promise<void> {
     await this.agent(cluster).kill();
@@ -193,15 +189,7 @@ export class KafkaNodes {
   }
 
   private javaArgs(cluster: string): string[] {
-    return [
-      "-Xms256m",
-      "-Xmx256m",
-      "-XX:TieredStopAtLevel=1",
-      `-Djdk.net.hosts.file=${this.network.hostsFile(cluster)}`,
-      "-Dlog4j2.level=WARN",
-      "-cp",
-      this.classpath,
-    ];
+    return kafkaClientArgs(this.network.hostsFile(cluster), this.classpath);
   }
 
   /** Runs a Kafka tool (a main class of the Kafka jars) as a client inside `cluster`. */

@@ -4,6 +4,16 @@
  */
 import type { KafkaNodes } from "./stretch-bed.ts";
 
+/** A Java properties text (server.config) as a map; the first `=` splits key from value. */
+export function parseProperties(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0 && !line.startsWith("#")) out.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return out;
+}
+
 /** Anything that runs Kafka's tools inside a cluster and knows its brokers. */
 export type KafkaTools = Pick<KafkaNodes, "tool"> & { bootstrap(cluster: string): string };
 

@@ -11,7 +11,6 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { KafkaLive } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
@@ -380,14 +379,7 @@ describe("static quorum (controller.quorum.voters), TLS between all nodes", () =
     const before = await west.get("v1", "Pod", node.pod, b.namespace);
     await west.delete("v1", "Pod", node.pod, b.namespace);
     // The kubelet's part: SIGTERM, a controlled shutdown, then the pod object goes.
-    const oldLog = join(
-      b.kafka.dir,
-      "nodes",
-      "west",
-      "pods",
-      before.metadata.uid ?? "",
-      "kafka.log",
-    );
+    const oldLog = b.kafka.podLog("west", before.metadata.uid ?? "");
     await eventually("the old Kafka shut down cleanly", () =>
       /shut down completed/.test(readFileSync(oldLog, "utf8")) ? true : undefined,
     );
@@ -404,14 +396,7 @@ describe("static quorum (controller.quorum.voters), TLS between all nodes", () =
         return p && p.metadata.uid !== before.metadata.uid && ready ? p : undefined;
       },
     );
-    const newLog = join(
-      b.kafka.dir,
-      "nodes",
-      "west",
-      "pods",
-      after.metadata.uid ?? "",
-      "kafka.log",
-    );
+    const newLog = b.kafka.podLog("west", after.metadata.uid ?? "");
     await eventually("the new Kafka has loaded its logs", () =>
       /Loaded \d+ logs in/.test(readFileSync(newLog, "utf8")) ? true : undefined,
     );

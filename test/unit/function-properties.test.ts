@@ -9,7 +9,7 @@ import fc from "fast-check";
 import cloneDeep from "lodash/cloneDeep.js";
 import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
 import type { ClusterSpec, NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
-import { parseProperties } from "../support.ts";
+import { parseProperties } from "../../devbed/kafka/tools.ts";
 
 type Provider = StretchKafkaSpec["networking"]["provider"];
 
