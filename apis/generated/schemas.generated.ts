@@ -186,6 +186,28 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               }
             }
           },
+          "brokerRemoval": {
+            "type": "object",
+            "description": "What happens when a change removes a broker that holds partition replicas (a pool scaled down, removeNodeIds, a pool or cluster dropped). Kafka is asked first, always.",
+            "properties": {
+              "policy": {
+                "type": "string",
+                "description": "Refuse (default): the change is refused while the broker holds replicas; nothing running is touched. Drain: the broker keeps running while its replicas move to the other brokers (one replica per Kubernetes cluster kept), and is removed once empty. Unchecked: removed without asking Kafka; replicas it held are lost where no other copy exists.",
+                "enum": [
+                  "Refuse",
+                  "Drain",
+                  "Unchecked"
+                ],
+                "default": "Refuse"
+              },
+              "throttleBytesPerSecond": {
+                "type": "integer",
+                "description": "Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.",
+                "minimum": 1048576,
+                "default": 52428800
+              }
+            }
+          },
           "targetNamespace": {
             "type": "string",
             "description": "Namespace used in every remote cluster. Immutable.",
@@ -284,6 +306,26 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "type": "integer",
                         "minimum": 0,
                         "maximum": 1000
+                      },
+                      "removeNodeIds": {
+                        "type": "array",
+                        "description": "When replicas shrinks, these node ids of the pool are removed first (then the highest), as Strimzi's strimzi.io/remove-node-ids.",
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "x-kubernetes-list-type": "set"
+                      },
+                      "nextNodeIds": {
+                        "type": "array",
+                        "description": "When replicas grows, these ids are given out first, as Strimzi's strimzi.io/next-node-ids. Ids are never reused: each must be one never given out (at least status.nodeIds.next), and ids below the highest one used are skipped for good.",
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "x-kubernetes-list-type": "set"
                       },
                       "storage": {
                         "type": "object",
@@ -893,7 +935,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   },
                   "brokers": {
                     "type": "array",
-                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "description": "Every broker the claim asks for (and every retired one Kafka still has registered): whether Kafka has it registered and unfenced, and the partition replicas and leaders it holds.",
                     "items": {
                       "type": "object",
                       "required": [
@@ -910,10 +952,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         },
                         "state": {
                           "type": "string",
+                          "description": "Registered: registered and unfenced. Fenced: registered, but not heartbeating (stopped or cut off). NotRegistered: unknown to Kafka.",
                           "enum": [
                             "Registered",
+                            "Fenced",
                             "NotRegistered"
                           ]
+                        },
+                        "replicas": {
+                          "type": "integer",
+                          "description": "Partition replicas assigned to it."
+                        },
+                        "leaders": {
+                          "type": "integer",
+                          "description": "Partitions it leads."
                         }
                       }
                     }
@@ -932,6 +984,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "offline": {
                         "type": "integer"
+                      },
+                      "reassigning": {
+                        "type": "integer",
+                        "description": "Partitions being reassigned."
                       }
                     }
                   },
@@ -962,7 +1018,68 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "dataAtRiskTopics": {
                     "type": "integer",
                     "description": "How many topics are at risk in all."
+                  },
+                  "drain": {
+                    "type": "object",
+                    "description": "Progress of moving replicas off the brokers being removed (forProvider.kafkaAdmin.drain).",
+                    "properties": {
+                      "nodes": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "replicasLeft": {
+                        "type": "integer",
+                        "description": "Replicas still on those brokers."
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions that cannot be moved anywhere, with why (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "operationError": {
+                    "type": "string",
+                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
                   }
+                }
+              },
+              "removing": {
+                "type": "array",
+                "description": "Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "id",
+                    "cluster",
+                    "pool"
+                  ],
+                  "properties": {
+                    "id": {
+                      "type": "integer"
+                    },
+                    "cluster": {
+                      "type": "string"
+                    },
+                    "pool": {
+                      "type": "string"
+                    },
+                    "replicasLeft": {
+                      "type": "integer",
+                      "description": "As Kafka last said; absent while Kafka cannot be asked."
+                    }
+                  }
+                }
+              },
+              "retiredBrokers": {
+                "type": "array",
+                "description": "Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.",
+                "items": {
+                  "type": "integer"
                 }
               }
             }
@@ -1210,6 +1327,28 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               }
             }
           },
+          "brokerRemoval": {
+            "type": "object",
+            "description": "What happens when a change removes a broker that holds partition replicas (a pool scaled down, removeNodeIds, a pool or cluster dropped). Kafka is asked first, always.",
+            "properties": {
+              "policy": {
+                "type": "string",
+                "description": "Refuse (default): the change is refused while the broker holds replicas; nothing running is touched. Drain: the broker keeps running while its replicas move to the other brokers (one replica per Kubernetes cluster kept), and is removed once empty. Unchecked: removed without asking Kafka; replicas it held are lost where no other copy exists.",
+                "enum": [
+                  "Refuse",
+                  "Drain",
+                  "Unchecked"
+                ],
+                "default": "Refuse"
+              },
+              "throttleBytesPerSecond": {
+                "type": "integer",
+                "description": "Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.",
+                "minimum": 1048576,
+                "default": 52428800
+              }
+            }
+          },
           "targetNamespace": {
             "type": "string",
             "description": "Namespace used in every remote cluster. Immutable.",
@@ -1308,6 +1447,26 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "type": "integer",
                         "minimum": 0,
                         "maximum": 1000
+                      },
+                      "removeNodeIds": {
+                        "type": "array",
+                        "description": "When replicas shrinks, these node ids of the pool are removed first (then the highest), as Strimzi's strimzi.io/remove-node-ids.",
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "x-kubernetes-list-type": "set"
+                      },
+                      "nextNodeIds": {
+                        "type": "array",
+                        "description": "When replicas grows, these ids are given out first, as Strimzi's strimzi.io/next-node-ids. Ids are never reused: each must be one never given out (at least status.nodeIds.next), and ids below the highest one used are skipped for good.",
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "x-kubernetes-list-type": "set"
                       },
                       "storage": {
                         "type": "object",
@@ -1891,7 +2050,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   },
                   "brokers": {
                     "type": "array",
-                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "description": "Every broker the claim asks for (and every retired one Kafka still has registered): whether Kafka has it registered and unfenced, and the partition replicas and leaders it holds.",
                     "items": {
                       "type": "object",
                       "required": [
@@ -1908,10 +2067,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         },
                         "state": {
                           "type": "string",
+                          "description": "Registered: registered and unfenced. Fenced: registered, but not heartbeating (stopped or cut off). NotRegistered: unknown to Kafka.",
                           "enum": [
                             "Registered",
+                            "Fenced",
                             "NotRegistered"
                           ]
+                        },
+                        "replicas": {
+                          "type": "integer",
+                          "description": "Partition replicas assigned to it."
+                        },
+                        "leaders": {
+                          "type": "integer",
+                          "description": "Partitions it leads."
                         }
                       }
                     }
@@ -1930,6 +2099,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "offline": {
                         "type": "integer"
+                      },
+                      "reassigning": {
+                        "type": "integer",
+                        "description": "Partitions being reassigned."
                       }
                     }
                   },
@@ -1960,7 +2133,68 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "dataAtRiskTopics": {
                     "type": "integer",
                     "description": "How many topics are at risk in all."
+                  },
+                  "drain": {
+                    "type": "object",
+                    "description": "Progress of moving replicas off the brokers being removed (forProvider.kafkaAdmin.drain).",
+                    "properties": {
+                      "nodes": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "replicasLeft": {
+                        "type": "integer",
+                        "description": "Replicas still on those brokers."
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions that cannot be moved anywhere, with why (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "operationError": {
+                    "type": "string",
+                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
                   }
+                }
+              },
+              "removing": {
+                "type": "array",
+                "description": "Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "id",
+                    "cluster",
+                    "pool"
+                  ],
+                  "properties": {
+                    "id": {
+                      "type": "integer"
+                    },
+                    "cluster": {
+                      "type": "string"
+                    },
+                    "pool": {
+                      "type": "string"
+                    },
+                    "replicasLeft": {
+                      "type": "integer",
+                      "description": "As Kafka last said; absent while Kafka cannot be asked."
+                    }
+                  }
+                }
+              },
+              "retiredBrokers": {
+                "type": "array",
+                "description": "Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.",
+                "items": {
+                  "type": "integer"
                 }
               }
             }
@@ -4739,6 +4973,37 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         }
                       }
                     }
+                  },
+                  "drain": {
+                    "type": "object",
+                    "description": "Brokers to move every partition replica off (partition reassignments that keep one replica per Kubernetes cluster), with a replication throttle while it runs.",
+                    "required": [
+                      "nodes"
+                    ],
+                    "properties": {
+                      "nodes": {
+                        "type": "array",
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        }
+                      },
+                      "throttleBytesPerSecond": {
+                        "type": "integer",
+                        "minimum": 1048576,
+                        "description": "Replication throttle (leader and follower) while replicas move."
+                      }
+                    }
+                  },
+                  "retiredBrokers": {
+                    "type": "array",
+                    "description": "Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.",
+                    "maxItems": 10000,
+                    "items": {
+                      "type": "integer",
+                      "minimum": 0
+                    }
                   }
                 }
               }
@@ -4905,7 +5170,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   },
                   "brokers": {
                     "type": "array",
-                    "description": "Every broker the claim asks for, and whether Kafka has it registered and unfenced.",
+                    "description": "Every broker the claim asks for (and every retired one Kafka still has registered): whether Kafka has it registered and unfenced, and the partition replicas and leaders it holds.",
                     "items": {
                       "type": "object",
                       "required": [
@@ -4922,10 +5187,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         },
                         "state": {
                           "type": "string",
+                          "description": "Registered: registered and unfenced. Fenced: registered, but not heartbeating (stopped or cut off). NotRegistered: unknown to Kafka.",
                           "enum": [
                             "Registered",
+                            "Fenced",
                             "NotRegistered"
                           ]
+                        },
+                        "replicas": {
+                          "type": "integer",
+                          "description": "Partition replicas assigned to it."
+                        },
+                        "leaders": {
+                          "type": "integer",
+                          "description": "Partitions it leads."
                         }
                       }
                     }
@@ -4944,6 +5219,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "offline": {
                         "type": "integer"
+                      },
+                      "reassigning": {
+                        "type": "integer",
+                        "description": "Partitions being reassigned."
                       }
                     }
                   },
@@ -4974,6 +5253,33 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "dataAtRiskTopics": {
                     "type": "integer",
                     "description": "How many topics are at risk in all."
+                  },
+                  "drain": {
+                    "type": "object",
+                    "description": "Progress of moving replicas off the brokers being removed (forProvider.kafkaAdmin.drain).",
+                    "properties": {
+                      "nodes": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "replicasLeft": {
+                        "type": "integer",
+                        "description": "Replicas still on those brokers."
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions that cannot be moved anywhere, with why (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "operationError": {
+                    "type": "string",
+                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
                   }
                 }
               }

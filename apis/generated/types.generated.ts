@@ -107,18 +107,33 @@ export interface KafkaLive {
     observers?: QuorumMember[];
   };
   /**
-   * Every broker the claim asks for, and whether Kafka has it registered and unfenced.
+   * Every broker the claim asks for (and every retired one Kafka still has registered): whether Kafka has it registered and unfenced, and the partition replicas and leaders it holds.
    */
   brokers?: {
     id: number;
     cluster: string;
-    state: "Registered" | "NotRegistered";
+    /**
+     * Registered: registered and unfenced. Fenced: registered, but not heartbeating (stopped or cut off). NotRegistered: unknown to Kafka.
+     */
+    state: "Registered" | "Fenced" | "NotRegistered";
+    /**
+     * Partition replicas assigned to it.
+     */
+    replicas?: number;
+    /**
+     * Partitions it leads.
+     */
+    leaders?: number;
   }[];
   partitions?: {
     total?: number;
     underReplicated?: number;
     underMinIsr?: number;
     offline?: number;
+    /**
+     * Partitions being reassigned.
+     */
+    reassigning?: number;
   };
   /**
    * Topics whose partitions would drop below min.insync.replicas, or lose every replica, if one Kubernetes cluster were lost (the first 50).
@@ -135,6 +150,24 @@ export interface KafkaLive {
    * How many topics are at risk in all.
    */
   dataAtRiskTopics?: number;
+  /**
+   * Progress of moving replicas off the brokers being removed (forProvider.kafkaAdmin.drain).
+   */
+  drain?: {
+    nodes?: number[];
+    /**
+     * Replicas still on those brokers.
+     */
+    replicasLeft?: number;
+    /**
+     * Partitions that cannot be moved anywhere, with why (the first 10).
+     */
+    stuck?: string[];
+  };
+  /**
+   * The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason.
+   */
+  operationError?: string;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -165,6 +198,7 @@ export interface StretchKafkaSpec {
   networking: NetworkingSpec;
   quorum?: QuorumSpec;
   strimzi?: StrimziSpec;
+  brokerRemoval?: BrokerRemovalSpec;
   /**
    * Namespace used in every remote cluster. Immutable.
    */
@@ -283,6 +317,22 @@ export interface StrimziSpec {
   apiVersion?: "core.strimzi.io/v1" | "core.strimzi.io/v1beta2";
 }
 /**
+ * What happens when a change removes a broker that holds partition replicas (a pool scaled down, removeNodeIds, a pool or cluster dropped). Kafka is asked first, always.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "BrokerRemovalSpec".
+ */
+export interface BrokerRemovalSpec {
+  /**
+   * Refuse (default): the change is refused while the broker holds replicas; nothing running is touched. Drain: the broker keeps running while its replicas move to the other brokers (one replica per Kubernetes cluster kept), and is removed once empty. Unchecked: removed without asking Kafka; replicas it held are lost where no other copy exists.
+   */
+  policy?: "Refuse" | "Drain" | "Unchecked";
+  /**
+   * Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.
+   */
+  throttleBytesPerSecond?: number;
+}
+/**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
  * via the `definition` "ClusterSpec".
  */
@@ -327,6 +377,18 @@ export interface NodePoolSpec {
    */
   roles: ["controller" | "broker", ...("controller" | "broker")[]];
   replicas: number;
+  /**
+   * When replicas shrinks, these node ids of the pool are removed first (then the highest), as Strimzi's strimzi.io/remove-node-ids.
+   *
+   * @maxItems 1000
+   */
+  removeNodeIds?: number[];
+  /**
+   * When replicas grows, these ids are given out first, as Strimzi's strimzi.io/next-node-ids. Ids are never reused: each must be one never given out (at least status.nodeIds.next), and ids below the highest one used are skipped for good.
+   *
+   * @maxItems 1000
+   */
+  nextNodeIds?: number[];
   storage?: StorageSpec;
   resources?: ResourcesSpec;
   jvmOptions?: {
@@ -477,6 +539,22 @@ export interface KafkaStatus {
    */
   bootstrapServers?: string;
   live?: KafkaLive;
+  /**
+   * Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).
+   */
+  removing?: {
+    id: number;
+    cluster: string;
+    pool: string;
+    /**
+     * As Kafka last said; absent while Kafka cannot be asked.
+     */
+    replicasLeft?: number;
+  }[];
+  /**
+   * Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.
+   */
+  retiredBrokers?: number[];
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -595,6 +673,25 @@ export interface KafkaAdmin {
     cluster: string;
     roles: ("controller" | "broker")[];
   }[];
+  /**
+   * Brokers to move every partition replica off (partition reassignments that keep one replica per Kubernetes cluster), with a replication throttle while it runs.
+   */
+  drain?: {
+    /**
+     * @maxItems 1000
+     */
+    nodes: number[];
+    /**
+     * Replication throttle (leader and follower) while replicas move.
+     */
+    throttleBytesPerSecond?: number;
+  };
+  /**
+   * Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.
+   *
+   * @maxItems 10000
+   */
+  retiredBrokers?: number[];
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

@@ -1,24 +1,34 @@
 /**
- * The admin channel: what the provider asks one Kafka cluster, over one
- * connection to one broker's replication listener, authenticated with a
- * certificate of the cluster CA (as Strimzi's cluster operator is). Five
- * requests, each answered by any broker: ApiVersions (finalized features),
- * DescribeCluster (the brokers registered and unfenced), DescribeQuorum (the
- * KRaft quorum, forwarded to the active controller), Metadata (every topic's
- * partitions) and DescribeConfigs (each topic's min.insync.replicas).
+ * The admin channel: what the provider asks and tells one Kafka cluster, over
+ * one connection to one broker's replication listener, authenticated with a
+ * certificate of the cluster CA (as Strimzi's cluster operator is). Every
+ * request here is answered by any broker (those that change the cluster are
+ * forwarded to the active controller by Kafka itself).
+ *
+ * Asked each round: ApiVersions (finalized features), DescribeCluster v2
+ * (every registered broker, fenced or not), DescribeQuorum (the KRaft quorum),
+ * Metadata (every topic's partitions), DescribeConfigs (each topic's
+ * min.insync.replicas) and ListPartitionReassignments (moves under way).
+ * Told when asked to: AlterPartitionReassignments, IncrementalAlterConfigs
+ * (replication throttles) and UnregisterBroker.
  *
  * Kafka client: @platformatic/kafka's protocol layer (docs/adr/0011).
  */
 import type { LookupFunction } from "node:net";
 import {
+  alterPartitionReassignmentsV0,
   apiVersionsV4,
   ConfigResourceTypes,
   Connection,
-  describeClusterV1,
   describeConfigsV4,
   describeQuorumV2,
+  incrementalAlterConfigsV1,
+  IncrementalAlterConfigOperationTypes,
+  listPartitionReassignmentsV0,
   metadataV12,
+  unregisterBrokerV0,
 } from "@platformatic/kafka";
+import { describeClusterV2 } from "./protocol.ts";
 
 export interface AdminTls {
   /** The cluster CA bundle the brokers' certificates chain to. */
@@ -47,8 +57,8 @@ export interface KafkaView {
   via: string;
   clusterId: string;
   features: Record<string, number>;
-  /** Brokers registered and unfenced, with their racks. */
-  brokers: { id: number; rack: string | null }[];
+  /** Every registered broker, with its rack and whether the controller has fenced it. */
+  brokers: { id: number; rack: string | null; fenced: boolean }[];
   quorum: {
     leaderId: number;
     leaderEpoch: number;
@@ -60,6 +70,8 @@ export interface KafkaView {
     name: string;
     internal: boolean;
     minIsr: number | undefined;
+    /** Whether a replication throttle is set on the topic. */
+    throttled: boolean;
     partitions: {
       id: number;
       leader: number;
@@ -68,6 +80,24 @@ export interface KafkaView {
       offline: number[];
     }[];
   }[];
+  /** Partition reassignments under way. */
+  reassigning: { topic: string; partition: number; adding: number[]; removing: number[] }[];
+}
+
+/** A partition's new replica list (the first is the preferred leader). */
+export interface PartitionMove {
+  topic: string;
+  partition: number;
+  replicas: number[];
+}
+
+/** A broker or topic configuration change; value undefined deletes the key. */
+export interface ConfigChange {
+  resource: "broker" | "topic";
+  name: string;
+  configs: Record<string, string | undefined>;
+  /** Append to list values instead of replacing them. */
+  append?: boolean;
 }
 
 function hostPort(server: string): { host: string; port: number } {
@@ -106,13 +136,29 @@ function check(what: string, errorCode: number, message?: string | null): void {
     throw new Error(`${what} failed with Kafka error ${errorCode}${message ? `: ${message}` : ""}`);
 }
 
-/** Asks one Kafka cluster everything the live status needs, over one connection. */
-export async function askKafka(o: AskOptions): Promise<KafkaView> {
-  const { connection, via } = await connect(o);
-  try {
+/** One connection to one Kafka cluster for one round: a view, then what must be told. */
+export class AdminSession {
+  private constructor(
+    private readonly connection: Connection,
+    readonly via: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async open(o: AskOptions): Promise<AdminSession> {
+    const { connection, via } = await connect(o);
+    return new AdminSession(connection, via, o.timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close().catch(() => {});
+  }
+
+  /** Everything the live status needs. */
+  async view(): Promise<KafkaView> {
+    const connection = this.connection;
+    const via = this.via;
     const versions = await apiVersionsV4.api.async(connection, "stretch-kafka", "0");
-    const cluster = await describeClusterV1.api.async(connection, false, 1);
-    check("DescribeCluster", cluster.errorCode, cluster.errorMessage);
+    const cluster = await describeClusterV2.async(connection, true);
     const quorum = await describeQuorumV2.api.async(connection, [
       { topicName: "__cluster_metadata", partitions: [{ partitionIndex: 0 }] },
     ]);
@@ -123,22 +169,32 @@ export async function askKafka(o: AskOptions): Promise<KafkaView> {
     const metadata = await metadataV12.api.async(connection, null, false, false);
     const names = metadata.topics.flatMap((t) => (t.name ? [t.name] : []));
     const minIsr = new Map<string, number>();
+    const throttled = new Set<string>();
     if (names.length > 0) {
       const configs = await describeConfigsV4.api.async(
         connection,
         names.map((n) => ({
           resourceType: ConfigResourceTypes.TOPIC,
           resourceName: n,
-          configurationKeys: ["min.insync.replicas"],
+          configurationKeys: [
+            "min.insync.replicas",
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+          ],
         })),
         false,
         false,
       );
       for (const r of configs.results) {
+        if (r.errorCode !== 0) continue;
         const v = r.configs.find((c) => c.name === "min.insync.replicas")?.value;
-        if (r.errorCode === 0 && v) minIsr.set(r.resourceName, Number(v));
+        if (v) minIsr.set(r.resourceName, Number(v));
+        if (r.configs.some((c) => c.name.endsWith(".replication.throttled.replicas") && c.value))
+          throttled.add(r.resourceName);
       }
     }
+    const moving = await listPartitionReassignmentsV0.api.async(connection, this.timeoutMs, null);
+    check("ListPartitionReassignments", moving.errorCode, moving.errorMessage);
     const replica = (v: {
       replicaId: number;
       logEndOffset: bigint;
@@ -156,7 +212,11 @@ export async function askKafka(o: AskOptions): Promise<KafkaView> {
       features: Object.fromEntries(
         (versions.finalizedFeatures ?? []).map((f) => [f.name, f.maxVersionLevel]),
       ),
-      brokers: cluster.brokers.map((b) => ({ id: b.brokerId, rack: b.rack ?? null })),
+      brokers: cluster.brokers.map((b) => ({
+        id: b.brokerId,
+        rack: b.rack ?? null,
+        fenced: b.isFenced,
+      })),
       quorum: {
         leaderId: part.leaderId,
         leaderEpoch: part.leaderEpoch,
@@ -170,6 +230,7 @@ export async function askKafka(o: AskOptions): Promise<KafkaView> {
           name: t.name ?? "",
           internal: t.isInternal,
           minIsr: minIsr.get(t.name ?? ""),
+          throttled: throttled.has(t.name ?? ""),
           partitions: t.partitions.map((p) => ({
             id: p.partitionIndex,
             leader: p.leaderId,
@@ -178,8 +239,79 @@ export async function askKafka(o: AskOptions): Promise<KafkaView> {
             offline: p.offlineReplicas,
           })),
         })),
+      reassigning: moving.topics.flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          adding: p.addingReplicas,
+          removing: p.removingReplicas,
+        })),
+      ),
     };
+  }
+
+  /** Starts partition reassignments; names every partition Kafka refused, with why. */
+  async reassign(moves: PartitionMove[]): Promise<void> {
+    if (moves.length === 0) return;
+    const byTopic = new Map<string, PartitionMove[]>();
+    for (const m of moves) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+    const answer = await alterPartitionReassignmentsV0.api.async(
+      this.connection,
+      this.timeoutMs,
+      false,
+      [...byTopic].map(([name, ms]) => ({
+        name,
+        partitions: ms.map((m) => ({ partitionIndex: m.partition, replicas: m.replicas })),
+      })),
+    );
+    check("AlterPartitionReassignments", answer.errorCode, answer.errorMessage);
+    const refused = answer.responses.flatMap((t) =>
+      t.partitions
+        .filter((p) => p.errorCode !== 0)
+        .map((p) => `${t.name}-${p.partitionIndex}: error ${p.errorCode} ${p.errorMessage ?? ""}`),
+    );
+    if (refused.length > 0) throw new Error(`Kafka refused reassigning ${refused.join("; ")}`);
+  }
+
+  /** Sets (or, for undefined values, deletes) broker and topic configuration keys. */
+  async alterConfigs(changes: ConfigChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const answer = await incrementalAlterConfigsV1.api.async(
+      this.connection,
+      changes.map((c) => ({
+        resourceType:
+          c.resource === "broker" ? ConfigResourceTypes.BROKER : ConfigResourceTypes.TOPIC,
+        resourceName: c.name,
+        configs: Object.entries(c.configs).map(([name, value]) =>
+          value === undefined
+            ? { name, configOperation: IncrementalAlterConfigOperationTypes.DELETE }
+            : {
+                name,
+                configOperation: c.append
+                  ? IncrementalAlterConfigOperationTypes.APPEND
+                  : IncrementalAlterConfigOperationTypes.SET,
+                value,
+              },
+        ),
+      })),
+      false,
+    );
+    for (const r of answer.responses)
+      check(`IncrementalAlterConfigs of ${r.resourceName}`, r.errorCode, r.errorMessage);
+  }
+
+  /** Removes a stopped broker's registration, so it leaves the cluster's metadata. */
+  async unregisterBroker(id: number): Promise<void> {
+    await unregisterBrokerV0.api.async(this.connection, id);
+  }
+}
+
+/** Asks one Kafka cluster everything the live status needs, over one connection. */
+export async function askKafka(o: AskOptions): Promise<KafkaView> {
+  const session = await AdminSession.open(o);
+  try {
+    return await session.view();
   } finally {
-    await connection.close().catch(() => {});
+    await session.close();
   }
 }

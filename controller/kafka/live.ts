@@ -91,7 +91,9 @@ export function liveStatus(
   const clusterOf = (id: number): string | undefined => nodes.get(id)?.cluster;
   const leaderEnd =
     view.quorum.voters.find((v) => v.id === view.quorum.leaderId)?.logEndOffset ?? 0n;
-  const registered = new Set(view.brokers.map((b) => b.id));
+  const registered = new Map(view.brokers.map((b) => [b.id, b]));
+  const replicas = new Map<number, number>();
+  const leaders = new Map<number, number>();
   const partitions = { total: 0, underReplicated: 0, underMinIsr: 0, offline: 0 };
   const atRisk: NonNullable<KafkaLive["dataAtRisk"]> = [];
   let riskyTopics = 0;
@@ -102,6 +104,8 @@ export function liveStatus(
       if (p.isr.length < p.replicas.length) partitions.underReplicated++;
       if (p.isr.length < minIsr) partitions.underMinIsr++;
       if (p.leader < 0) partitions.offline++;
+      for (const r of p.replicas) replicas.set(r, (replicas.get(r) ?? 0) + 1);
+      if (p.leader >= 0) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
     }
     const risks = topicRisks(t, clusters, clusterOf, defaultMinIsr);
     if (risks.length === 0) continue;
@@ -125,19 +129,39 @@ export function liveStatus(
         .map((v) => member(v, leaderEnd, now, nodes))
         .sort((a, b) => a.id - b.id),
     },
-    brokers: admin.nodes
-      .filter((n) => n.roles.includes("broker"))
-      .map(
-        (n) =>
-          ({
-            id: n.id,
-            cluster: n.cluster,
-            state: registered.has(n.id) ? "Registered" : "NotRegistered",
-          }) as const,
-      )
+    brokers: [
+      ...admin.nodes
+        .filter((n) => n.roles.includes("broker"))
+        .map((n) => ({ id: n.id, cluster: n.cluster })),
+      // Retired brokers, until the function sees them NotRegistered and forgets them.
+      ...(admin.retiredBrokers ?? [])
+        .filter((id) => !nodes.has(id))
+        .map((id) => ({ id, cluster: registered.get(id)?.rack ?? "" })),
+    ]
+      .map((b) => {
+        const r = registered.get(b.id);
+        return {
+          ...b,
+          state: !r
+            ? ("NotRegistered" as const)
+            : r.fenced
+              ? ("Fenced" as const)
+              : ("Registered" as const),
+          replicas: replicas.get(b.id) ?? 0,
+          leaders: leaders.get(b.id) ?? 0,
+        };
+      })
       .sort((a, b) => a.id - b.id),
-    partitions,
+    partitions: { ...partitions, reassigning: view.reassigning.length },
     dataAtRisk: atRisk,
     dataAtRiskTopics: riskyTopics,
+    ...(admin.drain && admin.drain.nodes.length > 0
+      ? {
+          drain: {
+            nodes: [...admin.drain.nodes].sort((a, b) => a - b),
+            replicasLeft: admin.drain.nodes.reduce((s, id) => s + (replicas.get(id) ?? 0), 0),
+          },
+        }
+      : {}),
   };
 }

@@ -12,11 +12,20 @@
  * blocks nothing else (the Kubernetes-level reconciles never wait for it).
  * The client certificate (CN stretch-kafka-provider, of the composite's
  * cluster CA) is minted once and renewed by the PKI's rules.
+ *
+ * It is also the hand that changes Kafka when the function asks it to, on the
+ * same connection, after reading the view: moving replicas off brokers being
+ * removed (`kafkaAdmin.drain`, controller/kafka/drain.ts) under a replication
+ * throttle it clears once no move is under way, and unregistering retired
+ * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`). Each round
+ * decides from what Kafka says now, so a restart of the provider mid-drain
+ * picks up where Kafka is.
  */
 import type { LookupFunction } from "node:net";
 import type { Logger } from "pino";
 import type { KafkaAdmin, KafkaLive } from "../../apis/index.ts";
-import { askKafka, type AdminTls } from "../kafka/admin.ts";
+import { AdminSession, type AdminTls, type KafkaView } from "../kafka/admin.ts";
+import { clearThrottles, planDrain, throttleFor } from "../kafka/drain.ts";
 import { liveStatus } from "../kafka/live.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
@@ -34,6 +43,15 @@ export interface KafkaObserverOptions {
   lookup?: LookupFunction;
 }
 
+/** Default replication throttle while draining: 50 MiB/s per broker. */
+export const defaultThrottle = 50 * 1024 * 1024;
+
+/** Kafka's last answer for a composite, and when it came. */
+export interface KafkaSnapshot {
+  view: KafkaView;
+  at: number;
+}
+
 interface Target {
   composite: string;
   admin: KafkaAdmin;
@@ -42,6 +60,7 @@ interface Target {
 
 export class KafkaObserver {
   private readonly live = new Map<string, KafkaLive>();
+  private readonly views = new Map<string, KafkaSnapshot>();
   private readonly tls = new Map<string, AdminTls>();
   /** The broker that answered last, tried first next time. */
   private readonly preferred = new Map<string, string>();
@@ -71,6 +90,16 @@ export class KafkaObserver {
   /** The live status of a composite's Kafka, once asked. */
   get(composite: string): KafkaLive | undefined {
     return this.live.get(composite);
+  }
+
+  /** What Kafka last answered for a composite (undefined while it cannot be asked). */
+  snapshot(composite: string): KafkaSnapshot | undefined {
+    return this.views.get(composite);
+  }
+
+  /** Asks every Kafka cluster again now (e.g. after a node was restarted). */
+  poke(): void {
+    this.wake?.();
   }
 
   start(): void {
@@ -130,14 +159,21 @@ export class KafkaObserver {
       const servers = first
         ? [first, ...t.admin.bootstrapServers.filter((s) => s !== first)]
         : t.admin.bootstrapServers;
-      const view = await askKafka({
+      const session = await AdminSession.open({
         servers,
         tls,
         lookup: this.o.lookup,
         timeoutMs: this.timeoutMs,
       });
-      this.preferred.set(t.composite, view.via);
-      live = liveStatus(view, t.admin, Date.now());
+      try {
+        const view = await session.view();
+        this.preferred.set(t.composite, view.via);
+        this.views.set(t.composite, { view, at: Date.now() });
+        live = liveStatus(view, t.admin, Date.now());
+        Object.assign(live, await this.act(session, view, t, live));
+      } finally {
+        await session.close();
+      }
       this.deps.metrics.kafkaAskSeconds.observe(
         { outcome: "answered" },
         (Date.now() - started) / 1000,
@@ -147,6 +183,7 @@ export class KafkaObserver {
         { outcome: "unreachable" },
         (Date.now() - started) / 1000,
       );
+      this.views.delete(t.composite);
       live = { reachable: false, message: `Kafka could not be asked: ${(err as Error).message}` };
       this.deps.log.debug(
         { composite: t.composite, err: (err as Error).message },
@@ -157,6 +194,61 @@ export class KafkaObserver {
     if (JSON.stringify(this.live.get(t.composite)) === JSON.stringify(live)) return;
     this.live.set(t.composite, live);
     this.deps.onChange(t.composite);
+  }
+
+  /**
+   * What the function asked Kafka to do, from what Kafka says now: the next
+   * drain moves, throttle set or cleared, retired brokers unregistered. Returns
+   * what the live status should add (drain progress, a refusal).
+   */
+  private async act(
+    session: AdminSession,
+    view: KafkaView,
+    t: Target,
+    live: KafkaLive,
+  ): Promise<Partial<KafkaLive>> {
+    const out: Partial<KafkaLive> = {};
+    const log = this.deps.log.child({ composite: t.composite });
+    try {
+      const draining = new Set(t.admin.drain?.nodes ?? []);
+      if (draining.size > 0 && live.drain) {
+        const clusterOf = new Map(t.admin.nodes.map((n) => [n.id, n.cluster]));
+        const targets = view.brokers
+          .filter((b) => !b.fenced && !draining.has(b.id) && clusterOf.has(b.id))
+          .map((b) => b.id);
+        const plan = planDrain(view, draining, targets, (id) => clusterOf.get(id));
+        if (plan.stuck.length > 0) out.drain = { ...live.drain, stuck: plan.stuck.slice(0, 10) };
+        if (plan.moves.length > 0) {
+          await session.alterConfigs(
+            throttleFor(
+              plan.moves,
+              view,
+              view.brokers.map((b) => b.id),
+              t.admin.drain?.throttleBytesPerSecond ?? defaultThrottle,
+            ),
+          );
+          await session.reassign(plan.moves);
+          log.info(
+            { nodes: [...draining], moves: plan.moves.length, left: plan.replicasLeft },
+            "drain: reassigning partitions off the brokers being removed",
+          );
+        }
+      }
+      const cleared = clearThrottles(view);
+      if (cleared.length > 0) {
+        await session.alterConfigs(cleared);
+        log.info("drain: no reassignment under way; replication throttles removed");
+      }
+      for (const id of t.admin.retiredBrokers ?? []) {
+        if (!view.brokers.find((b) => b.id === id)?.fenced) continue;
+        await session.unregisterBroker(id);
+        log.info({ broker: id }, "unregistered a retired broker");
+      }
+    } catch (err) {
+      out.operationError = (err as Error).message;
+      log.warn({ err: (err as Error).message }, "kafka refused a change");
+    }
+    return out;
   }
 
   private async certificate(t: Target): Promise<AdminTls> {
@@ -211,6 +303,7 @@ export class KafkaObserver {
 
   private forget(composite: string): void {
     this.live.delete(composite);
+    this.views.delete(composite);
     this.tls.delete(composite);
     this.preferred.delete(composite);
     this.deps.metrics.kafkaReachable.remove({ composite });

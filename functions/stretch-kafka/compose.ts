@@ -32,10 +32,11 @@ import { nodeConfig, producerDefaults, type QuorumConfig } from "./kafka-config.
 import { managedResource, resourceName, type ManagedResource } from "./managed.ts";
 import { annotations, caCertSecret } from "./names.ts";
 import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
-import { allocateNodeIds, allocationFromObserved } from "./node-ids.ts";
+import { allocateNodeIds, allocationFromObserved, withRetained } from "./node-ids.ts";
 import { findRemote, isReady, type ObservedMr, type ObservedResources } from "./observed.ts";
 import { formatScriptKey, podDefinition, runDir, runScriptKey } from "./pod-template.ts";
 import { replicationDefaults } from "./quorum.ts";
+import { decideRemovals, nodeIdProblems } from "./removal.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
@@ -202,6 +203,10 @@ function plan(o: {
   observed: ObservedResources;
   clusterId: string;
   bootstrapControllers: number[];
+  /** Brokers whose replicas the provider moves off before they are removed. */
+  drain: number[];
+  /** Removed brokers the provider unregisters once Kafka has fenced them. */
+  retiredBrokers: number[];
 }): Plan {
   const { xr, t, observed } = o;
   const spec = xr.spec;
@@ -266,6 +271,15 @@ function plan(o: {
           authority: composite,
           bootstrapServers: [firstServer, ...moreServers],
           nodes: t.nodes.map((n) => ({ id: n.id, cluster: n.cluster, roles: n.roles })),
+          ...(o.drain.length > 0
+            ? {
+                drain: {
+                  nodes: o.drain,
+                  throttleBytesPerSecond: spec.brokerRemoval?.throttleBytesPerSecond ?? 52428800,
+                },
+              }
+            : {}),
+          ...(o.retiredBrokers.length > 0 ? { retiredBrokers: o.retiredBrokers } : {}),
         }
       : undefined;
   // While an address is pending, a running cluster's admin list stays as it was
@@ -515,7 +529,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const requirements = providerConfigRequirements(spec);
   const problems = [...validateSpec(spec, { kafkaName }), ...missingProviderConfigs(req, spec)];
   const pools = spec.clusters.flatMap((c) =>
-    c.nodePools.map((p) => ({ cluster: c.name, pool: p.name, replicas: p.replicas })),
+    c.nodePools.map((p) => ({
+      cluster: c.name,
+      pool: p.name,
+      replicas: p.replicas,
+      ...(p.removeNodeIds ? { removeNodeIds: p.removeNodeIds } : {}),
+      ...(p.nextNodeIds ? { nextNodeIds: p.nextNodeIds } : {}),
+    })),
   );
   // A new composite of a claim whose volumes were kept takes them up again:
   // same cluster id, same node ids.
@@ -523,10 +543,25 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     status?.clusterId || status?.nodeIds
       ? {}
       : keptVolumes(req, spec, `${xr.metadata.labels?.[claimNamespaceLabel] ?? ""}/${kafkaName}`);
-  const allocation = allocateNodeIds(
-    pools,
-    status?.nodeIds ?? recoveredAllocation(observed) ?? kept.allocation,
+  const previous = status?.nodeIds ?? recoveredAllocation(observed) ?? kept.allocation;
+  problems.push(...nodeIdProblems(spec, previous));
+  const wanted = allocateNodeIds(pools, previous);
+  // Brokers this change removes: Kafka is asked first (removal.ts).
+  const live = observedLive(observed);
+  const wasBroker = new Set(status?.kafka?.brokers ?? []);
+  const removal = decideRemovals(
+    spec,
+    (status?.nodeIds?.pools ?? []).flatMap((p) =>
+      p.ids
+        .filter((id) => wasBroker.has(id))
+        .map((id) => ({ id, cluster: p.cluster, pool: p.pool })),
+    ),
+    buildTopology(kafkaName, spec, wanted),
+    live,
+    status?.kafka?.retiredBrokers ?? [],
   );
+  problems.push(...removal.problems);
+  const allocation = withRetained(wanted, removal.draining);
   const t = buildTopology(kafkaName, spec, allocation);
   const repl = replicationDefaults(t);
   problems.push(
@@ -552,7 +587,15 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     status?.kafka?.bootstrapControllers?.filter((id) => t.controllers.some((c) => c.id === id)) ??
     [];
   const bootstrapControllers = recorded.length > 0 ? recorded : t.controllers.map((c) => c.id);
-  const p = plan({ xr, t, observed, clusterId, bootstrapControllers });
+  const p = plan({
+    xr,
+    t,
+    observed,
+    clusterId,
+    bootstrapControllers,
+    drain: removal.draining.map((n) => n.id),
+    retiredBrokers: removal.retired,
+  });
 
   const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
   const desiredResources: Record<string, Resource> = {};
@@ -574,8 +617,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
 
   const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
-  const live = observedLive(observed);
-  const conds = conditions(t, health, p.pending, live);
+  const conds = conditions(t, health, p.pending, live, removal.draining);
   const totalPods = health.reduce((s, h) => s + (h.pods?.total ?? 0), 0);
   const readyPods = health.reduce((s, h) => s + (h.pods?.ready ?? 0), 0);
   const clusterSet = providers[spec.networking.provider].clusterSetBootstrap({
@@ -605,6 +647,17 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       ...(mode === "dynamic" ? { bootstrapControllers } : {}),
       ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
       ...(live ? { live } : {}),
+      ...(removal.draining.length > 0
+        ? {
+            removing: removal.draining.map((n) => ({
+              id: n.id,
+              cluster: n.cluster,
+              pool: n.pool,
+              ...(n.replicas !== undefined ? { replicasLeft: n.replicas } : {}),
+            })),
+          }
+        : {}),
+      ...(removal.retired.length > 0 ? { retiredBrokers: removal.retired } : {}),
     },
   };
   const connection: Record<string, Buffer> = {};

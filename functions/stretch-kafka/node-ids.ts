@@ -10,6 +10,10 @@ export interface PoolKey {
   cluster: string;
   pool: string;
   replicas: number;
+  /** When the pool shrinks, these of its ids go first (then the highest). */
+  removeNodeIds?: number[];
+  /** When the pool grows, these ids are given out first (each at least `next`). */
+  nextNodeIds?: number[];
 }
 
 const keyOf = (cluster: string, pool: string): string => `${cluster}/${pool}`;
@@ -22,8 +26,10 @@ function ordered<T extends { cluster: string; pool: string }>(pools: T[]): T[] {
 }
 
 /**
- * Gives every pool exactly `replicas` ids: the ones it had (lowest first when
- * it shrank) plus new ones from `next`.
+ * Gives every pool exactly `replicas` ids: the ones it had (when it shrank,
+ * without those named in `removeNodeIds`, then without the highest) plus new
+ * ones: those named in `nextNodeIds` that were never given out, then from
+ * `next`. Callers check `nextNodeIds` first (nodeIdProblems).
  */
 export function allocateNodeIds(pools: PoolKey[], previous?: NodeIdAllocation): NodeIdAllocation {
   const had = new Map<string, number[]>();
@@ -37,12 +43,54 @@ export function allocateNodeIds(pools: PoolKey[], previous?: NodeIdAllocation): 
     for (const id of p.ids) next = Math.max(next, id + 1);
   }
   const out: NodeIdAllocation["pools"] = [];
+  const given = next;
+  const pinned = new Set<number>();
   for (const p of ordered(pools)) {
-    const ids = (had.get(keyOf(p.cluster, p.pool)) ?? []).slice(0, p.replicas);
-    while (ids.length < p.replicas) ids.push(next++);
+    const before = had.get(keyOf(p.cluster, p.pool)) ?? [];
+    const remove = new Set(p.removeNodeIds ?? []);
+    const ids =
+      before.length > p.replicas
+        ? [...before.filter((id) => !remove.has(id)), ...before.filter((id) => remove.has(id))]
+            .slice(0, p.replicas)
+            .sort((a, b) => a - b)
+        : before;
+    for (const id of p.nextNodeIds ?? []) {
+      if (ids.length >= p.replicas) break;
+      if (id < given || pinned.has(id)) continue;
+      pinned.add(id);
+      ids.push(id);
+    }
     out.push({ cluster: p.cluster, pool: p.pool, ids });
   }
+  // Then ids from `next`, skipping those pinned; `next` ends past every id given out.
+  next = Math.max(next, ...[...pinned].map((id) => id + 1));
+  for (const [i, p] of ordered(pools).entries()) {
+    const entry = out[i];
+    if (!entry) continue;
+    while (entry.ids.length < p.replicas) {
+      let id = next++;
+      while (pinned.has(id)) id = next++;
+      entry.ids.push(id);
+    }
+  }
   return { next, pools: out };
+}
+
+/** Puts ids back into their pools (nodes whose removal waits), keeping `next`. */
+export function withRetained(
+  a: NodeIdAllocation,
+  retained: { cluster: string; pool: string; id: number }[],
+): NodeIdAllocation {
+  if (retained.length === 0) return a;
+  return {
+    next: a.next,
+    pools: a.pools.map((p) => {
+      const back = retained
+        .filter((r) => r.cluster === p.cluster && r.pool === p.pool && !p.ids.includes(r.id))
+        .map((r) => r.id);
+      return back.length > 0 ? { ...p, ids: [...p.ids, ...back].sort((x, y) => x - y) } : p;
+    }),
+  };
 }
 
 /** Recovers an allocation from node ids found on observed objects (when status was lost). */

@@ -1,7 +1,8 @@
 /**
  * The composite's status and conditions from what the provider observed:
  * per cluster (reachable, synced, pods ready), the Kafka cluster (nodes by
- * role, bootstrap servers), and the conditions Degraded and QuorumAtRisk.
+ * role, bootstrap servers), and the conditions Degraded, QuorumAtRisk,
+ * DataAtRisk and Draining.
  */
 import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
 import { liveQuorumRisk } from "./live.ts";
@@ -14,6 +15,7 @@ import {
   type ObservedResources,
 } from "./observed.ts";
 import { majorityWithout, quorumRisk } from "./quorum.ts";
+import type { Leaving } from "./removal.ts";
 import type { Topology } from "./topology.ts";
 
 export interface PodCounts {
@@ -91,6 +93,7 @@ export function conditions(
   health: ClusterHealth[],
   pending: string[],
   live?: KafkaLive,
+  draining: Leaving[] = [],
 ): FunctionCondition[] {
   const notReady = health.filter((h) => !h.ready);
   const unreachable = health.filter((h) => !h.reachable);
@@ -153,8 +156,42 @@ export function conditions(
                 : ""),
           },
   );
-  out.push(dataAtRisk(live));
+  out.push(dataAtRisk(live), drainingCondition(draining, live));
   return out;
+}
+
+/** Draining: brokers the claim removes, kept running while their replicas move off. */
+function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): FunctionCondition {
+  if (draining.length === 0) {
+    return {
+      type: "Draining",
+      status: "False",
+      reason: "NoBrokerLeaving",
+      message: "no broker is being removed",
+    };
+  }
+  const each = draining
+    .map(
+      (n) =>
+        `broker ${n.id} (${n.cluster}/${n.pool}): ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s) left`}`,
+    )
+    .join("; ");
+  const waiting = draining.some((n) => n.replicas === undefined);
+  const stuck = live?.drain?.stuck ?? [];
+  return {
+    type: "Draining",
+    status: "True",
+    reason: waiting
+      ? "WaitingForKafka"
+      : stuck.length > 0
+        ? "CannotMoveReplicas"
+        : "MovingReplicas",
+    message:
+      `${each}; each is removed once Kafka reports it empty` +
+      (waiting ? ` (Kafka cannot be asked: ${live?.message ?? "not asked yet"})` : "") +
+      (stuck.length > 0 ? `; cannot move: ${stuck.join("; ")}` : "") +
+      (live?.operationError ? `; Kafka refused: ${live.operationError}` : ""),
+  };
 }
 
 /** DataAtRisk: topics that would not survive losing one Kubernetes cluster, as Kafka reports them. */

@@ -343,11 +343,28 @@ describe("a claim end to end, without Crossplane", () => {
   );
 
   test(
-    "shrinking back removes what is no longer desired, here and in the remote clusters",
+    "shrinking is refused while Kafka cannot say the brokers are empty; Unchecked removes what is no longer desired",
     { timeout: 240_000 },
     async () => {
       const before = await pods();
+      // No Kafka runs in this bed, so nobody can say the removed brokers hold
+      // no replicas: the shrink is refused, naming them, and nothing changes.
       await applyClaim(); // the original: east brokers back to 2, no south
+      const refused = await eventually("the shrink is refused", async () => {
+        const s = cond(await claim(), "Synced");
+        return s?.status === "False" && /removing broker/.test(s.message ?? "") ? s : undefined;
+      });
+      assert.match(refused.message ?? "", /cannot tell whether it holds partition replicas/);
+      assert.match(refused.message ?? "", /cluster south/);
+      assert.deepEqual(
+        [...(await pods()).keys()].sort(),
+        [...before.keys()].sort(),
+        "no pod was removed",
+      );
+      // Unchecked: the platform team takes the risk (as Strimzi's skip-broker-scaledown-check).
+      await applyClaim((c) => {
+        c.spec["brokerRemoval"] = { policy: "Unchecked" };
+      });
       await eventually(
         "9 nodes, nothing in south, and the claim Ready",
         async () => {

@@ -42,9 +42,9 @@ function view(over: Partial<KafkaView> = {}): KafkaView {
     clusterId: "abc",
     features: { "metadata.version": 27, "kraft.version": 0 },
     brokers: [
-      { id: 0, rack: "east" },
-      { id: 2, rack: "west" },
-      { id: 4, rack: "north" },
+      { id: 0, rack: "east", fenced: false },
+      { id: 2, rack: "west", fenced: false },
+      { id: 4, rack: "north", fenced: false },
     ],
     quorum: {
       leaderId: 1,
@@ -57,10 +57,12 @@ function view(over: Partial<KafkaView> = {}): KafkaView {
       {
         name: "orders",
         internal: false,
+        throttled: false,
         minIsr: 2,
         partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 2, 4], offline: [] }],
       },
     ],
+    reassigning: [],
     ...over,
   };
 }
@@ -77,7 +79,21 @@ test("a healthy cluster: every voter caught up, every broker registered, nothing
     ],
   );
   assert.ok(live.brokers?.every((b) => b.state === "Registered"));
-  assert.deepEqual(live.partitions, { total: 1, underReplicated: 0, underMinIsr: 0, offline: 0 });
+  assert.deepEqual(live.partitions, {
+    total: 1,
+    underReplicated: 0,
+    underMinIsr: 0,
+    offline: 0,
+    reassigning: 0,
+  });
+  assert.deepEqual(
+    live.brokers?.map((b) => [b.id, b.replicas, b.leaders]),
+    [
+      [0, 1, 1],
+      [2, 1, 0],
+      [4, 1, 0],
+    ],
+  );
   assert.deepEqual(live.dataAtRisk, []);
   assert.equal(liveQuorumRisk(live), undefined);
   // Nothing that moves while nothing happens: the same answers a second later read the same.
@@ -91,18 +107,21 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
         {
           name: "single",
           internal: false,
+          throttled: false,
           minIsr: 2,
           partitions: [{ id: 0, leader: 2, replicas: [2], isr: [2], offline: [] }],
         },
         {
           name: "two",
           internal: false,
+          throttled: false,
           minIsr: 2,
           partitions: [{ id: 0, leader: 0, replicas: [0, 2], isr: [0, 2], offline: [] }],
         },
         {
           name: "spread",
           internal: false,
+          throttled: false,
           minIsr: 2,
           partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 2, 4], offline: [] }],
         },
@@ -133,8 +152,10 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
   const live = liveStatus(
     view({
       brokers: [
-        { id: 0, rack: "east" },
-        { id: 4, rack: "north" },
+        { id: 0, rack: "east", fenced: false },
+        // Still registered, but no longer heartbeating: the controller fenced it.
+        { id: 2, rack: "west", fenced: true },
+        { id: 4, rack: "north", fenced: false },
       ],
       quorum: {
         leaderId: 1,
@@ -147,6 +168,7 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
         {
           name: "orders",
           internal: false,
+          throttled: false,
           minIsr: 2,
           partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 4], offline: [2] }],
         },
@@ -164,13 +186,44 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
     lastContactSeconds: 60,
   });
   assert.deepEqual(
-    live.brokers?.filter((b) => b.state === "NotRegistered"),
-    [{ id: 2, cluster: "west", state: "NotRegistered" }],
+    live.brokers?.filter((b) => b.state !== "Registered"),
+    [{ id: 2, cluster: "west", state: "Fenced", replicas: 1, leaders: 0 }],
   );
-  assert.deepEqual(live.partitions, { total: 1, underReplicated: 1, underMinIsr: 0, offline: 0 });
+  assert.deepEqual(live.partitions, {
+    total: 1,
+    underReplicated: 1,
+    underMinIsr: 0,
+    offline: 0,
+    reassigning: 0,
+  });
   // Losing east or north now would leave one caught-up voter of three.
   assert.match(
     liveQuorumRisk(live) ?? "",
     /losing east would leave 1 caught-up voter\(s\) of 3.*behind: 3 in west/,
+  );
+});
+
+test("brokers being drained report what they hold; retired ones are listed until Kafka forgets them", () => {
+  const live = liveStatus(
+    view({
+      brokers: [
+        { id: 0, rack: "east", fenced: false },
+        { id: 2, rack: "west", fenced: false },
+        { id: 4, rack: "north", fenced: false },
+        { id: 7, rack: "west", fenced: true },
+      ],
+      reassigning: [{ topic: "orders", partition: 0, adding: [4], removing: [2] }],
+    }),
+    { ...admin, drain: { nodes: [2] }, retiredBrokers: [7, 9] },
+    now,
+  );
+  assert.deepEqual(live.drain, { nodes: [2], replicasLeft: 1 });
+  assert.equal(live.partitions?.reassigning, 1);
+  assert.deepEqual(
+    live.brokers?.filter((b) => b.id > 4),
+    [
+      { id: 7, cluster: "west", state: "Fenced", replicas: 0, leaders: 0 },
+      { id: 9, cluster: "", state: "NotRegistered", replicas: 0, leaders: 0 },
+    ],
   );
 });

@@ -1,0 +1,141 @@
+/**
+ * Draining brokers before they are removed: which partitions move where, and
+ * the replication throttle that keeps the move from starving clients. Pure;
+ * the observer (controller/provider/kafka-observer.ts) asks Kafka for the view
+ * and tells it the moves.
+ *
+ * The placement guarantee is kept: a replica leaving a broker goes to another
+ * broker of the same Kubernetes cluster when there is one (the partition keeps
+ * one replica per cluster); when its whole cluster is leaving, to a cluster
+ * the partition has no replica in yet; only when neither exists, to any
+ * broker. Among equals, the broker holding the fewest replicas. A replica's
+ * position is kept, so the preferred leader moves only when it leaves.
+ */
+import type { ConfigChange, KafkaView, PartitionMove } from "./admin.ts";
+
+export interface DrainPlan {
+  moves: PartitionMove[];
+  /** Replicas still on the draining brokers (moves under way included). */
+  replicasLeft: number;
+  /** Partitions that cannot be moved anywhere, with why. */
+  stuck: string[];
+}
+
+const leaderThrottled = "leader.replication.throttled.replicas";
+const followerThrottled = "follower.replication.throttled.replicas";
+const leaderRate = "leader.replication.throttled.rate";
+const followerRate = "follower.replication.throttled.rate";
+export const throttleKeys = { leaderThrottled, followerThrottled } as const;
+
+/**
+ * The moves that take every replica off `draining`. Partitions already being
+ * reassigned are left alone (their move is Kafka's to finish). `targets` are
+ * the brokers that may receive replicas: registered, unfenced, staying.
+ */
+export function planDrain(
+  view: KafkaView,
+  draining: Set<number>,
+  targets: number[],
+  clusterOf: (id: number) => string | undefined,
+): DrainPlan {
+  const load = new Map<number, number>(targets.map((id) => [id, 0]));
+  for (const t of view.topics)
+    for (const p of t.partitions)
+      for (const r of p.replicas) if (load.has(r)) load.set(r, (load.get(r) ?? 0) + 1);
+  const busy = new Set(view.reassigning.map((r) => `${r.topic}/${r.partition}`));
+  const moves: PartitionMove[] = [];
+  const stuck: string[] = [];
+  let replicasLeft = 0;
+  for (const t of view.topics) {
+    for (const p of t.partitions) {
+      const leaving = p.replicas.filter((r) => draining.has(r));
+      replicasLeft += leaving.length;
+      if (leaving.length === 0 || busy.has(`${t.name}/${p.id}`)) continue;
+      const next = [...p.replicas];
+      let ok = true;
+      for (const [i, r] of next.entries()) {
+        if (!draining.has(r)) continue;
+        const free = targets.filter((b) => !next.includes(b));
+        const sameCluster = free.filter((b) => clusterOf(b) === clusterOf(r));
+        const present = new Set(next.filter((b) => !draining.has(b)).map(clusterOf));
+        const newCluster = free.filter((b) => !present.has(clusterOf(b)));
+        const choice = [sameCluster, newCluster, free]
+          .find((c) => c.length > 0)
+          ?.sort((a, b) => (load.get(a) ?? 0) - (load.get(b) ?? 0) || a - b)[0];
+        if (choice === undefined) {
+          ok = false;
+          stuck.push(
+            `${t.name}-${p.id} (replicas ${p.replicas.join(",")}): no broker left to take the replica on ${r}; add brokers or lower the topic's replication factor`,
+          );
+          break;
+        }
+        next[i] = choice;
+        load.set(choice, (load.get(choice) ?? 0) + 1);
+      }
+      if (ok) moves.push({ topic: t.name, partition: p.id, replicas: next });
+    }
+  }
+  return { moves, replicasLeft, stuck };
+}
+
+/**
+ * The throttle for a set of moves, as kafka-reassign-partitions sets it: the
+ * rate on every broker, and per topic the replicas it applies to (current
+ * replicas lead, new ones follow). Lists are appended to, so moves of earlier
+ * rounds still under way stay throttled.
+ */
+export function throttleFor(
+  moves: PartitionMove[],
+  view: KafkaView,
+  brokers: number[],
+  bytesPerSecond: number,
+): ConfigChange[] {
+  const rate = String(bytesPerSecond);
+  const configs: ConfigChange[] = brokers.map((b) => ({
+    resource: "broker",
+    name: String(b),
+    configs: { [leaderRate]: rate, [followerRate]: rate },
+  }));
+  const append: ConfigChange[] = [];
+  const byTopic = new Map<string, PartitionMove[]>();
+  for (const m of moves) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+  for (const [topic, ms] of byTopic) {
+    const current = new Map(
+      (view.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => [p.id, p.replicas]),
+    );
+    const leaders = ms.flatMap((m) =>
+      (current.get(m.partition) ?? []).map((b) => `${m.partition}:${b}`),
+    );
+    const followers = ms.flatMap((m) =>
+      m.replicas
+        .filter((b) => !(current.get(m.partition) ?? []).includes(b))
+        .map((b) => `${m.partition}:${b}`),
+    );
+    append.push({
+      resource: "topic",
+      append: true,
+      name: topic,
+      configs: { [leaderThrottled]: leaders.join(","), [followerThrottled]: followers.join(",") },
+    });
+  }
+  return [...configs, ...append];
+}
+
+/** Removes every throttle once no reassignment is under way. */
+export function clearThrottles(view: KafkaView): ConfigChange[] {
+  if (view.reassigning.length > 0) return [];
+  const topics = view.topics.filter((t) => t.throttled);
+  if (topics.length === 0) return [];
+  return [
+    ...view.brokers.map((b): ConfigChange => ({
+      resource: "broker",
+      name: String(b.id),
+      configs: { [leaderRate]: undefined, [followerRate]: undefined },
+    })),
+    ...topics.map((t): ConfigChange => ({
+      resource: "topic",
+      name: t.name,
+      configs: { [leaderThrottled]: undefined, [followerThrottled]: undefined },
+    })),
+  ];
+}

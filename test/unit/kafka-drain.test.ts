@@ -1,0 +1,155 @@
+/**
+ * Draining brokers (controller/kafka/drain.ts): where each replica of a
+ * leaving broker goes, and the throttle around the moves.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { KafkaView } from "../../controller/kafka/admin.ts";
+import { clearThrottles, planDrain, throttleFor } from "../../controller/kafka/drain.ts";
+
+// Two brokers per cluster: east 0,1; west 2,3; north 4,5.
+const cluster = (id: number): string => ["east", "west", "north"][Math.floor(id / 2)] ?? "";
+
+function view(
+  partitions: number[][],
+  over: Partial<KafkaView> = {},
+  brokers = [0, 1, 2, 3, 4, 5],
+): KafkaView {
+  return {
+    via: "b0:9091",
+    clusterId: "abc",
+    features: {},
+    brokers: brokers.map((id) => ({ id, rack: cluster(id), fenced: false })),
+    quorum: { leaderId: 10, leaderEpoch: 1, highWatermark: 0n, voters: [], observers: [] },
+    topics: [
+      {
+        name: "orders",
+        internal: false,
+        minIsr: 2,
+        throttled: false,
+        partitions: partitions.map((replicas, id) => ({
+          id,
+          leader: replicas[0] ?? -1,
+          replicas,
+          isr: replicas,
+          offline: [],
+        })),
+      },
+    ],
+    reassigning: [],
+    ...over,
+  };
+}
+
+test("a leaving broker's replicas go to the other broker of its cluster, in place", () => {
+  const v = view([
+    [2, 0, 4],
+    [0, 2, 5],
+    [1, 3, 4],
+  ]);
+  const plan = planDrain(v, new Set([2]), [0, 1, 3, 4, 5], cluster);
+  assert.deepEqual(plan.moves, [
+    { topic: "orders", partition: 0, replicas: [3, 0, 4] },
+    { topic: "orders", partition: 1, replicas: [0, 3, 5] },
+  ]);
+  assert.equal(plan.replicasLeft, 2);
+  assert.deepEqual(plan.stuck, []);
+});
+
+test("a whole cluster leaving hands each replica to a cluster the partition has none in", () => {
+  // west (2, 3) is leaving: two clusters remain for RF 3, so each partition
+  // first gets a replica in the cluster it lacks, then the least-loaded broker.
+  const v = view([
+    [2, 0, 4],
+    [3, 1, 5],
+    [0, 2, 3],
+  ]);
+  const plan = planDrain(v, new Set([2, 3]), [0, 1, 4, 5], cluster);
+  const byPartition = new Map(plan.moves.map((m) => [m.partition, m.replicas]));
+  assert.deepEqual(byPartition.get(0)?.slice(1), [0, 4], "the staying replicas keep their place");
+  for (const [p, replicas] of byPartition) {
+    assert.equal(new Set(replicas).size, 3, `partition ${p} keeps 3 distinct replicas`);
+    assert.ok(!replicas.some((r) => r === 2 || r === 3), `partition ${p} leaves west`);
+  }
+  // Partition 2 had two replicas in west: one goes to north (not yet there), the
+  // other wherever is least loaded, since no cluster is left without a replica.
+  assert.ok(byPartition.get(2)?.some((r) => cluster(r) === "north"));
+});
+
+test("partitions already being reassigned are left to Kafka; nothing possible is reported stuck", () => {
+  const v = view(
+    [
+      [2, 0, 4],
+      [2, 0, 4],
+    ],
+    { reassigning: [{ topic: "orders", partition: 1, adding: [3], removing: [2] }] },
+  );
+  const plan = planDrain(v, new Set([2]), [0, 1, 3, 4, 5], cluster);
+  assert.deepEqual(
+    plan.moves.map((m) => m.partition),
+    [0],
+  );
+  assert.equal(plan.replicasLeft, 2, "the partition under way still counts");
+  const none = planDrain(view([[2, 0, 4]]), new Set([2]), [0, 4], cluster);
+  assert.deepEqual(none.moves, []);
+  assert.match(none.stuck[0] ?? "", /orders-0 .*no broker left to take the replica on 2/);
+});
+
+test("the throttle names the moving replicas and is cleared only once nothing moves", () => {
+  const v = view([[2, 0, 4]]);
+  const changes = throttleFor(
+    [{ topic: "orders", partition: 0, replicas: [3, 0, 4] }],
+    v,
+    [0, 2],
+    1048576,
+  );
+  assert.deepEqual(changes, [
+    {
+      resource: "broker",
+      name: "0",
+      configs: {
+        "leader.replication.throttled.rate": "1048576",
+        "follower.replication.throttled.rate": "1048576",
+      },
+    },
+    {
+      resource: "broker",
+      name: "2",
+      configs: {
+        "leader.replication.throttled.rate": "1048576",
+        "follower.replication.throttled.rate": "1048576",
+      },
+    },
+    {
+      resource: "topic",
+      append: true,
+      name: "orders",
+      configs: {
+        "leader.replication.throttled.replicas": "0:2,0:0,0:4",
+        "follower.replication.throttled.replicas": "0:3",
+      },
+    },
+  ]);
+  const throttled = view([[3, 0, 4]]);
+  const topic = throttled.topics[0];
+  if (topic) topic.throttled = true;
+  assert.deepEqual(
+    clearThrottles({
+      ...throttled,
+      reassigning: [{ topic: "orders", partition: 0, adding: [3], removing: [2] }],
+    }),
+    [],
+    "kept while a move is under way",
+  );
+  const cleared = clearThrottles(throttled);
+  assert.equal(cleared.length, 7, "six brokers' rates and the topic's lists");
+  assert.deepEqual(cleared.at(-1), {
+    resource: "topic",
+    name: "orders",
+    configs: {
+      "leader.replication.throttled.replicas": undefined,
+      "follower.replication.throttled.replicas": undefined,
+    },
+  });
+  assert.deepEqual(clearThrottles(view([[3, 0, 4]])), [], "nothing to clear");
+});
