@@ -56,7 +56,7 @@ export class Metrics {
   });
   readonly kafkaBrokers = new Gauge({
     name: "stretchkafka_kafka_brokers",
-    help: "Brokers the claim asks for, by Kubernetes cluster and state (Registered: registered and unfenced; NotRegistered).",
+    help: "Brokers the claim asks for, by Kubernetes cluster and state (Registered: registered and unfenced; Fenced: registered, not heartbeating; NotRegistered).",
     labelNames: ["composite", "cluster", "state"] as const,
     registers: [this.registry],
   });

@@ -20,7 +20,13 @@ export interface StandaloneBed {
   close(): Promise<void>;
 }
 
-export async function standaloneBed(remoteNames: string[]): Promise<StandaloneBed> {
+export async function standaloneBed(
+  remoteNames: string[],
+  o: {
+    /** Whether the provider asks Kafka (default true; no Kafka runs in this bed, so it is unreachable). */
+    kafkaAdmin?: boolean;
+  } = {},
+): Promise<StandaloneBed> {
   const bed = await startTestBed({ names: ["central", ...remoteNames] });
   await prepareBed(bed, remoteNames, { targetNamespace: "kafka", report: () => {} });
   const remotes = new Map(
@@ -33,7 +39,7 @@ export async function standaloneBed(remoteNames: string[]): Promise<StandaloneBe
     // A connection Secret deleted by hand comes back within seconds here.
     resyncMs: 3000,
     // No Kafka runs here: it is asked often, so its absence shows within seconds.
-    kafka: { intervalMs: 2000 },
+    kafka: o.kafkaAdmin === false ? false : { intervalMs: 2000 },
   });
   const players = playStrimzi(remotes, "kafka", testLogger());
   return {

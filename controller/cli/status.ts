@@ -61,10 +61,18 @@ function liveLines(live: KafkaLive | undefined): string[] {
     `  Kafka says: leader ${String(q.leaderId ?? "?")} (epoch ${String(q.leaderEpoch ?? "?")}), voters ${(q.voters ?? []).map(member).join(", ")}`,
     `    brokers registered ${String(brokers.length - missing.length)}/${String(brokers.length)}` +
       (missing.length > 0
-        ? ` (not: ${missing.map((b) => `${String(b.id)}@${b.cluster}`).join(", ")})`
+        ? ` (not: ${missing.map((b) => `${String(b.id)}@${b.cluster} ${b.state.toLowerCase()}`).join(", ")})`
         : "") +
-      `; partitions ${String(p.total ?? 0)}, under-replicated ${String(p.underReplicated ?? 0)}, under min ISR ${String(p.underMinIsr ?? 0)}, offline ${String(p.offline ?? 0)}`,
+      `; partitions ${String(p.total ?? 0)}, under-replicated ${String(p.underReplicated ?? 0)}, under min ISR ${String(p.underMinIsr ?? 0)}, offline ${String(p.offline ?? 0)}` +
+      (p.reassigning ? `, reassigning ${String(p.reassigning)}` : ""),
     ...(features ? [`    features ${features}`] : []),
+    ...(live.drain
+      ? [
+          `    draining brokers ${live.drain.nodes?.join(", ") ?? ""}: ${String(live.drain.replicasLeft ?? "?")} replica(s) left` +
+            (live.drain.stuck?.length ? `; cannot move ${live.drain.stuck.join("; ")}` : ""),
+        ]
+      : []),
+    ...(live.operationError ? [`    Kafka refused: ${live.operationError}`] : []),
     ...(live.dataAtRisk ?? []).map(
       (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,
     ),

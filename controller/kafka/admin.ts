@@ -131,6 +131,28 @@ async function connect(o: AskOptions): Promise<{ connection: Connection; via: st
   throw new Error(`no broker answered: ${failures.join("; ")}`);
 }
 
+/**
+ * What Kafka said, from the client's error: each failed part with Kafka's
+ * error name and its own message (the client's top-line message names
+ * neither).
+ */
+export function kafkaReason(err: unknown): string {
+  const e = err as {
+    message?: string;
+    errors?: {
+      message?: string;
+      apiId?: string;
+      serverErrorMessage?: string | null;
+      path?: string;
+    }[];
+  };
+  const parts = (e.errors ?? []).map(
+    (x) =>
+      `${x.path && x.path !== "/" ? `${x.path}: ` : ""}${x.apiId ?? ""}${x.serverErrorMessage ? ` (${x.serverErrorMessage})` : x.message ? ` (${x.message})` : ""}`,
+  );
+  return parts.length > 0 ? `${e.message ?? ""}: ${parts.join("; ")}` : (e.message ?? String(err));
+}
+
 function check(what: string, errorCode: number, message?: string | null): void {
   if (errorCode !== 0)
     throw new Error(`${what} failed with Kafka error ${errorCode}${message ? `: ${message}` : ""}`);
@@ -166,6 +188,10 @@ export class AdminSession {
     const part = quorum.topics[0]?.partitions[0];
     if (!part) throw new Error("DescribeQuorum answered without the metadata partition");
     check("DescribeQuorum", part.errorCode, part.errorMessage);
+    // Moves under way first: one that finishes meanwhile then shows as done in
+    // the metadata, not as an interim replica set nobody lists as moving.
+    const moving = await listPartitionReassignmentsV0.api.async(connection, this.timeoutMs, null);
+    check("ListPartitionReassignments", moving.errorCode, moving.errorMessage);
     const metadata = await metadataV12.api.async(connection, null, false, false);
     const names = metadata.topics.flatMap((t) => (t.name ? [t.name] : []));
     const minIsr = new Map<string, number>();
@@ -193,8 +219,6 @@ export class AdminSession {
           throttled.add(r.resourceName);
       }
     }
-    const moving = await listPartitionReassignmentsV0.api.async(connection, this.timeoutMs, null);
-    check("ListPartitionReassignments", moving.errorCode, moving.errorMessage);
     const replica = (v: {
       replicaId: number;
       logEndOffset: bigint;

@@ -29,20 +29,33 @@ export const throttleKeys = { leaderThrottled, followerThrottled } as const;
 
 /**
  * The moves that take every replica off `draining`. Partitions already being
- * reassigned are left alone (their move is Kafka's to finish). `targets` are
- * the brokers that may receive replicas: registered, unfenced, staying.
+ * reassigned are left alone (their move is Kafka's to finish): those Kafka
+ * lists as reassigning, and those moved recently (`moved`, their target
+ * replicas) whose replicas are not yet exactly the target. The second matters:
+ * a broker's metadata can still show a finished move's interim replica set
+ * (target plus leaving replicas) after the controller has forgotten the move,
+ * and planning from it would add a replica instead of replacing one.
+ * `targets` are the brokers that may receive replicas: registered, unfenced,
+ * staying.
  */
 export function planDrain(
   view: KafkaView,
   draining: Set<number>,
   targets: number[],
   clusterOf: (id: number) => string | undefined,
+  moved: ReadonlyMap<string, number[]> = new Map(),
 ): DrainPlan {
   const load = new Map<number, number>(targets.map((id) => [id, 0]));
   for (const t of view.topics)
     for (const p of t.partitions)
       for (const r of p.replicas) if (load.has(r)) load.set(r, (load.get(r) ?? 0) + 1);
   const busy = new Set(view.reassigning.map((r) => `${r.topic}/${r.partition}`));
+  for (const t of view.topics) {
+    for (const p of t.partitions) {
+      const target = moved.get(`${t.name}/${p.id}`);
+      if (target && !sameSet(target, p.replicas)) busy.add(`${t.name}/${p.id}`);
+    }
+  }
   const moves: PartitionMove[] = [];
   const stuck: string[] = [];
   let replicasLeft = 0;
@@ -78,24 +91,28 @@ export function planDrain(
   return { moves, replicasLeft, stuck };
 }
 
+export function sameSet(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
 /**
  * The throttle for a set of moves, as kafka-reassign-partitions sets it: the
- * rate on every broker, and per topic the replicas it applies to (current
- * replicas lead, new ones follow). Lists are appended to, so moves of earlier
- * rounds still under way stay throttled.
+ * rate, and per topic the replicas it applies to (current replicas lead, new
+ * ones follow). The rate is set once, as the brokers' cluster-wide default
+ * (each broker applies it unless it has its own value): a broker's own value
+ * can only be changed through that broker, and the admin channel talks to one.
+ * Lists are appended to, so moves of earlier rounds still under way stay
+ * throttled.
  */
 export function throttleFor(
   moves: PartitionMove[],
   view: KafkaView,
-  brokers: number[],
   bytesPerSecond: number,
 ): ConfigChange[] {
   const rate = String(bytesPerSecond);
-  const configs: ConfigChange[] = brokers.map((b) => ({
-    resource: "broker",
-    name: String(b),
-    configs: { [leaderRate]: rate, [followerRate]: rate },
-  }));
+  const configs: ConfigChange[] = [
+    { resource: "broker", name: "", configs: { [leaderRate]: rate, [followerRate]: rate } },
+  ];
   const append: ConfigChange[] = [];
   const byTopic = new Map<string, PartitionMove[]>();
   for (const m of moves) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
@@ -127,11 +144,11 @@ export function clearThrottles(view: KafkaView): ConfigChange[] {
   const topics = view.topics.filter((t) => t.throttled);
   if (topics.length === 0) return [];
   return [
-    ...view.brokers.map((b): ConfigChange => ({
+    {
       resource: "broker",
-      name: String(b.id),
+      name: "",
       configs: { [leaderRate]: undefined, [followerRate]: undefined },
-    })),
+    },
     ...topics.map((t): ConfigChange => ({
       resource: "topic",
       name: t.name,

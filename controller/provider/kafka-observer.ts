@@ -24,8 +24,8 @@
 import type { LookupFunction } from "node:net";
 import type { Logger } from "pino";
 import type { KafkaAdmin, KafkaLive } from "../../apis/index.ts";
-import { AdminSession, type AdminTls, type KafkaView } from "../kafka/admin.ts";
-import { clearThrottles, planDrain, throttleFor } from "../kafka/drain.ts";
+import { AdminSession, kafkaReason, type AdminTls, type KafkaView } from "../kafka/admin.ts";
+import { clearThrottles, planDrain, sameSet, throttleFor } from "../kafka/drain.ts";
 import { liveStatus } from "../kafka/live.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
@@ -61,6 +61,8 @@ interface Target {
 export class KafkaObserver {
   private readonly live = new Map<string, KafkaLive>();
   private readonly views = new Map<string, KafkaSnapshot>();
+  /** Per composite, the partitions this observer reassigned and their target replicas, until Kafka shows them. */
+  private readonly moved = new Map<string, Map<string, { replicas: number[]; at: number }>>();
   private readonly tls = new Map<string, AdminTls>();
   /** The broker that answered last, tried first next time. */
   private readonly preferred = new Map<string, string>();
@@ -95,6 +97,11 @@ export class KafkaObserver {
   /** What Kafka last answered for a composite (undefined while it cannot be asked). */
   snapshot(composite: string): KafkaSnapshot | undefined {
     return this.views.get(composite);
+  }
+
+  /** Whether a RemoteKafka tells how to ask this composite's Kafka (rendered once its addresses are known). */
+  asks(composite: string): boolean {
+    return this.targets().some((t) => t.composite === composite);
   }
 
   /** Asks every Kafka cluster again now (e.g. after a node was restarted). */
@@ -216,20 +223,41 @@ export class KafkaObserver {
         const targets = view.brokers
           .filter((b) => !b.fenced && !draining.has(b.id) && clusterOf.has(b.id))
           .map((b) => b.id);
-        const plan = planDrain(view, draining, targets, (id) => clusterOf.get(id));
+        const moved =
+          this.moved.get(t.composite) ?? new Map<string, { replicas: number[]; at: number }>();
+        this.moved.set(t.composite, moved);
+        for (const tp of view.topics) {
+          for (const p of tp.partitions) {
+            const key = `${tp.name}/${p.id}`;
+            const m = moved.get(key);
+            // Done once Kafka shows the target; given up on after 10 minutes (someone else moved it).
+            if (m && (sameSet(m.replicas, p.replicas) || Date.now() - m.at > 600_000))
+              moved.delete(key);
+          }
+        }
+        const plan = planDrain(
+          view,
+          draining,
+          targets,
+          (id) => clusterOf.get(id),
+          new Map([...moved].map(([k, v]) => [k, v.replicas])),
+        );
         if (plan.stuck.length > 0) out.drain = { ...live.drain, stuck: plan.stuck.slice(0, 10) };
         if (plan.moves.length > 0) {
           await session.alterConfigs(
-            throttleFor(
-              plan.moves,
-              view,
-              view.brokers.map((b) => b.id),
-              t.admin.drain?.throttleBytesPerSecond ?? defaultThrottle,
-            ),
+            throttleFor(plan.moves, view, t.admin.drain?.throttleBytesPerSecond ?? defaultThrottle),
           );
           await session.reassign(plan.moves);
+          for (const m of plan.moves)
+            moved.set(`${m.topic}/${m.partition}`, { replicas: m.replicas, at: Date.now() });
           log.info(
-            { nodes: [...draining], moves: plan.moves.length, left: plan.replicasLeft },
+            {
+              nodes: [...draining],
+              moves: plan.moves
+                .slice(0, 20)
+                .map((m) => `${m.topic}-${m.partition}:${m.replicas.join(",")}`),
+              left: plan.replicasLeft,
+            },
             "drain: reassigning partitions off the brokers being removed",
           );
         }
@@ -245,8 +273,8 @@ export class KafkaObserver {
         log.info({ broker: id }, "unregistered a retired broker");
       }
     } catch (err) {
-      out.operationError = (err as Error).message;
-      log.warn({ err: (err as Error).message }, "kafka refused a change");
+      out.operationError = kafkaReason(err);
+      log.warn({ err: out.operationError }, "kafka refused a change");
     }
     return out;
   }
@@ -304,6 +332,7 @@ export class KafkaObserver {
   private forget(composite: string): void {
     this.live.delete(composite);
     this.views.delete(composite);
+    this.moved.delete(composite);
     this.tls.delete(composite);
     this.preferred.delete(composite);
     this.deps.metrics.kafkaReachable.remove({ composite });

@@ -126,6 +126,8 @@ export class Provider {
               pki,
               sources: () => this.informers.get("RemoteKafka")?.list() ?? [],
               onChange: (composite) => {
+                // A roll waiting on Kafka may go on.
+                this.queue.add(rollingRestartKey(composite));
                 for (const mr of this.informers.get("RemoteKafka")?.list() ?? []) {
                   if (mr.metadata.labels?.[compositeLabel] === composite)
                     this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
@@ -269,6 +271,7 @@ export class Provider {
       remote: this.remote,
       events,
       log,
+      ...(this.kafka ? { kafka: this.kafka } : {}),
     });
     this.queue = new WorkQueue(
       (key) => {

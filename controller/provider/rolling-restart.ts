@@ -7,18 +7,30 @@
  * Ready or any cluster is unreachable (the cluster is Degraded then). Deleting
  * a pod is the restart: the podset controller recreates it from the new
  * template.
+ *
+ * Kafka is asked before each restart (when the provider has its admin channel):
+ * the view must be newer than every pod's last turn to Ready, and
+ * controller/kafka/roll.ts must find nothing that blocks it (a broker not back
+ * in every ISR, a partition that would drop below min.insync.replicas, a voter
+ * not caught up). The active controller goes last, as Strimzi's KafkaRoller
+ * has it. Each reconcile decides from what Kafka and the pods say now, so a
+ * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
+import { restartVerdict } from "../kafka/roll.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { podReady } from "./kinds.ts";
+import type { KafkaSnapshot } from "./kafka-observer.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 import type { ManagedResource } from "./reconciler.ts";
 
 const revisionAnnotation = "strimzi.io/revision";
+/** The function's hash of every pod revision of the Kafka cluster, on each podset (names.ts). */
+const rolloutAnnotation = "stretchkafka.dev/rollout";
 
 export interface RollingRestartDeps {
   /** The RemoteStrimziPodSet managed resources of one Kafka cluster (composite). */
@@ -27,7 +39,21 @@ export interface RollingRestartDeps {
   remote: Pick<RemoteCache, "get">;
   events: Pick<EventRecorder, "record">;
   log: Logger;
+  /**
+   * Kafka's view per composite. Absent when the provider does not ask Kafka,
+   * and unused for a composite no RemoteKafka tells how to ask: then pods'
+   * readiness alone decides.
+   */
+  kafka?: {
+    asks(composite: string): boolean;
+    snapshot(composite: string): KafkaSnapshot | undefined;
+    /** Ask again now. */
+    poke(): void;
+  };
 }
+
+/** How soon a roll waiting on Kafka looks again (Kafka's changes bring it back sooner). */
+const kafkaWaitMs = 5000;
 
 export interface DesiredPod {
   cluster: string;
@@ -41,7 +67,16 @@ export interface DesiredPod {
 }
 
 interface PodObject extends KubeObject {
-  status?: { phase?: string; conditions?: { type: string; status: string }[] };
+  status?: {
+    phase?: string;
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
+  };
+}
+
+/** When a pod last turned Ready (0 when unknown), to the second as Kubernetes records it. */
+function readySince(pod: PodObject): number {
+  const t = pod.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime;
+  return t ? Date.parse(t) : 0;
 }
 
 export function desiredPods(podSets: ManagedResource[]): DesiredPod[] {
@@ -70,11 +105,35 @@ export function desiredPods(podSets: ManagedResource[]): DesiredPod[] {
 }
 
 export class RollingRestart {
+  /** When this provider last restarted a node of each composite. */
+  private readonly restartedAt = new Map<string, number>();
+  /** The last reason each composite's roll waited for, so that it is reported once. */
+  private readonly waitingFor = new Map<string, string>();
+
   constructor(private readonly deps: RollingRestartDeps) {}
+
+  private async wait(composite: string, pod: DesiredPod, why: string): Promise<ReconcileResult> {
+    if (this.waitingFor.get(composite) !== why) {
+      this.waitingFor.set(composite, why);
+      this.deps.log.info({ composite, pod: pod.name, why }, "rolling restart: waiting for Kafka");
+      await this.deps.events.record(
+        pod.podSet,
+        "Normal",
+        "RollWaitsForKafka",
+        `restart of ${pod.namespace}/${pod.name} in cluster ${pod.cluster} waits: ${why}`,
+      );
+    }
+    return { requeueAfterMs: kafkaWaitMs };
+  }
 
   /** Looks at one Kafka cluster; restarts at most one node. */
   async reconcile(composite: string): Promise<ReconcileResult> {
-    const wanted = desiredPods(this.deps.podSets(composite));
+    const sets = this.deps.podSets(composite);
+    // Part of a change has reached the central cluster, part not yet: roll
+    // once all of it has, so that its order holds (an update of a podset brings us back).
+    if (new Set(sets.map((ps) => ps.metadata.annotations?.[rolloutAnnotation] ?? "")).size > 1)
+      return undefined;
+    const wanted = desiredPods(sets);
     if (wanted.length === 0) return undefined;
     const log = this.deps.log.child({ composite });
     const running = new Map<DesiredPod, PodObject>();
@@ -101,10 +160,20 @@ export class RollingRestart {
       if (!pod || pod.metadata.deletionTimestamp || !podReady(pod)) return undefined;
       running.set(want, pod);
     }
-    const stale = wanted.find(
+    const kafka = this.deps.kafka?.asks(composite) ? this.deps.kafka : undefined;
+    const snap = kafka?.snapshot(composite);
+    // The active controller goes last among its kind.
+    const leader = snap?.view.quorum.leaderId;
+    const order = [...wanted].sort(
+      (a, b) => a.rank - b.rank || Number(a.nodeId === leader) - Number(b.nodeId === leader),
+    );
+    const stale = order.find(
       (w) => running.get(w)?.metadata.annotations?.[revisionAnnotation] !== w.revision,
     );
-    if (!stale) return undefined;
+    if (!stale) {
+      this.waitingFor.delete(composite);
+      return undefined;
+    }
     const remote = clients.get(stale.cluster);
     if (!remote) return undefined;
     // The podset in that cluster must already carry the new definition: a pod
@@ -122,6 +191,27 @@ export class RollingRestart {
       (remoteSet.object?.["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? []
     ).find((p) => p.metadata.name === stale.name);
     if (listed?.metadata.annotations?.[revisionAnnotation] !== stale.revision) return undefined;
+    let pauses: string[] = [];
+    if (kafka) {
+      if (!snap) return this.wait(composite, stale, "Kafka cannot be asked");
+      // Kafka's answer must come from after every pod (the last restarted among them) was Ready.
+      const since = Math.max(
+        ...[...running.values()].map((p) => readySince(p) + 1000),
+        this.restartedAt.get(composite) ?? 0,
+      );
+      if (snap.at < since) {
+        kafka.poke();
+        return { requeueAfterMs: 1000 };
+      }
+      const verdict = restartVerdict(
+        snap.view,
+        snap.at,
+        { nodeId: stale.nodeId, broker: stale.rank < 2, controller: stale.rank > 0 },
+        wanted.filter((w) => w.rank < 2).map((w) => w.nodeId),
+      );
+      if (verdict.blocker) return this.wait(composite, stale, verdict.blocker);
+      pauses = verdict.pauses;
+    }
     const from = running.get(stale)?.metadata.annotations?.[revisionAnnotation] ?? "none";
     try {
       await remote.client.delete("v1", "Pod", stale.name, stale.namespace, {
@@ -135,7 +225,14 @@ export class RollingRestart {
         { cause: err },
       );
     }
-    const message = `restarted pod ${stale.namespace}/${stale.name} in cluster ${stale.cluster} (revision ${from} -> ${stale.revision}); the rest waits until it is Ready`;
+    this.restartedAt.set(composite, Date.now());
+    this.waitingFor.delete(composite);
+    const message =
+      `restarted pod ${stale.namespace}/${stale.name} in cluster ${stale.cluster} (revision ${from} -> ${stale.revision}); the rest waits until it is Ready` +
+      (kafka ? " and Kafka has every replica in sync" : "") +
+      (pauses.length > 0
+        ? `; acks=all writes to ${pauses.slice(0, 5).join(", ")}${pauses.length > 5 ? ` and ${pauses.length - 5} more` : ""} pause meanwhile (replication factor not above min.insync.replicas)`
+        : "");
     log.info(
       { pod: stale.name, cluster: stale.cluster, from, to: stale.revision },
       "rolling restart: restarted a node",

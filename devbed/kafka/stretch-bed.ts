@@ -254,12 +254,24 @@ export class KafkaStretchBed {
     readonly bed: TestBed,
     readonly central: DynamicClient,
     readonly remotes: Map<string, DynamicClient>,
-    readonly controller: Controller,
+    private ctl: Controller,
+    private readonly controllerOptions: Parameters<typeof startController>[2],
     readonly players: StrimziPlayer[],
     readonly kafka: KafkaNodes,
     readonly claim: ClaimStatus,
     readonly namespace: string,
   ) {}
+
+  /** The stretch-kafka controller (provider and composition engine) now running. */
+  get controller(): Controller {
+    return this.ctl;
+  }
+
+  /** Stops the controller and starts a new one, as a crash or an upgrade of it would. */
+  async restartController(): Promise<void> {
+    await this.ctl.stop();
+    this.ctl = await startController(this.central, testLogger(), this.controllerOptions);
+  }
 
   get clusters(): string[] {
     return this.claim.spec.clusters.map((c) => c.name);
@@ -305,12 +317,13 @@ export class KafkaStretchBed {
         report,
       });
       closers.push(() => kafka.stop());
-      const controller = await startController(central, log, {
+      const controllerOptions = {
         namespace: providerNamespace,
         queue: fastQueue,
         // Asked every 2 s here, so a test sees Kafka's changes within seconds.
         kafka: { intervalMs: 2000, lookup: kafka.network.lookup },
-      });
+      };
+      const controller = await startController(central, log, controllerOptions);
       closers.push(() => controller.stop());
       const players = playStrimzi(remotes, namespace, log, { kubelet: false });
       closers.push(async () => {
@@ -321,6 +334,7 @@ export class KafkaStretchBed {
         central,
         remotes,
         controller,
+        controllerOptions,
         players,
         kafka,
         claim,

@@ -34,7 +34,13 @@ import { annotations, caCertSecret } from "./names.ts";
 import { providers, type NetworkingContext, type NodeAddress } from "./networking/index.ts";
 import { allocateNodeIds, allocationFromObserved, withRetained } from "./node-ids.ts";
 import { findRemote, isReady, type ObservedMr, type ObservedResources } from "./observed.ts";
-import { formatScriptKey, podDefinition, runDir, runScriptKey } from "./pod-template.ts";
+import {
+  formatScriptKey,
+  podDefinition,
+  runDir,
+  runScriptKey,
+  stableHash,
+} from "./pod-template.ts";
 import { replicationDefaults } from "./quorum.ts";
 import { decideRemovals, nodeIdProblems } from "./removal.ts";
 import { anchor } from "./resources/anchor.ts";
@@ -598,6 +604,17 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   });
 
   const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
+  const rollout = stableHash(
+    p.objects
+      .filter((o) => o.kind === "RemoteStrimziPodSet")
+      .flatMap((o) =>
+        ((o.manifest["spec"] as { pods?: RemoteObject["manifest"][] } | undefined)?.pods ?? []).map(
+          (pod) =>
+            `${o.cluster}/${pod.metadata.name}=${pod.metadata.annotations?.[annotations.revision] ?? ""}`,
+        ),
+      )
+      .sort(),
+  );
   const desiredResources: Record<string, Resource> = {};
   const perCluster = new Map<string, number>();
   for (const obj of p.objects) {
@@ -607,6 +624,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       kafkaName,
       providerConfig: providerConfigOf.get(obj.cluster) ?? "",
     });
+    if (mr.kind === "RemoteStrimziPodSet")
+      mr.metadata.annotations = { [annotations.rollout]: rollout };
     const seen = observed[name];
     desiredResources[name] = {
       resource: mr,

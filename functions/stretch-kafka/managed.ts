@@ -25,7 +25,7 @@ export function resourceName(o: RemoteObject): string {
 export interface ManagedResource {
   apiVersion: string;
   kind: ManagedKind;
-  metadata: { name: string; labels: Record<string, string> };
+  metadata: { name: string; labels: Record<string, string>; annotations?: Record<string, string> };
   spec: {
     providerConfigRef: { name: string };
     deletionPolicy: "Delete" | "Orphan";

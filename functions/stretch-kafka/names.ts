@@ -22,6 +22,14 @@ export const annotations = {
   revision: "strimzi.io/revision",
   pauseReconciliation: "strimzi.io/pause-reconciliation",
   nodeIds: "stretchkafka.dev/node-ids",
+  /**
+   * On each RemoteStrimziPodSet: a hash of every pod revision of the whole
+   * Kafka cluster. The rolling restart goes on only while all podsets carry
+   * the same one, i.e. once every podset of one change has reached the
+   * central cluster (they are applied one by one), so its order (brokers,
+   * then controllers) holds for the change as a whole.
+   */
+  rollout: "stretchkafka.dev/rollout",
 } as const;
 
 export function headlessService(kafka: string): string {

@@ -163,16 +163,14 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
       120,
     );
     log(`claim Degraded: ${degraded.message ?? ""}`);
-    // Kafka itself, asked by the provider: west's broker gone, its voter behind.
+    // Kafka itself, asked by the provider: west's broker fenced, its voter behind.
     const live = await eventually(
       "the claim's live status shows west gone",
       async () => {
         const l = (await claimStatus(bed))?.kafka?.live;
         const westBroker = l?.brokers?.find((b) => b.cluster === "west");
         const westVoter = l?.quorum?.voters?.find((v) => v.cluster === "west");
-        return l?.reachable &&
-          westBroker?.state === "NotRegistered" &&
-          westVoter?.caughtUp === false
+        return l?.reachable && westBroker?.state === "Fenced" && westVoter?.caughtUp === false
           ? l
           : undefined;
       },
@@ -193,7 +191,7 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
     assert.match(
       metrics,
       new RegExp(
-        `stretchkafka_kafka_brokers\\{composite="${bed.claim.metadata.name ?? ""}-[^"]+",cluster="west",state="NotRegistered"\\} 1`,
+        `stretchkafka_kafka_brokers\\{composite="${bed.claim.metadata.name ?? ""}-[^"]+",cluster="west",state="Fenced"\\} 1`,
       ),
     );
     assert.match(

@@ -3,7 +3,9 @@
  * remote Strimzi podset controller and kubelet: a deleted pod is recreated
  * from the podset's current template and reported Ready a moment later.
  * Checked: one node at a time across both clusters, brokers before
- * controllers, and nothing while a node is not Ready.
+ * controllers, and nothing while a node is not Ready, a cluster is
+ * unreachable, or Kafka cannot be asked. (Kafka's own checks before each
+ * restart are proven on real Kafka in kafka-day2.test.ts.)
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -346,3 +348,75 @@ test("nothing restarts while a cluster is unreachable", { timeout: 240_000 }, as
   assert.equal(strimzi.restarts.length, 4);
   assert.equal(strimzi.maxDown, 1);
 });
+
+test(
+  "nothing restarts while Kafka cannot be asked, once a RemoteKafka says how to ask it",
+  { timeout: 180_000 },
+  async () => {
+    await eventually("all nodes up at revision d", async () =>
+      JSON.stringify(await revisions()) === JSON.stringify(all("d")) ? true : undefined,
+    );
+    // The admin channel of this Kafka cluster points where nothing listens.
+    const admin = {
+      authority: "orders",
+      bootstrapServers: ["127.0.0.1:1"],
+      nodes: nodes.map((n) => ({
+        id: n.id,
+        cluster: n.cluster,
+        roles: [...(n.broker ? ["broker"] : []), ...(n.controller ? ["controller"] : [])],
+      })),
+    };
+    const kafkaMr = (kafkaAdmin?: typeof admin): KubeObject => ({
+      apiVersion: group,
+      kind: "RemoteKafka",
+      metadata: { name: "east-kafka" },
+      spec: {
+        providerConfigRef: { name: "east" },
+        forProvider: {
+          manifest: {
+            apiVersion: "kafka.strimzi.io/v1",
+            kind: "Kafka",
+            metadata: {
+              name: "orders",
+              namespace: "kafka",
+              annotations: { "strimzi.io/pause-reconciliation": "true" },
+            },
+            spec: {
+              kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
+            },
+          },
+          ...(kafkaAdmin ? { kafkaAdmin } : {}),
+        },
+      },
+    });
+    await central.apply(kafkaMr(admin), fm);
+    strimzi.restarts.length = 0;
+    strimzi.maxDown = 0;
+    await setRevision("e");
+    const waiting = await eventually("the roll says it waits for Kafka", async () => {
+      const events = await central.list<KubeObject & { reason?: string; message?: string }>(
+        "v1",
+        "Event",
+        { namespace: "default" },
+      );
+      return events.items.find((e) => e.reason === "RollWaitsForKafka");
+    });
+    assert.match(
+      waiting.message ?? "",
+      /restart of kafka\/orders-brokers-0 in cluster east waits: Kafka cannot be asked/,
+    );
+    await sleep(3000);
+    assert.deepEqual(strimzi.restarts, [], "Kafka was not asked: no restart");
+
+    // Without an admin channel named (as with --no-kafka-admin), pods' readiness alone decides.
+    await central.apply(kafkaMr(), fm);
+    await eventually(
+      "rolled once no RemoteKafka names an admin channel",
+      async () =>
+        JSON.stringify(await revisions()) === JSON.stringify(all("e")) ? true : undefined,
+      120,
+    );
+    assert.equal(strimzi.restarts.length, 4);
+    assert.equal(strimzi.maxDown, 1);
+  },
+);

@@ -11,10 +11,14 @@ export function exampleProviderConfigs(): KubeObject[] {
 }
 
 /**
- * Three clusters (east, west, north), each with one controller and one
- * broker, on `mcs`: the smallest stretch that survives losing one.
+ * Three clusters (east, west, north), each with one controller and (by
+ * default) one broker, on `mcs`: the smallest stretch that survives losing one.
  */
-export function threeClusterClaim(name: string, mode: "static" | "dynamic"): KubeObject {
+export function threeClusterClaim(
+  name: string,
+  mode: "static" | "dynamic",
+  brokersPerCluster = 1,
+): KubeObject {
   return {
     apiVersion: "stretchkafka.dev/v1alpha1",
     kind: "StretchKafka",
@@ -28,7 +32,7 @@ export function threeClusterClaim(name: string, mode: "static" | "dynamic"): Kub
         providerConfigRef: { name: c },
         nodePools: [
           { name: "controllers", roles: ["controller"], replicas: 1 },
-          { name: "brokers", roles: ["broker"], replicas: 1 },
+          { name: "brokers", roles: ["broker"], replicas: brokersPerCluster },
         ],
       })),
     },

@@ -1,0 +1,345 @@
+/**
+ * Day-2 changes on real Kafka through the whole path (devbed/kafka/stretch-bed.ts),
+ * with an idempotent acks=all producer running throughout: removing brokers
+ * is refused while they hold replicas, drained when the claim says so (the
+ * replicas move with one replica per cluster kept, the broker is removed and
+ * unregistered), a chosen node id goes and a pinned one comes, and a
+ * configuration change rolls every node with Kafka in sync before each
+ * restart, even across a restart of the stretch-kafka controller; nothing
+ * acknowledged is lost or duplicated.
+ *
+ * Three clusters, one controller and two brokers each (9 Kafka processes).
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import cloneDeep from "lodash/cloneDeep.js";
+import type { StretchKafkaStatus } from "../../apis/index.ts";
+import type { KubeObject } from "../../controller/kube/dynamic.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import { threeClusterClaim } from "../kafka/claims.ts";
+import {
+  checksum,
+  consumeAll,
+  createTopic,
+  describeTopic,
+  NumberedProducer,
+  quorumStatus,
+} from "../kafka/proofs.ts";
+
+const log = (m: string): void => {
+  console.log(`[day2] ${m}`);
+};
+
+interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+interface Pool {
+  name: string;
+  replicas: number;
+  removeNodeIds?: number[];
+  nextNodeIds?: number[];
+}
+interface Claim extends KubeObject {
+  spec: Record<string, unknown> & { clusters: { name: string; nodePools: Pool[] }[] };
+  status?: StretchKafkaStatus & { conditions?: Condition[] };
+}
+
+const topic = "orders";
+const partitions = 12;
+
+describe("removing brokers on a running stretch cluster", () => {
+  let bed: KafkaStretchBed;
+  let producer: NumberedProducer;
+  const claim = threeClusterClaim("day2", "static", 2) as Claim;
+
+  const apply = async (edit: (c: Claim) => void): Promise<void> => {
+    edit(claim);
+    await bed.central.apply(cloneDeep(claim), { fieldManager: "test" });
+  };
+  const pool = (cluster: string, name = "brokers"): Pool => {
+    const p = claim.spec.clusters
+      .find((c) => c.name === cluster)
+      ?.nodePools.find((x) => x.name === name);
+    if (!p) throw new Error(`no pool ${cluster}/${name}`);
+    return p;
+  };
+  const current = async (): Promise<Claim> =>
+    bed.central.get<Claim>(claim.apiVersion, claim.kind, claim.metadata.name ?? "", "team-a");
+  const condition = async (type: string): Promise<Condition | undefined> =>
+    (await current()).status?.conditions?.find((c) => c.type === type);
+  const brokersOf = (cluster: string): number[] =>
+    bed.nodes
+      .filter((n) => n.cluster === cluster && n.roles.includes("broker"))
+      .map((n) => n.id)
+      .sort((a, b) => a - b);
+  const clusterOf = (id: number): string | undefined => bed.nodes.find((n) => n.id === id)?.cluster;
+  /** Every broker Kafka has registered, fenced or not (kafka-cluster list-endpoints). */
+  const registered = async (): Promise<number[]> => {
+    const { stdout } = await bed.tool("north", "org.apache.kafka.tools.ClusterTool", [
+      "list-endpoints",
+      "--bootstrap-server",
+      bed.bootstrap("north"),
+      "--include-fenced-brokers",
+    ]);
+    return [...stdout.matchAll(/^(\d+)\s/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
+  };
+  const podUids = async (): Promise<Map<string, string>> => {
+    const out = new Map<string, string>();
+    for (const [cluster, client] of bed.remotes) {
+      const pods = await client.list("v1", "Pod", { namespace: "kafka" });
+      for (const p of pods.items)
+        out.set(`${cluster}/${p.metadata.name ?? ""}`, p.metadata.uid ?? "");
+    }
+    return out;
+  };
+  /** One replica per cluster in every partition, none on `gone`. */
+  const spread = async (gone: number[]): Promise<void> => {
+    const parts = await describeTopic(bed, "east", topic);
+    assert.equal(parts.length, partitions);
+    for (const p of parts) {
+      assert.ok(
+        !p.replicas.some((r) => gone.includes(r)),
+        `partition ${p.partition} still on ${gone.join(",")}: ${p.replicas.join(",")}`,
+      );
+      assert.deepEqual(
+        p.replicas.map(clusterOf).sort(),
+        ["east", "north", "west"],
+        `partition ${p.partition} keeps one replica per cluster: ${JSON.stringify(p)}`,
+      );
+    }
+  };
+
+  before(async () => {
+    bed = await KafkaStretchBed.start({ claim: cloneDeep(claim), latencyMs: 5, log });
+    await createTopic(bed, "east", topic, partitions);
+    await eventually(`${topic} has leaders`, async () => {
+      const p = await describeTopic(bed, "east", topic);
+      return p.length === partitions && p.every((x) => x.leader >= 0) ? true : undefined;
+    });
+    // Long enough to run through every change below.
+    producer = new NumberedProducer(bed, "east", topic, 200_000, 250);
+    await eventually("the stream is acknowledged", () => {
+      if (producer.failure) throw new Error(producer.failure);
+      return producer.acks.length >= 500 ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    producer.stop();
+    await bed.stop();
+  });
+
+  test("scaling a pool down is refused while the broker holds replicas, naming it; nothing is touched", async () => {
+    const west = brokersOf("west");
+    const victim = Math.max(...west);
+    const pods = await podUids();
+    await apply(() => (pool("west").replicas = 1));
+    const synced = await eventually("the change is refused", async () => {
+      const s = await condition("Synced");
+      return s?.status === "False" && s.message?.includes("removing broker") ? s : undefined;
+    });
+    assert.match(
+      synced.message ?? "",
+      new RegExp(
+        `removing broker ${victim} \\(cluster west, pool brokers\\) is refused: it holds \\d+ partition replica\\(s\\)`,
+      ),
+    );
+    // Give the controller time to do something it should not.
+    await new Promise((r) => setTimeout(r, 8000));
+    assert.deepEqual(await podUids(), pods, "no pod was removed or restarted");
+    assert.ok((await registered()).includes(victim));
+  });
+
+  test("with brokerRemoval Drain, its replicas move (one per cluster kept), then it is removed and unregistered", async () => {
+    const victim = Math.max(...brokersOf("west"));
+    const acksBefore = producer.acks.length;
+    await apply((c) => {
+      c.spec["brokerRemoval"] = { policy: "Drain", throttleBytesPerSecond: 10485760 };
+    });
+    const draining = await eventually("the claim says the broker is draining", async () => {
+      const c = await current();
+      const d = c.status?.conditions?.find((x) => x.type === "Draining");
+      return d?.status === "True" || !c.status?.kafka?.brokers?.includes(victim)
+        ? (d ?? true)
+        : undefined;
+    });
+    log(`draining: ${JSON.stringify(draining)}`);
+    await eventually(
+      `broker ${victim} removed and unregistered`,
+      async () => {
+        const c = await current();
+        const gone =
+          !c.status?.kafka?.brokers?.includes(victim) && !c.status?.kafka?.retiredBrokers;
+        return gone && !(await registered()).includes(victim) ? true : undefined;
+      },
+      300,
+      2000,
+    );
+    await bed.kafka.readNodes();
+    assert.deepEqual(brokersOf("west").length, 1);
+    await spread([victim]);
+    assert.equal((await condition("Draining"))?.status, "False");
+    assert.equal((await condition("Synced"))?.status, "True");
+    const { stdout } = await bed.tool("east", "kafka.admin.ConfigCommand", [
+      "--bootstrap-server",
+      bed.bootstrap("east"),
+      "--describe",
+      "--entity-type",
+      "topics",
+      "--entity-name",
+      topic,
+    ]);
+    assert.doesNotMatch(stdout, /throttled\.replicas/, "the replication throttle is cleared");
+    assert.ok(producer.acks.length > acksBefore, "the producer kept going");
+    assert.equal(producer.failure, undefined);
+  });
+
+  test("removeNodeIds removes the named broker; nextNodeIds gives a new one the pinned id", async () => {
+    const [keep, named] = [Math.max(...brokersOf("east")), Math.min(...brokersOf("east"))];
+    await apply(() => {
+      const p = pool("east");
+      p.replicas = 1;
+      p.removeNodeIds = [named];
+    });
+    await eventually(
+      `broker ${named} removed and unregistered, ${keep} kept`,
+      async () => {
+        const c = await current();
+        const ids = c.status?.kafka?.brokers ?? [];
+        return !ids.includes(named) && ids.includes(keep) && !(await registered()).includes(named)
+          ? true
+          : undefined;
+      },
+      300,
+      2000,
+    );
+    await bed.kafka.readNodes();
+    await spread([named]);
+    await apply(() => {
+      const p = pool("east");
+      p.replicas = 2;
+      delete p.removeNodeIds;
+      p.nextNodeIds = [20];
+    });
+    await eventually(
+      "broker 20 registered in east",
+      async () => ((await registered()).includes(20) ? true : undefined),
+      240,
+      2000,
+    );
+    await bed.waitReady(180);
+    const ids = (await current()).status?.nodeIds;
+    assert.equal(ids?.next, 21, "ids below the pinned one are skipped for good");
+    assert.deepEqual(ids.pools.find((p) => p.cluster === "east" && p.pool === "brokers")?.ids, [
+      keep,
+      20,
+    ]);
+  });
+
+  test("a configuration change rolls one node at a time, Kafka in sync before each, the active controller last, through a controller restart", async () => {
+    await bed.kafka.readNodes();
+    const controllers = bed.nodes.filter((n) => n.roles.includes("controller"));
+    const podOf = new Map(bed.nodes.map((n) => [`${n.cluster}/${n.pod}`, n.id]));
+    const leaderBefore = (await quorumStatus(bed, "north")).leaderId;
+    const before = await podUids();
+    const restarted: number[] = [];
+    let mostNotReady = 0;
+    let fewestInSync = Number.POSITIVE_INFINITY;
+    const sampling = { on: true };
+    const watchPods = (async () => {
+      const seen = new Map(before);
+      while (sampling.on) {
+        let notReady = 0;
+        for (const [cluster, client] of bed.remotes) {
+          const pods = await client.list<KubeObject & { status?: { conditions?: Condition[] } }>(
+            "v1",
+            "Pod",
+            { namespace: "kafka" },
+          );
+          for (const p of pods.items) {
+            const key = `${cluster}/${p.metadata.name ?? ""}`;
+            const ready = p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+            if (!ready) notReady++;
+            if (seen.get(key) !== p.metadata.uid) {
+              seen.set(key, p.metadata.uid ?? "");
+              restarted.push(podOf.get(key) ?? -1);
+            }
+          }
+          // A pod deleted and not yet recreated is not Ready either.
+          notReady += [...before.keys()].filter(
+            (k) =>
+              k.startsWith(`${cluster}/`) &&
+              !pods.items.some((p) => `${cluster}/${p.metadata.name ?? ""}` === k),
+          ).length;
+        }
+        mostNotReady = Math.max(mostNotReady, notReady);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    const watchIsr = (async () => {
+      while (sampling.on) {
+        const parts = await describeTopic(bed, "north", topic).catch(() => []);
+        for (const p of parts) fewestInSync = Math.min(fewestInSync, p.isr.length);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    try {
+      await apply((c) => {
+        (c.spec["kafka"] as Record<string, unknown>)["config"] = { "log.retention.hours": 100 };
+      });
+      await eventually(
+        "two nodes restarted",
+        () => (restarted.length >= 2 ? true : undefined),
+        240,
+      );
+      log(`restarted so far: ${restarted.join(", ")}; restarting the stretch-kafka controller`);
+      await bed.restartController();
+      await eventually(
+        "every node restarted once",
+        () => (restarted.length >= before.size ? true : undefined),
+        900,
+        2000,
+      );
+      await bed.waitReady(300);
+    } finally {
+      sampling.on = false;
+      await Promise.all([watchPods, watchIsr]);
+    }
+    log(`restart order: ${restarted.join(", ")}; quorum leader before: ${leaderBefore}`);
+    assert.equal(new Set(restarted).size, before.size, "each node restarted exactly once");
+    assert.equal(restarted.length, before.size);
+    assert.equal(mostNotReady, 1, "never more than one node down at a time");
+    assert.ok(
+      fewestInSync >= 2,
+      `a partition fell to ${fewestInSync} in-sync replicas (min.insync.replicas is 2)`,
+    );
+    const isController = new Set(controllers.map((n) => n.id));
+    const firstController = restarted.findIndex((id) => isController.has(id));
+    assert.ok(
+      restarted.slice(firstController).every((id) => isController.has(id)),
+      "brokers first, then controllers",
+    );
+    assert.equal(restarted.at(-1), leaderBefore, "the active controller restarts last");
+    assert.equal(producer.failure, undefined);
+    assert.deepEqual(producer.errors, []);
+  });
+
+  test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {
+    producer.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(producer.errors, [], "the producer gave up on messages");
+    assert.ok(producer.acks.length > 5000, `only ${producer.acks.length} acknowledged`);
+    const consumed = await consumeAll(bed, "north", topic);
+    const acked = producer.acks.map((a) => a.value);
+    assert.equal(new Set(consumed).size, consumed.length, "a message was read twice");
+    // Killed mid-stream, the producer may have written a message it never saw acknowledged.
+    const ackedSet = new Set(acked);
+    const extra = consumed.filter((v) => !ackedSet.has(v));
+    assert.ok(extra.length <= 1000, `${extra.length} unacknowledged messages read`);
+    assert.deepEqual(checksum(consumed.filter((v) => ackedSet.has(v))), checksum(acked));
+  });
+});
