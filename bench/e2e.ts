@@ -42,7 +42,7 @@ function claim(name: string): KubeObject {
     kind: "StretchKafka",
     metadata: { name, namespace },
     spec: {
-      kafka: { version: "4.1.0" },
+      kafka: { version: "4.3.1" },
       networking: { provider: "mcs" },
       clusters: remoteNames.map((c) => ({
         name: c,

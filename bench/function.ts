@@ -55,7 +55,7 @@ function spec(clusters: number, nodesPerCluster: number): StretchKafkaSpec {
   }));
   if (!first) throw new Error("no clusters");
   return {
-    kafka: { version: "4.1.0" },
+    kafka: { version: "4.3.1" },
     networking: { provider: "mcs" },
     clusters: [first, ...rest],
   };

@@ -31,6 +31,7 @@ import { claimStatus } from "../controller/cli/status.ts";
 import { eventually } from "./eventually.ts";
 import { KafkaNodes } from "./kafka/stretch-bed.ts";
 import { serveControl, usage, writeState } from "./sandbox-control.ts";
+import { defaultKafkaVersion } from "../functions/stretch-kafka/image.ts";
 
 export interface SandboxOptions {
   /** Exit 0 once the claim is Ready (non-zero if it is not within `readyTimeoutSeconds`). */
@@ -133,7 +134,7 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
         bed,
         clusters: [...local.keys()],
         namespace: targetNamespace,
-        kafkaVersion: claim.spec.kafka?.version ?? "4.1.0",
+        kafkaVersion: claim.spec.kafka?.version ?? defaultKafkaVersion,
         log: logger,
         report: log,
       });

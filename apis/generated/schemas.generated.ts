@@ -37,9 +37,14 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "version": {
                 "type": "string",
-                "description": "Apache Kafka version (KRaft only, 4.x).",
-                "default": "4.1.0",
+                "description": "Apache Kafka version (KRaft only, 4.1 to 4.3). Changing it rolls every node, controllers first, asking Kafka before each; going below the finalized metadata.version is refused.",
+                "default": "4.3.1",
                 "pattern": "^4\\.[0-9]+\\.[0-9]+$"
+              },
+              "metadataVersion": {
+                "type": "string",
+                "description": "The KRaft metadata.version to finalize once every node runs spec.kafka.version: a release line (4.2) or a level (4.2-IV1). Unset: the newest the version runs, raised automatically after an upgrade. It never goes down.",
+                "pattern": "^4\\.[0-9]+(-IV[0-9]+)?$"
               },
               "image": {
                 "type": "string",
@@ -835,6 +840,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
               },
+              "metadataVersion": {
+                "type": "string",
+                "description": "The metadata.version Kafka has finalized, as it last said."
+              },
               "live": {
                 "type": "object",
                 "description": "Kafka's own view of the cluster, asked by the provider over its admin channel.",
@@ -1178,9 +1187,14 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "version": {
                 "type": "string",
-                "description": "Apache Kafka version (KRaft only, 4.x).",
-                "default": "4.1.0",
+                "description": "Apache Kafka version (KRaft only, 4.1 to 4.3). Changing it rolls every node, controllers first, asking Kafka before each; going below the finalized metadata.version is refused.",
+                "default": "4.3.1",
                 "pattern": "^4\\.[0-9]+\\.[0-9]+$"
+              },
+              "metadataVersion": {
+                "type": "string",
+                "description": "The KRaft metadata.version to finalize once every node runs spec.kafka.version: a release line (4.2) or a level (4.2-IV1). Unset: the newest the version runs, raised automatically after an upgrade. It never goes down.",
+                "pattern": "^4\\.[0-9]+(-IV[0-9]+)?$"
               },
               "image": {
                 "type": "string",
@@ -1949,6 +1963,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "bootstrapServers": {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
+              },
+              "metadataVersion": {
+                "type": "string",
+                "description": "The metadata.version Kafka has finalized, as it last said."
               },
               "live": {
                 "type": "object",
@@ -4993,6 +5011,23 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "type": "integer",
                         "minimum": 1048576,
                         "description": "Replication throttle (leader and follower) while replicas move."
+                      }
+                    }
+                  },
+                  "metadataVersion": {
+                    "type": "object",
+                    "description": "The metadata.version to raise Kafka to (UpdateFeatures), rendered once every node runs the claim's Kafka version; never lowered.",
+                    "required": [
+                      "name",
+                      "level"
+                    ],
+                    "properties": {
+                      "name": {
+                        "type": "string"
+                      },
+                      "level": {
+                        "type": "integer",
+                        "minimum": 1
                       }
                     }
                   },

@@ -217,9 +217,13 @@ export interface StretchKafkaSpec {
  */
 export interface KafkaSpec {
   /**
-   * Apache Kafka version (KRaft only, 4.x).
+   * Apache Kafka version (KRaft only, 4.1 to 4.3). Changing it rolls every node, controllers first, asking Kafka before each; going below the finalized metadata.version is refused.
    */
   version?: string;
+  /**
+   * The KRaft metadata.version to finalize once every node runs spec.kafka.version: a release line (4.2) or a level (4.2-IV1). Unset: the newest the version runs, raised automatically after an upgrade. It never goes down.
+   */
+  metadataVersion?: string;
   /**
    * Overrides the Strimzi Kafka image derived from the version.
    */
@@ -538,6 +542,10 @@ export interface KafkaStatus {
    * Bootstrap servers for clients that can reach every cluster.
    */
   bootstrapServers?: string;
+  /**
+   * The metadata.version Kafka has finalized, as it last said.
+   */
+  metadataVersion?: string;
   live?: KafkaLive;
   /**
    * Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).
@@ -685,6 +693,13 @@ export interface KafkaAdmin {
      * Replication throttle (leader and follower) while replicas move.
      */
     throttleBytesPerSecond?: number;
+  };
+  /**
+   * The metadata.version to raise Kafka to (UpdateFeatures), rendered once every node runs the claim's Kafka version; never lowered.
+   */
+  metadataVersion?: {
+    name: string;
+    level: number;
   };
   /**
    * Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.

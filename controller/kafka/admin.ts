@@ -10,7 +10,8 @@
  * Metadata (every topic's partitions), DescribeConfigs (each topic's
  * min.insync.replicas) and ListPartitionReassignments (moves under way).
  * Told when asked to: AlterPartitionReassignments, IncrementalAlterConfigs
- * (replication throttles) and UnregisterBroker.
+ * (replication throttles), UnregisterBroker and UpdateFeatures
+ * (metadata.version after an upgrade).
  *
  * Kafka client: @platformatic/kafka's protocol layer (docs/adr/0011).
  */
@@ -22,11 +23,13 @@ import {
   Connection,
   describeConfigsV4,
   describeQuorumV2,
+  FeatureUpgradeTypes,
   incrementalAlterConfigsV1,
   IncrementalAlterConfigOperationTypes,
   listPartitionReassignmentsV0,
   metadataV12,
   unregisterBrokerV0,
+  updateFeaturesV1,
 } from "@platformatic/kafka";
 import { describeClusterV2 } from "./protocol.ts";
 
@@ -322,6 +325,19 @@ export class AdminSession {
     );
     for (const r of answer.responses)
       check(`IncrementalAlterConfigs of ${r.resourceName}`, r.errorCode, r.errorMessage);
+  }
+
+  /** Raises a finalized feature (metadata.version) to `level`; Kafka checks every node supports it. */
+  async upgradeFeature(feature: string, level: number): Promise<void> {
+    const answer = await updateFeaturesV1.api.async(
+      this.connection,
+      this.timeoutMs,
+      [{ feature, maxVersionLevel: level, upgradeType: FeatureUpgradeTypes.UPGRADE }],
+      false,
+    );
+    check("UpdateFeatures", answer.errorCode, answer.errorMessage);
+    for (const r of answer.results)
+      check(`UpdateFeatures of ${r.feature}`, r.errorCode, r.errorMessage);
   }
 
   /** Removes a stopped broker's registration, so it leaves the cluster's metadata. */

@@ -17,7 +17,8 @@
  * same connection, after reading the view: moving replicas off brokers being
  * removed (`kafkaAdmin.drain`, controller/kafka/drain.ts) under a replication
  * throttle it clears once no move is under way, and unregistering retired
- * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`). Each round
+ * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`), and
+ * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`). Each round
  * decides from what Kafka says now, so a restart of the provider mid-drain
  * picks up where Kafka is.
  */
@@ -266,6 +267,15 @@ export class KafkaObserver {
       if (cleared.length > 0) {
         await session.alterConfigs(cleared);
         log.info("drain: no reassignment under way; replication throttles removed");
+      }
+      const mv = t.admin.metadataVersion;
+      const finalized = view.features["metadata.version"] ?? 0;
+      if (mv && mv.level > finalized) {
+        await session.upgradeFeature("metadata.version", mv.level);
+        log.info(
+          { from: finalized, to: mv.name },
+          "raised metadata.version: every node runs the new version",
+        );
       }
       for (const id of t.admin.retiredBrokers ?? []) {
         if (!view.brokers.find((b) => b.id === id)?.fenced) continue;

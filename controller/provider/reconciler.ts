@@ -654,9 +654,12 @@ export class ManagedReconciler {
       mr.metadata.generation,
     );
     const atProvider = outcome.atProvider ?? mr.status?.atProvider;
+    // observedGeneration too: readers (the function's upgrade gate) tell from it
+    // whether atProvider describes the spec they see.
     const unchanged =
       JSON.stringify(conditions) === JSON.stringify(mr.status?.conditions ?? []) &&
-      JSON.stringify(atProvider) === JSON.stringify(mr.status?.atProvider);
+      JSON.stringify(atProvider) === JSON.stringify(mr.status?.atProvider) &&
+      (mr.status?.observedGeneration ?? mr.metadata.generation) === mr.metadata.generation;
     if (unchanged) return;
     await this.deps.central.apply(
       {

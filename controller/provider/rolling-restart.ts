@@ -13,7 +13,7 @@
  * controller/kafka/roll.ts must find nothing that blocks it (a broker not back
  * in every ISR, a partition that would drop below min.insync.replicas, a voter
  * not caught up). The active controller goes last, as Strimzi's KafkaRoller
- * has it. Each reconcile decides from what Kafka and the pods say now, so a
+ * has it; a Kafka version change takes controllers first, then brokers. Each reconcile decides from what Kafka and the pods say now, so a
  * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
@@ -63,8 +63,14 @@ export interface DesiredPod {
   /** 0 broker only, 1 broker and controller, 2 controller only: the restart order. */
   rank: number;
   nodeId: number;
+  /** The Kafka image (so the Kafka version) the pod should run. */
+  image: string;
   podSet: ManagedResource;
 }
+
+const imageOf = (pod: KubeObject | undefined): string =>
+  (pod?.["spec"] as { containers?: { image?: string }[] } | undefined)?.containers?.[0]?.image ??
+  "";
 
 interface PodObject extends KubeObject {
   status?: {
@@ -97,6 +103,7 @@ export function desiredPods(podSets: ManagedResource[]): DesiredPod[] {
         revision: pod.metadata.annotations?.[revisionAnnotation] ?? "",
         rank: broker && !controller ? 0 : broker && controller ? 1 : 2,
         nodeId: Number((pod.metadata.name ?? "").split("-").pop()),
+        image: imageOf(pod),
         podSet: ps,
       });
     }
@@ -162,10 +169,18 @@ export class RollingRestart {
     }
     const kafka = this.deps.kafka?.asks(composite) ? this.deps.kafka : undefined;
     const snap = kafka?.snapshot(composite);
-    // The active controller goes last among its kind.
+    // A Kafka version change rolls controllers first, then brokers (as
+    // Strimzi upgrades KRaft clusters); any other change brokers first. The
+    // active controller goes last among its kind either way.
+    const upgrade = wanted.some((w) => {
+      const now = imageOf(running.get(w));
+      return now !== "" && now !== w.image;
+    });
     const leader = snap?.view.quorum.leaderId;
     const order = [...wanted].sort(
-      (a, b) => a.rank - b.rank || Number(a.nodeId === leader) - Number(b.nodeId === leader),
+      (a, b) =>
+        (upgrade ? b.rank - a.rank : a.rank - b.rank) ||
+        Number(a.nodeId === leader) - Number(b.nodeId === leader),
     );
     const stale = order.find(
       (w) => running.get(w)?.metadata.annotations?.[revisionAnnotation] !== w.revision,

@@ -749,7 +749,7 @@ export class NodeAgent {
   }
 }
 
-/** The Kafka release a Strimzi image carries (`…:0.49.0-kafka-4.1.0`). */
+/** The Kafka release a Strimzi image carries (`…:1.2.0-kafka-4.3.1`). */
 function kafkaVersion(image: string | undefined): string {
   const m = /kafka-(\d+\.\d+\.\d+)$/.exec(image ?? "");
   if (!m?.[1]) throw new Error(`image ${image ?? "(none)"} names no Kafka release (…-kafka-X.Y.Z)`);

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
+import { defaultKafkaVersion } from "../../functions/stretch-kafka/image.ts";
 import { startController, type Controller } from "../../controller/cli/stack.ts";
 import { startTestBed, type TestBed } from "../clusters.ts";
 import { eventually } from "../eventually.ts";
@@ -311,7 +312,7 @@ export class KafkaStretchBed {
         bed,
         clusters: names,
         namespace,
-        kafkaVersion: claim.spec.kafka?.version ?? "4.1.0",
+        kafkaVersion: claim.spec.kafka?.version ?? defaultKafkaVersion,
         latencyMs: o.latencyMs ?? 0,
         log,
         report,

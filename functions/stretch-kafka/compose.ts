@@ -27,7 +27,7 @@ import {
   type StretchKafkaStatus,
   type XStretchKafka,
 } from "../../apis/index.ts";
-import { kafkaImage, metadataVersion } from "./image.ts";
+import { defaultKafkaVersion, kafkaImage, metadataVersion } from "./image.ts";
 import { nodeConfig, producerDefaults, type QuorumConfig } from "./kafka-config.ts";
 import { managedResource, resourceName, type ManagedResource } from "./managed.ts";
 import { annotations, caCertSecret } from "./names.ts";
@@ -43,6 +43,7 @@ import {
 } from "./pod-template.ts";
 import { replicationDefaults } from "./quorum.ts";
 import { decideRemovals, nodeIdProblems } from "./removal.ts";
+import { everyNodeCurrent, metadataPlan } from "./upgrade.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
@@ -250,7 +251,7 @@ function plan(o: {
   };
   const replication = replicationDefaults(t);
   const podSetApiVersion = spec.strimzi?.apiVersion ?? "core.strimzi.io/v1";
-  const image = kafkaImage(spec.kafka.version ?? "4.1.0", spec.kafka.image) ?? "";
+  const image = kafkaImage(spec.kafka.version ?? defaultKafkaVersion, spec.kafka.image) ?? "";
   const base = { kafkaName: t.kafkaName, namespace: t.namespace };
   const initialControllers = voterNodes
     .flatMap((n) => {
@@ -343,7 +344,7 @@ function plan(o: {
             ...dirs,
           }),
           "cluster.id": o.clusterId,
-          "metadata.version": metadataVersion(spec.kafka.version ?? "4.1.0"),
+          "metadata.version": metadataVersion(spec.kafka.version ?? defaultKafkaVersion),
           "log4j2.properties": defaultLogging,
         };
         const formatInInit = mode === "dynamic" && node.isController;
@@ -567,6 +568,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     status?.kafka?.retiredBrokers ?? [],
   );
   problems.push(...removal.problems);
+  const metadata = metadataPlan(spec, live);
+  problems.push(...metadata.problems);
   const allocation = withRetained(wanted, removal.draining);
   const t = buildTopology(kafkaName, spec, allocation);
   const repl = replicationDefaults(t);
@@ -574,7 +577,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     ...validateTopology(spec, t, { rf: repl.replicationFactor, minIsr: repl.minInSyncReplicas }),
   );
   problems.push(...validateChange(spec, status, t));
-  if (!kafkaImage(spec.kafka.version ?? "4.1.0", spec.kafka.image)) {
+  if (!kafkaImage(spec.kafka.version ?? defaultKafkaVersion, spec.kafka.image)) {
     problems.push({
       severity: "fatal",
       field: "spec.kafka.image",
@@ -615,6 +618,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       )
       .sort(),
   );
+  // metadata.version goes up once every node runs this change (Kafka checks too).
+  const finalize = everyNodeCurrent(observed, rollout) ? metadata.target : undefined;
   const desiredResources: Record<string, Resource> = {};
   const perCluster = new Map<string, number>();
   for (const obj of p.objects) {
@@ -626,6 +631,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     });
     if (mr.kind === "RemoteStrimziPodSet")
       mr.metadata.annotations = { [annotations.rollout]: rollout };
+    const admin = mr.spec.forProvider["kafkaAdmin"] as KafkaAdmin | undefined;
+    if (admin && finalize) admin.metadataVersion = finalize;
     const seen = observed[name];
     desiredResources[name] = {
       resource: mr,
@@ -660,11 +667,12 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     nodeIds: allocation,
     clusters: health,
     kafka: {
-      version: spec.kafka.version ?? "4.1.0",
+      version: spec.kafka.version ?? defaultKafkaVersion,
       controllers: t.controllers.map((n) => n.id),
       brokers: t.brokers.map((n) => n.id),
       ...(mode === "dynamic" ? { bootstrapControllers } : {}),
       ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
+      ...(metadata.finalized ? { metadataVersion: metadata.finalized } : {}),
       ...(live ? { live } : {}),
       ...(removal.draining.length > 0
         ? {

@@ -25,6 +25,7 @@ import {
   describeTopic,
   NumberedProducer,
   quorumStatus,
+  RollWatch,
 } from "../kafka/proofs.ts";
 
 const log = (m: string): void => {
@@ -87,15 +88,6 @@ describe("removing brokers on a running stretch cluster", () => {
     ]);
     return [...stdout.matchAll(/^(\d+)\s/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
   };
-  const podUids = async (): Promise<Map<string, string>> => {
-    const out = new Map<string, string>();
-    for (const [cluster, client] of bed.remotes) {
-      const pods = await client.list("v1", "Pod", { namespace: "kafka" });
-      for (const p of pods.items)
-        out.set(`${cluster}/${p.metadata.name ?? ""}`, p.metadata.uid ?? "");
-    }
-    return out;
-  };
   /** One replica per cluster in every partition, none on `gone`. */
   const spread = async (gone: number[]): Promise<void> => {
     const parts = await describeTopic(bed, "east", topic);
@@ -136,7 +128,7 @@ describe("removing brokers on a running stretch cluster", () => {
   test("scaling a pool down is refused while the broker holds replicas, naming it; nothing is touched", async () => {
     const west = brokersOf("west");
     const victim = Math.max(...west);
-    const pods = await podUids();
+    const pods = await RollWatch.pods(bed);
     await apply(() => (pool("west").replicas = 1));
     const synced = await eventually("the change is refused", async () => {
       const s = await condition("Synced");
@@ -150,7 +142,7 @@ describe("removing brokers on a running stretch cluster", () => {
     );
     // Give the controller time to do something it should not.
     await new Promise((r) => setTimeout(r, 8000));
-    assert.deepEqual(await podUids(), pods, "no pod was removed or restarted");
+    assert.deepEqual(await RollWatch.pods(bed), pods, "no pod was removed or restarted");
     assert.ok((await registered()).includes(victim));
   });
 
@@ -241,52 +233,10 @@ describe("removing brokers on a running stretch cluster", () => {
   });
 
   test("a configuration change rolls one node at a time, Kafka in sync before each, the active controller last, through a controller restart", async () => {
-    await bed.kafka.readNodes();
-    const controllers = bed.nodes.filter((n) => n.roles.includes("controller"));
-    const podOf = new Map(bed.nodes.map((n) => [`${n.cluster}/${n.pod}`, n.id]));
     const leaderBefore = (await quorumStatus(bed, "north")).leaderId;
-    const before = await podUids();
-    const restarted: number[] = [];
-    let mostNotReady = 0;
-    let fewestInSync = Number.POSITIVE_INFINITY;
-    const sampling = { on: true };
-    const watchPods = (async () => {
-      const seen = new Map(before);
-      while (sampling.on) {
-        let notReady = 0;
-        for (const [cluster, client] of bed.remotes) {
-          const pods = await client.list<KubeObject & { status?: { conditions?: Condition[] } }>(
-            "v1",
-            "Pod",
-            { namespace: "kafka" },
-          );
-          for (const p of pods.items) {
-            const key = `${cluster}/${p.metadata.name ?? ""}`;
-            const ready = p.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-            if (!ready) notReady++;
-            if (seen.get(key) !== p.metadata.uid) {
-              seen.set(key, p.metadata.uid ?? "");
-              restarted.push(podOf.get(key) ?? -1);
-            }
-          }
-          // A pod deleted and not yet recreated is not Ready either.
-          notReady += [...before.keys()].filter(
-            (k) =>
-              k.startsWith(`${cluster}/`) &&
-              !pods.items.some((p) => `${cluster}/${p.metadata.name ?? ""}` === k),
-          ).length;
-        }
-        mostNotReady = Math.max(mostNotReady, notReady);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })();
-    const watchIsr = (async () => {
-      while (sampling.on) {
-        const parts = await describeTopic(bed, "north", topic).catch(() => []);
-        for (const p of parts) fewestInSync = Math.min(fewestInSync, p.isr.length);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
+    const watch = await RollWatch.start(bed, topic);
+    const controllers = bed.nodes.filter((n) => n.roles.includes("controller"));
+    const restarted = watch.restarted;
     try {
       await apply((c) => {
         (c.spec["kafka"] as Record<string, unknown>)["config"] = { "log.retention.hours": 100 };
@@ -300,22 +250,21 @@ describe("removing brokers on a running stretch cluster", () => {
       await bed.restartController();
       await eventually(
         "every node restarted once",
-        () => (restarted.length >= before.size ? true : undefined),
+        () => (restarted.length >= watch.nodes ? true : undefined),
         900,
         2000,
       );
       await bed.waitReady(300);
     } finally {
-      sampling.on = false;
-      await Promise.all([watchPods, watchIsr]);
+      await watch.stop();
     }
     log(`restart order: ${restarted.join(", ")}; quorum leader before: ${leaderBefore}`);
-    assert.equal(new Set(restarted).size, before.size, "each node restarted exactly once");
-    assert.equal(restarted.length, before.size);
-    assert.equal(mostNotReady, 1, "never more than one node down at a time");
+    assert.equal(new Set(restarted).size, watch.nodes, "each node restarted exactly once");
+    assert.equal(restarted.length, watch.nodes);
+    assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
     assert.ok(
-      fewestInSync >= 2,
-      `a partition fell to ${fewestInSync} in-sync replicas (min.insync.replicas is 2)`,
+      watch.fewestInSync >= 2,
+      `a partition fell to ${watch.fewestInSync} in-sync replicas (min.insync.replicas is 2)`,
     );
     const isController = new Set(controllers.map((n) => n.id));
     const firstController = restarted.findIndex((id) => isController.has(id));

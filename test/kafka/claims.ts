@@ -24,7 +24,7 @@ export function threeClusterClaim(
     kind: "StretchKafka",
     metadata: { name, namespace: "team-a" },
     spec: {
-      kafka: { version: "4.1.0" },
+      kafka: { version: "4.3.1" },
       networking: { provider: "mcs" },
       quorum: { mode },
       clusters: ["east", "west", "north"].map((c) => ({

@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { RunError } from "../../devbed/run.ts";
 import type { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import type { KubeObject } from "../../controller/kube/dynamic.ts";
 
 /** What the proofs need of a running Kafka: its tools run as clients inside a cluster. */
 export type KafkaBed = Pick<KafkaStretchBed, "tool" | "spawnTool" | "clientConfig" | "bootstrap">;
@@ -189,4 +190,89 @@ export function checksum(values: number[]): { count: number; sha256: string } {
     count: sorted.length,
     sha256: createHash("sha256").update(sorted.join(",")).digest("hex"),
   };
+}
+
+/**
+ * Watches a roll from outside: which nodes' pods were recreated, in order
+ * (by pod uid), the most pods not Ready at once (a deleted pod not yet
+ * recreated counts), and the fewest in-sync replicas any partition of a topic
+ * had, sampled with Kafka's admin tool.
+ */
+export class RollWatch {
+  readonly restarted: number[] = [];
+  mostNotReady = 0;
+  fewestInSync = Number.POSITIVE_INFINITY;
+  private on = true;
+  private readonly loops: Promise<void>[];
+
+  private constructor(
+    private readonly bed: KafkaStretchBed,
+    private readonly before: Map<string, string>,
+    topic: string,
+  ) {
+    const podOf = new Map(bed.nodes.map((n) => [`${n.cluster}/${n.pod}`, n.id]));
+    this.loops = [this.watchPods(podOf), this.watchIsr(topic)];
+  }
+
+  /** Every Kafka pod of every cluster, `cluster/name` to uid. */
+  static async pods(bed: KafkaStretchBed): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const [cluster, client] of bed.remotes) {
+      const pods = await client.list("v1", "Pod", { namespace: bed.namespace });
+      for (const p of pods.items)
+        out.set(`${cluster}/${p.metadata.name ?? ""}`, p.metadata.uid ?? "");
+    }
+    return out;
+  }
+
+  static async start(bed: KafkaStretchBed, topic: string): Promise<RollWatch> {
+    await bed.kafka.readNodes();
+    return new RollWatch(bed, await RollWatch.pods(bed), topic);
+  }
+
+  get nodes(): number {
+    return this.before.size;
+  }
+
+  async stop(): Promise<void> {
+    this.on = false;
+    await Promise.all(this.loops);
+  }
+
+  private async watchPods(podOf: Map<string, number>): Promise<void> {
+    const seen = new Map(this.before);
+    while (this.on) {
+      let notReady = 0;
+      for (const [cluster, client] of this.bed.remotes) {
+        const pods = await client.list<
+          KubeObject & { status?: { conditions?: { type: string; status: string }[] } }
+        >("v1", "Pod", { namespace: this.bed.namespace });
+        for (const p of pods.items) {
+          const key = `${cluster}/${p.metadata.name ?? ""}`;
+          if (p.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True") notReady++;
+          if (seen.get(key) !== p.metadata.uid) {
+            seen.set(key, p.metadata.uid ?? "");
+            this.restarted.push(podOf.get(key) ?? -1);
+          }
+        }
+        notReady += [...this.before.keys()].filter(
+          (k) =>
+            k.startsWith(`${cluster}/`) &&
+            !pods.items.some((p) => `${cluster}/${p.metadata.name ?? ""}` === k),
+        ).length;
+      }
+      this.mostNotReady = Math.max(this.mostNotReady, notReady);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  private async watchIsr(topic: string): Promise<void> {
+    while (this.on) {
+      const parts = await describeTopic(this.bed, this.bed.clusters[0] ?? "", topic).catch(
+        () => [],
+      );
+      for (const p of parts) this.fewestInSync = Math.min(this.fewestInSync, p.isr.length);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }

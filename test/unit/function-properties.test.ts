@@ -73,7 +73,7 @@ const specArb = fc
     const [first, ...rest] = list;
     assert.ok(first);
     const spec: StretchKafkaSpec = {
-      kafka: { version: "4.1.0" },
+      kafka: { version: "4.3.1" },
       networking: { provider },
       quorum: { mode },
       clusters: [first, ...rest],
