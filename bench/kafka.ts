@@ -15,16 +15,27 @@
  * Both keep what losing a cluster needs: replication factor 3, min ISR 2,
  * acks=all, idempotence.
  *
+ * Then the producer's pauses (PHASES includes "pauses"): on a tuned cluster
+ * at 10 ms between clusters running Kafka 4.2.1, an idempotent acks=all
+ * producer at a fixed 500 msgs/s throughout; acknowledgement latency p99 and
+ * max before anything happens, during a rolling restart (a configuration
+ * change, every node once) and during an upgrade to 4.3.1. Latency is a
+ * message's acknowledgement time minus its scheduled send time at the fixed
+ * rate (Kafka's VerifiableProducer paces sends so), above the fastest
+ * message's: what a client sees, blocking included.
+ *
  * Prints each figure and writes bench-results/kafka.json
- * ({"runs":[{"latencyMs","config","msgsPerSec"}]}). Env: RECORDS (per run,
- * default 200000), RECORD_SIZE (bytes, default 1024), LATENCIES (default
- * 0,10,50), CONFIGS (default default,tuned; also broker-only, producer-only).
+ * ({"runs":[{"latencyMs","config","msgsPerSec"}],"pauses":{...}}). Env:
+ * RECORDS (per run, default 200000), RECORD_SIZE (bytes, default 1024),
+ * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
+ * broker-only, producer-only), PHASES (default throughput,pauses).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/kafka-config.ts";
 import { threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaStretchBed } from "../devbed/kafka/stretch-bed.ts";
-import { createTopic, describeTopic } from "../test/kafka/proofs.ts";
+import cloneDeep from "lodash/cloneDeep.js";
+import { createTopic, describeTopic, NumberedProducer, RollWatch } from "../test/kafka/proofs.ts";
 import { eventually } from "../devbed/eventually.ts";
 
 /**
@@ -39,6 +50,7 @@ const records = Number(process.env["RECORDS"] ?? 200000);
 const recordSize = Number(process.env["RECORD_SIZE"] ?? 1024);
 const latencies = (process.env["LATENCIES"] ?? "0,10,50").split(",").map(Number);
 const configs = (process.env["CONFIGS"] ?? "default,tuned").split(",") as Config[];
+const phases = (process.env["PHASES"] ?? "throughput,pauses").split(",");
 const partitions = 6;
 
 const log = (m: string): void => {
@@ -103,9 +115,109 @@ async function measure(bed: KafkaStretchBed, config: Config, latencyMs: number):
   return Math.round(Number(rate));
 }
 
+interface Pause {
+  seconds: number;
+  messages: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** p99 and max latency of the messages scheduled within [from, to). */
+function pause(lat: { at: number; ms: number }[], from: number, to: number): Pause {
+  const ms = lat
+    .filter((l) => l.at >= from && l.at < to)
+    .map((l) => l.ms)
+    .sort((a, b) => a - b);
+  return {
+    seconds: Math.round((to - from) / 1000),
+    messages: ms.length,
+    p99Ms: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))] ?? 0,
+    maxMs: ms.at(-1) ?? 0,
+  };
+}
+
+async function pauses(): Promise<Record<string, Pause>> {
+  const rate = 500;
+  const c = claim("tuned");
+  const spec = c["spec"] as { kafka: Record<string, unknown> };
+  spec.kafka["version"] = "4.2.1";
+  const bed = await KafkaStretchBed.start({ claim: cloneDeep(c), latencyMs: 10, log });
+  const apply = async (edit: () => void): Promise<void> => {
+    edit();
+    await bed.central.apply(cloneDeep(c), { fieldManager: "test" });
+  };
+  /** Until every node has restarted once and the claim is Ready; when it started. */
+  const roll = async (what: string, edit: () => void): Promise<[number, number]> => {
+    const watch = await RollWatch.start(bed, "pauses");
+    const from = Date.now();
+    try {
+      await apply(edit);
+      await eventually(
+        `${what}: every node restarted`,
+        () => (watch.restarted.length >= watch.nodes ? true : undefined),
+        1200,
+        2000,
+      );
+      await bed.waitReady(300);
+    } finally {
+      await watch.stop();
+    }
+    log(`${what}: ${Math.round((Date.now() - from) / 1000)} s`);
+    return [from, Date.now()];
+  };
+  try {
+    await createTopic(bed, "east", "pauses", partitions);
+    await eventually("pauses has leaders", async () => {
+      const p = await describeTopic(bed, "east", "pauses");
+      return p.length === partitions && p.every((x) => x.leader >= 0) ? true : undefined;
+    });
+    const producer = new NumberedProducer(bed, "east", "pauses", rate * 1800, rate);
+    try {
+      await eventually("the producer is acknowledged", () =>
+        producer.acks.length > 0 ? true : undefined,
+      );
+      const started = Date.now();
+      await new Promise((r) => setTimeout(r, 30_000));
+      const settled = Date.now();
+      const rolling = await roll("rolling restart", () => {
+        spec.kafka["config"] = { "log.retention.hours": 100 };
+      });
+      const upgrade = await roll("upgrade 4.2.1 -> 4.3.1", () => {
+        spec.kafka["version"] = "4.3.1";
+      });
+      producer.stop();
+      if (producer.errors.length > 0)
+        throw new Error(`producer errors: ${producer.errors[0] ?? ""}`);
+      // Scheduled send time of message v: t0 + v / rate, t0 from the fastest message.
+      const t0 = producer.acks.reduce(
+        (m, a) => Math.min(m, a.at - (a.value * 1000) / rate),
+        Number.POSITIVE_INFINITY,
+      );
+      const lat = producer.acks.map((a) => {
+        const at = t0 + (a.value * 1000) / rate;
+        return { at, ms: Math.round(a.at - at) };
+      });
+      const out = {
+        before: pause(lat, started + 5000, settled),
+        rollingRestart: pause(lat, ...rolling),
+        upgrade: pause(lat, ...upgrade),
+      };
+      for (const [k, v] of Object.entries(out))
+        log(
+          `${k}: p99 ${v.p99Ms} ms, max ${v.maxMs} ms (${v.messages} messages over ${v.seconds} s)`,
+        );
+      return out;
+    } finally {
+      producer.stop();
+    }
+  } finally {
+    await bed.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const runs: { latencyMs: number; config: Config; msgsPerSec: number }[] = [];
-  for (const config of configs) {
+  for (const config of phases.includes("throughput") ? configs : []) {
     const bed = await KafkaStretchBed.start({ claim: claim(config), log });
     try {
       for (const latencyMs of latencies) {
@@ -121,10 +233,19 @@ async function main(): Promise<void> {
   }
   const main = runs.filter((r) => r.config === "default" || r.config === "tuned");
   const ablation = runs.filter((r) => !main.includes(r));
+  const paused = phases.includes("pauses") ? await pauses() : undefined;
   mkdirSync("bench-results", { recursive: true });
   writeFileSync(
     "bench-results/kafka.json",
-    JSON.stringify({ runs: main, ...(ablation.length > 0 ? { ablation } : {}) }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        runs: main,
+        ...(ablation.length > 0 ? { ablation } : {}),
+        ...(paused ? { pauses: paused } : {}),
+      },
+      null,
+      2,
+    ) + "\n",
   );
   log("written to bench-results/kafka.json");
 }

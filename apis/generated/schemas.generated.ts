@@ -174,6 +174,11 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "dynamic"
                 ],
                 "default": "static"
+              },
+              "acceptQuorumRisk": {
+                "type": "boolean",
+                "description": "Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.",
+                "default": false
               }
             }
           },
@@ -1059,7 +1064,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               },
               "removing": {
                 "type": "array",
-                "description": "Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).",
+                "description": "Nodes the claim removes that keep running meanwhile: brokers while their partition replicas move off (brokerRemoval.policy Drain), controllers of a dynamic quorum until they are no longer voters.",
                 "items": {
                   "type": "object",
                   "required": [
@@ -1080,6 +1085,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "replicasLeft": {
                       "type": "integer",
                       "description": "As Kafka last said; absent while Kafka cannot be asked."
+                    },
+                    "voter": {
+                      "type": "boolean",
+                      "description": "A controller kept until the quorum no longer counts it as a voter."
                     }
                   }
                 }
@@ -1324,6 +1333,11 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "dynamic"
                 ],
                 "default": "static"
+              },
+              "acceptQuorumRisk": {
+                "type": "boolean",
+                "description": "Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.",
+                "default": false
               }
             }
           },
@@ -2183,7 +2197,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               },
               "removing": {
                 "type": "array",
-                "description": "Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).",
+                "description": "Nodes the claim removes that keep running meanwhile: brokers while their partition replicas move off (brokerRemoval.policy Drain), controllers of a dynamic quorum until they are no longer voters.",
                 "items": {
                   "type": "object",
                   "required": [
@@ -2204,6 +2218,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "replicasLeft": {
                       "type": "integer",
                       "description": "As Kafka last said; absent while Kafka cannot be asked."
+                    },
+                    "voter": {
+                      "type": "boolean",
+                      "description": "A controller kept until the quorum no longer counts it as a voter."
                     }
                   }
                 }
@@ -5028,6 +5046,45 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "level": {
                         "type": "integer",
                         "minimum": 1
+                      }
+                    }
+                  },
+                  "voters": {
+                    "type": "array",
+                    "description": "Dynamic quorum: the voters the quorum should have. The provider adds a controller that has caught up as an observer (AddRaftVoter) and removes a voter not listed (RemoveRaftVoter) while the others are caught up, one change at a time. Absent for a static quorum.",
+                    "maxItems": 1000,
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "id",
+                        "listener"
+                      ],
+                      "properties": {
+                        "id": {
+                          "type": "integer",
+                          "minimum": 0
+                        },
+                        "listener": {
+                          "type": "object",
+                          "required": [
+                            "name",
+                            "host",
+                            "port"
+                          ],
+                          "properties": {
+                            "name": {
+                              "type": "string"
+                            },
+                            "host": {
+                              "type": "string"
+                            },
+                            "port": {
+                              "type": "integer",
+                              "minimum": 1,
+                              "maximum": 65535
+                            }
+                          }
+                        }
                       }
                     }
                   },

@@ -309,6 +309,10 @@ export interface QuorumSpec {
    * static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853).
    */
   mode?: "static" | "dynamic";
+  /**
+   * Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.
+   */
+  acceptQuorumRisk?: boolean;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -548,7 +552,7 @@ export interface KafkaStatus {
   metadataVersion?: string;
   live?: KafkaLive;
   /**
-   * Brokers the claim removes that keep running while their partition replicas move off (brokerRemoval.policy Drain).
+   * Nodes the claim removes that keep running meanwhile: brokers while their partition replicas move off (brokerRemoval.policy Drain), controllers of a dynamic quorum until they are no longer voters.
    */
   removing?: {
     id: number;
@@ -558,6 +562,10 @@ export interface KafkaStatus {
      * As Kafka last said; absent while Kafka cannot be asked.
      */
     replicasLeft?: number;
+    /**
+     * A controller kept until the quorum no longer counts it as a voter.
+     */
+    voter?: boolean;
   }[];
   /**
    * Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.
@@ -701,6 +709,19 @@ export interface KafkaAdmin {
     name: string;
     level: number;
   };
+  /**
+   * Dynamic quorum: the voters the quorum should have. The provider adds a controller that has caught up as an observer (AddRaftVoter) and removes a voter not listed (RemoveRaftVoter) while the others are caught up, one change at a time. Absent for a static quorum.
+   *
+   * @maxItems 1000
+   */
+  voters?: {
+    id: number;
+    listener: {
+      name: string;
+      host: string;
+      port: number;
+    };
+  }[];
   /**
    * Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.
    *

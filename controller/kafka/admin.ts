@@ -10,8 +10,8 @@
  * Metadata (every topic's partitions), DescribeConfigs (each topic's
  * min.insync.replicas) and ListPartitionReassignments (moves under way).
  * Told when asked to: AlterPartitionReassignments, IncrementalAlterConfigs
- * (replication throttles), UnregisterBroker and UpdateFeatures
- * (metadata.version after an upgrade).
+ * (replication throttles), UnregisterBroker, UpdateFeatures (metadata.version
+ * after an upgrade), AddRaftVoter and RemoveRaftVoter (a dynamic quorum's voters).
  *
  * Kafka client: @platformatic/kafka's protocol layer (docs/adr/0011).
  */
@@ -31,7 +31,12 @@ import {
   unregisterBrokerV0,
   updateFeaturesV1,
 } from "@platformatic/kafka";
-import { describeClusterV2 } from "./protocol.ts";
+import {
+  addRaftVoterV0,
+  describeClusterV2,
+  removeRaftVoterV0,
+  type VoterListener,
+} from "./protocol.ts";
 
 export interface AdminTls {
   /** The cluster CA bundle the brokers' certificates chain to. */
@@ -50,6 +55,8 @@ export interface AskOptions {
 
 export interface QuorumReplica {
   id: number;
+  /** The replica's metadata log directory id (a voter is this id and directory). */
+  directoryId: string;
   logEndOffset: bigint;
   lastFetchTimestamp: bigint;
   lastCaughtUpTimestamp: bigint;
@@ -224,11 +231,13 @@ export class AdminSession {
     }
     const replica = (v: {
       replicaId: number;
+      replicaDirectoryId: string;
       logEndOffset: bigint;
       lastFetchTimestamp: bigint;
       lastCaughtUpTimestamp: bigint;
     }): QuorumReplica => ({
       id: v.replicaId,
+      directoryId: v.replicaDirectoryId,
       logEndOffset: v.logEndOffset,
       lastFetchTimestamp: v.lastFetchTimestamp,
       lastCaughtUpTimestamp: v.lastCaughtUpTimestamp,
@@ -338,6 +347,23 @@ export class AdminSession {
     check("UpdateFeatures", answer.errorCode, answer.errorMessage);
     for (const r of answer.results)
       check(`UpdateFeatures of ${r.feature}`, r.errorCode, r.errorMessage);
+  }
+
+  /** Makes a caught-up observer controller a voter (KIP-853; Kafka allows one change at a time). */
+  async addVoter(
+    clusterId: string,
+    id: number,
+    directoryId: string,
+    listener: VoterListener,
+  ): Promise<void> {
+    await addRaftVoterV0.async(this.connection, clusterId, this.timeoutMs, id, directoryId, [
+      listener,
+    ]);
+  }
+
+  /** Takes a voter out of the quorum; it stays an observer while it runs. */
+  async removeVoter(clusterId: string, id: number, directoryId: string): Promise<void> {
+    await removeRaftVoterV0.async(this.connection, clusterId, id, directoryId);
   }
 
   /** Removes a stopped broker's registration, so it leaves the cluster's metadata. */

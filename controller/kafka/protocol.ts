@@ -3,7 +3,8 @@
  * protocol layer (Writer, Reader, createAPI) from the message definitions in
  * Kafka's clients/src/main/resources/common/message/*.json:
  * DescribeCluster v2 (KIP-1073: fenced brokers too), so that a retired broker
- * still registered can be seen and unregistered only once fenced.
+ * still registered can be seen and unregistered only once fenced; AddRaftVoter
+ * and RemoveRaftVoter (KIP-853), to change a dynamic quorum's voters.
  */
 import { createAPI, ResponseError, Writer, type Reader } from "@platformatic/kafka";
 
@@ -71,4 +72,86 @@ export const describeClusterV2 = createAPI<[includeFenced: boolean], DescribeClu
   2,
   describeClusterRequest,
   describeClusterResponse,
+);
+
+export interface RaftVoterResponse {
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+function raftVoterResponse(
+  _correlationId: number,
+  apiKey: number,
+  apiVersion: number,
+  reader: Reader,
+): RaftVoterResponse {
+  reader.readInt32();
+  const errorCode = reader.readInt16();
+  const errorMessage = reader.readNullableString();
+  reader.readTaggedFields();
+  const response = { errorCode, errorMessage };
+  if (errorCode !== 0)
+    throw new ResponseError(apiKey, apiVersion, { "/": [errorCode, errorMessage] }, response);
+  return response;
+}
+
+export interface VoterListener {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/*
+  AddRaftVoter Request (Version: 0) => cluster_id timeout_ms voter_id voter_directory_id [listeners] TAG_BUFFER
+    listeners => name host port(UINT16) TAG_BUFFER
+  AddRaftVoter Response (Version: 0) => throttle_time_ms error_code error_message TAG_BUFFER
+*/
+export const addRaftVoterV0 = createAPI<
+  [
+    clusterId: string,
+    timeoutMs: number,
+    voterId: number,
+    directoryId: string,
+    listeners: VoterListener[],
+  ],
+  RaftVoterResponse
+>(
+  80,
+  0,
+  (
+    clusterId: string,
+    timeoutMs: number,
+    voterId: number,
+    directoryId: string,
+    listeners: VoterListener[],
+  ) =>
+    Writer.create()
+      .appendString(clusterId)
+      .appendInt32(timeoutMs)
+      .appendInt32(voterId)
+      .appendUUID(directoryId)
+      .appendArray(listeners, (w, l) => {
+        w.appendString(l.name).appendString(l.host).appendUnsignedInt16(l.port);
+      })
+      .appendTaggedFields(),
+  raftVoterResponse,
+);
+
+/*
+  RemoveRaftVoter Request (Version: 0) => cluster_id voter_id voter_directory_id TAG_BUFFER
+  RemoveRaftVoter Response (Version: 0) => throttle_time_ms error_code error_message TAG_BUFFER
+*/
+export const removeRaftVoterV0 = createAPI<
+  [clusterId: string, voterId: number, directoryId: string],
+  RaftVoterResponse
+>(
+  81,
+  0,
+  (clusterId: string, voterId: number, directoryId: string) =>
+    Writer.create()
+      .appendString(clusterId)
+      .appendInt32(voterId)
+      .appendUUID(directoryId)
+      .appendTaggedFields(),
+  raftVoterResponse,
 );

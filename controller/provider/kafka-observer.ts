@@ -18,7 +18,8 @@
  * removed (`kafkaAdmin.drain`, controller/kafka/drain.ts) under a replication
  * throttle it clears once no move is under way, and unregistering retired
  * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`), and
- * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`). Each round
+ * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`),
+ * and a dynamic quorum's voters (`kafkaAdmin.voters`). Each round
  * decides from what Kafka says now, so a restart of the provider mid-drain
  * picks up where Kafka is.
  */
@@ -28,6 +29,7 @@ import type { KafkaAdmin, KafkaLive } from "../../apis/index.ts";
 import { AdminSession, kafkaReason, type AdminTls, type KafkaView } from "../kafka/admin.ts";
 import { clearThrottles, planDrain, sameSet, throttleFor } from "../kafka/drain.ts";
 import { liveStatus } from "../kafka/live.ts";
+import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ManagedResource } from "./reconciler.ts";
@@ -268,6 +270,7 @@ export class KafkaObserver {
         await session.alterConfigs(cleared);
         log.info("drain: no reassignment under way; replication throttles removed");
       }
+      await this.changeVoters(session, view, t, log);
       const mv = t.admin.metadataVersion;
       const finalized = view.features["metadata.version"] ?? 0;
       if (mv && mv.level > finalized) {
@@ -287,6 +290,29 @@ export class KafkaObserver {
       log.warn({ err: out.operationError }, "kafka refused a change");
     }
     return out;
+  }
+
+  /** A dynamic quorum's next voter change (controller/kafka/voters.ts), if any. */
+  private async changeVoters(
+    session: AdminSession,
+    view: KafkaView,
+    t: Target,
+    log: Logger,
+  ): Promise<void> {
+    const change = nextVoterChange(view, t.admin.voters, Date.now());
+    if (!change) return;
+    if ("add" in change) {
+      await session.addVoter(
+        view.clusterId,
+        change.add.id,
+        change.add.directoryId,
+        change.listener,
+      );
+      log.info({ voter: change.add.id }, "quorum: added a caught-up controller as a voter");
+    } else {
+      await session.removeVoter(view.clusterId, change.remove.id, change.remove.directoryId);
+      log.info({ voter: change.remove.id }, "quorum: removed a voter the claim no longer has");
+    }
   }
 
   private async certificate(t: Target): Promise<AdminTls> {

@@ -242,6 +242,8 @@ export interface KafkaStretchOptions {
   latencyMs?: number;
   log?: (msg: string) => void;
   readySeconds?: number;
+  /** Simulated clusters registered (ProviderConfig, node agent) but not in the claim yet, to add later. */
+  spareClusters?: string[];
 }
 
 interface ClaimStatus extends KubeObject {
@@ -289,7 +291,7 @@ export class KafkaStretchBed {
   static async start(o: KafkaStretchOptions): Promise<KafkaStretchBed> {
     const report = o.log ?? (() => {});
     const claim = o.claim as ClaimStatus;
-    const names = claim.spec.clusters.map((c) => c.name);
+    const names = [...claim.spec.clusters.map((c) => c.name), ...(o.spareClusters ?? [])];
     const namespace = claim.spec.targetNamespace ?? "kafka";
     const bed = await startTestBed({ names: ["central", ...names], log: report });
     const closers: (() => Promise<void>)[] = [() => bed.close()];

@@ -41,8 +41,9 @@ import {
   runScriptKey,
   stableHash,
 } from "./pod-template.ts";
+import { listeners } from "./ports.ts";
 import { replicationDefaults } from "./quorum.ts";
-import { decideRemovals, nodeIdProblems } from "./removal.ts";
+import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.ts";
 import { everyNodeCurrent, metadataPlan } from "./upgrade.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
@@ -214,6 +215,8 @@ function plan(o: {
   drain: number[];
   /** Removed brokers the provider unregisters once Kafka has fenced them. */
   retiredBrokers: number[];
+  /** Controllers kept running until they are no longer voters (dynamic quorum). */
+  leavingVoters: number[];
 }): Plan {
   const { xr, t, observed } = o;
   const spec = xr.spec;
@@ -287,6 +290,27 @@ function plan(o: {
               }
             : {}),
           ...(o.retiredBrokers.length > 0 ? { retiredBrokers: o.retiredBrokers } : {}),
+          ...(mode === "dynamic"
+            ? {
+                voters: t.controllers
+                  .filter((c) => !o.leavingVoters.includes(c.id))
+                  .flatMap((c) => {
+                    const a = addresses.get(c.id);
+                    return a
+                      ? [
+                          {
+                            id: c.id,
+                            listener: {
+                              name: listeners.controlplane.name,
+                              host: a.host,
+                              port: a.ports.controlplane,
+                            },
+                          },
+                        ]
+                      : [];
+                  }),
+              }
+            : {}),
         }
       : undefined;
   // While an address is pending, a running cluster's admin list stays as it was
@@ -555,28 +579,39 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const wanted = allocateNodeIds(pools, previous);
   // Brokers this change removes: Kafka is asked first (removal.ts).
   const live = observedLive(observed);
-  const wasBroker = new Set(status?.kafka?.brokers ?? []);
+  const previously = (
+    ids: number[] | undefined,
+  ): { id: number; cluster: string; pool: string }[] => {
+    const had = new Set(ids ?? []);
+    return (status?.nodeIds?.pools ?? []).flatMap((p) =>
+      p.ids.filter((id) => had.has(id)).map((id) => ({ id, cluster: p.cluster, pool: p.pool })),
+    );
+  };
+  const wantedTopology = buildTopology(kafkaName, spec, wanted);
   const removal = decideRemovals(
     spec,
-    (status?.nodeIds?.pools ?? []).flatMap((p) =>
-      p.ids
-        .filter((id) => wasBroker.has(id))
-        .map((id) => ({ id, cluster: p.cluster, pool: p.pool })),
-    ),
-    buildTopology(kafkaName, spec, wanted),
+    previously(status?.kafka?.brokers),
+    wantedTopology,
     live,
     status?.kafka?.retiredBrokers ?? [],
   );
-  problems.push(...removal.problems);
+  // Dynamic quorum: a controller leaves the voters before its pod goes.
+  const voterRemoval = decideVoterRemovals(
+    spec,
+    previously(status?.kafka?.controllers),
+    wantedTopology,
+    live,
+  );
+  problems.push(...removal.problems, ...voterRemoval.problems);
   const metadata = metadataPlan(spec, live);
   problems.push(...metadata.problems);
-  const allocation = withRetained(wanted, removal.draining);
+  const allocation = withRetained(wanted, [...removal.draining, ...voterRemoval.leaving]);
   const t = buildTopology(kafkaName, spec, allocation);
   const repl = replicationDefaults(t);
   problems.push(
     ...validateTopology(spec, t, { rf: repl.replicationFactor, minIsr: repl.minInSyncReplicas }),
   );
-  problems.push(...validateChange(spec, status, t));
+  problems.push(...validateChange(spec, status, wantedTopology));
   if (!kafkaImage(spec.kafka.version ?? defaultKafkaVersion, spec.kafka.image)) {
     problems.push({
       severity: "fatal",
@@ -603,6 +638,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     clusterId,
     bootstrapControllers,
     drain: removal.draining.map((n) => n.id),
+    leavingVoters: voterRemoval.leaving.map((n) => n.id),
     retiredBrokers: removal.retired,
   });
 
@@ -643,7 +679,10 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
 
   const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
-  const conds = conditions(t, health, p.pending, live, removal.draining);
+  const conds = conditions(t, health, p.pending, live, [
+    ...removal.draining,
+    ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
+  ]);
   const totalPods = health.reduce((s, h) => s + (h.pods?.total ?? 0), 0);
   const readyPods = health.reduce((s, h) => s + (h.pods?.ready ?? 0), 0);
   const clusterSet = providers[spec.networking.provider].clusterSetBootstrap({
@@ -674,14 +713,22 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
       ...(metadata.finalized ? { metadataVersion: metadata.finalized } : {}),
       ...(live ? { live } : {}),
-      ...(removal.draining.length > 0
+      ...(removal.draining.length + voterRemoval.leaving.length > 0
         ? {
-            removing: removal.draining.map((n) => ({
-              id: n.id,
-              cluster: n.cluster,
-              pool: n.pool,
-              ...(n.replicas !== undefined ? { replicasLeft: n.replicas } : {}),
-            })),
+            removing: [
+              ...removal.draining.map((n) => ({
+                id: n.id,
+                cluster: n.cluster,
+                pool: n.pool,
+                ...(n.replicas !== undefined ? { replicasLeft: n.replicas } : {}),
+              })),
+              ...voterRemoval.leaving.map((n) => ({
+                id: n.id,
+                cluster: n.cluster,
+                pool: n.pool,
+                voter: true,
+              })),
+            ],
           }
         : {}),
       ...(removal.retired.length > 0 ? { retiredBrokers: removal.retired } : {}),

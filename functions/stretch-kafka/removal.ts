@@ -29,6 +29,8 @@ export interface Leaving {
   pool: string;
   /** Replicas it holds, as Kafka last said; undefined when Kafka could not be asked. */
   replicas: number | undefined;
+  /** A controller waiting to leave the quorum's voters (not a broker being drained). */
+  voter?: boolean;
 }
 
 export interface RemovalDecision {
@@ -173,4 +175,52 @@ export function nodeIdProblems(
     });
   });
   return problems;
+}
+
+/** Controllers a change removes that are still voters of a dynamic quorum. */
+export interface VoterRemoval {
+  /** Kept running (back into their pools) until Kafka no longer counts them as voters. */
+  leaving: Leaving[];
+  problems: Problem[];
+}
+
+/**
+ * Removing a controller of a dynamic quorum takes its voter out first
+ * (RemoveRaftVoter, by the provider), then its pod: until Kafka's live view no
+ * longer lists it as a voter, it stays. Unknown while Kafka cannot be asked:
+ * it stays then too. A pool or cluster dropped from the claim cannot keep it
+ * running, so dropping one with a voter is refused: scale it to 0 first.
+ * Static quorums cannot change their controllers at all (validateChange).
+ */
+export function decideVoterRemovals(
+  spec: StretchKafkaSpec,
+  before: PreviousBroker[],
+  t: Topology,
+  live: KafkaLive | undefined,
+): VoterRemoval {
+  const leaving: Leaving[] = [];
+  const problems: Problem[] = [];
+  if ((spec.quorum?.mode ?? "static") !== "dynamic") return { leaving, problems };
+  const staying = new Set(t.controllers.map((n) => n.id));
+  const pools = new Set(
+    spec.clusters.flatMap((c) =>
+      c.nodePools.filter((p) => p.roles.includes("controller")).map((p) => `${c.name}/${p.name}`),
+    ),
+  );
+  const voters = live?.reachable
+    ? new Set((live.quorum?.voters ?? []).map((v) => v.id))
+    : undefined;
+  for (const c of before.filter((x) => !staying.has(x.id))) {
+    if (voters && !voters.has(c.id)) continue;
+    if (pools.has(`${c.cluster}/${c.pool}`)) {
+      leaving.push({ ...c, replicas: undefined });
+      continue;
+    }
+    problems.push({
+      severity: "fatal",
+      field: poolField(spec, c.cluster, c.pool),
+      message: `removing controller ${c.id} (cluster ${c.cluster}, pool ${c.pool}) is refused: ${voters ? "it is a voter of the quorum" : `cannot tell whether it is a voter (${whyUnknown(live)})`}; scale the pool to 0 replicas first (its voter is removed, then its pod), then remove it`,
+    });
+  }
+  return { leaving, problems };
 }

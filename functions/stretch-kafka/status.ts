@@ -160,23 +160,24 @@ export function conditions(
   return out;
 }
 
-/** Draining: brokers the claim removes, kept running while their replicas move off. */
+/** Draining: nodes the claim removes, kept running while their replicas move off or their voter leaves. */
 function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): FunctionCondition {
   if (draining.length === 0) {
     return {
       type: "Draining",
       status: "False",
-      reason: "NoBrokerLeaving",
-      message: "no broker is being removed",
+      reason: "NothingLeaving",
+      message: "no node is being removed",
     };
   }
   const each = draining
-    .map(
-      (n) =>
-        `broker ${n.id} (${n.cluster}/${n.pool}): ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s) left`}`,
+    .map((n) =>
+      n.voter
+        ? `controller ${n.id} (${n.cluster}/${n.pool}): leaving the quorum's voters`
+        : `broker ${n.id} (${n.cluster}/${n.pool}): ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s) left`}`,
     )
     .join("; ");
-  const waiting = draining.some((n) => n.replicas === undefined);
+  const waiting = !live?.reachable || draining.some((n) => !n.voter && n.replicas === undefined);
   const stuck = live?.drain?.stuck ?? [];
   return {
     type: "Draining",
@@ -187,7 +188,7 @@ function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): Fu
         ? "CannotMoveReplicas"
         : "MovingReplicas",
     message:
-      `${each}; each is removed once Kafka reports it empty` +
+      `${each}; each is removed once Kafka reports it empty (a controller: no longer a voter)` +
       (waiting ? ` (Kafka cannot be asked: ${live?.message ?? "not asked yet"})` : "") +
       (stuck.length > 0 ? `; cannot move: ${stuck.join("; ")}` : "") +
       (live?.operationError ? `; Kafka refused: ${live.operationError}` : ""),

@@ -196,6 +196,22 @@ export function validateChange(
       ),
     );
   }
+  if (status.quorumMode === "dynamic" && mode === "dynamic") {
+    const was = [...(status.kafka?.controllers ?? [])].sort((a, b) => a - b).join(",");
+    const now = t.controllers
+      .map((n) => n.id)
+      .sort((a, b) => a - b)
+      .join(",");
+    const risk = quorumRisk(t).message;
+    if (was && was !== now && risk && !spec.quorum?.acceptQuorumRisk) {
+      problems.push(
+        fatal(
+          "spec.clusters",
+          `after this change of controllers ${risk}; refused unless spec.quorum.acceptQuorumRisk is true`,
+        ),
+      );
+    }
+  }
   if (status.quorumMode === "static" && mode === "static") {
     const was = (status.kafka?.controllers ?? []).join(",");
     const now = t.controllers.map((n) => n.id).join(",");

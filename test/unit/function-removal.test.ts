@@ -247,3 +247,77 @@ test("dropping a cluster whose brokers hold data is refused under every policy b
     fatal(unchecked).join("\n"),
   );
 });
+
+test("dynamic quorum: a removed controller stays until Kafka no longer counts it a voter; risk needs consent", () => {
+  const dynamic = (s: Spec): void => {
+    s["quorum"] = { mode: "dynamic" };
+  };
+  const was = statusOf(run(dynamic));
+  const westController = 8;
+  assert.ok(was.kafka?.controllers?.includes(westController));
+  // A second controller in west and in north (5, no cluster with half): no consent needed.
+  const grow = (s: Spec): void => {
+    dynamic(s);
+    pool(s, "west", "controllers").replicas = 2;
+    pool(s, "north", "controllers").replicas = 2;
+  };
+  const grown = run(grow, was);
+  assert.deepEqual(fatal(grown), []);
+  const added = statusOf(grown);
+  const admin = (r: RunFunctionResponse): { voters?: { id: number }[] } =>
+    (
+      r.desired?.resources["east-kafka-orders"]?.resource as {
+        spec: { forProvider: { kafkaAdmin: { voters?: { id: number }[] } } };
+      }
+    ).spec.forProvider.kafkaAdmin;
+  const newIds = (added.kafka?.controllers ?? []).filter((id) => id > 8);
+  assert.equal(newIds.length, 2);
+  assert.deepEqual(
+    admin(grown).voters?.map((v) => v.id),
+    [2, 5, 8, ...newIds],
+    "the new controllers are wanted as voters",
+  );
+  // Back to one each: while Kafka counts them voters they stay, out of the wanted voters.
+  const voters = (ids: number[]): KafkaLive => ({
+    reachable: true,
+    quorum: { leaderId: 2, voters: ids.map((id) => ({ id, caughtUp: true })) },
+  });
+  const shrinking = run(dynamic, added, kafkaSays(voters([2, 5, 8, ...newIds]), added, grow));
+  assert.deepEqual(fatal(shrinking), []);
+  assert.equal(podSetPods(shrinking, "west", "orders-controllers").length, 2);
+  assert.deepEqual(
+    admin(shrinking).voters?.map((v) => v.id),
+    [2, 5, 8],
+  );
+  assert.deepEqual(
+    statusOf(shrinking).kafka?.removing?.map((r) => [r.id, r.voter]),
+    newIds.map((id) => [id, true]),
+  );
+  assert.match(
+    shrinking.conditions.find((c) => c.type === "Draining")?.message ?? "",
+    /controller \d+ \(\w+\/controllers\): leaving the quorum's voters/,
+  );
+  // Once Kafka no longer counts them, their pods go.
+  const gone = run(dynamic, added, kafkaSays(voters([2, 5, 8]), added, grow));
+  assert.deepEqual(podSetPods(gone, "west", "orders-controllers"), ["orders-controllers-8"]);
+  assert.deepEqual(podSetPods(gone, "north", "orders-controllers"), ["orders-controllers-5"]);
+
+  // Two clusters' controllers gone: losing one more would lose the majority.
+  const risky = (s: Spec): void => {
+    dynamic(s);
+    pool(s, "west", "controllers").replicas = 0;
+    pool(s, "north", "controllers").replicas = 0;
+  };
+  assert.match(
+    fatal(run(risky, was))[0] ?? "",
+    /^spec\.clusters: after this change of controllers .*refused unless spec\.quorum\.acceptQuorumRisk is true/,
+  );
+  const consented = run((s) => {
+    risky(s);
+    s["quorum"] = { mode: "dynamic", acceptQuorumRisk: true };
+  }, was);
+  assert.ok(
+    !fatal(consented).some((m) => m.includes("acceptQuorumRisk")),
+    fatal(consented).join("\n"),
+  );
+});

@@ -30,6 +30,7 @@ function replica(
 ): KafkaView["quorum"]["voters"][number] {
   return {
     id,
+    directoryId: `dir-${id}`,
     logEndOffset: end,
     lastFetchTimestamp: BigInt(now - caughtUpAgoMs),
     lastCaughtUpTimestamp: BigInt(now - caughtUpAgoMs),

@@ -10,6 +10,7 @@ import { restartBlocker, restartVerdict } from "../../controller/kafka/roll.ts";
 const at = 1_700_000_000_000;
 const voter = (id: number, agoMs = 100): KafkaView["quorum"]["voters"][number] => ({
   id,
+  directoryId: `dir-${id}`,
   logEndOffset: 10n,
   lastFetchTimestamp: BigInt(at - agoMs),
   lastCaughtUpTimestamp: BigInt(at - agoMs),

@@ -1,0 +1,247 @@
+/**
+ * A dynamic (KIP-853) quorum's membership on real Kafka through the whole
+ * path, with an idempotent acks=all producer running throughout: a fourth
+ * Kubernetes cluster is added (its controller joins as an observer and the
+ * provider makes it a voter once caught up; its broker registers), a change
+ * that would leave the quorum unable to survive losing one cluster is refused
+ * without consent, and the cluster is removed again (its broker drained to
+ * the remaining clusters and unregistered, its controller's voter removed
+ * before its pod), nothing acknowledged lost.
+ *
+ * Three clusters in the claim, one controller and one broker each; south is
+ * registered and waits.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import cloneDeep from "lodash/cloneDeep.js";
+import type { StretchKafkaStatus } from "../../apis/index.ts";
+import type { KubeObject } from "../../controller/kube/dynamic.ts";
+import { eventually } from "../../devbed/eventually.ts";
+import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import { threeClusterClaim } from "../kafka/claims.ts";
+import {
+  checksum,
+  consumeAll,
+  createTopic,
+  describeTopic,
+  NumberedProducer,
+  quorumStatus,
+} from "../kafka/proofs.ts";
+
+const log = (m: string): void => {
+  console.log(`[quorum] ${m}`);
+};
+
+interface Condition {
+  type: string;
+  status: string;
+  message?: string;
+}
+interface Pool {
+  name: string;
+  roles: string[];
+  replicas: number;
+}
+interface Claim extends KubeObject {
+  spec: Record<string, unknown> & {
+    clusters: { name: string; providerConfigRef: { name: string }; nodePools: Pool[] }[];
+  };
+  status?: StretchKafkaStatus & { conditions?: Condition[] };
+}
+
+const topic = "orders";
+
+describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
+  let bed: KafkaStretchBed;
+  let producer: NumberedProducer;
+  const claim = threeClusterClaim("quorum", "dynamic") as Claim;
+
+  const apply = async (edit: (c: Claim) => void): Promise<void> => {
+    edit(claim);
+    await bed.central.apply(cloneDeep(claim), { fieldManager: "test" });
+  };
+  const current = async (): Promise<Claim> =>
+    bed.central.get<Claim>(claim.apiVersion, claim.kind, claim.metadata.name ?? "", "team-a");
+  const south = (): Claim["spec"]["clusters"][number] | undefined =>
+    claim.spec.clusters.find((c) => c.name === "south");
+  const southPods = async (): Promise<string[]> =>
+    (await bed.remotes.get("south")?.list("v1", "Pod", { namespace: bed.namespace }))?.items.map(
+      (p) => p.metadata.name ?? "",
+    ) ?? [];
+  let southController = -1;
+  let southBroker = -1;
+
+  before(async () => {
+    bed = await KafkaStretchBed.start({
+      claim: cloneDeep(claim),
+      latencyMs: 5,
+      log,
+      spareClusters: ["south"],
+    });
+    await createTopic(bed, "east", topic, 6);
+    await eventually(`${topic} has leaders`, async () => {
+      const p = await describeTopic(bed, "east", topic);
+      return p.length === 6 && p.every((x) => x.leader >= 0) ? true : undefined;
+    });
+    producer = new NumberedProducer(bed, "east", topic, 200_000, 250);
+    await eventually("the stream is acknowledged", () => {
+      if (producer.failure) throw new Error(producer.failure);
+      return producer.acks.length >= 500 ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    producer.stop();
+    await bed.stop();
+  });
+
+  test("adding a cluster: its controller becomes a voter once caught up, its broker registers", async () => {
+    const votersBefore = (await quorumStatus(bed, "east")).voters.map((v) => v.id);
+    await apply((c) => {
+      c.spec.clusters.push({
+        name: "south",
+        providerConfigRef: { name: "south" },
+        nodePools: [
+          { name: "controllers", roles: ["controller"], replicas: 1 },
+          { name: "brokers", roles: ["broker"], replicas: 1 },
+        ],
+      });
+    });
+    await eventually(
+      "south's nodes run",
+      async () => ((await southPods()).length === 2 ? true : undefined),
+      240,
+    );
+    await bed.waitReady(300);
+    await bed.kafka.readNodes();
+    southController =
+      bed.nodes.find((n) => n.cluster === "south" && n.roles.includes("controller"))?.id ?? -1;
+    southBroker =
+      bed.nodes.find((n) => n.cluster === "south" && n.roles.includes("broker"))?.id ?? -1;
+    const q = await eventually(
+      `controller ${southController} is a voter`,
+      async () => {
+        const s = await quorumStatus(bed, "east");
+        return s.voters.some((v) => v.id === southController) ? s : undefined;
+      },
+      180,
+      2000,
+    );
+    assert.deepEqual(
+      q.voters.map((v) => v.id).sort((a, b) => a - b),
+      [...votersBefore, southController].sort((a, b) => a - b),
+    );
+    assert.ok(q.observers.includes(southBroker), "south's broker registered");
+    const live = await eventually(
+      "the claim's live status shows the new voter caught up",
+      async () => {
+        const l = (await current()).status?.kafka?.live;
+        return l?.quorum?.voters?.some((v) => v.id === southController && v.caughtUp)
+          ? l
+          : undefined;
+      },
+    );
+    assert.equal(live.quorum?.voters?.length, 4);
+    assert.equal(producer.failure, undefined);
+  });
+
+  test("a change that leaves the quorum unable to survive losing one cluster is refused without consent", async () => {
+    const without = (c: Claim, names: string[]): void => {
+      for (const cl of c.spec.clusters)
+        if (names.includes(cl.name))
+          for (const p of cl.nodePools) if (p.roles.includes("controller")) p.replicas = 0;
+    };
+    await apply((c) => {
+      without(c, ["west", "north"]);
+    });
+    const synced = await eventually("refused", async () => {
+      const s = (await current()).status?.conditions?.find((x) => x.type === "Synced");
+      return s?.status === "False" && s.message?.includes("acceptQuorumRisk") ? s : undefined;
+    });
+    assert.match(synced.message ?? "", /controllers run in 2 cluster\(s\)/);
+    await apply((c) => {
+      for (const cl of c.spec.clusters)
+        for (const p of cl.nodePools) if (p.roles.includes("controller")) p.replicas = 1;
+    });
+    await eventually("accepted again", async () =>
+      (await current()).status?.conditions?.find((x) => x.type === "Synced")?.status === "True"
+        ? true
+        : undefined,
+    );
+  });
+
+  test("removing the cluster: its broker drained and unregistered, its controller's voter removed before its pod", async () => {
+    // A topic created with four clusters puts replicas on south's broker.
+    await createTopic(bed, "east", "spread", 8);
+    const placed = await eventually("spread has leaders", async () => {
+      const p = await describeTopic(bed, "east", "spread");
+      return p.length === 8 && p.every((x) => x.leader >= 0) ? p : undefined;
+    });
+    assert.ok(
+      placed.some((p) => p.replicas.includes(southBroker)),
+      "south holds replicas",
+    );
+    await apply((c) => {
+      c.spec["brokerRemoval"] = { policy: "Drain" };
+      for (const p of south()?.nodePools ?? []) p.replicas = 0;
+    });
+    // Until the pod goes, Kafka may count it a voter; never a voter without its pod.
+    let sawLeaving = false;
+    await eventually(
+      "south empty, its controller no longer a voter",
+      async () => {
+        const q = await quorumStatus(bed, "east");
+        const pods = await southPods();
+        const voter = q.voters.some((v) => v.id === southController);
+        if (voter)
+          assert.ok(
+            pods.some((p) => p.endsWith(`-${southController}`)),
+            "a voter without its pod",
+          );
+        const removing = (await current()).status?.kafka?.removing ?? [];
+        if (removing.some((r) => r.voter)) sawLeaving = true;
+        return !voter && pods.length === 0 && removing.length === 0 ? true : undefined;
+      },
+      300,
+      2000,
+    );
+    assert.ok(sawLeaving, "the claim showed the controller leaving the voters");
+    const parts = await describeTopic(bed, "east", "spread");
+    const clusterOf = new Map(bed.nodes.map((n) => [n.id, n.cluster]));
+    for (const p of parts) {
+      assert.ok(!p.replicas.includes(southBroker), `spread-${p.partition} still on south`);
+      assert.equal(
+        new Set(p.replicas.map((r) => clusterOf.get(r))).size,
+        3,
+        `spread-${p.partition} over 3 clusters`,
+      );
+    }
+    await eventually("south's broker unregistered", async () => {
+      const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ClusterTool", [
+        "list-endpoints",
+        "--bootstrap-server",
+        bed.bootstrap("east"),
+        "--include-fenced-brokers",
+      ]);
+      return new RegExp(`^${southBroker}\\s`, "m").test(stdout) ? undefined : true;
+    });
+    await apply((c) => {
+      c.spec.clusters = c.spec.clusters.filter((x) => x.name !== "south");
+    });
+    await bed.waitReady(180);
+    assert.equal(
+      (await current()).status?.conditions?.find((x) => x.type === "Synced")?.status,
+      "True",
+    );
+    assert.equal((await quorumStatus(bed, "east")).voters.length, 3);
+  });
+
+  test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {
+    producer.stop();
+    assert.deepEqual(producer.errors, [], "the producer gave up on messages");
+    const consumed = await consumeAll(bed, "north", topic);
+    const acked = new Set(producer.acks.map((a) => a.value));
+    assert.equal(new Set(consumed).size, consumed.length, "a message was read twice");
+    assert.deepEqual(checksum(consumed.filter((v) => acked.has(v))), checksum([...acked]));
+  });
+});
