@@ -276,6 +276,11 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "description": "Optional zone; the rack becomes <name>-<zone>.",
                   "maxLength": 63
                 },
+                "maintenance": {
+                  "type": "boolean",
+                  "description": "Evacuate this cluster for maintenance: leadership moves off its brokers (no data moves) and the Evacuated condition says when it is safe to take it down. Clearing it brings leadership back (preferred leader election).",
+                  "default": false
+                },
                 "externalAddress": {
                   "type": "string",
                   "description": "Host name or IP at which this cluster's nodes are reachable from the others (provider nodeport).",
@@ -1056,6 +1061,44 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "evacuation": {
+                    "type": "object",
+                    "description": "The clusters under maintenance (forProvider.kafkaAdmin.evacuate): whether they can be taken down now.",
+                    "properties": {
+                      "clusters": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      "leadersLeft": {
+                        "type": "integer",
+                        "description": "Partitions still led there."
+                      },
+                      "belowMinIsrWithout": {
+                        "type": "integer",
+                        "description": "Partitions with fewer than min.insync.replicas in-sync replicas elsewhere."
+                      },
+                      "quorumKeepsMajority": {
+                        "type": "boolean",
+                        "description": "Caught-up voters elsewhere are a majority."
+                      },
+                      "safe": {
+                        "type": "boolean"
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions with no in-sync replica elsewhere (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "restorePending": {
+                    "type": "integer",
+                    "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
+                  },
                   "operationError": {
                     "type": "string",
                     "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
@@ -1091,6 +1134,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "description": "A controller kept until the quorum no longer counts it as a voter."
                     }
                   }
+                }
+              },
+              "evacuated": {
+                "type": "array",
+                "description": "Clusters under maintenance at the last run (spec.clusters[].maintenance).",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "restoringLeadership": {
+                "type": "array",
+                "description": "Clusters back from maintenance whose brokers are getting leadership back.",
+                "items": {
+                  "type": "string"
                 }
               },
               "retiredBrokers": {
@@ -1434,6 +1491,11 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "type": "string",
                   "description": "Optional zone; the rack becomes <name>-<zone>.",
                   "maxLength": 63
+                },
+                "maintenance": {
+                  "type": "boolean",
+                  "description": "Evacuate this cluster for maintenance: leadership moves off its brokers (no data moves) and the Evacuated condition says when it is safe to take it down. Clearing it brings leadership back (preferred leader election).",
+                  "default": false
                 },
                 "externalAddress": {
                   "type": "string",
@@ -2189,6 +2251,44 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "evacuation": {
+                    "type": "object",
+                    "description": "The clusters under maintenance (forProvider.kafkaAdmin.evacuate): whether they can be taken down now.",
+                    "properties": {
+                      "clusters": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      "leadersLeft": {
+                        "type": "integer",
+                        "description": "Partitions still led there."
+                      },
+                      "belowMinIsrWithout": {
+                        "type": "integer",
+                        "description": "Partitions with fewer than min.insync.replicas in-sync replicas elsewhere."
+                      },
+                      "quorumKeepsMajority": {
+                        "type": "boolean",
+                        "description": "Caught-up voters elsewhere are a majority."
+                      },
+                      "safe": {
+                        "type": "boolean"
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions with no in-sync replica elsewhere (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "restorePending": {
+                    "type": "integer",
+                    "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
+                  },
                   "operationError": {
                     "type": "string",
                     "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
@@ -2224,6 +2324,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "description": "A controller kept until the quorum no longer counts it as a voter."
                     }
                   }
+                }
+              },
+              "evacuated": {
+                "type": "array",
+                "description": "Clusters under maintenance at the last run (spec.clusters[].maintenance).",
+                "items": {
+                  "type": "string"
+                }
+              },
+              "restoringLeadership": {
+                "type": "array",
+                "description": "Clusters back from maintenance whose brokers are getting leadership back.",
+                "items": {
+                  "type": "string"
                 }
               },
               "retiredBrokers": {
@@ -5088,6 +5202,20 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "evacuate": {
+                    "type": "array",
+                    "description": "Kubernetes clusters under maintenance: leadership moves off their brokers (replicas reordered, preferred leader election; no data moves).",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "restoreLeadership": {
+                    "type": "array",
+                    "description": "Clusters back from maintenance: partitions holding a replica there get balanced preferred leaders again, and are elected.",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
                   "retiredBrokers": {
                     "type": "array",
                     "description": "Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.",
@@ -5368,6 +5496,44 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         }
                       }
                     }
+                  },
+                  "evacuation": {
+                    "type": "object",
+                    "description": "The clusters under maintenance (forProvider.kafkaAdmin.evacuate): whether they can be taken down now.",
+                    "properties": {
+                      "clusters": {
+                        "type": "array",
+                        "items": {
+                          "type": "string"
+                        }
+                      },
+                      "leadersLeft": {
+                        "type": "integer",
+                        "description": "Partitions still led there."
+                      },
+                      "belowMinIsrWithout": {
+                        "type": "integer",
+                        "description": "Partitions with fewer than min.insync.replicas in-sync replicas elsewhere."
+                      },
+                      "quorumKeepsMajority": {
+                        "type": "boolean",
+                        "description": "Caught-up voters elsewhere are a majority."
+                      },
+                      "safe": {
+                        "type": "boolean"
+                      },
+                      "stuck": {
+                        "type": "array",
+                        "description": "Partitions with no in-sync replica elsewhere (the first 10).",
+                        "items": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "restorePending": {
+                    "type": "integer",
+                    "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
                   },
                   "operationError": {
                     "type": "string",

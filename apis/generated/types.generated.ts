@@ -165,6 +165,33 @@ export interface KafkaLive {
     stuck?: string[];
   };
   /**
+   * The clusters under maintenance (forProvider.kafkaAdmin.evacuate): whether they can be taken down now.
+   */
+  evacuation?: {
+    clusters?: string[];
+    /**
+     * Partitions still led there.
+     */
+    leadersLeft?: number;
+    /**
+     * Partitions with fewer than min.insync.replicas in-sync replicas elsewhere.
+     */
+    belowMinIsrWithout?: number;
+    /**
+     * Caught-up voters elsewhere are a majority.
+     */
+    quorumKeepsMajority?: boolean;
+    safe?: boolean;
+    /**
+     * Partitions with no in-sync replica elsewhere (the first 10).
+     */
+    stuck?: string[];
+  };
+  /**
+   * Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership).
+   */
+  restorePending?: number;
+  /**
    * The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason.
    */
   operationError?: string;
@@ -363,6 +390,10 @@ export interface ClusterSpec {
    * Optional zone; the rack becomes <name>-<zone>.
    */
   zone?: string;
+  /**
+   * Evacuate this cluster for maintenance: leadership moves off its brokers (no data moves) and the Evacuated condition says when it is safe to take it down. Clearing it brings leadership back (preferred leader election).
+   */
+  maintenance?: boolean;
   /**
    * Host name or IP at which this cluster's nodes are reachable from the others (provider nodeport).
    */
@@ -568,6 +599,14 @@ export interface KafkaStatus {
     voter?: boolean;
   }[];
   /**
+   * Clusters under maintenance at the last run (spec.clusters[].maintenance).
+   */
+  evacuated?: string[];
+  /**
+   * Clusters back from maintenance whose brokers are getting leadership back.
+   */
+  restoringLeadership?: string[];
+  /**
    * Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.
    */
   retiredBrokers?: number[];
@@ -722,6 +761,14 @@ export interface KafkaAdmin {
       port: number;
     };
   }[];
+  /**
+   * Kubernetes clusters under maintenance: leadership moves off their brokers (replicas reordered, preferred leader election; no data moves).
+   */
+  evacuate?: string[];
+  /**
+   * Clusters back from maintenance: partitions holding a replica there get balanced preferred leaders again, and are elected.
+   */
+  restoreLeadership?: string[];
   /**
    * Brokers removed from the cluster: each is unregistered (UnregisterBroker) once Kafka has fenced it, so it leaves the metadata.
    *

@@ -72,6 +72,11 @@ function liveLines(live: KafkaLive | undefined): string[] {
             (live.drain.stuck?.length ? `; cannot move ${live.drain.stuck.join("; ")}` : ""),
         ]
       : []),
+    ...(live.evacuation
+      ? [
+          `    maintenance ${live.evacuation.clusters?.join(", ") ?? ""}: ${live.evacuation.safe ? "safe to take down" : `not yet: ${String(live.evacuation.leadersLeft ?? "?")} partition(s) led there, ${String(live.evacuation.belowMinIsrWithout ?? "?")} below min ISR without it${live.evacuation.quorumKeepsMajority === false ? ", quorum majority there" : ""}`}`,
+        ]
+      : []),
     ...(live.operationError ? [`    Kafka refused: ${live.operationError}`] : []),
     ...(live.dataAtRisk ?? []).map(
       (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,

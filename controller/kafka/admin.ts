@@ -34,6 +34,7 @@ import {
 import {
   addRaftVoterV0,
   describeClusterV2,
+  electLeadersV2,
   removeRaftVoterV0,
   type VoterListener,
 } from "./protocol.ts";
@@ -347,6 +348,29 @@ export class AdminSession {
     check("UpdateFeatures", answer.errorCode, answer.errorMessage);
     for (const r of answer.results)
       check(`UpdateFeatures of ${r.feature}`, r.errorCode, r.errorMessage);
+  }
+
+  /**
+   * Preferred leader election for these partitions. Partitions already led by
+   * their preferred replica (ELECTION_NOT_NEEDED) are fine; others that fail
+   * are named.
+   */
+  async electPreferred(partitions: { topic: string; partition: number }[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const byTopic = new Map<string, number[]>();
+    for (const p of partitions)
+      byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+    const answer = await electLeadersV2.async(
+      this.connection,
+      0,
+      [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+      this.timeoutMs,
+    );
+    const failed = answer.results.filter((r) => r.errorCode !== 0 && r.errorCode !== 84);
+    if (failed.length > 0)
+      throw new Error(
+        `Kafka refused electing ${failed.map((r) => `${r.topic}-${r.partition}: error ${r.errorCode} ${r.errorMessage ?? ""}`).join("; ")}`,
+      );
   }
 
   /** Makes a caught-up observer controller a voter (KIP-853; Kafka allows one change at a time). */

@@ -9,6 +9,7 @@
  */
 import type { KafkaAdmin, KafkaLive, QuorumMember } from "../../apis/index.ts";
 import type { KafkaView, QuorumReplica } from "./admin.ts";
+import { evacuationState, planEvacuation, planRestore } from "./evacuate.ts";
 
 /** A voter or observer that has not caught up with the leader for this long is behind. */
 export const caughtUpWithinMs = 10_000;
@@ -76,6 +77,43 @@ function topicRisks(
         reason: `${belowMinIsr} of ${topic.partitions.length} partitions would fall below min.insync.replicas=${minIsr} (acks=all writes refused)`,
       });
     }
+  }
+  return out;
+}
+
+/** The brokers and controllers of some clusters, by the admin channel's node list. */
+export function nodesIn(
+  admin: KafkaAdmin,
+  clusters: string[] | undefined,
+): { brokers: Set<number>; controllers: Set<number> } {
+  const of = admin.nodes.filter((n) => (clusters ?? []).includes(n.cluster));
+  return {
+    brokers: new Set(of.filter((n) => n.roles.includes("broker")).map((n) => n.id)),
+    controllers: new Set(of.filter((n) => n.roles.includes("controller")).map((n) => n.id)),
+  };
+}
+
+function evacuationLive(
+  view: KafkaView,
+  admin: KafkaAdmin,
+  now: number,
+  defaultMinIsr: number,
+): Pick<KafkaLive, "evacuation" | "restorePending"> {
+  const out: Pick<KafkaLive, "evacuation" | "restorePending"> = {};
+  if (admin.evacuate && admin.evacuate.length > 0) {
+    const away = nodesIn(admin, admin.evacuate);
+    const stuck = planEvacuation(view, away.brokers).stuck;
+    out.evacuation = {
+      clusters: [...admin.evacuate].sort(),
+      ...evacuationState(view, away.brokers, away.controllers, now, defaultMinIsr),
+      ...(stuck.length > 0 ? { stuck: stuck.slice(0, 10) } : {}),
+    };
+  }
+  if (admin.restoreLeadership && admin.restoreLeadership.length > 0) {
+    const back = planRestore(view, nodesIn(admin, admin.restoreLeadership).brokers);
+    out.restorePending = new Set(
+      [...back.moves, ...back.elect].map((m) => `${m.topic}/${m.partition}`),
+    ).size;
   }
   return out;
 }
@@ -155,6 +193,7 @@ export function liveStatus(
     partitions: { ...partitions, reassigning: view.reassigning.length },
     dataAtRisk: atRisk,
     dataAtRiskTopics: riskyTopics,
+    ...evacuationLive(view, admin, now, defaultMinIsr),
     ...(admin.drain && admin.drain.nodes.length > 0
       ? {
           drain: {

@@ -4,7 +4,8 @@
  * Kafka's clients/src/main/resources/common/message/*.json:
  * DescribeCluster v2 (KIP-1073: fenced brokers too), so that a retired broker
  * still registered can be seen and unregistered only once fenced; AddRaftVoter
- * and RemoveRaftVoter (KIP-853), to change a dynamic quorum's voters.
+ * and RemoveRaftVoter (KIP-853), to change a dynamic quorum's voters;
+ * ElectLeaders, to move leadership to preferred replicas.
  */
 import { createAPI, ResponseError, Writer, type Reader } from "@platformatic/kafka";
 
@@ -154,4 +155,70 @@ export const removeRaftVoterV0 = createAPI<
       .appendUUID(directoryId)
       .appendTaggedFields(),
   raftVoterResponse,
+);
+
+export interface ElectLeadersResult {
+  topic: string;
+  partition: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+/*
+  ElectLeaders Request (Version: 2) => election_type(INT8) [topic_partitions] timeout_ms TAG_BUFFER
+    topic_partitions => topic [partitions(INT32)] TAG_BUFFER
+  ElectLeaders Response (Version: 2) => throttle_time_ms error_code [replica_election_results] TAG_BUFFER
+    replica_election_results => topic [partition_result] TAG_BUFFER
+      partition_result => partition_id error_code error_message TAG_BUFFER
+  Election type 0 is PREFERRED. Per-partition errors are returned, not thrown:
+  ELECTION_NOT_NEEDED (84) is the usual answer for a partition already led by
+  its preferred replica.
+*/
+export const electLeadersV2 = createAPI<
+  [electionType: number, partitions: { topic: string; partitions: number[] }[], timeoutMs: number],
+  { errorCode: number; results: ElectLeadersResult[] }
+>(
+  43,
+  2,
+  (
+    electionType: number,
+    partitions: { topic: string; partitions: number[] }[],
+    timeoutMs: number,
+  ) =>
+    Writer.create()
+      .appendInt8(electionType)
+      .appendArray(partitions, (w, t) => {
+        w.appendString(t.topic).appendArray(
+          t.partitions,
+          (w2, p) => w2.appendInt32(p),
+          true,
+          false,
+        );
+      })
+      .appendInt32(timeoutMs)
+      .appendTaggedFields(),
+  (_correlationId: number, apiKey: number, apiVersion: number, reader: Reader) => {
+    reader.readInt32();
+    const errorCode = reader.readInt16();
+    const results = reader
+      .readArray((r) => {
+        const topic = r.readString();
+        return r.readArray((p) => ({
+          topic,
+          partition: p.readInt32(),
+          errorCode: p.readInt16(),
+          errorMessage: p.readNullableString(),
+        }));
+      })
+      .flat();
+    reader.readTaggedFields();
+    if (errorCode !== 0)
+      throw new ResponseError(
+        apiKey,
+        apiVersion,
+        { "/": [errorCode, null] },
+        { errorCode, results },
+      );
+    return { errorCode, results };
+  },
 );

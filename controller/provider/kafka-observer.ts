@@ -19,7 +19,8 @@
  * throttle it clears once no move is under way, and unregistering retired
  * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`), and
  * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`),
- * and a dynamic quorum's voters (`kafkaAdmin.voters`). Each round
+ * a dynamic quorum's voters (`kafkaAdmin.voters`), and leadership off clusters
+ * under maintenance and back (`kafkaAdmin.evacuate`, `restoreLeadership`). Each round
  * decides from what Kafka says now, so a restart of the provider mid-drain
  * picks up where Kafka is.
  */
@@ -28,7 +29,8 @@ import type { Logger } from "pino";
 import type { KafkaAdmin, KafkaLive } from "../../apis/index.ts";
 import { AdminSession, kafkaReason, type AdminTls, type KafkaView } from "../kafka/admin.ts";
 import { clearThrottles, planDrain, sameSet, throttleFor } from "../kafka/drain.ts";
-import { liveStatus } from "../kafka/live.ts";
+import { planEvacuation, planRestore } from "../kafka/evacuate.ts";
+import { liveStatus, nodesIn } from "../kafka/live.ts";
 import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
@@ -271,6 +273,7 @@ export class KafkaObserver {
         log.info("drain: no reassignment under way; replication throttles removed");
       }
       await this.changeVoters(session, view, t, log);
+      await this.moveLeadership(session, view, t, log);
       const mv = t.admin.metadataVersion;
       const finalized = view.features["metadata.version"] ?? 0;
       if (mv && mv.level > finalized) {
@@ -290,6 +293,29 @@ export class KafkaObserver {
       log.warn({ err: out.operationError }, "kafka refused a change");
     }
     return out;
+  }
+
+  /** Leadership off the clusters under maintenance, and back to those cleared (controller/kafka/evacuate.ts). */
+  private async moveLeadership(
+    session: AdminSession,
+    view: KafkaView,
+    t: Target,
+    log: Logger,
+  ): Promise<void> {
+    for (const [what, plan] of [
+      ["evacuate", planEvacuation(view, nodesIn(t.admin, t.admin.evacuate).brokers)],
+      ["restore", planRestore(view, nodesIn(t.admin, t.admin.restoreLeadership).brokers)],
+    ] as const) {
+      if (plan.moves.length === 0 && plan.elect.length === 0) continue;
+      await session.reassign(plan.moves);
+      await session.electPreferred(plan.elect);
+      log.info(
+        { what, reordered: plan.moves.length, elected: plan.elect.length },
+        what === "evacuate"
+          ? "maintenance: moving leadership off the clusters under maintenance"
+          : "maintenance: giving leadership back to the clusters back from maintenance",
+      );
+    }
   }
 
   /** A dynamic quorum's next voter change (controller/kafka/voters.ts), if any. */

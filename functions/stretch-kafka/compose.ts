@@ -44,7 +44,7 @@ import {
 import { listeners } from "./ports.ts";
 import { replicationDefaults } from "./quorum.ts";
 import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.ts";
-import { everyNodeCurrent, metadataPlan } from "./upgrade.ts";
+import { everyNodeCurrent, maintenancePlan, metadataPlan } from "./upgrade.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
@@ -217,6 +217,9 @@ function plan(o: {
   retiredBrokers: number[];
   /** Controllers kept running until they are no longer voters (dynamic quorum). */
   leavingVoters: number[];
+  /** Clusters under maintenance, and clusters getting leadership back. */
+  evacuate: string[];
+  restoreLeadership: string[];
 }): Plan {
   const { xr, t, observed } = o;
   const spec = xr.spec;
@@ -290,6 +293,8 @@ function plan(o: {
               }
             : {}),
           ...(o.retiredBrokers.length > 0 ? { retiredBrokers: o.retiredBrokers } : {}),
+          ...(o.evacuate.length > 0 ? { evacuate: o.evacuate } : {}),
+          ...(o.restoreLeadership.length > 0 ? { restoreLeadership: o.restoreLeadership } : {}),
           ...(mode === "dynamic"
             ? {
                 voters: t.controllers
@@ -604,6 +609,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   );
   problems.push(...removal.problems, ...voterRemoval.problems);
   const metadata = metadataPlan(spec, live);
+  const maintenance = maintenancePlan(spec, status, live);
   problems.push(...metadata.problems);
   const allocation = withRetained(wanted, [...removal.draining, ...voterRemoval.leaving]);
   const t = buildTopology(kafkaName, spec, allocation);
@@ -639,6 +645,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     bootstrapControllers,
     drain: removal.draining.map((n) => n.id),
     leavingVoters: voterRemoval.leaving.map((n) => n.id),
+    evacuate: maintenance.evacuate,
+    restoreLeadership: maintenance.restoring,
     retiredBrokers: removal.retired,
   });
 
@@ -679,7 +687,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
 
   const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
-  const conds = conditions(t, health, p.pending, live, [
+  const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
     ...removal.draining,
     ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
   ]);
@@ -732,6 +740,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
           }
         : {}),
       ...(removal.retired.length > 0 ? { retiredBrokers: removal.retired } : {}),
+      ...(maintenance.evacuate.length > 0 ? { evacuated: maintenance.evacuate } : {}),
+      ...(maintenance.restoring.length > 0 ? { restoringLeadership: maintenance.restoring } : {}),
     },
   };
   const connection: Record<string, Buffer> = {};

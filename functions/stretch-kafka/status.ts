@@ -2,7 +2,7 @@
  * The composite's status and conditions from what the provider observed:
  * per cluster (reachable, synced, pods ready), the Kafka cluster (nodes by
  * role, bootstrap servers), and the conditions Degraded, QuorumAtRisk,
- * DataAtRisk and Draining.
+ * DataAtRisk, Draining and Evacuated.
  */
 import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
 import { liveQuorumRisk } from "./live.ts";
@@ -93,6 +93,7 @@ export function conditions(
   health: ClusterHealth[],
   pending: string[],
   live?: KafkaLive,
+  evacuate: string[] = [],
   draining: Leaving[] = [],
 ): FunctionCondition[] {
   const notReady = health.filter((h) => !h.ready);
@@ -156,8 +157,54 @@ export function conditions(
                 : ""),
           },
   );
-  out.push(dataAtRisk(live), drainingCondition(draining, live));
+  out.push(dataAtRisk(live), drainingCondition(draining, live), evacuated(evacuate, live));
   return out;
+}
+
+/** Evacuated: whether the clusters under maintenance can be taken down now, as Kafka says. */
+function evacuated(clusters: string[], live: KafkaLive | undefined): FunctionCondition {
+  if (clusters.length === 0) {
+    return {
+      type: "Evacuated",
+      status: "False",
+      reason: "NoMaintenance",
+      message: "no cluster is marked for maintenance",
+    };
+  }
+  const which = clusters.join(", ");
+  const e = live?.reachable ? live.evacuation : undefined;
+  if (!e || e.clusters?.join(",") !== [...clusters].sort().join(",")) {
+    return {
+      type: "Evacuated",
+      status: "Unknown",
+      reason: live?.reachable === false ? "KafkaUnreachable" : "NotAskedYet",
+      message: `cluster ${which} marked for maintenance; ${live?.reachable === false ? (live.message ?? "Kafka cannot be asked") : "Kafka has not been asked since"}`,
+    };
+  }
+  if (e.safe) {
+    return {
+      type: "Evacuated",
+      status: "True",
+      reason: "SafeToStop",
+      message: `cluster ${which} can be taken down: no partition is led there, every partition keeps min.insync.replicas in-sync replicas elsewhere, and the quorum keeps a caught-up majority without it`,
+    };
+  }
+  const why = [
+    ...((e.leadersLeft ?? 0) > 0 ? [`${String(e.leadersLeft)} partition(s) still led there`] : []),
+    ...((e.belowMinIsrWithout ?? 0) > 0
+      ? [
+          `${String(e.belowMinIsrWithout)} partition(s) would fall below min.insync.replicas without it`,
+        ]
+      : []),
+    ...(e.quorumKeepsMajority === false ? ["the quorum would lose its caught-up majority"] : []),
+    ...(e.stuck?.length ? [`no in-sync replica elsewhere for ${e.stuck.join(", ")}`] : []),
+  ];
+  return {
+    type: "Evacuated",
+    status: "False",
+    reason: "MovingLeadership",
+    message: `cluster ${which} cannot be taken down yet: ${why.join("; ")}`,
+  };
 }
 
 /** Draining: nodes the claim removes, kept running while their replicas move off or their voter leaves. */

@@ -6,7 +6,8 @@
  * spec.kafka.metadataVersion, or, when the claim names none, to the newest the
  * version runs (the provider sends UpdateFeatures; Kafka itself checks that
  * every node supports it). metadata.version never goes down: a Kafka version
- * or a metadataVersion below what is finalized is refused.
+ * or a metadataVersion below what is finalized is refused. Also here: which
+ * clusters are under maintenance, and which get leadership back.
  */
 import type { KafkaLive, StretchKafkaSpec } from "../../apis/index.ts";
 import {
@@ -96,4 +97,28 @@ export function everyNodeCurrent(observed: ObservedResources, rollout: string): 
       );
     })
   );
+}
+
+/**
+ * Clusters under maintenance (`spec.clusters[].maintenance`): the provider
+ * moves leadership off them. A cluster cleared since the last run gets it
+ * back, until the provider reports nothing left to restore.
+ */
+export function maintenancePlan(
+  spec: StretchKafkaSpec,
+  status: { kafka?: { evacuated?: string[]; restoringLeadership?: string[] } } | undefined,
+  live: KafkaLive | undefined,
+): { evacuate: string[]; restoring: string[] } {
+  const evacuate = spec.clusters.filter((c) => c.maintenance).map((c) => c.name);
+  const known = new Set(spec.clusters.map((c) => c.name));
+  const done = live?.reachable === true && live.restorePending === 0;
+  const restoring = [
+    ...new Set([
+      ...(done ? [] : (status?.kafka?.restoringLeadership ?? [])),
+      ...(status?.kafka?.evacuated ?? []),
+    ]),
+  ]
+    .filter((c) => !evacuate.includes(c) && known.has(c))
+    .sort();
+  return { evacuate, restoring };
 }

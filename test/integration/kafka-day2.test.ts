@@ -5,8 +5,9 @@
  * replicas move with one replica per cluster kept, the broker is removed and
  * unregistered), a chosen node id goes and a pinned one comes, and a
  * configuration change rolls every node with Kafka in sync before each
- * restart, even across a restart of the stretch-kafka controller; nothing
- * acknowledged is lost or duplicated.
+ * restart, even across a restart of the stretch-kafka controller, and a
+ * cluster evacuated for maintenance is stopped with acknowledgements pausing
+ * only briefly; nothing acknowledged is lost or duplicated.
  *
  * Three clusters, one controller and two brokers each (9 Kafka processes).
  */
@@ -275,6 +276,76 @@ describe("removing brokers on a running stretch cluster", () => {
     assert.equal(restarted.at(-1), leaderBefore, "the active controller restarts last");
     assert.equal(producer.failure, undefined);
     assert.deepEqual(producer.errors, []);
+  });
+
+  test("evacuating west moves leadership off it; once it says so, stopping west pauses acks briefly; cleared, west leads again", async () => {
+    await bed.kafka.readNodes();
+    const west = new Set(brokersOf("west"));
+    const ledByWest = async (): Promise<number> =>
+      (await describeTopic(bed, "north", topic)).filter((p) => west.has(p.leader)).length;
+    assert.ok((await ledByWest()) > 0, "west leads partitions before");
+    const cluster = (c: Claim, name: string): Record<string, unknown> => {
+      const found = c.spec.clusters.find((x) => x.name === name);
+      if (!found) throw new Error(`no cluster ${name}`);
+      return found;
+    };
+    await apply((c) => {
+      cluster(c, "west")["maintenance"] = true;
+    });
+    const evacuated = await eventually(
+      "the claim says west can be taken down",
+      async () => {
+        const e = await condition("Evacuated");
+        return e?.status === "True" ? e : undefined;
+      },
+      180,
+    );
+    log(`Evacuated: ${evacuated.message ?? ""}`);
+    assert.equal(await ledByWest(), 0, "no partition led by west");
+    const from = producer.acks.length;
+    const stoppedAt = Date.now();
+    await bed.stopCluster("west");
+    try {
+      await eventually(
+        "acknowledgements continue on every partition without west",
+        () =>
+          new Set(
+            producer.acks
+              .slice(from)
+              .filter((a) => a.at > stoppedAt)
+              .map((a) => a.partition),
+          ).size === partitions
+            ? true
+            : undefined,
+        120,
+      );
+      await new Promise((r) => setTimeout(r, 15_000));
+      const times = [stoppedAt, ...producer.acks.slice(from).map((a) => a.at)];
+      const worst = Math.max(...times.slice(1).map((t, i) => t - (times[i] ?? t)));
+      log(`worst pause in acknowledgements after stopping west: ${worst} ms`);
+      // No leader moves; a west follower leaves the ISRs once Kafka fences it
+      // (broker.session.timeout.ms, 9 s): the pause stays under 20 s.
+      assert.ok(worst < 20_000, `acknowledgements paused ${worst} ms`);
+      assert.equal(producer.failure, undefined);
+    } finally {
+      await bed.startCluster("west");
+    }
+    await bed.waitReady(300);
+    await apply((c) => {
+      cluster(c, "west")["maintenance"] = false;
+    });
+    await eventually(
+      "west leads partitions again",
+      async () => ((await ledByWest()) > 0 ? true : undefined),
+      240,
+      2000,
+    );
+    await eventually("the claim has given leadership back", async () =>
+      (await current()).status?.kafka?.restoringLeadership === undefined &&
+      (await condition("Evacuated"))?.reason === "NoMaintenance"
+        ? true
+        : undefined,
+    );
   });
 
   test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {

@@ -1,0 +1,108 @@
+/**
+ * Evacuating a cluster for maintenance (controller/kafka/evacuate.ts):
+ * leadership off its brokers by reordering replicas and electing, no data
+ * moved; whether it is safe to stop; leadership back once cleared.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { KafkaView } from "../../controller/kafka/admin.ts";
+import { evacuationState, planEvacuation, planRestore } from "../../controller/kafka/evacuate.ts";
+
+const now = 1_700_000_000_000;
+const voter = (id: number, agoMs = 100): KafkaView["quorum"]["voters"][number] => ({
+  id,
+  directoryId: `dir-${id}`,
+  logEndOffset: 10n,
+  lastFetchTimestamp: BigInt(now - agoMs),
+  lastCaughtUpTimestamp: BigInt(now - agoMs),
+});
+
+/** Brokers 0 (east), 1 (west), 2 (north); controllers 10, 11 (west), 12. */
+function view(parts: { replicas: number[]; leader: number; isr?: number[] }[]): KafkaView {
+  return {
+    via: "b0:9091",
+    clusterId: "abc",
+    features: {},
+    brokers: [0, 1, 2].map((id) => ({ id, rack: null, fenced: false })),
+    quorum: {
+      leaderId: 10,
+      leaderEpoch: 1,
+      highWatermark: 10n,
+      voters: [voter(10), voter(11), voter(12)],
+      observers: [],
+    },
+    topics: [
+      {
+        name: "orders",
+        internal: false,
+        minIsr: 2,
+        throttled: false,
+        partitions: parts.map((p, id) => ({
+          id,
+          leader: p.leader,
+          replicas: p.replicas,
+          isr: p.isr ?? p.replicas,
+          offline: [],
+        })),
+      },
+    ],
+    reassigning: [],
+  };
+}
+
+test("leadership leaves the evacuated brokers: in-sync replicas elsewhere go first, then an election", () => {
+  const v = view([
+    { replicas: [1, 0, 2], leader: 1 },
+    { replicas: [0, 1, 2], leader: 0 },
+    { replicas: [2, 1, 0], leader: 1, isr: [2, 1] },
+  ]);
+  const plan = planEvacuation(v, new Set([1]));
+  assert.deepEqual(plan.moves, [{ topic: "orders", partition: 0, replicas: [0, 2, 1] }]);
+  assert.deepEqual(plan.elect, [
+    { topic: "orders", partition: 0 },
+    { topic: "orders", partition: 2 },
+  ]);
+  assert.deepEqual(plan.stuck, []);
+  const alone = planEvacuation(view([{ replicas: [1, 0], leader: 1, isr: [1] }]), new Set([1]));
+  assert.deepEqual(alone.stuck, ["orders-0"]);
+});
+
+test("safe to stop only with no leader there, min ISR elsewhere and a caught-up majority elsewhere", () => {
+  const led = view([{ replicas: [1, 0, 2], leader: 1 }]);
+  assert.deepEqual(evacuationState(led, new Set([1]), new Set([11]), now), {
+    leadersLeft: 1,
+    belowMinIsrWithout: 0,
+    quorumKeepsMajority: true,
+    safe: false,
+  });
+  const moved = view([{ replicas: [0, 2, 1], leader: 0 }]);
+  assert.equal(evacuationState(moved, new Set([1]), new Set([11]), now).safe, true);
+  const thin = view([{ replicas: [0, 2, 1], leader: 0, isr: [0, 1] }]);
+  assert.equal(evacuationState(thin, new Set([1]), new Set([11]), now).belowMinIsrWithout, 1);
+  const lagging = view([{ replicas: [0, 2, 1], leader: 0 }]);
+  lagging.quorum.voters[2] = voter(12, 60_000);
+  assert.equal(
+    evacuationState(lagging, new Set([1]), new Set([11]), now).quorumKeepsMajority,
+    false,
+  );
+});
+
+test("restoring gives partitions holding a replica there balanced preferred leaders, and elects them", () => {
+  const v = view([
+    { replicas: [0, 2, 1], leader: 0 },
+    { replicas: [2, 0, 1], leader: 2 },
+    { replicas: [0, 2], leader: 0 },
+  ]);
+  const plan = planRestore(v, new Set([1]));
+  // Partition n's preferred leader: replicas by id, rotated by n (0 keeps 0; 1 gets 1).
+  assert.deepEqual(plan.moves, [{ topic: "orders", partition: 1, replicas: [1, 2, 0] }]);
+  assert.deepEqual(plan.elect, [{ topic: "orders", partition: 1 }]);
+  const settled = planRestore(
+    view([
+      { replicas: [0, 1, 2], leader: 0 },
+      { replicas: [1, 2, 0], leader: 1 },
+    ]),
+    new Set([1]),
+  );
+  assert.deepEqual(settled, { moves: [], elect: [], stuck: [] });
+});
