@@ -3,11 +3,13 @@
  * admin, producer and consumer clients from the same jars): the quorum, where
  * replicas land, and a numbered stream produced while a cluster dies.
  */
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { RunError } from "../../devbed/run.ts";
 import type { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import { eventually } from "../../devbed/eventually.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 
 /** What the proofs need of a running Kafka: its tools run as clients inside a cluster. */
@@ -275,4 +277,51 @@ export class RollWatch {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
+}
+
+/**
+ * A topic created with the cluster's defaults and an idempotent acks=all
+ * stream into it, already acknowledged: what the day-2 tests run throughout.
+ */
+export async function startStream(
+  bed: KafkaStretchBed,
+  topic: string,
+  partitions: number,
+  perSecond = 250,
+): Promise<NumberedProducer> {
+  await createTopic(bed, "east", topic, partitions);
+  await eventually(`${topic} has leaders`, async () => {
+    const p = await describeTopic(bed, "east", topic);
+    return p.length === partitions && p.every((x) => x.leader >= 0) ? true : undefined;
+  });
+  // Long enough for any test file; stopped by the test.
+  const producer = new NumberedProducer(bed, "east", topic, 1_000_000, perSecond);
+  await eventually("the stream is acknowledged", () => {
+    if (producer.failure) throw new Error(producer.failure);
+    return producer.acks.length >= 500 ? true : undefined;
+  });
+  return producer;
+}
+
+/**
+ * Stops the stream and reads the topic back: no producer error, every
+ * acknowledged value exactly once (a value written but not yet acknowledged
+ * when it was stopped may be read too).
+ */
+export async function assertNothingLost(
+  bed: KafkaStretchBed,
+  producer: NumberedProducer,
+  topic: string,
+): Promise<void> {
+  producer.stop();
+  assert.deepEqual(producer.errors, [], "the producer gave up on messages");
+  assert.ok(producer.acks.length > 1000, `only ${producer.acks.length} acknowledged`);
+  const consumed = await consumeAll(bed, "north", topic);
+  const acked = new Set(producer.acks.map((a) => a.value));
+  assert.equal(new Set(consumed).size, consumed.length, "a message was read twice");
+  assert.deepEqual(
+    checksum(consumed.filter((v) => acked.has(v))),
+    checksum([...acked]),
+    "every acknowledged message read back",
+  );
 }

@@ -7,15 +7,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { evacuationState, planEvacuation, planRestore } from "../../controller/kafka/evacuate.ts";
+import { now, quorumReplica } from "./kafka-fixtures.ts";
 
-const now = 1_700_000_000_000;
-const voter = (id: number, agoMs = 100): KafkaView["quorum"]["voters"][number] => ({
-  id,
-  directoryId: `dir-${id}`,
-  logEndOffset: 10n,
-  lastFetchTimestamp: BigInt(now - agoMs),
-  lastCaughtUpTimestamp: BigInt(now - agoMs),
-});
+const voter = quorumReplica;
 
 /** Brokers 0 (east), 1 (west), 2 (north); controllers 10, 11 (west), 12. */
 function view(parts: { replicas: number[]; leader: number; isr?: number[] }[]): KafkaView {

@@ -6,15 +6,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { restartBlocker, restartVerdict } from "../../controller/kafka/roll.ts";
+import { now, quorumReplica } from "./kafka-fixtures.ts";
 
-const at = 1_700_000_000_000;
-const voter = (id: number, agoMs = 100): KafkaView["quorum"]["voters"][number] => ({
-  id,
-  directoryId: `dir-${id}`,
-  logEndOffset: 10n,
-  lastFetchTimestamp: BigInt(at - agoMs),
-  lastCaughtUpTimestamp: BigInt(at - agoMs),
-});
+const at = now;
+const voter = quorumReplica;
 
 /** Controllers 10, 11, 12 (10 leads); brokers 0, 1, 2; one topic of RF 3, min ISR 2. */
 function view(

@@ -7,15 +7,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { nextVoterChange } from "../../controller/kafka/voters.ts";
+import { now, quorumReplica } from "./kafka-fixtures.ts";
 
-const now = 1_700_000_000_000;
-const replica = (id: number, agoMs = 100): KafkaView["quorum"]["voters"][number] => ({
-  id,
-  directoryId: `dir-${id}`,
-  logEndOffset: 10n,
-  lastFetchTimestamp: BigInt(now - agoMs),
-  lastCaughtUpTimestamp: BigInt(now - agoMs),
-});
+const replica = quorumReplica;
 const view = (voters: number[], observers: KafkaView["quorum"]["observers"]): KafkaView => ({
   via: "b0:9091",
   clusterId: "abc",
