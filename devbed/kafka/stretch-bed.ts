@@ -379,6 +379,8 @@ export class KafkaStretchBed {
         1000,
       );
     } catch (err) {
+      // Which pods there are, for their logs' tails.
+      await this.kafka.readNodes().catch(() => []);
       const c = await this.central.find<ClaimStatus>(
         this.claim.apiVersion,
         this.claim.kind,

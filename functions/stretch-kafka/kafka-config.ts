@@ -127,8 +127,11 @@ export function nodeConfig(o: {
       opened.map((k) => `${listeners[k].name}://0.0.0.0:${listeners[k].port}`).join(","),
     ],
   ];
-  // Controllers advertise their control-plane endpoint (needed for KIP-853 voters).
-  const advertised = opened.filter((k) => k !== "controlplane" || quorum.mode === "dynamic");
+  // Controllers advertise their control-plane endpoint by name, in either
+  // quorum mode: KIP-853 voters need it, and Kafka 4.3 sends the leader's
+  // endpoint to followers of a static quorum too; unadvertised, it is the
+  // listener's resolved address, an IP no certificate names (TLS then fails).
+  const advertised = opened;
   if (advertised.length > 0) {
     owned.push([
       "advertised.listeners",
