@@ -11,9 +11,10 @@
  * Kafka is asked before each restart (when the provider has its admin channel):
  * the view must be newer than every pod's last turn to Ready, and
  * controller/kafka/roll.ts must find nothing that blocks it (a broker not back
- * in every ISR, a partition that would drop below min.insync.replicas, a voter
- * not caught up). The active controller goes last, as Strimzi's KafkaRoller
- * has it; a Kafka version change takes controllers first, then brokers. Each reconcile decides from what Kafka and the pods say now, so a
+ * in every ISR, a voter not caught up, a controller whose restart would leave
+ * no caught-up majority). The active controller goes last, as Strimzi's
+ * KafkaRoller has it; a Kafka version change takes controllers first, then
+ * brokers. Each reconcile decides from what Kafka and the pods say now, so a
  * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
