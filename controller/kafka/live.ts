@@ -1,8 +1,9 @@
 /**
  * Kafka's answers (admin.ts) and the nodes the claim asks for become the live
- * status: who votes and who is caught up, which brokers Kafka has registered,
- * partition health, and the topics that would not survive losing one
- * Kubernetes cluster. Pure, so it is tested without Kafka; only fields a
+ * status: who votes and who is caught up, which brokers Kafka has registered
+ * (fenced or not) and what each holds and leads, partition health, the topics
+ * that would not survive losing one Kubernetes cluster, and how far what the
+ * function asked for has come (drain, maintenance, leadership restored). Pure, so it is tested without Kafka; only fields a
  * reader acts on are reported, and none that changes while nothing happens
  * (lag and last contact only while a replica is behind), so a steady cluster
  * causes no status writes.

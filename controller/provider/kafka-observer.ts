@@ -210,8 +210,10 @@ export class KafkaObserver {
 
   /**
    * What the function asked Kafka to do, from what Kafka says now: the next
-   * drain moves, throttle set or cleared, retired brokers unregistered. Returns
-   * what the live status should add (drain progress, a refusal).
+   * drain moves, the throttle set or cleared, the next voter change,
+   * leadership moved for maintenance, metadata.version raised, retired
+   * brokers unregistered. Returns what the live status should add (drain
+   * progress, a refusal).
    */
   private async act(
     session: AdminSession,
