@@ -30,7 +30,7 @@
  * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
  * broker-only, producer-only), PHASES (default throughput,pauses).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/kafka-config.ts";
 import { threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaStretchBed } from "../devbed/kafka/stretch-bed.ts";
@@ -234,12 +234,17 @@ async function main(): Promise<void> {
   const main = runs.filter((r) => r.config === "default" || r.config === "tuned");
   const ablation = runs.filter((r) => !main.includes(r));
   const paused = phases.includes("pauses") ? await pauses() : undefined;
+  // A run of one phase keeps the other's last figures.
+  const last = existsSync("bench-results/kafka.json")
+    ? (JSON.parse(readFileSync("bench-results/kafka.json", "utf8")) as Record<string, unknown>)
+    : {};
   mkdirSync("bench-results", { recursive: true });
   writeFileSync(
     "bench-results/kafka.json",
     JSON.stringify(
       {
-        runs: main,
+        ...last,
+        ...(phases.includes("throughput") ? { runs: main } : {}),
         ...(ablation.length > 0 ? { ablation } : {}),
         ...(paused ? { pauses: paused } : {}),
       },
