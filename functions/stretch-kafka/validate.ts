@@ -196,6 +196,14 @@ export function validateChange(
       ),
     );
   }
+  if (status.quorumMode === "static" && mode === "dynamic") {
+    problems.push(
+      fatal(
+        "spec.quorum.mode",
+        "the running cluster has a static quorum; migrating it to a dynamic one (Kafka's kraft.version upgrade) is not supported by stretch-kafka yet; keep spec.quorum.mode static",
+      ),
+    );
+  }
   if (status.quorumMode === "dynamic" && mode === "dynamic") {
     const was = [...(status.kafka?.controllers ?? [])].sort((a, b) => a - b).join(",");
     const now = t.controllers
@@ -219,7 +227,7 @@ export function validateChange(
       problems.push(
         fatal(
           "spec.clusters",
-          `a static quorum cannot change its controllers (was ${was}, would be ${now}); set spec.quorum.mode to dynamic first`,
+          `a static quorum cannot change its controllers (was ${was}, would be ${now}); only a dynamic quorum can (spec.quorum.mode dynamic, chosen when the cluster is created)`,
         ),
       );
     }

@@ -158,7 +158,13 @@ test("changes a running cluster cannot take", () => {
       if (pool) pool.replicas = 2;
     }, status),
     [
-      "spec.clusters: a static quorum cannot change its controllers (was 2,5,8, would be 2,5,8,9); set spec.quorum.mode to dynamic first",
+      "spec.clusters: a static quorum cannot change its controllers (was 2,5,8, would be 2,5,8,9); only a dynamic quorum can (spec.quorum.mode dynamic, chosen when the cluster is created)",
+    ],
+  );
+  assert.deepEqual(
+    fatal((s) => (s["quorum"] = { mode: "dynamic" }), status),
+    [
+      "spec.quorum.mode: the running cluster has a static quorum; migrating it to a dynamic one (Kafka's kraft.version upgrade) is not supported by stretch-kafka yet; keep spec.quorum.mode static",
     ],
   );
   const dynamic = { ...status, quorumMode: "dynamic" };
