@@ -27,7 +27,7 @@ import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
 import { StretchNetwork } from "./network.ts";
 import { NodeAgent } from "./node-agent.ts";
 import { kafkaClasspath, kafkaClientArgs } from "./runtime.ts";
-import { parseProperties, quorumStatus } from "./tools.ts";
+import { parseProperties, quorumStatus, type QuorumStatus } from "./tools.ts";
 
 /** One Kafka node as the remote cluster holds it: its ConfigMap's server.config. */
 export interface KafkaNodeInfo {
@@ -151,7 +151,7 @@ export class KafkaNodes {
   async notFormed(cluster: string): Promise<string | undefined> {
     const want = (role: string): number[] =>
       this.nodes.filter((n) => n.roles.includes(role)).map((n) => n.id);
-    let q;
+    let q: QuorumStatus;
     try {
       q = await quorumStatus(this, cluster);
     } catch (err) {

@@ -202,34 +202,37 @@ const all = (rev: string): Record<string, string> =>
 
 let strimziLoop: Promise<void> | undefined;
 
+/** The RemoteKafka of a cluster: its paused Kafka CR, and the admin channel when one is given. */
+function remoteKafka(cluster: string, kafkaAdmin?: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: group,
+    kind: "RemoteKafka",
+    metadata: { name: `${cluster}-kafka` },
+    spec: {
+      providerConfigRef: { name: cluster },
+      forProvider: {
+        manifest: {
+          apiVersion: "kafka.strimzi.io/v1",
+          kind: "Kafka",
+          metadata: {
+            name: "orders",
+            namespace: "kafka",
+            annotations: { "strimzi.io/pause-reconciliation": "true" },
+          },
+          spec: {
+            kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
+          },
+        },
+        ...(kafkaAdmin ? { kafkaAdmin } : {}),
+      },
+    },
+  };
+}
+
 /** The paused Kafka CR of each cluster, as Strimzi marks it once seen: the podsets wait for it. */
 async function pausedKafkas(): Promise<void> {
   for (const cluster of ["east", "west"]) {
-    await central.apply(
-      {
-        apiVersion: group,
-        kind: "RemoteKafka",
-        metadata: { name: `${cluster}-kafka` },
-        spec: {
-          providerConfigRef: { name: cluster },
-          forProvider: {
-            manifest: {
-              apiVersion: "kafka.strimzi.io/v1",
-              kind: "Kafka",
-              metadata: {
-                name: "orders",
-                namespace: "kafka",
-                annotations: { "strimzi.io/pause-reconciliation": "true" },
-              },
-              spec: {
-                kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
-              },
-            },
-          },
-        },
-      },
-      fm,
-    );
+    await central.apply(remoteKafka(cluster), fm);
     const client = remotes.get(cluster) as DynamicClient;
     await eventually(`Kafka CR in ${cluster}`, () =>
       client.find("kafka.strimzi.io/v1", "Kafka", "orders", "kafka"),
@@ -366,30 +369,7 @@ test(
         roles: [...(n.broker ? ["broker"] : []), ...(n.controller ? ["controller"] : [])],
       })),
     };
-    const kafkaMr = (kafkaAdmin?: typeof admin): KubeObject => ({
-      apiVersion: group,
-      kind: "RemoteKafka",
-      metadata: { name: "east-kafka" },
-      spec: {
-        providerConfigRef: { name: "east" },
-        forProvider: {
-          manifest: {
-            apiVersion: "kafka.strimzi.io/v1",
-            kind: "Kafka",
-            metadata: {
-              name: "orders",
-              namespace: "kafka",
-              annotations: { "strimzi.io/pause-reconciliation": "true" },
-            },
-            spec: {
-              kafka: { listeners: [{ name: "plain", port: 9092, type: "internal", tls: false }] },
-            },
-          },
-          ...(kafkaAdmin ? { kafkaAdmin } : {}),
-        },
-      },
-    });
-    await central.apply(kafkaMr(admin), fm);
+    await central.apply(remoteKafka("east", admin), fm);
     strimzi.restarts.length = 0;
     strimzi.maxDown = 0;
     await setRevision("e");
@@ -409,7 +389,7 @@ test(
     assert.deepEqual(strimzi.restarts, [], "Kafka was not asked: no restart");
 
     // Without an admin channel named (as with --no-kafka-admin), pods' readiness alone decides.
-    await central.apply(kafkaMr(), fm);
+    await central.apply(remoteKafka("east"), fm);
     await eventually(
       "rolled once no RemoteKafka names an admin channel",
       async () =>

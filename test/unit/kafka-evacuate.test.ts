@@ -7,42 +7,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { evacuationState, planEvacuation, planRestore } from "../../controller/kafka/evacuate.ts";
-import { now, quorumReplica } from "./kafka-fixtures.ts";
+import { now, quorumReplica, threeBrokerView, type PartitionFixture } from "./kafka-fixtures.ts";
 
 const voter = quorumReplica;
 
 /** Brokers 0 (east), 1 (west), 2 (north); controllers 10, 11 (west), 12. */
-function view(parts: { replicas: number[]; leader: number; isr?: number[] }[]): KafkaView {
-  return {
-    via: "b0:9091",
-    clusterId: "abc",
-    features: {},
-    brokers: [0, 1, 2].map((id) => ({ id, rack: null, fenced: false })),
-    quorum: {
-      leaderId: 10,
-      leaderEpoch: 1,
-      highWatermark: 10n,
-      voters: [voter(10), voter(11), voter(12)],
-      observers: [],
-    },
-    topics: [
-      {
-        name: "orders",
-        internal: false,
-        minIsr: 2,
-        throttled: false,
-        partitions: parts.map((p, id) => ({
-          id,
-          leader: p.leader,
-          replicas: p.replicas,
-          isr: p.isr ?? p.replicas,
-          offline: [],
-        })),
-      },
-    ],
-    reassigning: [],
-  };
-}
+const view = (parts: PartitionFixture[]): KafkaView => threeBrokerView(parts);
 
 test("leadership leaves the evacuated brokers: in-sync replicas elsewhere go first, then an election", () => {
   const v = view([

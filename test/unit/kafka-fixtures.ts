@@ -18,3 +18,50 @@ export function quorumReplica(
     lastCaughtUpTimestamp: BigInt(now - agoMs),
   };
 }
+
+export interface PartitionFixture {
+  replicas: number[];
+  leader: number;
+  /** Defaults to every replica. */
+  isr?: number[];
+}
+
+/**
+ * Brokers 0, 1, 2 (each its own rack), controllers 10 (leader), 11, 12 all
+ * caught up, and one topic `orders` with min.insync.replicas 2.
+ */
+export function threeBrokerView(
+  partitions: PartitionFixture[],
+  over: Partial<KafkaView> = {},
+): KafkaView {
+  return {
+    via: "b0:9091",
+    clusterId: "abc",
+    features: {},
+    brokers: [0, 1, 2].map((id) => ({ id, rack: String(id), fenced: false })),
+    quorum: {
+      leaderId: 10,
+      leaderEpoch: 1,
+      highWatermark: 10n,
+      voters: [quorumReplica(10), quorumReplica(11), quorumReplica(12)],
+      observers: [],
+    },
+    topics: [
+      {
+        name: "orders",
+        internal: false,
+        minIsr: 2,
+        throttled: false,
+        partitions: partitions.map((p, id) => ({
+          id,
+          leader: p.leader,
+          replicas: p.replicas,
+          isr: p.isr ?? p.replicas,
+          offline: [],
+        })),
+      },
+    ],
+    reassigning: [],
+    ...over,
+  };
+}

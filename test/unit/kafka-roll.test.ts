@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { restartBlocker, restartVerdict } from "../../controller/kafka/roll.ts";
-import { now, quorumReplica } from "./kafka-fixtures.ts";
+import { now, quorumReplica, threeBrokerView } from "./kafka-fixtures.ts";
 
 const at = now;
 const voter = quorumReplica;
@@ -19,36 +19,10 @@ function view(
   ],
   over: Partial<KafkaView> = {},
 ): KafkaView {
-  return {
-    via: "b0:9091",
-    clusterId: "abc",
-    features: {},
-    brokers: [0, 1, 2].map((id) => ({ id, rack: String(id), fenced: false })),
-    quorum: {
-      leaderId: 10,
-      leaderEpoch: 1,
-      highWatermark: 10n,
-      voters: [voter(10), voter(11), voter(12)],
-      observers: [],
-    },
-    topics: [
-      {
-        name: "orders",
-        internal: false,
-        minIsr: 2,
-        throttled: false,
-        partitions: isr.map((inSync, id) => ({
-          id,
-          leader: inSync[0] ?? -1,
-          replicas: [0, 1, 2],
-          isr: inSync,
-          offline: [],
-        })),
-      },
-    ],
-    reassigning: [],
-    ...over,
-  };
+  return threeBrokerView(
+    isr.map((inSync) => ({ replicas: [0, 1, 2], leader: inSync[0] ?? -1, isr: inSync })),
+    over,
+  );
 }
 
 const broker = (nodeId: number) => ({ nodeId, broker: true, controller: false });
