@@ -168,7 +168,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "mode": {
                 "type": "string",
-                "description": "static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853).",
+                "description": "static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853). A running static cluster changed to dynamic is migrated (Kafka 4.1 or newer on every node): kraft.version raised to 1, then every node rolled; controllers cannot change until status.quorumMigration.phase is Done. Dynamic never goes back to static.",
                 "enum": [
                   "static",
                   "dynamic"
@@ -724,7 +724,21 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
           },
           "quorumMode": {
             "type": "string",
-            "description": "The quorum mode the running cluster was built with."
+            "description": "How the running cluster's nodes find the quorum: static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers). Becomes dynamic when a migration has raised Kafka's kraft.version to 1."
+          },
+          "quorumMigration": {
+            "type": "object",
+            "description": "A static quorum's migration to a dynamic one (spec.quorum.mode changed to dynamic): RaisingKRaftVersion until Kafka reports kraft.version 1, RollingNodes while every node restarts with controller.quorum.bootstrap.servers, then Done (kept: the controllers' directory ids are Kafka's, not stretch-kafka's).",
+            "properties": {
+              "phase": {
+                "type": "string",
+                "enum": [
+                  "RaisingKRaftVersion",
+                  "RollingNodes",
+                  "Done"
+                ]
+              }
+            }
           },
           "nodeIds": {
             "type": "object",
@@ -1384,7 +1398,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "mode": {
                 "type": "string",
-                "description": "static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853).",
+                "description": "static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853). A running static cluster changed to dynamic is migrated (Kafka 4.1 or newer on every node): kraft.version raised to 1, then every node rolled; controllers cannot change until status.quorumMigration.phase is Done. Dynamic never goes back to static.",
                 "enum": [
                   "static",
                   "dynamic"
@@ -1914,7 +1928,21 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
           },
           "quorumMode": {
             "type": "string",
-            "description": "The quorum mode the running cluster was built with."
+            "description": "How the running cluster's nodes find the quorum: static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers). Becomes dynamic when a migration has raised Kafka's kraft.version to 1."
+          },
+          "quorumMigration": {
+            "type": "object",
+            "description": "A static quorum's migration to a dynamic one (spec.quorum.mode changed to dynamic): RaisingKRaftVersion until Kafka reports kraft.version 1, RollingNodes while every node restarts with controller.quorum.bootstrap.servers, then Done (kept: the controllers' directory ids are Kafka's, not stretch-kafka's).",
+            "properties": {
+              "phase": {
+                "type": "string",
+                "enum": [
+                  "RaisingKRaftVersion",
+                  "RollingNodes",
+                  "Done"
+                ]
+              }
+            }
           },
           "nodeIds": {
             "type": "object",
@@ -5162,6 +5190,12 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "minimum": 1
                       }
                     }
+                  },
+                  "kraftVersion": {
+                    "type": "integer",
+                    "description": "The kraft.version to raise Kafka to (UpdateFeatures): 1 while a static quorum migrates to a dynamic one, rendered once every node runs Kafka 4.1 or newer; never lowered.",
+                    "minimum": 1,
+                    "maximum": 1
                   },
                   "voters": {
                     "type": "array",

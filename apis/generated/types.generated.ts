@@ -333,7 +333,7 @@ export interface NetworkPoliciesSpec {
  */
 export interface QuorumSpec {
   /**
-   * static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853).
+   * static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853). A running static cluster changed to dynamic is migrated (Kafka 4.1 or newer on every node): kraft.version raised to 1, then every node rolled; controllers cannot change until status.quorumMigration.phase is Done. Dynamic never goes back to static.
    */
   mode?: "static" | "dynamic";
   /**
@@ -515,9 +515,15 @@ export interface StretchKafkaStatus {
    */
   networkingProvider?: string;
   /**
-   * The quorum mode the running cluster was built with.
+   * How the running cluster's nodes find the quorum: static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers). Becomes dynamic when a migration has raised Kafka's kraft.version to 1.
    */
   quorumMode?: string;
+  /**
+   * A static quorum's migration to a dynamic one (spec.quorum.mode changed to dynamic): RaisingKRaftVersion until Kafka reports kraft.version 1, RollingNodes while every node restarts with controller.quorum.bootstrap.servers, then Done (kept: the controllers' directory ids are Kafka's, not stretch-kafka's).
+   */
+  quorumMigration?: {
+    phase?: "RaisingKRaftVersion" | "RollingNodes" | "Done";
+  };
   nodeIds?: NodeIdAllocation;
   clusters?: ClusterStatus[];
   kafka?: KafkaStatus;
@@ -748,6 +754,10 @@ export interface KafkaAdmin {
     name: string;
     level: number;
   };
+  /**
+   * The kraft.version to raise Kafka to (UpdateFeatures): 1 while a static quorum migrates to a dynamic one, rendered once every node runs Kafka 4.1 or newer; never lowered.
+   */
+  kraftVersion?: number;
   /**
    * Dynamic quorum: the voters the quorum should have. The provider adds a controller that has caught up as an observer (AddRaftVoter) and removes a voter not listed (RemoveRaftVoter) while the others are caught up, one change at a time. Absent for a static quorum.
    *

@@ -29,6 +29,8 @@ interface ClaimView extends KubeObject {
   status?: {
     conditions?: Condition[];
     clusterId?: string;
+    quorumMode?: string;
+    quorumMigration?: { phase?: string };
     summary?: { clusters?: string; nodes?: string };
     clusters?: ClusterStatus[];
     kafka?: {
@@ -132,7 +134,7 @@ export async function claimStatus(
   if (xr) lines.push(`  composite ${xr}${s.clusterId ? `  cluster id ${s.clusterId}` : ""}`);
   if (s.kafka) {
     lines.push(
-      `  Kafka ${s.kafka.version ?? ""}: ${String(s.kafka.controllers?.length ?? 0)} controllers, ${String(s.kafka.brokers?.length ?? 0)} brokers; nodes ready ${s.summary?.nodes ?? "?"}`,
+      `  Kafka ${s.kafka.version ?? ""}: ${String(s.kafka.controllers?.length ?? 0)} controllers${s.quorumMode ? ` (${s.quorumMode} quorum${s.quorumMigration?.phase && s.quorumMigration.phase !== "Done" ? `, migrating: ${s.quorumMigration.phase}` : ""})` : ""}, ${String(s.kafka.brokers?.length ?? 0)} brokers; nodes ready ${s.summary?.nodes ?? "?"}`,
     );
     if (s.kafka.bootstrapServers) lines.push(`  bootstrap ${s.kafka.bootstrapServers}`);
     lines.push(...liveLines(s.kafka.live));

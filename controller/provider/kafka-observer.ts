@@ -18,7 +18,8 @@
  * removed (`kafkaAdmin.drain`, controller/kafka/drain.ts) under a replication
  * throttle it clears once no move is under way, and unregistering retired
  * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`), and
- * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`),
+ * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`)
+ * and kraft.version when a static quorum migrates (`kafkaAdmin.kraftVersion`),
  * a dynamic quorum's voters (`kafkaAdmin.voters`), and leadership off clusters
  * under maintenance and back (`kafkaAdmin.evacuate`, `restoreLeadership`). Each round
  * decides from what Kafka says now, so a restart of the provider mid-drain
@@ -283,6 +284,14 @@ export class KafkaObserver {
         log.info(
           { from: finalized, to: mv.name },
           "raised metadata.version: every node runs the new version",
+        );
+      }
+      const kraft = view.features["kraft.version"] ?? 0;
+      if (t.admin.kraftVersion && t.admin.kraftVersion > kraft) {
+        await session.upgradeFeature("kraft.version", t.admin.kraftVersion);
+        log.info(
+          { from: kraft, to: t.admin.kraftVersion },
+          "raised kraft.version: the static quorum becomes dynamic",
         );
       }
       for (const id of t.admin.retiredBrokers ?? []) {

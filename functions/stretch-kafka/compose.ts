@@ -54,6 +54,12 @@ import { caCertificates, nodeCertificate } from "./resources/secrets.ts";
 import { clusterServices } from "./resources/services.ts";
 import { pausedKafka, podSet } from "./resources/strimzi.ts";
 import { clusterHealth, conditions } from "./status.ts";
+import {
+  migratingCondition,
+  migrationPhase,
+  quorumPlan,
+  type QuorumMode,
+} from "./quorum-migration.ts";
 import { observedLive } from "./live.ts";
 import { nodeVolumes, logDirs } from "./storage.ts";
 import { buildTopology, type KafkaNode, type Topology } from "./topology.ts";
@@ -210,7 +216,12 @@ function plan(o: {
   t: Topology;
   observed: ObservedResources;
   clusterId: string;
+  /** How the nodes find the quorum (quorum-migration.ts). */
+  mode: QuorumMode;
+  /** Dynamic quorum: the controllers in controller.quorum.bootstrap.servers. */
   bootstrapControllers: number[];
+  /** Dynamic quorum created so: its first controllers format with --initial-controllers (their directory ids are stretch-kafka's). */
+  initialControllers: boolean;
   /** Brokers whose replicas the provider moves off before they are removed. */
   drain: number[];
   /** Removed brokers the provider unregisters once Kafka has fenced them. */
@@ -243,7 +254,7 @@ function plan(o: {
     else pending.push(a.pending);
   }
   const votersKnown = t.controllers.every((c) => addresses.has(c.id));
-  const mode = spec.quorum?.mode ?? "static";
+  const mode = o.mode;
   const voterNodes =
     mode === "static"
       ? t.controllers
@@ -379,7 +390,9 @@ function plan(o: {
         const formatInInit = mode === "dynamic" && node.isController;
         if (formatInInit) {
           data[formatScriptKey] = formatScript(
-            o.bootstrapControllers.includes(node.id) ? initialControllers : undefined,
+            o.initialControllers && o.bootstrapControllers.includes(node.id)
+              ? initialControllers
+              : undefined,
           );
           data[runScriptKey] = runScript;
         }
@@ -610,7 +623,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   problems.push(...removal.problems, ...voterRemoval.problems);
   const metadata = metadataPlan(spec, live);
   const maintenance = maintenancePlan(spec, status, live);
-  problems.push(...metadata.problems);
+  const quorum = quorumPlan(spec, status, live);
+  problems.push(...metadata.problems, ...quorum.problems);
   const allocation = withRetained(wanted, [...removal.draining, ...voterRemoval.leaving]);
   const t = buildTopology(kafkaName, spec, allocation);
   const repl = replicationDefaults(t);
@@ -632,7 +646,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     status?.clusterId ??
     kept.clusterId ??
     kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
-  const mode = spec.quorum?.mode ?? "static";
+  const mode = quorum.mode;
   const recorded =
     status?.kafka?.bootstrapControllers?.filter((id) => t.controllers.some((c) => c.id === id)) ??
     [];
@@ -642,7 +656,9 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     t,
     observed,
     clusterId,
+    mode,
     bootstrapControllers,
+    initialControllers: quorum.phase === undefined,
     drain: removal.draining.map((n) => n.id),
     leavingVoters: voterRemoval.leaving.map((n) => n.id),
     evacuate: maintenance.evacuate,
@@ -663,7 +679,10 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       .sort(),
   );
   // metadata.version goes up once every node runs this change (Kafka checks too).
-  const finalize = everyNodeCurrent(observed, rollout) ? metadata.target : undefined;
+  // kraft.version too, for a static quorum migrating to dynamic.
+  const current = everyNodeCurrent(observed, rollout);
+  const finalize = current ? metadata.target : undefined;
+  const phase = migrationPhase(quorum, current);
   const desiredResources: Record<string, Resource> = {};
   const perCluster = new Map<string, number>();
   for (const obj of p.objects) {
@@ -677,6 +696,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       mr.metadata.annotations = { [annotations.rollout]: rollout };
     const admin = mr.spec.forProvider["kafkaAdmin"] as KafkaAdmin | undefined;
     if (admin && finalize) admin.metadataVersion = finalize;
+    if (admin && current && quorum.raiseKRaftVersion) admin.kraftVersion = 1;
     const seen = observed[name];
     desiredResources[name] = {
       resource: mr,
@@ -691,6 +711,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     ...removal.draining,
     ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
   ]);
+  const migrating = migratingCondition(phase, live);
+  if (migrating) conds.push(migrating);
   const totalPods = health.reduce((s, h) => s + (h.pods?.total ?? 0), 0);
   const readyPods = health.reduce((s, h) => s + (h.pods?.ready ?? 0), 0);
   const clusterSet = providers[spec.networking.provider].clusterSetBootstrap({
@@ -711,6 +733,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     clusterId,
     networkingProvider: spec.networking.provider,
     quorumMode: mode,
+    ...(phase ? { quorumMigration: { phase } } : {}),
     nodeIds: allocation,
     clusters: health,
     kafka: {

@@ -188,28 +188,26 @@ export function validateChange(
     );
   }
   const mode = spec.quorum?.mode ?? "static";
-  if (status.quorumMode === "dynamic" && mode === "static") {
+  // Modes themselves (the static-to-dynamic migration, no way back): quorum-migration.ts.
+  const phase = status.quorumMigration?.phase;
+  const was = [...(status.kafka?.controllers ?? [])].sort((a, b) => a - b).join(",");
+  const now = t.controllers
+    .map((n) => n.id)
+    .sort((a, b) => a - b)
+    .join(",");
+  const migrating =
+    mode === "dynamic" &&
+    (status.quorumMode !== "dynamic" || (phase !== undefined && phase !== "Done"));
+  if (was && was !== now && migrating) {
     problems.push(
       fatal(
-        "spec.quorum.mode",
-        "the running cluster has a dynamic quorum; going back to a static quorum is not supported by Kafka",
+        "spec.clusters",
+        `the quorum is migrating from static to dynamic (status.quorumMigration.phase ${phase ?? "RaisingKRaftVersion"}); its controllers cannot change until the migration is done (was ${was}, would be ${now})`,
       ),
     );
-  }
-  if (status.quorumMode === "static" && mode === "dynamic") {
-    problems.push(
-      fatal(
-        "spec.quorum.mode",
-        "the running cluster has a static quorum; migrating it to a dynamic one (Kafka's kraft.version upgrade) is not supported by stretch-kafka yet; keep spec.quorum.mode static",
-      ),
-    );
+    return problems;
   }
   if (status.quorumMode === "dynamic" && mode === "dynamic") {
-    const was = [...(status.kafka?.controllers ?? [])].sort((a, b) => a - b).join(",");
-    const now = t.controllers
-      .map((n) => n.id)
-      .sort((a, b) => a - b)
-      .join(",");
     const risk = quorumRisk(t).message;
     if (was && was !== now && risk && !spec.quorum?.acceptQuorumRisk) {
       problems.push(
@@ -220,17 +218,13 @@ export function validateChange(
       );
     }
   }
-  if (status.quorumMode === "static" && mode === "static") {
-    const was = (status.kafka?.controllers ?? []).join(",");
-    const now = t.controllers.map((n) => n.id).join(",");
-    if (was && was !== now) {
-      problems.push(
-        fatal(
-          "spec.clusters",
-          `a static quorum cannot change its controllers (was ${was}, would be ${now}); only a dynamic quorum can (spec.quorum.mode dynamic, chosen when the cluster is created)`,
-        ),
-      );
-    }
+  if (status.quorumMode !== "dynamic" && mode === "static" && was && was !== now) {
+    problems.push(
+      fatal(
+        "spec.clusters",
+        `a static quorum cannot change its controllers (was ${was}, would be ${now}); only a dynamic quorum can: set spec.quorum.mode to dynamic first (a migration, Kafka 4.1 or newer), then change the controllers once status.quorumMigration.phase is Done`,
+      ),
+    );
   }
   return problems;
 }

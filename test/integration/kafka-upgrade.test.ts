@@ -5,7 +5,9 @@
  * takes controllers first, then brokers, one node at a time with Kafka asked
  * before each; metadata.version stays where the claim pins it, is raised to
  * the new version's once the pin is lifted, and a downgrade below it is
- * refused with nothing restarted.
+ * refused with nothing restarted. Then the static quorum is migrated to a
+ * dynamic one (kraft.version 1, every node rolled onto
+ * controller.quorum.bootstrap.servers) and grows by a controller.
  *
  * Three clusters, one controller and one broker each.
  */
@@ -17,7 +19,13 @@ import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
-import { assertNothingLost, NumberedProducer, RollWatch, startStream } from "../kafka/proofs.ts";
+import {
+  assertNothingLost,
+  NumberedProducer,
+  quorumStatus,
+  RollWatch,
+  startStream,
+} from "../kafka/proofs.ts";
 
 const log = (m: string): void => {
   console.log(`[upgrade] ${m}`);
@@ -47,18 +55,47 @@ describe("upgrading Kafka on a running stretch cluster", () => {
   };
   const current = async (): Promise<Claim> =>
     bed.central.get<Claim>(claim.apiVersion, claim.kind, claim.metadata.name ?? "", "team-a");
-  /** metadata.version as Kafka's own feature tool describes it. */
-  const finalized = async (): Promise<string> => {
+  /** A feature's finalized level as Kafka's own feature tool describes it. */
+  const finalized = async (feature = "metadata.version"): Promise<string> => {
     const { stdout } = await bed.tool("east", "org.apache.kafka.tools.FeatureCommand", [
       "--bootstrap-server",
       bed.bootstrap("east"),
       "describe",
     ]);
     return (
-      /Feature: metadata\.version\s+SupportedMinVersion: \S+\s+SupportedMaxVersion: \S+\s+FinalizedVersionLevel: (\S+)/.exec(
-        stdout,
-      )?.[1] ?? stdout
+      new RegExp(
+        `Feature: ${feature.replace(".", "\\.")}\\s+SupportedMinVersion: \\S+\\s+SupportedMaxVersion: \\S+\\s+FinalizedVersionLevel: (\\S+)`,
+      ).exec(stdout)?.[1] ?? stdout
     );
+  };
+
+  /**
+   * Applies `edit` while watching the nodes, waits until `done` answers and
+   * the nodes are Ready, and checks the roll's safety: every node restarted
+   * exactly once, never two down at once, no partition below 2 in sync.
+   * Returns the restart order.
+   */
+  const roll = async (
+    edit: (c: Claim) => void,
+    done: [string, (w: RollWatch) => unknown],
+  ): Promise<number[]> => {
+    const watch = await RollWatch.start(bed, topic);
+    try {
+      await apply(edit);
+      await eventually(done[0], () => done[1](watch), 900, 2000);
+      await bed.waitReady(300);
+    } finally {
+      await watch.stop();
+    }
+    log(`restart order: ${watch.restarted.join(", ")}`);
+    assert.equal(watch.restarted.length, watch.nodes, "as many restarts as nodes");
+    assert.equal(new Set(watch.restarted).size, watch.nodes, "each node restarted exactly once");
+    assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
+    assert.ok(
+      watch.fewestInSync >= 2,
+      `a partition fell to ${watch.fewestInSync} in-sync replicas`,
+    );
+    return watch.restarted;
   };
 
   before(async () => {
@@ -79,36 +116,20 @@ describe("upgrading Kafka on a running stretch cluster", () => {
   });
 
   test("4.2.1 to 4.3.1 rolls controllers first, then brokers; metadata.version stays where the claim pins it", async () => {
-    const watch = await RollWatch.start(bed, topic);
     const controllers = new Set(
       bed.nodes.filter((n) => n.roles.includes("controller")).map((n) => n.id),
     );
-    try {
-      await apply((c) => {
+    const order = await roll(
+      (c) => {
         c.spec.kafka["version"] = "4.3.1";
         c.spec.kafka["metadataVersion"] = "4.2";
-      });
-      await eventually(
-        "every node restarted once",
-        () => (watch.restarted.length >= watch.nodes ? true : undefined),
-        900,
-        2000,
-      );
-      await bed.waitReady(300);
-    } finally {
-      await watch.stop();
-    }
-    log(`restart order: ${watch.restarted.join(", ")}`);
-    assert.equal(new Set(watch.restarted).size, watch.nodes, "each node restarted exactly once");
-    assert.deepEqual(
-      watch.restarted.map((id) => controllers.has(id)),
-      [...watch.restarted].map((_, i) => i < controllers.size),
-      "controllers first, then brokers",
+      },
+      ["every node restarted once", (w) => (w.restarted.length >= w.nodes ? true : undefined)],
     );
-    assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
-    assert.ok(
-      watch.fewestInSync >= 2,
-      `a partition fell to ${watch.fewestInSync} in-sync replicas`,
+    assert.deepEqual(
+      order.map((id) => controllers.has(id)),
+      order.map((_, i) => i < controllers.size),
+      "controllers first, then brokers",
     );
     for (const [cluster, client] of bed.remotes) {
       const pods = await client.list<KubeObject & { spec: { containers: { image: string }[] } }>(
@@ -155,6 +176,70 @@ describe("upgrading Kafka on a running stretch cluster", () => {
     await apply((c) => {
       c.spec.kafka["version"] = "4.3.1";
     });
+  });
+
+  test("quorum.mode dynamic migrates the static quorum (kraft.version 1, every node rolled onto bootstrap servers); then a controller joins", async () => {
+    assert.equal(await finalized("kraft.version"), "0");
+    await roll(
+      (c) => {
+        c.spec["quorum"] = { mode: "dynamic" };
+      },
+      [
+        "Kafka finalizes kraft.version 1, and the migration is done",
+        async () =>
+          (await finalized("kraft.version")) === "1" &&
+          (await current()).status?.quorumMigration?.phase === "Done"
+            ? true
+            : undefined,
+      ],
+    );
+    const st = (await current()).status;
+    assert.equal(st?.quorumMode, "dynamic");
+    for (const [cluster, client] of bed.remotes) {
+      const cms = await client.list<KubeObject & { data?: Record<string, string> }>(
+        "v1",
+        "ConfigMap",
+        { namespace: bed.namespace },
+      );
+      const configs = cms.items.flatMap((cm) => cm.data?.["server.config"] ?? []);
+      assert.ok(configs.length > 0, cluster);
+      for (const c of configs) {
+        assert.match(c, /^controller\.quorum\.bootstrap\.servers=/m, cluster);
+        assert.doesNotMatch(c, /^controller\.quorum\.voters=/m, cluster);
+      }
+    }
+    const q = await quorumStatus(bed, "east");
+    assert.equal(q.voters.length, 3);
+    assert.ok(
+      q.voters.every((v) => v.directoryId && v.directoryId !== "AAAAAAAAAAAAAAAAAAAAAA"),
+      "every voter known by its directory id",
+    );
+
+    // Now a dynamic quorum: a second controller in east (consent: east then holds 2 of 4).
+    const votersBefore = q.voters.map((v) => v.id);
+    await apply((c) => {
+      c.spec["quorum"] = { mode: "dynamic", acceptQuorumRisk: true };
+      const pool = (
+        c.spec["clusters"] as { name: string; nodePools: { name: string; replicas: number }[] }[]
+      )
+        .find((x) => x.name === "east")
+        ?.nodePools.find((p) => p.name === "controllers");
+      assert.ok(pool);
+      pool.replicas = 2;
+    });
+    const added = await eventually(
+      "the new controller is a voter",
+      async () => {
+        const s = await quorumStatus(bed, "east");
+        return s.voters.length === 4 ? s : undefined;
+      },
+      300,
+      2000,
+    );
+    const newId = added.voters.map((v) => v.id).find((id) => !votersBefore.includes(id));
+    assert.ok(newId !== undefined && newId > Math.max(...votersBefore), "a new id");
+    await bed.waitReady(300);
+    assert.equal(producer.failure, undefined);
   });
 
   test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {

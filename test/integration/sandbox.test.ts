@@ -28,6 +28,7 @@ test(
     assert.match(out, /StretchKafka team-a\/orders\s+Synced=True\s+Ready=True/);
     for (const c of ["east", "west", "north"])
       assert.match(out, new RegExp(`${c}\\s+✓ reachable\\s+✓ synced\\s+✓ ready\\s+pods 3/3 ready`));
+    assert.match(out, /Kafka \d+\.\d+\.\d+: 3 controllers \((static|dynamic) quorum\), 6 brokers/);
     assert.match(out, /Kafka: every controller votes, every broker is registered/);
     assert.match(out, /the claim's live status agrees/);
     assert.match(out, /Kafka says: leader \d+ \(epoch \d+\), voters \d+@\w+, \d+@\w+, \d+@\w+\n/);

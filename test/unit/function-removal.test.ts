@@ -6,17 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import cloneDeep from "lodash/cloneDeep.js";
 import {
   Severity,
   Status,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
-import { asComposite, runPipeline, type KubeObject } from "../../functions/render.ts";
-import { loadExample } from "../examples.ts";
-
-const { claim, required } = loadExample("claim-3-clusters.yaml");
+import type { KubeObject } from "../../functions/render.ts";
+import { kafkaReports, runExample } from "./function-fixtures.ts";
 
 interface Pool {
   name: string;
@@ -26,16 +23,18 @@ interface Pool {
 }
 type Spec = Record<string, unknown> & { clusters: { name: string; nodePools: Pool[] }[] };
 
-function run(
+const run = (
   mutate: (s: Spec) => void,
   status?: XStretchKafkaStatus,
   observed: KubeObject[] = [],
-): RunFunctionResponse {
-  const xr = asComposite(cloneDeep(claim));
-  mutate(xr["spec"] as Spec);
-  if (status) xr["status"] = status;
-  return runPipeline(xr, observed, required);
-}
+): RunFunctionResponse =>
+  runExample(
+    (spec) => {
+      mutate(spec as Spec);
+    },
+    status,
+    observed,
+  );
 
 const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
   r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
@@ -56,30 +55,8 @@ const pool = (s: Spec, cluster: string, name: string): Pool => {
 const running = statusOf(run(() => {}));
 
 /** The RemoteKafka managed resources, as the provider reports Kafka's view on them. */
-function kafkaSays(
-  live: KafkaLive,
-  status = running,
-  mutate: (s: Spec) => void = () => {},
-): KubeObject[] {
-  const desired = run(mutate, status).desired?.resources ?? {};
-  return Object.entries(desired)
-    .map(([name, r]) => [name, r.resource as KubeObject] as const)
-    .filter(([, mr]) => mr.kind === "RemoteKafka")
-    .map(([name, mr]) => ({
-      ...mr,
-      metadata: {
-        ...mr.metadata,
-        annotations: {
-          ...mr.metadata.annotations,
-          "crossplane.io/composition-resource-name": name,
-        },
-      },
-      status: {
-        conditions: [{ type: "Synced", status: "True", reason: "ReconcileSuccess" }],
-        atProvider: { kafka: live },
-      },
-    }));
-}
+const kafkaSays = (live: KafkaLive, status = running, mutate: (s: Spec) => void = () => {}) =>
+  kafkaReports(run(mutate, status), live);
 
 function liveWith(replicas: Record<number, number>, extra: Partial<KafkaLive> = {}): KafkaLive {
   return {

@@ -152,28 +152,7 @@ test("changes a running cluster cannot take", () => {
       "spec.networking.provider: the running cluster uses mcs; changing it to cilium is refused (nodes would lose each other); create a new StretchKafka instead",
     ],
   );
-  assert.deepEqual(
-    fatal((s) => {
-      const pool = s.clusters[0]?.nodePools[0];
-      if (pool) pool.replicas = 2;
-    }, status),
-    [
-      "spec.clusters: a static quorum cannot change its controllers (was 2,5,8, would be 2,5,8,9); only a dynamic quorum can (spec.quorum.mode dynamic, chosen when the cluster is created)",
-    ],
-  );
-  assert.deepEqual(
-    fatal((s) => (s["quorum"] = { mode: "dynamic" }), status),
-    [
-      "spec.quorum.mode: the running cluster has a static quorum; migrating it to a dynamic one (Kafka's kraft.version upgrade) is not supported by stretch-kafka yet; keep spec.quorum.mode static",
-    ],
-  );
-  const dynamic = { ...status, quorumMode: "dynamic" };
-  assert.deepEqual(
-    fatal(() => {}, dynamic),
-    [
-      "spec.quorum.mode: the running cluster has a dynamic quorum; going back to a static quorum is not supported by Kafka",
-    ],
-  );
+  // Quorum modes and controller changes: function-quorum-migration.test.ts.
 });
 
 test("a refusal leaves the desired state exactly as it came in", () => {

@@ -1,0 +1,73 @@
+/**
+ * What the function sees back from Crossplane in the unit tests: a run's
+ * desired managed resources as observed ones, each under its composition
+ * resource name, with the status the provider would have written.
+ */
+import cloneDeep from "lodash/cloneDeep.js";
+import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
+import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
+import { asComposite, runPipeline, type KubeObject } from "../../functions/render.ts";
+import { loadExample } from "../examples.ts";
+
+const example = loadExample("claim-3-clusters.yaml");
+
+/**
+ * The function run on examples/claim-3-clusters.yaml with `mutate` applied to
+ * its spec, the composite's status and what
+ * Crossplane observed.
+ */
+export function runExample(
+  mutate: (spec: Record<string, unknown>) => void,
+  status?: XStretchKafkaStatus,
+  observed: KubeObject[] = [],
+): RunFunctionResponse {
+  const xr = asComposite(cloneDeep(example.claim));
+  mutate(xr["spec"] as Record<string, unknown>);
+  if (status) xr["status"] = status;
+  return runPipeline(xr, observed, example.required);
+}
+
+/** The desired resources of `r` that `statusFor` gives a status, observed with it. */
+export function observedFrom(
+  r: RunFunctionResponse,
+  statusFor: (mr: KubeObject) => Record<string, unknown> | undefined,
+): KubeObject[] {
+  return Object.entries(r.desired?.resources ?? {}).flatMap(([name, d]) => {
+    const mr = d.resource as KubeObject;
+    const status = statusFor(mr);
+    if (!status) return [];
+    return [
+      {
+        ...mr,
+        metadata: {
+          ...mr.metadata,
+          generation: 1,
+          annotations: {
+            ...mr.metadata.annotations,
+            "crossplane.io/composition-resource-name": name,
+          },
+        },
+        status: {
+          observedGeneration: 1,
+          conditions: [{ type: "Synced", status: "True", reason: "ReconcileSuccess" }],
+          ...status,
+        },
+      },
+    ];
+  });
+}
+
+/** The RemoteKafka resources of `r`, carrying Kafka's view as the provider reports it. */
+export const kafkaReports = (r: RunFunctionResponse, live: KafkaLive): KubeObject[] =>
+  observedFrom(r, (mr) =>
+    mr.kind === "RemoteKafka" ? { atProvider: { kafka: live } } : undefined,
+  );
+
+/** The podsets of `r`, every pod Ready at the revision `r` asked for. */
+export const podSetsCurrent = (r: RunFunctionResponse): KubeObject[] =>
+  observedFrom(r, (mr) => {
+    if (mr.kind !== "RemoteStrimziPodSet") return undefined;
+    const pods = (mr["spec"] as { forProvider: { manifest: { spec: { pods: unknown[] } } } })
+      .forProvider.manifest.spec.pods.length;
+    return { atProvider: { pods, readyPods: pods, currentPods: pods } };
+  });
