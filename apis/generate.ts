@@ -32,6 +32,10 @@ export async function generate(): Promise<Map<string, string>> {
   const xsk = loadApi("stretchkafka.dev/xstretchkafka.yaml");
   const pc = loadApi("remote.stretchkafka.dev/providerconfig.yaml");
   const pcu = loadApi("remote.stretchkafka.dev/providerconfigusage.yaml");
+  const access = [
+    loadApi("stretchkafka.dev/kafkatopic.yaml"),
+    loadApi("stretchkafka.dev/kafkauser.yaml"),
+  ];
   const managed = loadManaged();
 
   const files = new Map<string, string>();
@@ -46,7 +50,7 @@ export async function generate(): Promise<Map<string, string>> {
   if (xsk.claimNames) {
     files.set(`crds/${xsk.group}_${xsk.claimNames.plural}.yaml`, yamlDoc(derivedCrd(xsk, "claim")));
   }
-  for (const api of [pc, pcu]) {
+  for (const api of [pc, pcu, ...access]) {
     files.set(`crds/${api.group}_${api.names.plural}.yaml`, yamlDoc(providerCrd(api)));
   }
   for (const kind of managed.kinds) {
@@ -59,6 +63,7 @@ export async function generate(): Promise<Map<string, string>> {
     ...(xsk.claimNames ? { [xsk.claimNames.kind]: derivedSchema(xsk, "claim") } : {}),
     [pc.names.kind]: providerSchema(pc),
     [pcu.names.kind]: providerSchema(pcu),
+    ...Object.fromEntries(access.map((a) => [a.names.kind, providerSchema(a)])),
   };
   for (const kind of managed.kinds) runtimeSchemas[kind.kind] = managedSchema(managed, kind);
   const managedKinds = managed.kinds.map((k) => ({
@@ -84,7 +89,7 @@ export async function generate(): Promise<Map<string, string>> {
     ].join("\n"),
   );
 
-  files.set("types.generated.ts", await typesFile(xsk, pc, pcu, managed));
+  files.set("types.generated.ts", await typesFile(xsk, pc, pcu, access, managed));
   return files;
 }
 
@@ -92,6 +97,7 @@ async function typesFile(
   xsk: ReturnType<typeof loadApi>,
   pc: ReturnType<typeof loadApi>,
   pcu: ReturnType<typeof loadApi>,
+  access: ReturnType<typeof loadApi>[],
   managed: ReturnType<typeof loadManaged>,
 ): Promise<string> {
   const objectOf = (
@@ -116,6 +122,7 @@ async function typesFile(
   const definitions: Record<string, Schema> = {
     ...xsk.definitions,
     ...pc.definitions,
+    ...Object.fromEntries(access.flatMap((a) => Object.entries(a.definitions))),
     ...managed.definitions,
     CompositeCrossplaneSpec: { type: "object", properties: compositeCrossplaneSpec() },
     ClaimCrossplaneSpec: { type: "object", properties: claimCrossplaneSpec() },
@@ -158,6 +165,16 @@ async function typesFile(
       (pcu.schema["properties"] ?? {}) as Record<string, Schema>,
     ),
   };
+  for (const a of access) {
+    const props = a.schema["properties"] as Record<string, Schema>;
+    definitions[`${a.names.kind}Spec`] = props["spec"] ?? {};
+    definitions[a.names.kind] = objectOf(
+      `${a.group}/${a.version}`,
+      a.names.kind,
+      { $ref: `#/definitions/${a.names.kind}Spec` },
+      props["status"],
+    );
+  }
   if (xsk.claimNames) {
     definitions[xsk.claimNames.kind] = objectOf(
       xskGv,

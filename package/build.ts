@@ -52,7 +52,10 @@ export function version(): string {
   return `v${pkg.version}`;
 }
 
-const isProviderCrd = (f: string): boolean => basename(f).startsWith("remote.");
+// The provider serves the remote.* kinds and the KafkaTopics and KafkaUsers app teams write.
+export const isProviderCrd = (f: string): boolean =>
+  basename(f).startsWith("remote.") ||
+  /^stretchkafka\.dev_kafka(topics|users)\.yaml$/.test(basename(f));
 
 /**
  * The name Crossplane gives a package it installs as a dependency: the
@@ -120,6 +123,9 @@ export function assemblePackages(
     join(examplesDir, "providerconfigs.yaml"),
     join(provider, "examples", "providerconfigs.yaml"),
   );
+  // The kinds app teams write, which the provider serves.
+  for (const f of readdirSync(examplesDir).filter((f) => /^kafka(topic|user)\.yaml$/.test(f)))
+    cpSync(join(examplesDir, f), join(provider, "examples", f));
   for (const f of readdirSync(here("provider", "examples")))
     cpSync(here("provider", "examples", f), join(provider, "examples", f));
   return dirs;

@@ -262,6 +262,18 @@ export interface KafkaSpec {
     [k: string]: unknown | undefined;
   };
   listeners?: ListenersSpec;
+  /**
+   * simple: Kafka's StandardAuthorizer on every node; clients get what their KafkaUser's ACLs allow. The nodes and the provider are super users. Turning it on or off rolls every node.
+   */
+  authorization?: {
+    type: "simple";
+    /**
+     * More super users, as principals without the User: prefix (e.g. CN=ops-admin).
+     *
+     * @maxItems 64
+     */
+    superUsers?: string[];
+  };
 }
 /**
  * Client listeners. Replication (9091) and controller (9090) listeners are always TLS and not configurable.
@@ -272,9 +284,21 @@ export interface KafkaSpec {
 export interface ListenersSpec {
   plain?: {
     enabled?: boolean;
+    /**
+     * scram-sha-512: clients log in as a KafkaUser of that type (SASL_PLAINTEXT). Unset: no authentication (principal ANONYMOUS, which simple authorization denies).
+     */
+    authentication?: {
+      type: "scram-sha-512";
+    };
   };
   tls?: {
     enabled?: boolean;
+    /**
+     * tls: clients present a certificate of the clients CA (a tls KafkaUser's). scram-sha-512: clients log in as a KafkaUser of that type (SASL_SSL). Unset: server authentication only.
+     */
+    authentication?: {
+      type: "tls" | "scram-sha-512";
+    };
   };
 }
 /**
@@ -685,6 +709,106 @@ export interface ProviderConfigStatus {
   };
 }
 /**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaTopicStatus".
+ */
+export interface KafkaTopicStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  topicName?: string;
+  /**
+   * Kafka's id of the topic this object created or adopted.
+   */
+  topicId?: string;
+  /**
+   * Partitions in Kafka.
+   */
+  partitions?: number;
+  /**
+   * Replicas of each partition in Kafka (the lowest, while a change moves them).
+   */
+  replicas?: number;
+  /**
+   * Partitions with fewer in-sync replicas than replicas, as Kafka last said.
+   */
+  underReplicated?: number;
+  /**
+   * The Kubernetes clusters holding replicas.
+   */
+  clusters?: string[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "AclRule".
+ */
+export interface AclRule {
+  type?: "allow" | "deny";
+  host?: string;
+  resource: {
+    type: "topic" | "group" | "cluster" | "transactionalId";
+    /**
+     * Not for type cluster.
+     */
+    name?: string;
+    patternType?: "literal" | "prefix";
+  };
+  /**
+   * @minItems 1
+   */
+  operations: [
+    (
+      | "All"
+      | "Read"
+      | "Write"
+      | "Create"
+      | "Delete"
+      | "Alter"
+      | "Describe"
+      | "ClusterAction"
+      | "DescribeConfigs"
+      | "AlterConfigs"
+      | "IdempotentWrite"
+    ),
+    ...(
+      | "All"
+      | "Read"
+      | "Write"
+      | "Create"
+      | "Delete"
+      | "Alter"
+      | "Describe"
+      | "ClusterAction"
+      | "DescribeConfigs"
+      | "AlterConfigs"
+      | "IdempotentWrite"
+    )[]
+  ];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaUserStatus".
+ */
+export interface KafkaUserStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /**
+   * The principal's name: CN=<name> (tls) or <name> (scram-sha-512).
+   */
+  username?: string;
+  /**
+   * The Secret, in this namespace, holding the credentials.
+   */
+  secret?: string;
+  /**
+   * tls: when the current certificate expires.
+   */
+  notAfter?: string;
+  /**
+   * ACLs Kafka holds for the principal.
+   */
+  acls?: number;
+}
+/**
  * A certificate the provider mints and renews; the private key is created in the provider and written only to the remote Secret.
  *
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -917,6 +1041,114 @@ export interface ProviderConfigUsage {
     name: string;
     uid?: string;
   };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaTopicSpec".
+ */
+export interface KafkaTopicSpec {
+  /**
+   * The StretchKafka claim, in this namespace, whose Kafka cluster holds the topic.
+   */
+  kafkaRef: {
+    name: string;
+  };
+  /**
+   * The topic's name in Kafka (default: metadata.name). Immutable.
+   */
+  topicName?: string;
+  /**
+   * Number of partitions. Can go up (new partitions are added); Kafka cannot remove partitions, so a decrease is refused.
+   */
+  partitions?: number;
+  /**
+   * Replicas of each partition (default: the cluster's replication factor, one per Kubernetes cluster with brokers up to 3). A change moves replicas with partition reassignments.
+   */
+  replicas?: number;
+  /**
+   * Topic configuration (e.g. retention.ms, cleanup.policy, min.insync.replicas). Applied incrementally; a key removed here goes back to the broker default.
+   */
+  config?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * Take over a topic of this name that already exists in Kafka (refused otherwise, so two owners never fight over one topic).
+   */
+  adopt?: boolean;
+  /**
+   * Delete: deleting the KafkaTopic deletes the topic and its data. Orphan: the topic stays in Kafka.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaTopic".
+ */
+export interface KafkaTopic {
+  apiVersion: "stretchkafka.dev/v1alpha1";
+  kind: "KafkaTopic";
+  metadata: KubeObjectMeta;
+  spec: KafkaTopicSpec;
+  status?: KafkaTopicStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaUserSpec".
+ */
+export interface KafkaUserSpec {
+  /**
+   * The StretchKafka claim, in this namespace, whose Kafka cluster the user belongs to.
+   */
+  kafkaRef: {
+    name: string;
+  };
+  authentication: {
+    /**
+     * tls: a certificate of the claim's clients CA (principal User:CN=<name>), in the Secret <name> with ca.crt, user.crt, user.key, user.p12 and user.password, renewed before it expires. scram-sha-512: a password (principal User:<name>), in the Secret <name> as password and sasl.jaas.config.
+     */
+    type: "tls" | "scram-sha-512";
+    /**
+     * scram-sha-512: take the password from this Secret (in this namespace) instead of generating one.
+     */
+    password?: {
+      valueFrom: {
+        secretKeyRef: {
+          name: string;
+          key: string;
+        };
+      };
+    };
+  };
+  /**
+   * Kafka's simple authorization: exactly these ACLs for the user's principal (others it has are removed). Needs spec.kafka.authorization on the claim.
+   */
+  authorization?: {
+    type: "simple";
+    /**
+     * @maxItems 1000
+     */
+    acls?: AclRule[];
+  };
+  /**
+   * Kafka client quotas of the user's principal; an unset one is removed.
+   */
+  quotas?: {
+    producerByteRate?: number;
+    consumerByteRate?: number;
+    requestPercentage?: number;
+    controllerMutationRate?: number;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaUser".
+ */
+export interface KafkaUser {
+  apiVersion: "stretchkafka.dev/v1alpha1";
+  kind: "KafkaUser";
+  metadata: KubeObjectMeta;
+  spec: KafkaUserSpec;
+  status?: KafkaUserStatus;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

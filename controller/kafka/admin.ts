@@ -12,16 +12,35 @@
  * Told when asked to: AlterPartitionReassignments, IncrementalAlterConfigs
  * (replication throttles), UnregisterBroker, UpdateFeatures (metadata.version
  * after an upgrade), AddRaftVoter and RemoveRaftVoter (a dynamic quorum's voters).
+ * For KafkaTopics and KafkaUsers: CreateTopics, CreatePartitions, DeleteTopics,
+ * DescribeConfigs of a topic, AlterUserScramCredentials, DescribeAcls,
+ * CreateAcls, DeleteAcls and AlterClientQuotas.
  *
  * Kafka client: @platformatic/kafka's protocol layer (docs/adr/0011).
  */
 import type { LookupFunction } from "node:net";
 import {
+  AclOperations,
+  AclPermissionTypes,
+  alterClientQuotasV1,
   alterPartitionReassignmentsV0,
+  alterUserScramCredentialsV0,
   apiVersionsV4,
+  ClientQuotaEntityTypes,
   ConfigResourceTypes,
+  ConfigSources,
   Connection,
+  createAclsV3,
+  createPartitionsV3,
+  createTopicsV7,
+  deleteAclsV3,
+  deleteTopicsV6,
+  describeAclsV3,
   describeConfigsV4,
+  ResourcePatternTypes,
+  ResourceTypes,
+  type Acl,
+  type ClientQuotaKeyValue,
   describeQuorumV2,
   FeatureUpgradeTypes,
   incrementalAlterConfigsV1,
@@ -79,6 +98,8 @@ export interface KafkaView {
   };
   topics: {
     name: string;
+    /** Kafka's id of the topic (base64). */
+    id: string;
     internal: boolean;
     minIsr: number | undefined;
     /** Whether a replication throttle is set on the topic. */
@@ -186,6 +207,11 @@ export class AdminSession {
     await this.connection.close().catch(() => {});
   }
 
+  /** Topics, credentials, ACLs and quotas, on this session's connection. */
+  get access(): AccessAdmin {
+    return new AccessAdmin(this.connection, this.timeoutMs);
+  }
+
   /** Everything the live status needs. */
   async view(): Promise<KafkaView> {
     const connection = this.connection;
@@ -265,6 +291,7 @@ export class AdminSession {
         .filter((t) => t.name && t.errorCode === 0)
         .map((t) => ({
           name: t.name ?? "",
+          id: t.topicId,
           internal: t.isInternal,
           minIsr: minIsr.get(t.name ?? ""),
           throttled: throttled.has(t.name ?? ""),
@@ -393,6 +420,204 @@ export class AdminSession {
   /** Removes a stopped broker's registration, so it leaves the cluster's metadata. */
   async unregisterBroker(id: number): Promise<void> {
     await unregisterBrokerV0.api.async(this.connection, id);
+  }
+}
+
+/** An ACL of one principal, in Kafka's terms (names as in Kafka's AclBinding). */
+export interface AclBinding {
+  resourceType: "TOPIC" | "GROUP" | "CLUSTER" | "TRANSACTIONAL_ID";
+  resourceName: string;
+  patternType: "LITERAL" | "PREFIXED";
+  principal: string;
+  host: string;
+  operation: Exclude<keyof typeof AclOperations, "UNKNOWN" | "ANY">;
+  permission: "ALLOW" | "DENY";
+}
+
+const label = <T extends Record<string, number>>(values: T, v: number): keyof T =>
+  (Object.keys(values) as (keyof T)[]).find((k) => values[k] === v) ?? "UNKNOWN";
+
+function toAcl(b: AclBinding): Acl {
+  return {
+    resourceType: ResourceTypes[b.resourceType],
+    resourceName: b.resourceName,
+    resourcePatternType: ResourcePatternTypes[b.patternType],
+    principal: b.principal,
+    host: b.host,
+    operation: AclOperations[b.operation],
+    permissionType: AclPermissionTypes[b.permission],
+  };
+}
+
+/** Kafka's client quota keys a KafkaUser sets. */
+export type QuotaKey = Extract<
+  ClientQuotaKeyValue,
+  "producer_byte_rate" | "consumer_byte_rate" | "request_percentage" | "controller_mutation_rate"
+>;
+
+/** Topics, credentials, ACLs and quotas: what KafkaTopics and KafkaUsers ask for. */
+export class AccessAdmin {
+  constructor(
+    private readonly connection: Connection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Creates a topic with these replicas per partition; returns Kafka's topic id. */
+  async createTopic(
+    name: string,
+    assignments: number[][],
+    configs: Record<string, string>,
+  ): Promise<string> {
+    const answer = await createTopicsV7.api.async(
+      this.connection,
+      [
+        {
+          name,
+          numPartitions: -1,
+          replicationFactor: -1,
+          assignments: assignments.map((brokerIds, partitionIndex) => ({
+            partitionIndex,
+            brokerIds,
+          })),
+          configs: Object.entries(configs).map(([k, value]) => ({ name: k, value })),
+        },
+      ],
+      this.timeoutMs,
+      false,
+    );
+    const t = answer.topics[0];
+    if (!t) throw new Error(`CreateTopics answered nothing for ${name}`);
+    check(`CreateTopics of ${name}`, t.errorCode, t.errorMessage);
+    return t.topicId;
+  }
+
+  /** Adds partitions (Kafka cannot remove any) with these replicas each. */
+  async addPartitions(name: string, count: number, assignments: number[][]): Promise<void> {
+    const answer = await createPartitionsV3.api.async(
+      this.connection,
+      [{ name, count, assignments: assignments.map((brokerIds) => ({ brokerIds })) }],
+      this.timeoutMs,
+      false,
+    );
+    for (const r of answer.results)
+      check(`CreatePartitions of ${r.name}`, r.errorCode, r.errorMessage);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const answer = await deleteTopicsV6.api.async(this.connection, [{ name }], this.timeoutMs);
+    for (const r of answer.responses) {
+      // UNKNOWN_TOPIC_OR_PARTITION: gone already.
+      if (r.errorCode !== 3) check(`DeleteTopics of ${name}`, r.errorCode, r.errorMessage);
+    }
+  }
+
+  /** A topic's own configuration (set on the topic, not inherited from the brokers). */
+  async topicConfig(name: string): Promise<Record<string, string>> {
+    const answer = await describeConfigsV4.api.async(
+      this.connection,
+      [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: name }],
+      false,
+      false,
+    );
+    const r = answer.results[0];
+    if (!r) throw new Error(`DescribeConfigs answered nothing for ${name}`);
+    check(`DescribeConfigs of ${name}`, r.errorCode, r.errorMessage);
+    return Object.fromEntries(
+      r.configs
+        .filter((c) => c.configSource === ConfigSources.DYNAMIC_TOPIC_CONFIG && c.value !== null)
+        .map((c) => [c.name, c.value ?? ""]),
+    );
+  }
+
+  /** Sets a SCRAM-SHA-512 credential (the salted password is computed here; Kafka never sees the password). */
+  async setScramSha512(
+    user: string,
+    salt: Buffer,
+    iterations: number,
+    saltedPassword: Buffer,
+  ): Promise<void> {
+    const answer = await alterUserScramCredentialsV0.api.async(
+      this.connection,
+      [],
+      [{ name: user, mechanism: 2, iterations, salt, saltedPassword }],
+    );
+    for (const r of answer.results)
+      check(`AlterUserScramCredentials of ${r.user}`, r.errorCode, r.errorMessage);
+  }
+
+  async deleteScramSha512(user: string): Promise<void> {
+    const answer = await alterUserScramCredentialsV0.api.async(
+      this.connection,
+      [{ name: user, mechanism: 2 }],
+      [],
+    );
+    // RESOURCE_NOT_FOUND: none was set.
+    for (const r of answer.results)
+      if (r.errorCode !== 91)
+        check(`AlterUserScramCredentials of ${r.user}`, r.errorCode, r.errorMessage);
+  }
+
+  /** Every ACL naming this principal (e.g. User:CN=alice). */
+  async acls(principal: string): Promise<AclBinding[]> {
+    const answer = await describeAclsV3.api.async(this.connection, {
+      resourceType: ResourceTypes.ANY,
+      resourceName: null,
+      resourcePatternType: ResourcePatternTypes.ANY,
+      principal,
+      host: null,
+      operation: AclOperations.ANY,
+      permissionType: AclPermissionTypes.ANY,
+    });
+    check("DescribeAcls", answer.errorCode, answer.errorMessage);
+    return answer.resources.flatMap((r) =>
+      r.acls.map((a) => ({
+        resourceType: label(ResourceTypes, r.resourceType) as AclBinding["resourceType"],
+        resourceName: r.resourceName,
+        patternType: label(
+          ResourcePatternTypes,
+          r.resourcePatternType,
+        ) as AclBinding["patternType"],
+        principal: a.principal,
+        host: a.host,
+        operation: label(AclOperations, a.operation) as AclBinding["operation"],
+        permission: label(AclPermissionTypes, a.permissionType) as AclBinding["permission"],
+      })),
+    );
+  }
+
+  async createAcls(acls: AclBinding[]): Promise<void> {
+    if (acls.length === 0) return;
+    const answer = await createAclsV3.api.async(this.connection, acls.map(toAcl));
+    answer.results.forEach((r) => {
+      check("CreateAcls", r.errorCode, r.errorMessage);
+    });
+  }
+
+  /** Deletes exactly these ACLs. */
+  async deleteAcls(acls: AclBinding[]): Promise<void> {
+    if (acls.length === 0) return;
+    const answer = await deleteAclsV3.api.async(this.connection, acls.map(toAcl));
+    for (const r of answer.filterResults) check("DeleteAcls", r.errorCode, r.errorMessage);
+  }
+
+  /** Sets a user's quotas; keys left undefined are removed. */
+  async setQuotas(user: string, quotas: Record<QuotaKey, number | undefined>): Promise<void> {
+    const answer = await alterClientQuotasV1.api.async(
+      this.connection,
+      [
+        {
+          entities: [{ entityType: ClientQuotaEntityTypes.USER, entityName: user }],
+          ops: (Object.entries(quotas) as [QuotaKey, number | undefined][]).map(([key, value]) =>
+            value === undefined
+              ? { key, remove: true as const }
+              : { key, value, remove: false as const },
+          ),
+        },
+      ],
+      false,
+    );
+    for (const e of answer.entries)
+      check(`AlterClientQuotas of ${user}`, e.errorCode, e.errorMessage);
   }
 }
 

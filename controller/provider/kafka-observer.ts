@@ -110,6 +110,35 @@ export class KafkaObserver {
     return this.targets().some((t) => t.composite === composite);
   }
 
+  /** How to reach a composite's Kafka, as the function rendered it (its nodes and clusters). */
+  admin(composite: string): KafkaAdmin | undefined {
+    return this.targets().find((t) => t.composite === composite)?.admin;
+  }
+
+  /**
+   * A session on a composite's Kafka for KafkaTopics and KafkaUsers, with the
+   * provider's own certificate; the caller closes it. Throws while the
+   * function has not rendered how to reach it, or no broker answers.
+   */
+  async session(composite: string): Promise<AdminSession> {
+    const t = this.targets().find((x) => x.composite === composite);
+    if (!t) throw new Error("the Kafka cluster's addresses are not known yet");
+    return this.open(t);
+  }
+
+  /** One connection to a target's Kafka, the broker that answered last tried first. */
+  private async open(t: Target): Promise<AdminSession> {
+    const first = this.preferred.get(t.composite);
+    return AdminSession.open({
+      servers: first
+        ? [first, ...t.admin.bootstrapServers.filter((s) => s !== first)]
+        : t.admin.bootstrapServers,
+      tls: await this.certificate(t),
+      lookup: this.o.lookup,
+      timeoutMs: this.timeoutMs,
+    });
+  }
+
   /** Asks every Kafka cluster again now (e.g. after a node was restarted). */
   poke(): void {
     this.wake?.();
@@ -167,17 +196,7 @@ export class KafkaObserver {
     const started = Date.now();
     let live: KafkaLive;
     try {
-      const tls = await this.certificate(t);
-      const first = this.preferred.get(t.composite);
-      const servers = first
-        ? [first, ...t.admin.bootstrapServers.filter((s) => s !== first)]
-        : t.admin.bootstrapServers;
-      const session = await AdminSession.open({
-        servers,
-        tls,
-        lookup: this.o.lookup,
-        timeoutMs: this.timeoutMs,
-      });
+      const session = await this.open(t);
       try {
         const view = await session.view();
         this.preferred.set(t.composite, view.via);

@@ -210,11 +210,16 @@ export class Pki {
     }
   }
 
-  /** A node's certificate and key: the existing pair if reusable, else a new one. */
+  /**
+   * A node's certificate and key: the existing pair if reusable, else a new
+   * one. `user`: a KafkaUser's, whose subject is CN=<name> alone (Kafka's
+   * principal User:CN=<name>, never one of the nodes' CN=...,O=stretch-kafka).
+   */
   async certificate(
     req: CertificateRequest,
     existing?: { cert: string; key: string },
     owner?: OwnerReference,
+    user = false,
   ): Promise<{ cert: string; key: string; ca: string }> {
     const issuer = req.issuer;
     const ca = await this.ca(req.authority, issuer, owner);
@@ -244,7 +249,7 @@ export class Pki {
     ];
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
-      subject: `CN=${req.commonName}, O=stretch-kafka`,
+      subject: user ? `CN=${req.commonName}` : `CN=${req.commonName}, O=stretch-kafka`,
       issuer: caCert.subject,
       notBefore,
       notAfter,

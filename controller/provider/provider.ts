@@ -27,6 +27,7 @@ import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
 import { KafkaObserver, type KafkaObserverOptions } from "./kafka-observer.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
+import { AccessReconciler, accessGroup } from "./access.ts";
 
 /**
  * RemoteSecret data: a copy of a central Secret (all keys or those listed),
@@ -100,6 +101,9 @@ export class Provider {
   private readonly remote: RemoteCache;
   private readonly informers = new Map<string, Informer<ManagedResource>>();
   private readonly usages: Informer<Usage>;
+  /** KafkaTopics and KafkaUsers (all namespaces), when the provider asks Kafka. */
+  private readonly access: Informer[] = [];
+  private resync: NodeJS.Timeout | undefined;
   readonly queue: WorkQueue;
   /** Kafka's own view of each cluster (undefined when the provider does not ask Kafka). */
   readonly kafka: KafkaObserver | undefined;
@@ -113,8 +117,10 @@ export class Provider {
     readonly metrics: Metrics = new Metrics(),
     /** How long a podset's pod may be missing before the podset is touched (default 10 s). */
     stallGraceMs?: number,
-    /** The admin channel to each Kafka cluster (false: never ask Kafka). */
+    /** The admin channel to each Kafka cluster (false: never ask Kafka, and no KafkaTopics or KafkaUsers). */
     kafka: KafkaObserverOptions | false = {},
+    /** How often every KafkaTopic and KafkaUser is reconciled again (default 30 s). */
+    private readonly accessResyncMs = 30_000,
   ) {
     const pki = new Pki(new CaSecretStore(central, namespace));
     const secrets = secretSource(central, pki);
@@ -259,6 +265,26 @@ export class Provider {
       kafkaLive: (composite) => this.kafka?.get(composite),
       log,
     });
+    const kafkaObserver = this.kafka;
+    const access = kafkaObserver
+      ? new AccessReconciler({
+          central,
+          pki,
+          session: (composite) => kafkaObserver.session(composite),
+          admin: (composite) => kafkaObserver.admin(composite),
+          now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          log: log.child({ part: "access" }),
+        })
+      : undefined;
+    if (access) {
+      for (const kind of ["KafkaTopic", "KafkaUser"]) {
+        const informer = new Informer<KubeObject>(central, { apiVersion: accessGroup, kind }, log);
+        informer.on((_event, o) => {
+          this.queue.add(`${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`);
+        });
+        this.access.push(informer);
+      }
+    }
     const events = new EventRecorder(central, "provider-stretch-kafka", log);
     const rolling = new RollingRestart({
       podSets: (composite) =>
@@ -279,6 +305,10 @@ export class Provider {
         const name = rest.join("/");
         if (kind === "ProviderConfig") return providerConfigs.reconcile(name);
         if (kind === "RollingRestart") return rolling.reconcile(name);
+        if (access && (kind === "KafkaTopic" || kind === "KafkaUser")) {
+          const [namespace = "", objectName = ""] = rest;
+          return access.reconcile(kind, namespace, objectName);
+        }
         return reconciler.reconcile(key);
       },
       queueOptions,
@@ -353,12 +383,22 @@ export class Provider {
   async start(): Promise<void> {
     await this.clients.start();
     await Promise.all([...this.informers.values(), this.usages].map((i) => i.start()));
+    await Promise.all(this.access.map((i) => i.start()));
     this.queue.start();
     this.kafka?.start();
+    // Level-based: topics and users follow Kafka (status, changes behind their back).
+    this.resync = setInterval(() => {
+      for (const i of this.access)
+        for (const o of i.list())
+          this.queue.add(`${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`);
+    }, this.accessResyncMs);
+    this.resync.unref();
     this.log.info({ kinds: kinds.length }, "provider started");
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.resync);
+    await Promise.all(this.access.map((i) => i.stop()));
     await this.kafka?.stop();
     await this.queue.stop();
     await Promise.all([...this.informers.values(), this.usages].map((i) => i.stop()));

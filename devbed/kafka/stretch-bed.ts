@@ -449,6 +449,13 @@ export class KafkaStretchBed {
     return this.kafka.clientConfig(name, props);
   }
 
+  /** Writes a file clients read (a keystore, a CA bundle) into the bed's directory; returns its path. */
+  clientFile(name: string, content: string | Buffer): string {
+    const path = join(this.kafka.dir, name);
+    writeFileSync(path, content);
+    return path;
+  }
+
   setLatency(ms: number): Promise<void> {
     return this.kafka.network.setLatency(ms);
   }

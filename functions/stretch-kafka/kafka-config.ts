@@ -8,7 +8,7 @@ import type { NodeAddress } from "./networking/index.ts";
 import { listenerKeys, listeners, type ListenerKey } from "./ports.ts";
 import type { ReplicationDefaults } from "./quorum.ts";
 import type { KafkaNode } from "./topology.ts";
-import { caCertSecret } from "./names.ts";
+import { caCertSecret, clientsCaCertSecret } from "./names.ts";
 
 export interface QuorumConfig {
   mode: "static" | "dynamic";
@@ -78,7 +78,14 @@ function render(lines: [string, string][]): string {
  */
 function tlsLines(
   listener: ListenerKey,
-  o: { namespace: string; kafkaName: string; podName: string; clientAuth: "required" | "none" },
+  o: {
+    namespace: string;
+    kafkaName: string;
+    podName: string;
+    clientAuth: "required" | "none";
+    /** Whose certificates clients present: the cluster CA (nodes, the provider) or the clients CA (users). */
+    trust?: "cluster" | "clients";
+  },
 ): [string, string][] {
   const prefix = `listener.name.${listeners[listener].name.toLowerCase()}`;
   const secret = (name: string, key: string): string =>
@@ -87,9 +94,70 @@ function tlsLines(
     [`${prefix}.ssl.keystore.certificate.chain`, secret(o.podName, `${o.podName}.crt`)],
     [`${prefix}.ssl.keystore.key`, secret(o.podName, `${o.podName}.key`)],
     [`${prefix}.ssl.keystore.type`, "PEM"],
-    [`${prefix}.ssl.truststore.certificates`, secret(caCertSecret(o.kafkaName), "ca.crt")],
+    [
+      `${prefix}.ssl.truststore.certificates`,
+      secret(
+        o.trust === "clients" ? clientsCaCertSecret(o.kafkaName) : caCertSecret(o.kafkaName),
+        "ca.crt",
+      ),
+    ],
     [`${prefix}.ssl.truststore.type`, "PEM"],
     [`${prefix}.ssl.client.auth`, o.clientAuth],
+  ];
+}
+
+/** How clients authenticate on a client listener (spec.kafka.listeners.*.authentication). */
+export function listenerAuthentication(
+  spec: StretchKafkaSpec,
+  k: ListenerKey,
+): "tls" | "scram-sha-512" | undefined {
+  if (k === "plain") return spec.kafka.listeners?.plain?.authentication?.type;
+  if (k === "tls") return spec.kafka.listeners?.tls?.authentication?.type;
+  return undefined;
+}
+
+/** Kafka's security protocol of a listener: internal ones are always mutual TLS. */
+function securityProtocol(spec: StretchKafkaSpec, k: ListenerKey): string {
+  const scram = listenerAuthentication(spec, k) === "scram-sha-512";
+  if (k === "plain") return scram ? "SASL_PLAINTEXT" : "PLAINTEXT";
+  return scram ? "SASL_SSL" : "SSL";
+}
+
+/** SCRAM-SHA-512 login on a client listener; the credentials are the KafkaUsers' (AlterUserScramCredentials). */
+function scramLines(spec: StretchKafkaSpec, k: ListenerKey): [string, string][] {
+  if (listenerAuthentication(spec, k) !== "scram-sha-512") return [];
+  const prefix = `listener.name.${listeners[k].name.toLowerCase()}`;
+  return [
+    [`${prefix}.sasl.enabled.mechanisms`, "SCRAM-SHA-512"],
+    [
+      `${prefix}.scram-sha-512.sasl.jaas.config`,
+      "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+    ],
+  ];
+}
+
+/**
+ * The principal of every node's certificate (cluster CA) and of the provider's
+ * admin channel, as Kafka names them: the subject in RFC 2253 form, which
+ * lists the certificate's RDNs last first (seen in Kafka's authorizer log).
+ */
+export function nodePrincipal(kafkaName: string): string {
+  return `O=stretch-kafka,CN=${kafkaName}-kafka`;
+}
+export const providerPrincipal = "O=stretch-kafka,CN=stretch-kafka-provider";
+
+/**
+ * Simple authorization (spec.kafka.authorization): Kafka's StandardAuthorizer
+ * on every node, the controllers included (they authorize what brokers and
+ * the admin channel send them); the nodes and the provider are super users.
+ */
+function authorizationLines(spec: StretchKafkaSpec, kafkaName: string): [string, string][] {
+  const a = spec.kafka.authorization;
+  if (!a) return [];
+  const supers = [nodePrincipal(kafkaName), providerPrincipal, ...(a.superUsers ?? [])];
+  return [
+    ["authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"],
+    ["super.users", supers.map((p) => `User:${p}`).join(";")],
   ];
 }
 
@@ -118,7 +186,6 @@ export function nodeConfig(o: {
 }): string {
   const { spec, node, address, quorum } = o;
   const opened = nodeListeners(spec, node);
-  const protocol = (k: ListenerKey): string => (k === "plain" ? "PLAINTEXT" : "SSL");
   const owned: [string, string][] = [
     ["node.id", String(node.id)],
     ["process.roles", node.roles.join(",")],
@@ -143,7 +210,7 @@ export function nodeConfig(o: {
       "listener.security.protocol.map",
       listenerKeys
         .filter((k) => k === "controlplane" || opened.includes(k))
-        .map((k) => `${listeners[k].name}:${protocol(k)}`)
+        .map((k) => `${listeners[k].name}:${securityProtocol(spec, k)}`)
         .join(","),
     ],
     ["controller.listener.names", listeners.controlplane.name],
@@ -169,7 +236,18 @@ export function nodeConfig(o: {
   const tls = { namespace: o.namespace, kafkaName: o.kafkaName, podName: node.podName };
   owned.push(...tlsLines("controlplane", { ...tls, clientAuth: "required" }));
   if (node.isBroker) owned.push(...tlsLines("replication", { ...tls, clientAuth: "required" }));
-  if (opened.includes("tls")) owned.push(...tlsLines("tls", { ...tls, clientAuth: "none" }));
+  if (opened.includes("tls")) {
+    const mutual = listenerAuthentication(spec, "tls") === "tls";
+    owned.push(
+      ...tlsLines("tls", {
+        ...tls,
+        clientAuth: mutual ? "required" : "none",
+        ...(mutual ? { trust: "clients" as const } : {}),
+      }),
+    );
+  }
+  for (const k of opened) owned.push(...scramLines(spec, k));
+  owned.push(...authorizationLines(spec, o.kafkaName));
   owned.push(["ssl.endpoint.identification.algorithm", "HTTPS"], ...configProviders);
 
   const { replicationFactor: rf, minInSyncReplicas: isr } = o.replication;

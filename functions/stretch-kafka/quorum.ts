@@ -58,7 +58,7 @@ export interface ReplicationDefaults {
  * on after losing one). Two: RF 2, min ISR 2 (no loss, but writes stop until the
  * cluster returns).
  */
-export function replicationDefaults(t: Topology): ReplicationDefaults {
+export function replicationDefaults(t: { brokers: { cluster: string }[] }): ReplicationDefaults {
   const brokerClusters = new Set(t.brokers.map((n) => n.cluster)).size;
   const brokers = t.brokers.length;
   if (brokerClusters >= 3) return { replicationFactor: 3, minInSyncReplicas: 2 };
@@ -68,7 +68,11 @@ export function replicationDefaults(t: Topology): ReplicationDefaults {
 }
 
 /** Whether acks=all writes survive losing any single cluster, for a given RF / min ISR. */
-export function survivesClusterLoss(t: Topology, rf: number, minIsr: number): boolean {
+export function survivesClusterLoss(
+  t: { brokers: { cluster: string }[] },
+  rf: number,
+  minIsr: number,
+): boolean {
   const brokerClusters = new Set(t.brokers.map((n) => n.cluster)).size;
   if (brokerClusters < 2) return false;
   const maxInOneCluster = Math.ceil(rf / brokerClusters);

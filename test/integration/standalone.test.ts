@@ -345,6 +345,32 @@ test(
     );
     assert.ok(ca.data["previous.crt"], "the aged certificate authority was rolled over");
 
+    // A topic and a user of the claim: there is no Kafka behind the played
+    // pods, so both say they cannot ask it; the user's Secret is issued anyway.
+    const access = (kind: string, spec: object): KubeObject => ({
+      apiVersion: sample.apiVersion,
+      kind,
+      metadata: { name: "billing", namespace: "team-a" },
+      spec: { kafkaRef: { name: "payments" }, ...spec },
+    });
+    await central.apply(access("KafkaTopic", { partitions: 3 }), fm);
+    await central.apply(access("KafkaUser", { authentication: { type: "tls" } }), fm);
+    for (const kind of ["KafkaTopic", "KafkaUser"])
+      await eventually(
+        `the ${kind} says Kafka cannot be asked`,
+        async () => {
+          const o = await central.find<Claim>(sample.apiVersion, kind, "billing", "team-a");
+          return o?.status?.conditions?.some((c) =>
+            c.message?.startsWith("Kafka could not be asked"),
+          )
+            ? true
+            : undefined;
+        },
+        60,
+        250,
+      ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    assert.ok(await central.find("v1", "Secret", "billing", "team-a"), "the user's Secret");
+
     await central.delete(sample.apiVersion, sample.kind, "payments", "team-a");
     await eventually(
       "the claim, its composite, every managed resource and usage are gone",
@@ -359,6 +385,20 @@ test(
           : undefined;
       },
       180,
+      250,
+    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+
+    // With the claim gone there is nothing to clean up in Kafka: both go at once.
+    for (const kind of ["KafkaTopic", "KafkaUser"])
+      await central.delete(sample.apiVersion, kind, "billing", "team-a");
+    await eventually(
+      "the topic, the user and the user's Secret are gone",
+      async () =>
+        (await central.find(sample.apiVersion, "KafkaTopic", "billing", "team-a")) ||
+        (await central.find(sample.apiVersion, "KafkaUser", "billing", "team-a"))
+          ? undefined
+          : true,
+      60,
       250,
     ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
 

@@ -87,8 +87,17 @@ export class NumberedProducer {
   /** Set when the producer exited before finishing its stream, with why. */
   failure: string | undefined;
 
-  constructor(bed: KafkaBed, cluster: string, topic: string, messages: number, perSecond: number) {
-    const config = bed.clientConfig(`producer-${topic}.properties`, {
+  constructor(
+    bed: KafkaBed,
+    cluster: string,
+    topic: string,
+    messages: number,
+    perSecond: number,
+    /** Another listener and the client settings it needs (TLS, SASL). */
+    listener?: { port: number; name: string; config: Record<string, string | number> },
+  ) {
+    const config = bed.clientConfig(`producer-${listener?.name ?? "plain"}-${topic}.properties`, {
+      ...listener?.config,
       "enable.idempotence": "true",
       acks: "all",
       // VerifiableProducer turns retries off unless told; idempotence needs them.
@@ -99,7 +108,7 @@ export class NumberedProducer {
     });
     this.proc = bed.spawnTool(cluster, "org.apache.kafka.tools.VerifiableProducer", [
       "--bootstrap-server",
-      bed.bootstrap(cluster),
+      bed.bootstrap(cluster, listener?.port),
       "--topic",
       topic,
       "--max-messages",

@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { render, toYamlStream } from "../../functions/render.ts";
 import { exampleClaims, examplesDir, loadExample } from "../examples.ts";
 import { validate } from "../../apis/validation.ts";
+import { readYamlDocuments } from "../../devbed/external-crds.ts";
+import type { KubeObject } from "../../controller/kube/dynamic.ts";
 
 const dir = examplesDir;
 
@@ -63,4 +65,29 @@ test("every rendered managed resource passes its kind's schema", () => {
       assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata.name ?? ""}`);
     }
   }
+});
+
+test("the KafkaTopic and KafkaUser examples pass their schemas; a bad ACL is refused naming the field", () => {
+  const docs = ["kafkatopic.yaml", "kafkauser.yaml"].flatMap((f) =>
+    readYamlDocuments(`${dir}${f}`),
+  ) as KubeObject[];
+  assert.deepEqual(
+    docs.map((d) => d.kind),
+    ["KafkaTopic", "KafkaUser", "KafkaUser"],
+  );
+  for (const d of docs)
+    assert.deepEqual(
+      validate(d.kind as "KafkaTopic" | "KafkaUser", d),
+      { valid: true },
+      d.metadata.name,
+    );
+  const user = structuredClone(docs[1]) as KubeObject & {
+    spec: { authorization: { acls: { operations: string[] }[] } };
+  };
+  const acl = user.spec.authorization.acls[0];
+  assert.ok(acl);
+  acl.operations = ["Publish"];
+  const result = validate("KafkaUser", user);
+  assert.equal(result.valid, false);
+  assert.match(JSON.stringify(result), /operations/);
 });

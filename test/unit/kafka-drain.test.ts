@@ -24,6 +24,7 @@ function view(
     topics: [
       {
         name: "orders",
+        id: "",
         internal: false,
         minIsr: 2,
         throttled: false,

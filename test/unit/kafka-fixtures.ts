@@ -49,6 +49,7 @@ export function threeBrokerView(
     topics: [
       {
         name: "orders",
+        id: "",
         internal: false,
         minIsr: 2,
         throttled: false,

@@ -57,6 +57,7 @@ function view(over: Partial<KafkaView> = {}): KafkaView {
     topics: [
       {
         name: "orders",
+        id: "",
         internal: false,
         throttled: false,
         minIsr: 2,
@@ -107,6 +108,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
       topics: [
         {
           name: "single",
+          id: "",
           internal: false,
           throttled: false,
           minIsr: 2,
@@ -114,6 +116,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
         },
         {
           name: "two",
+          id: "",
           internal: false,
           throttled: false,
           minIsr: 2,
@@ -121,6 +124,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
         },
         {
           name: "spread",
+          id: "",
           internal: false,
           throttled: false,
           minIsr: 2,
@@ -168,6 +172,7 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
       topics: [
         {
           name: "orders",
+          id: "",
           internal: false,
           throttled: false,
           minIsr: 2,

@@ -161,3 +161,25 @@ test("a refused save (403) is no race: it fails at once, with its cause", async 
   assert.equal(err.cause, forbidden);
   assert.equal(saves, 1, "not retried as if another writer had won");
 });
+
+test("a KafkaUser's certificate: the clients CA, subject CN=<user> alone, client use only, renewed before expiry", async () => {
+  let now = new Date("2027-01-01T00:00:00Z");
+  const pki = new Pki(new MemoryCaStore(), () => now);
+  const user: CertificateRequest = {
+    authority: "orders",
+    commonName: "orders-kafka",
+    issuer: "ClientsCA",
+    usages: ["client"],
+    validityDays: 365,
+    renewBeforeDays: 30,
+  };
+  const issued = await pki.certificate(user, undefined, undefined, true);
+  const cert = new X509Certificate(issued.cert);
+  // Never a node's principal (O=stretch-kafka,CN=orders-kafka), even for this name.
+  assert.equal(cert.subject, "CN=orders-kafka");
+  assert.ok(cert.verify(new X509Certificate(await pki.bundle("orders", "ClientsCA")).publicKey));
+  assert.equal(cert.keyUsage?.join(","), "1.3.6.1.5.5.7.3.2", "client authentication only");
+  assert.equal((await pki.certificate(user, issued, undefined, true)).cert, issued.cert);
+  now = new Date(now.getTime() + 340 * day);
+  assert.notEqual((await pki.certificate(user, issued, undefined, true)).cert, issued.cert);
+});
