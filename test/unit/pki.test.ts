@@ -178,7 +178,7 @@ test("a KafkaUser's certificate: the clients CA, subject CN=<user> alone, client
   // Never a node's principal (O=stretch-kafka,CN=orders-kafka), even for this name.
   assert.equal(cert.subject, "CN=orders-kafka");
   assert.ok(cert.verify(new X509Certificate(await pki.bundle("orders", "ClientsCA")).publicKey));
-  assert.equal(cert.keyUsage?.join(","), "1.3.6.1.5.5.7.3.2", "client authentication only");
+  assert.equal(cert.keyUsage.join(","), "1.3.6.1.5.5.7.3.2", "client authentication only");
   assert.equal((await pki.certificate(user, issued, undefined, true)).cert, issued.cert);
   now = new Date(now.getTime() + 340 * day);
   assert.notEqual((await pki.certificate(user, issued, undefined, true)).cert, issued.cert);
