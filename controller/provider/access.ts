@@ -23,6 +23,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import isEqual from "lodash/isEqual.js";
 import forge from "node-forge";
 import type {
   Condition,
@@ -188,11 +189,12 @@ export class AccessReconciler {
       ),
     };
     const { conditions: _c, ...rest } = old;
-    const same =
-      JSON.stringify(next.conditions) === JSON.stringify(old.conditions ?? []) &&
-      JSON.stringify({ ...fields, observedGeneration: obj.metadata.generation }) ===
-        JSON.stringify({ ...rest, observedGeneration: rest["observedGeneration"] });
-    if (same) return;
+    // Key order aside (the API server keeps its own), nothing a reader can see changed.
+    if (
+      isEqual(next.conditions, old.conditions ?? []) &&
+      isEqual({ ...fields, observedGeneration: obj.metadata.generation }, rest)
+    )
+      return;
     await this.deps.central.apply(
       {
         apiVersion: obj.apiVersion,
@@ -240,6 +242,8 @@ export class AccessReconciler {
     fields: Record<string, unknown>,
     err: unknown,
   ): Promise<void> {
+    const { conditions: _old, observedGeneration: _gen, ...kept } = fields;
+    fields = kept;
     if (err instanceof Waiting) {
       await this.writeStatus(obj, fields, [cond("Ready", false, err.reason, err.message)]);
       return;
@@ -522,11 +526,18 @@ export class AccessReconciler {
       }
       data["password"] = b64(password);
       data["sasl.jaas.config"] = b64(
-        `org.apache.kafka.common.security.scram.ScramLoginModule required username="${name}" password="${password}";`,
+        `org.apache.kafka.common.security.scram.ScramLoginModule required username="${name}" password="${jaasQuoted(password)}";`,
       );
       out = { password };
     }
-    if (JSON.stringify(data) !== JSON.stringify(have) || !existing) {
+    // The API server hands data back with its keys sorted.
+    const sorted = (d: Record<string, string>): string =>
+      JSON.stringify(
+        Object.keys(d)
+          .sort()
+          .map((k) => [k, d[k]]),
+      );
+    if (!existing || sorted(data) !== sorted(have)) {
       await this.deps.central.apply(
         {
           apiVersion: "v1",
@@ -568,6 +579,11 @@ export class AccessReconciler {
       await session.close();
     }
   }
+}
+
+/** A value inside a JAAS line's double quotes (Kafka's parser takes backslash escapes there). */
+function jaasQuoted(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 }
 
 /** Deleting: a claim that is gone, going or not running has nothing left to clean up in Kafka. */

@@ -383,7 +383,9 @@ export class Provider {
   async start(): Promise<void> {
     await this.clients.start();
     await Promise.all([...this.informers.values(), this.usages].map((i) => i.start()));
-    await Promise.all(this.access.map((i) => i.start()));
+    // Not waited for: an install whose CRDs lack KafkaTopic or KafkaUser still
+    // reconciles everything else (the informer keeps retrying meanwhile).
+    for (const i of this.access) void i.start();
     this.queue.start();
     this.kafka?.start();
     // Level-based: topics and users follow Kafka (status, changes behind their back).
