@@ -141,33 +141,24 @@ export class AccessReconciler {
 
   private async withFinalizer(obj: KubeResource, finalizer: string): Promise<void> {
     const have = obj.metadata.finalizers ?? [];
-    if (have.includes(finalizer)) return;
-    await this.deps.central.mergePatch(
-      obj.apiVersion,
-      obj.kind,
-      obj.metadata.name ?? "",
-      obj.metadata.namespace,
-      {
-        metadata: {
-          finalizers: [...have, finalizer],
-          resourceVersion: obj.metadata.resourceVersion,
-        },
-      },
-    );
+    if (!have.includes(finalizer)) await this.setFinalizers(obj, [...have, finalizer]);
   }
 
   private async release(obj: KubeResource, finalizer: string): Promise<void> {
+    await this.setFinalizers(
+      obj,
+      (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer),
+    );
+  }
+
+  /** Finalizers by merge patch, refused (409) if the object changed since it was read. */
+  private async setFinalizers(obj: KubeResource, finalizers: string[]): Promise<void> {
     await this.deps.central.mergePatch(
       obj.apiVersion,
       obj.kind,
       obj.metadata.name ?? "",
       obj.metadata.namespace,
-      {
-        metadata: {
-          finalizers: (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer),
-          resourceVersion: obj.metadata.resourceVersion,
-        },
-      },
+      { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } },
     );
   }
 
