@@ -68,8 +68,7 @@ export function resizePartition(
     out.splice(drop, 1);
   }
   // Every broker in p's rotation; among equally filled clusters the rotation decides.
-  const total = [...clusterOf.keys()].length;
-  const order = out.length < replicas ? placePartition(p, total, brokers) : [];
+  const order = out.length < replicas ? placePartition(p, clusterOf.size, brokers) : [];
   while (out.length < replicas) {
     const next = order
       .filter((id) => !out.includes(id))
