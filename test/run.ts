@@ -92,6 +92,12 @@ async function main(): Promise<number> {
     "tsx",
     "--test",
     "--test-concurrency=1",
+    // A file whose fixture leaked a handle still ends: its exit hooks kill
+    // every child (API servers, Kafka JVMs), and the next file runs.
+    "--test-force-exit",
+    // No test, suite or hook hangs the run: the longest suite (real Kafka)
+    // takes under 8 minutes here, so 20 is a failure, not a slow machine.
+    "--test-timeout=1200000",
     "--test-reporter=spec",
     ...files.map((f) => relative(root, f)),
   ];

@@ -79,7 +79,7 @@ function headersOf(opts: RequestOptions): Record<string, string | string[] | num
 
 export class DynamicClient {
   readonly server: string;
-  private readonly agent: Promise<{ agent: Agent; opts: RequestOptions }>;
+  private readonly agent: Promise<{ agent: Agent; watchAgent: Agent; opts: RequestOptions }>;
   private readonly discovery = new Map<string, Promise<ApiResourceList>>();
   private readonly timeoutMs: number;
   private readonly userAgent: string;
@@ -98,25 +98,33 @@ export class DynamicClient {
     this.agent = this.makeAgent();
   }
 
-  private async makeAgent(): Promise<{ agent: Agent; opts: RequestOptions }> {
+  /**
+   * Two agents: requests share at most 32 connections; every watch has a
+   * connection of its own for as long as it runs. Were watches to take from
+   * the requests' pool, a process watching 32 kinds would queue every later
+   * request forever (a queued request has no socket, so no timeout either).
+   */
+  private async makeAgent(): Promise<{ agent: Agent; watchAgent: Agent; opts: RequestOptions }> {
     const opts: RequestOptions = {};
     await this.kc.applyToHTTPSOptions(opts);
     const cluster = this.kc.getCurrentCluster();
-    const agent = new Agent({
-      keepAlive: true,
-      maxSockets: 32,
+    const tls = {
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
       ...(opts.key !== undefined ? { key: opts.key } : {}),
       ...(cluster?.tlsServerName ? { servername: cluster.tlsServerName } : {}),
       rejectUnauthorized: !(cluster?.skipTLSVerify ?? false),
-    });
-    return { agent, opts };
+    };
+    const agent = new Agent({ keepAlive: true, maxSockets: 32, ...tls });
+    const watchAgent = new Agent({ keepAlive: false, ...tls });
+    return { agent, watchAgent, opts };
   }
 
-  /** Closes idle keep-alive connections. */
+  /** Closes idle keep-alive connections and every watch. */
   async close(): Promise<void> {
-    (await this.agent).agent.destroy();
+    const { agent, watchAgent } = await this.agent;
+    agent.destroy();
+    watchAgent.destroy();
   }
 
   /** Sends one request; JSON in, JSON out. Throws KubeApiError for non-2xx answers. */
@@ -388,7 +396,7 @@ export class DynamicClient {
     idleTimeoutMs: number,
     setCode: (code: number) => void,
   ): Promise<void> {
-    const { agent, opts: auth } = await this.agent;
+    const { watchAgent: agent, opts: auth } = await this.agent;
     await new Promise<void>((resolve, reject) => {
       const req = request(
         new URL(this.server + path),

@@ -17,6 +17,7 @@ import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { testLogger } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 const remoteNames = ["east", "west"];
 const cli = fileURLToPath(new URL("../../controller/cli/main.ts", import.meta.url));
@@ -38,10 +39,14 @@ before(async () => {
 
 after(async () => {
   controller?.kill("SIGKILL");
-  await Promise.all(players.map((p) => p.stop()));
-  for (const r of remotes.values()) await r.close();
-  await central.close();
-  await bed.close();
+  await teardown(
+    () => Promise.all(players.map((p) => p.stop())),
+    async () => {
+      for (const r of remotes.values()) await r.close();
+    },
+    () => central.close(),
+    () => bed.close(),
+  );
 });
 
 test(

@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Informer, type InformerEvent } from "../../controller/kube/informer.ts";
 import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { teardown } from "../teardown.ts";
 
 let bed: TestBed;
 let client: DynamicClient;
@@ -45,8 +46,10 @@ before(async () => {
 });
 
 after(async () => {
-  await client.close();
-  await bed.close();
+  await teardown(
+    () => client.close(),
+    () => bed.close(),
+  );
 });
 
 test(

@@ -31,6 +31,7 @@ import {
   RollWatch,
   startStream,
 } from "../kafka/proofs.ts";
+import { teardown } from "../teardown.ts";
 
 const log = (m: string): void => {
   console.log(`[access] ${m}`);
@@ -214,8 +215,12 @@ describe("topics, users and access on a running stretch cluster", () => {
   });
 
   after(async () => {
-    producer.stop();
-    await bed.stop();
+    await teardown(
+      () => {
+        producer.stop();
+      },
+      () => bed.stop(),
+    );
   });
 
   test("a KafkaTopic gets one replica per cluster; config changes, partitions grow, a decrease is refused", async () => {

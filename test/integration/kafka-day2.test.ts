@@ -27,6 +27,7 @@ import {
   RollWatch,
   startStream,
 } from "../kafka/proofs.ts";
+import { teardown } from "../teardown.ts";
 
 const log = (m: string): void => {
   console.log(`[day2] ${m}`);
@@ -111,8 +112,12 @@ describe("removing brokers on a running stretch cluster", () => {
   });
 
   after(async () => {
-    producer.stop();
-    await bed.stop();
+    await teardown(
+      () => {
+        producer.stop();
+      },
+      () => bed.stop(),
+    );
   });
 
   test("scaling a pool down is refused while the broker holds replicas, naming it; nothing is touched", async () => {

@@ -27,6 +27,7 @@ import {
   quorumStatus,
   startStream,
 } from "../kafka/proofs.ts";
+import { teardown } from "../teardown.ts";
 
 const log = (m: string): void => {
   console.log(`[quorum] ${m}`);
@@ -82,8 +83,12 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
   });
 
   after(async () => {
-    producer.stop();
-    await bed.stop();
+    await teardown(
+      () => {
+        producer.stop();
+      },
+      () => bed.stop(),
+    );
   });
 
   test("adding a cluster: its controller becomes a voter once caught up, its broker registers", async () => {
@@ -172,12 +177,27 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       placed.some((p) => p.replicas.includes(southBroker)),
       "south holds replicas",
     );
+    // Every version of the claim's status, however briefly it lasts: the
+    // voter may leave between two polls.
+    let sawLeaving = false;
+    const watching = new AbortController();
+    const rv = (await current()).metadata.resourceVersion ?? "";
+    const watch = bed.central
+      .watch<Claim>(claim.apiVersion, claim.kind, {
+        namespace: "team-a",
+        resourceVersion: rv,
+        timeoutSeconds: 600,
+        signal: watching.signal,
+        onEvent: (e) => {
+          if (e.object.status?.kafka?.removing?.some((r) => r.voter)) sawLeaving = true;
+        },
+      })
+      .catch(() => {});
     await apply((c) => {
       c.spec["brokerRemoval"] = { policy: "Drain" };
       for (const p of south()?.nodePools ?? []) p.replicas = 0;
     });
     // Until the pod goes, Kafka may count it a voter; never a voter without its pod.
-    let sawLeaving = false;
     await eventually(
       "south empty, its controller no longer a voter",
       async () => {
@@ -190,12 +210,13 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
             "a voter without its pod",
           );
         const removing = (await current()).status?.kafka?.removing ?? [];
-        if (removing.some((r) => r.voter)) sawLeaving = true;
         return !voter && pods.length === 0 && removing.length === 0 ? true : undefined;
       },
       300,
       2000,
     );
+    watching.abort();
+    await watch;
     assert.ok(sawLeaving, "the claim showed the controller leaving the voters");
     const parts = await describeTopic(bed, "east", "spread");
     const clusterOf = new Map(bed.nodes.map((n) => [n.id, n.cluster]));

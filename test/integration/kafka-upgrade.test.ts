@@ -26,6 +26,7 @@ import {
   RollWatch,
   startStream,
 } from "../kafka/proofs.ts";
+import { teardown } from "../teardown.ts";
 
 const log = (m: string): void => {
   console.log(`[upgrade] ${m}`);
@@ -104,8 +105,12 @@ describe("upgrading Kafka on a running stretch cluster", () => {
   });
 
   after(async () => {
-    producer.stop();
-    await bed.stop();
+    await teardown(
+      () => {
+        producer.stop();
+      },
+      () => bed.stop(),
+    );
   });
 
   test("a new cluster finalizes its version's metadata.version", async () => {

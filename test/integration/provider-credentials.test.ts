@@ -23,6 +23,7 @@ import {
   testLogger,
   type ProviderBed,
 } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 let pb: ProviderBed;
 let central: DynamicClient;
@@ -50,8 +51,10 @@ before(async () => {
 });
 
 after(async () => {
-  await provider.stop();
-  await pb.close();
+  await teardown(
+    () => provider.stop(),
+    () => pb.close(),
+  );
 });
 
 test(

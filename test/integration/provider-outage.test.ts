@@ -18,6 +18,7 @@ import {
   testLogger,
   type ProviderBed,
 } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -50,8 +51,10 @@ before(async () => {
 });
 
 after(async () => {
-  await provider.stop();
-  await pb.close();
+  await teardown(
+    () => provider.stop(),
+    () => pb.close(),
+  );
 });
 
 test(

@@ -21,6 +21,7 @@ import {
   testLogger,
   type ProviderBed,
 } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 let pb: ProviderBed;
 let central: DynamicClient;
@@ -147,9 +148,11 @@ before(async () => {
 });
 
 after(async () => {
-  await player.stop();
-  await provider.stop();
-  await pb.close();
+  await teardown(
+    () => player.stop(),
+    () => provider.stop(),
+    () => pb.close(),
+  );
 });
 
 test(

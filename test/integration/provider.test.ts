@@ -13,6 +13,7 @@ import { Provider } from "../../controller/provider/provider.ts";
 import { finalizer } from "../../controller/provider/reconciler.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { fastQueue, providerBed, testLogger, type ProviderBed } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 let central: DynamicClient;
 let east: DynamicClient;
@@ -94,8 +95,10 @@ before(async () => {
 });
 
 after(async () => {
-  await provider.stop();
-  await pb.close();
+  await teardown(
+    () => provider.stop(),
+    () => pb.close(),
+  );
 });
 
 describe("the provider", () => {

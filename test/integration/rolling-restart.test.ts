@@ -14,6 +14,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { Provider } from "../../controller/provider/provider.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { fastQueue, providerBed, testLogger, type ProviderBed } from "../../devbed/provider-bed.ts";
+import { teardown } from "../teardown.ts";
 
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "test" };
@@ -262,12 +263,11 @@ before(async () => {
 
 after(async () => {
   strimzi.running = false;
-  try {
-    await strimziLoop;
-  } finally {
-    await provider.stop();
-    await pb.close();
-  }
+  await teardown(
+    () => strimziLoop,
+    () => provider.stop(),
+    () => pb.close(),
+  );
 });
 
 test(

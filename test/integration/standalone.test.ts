@@ -53,6 +53,7 @@ import { readYamlDocuments } from "../../devbed/external-crds.ts";
 import { installCrds, waitEstablished } from "../../devbed/install.ts";
 import { serverCa, testLogger } from "../../devbed/provider-bed.ts";
 import { run } from "../../devbed/run.ts";
+import { teardown } from "../teardown.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const remoteNames = ["east", "west"];
@@ -185,10 +186,14 @@ before(async () => {
 
 after(async () => {
   controller?.kill("SIGKILL");
-  await Promise.all(players.map((p) => p.stop()));
-  for (const r of remotes.values()) await r.close();
-  await central.close();
-  await bed.close();
+  await teardown(
+    () => Promise.all(players.map((p) => p.stop())),
+    async () => {
+      for (const r of remotes.values()) await r.close();
+    },
+    () => central.close(),
+    () => bed.close(),
+  );
   if (!process.env["STRETCH_KAFKA_KEEP_TESTBED"]) rmSync(work, { recursive: true, force: true });
 });
 

@@ -58,15 +58,26 @@ export async function createTopic(
   topic: string,
   partitions: number,
 ): Promise<void> {
-  await bed.tool(cluster, "org.apache.kafka.tools.TopicCommand", [
-    "--bootstrap-server",
-    bed.bootstrap(cluster),
-    "--create",
-    "--topic",
-    topic,
-    "--partitions",
-    String(partitions),
-  ]);
+  // A broker that has just joined may time a first request out on a loaded
+  // machine; --if-not-exists makes a retry safe when the first one did land.
+  await eventually(
+    `topic ${topic} created`,
+    async () => {
+      await bed.tool(cluster, "org.apache.kafka.tools.TopicCommand", [
+        "--bootstrap-server",
+        bed.bootstrap(cluster),
+        "--create",
+        "--if-not-exists",
+        "--topic",
+        topic,
+        "--partitions",
+        String(partitions),
+      ]);
+      return true;
+    },
+    240,
+    2000,
+  );
 }
 
 export interface Ack {
