@@ -42,6 +42,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly remoteClusterReady = new Gauge({
+    name: "stretchkafka_remote_cluster_ready",
+    help: "1 when the provider reaches a ProviderConfig's cluster with its credentials (the ProviderConfig's Ready condition), else 0.",
+    labelNames: ["cluster"] as const,
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: "stretchkafka_certificate_expiry_timestamp_seconds",
+    help: "When a certificate the provider issued into a remote Secret expires (Unix time); renewed 30 days before by default.",
+    labelNames: ["cluster", "namespace", "secret"] as const,
+    registers: [this.registry],
+  });
+
   readonly kafkaReachable = new Gauge({
     name: "stretchkafka_kafka_reachable",
     help: "1 when the provider's last request over the admin channel of a Kafka cluster (a composite) was answered, else 0.",

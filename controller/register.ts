@@ -120,6 +120,12 @@ export const providerRules: Rule[] = [
   { apiGroups: ["core.strimzi.io"], resources: ["strimzipodsets"], verbs: all },
   { apiGroups: ["kafka.strimzi.io"], resources: ["kafkas"], verbs: all },
   { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },
+  // Metrics, where a claim asks for them (the Prometheus Operator's kinds).
+  {
+    apiGroups: ["monitoring.coreos.com"],
+    resources: ["podmonitors", "prometheusrules"],
+    verbs: all,
+  },
 ];
 
 export const providerServiceAccount = "stretch-kafka-provider";

@@ -1,7 +1,8 @@
 /**
  * CRDs of the projects we integrate with, fetched at test time from their
- * published artifacts (never committed): Crossplane and MCS from their Go
- * modules, Strimzi from its api test-jar on Maven Central.
+ * published artifacts (never committed): Crossplane, MCS and the Prometheus
+ * Operator from their Go modules, Strimzi from its api test-jar on Maven
+ * Central.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,8 @@ import { run } from "./run.ts";
 export const versions = {
   crossplane: "v2.2.1",
   mcs: "v0.3.0",
+  // The module's example/prometheus-operator-crd holds the CRDs it installs.
+  prometheusOperator: "v0.88.0",
   // The io.strimzi:api test-jar carries the generated CRDs under crds/v1 (the
   // core.strimzi.io/v1 and kafka.strimzi.io/v1 APIs that Strimzi 1.x serves).
   strimzi: "0.51.0",
@@ -23,6 +26,8 @@ export const versions = {
 export interface ExternalCrds {
   crossplane: string[];
   mcs: string[];
+  /** PodMonitor, PrometheusRule and ServiceMonitor (monitoring.coreos.com/v1). */
+  monitoring: string[];
   strimzi: string[];
   strimziLegacy: string[];
 }
@@ -79,12 +84,23 @@ export async function externalCrds(log: (msg: string) => void = () => {}): Promi
     "crds",
   );
   const mcs = join(await goModuleDir("sigs.k8s.io/mcs-api", versions.mcs), "config", "crd");
+  const monitoring = join(
+    await goModuleDir(
+      "github.com/prometheus-operator/prometheus-operator",
+      versions.prometheusOperator,
+    ),
+    "example",
+    "prometheus-operator-crd",
+  );
   const strimzi = await strimziCrdDir(versions.strimzi, "v1", log);
   const strimziLegacy = await strimziCrdDir(versions.strimziLegacy, "v1beta2", log);
   const wanted = (f: string): boolean => /strimzipodset|Crd-kafka\.yaml$/.test(f);
   return {
     crossplane: yamlFiles(crossplane),
     mcs: yamlFiles(mcs),
+    monitoring: yamlFiles(monitoring).filter((f) =>
+      /_(podmonitors|prometheusrules|servicemonitors)\.yaml$/.test(f),
+    ),
     strimzi: yamlFiles(strimzi).filter(wanted),
     strimziLegacy: yamlFiles(strimziLegacy).filter(wanted),
   };

@@ -81,6 +81,8 @@ export async function waitEstablished(
 export interface InstallOptions {
   crossplane?: boolean;
   mcs?: boolean;
+  /** The Prometheus Operator's PodMonitor, PrometheusRule and ServiceMonitor. */
+  monitoring?: boolean;
   strimzi?: boolean;
   /** Strimzi 0.49-0.51's CRDs (serving v1beta2 too) instead of Strimzi 1.x's. */
   strimziLegacy?: boolean;
@@ -92,6 +94,7 @@ export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Pr
   const want = {
     crossplane: true,
     mcs: true,
+    monitoring: true,
     strimzi: true,
     strimziLegacy: false,
     ours: true,
@@ -101,6 +104,7 @@ export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Pr
   const files = [
     ...(want.crossplane ? ext.crossplane : []),
     ...(want.mcs ? ext.mcs : []),
+    ...(want.monitoring ? ext.monitoring : []),
     ...(want.strimzi && !want.strimziLegacy ? ext.strimzi : []),
     ...(want.strimziLegacy ? ext.strimziLegacy : []),
     ...(want.ours ? ourCrdFiles() : []),

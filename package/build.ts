@@ -9,6 +9,8 @@
  *   dist/install/crds.yaml      standalone: our CRDs and Crossplane's Composition CRD
  *   dist/install/controller.yaml  standalone: namespace, identity, RBAC,
  *                               Deployment and the Composition
+ *   dist/install/monitoring.yaml  the controller's ServiceMonitor and alerts,
+ *                               the Grafana dashboards as ConfigMaps
  *
  * It also writes package/standalone/remote-rbac.yaml, the remote identity
  * register-cluster creates, from the same code (a test fails when it drifts).
@@ -171,10 +173,36 @@ function concat(files: string[]): string {
   return files.map((f) => readFileSync(f, "utf8").trimEnd() + "\n").join("---\n");
 }
 
-/** Writes the standalone install (crds.yaml, then controller.yaml) under `out`/install. */
+export const dashboardsDir = join(root, "dashboards");
+
+/**
+ * The Grafana dashboards as ConfigMaps that Grafana's dashboard sidecar loads
+ * (label grafana_dashboard: "1", as kube-prometheus-stack configures it).
+ */
+export function dashboardConfigMaps(namespace: string): Record<string, unknown>[] {
+  return readdirSync(dashboardsDir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: `${basename(f, ".json")}-dashboard`,
+        namespace,
+        labels: { grafana_dashboard: "1", "app.kubernetes.io/part-of": "stretch-kafka" },
+      },
+      data: { [f]: readFileSync(join(dashboardsDir, f), "utf8") },
+    }));
+}
+
+/**
+ * Writes the standalone install under `out`/install: crds.yaml, then
+ * controller.yaml, and monitoring.yaml (the controller's ServiceMonitor and
+ * alerts, and the dashboards) for clusters with the Prometheus Operator.
+ */
 export async function assembleStandalone(
   out: string,
-): Promise<{ crds: string; controller: string }> {
+): Promise<{ crds: string; controller: string; monitoring: string }> {
   const dir = join(out, "install");
   mkdirSync(dir, { recursive: true });
   // Without Crossplane nothing else defines the Composition kind the engine reads.
@@ -194,7 +222,15 @@ export async function assembleStandalone(
       compositionFile,
     ]),
   );
-  return { crds, controller };
+  const monitoring = join(dir, "monitoring.yaml");
+  writeFileSync(
+    monitoring,
+    [
+      readFileSync(here("standalone", "monitoring.yaml"), "utf8").trimEnd() + "\n",
+      ...dashboardConfigMaps("stretch-kafka-system").map((o) => stringify(o)),
+    ].join("---\n"),
+  );
+  return { crds, controller, monitoring };
 }
 
 export const remoteRbacFile = here("standalone", "remote-rbac.yaml");
@@ -250,7 +286,7 @@ async function main(): Promise<void> {
     log(`built ${built[kind]}${embedded}`);
   }
   const install = await assembleStandalone(values.out);
-  log(`wrote ${install.crds} and ${install.controller}`);
+  log(`wrote ${install.crds}, ${install.controller} and ${install.monitoring}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -274,6 +274,7 @@ export interface KafkaSpec {
      */
     superUsers?: string[];
   };
+  metrics?: MetricsSpec;
 }
 /**
  * Client listeners. Replication (9091) and controller (9090) listeners are always TLS and not configurable.
@@ -298,6 +299,49 @@ export interface ListenersSpec {
      */
     authentication?: {
       type: "tls" | "scram-sha-512";
+    };
+  };
+}
+/**
+ * Prometheus metrics of every Kafka node, the way the Strimzi Kafka image exposes them: the JMX exporter agent on port 9404 (tcp-prometheus), configured from a ConfigMap <name>-kafka-metrics in every Kubernetes cluster. Turning metrics on or off rolls every node (Kafka asked first); changing the exporter configuration rolls nothing. docs/monitoring.md.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "MetricsSpec".
+ */
+export interface MetricsSpec {
+  type: "jmxPrometheusExporter";
+  /**
+   * Replaces stretch-kafka's exporter configuration, in the JMX exporter's own format (lowercaseOutputName, rules, ...). The packaged dashboards and alerts rely on the default's metric names.
+   */
+  config?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * A Prometheus Operator PodMonitor (monitoring.coreos.com/v1) in every Kubernetes cluster, selecting this Kafka cluster's pods and labelling every series with kafka_cluster, kubernetes_cluster and node_id. The PodMonitor CRD must be installed in every cluster.
+   */
+  podMonitor?: {
+    enabled?: boolean;
+    /**
+     * How often Prometheus scrapes each node.
+     */
+    interval?: string;
+    /**
+     * Labels of the PodMonitor, for the Prometheus's podMonitorSelector.
+     */
+    labels?: {
+      [k: string]: string | undefined;
+    };
+  };
+  /**
+   * A Prometheus Operator PrometheusRule (monitoring.coreos.com/v1) with stretch-kafka's alerts on the Kafka nodes of each Kubernetes cluster (docs/monitoring.md lists them).
+   */
+  prometheusRule?: {
+    enabled?: boolean;
+    /**
+     * Labels of the PrometheusRule, for the Prometheus's ruleSelector.
+     */
+    labels?: {
+      [k: string]: string | undefined;
     };
   };
 }
@@ -1714,6 +1758,171 @@ export interface RemoteNetworkPolicyStatus {
  * via the `definition` "RemoteNetworkPolicyAtProvider".
  */
 export interface RemoteNetworkPolicyAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+}
+/**
+ * The Prometheus Operator PodMonitor that scrapes a Kubernetes cluster's Kafka nodes.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitor".
+ */
+export interface RemotePodMonitor {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemotePodMonitor";
+  metadata: KubeObjectMeta;
+  spec: RemotePodMonitorSpec;
+  status?: RemotePodMonitorStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitorSpec".
+ */
+export interface RemotePodMonitorSpec {
+  forProvider: RemotePodMonitorForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitorForProvider".
+ */
+export interface RemotePodMonitorForProvider {
+  manifest: RemotePodMonitorManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote PodMonitor.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitorManifest".
+ */
+export interface RemotePodMonitorManifest {
+  apiVersion: "monitoring.coreos.com/v1";
+  kind: "PodMonitor";
+  metadata: ObjectMeta;
+  spec: {
+    selector: {
+      [k: string]: unknown | undefined;
+    };
+    podMetricsEndpoints: {
+      [k: string]: unknown | undefined;
+    }[];
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitorStatus".
+ */
+export interface RemotePodMonitorStatus {
+  atProvider?: RemotePodMonitorAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodMonitorAtProvider".
+ */
+export interface RemotePodMonitorAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+}
+/**
+ * The Prometheus Operator PrometheusRule with stretch-kafka's alerts on a Kubernetes cluster's Kafka nodes.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRule".
+ */
+export interface RemotePrometheusRule {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemotePrometheusRule";
+  metadata: KubeObjectMeta;
+  spec: RemotePrometheusRuleSpec;
+  status?: RemotePrometheusRuleStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRuleSpec".
+ */
+export interface RemotePrometheusRuleSpec {
+  forProvider: RemotePrometheusRuleForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRuleForProvider".
+ */
+export interface RemotePrometheusRuleForProvider {
+  manifest: RemotePrometheusRuleManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote PrometheusRule.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRuleManifest".
+ */
+export interface RemotePrometheusRuleManifest {
+  apiVersion: "monitoring.coreos.com/v1";
+  kind: "PrometheusRule";
+  metadata: ObjectMeta;
+  spec: {
+    groups: {
+      [k: string]: unknown | undefined;
+    }[];
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRuleStatus".
+ */
+export interface RemotePrometheusRuleStatus {
+  atProvider?: RemotePrometheusRuleAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePrometheusRuleAtProvider".
+ */
+export interface RemotePrometheusRuleAtProvider {
   uid?: string;
   resourceVersion?: string;
 }

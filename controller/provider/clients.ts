@@ -81,6 +81,11 @@ export class RemoteClients {
     return this.providerConfigs.get(name);
   }
 
+  /** Every ProviderConfig as last seen. */
+  providerConfigList(): ProviderConfig[] {
+    return this.providerConfigs.list();
+  }
+
   /** The client for a ProviderConfig; throws CredentialsError with what to fix. */
   async get(name: string): Promise<RemoteClient> {
     const pc = this.providerConfigs.get(name);

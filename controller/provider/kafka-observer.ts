@@ -35,6 +35,9 @@ import { liveStatus, nodesIn } from "../kafka/live.ts";
 import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
+
+type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
+const brokerStates: BrokerState[] = ["Registered", "Fenced", "NotRegistered"];
 import type { ManagedResource } from "./reconciler.ts";
 import type { Pki } from "./pki.ts";
 
@@ -411,8 +414,12 @@ export class KafkaObserver {
         caught_up: String(v.caughtUp ?? false),
       });
     }
-    for (const b of live.brokers ?? [])
-      m.kafkaBrokers.inc({ composite, cluster: b.cluster, state: b.state });
+    // Every state of every cluster, zeros included: "no Registered broker in
+    // west" must be a 0 to alert on, not a missing series.
+    const brokers = live.brokers ?? [];
+    for (const cluster of new Set(brokers.map((b) => b.cluster)))
+      for (const state of brokerStates) m.kafkaBrokers.set({ composite, cluster, state }, 0);
+    for (const b of brokers) m.kafkaBrokers.inc({ composite, cluster: b.cluster, state: b.state });
     const p = live.partitions ?? {};
     m.kafkaPartitions.set({ composite, state: "total" }, p.total ?? 0);
     m.kafkaPartitions.set({ composite, state: "under_replicated" }, p.underReplicated ?? 0);

@@ -204,6 +204,8 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
     },
   },
   RemoteNetworkPolicy: exists,
+  RemotePodMonitor: exists,
+  RemotePrometheusRule: exists,
   RemoteKafka: exists,
   RemoteSecret: {
     notReady: () => undefined,

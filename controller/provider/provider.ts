@@ -332,18 +332,35 @@ export class Provider {
 
   /** Sets the gauges that describe the current state (called when metrics are scraped). */
   observeState(): void {
-    this.metrics.queueDepth.set(this.queue.depth);
-    this.metrics.managedResources.reset();
+    const m = this.metrics;
+    m.queueDepth.set(this.queue.depth);
+    m.managedResources.reset();
+    m.certificateExpiry.reset();
     for (const [kind, informer] of this.informers) {
       for (const mr of informer.list()) {
         const status = (type: string): string =>
           mr.status?.conditions?.find((c) => c.type === type)?.status ?? "Unknown";
-        this.metrics.managedResources.inc({
-          kind,
-          ready: status("Ready"),
-          synced: status("Synced"),
-        });
+        m.managedResources.inc({ kind, ready: status("Ready"), synced: status("Synced") });
+        const notAfter = (
+          mr.status?.atProvider as { certificate?: { notAfter?: string } } | undefined
+        )?.certificate?.notAfter;
+        if (kind === "RemoteSecret" && notAfter) {
+          const manifest = mr.spec.forProvider.manifest;
+          m.certificateExpiry.set(
+            {
+              cluster: mr.spec.providerConfigRef.name,
+              namespace: manifest.metadata.namespace ?? "",
+              secret: manifest.metadata.name ?? "",
+            },
+            Date.parse(notAfter) / 1000,
+          );
+        }
       }
+    }
+    m.remoteClusterReady.reset();
+    for (const pc of this.clients.providerConfigList()) {
+      const ready = pc.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+      m.remoteClusterReady.set({ cluster: pc.metadata.name ?? "" }, ready ? 1 : 0);
     }
   }
 

@@ -6,7 +6,8 @@
  * exactly as real Strimzi does, and for each:
  * - binds it to the cluster's one node (the scheduler's part), so that its
  *   deletion is graceful, as for any scheduled pod;
- * - mounts its volumes: the node's ConfigMap as files, each
+ * - mounts its volumes: the node's ConfigMap (or a projection of ConfigMaps:
+ *   the node's and the cluster's exporter configuration) as files, each
  *   PersistentVolumeClaim as a directory kept by the claim's uid (a pod
  *   deleted and created again finds its data; a new claim is a new, empty
  *   volume), each emptyDir as a directory of that pod;
@@ -38,7 +39,11 @@
  *   DirectoryConfigProvider reads the same reference; a Secret the pod may
  *   not read fails the container, as it fails Kafka's start.
  * - cgroup memory: a pod with no -Xmx gets the agent's default heap.
- * The liveness probe is not played.
+ * - with KAFKA_JMX_EXPORTER_ENABLED=true, kafka_run.sh's JMX exporter agent
+ *   (the same jar version, from Maven Central) on the pod's address and port
+ *   9404 rather than every address.
+ * The liveness probe is not played, and ConfigMap files are written when the
+ * container starts, not refreshed while it runs as a kubelet does.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -65,7 +70,8 @@ import { Informer } from "../../controller/kube/informer.ts";
 import { reapOnExit } from "../reaper.ts";
 import { run, RunError } from "../run.ts";
 import type { DnsRecord, StretchNetwork } from "./network.ts";
-import { kafkaClasspath } from "./runtime.ts";
+import { jmxExporterJar, kafkaClasspath } from "./runtime.ts";
+import { metricsConfigKey, metricsPort } from "../../functions/stretch-kafka/metrics.ts";
 
 interface Container {
   name: string;
@@ -78,9 +84,15 @@ interface Container {
   readinessProbe?: { initialDelaySeconds?: number; periodSeconds?: number };
 }
 
+interface ConfigMapSource {
+  name: string;
+  items?: { key: string; path: string }[];
+}
+
 interface Volume {
   name: string;
-  configMap?: { name: string };
+  configMap?: ConfigMapSource;
+  projected?: { sources: { configMap?: ConfigMapSource }[] };
   persistentVolumeClaim?: { claimName: string };
   emptyDir?: object;
 }
@@ -429,15 +441,16 @@ export class NodeAgent {
       const at = join(r.root, m.mountPath);
       if (!v) continue;
       mkdirSync(dirname(at), { recursive: true });
-      if (v.configMap) {
-        const cm = await client.find<KubeObject & { data?: Record<string, string> }>(
-          "v1",
-          "ConfigMap",
-          v.configMap.name,
-          namespace,
-        );
-        if (!cm) throw new Error(`configmap "${v.configMap.name}" not found`);
-        files = cm.data ?? {};
+      // A ConfigMap, or a projection of ConfigMaps only (the service account
+      // token's projection is the API client's, not files of Kafka's).
+      const sources = v.configMap
+        ? [v.configMap]
+        : v.projected?.sources.every((src) => src.configMap)
+          ? v.projected.sources.flatMap((src) => (src.configMap ? [src.configMap] : []))
+          : [];
+      if (sources.length > 0) {
+        files = {};
+        for (const src of sources) Object.assign(files, await this.configMapFiles(src));
         mkdirSync(at, { recursive: true });
       } else if (existsSync(at)) {
         continue;
@@ -485,6 +498,28 @@ export class NodeAgent {
       { mode: 0o755 },
     );
     writeFileSync(join(home, "kafka_run.sh"), rewrite(stockFormatStep), { mode: 0o755 });
+  }
+
+  /** A ConfigMap volume source's files, as the kubelet writes them (all keys, or the items named). */
+  private async configMapFiles(src: ConfigMapSource): Promise<Record<string, string>> {
+    const cm = await this.o.client.find<KubeObject & { data?: Record<string, string> }>(
+      "v1",
+      "ConfigMap",
+      src.name,
+      this.o.namespace,
+    );
+    if (!cm) throw new Error(`configmap "${src.name}" not found`);
+    const data = cm.data ?? {};
+    if (!src.items) return data;
+    const out: Record<string, string> = {};
+    for (const item of src.items) {
+      const value = data[item.key];
+      if (value === undefined) {
+        throw new Error(`configmap "${src.name}": key "${item.key}" not found`);
+      }
+      out[item.path] = value;
+    }
+    return out;
   }
 
   private serverConfig(config: string, r: Running, rewrite: (t: string) => string): string {
@@ -578,12 +613,20 @@ export class NodeAgent {
     const custom = join(r.root, "opt", "kafka", "custom-config");
     const classpath = await kafkaClasspath(kafkaVersion(c.image), () => {});
     const heap = heapOptions(this.env(c, r)["KAFKA_HEAP_OPTS"], this.o.defaultHeap ?? "384m");
+    // kafka_run.sh's agent line, bound to the pod's address (no network namespace here).
+    const exporter =
+      this.env(c, r)["KAFKA_JMX_EXPORTER_ENABLED"] === "true"
+        ? [
+            `-javaagent:${await jmxExporterJar()}=${r.ip}:${metricsPort.port}:${join(custom, metricsConfigKey)}`,
+          ]
+        : [];
     const out = createWriteStream(join(r.root, "kafka.log"), { flags: "a" });
     await once(out, "open");
     const proc = spawn(
       "java",
       [
         ...heap,
+        ...exporter,
         ...javaArgs(this.o.network.hostsFile(this.cluster), classpath),
         `-Dlog4j2.configurationFile=${join(custom, "log4j2.properties")}`,
         "kafka.Kafka",

@@ -97,3 +97,22 @@ export async function kafkaClasspath(
   );
   return `${lib}/*`;
 }
+
+/** The JMX exporter agent the Strimzi Kafka image carries under $JMX_EXPORTER_HOME. */
+export const jmxExporterVersion = "1.0.1";
+
+/** The agent's jar, from Maven Central on first use. */
+export async function jmxExporterJar(): Promise<string> {
+  const dir = cacheDir("jmx-exporter", jmxExporterVersion);
+  const jar = join(dir, `jmx_prometheus_javaagent-${jmxExporterVersion}.jar`);
+  if (existsSync(jar)) return jar;
+  await run("mvn", [
+    "-q",
+    "-B",
+    "dependency:copy",
+    `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${jmxExporterVersion}`,
+    `-DoutputDirectory=${dir}`,
+  ]);
+  if (!existsSync(jar)) throw new Error(`Maven left no ${jar}`);
+  return jar;
+}

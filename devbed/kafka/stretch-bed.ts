@@ -9,6 +9,7 @@
  * simulated cluster, with Kafka's own tools run as clients inside a cluster.
  * `KafkaStretchBed` is the whole bed the real-Kafka tests and benchmark use.
  */
+import type { Server } from "node:http";
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +19,9 @@ import type { Logger } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { defaultKafkaVersion } from "../../functions/stretch-kafka/image.ts";
 import { startController, type Controller } from "../../controller/cli/stack.ts";
-import { startTestBed, type TestBed } from "../clusters.ts";
+import { serveHttp } from "../../controller/http.ts";
+import { Metrics } from "../../controller/metrics.ts";
+import { freePort, startTestBed, type TestBed } from "../clusters.ts";
 import { eventually } from "../eventually.ts";
 import { fastQueue, testLogger } from "../provider-bed.ts";
 import { run, type RunResult } from "../run.ts";
@@ -244,6 +247,8 @@ export interface KafkaStretchOptions {
   readySeconds?: number;
   /** Simulated clusters registered (ProviderConfig, node agent) but not in the claim yet, to add later. */
   spareClusters?: string[];
+  /** Serve the controller's /metrics on a free loopback port (metricsUrl), as its process does. */
+  controllerMetrics?: boolean;
 }
 
 interface ClaimStatus extends KubeObject {
@@ -253,6 +258,10 @@ interface ClaimStatus extends KubeObject {
 
 /** A claim's Kafka through the whole path, as the real-Kafka tests and benchmark run it. */
 export class KafkaStretchBed {
+  /** The controller's /metrics, with controllerMetrics. */
+  metricsUrl: string | undefined;
+  private http: Server | undefined;
+
   private constructor(
     readonly bed: TestBed,
     readonly central: DynamicClient,
@@ -301,7 +310,12 @@ export class KafkaStretchBed {
     };
     try {
       await prepareBed(bed, names, { targetNamespace: namespace, report });
-      const central = new DynamicClient(bed.cluster("central").kubeConfig());
+      const metrics = o.controllerMetrics ? new Metrics() : undefined;
+      // As the controller's process counts its central requests (shared with the test here).
+      const central = new DynamicClient(
+        bed.cluster("central").kubeConfig(),
+        metrics ? { onRequest: metrics.requestHook("central") } : {},
+      );
       const remotes = new Map(
         names.map((n) => [n, new DynamicClient(bed.cluster(n).kubeConfig())]),
       );
@@ -325,6 +339,7 @@ export class KafkaStretchBed {
         queue: fastQueue,
         // Asked every 2 s here, so a test sees Kafka's changes within seconds.
         kafka: { intervalMs: 2000, lookup: kafka.network.lookup },
+        ...(metrics ? { metrics } : {}),
       };
       const controller = await startController(central, log, controllerOptions);
       closers.push(() => controller.stop());
@@ -343,6 +358,25 @@ export class KafkaStretchBed {
         claim,
         namespace,
       );
+      if (metrics) {
+        const port = await freePort();
+        const http = await serveHttp(`127.0.0.1:${String(port)}`, metrics, {
+          ready: () => s.controller.synced,
+          beforeScrape: () => {
+            s.controller.provider.observeState();
+          },
+        });
+        closers.push(
+          () =>
+            new Promise<void>((resolve) =>
+              http.close(() => {
+                resolve();
+              }),
+            ),
+        );
+        s.http = http;
+        s.metricsUrl = `http://127.0.0.1:${String(port)}/metrics`;
+      }
       const ns = claim.metadata.namespace ?? "default";
       await central.apply(
         { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
@@ -471,6 +505,13 @@ export class KafkaStretchBed {
   }
 
   async stop(): Promise<void> {
+    const http = this.http;
+    if (http)
+      await new Promise<void>((resolve) =>
+        http.close(() => {
+          resolve();
+        }),
+      );
     await Promise.all(this.players.map((p) => p.stop()));
     await this.controller.stop();
     await this.kafka.stop();

@@ -47,6 +47,7 @@ import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.t
 import { everyNodeCurrent, maintenancePlan, metadataPlan } from "./upgrade.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
+import { metricsObjects } from "./metrics.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
 import { podIdentity } from "./resources/rbac.ts";
 import type { RemoteObject } from "./resources/remote-object.ts";
@@ -350,8 +351,15 @@ function plan(o: {
       ...caCertificates({ ...cl, authority: composite }),
     );
     if (spec.networking.networkPolicies?.enabled) {
-      objects.push(kafkaNetworkPolicy({ ...cl, policy: spec.networking.networkPolicies }));
+      objects.push(
+        kafkaNetworkPolicy({
+          ...cl,
+          policy: spec.networking.networkPolicies,
+          metrics: spec.kafka.metrics !== undefined,
+        }),
+      );
     }
+    if (spec.kafka.metrics) objects.push(...metricsObjects({ ...cl, metrics: spec.kafka.metrics }));
     const brokerAddrs = c.nodes
       .filter((n) => n.isBroker)
       .flatMap((n) => {

@@ -10,6 +10,8 @@ const shortKind: Record<ManagedKind, string> = {
   RemoteServiceExport: "export",
   RemotePersistentVolumeClaim: "pvc",
   RemoteNetworkPolicy: "netpol",
+  RemotePodMonitor: "podmonitor",
+  RemotePrometheusRule: "rules",
   RemoteServiceAccount: "sa",
   RemoteRole: "role",
   RemoteRoleBinding: "rolebinding",

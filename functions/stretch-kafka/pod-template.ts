@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
 import { annotations, headlessService, kafkaServiceAccount, labels } from "./names.ts";
+import { metricsConfigKey, metricsConfigMapName, metricsPort } from "./metrics.ts";
 import { listeners } from "./ports.ts";
 import { nodeListeners } from "./kafka-config.ts";
 import type { NodeVolume } from "./storage.ts";
@@ -107,6 +108,7 @@ export function stableHash(value: unknown): string {
 export function podDefinition(o: PodInput): Record<string, unknown> {
   const { node, kafkaName, namespace } = o;
   const opened = nodeListeners(o.spec, node);
+  const metrics = o.spec.kafka.metrics !== undefined;
   const ports = [
     { name: "tcp-kafkaagent", containerPort: 8443, protocol: "TCP" },
     ...opened.map((k) => ({
@@ -114,6 +116,9 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
       containerPort: listeners[k].port,
       protocol: "TCP",
     })),
+    ...(metrics
+      ? [{ name: metricsPort.name, containerPort: metricsPort.port, protocol: "TCP" }]
+      : []),
   ];
   const mounts = [
     ...o.volumes.map((v) => ({ name: v.volumeName, mountPath: v.mountPath })),
@@ -154,14 +159,31 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
       },
     },
     { name: "strimzi-tmp", emptyDir: { medium: "Memory", sizeLimit: "5Mi" } },
-    { name: "kafka-metrics-and-logging", configMap: { name: node.podName } },
+    metrics
+      ? {
+          // The node's files and the cluster's exporter configuration in one
+          // directory, as the image's kafka_run.sh expects them.
+          name: "kafka-metrics-and-logging",
+          projected: {
+            sources: [
+              { configMap: { name: node.podName } },
+              {
+                configMap: {
+                  name: metricsConfigMapName(kafkaName),
+                  items: [{ key: metricsConfigKey, path: metricsConfigKey }],
+                },
+              },
+            ],
+          },
+        }
+      : { name: "kafka-metrics-and-logging", configMap: { name: node.podName } },
     { name: "ready-files", emptyDir: { medium: "Memory", sizeLimit: "1Ki" } },
     ...(o.formatInInit
       ? [{ name: "stretch-kafka-run", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }]
       : []),
   ];
   const env = [
-    { name: "KAFKA_JMX_EXPORTER_ENABLED", value: "false" },
+    { name: "KAFKA_JMX_EXPORTER_ENABLED", value: String(metrics) },
     { name: "STRIMZI_KAFKA_GC_LOG_ENABLED", value: "false" },
     { name: "KAFKA_CLUSTER_NAME", value: kafkaName },
     ...heapEnv(o.pool),

@@ -51,7 +51,8 @@ after(async () => {
 
 test(
   "the controller command composes a claim to Ready and stops on SIGTERM",
-  { timeout: 240_000 },
+  // Above the sum of the waits below, so a slow step fails naming itself.
+  { timeout: 420_000 },
   async () => {
     const port = await freePort();
     const proc = spawn(

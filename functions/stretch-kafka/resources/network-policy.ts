@@ -6,6 +6,7 @@
  */
 import type { NetworkPoliciesSpec } from "../../../apis/index.ts";
 import { labels } from "../names.ts";
+import { metricsPort } from "../metrics.ts";
 import { listeners } from "../ports.ts";
 import { stringMap } from "../util.ts";
 import { remoteMeta, type RemoteObject } from "./remote-object.ts";
@@ -15,6 +16,7 @@ export function kafkaNetworkPolicy(o: {
   kafkaName: string;
   namespace: string;
   policy: NetworkPoliciesSpec;
+  metrics: boolean;
 }): RemoteObject {
   const kafkaPods = {
     podSelector: { matchLabels: { [labels.cluster]: o.kafkaName, [labels.kind]: "Kafka" } },
@@ -42,6 +44,8 @@ export function kafkaNetworkPolicy(o: {
             ports: [tcp(listeners.controlplane.port), tcp(listeners.replication.port), tcp(8443)],
           },
           { from: clients, ports: [tcp(listeners.plain.port), tcp(listeners.tls.port)] },
+          // Prometheus, wherever it runs.
+          ...(o.metrics ? [{ ports: [tcp(metricsPort.port)] }] : []),
         ],
       },
     },
