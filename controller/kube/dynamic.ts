@@ -230,7 +230,7 @@ export class DynamicClient {
     throw new KubeApiError(
       404,
       "NotFound",
-      `the server has no resource for ${kind} in ${apiVersion}`,
+      `the server has no resource for ${kind} in ${apiVersion}: is its CRD installed there?`,
       undefined,
       "discovery",
     );

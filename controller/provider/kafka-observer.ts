@@ -35,11 +35,11 @@ import { liveStatus, nodesIn } from "../kafka/live.ts";
 import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { Metrics } from "../metrics.ts";
+import type { ManagedResource } from "./reconciler.ts";
+import type { Pki } from "./pki.ts";
 
 type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
 const brokerStates: BrokerState[] = ["Registered", "Fenced", "NotRegistered"];
-import type { ManagedResource } from "./reconciler.ts";
-import type { Pki } from "./pki.ts";
 
 export interface KafkaObserverOptions {
   /** How often each Kafka cluster is asked (default 30 s). */

@@ -274,13 +274,18 @@ test(
       fm,
     );
     await central.delete(sample.apiVersion, sample.kind, "orphan", "team-a");
-    // ...and a claim (NetworkPolicies on, so that every managed-resource kind is composed)
-    // whose certificate authority is due for rollover.
+    // ...and a claim (NetworkPolicies and metrics on, so that every managed-resource
+    // kind is composed) whose certificate authority is due for rollover.
+    const sampleSpec = sample["spec"] as Record<string, unknown> & { kafka: object };
     const claim = await central.apply(
       {
         ...sample,
         spec: {
-          ...(sample["spec"] as Record<string, unknown>),
+          ...sampleSpec,
+          kafka: {
+            ...sampleSpec.kafka,
+            metrics: { type: "jmxPrometheusExporter", prometheusRule: { enabled: true } },
+          },
           networking: { provider: "mcs", networkPolicies: { enabled: true } },
         },
       },
