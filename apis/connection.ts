@@ -10,6 +10,8 @@ export const connectionSecretKeys = [
   "bootstrap.servers.tls",
   "ca.crt",
   "clusters",
+  // Clients outside Kubernetes (spec.kafka.listeners.external); each cluster's is in "clusters".
+  "external.bootstrap.servers",
   // The producer settings measured for cross-cluster latency (docs/kafka-configuration.md).
   "producer.properties",
 ];

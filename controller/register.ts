@@ -116,7 +116,7 @@ export const providerRules: Rule[] = [
   },
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "delete"] },
   { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: all },
-  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: all },
+  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies", "ingresses"], verbs: all },
   { apiGroups: ["core.strimzi.io"], resources: ["strimzipodsets"], verbs: all },
   { apiGroups: ["kafka.strimzi.io"], resources: ["kafkas"], verbs: all },
   { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },

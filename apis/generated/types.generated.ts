@@ -301,6 +301,52 @@ export interface ListenersSpec {
       type: "tls" | "scram-sha-512";
     };
   };
+  external?: ExternalListenerSpec;
+}
+/**
+ * Clients outside Kubernetes: a TLS listener EXTERNAL-9094 on every broker, reached in each Kubernetes cluster through a bootstrap address and one address per broker, all advertised by Kafka and named in the brokers' certificates. The connection Secret's external.bootstrap.servers lists every cluster's bootstrap, its clusters key each one's. Adding, changing or removing it rolls the brokers (Kafka asked first); a broker whose external address is not known yet is kept as it runs. docs/external-access.md.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ExternalListenerSpec".
+ */
+export interface ExternalListenerSpec {
+  /**
+   * loadbalancer: a LoadBalancer Service per broker and one for the bootstrap in every cluster, addresses from their status. nodeport: NodePort Services, reached at each cluster's externalAddress and the node ports the API server assigned. ingress: an Ingress per cluster with TLS passthrough (host names from each cluster's ingress.bootstrapHost and ingress.hostTemplate), port 443.
+   */
+  type: "loadbalancer" | "nodeport" | "ingress";
+  /**
+   * tls: clients present a certificate of the clients CA (a tls KafkaUser's). scram-sha-512: clients log in as a KafkaUser of that type (SASL_SSL). Unset: server authentication only.
+   */
+  authentication?: {
+    type: "tls" | "scram-sha-512";
+  };
+  /**
+   * Options of type loadbalancer, for every Service it makes.
+   */
+  loadBalancer?: {
+    loadBalancerClass?: string;
+    /**
+     * Annotations of the Services (a cloud's load-balancer options).
+     */
+    annotations?: {
+      [k: string]: string | undefined;
+    };
+  };
+  /**
+   * Options of type ingress.
+   */
+  ingress?: {
+    /**
+     * The IngressClass of an ingress controller with TLS passthrough (ingress-nginx started with --enable-ssl-passthrough).
+     */
+    className?: string;
+    /**
+     * More annotations of the Ingress; nginx.ingress.kubernetes.io/ssl-passthrough is always set.
+     */
+    annotations?: {
+      [k: string]: string | undefined;
+    };
+  };
 }
 /**
  * Prometheus metrics of every Kafka node, the way the Strimzi Kafka image exposes them: the JMX exporter agent on port 9404 (tcp-prometheus), configured from a ConfigMap <name>-kafka-metrics in every Kubernetes cluster. Turning metrics on or off rolls every node (Kafka asked first); changing the exporter configuration rolls nothing. docs/monitoring.md.
@@ -463,9 +509,22 @@ export interface ClusterSpec {
    */
   maintenance?: boolean;
   /**
-   * Host name or IP at which this cluster's nodes are reachable from the others (provider nodeport).
+   * Host name or IP at which this cluster's Kubernetes nodes are reachable: by the other clusters (networking provider nodeport) and by clients outside (external listener of type nodeport).
    */
   externalAddress?: string;
+  /**
+   * Host names of the external listener of type ingress in this cluster; the ingress controller's address must resolve for each.
+   */
+  ingress?: {
+    /**
+     * The host clients bootstrap from in this cluster, e.g. bootstrap.east.kafka.example.com.
+     */
+    bootstrapHost: string;
+    /**
+     * Each broker's host: {nodeId} is replaced by its node id (required, so hosts are unique), {nodePodName} by its pod name, e.g. broker-{nodeId}.east.kafka.example.com.
+     */
+    hostTemplate: string;
+  };
   /**
    * @minItems 1
    * @maxItems 16
@@ -633,6 +692,10 @@ export interface ClusterStatus {
   controllers?: number;
   brokers?: number;
   bootstrapServers?: string;
+  /**
+   * The external listener's bootstrap address in this cluster, once known.
+   */
+  externalBootstrapServers?: string;
   message?: string;
 }
 /**
@@ -651,6 +714,10 @@ export interface KafkaStatus {
    * Bootstrap servers for clients that can reach every cluster.
    */
   bootstrapServers?: string;
+  /**
+   * Bootstrap servers for clients outside Kubernetes: every cluster's external bootstrap address known so far.
+   */
+  externalBootstrapServers?: string;
   /**
    * The metadata.version Kafka has finalized, as it last said.
    */
@@ -1504,6 +1571,100 @@ export interface RemoteServiceAtProvider {
     port?: number;
     nodePort?: number;
   }[];
+  loadBalancerIngress?: {
+    ip?: string;
+    hostname?: string;
+  }[];
+}
+/**
+ * The Ingress with TLS passthrough through which clients outside Kubernetes reach a cluster's brokers (external listener of type ingress). Ready once the ingress controller has given it an address.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngress".
+ */
+export interface RemoteIngress {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemoteIngress";
+  metadata: KubeObjectMeta;
+  spec: RemoteIngressSpec;
+  status?: RemoteIngressStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngressSpec".
+ */
+export interface RemoteIngressSpec {
+  forProvider: RemoteIngressForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngressForProvider".
+ */
+export interface RemoteIngressForProvider {
+  manifest: RemoteIngressManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote Ingress.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngressManifest".
+ */
+export interface RemoteIngressManifest {
+  apiVersion: "networking.k8s.io/v1";
+  kind: "Ingress";
+  metadata: ObjectMeta;
+  spec: {
+    ingressClassName?: string;
+    /**
+     * @minItems 1
+     */
+    rules: [
+      {
+        [k: string]: unknown | undefined;
+      },
+      ...{
+        [k: string]: unknown | undefined;
+      }[]
+    ];
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngressStatus".
+ */
+export interface RemoteIngressStatus {
+  atProvider?: RemoteIngressAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteIngressAtProvider".
+ */
+export interface RemoteIngressAtProvider {
+  uid?: string;
+  resourceVersion?: string;
   loadBalancerIngress?: {
     ip?: string;
     hostname?: string;

@@ -188,6 +188,19 @@ function podSetNotReady(o: KubeObject, pods: Related): string | undefined {
   return `${wanted.length - problems.length} of ${wanted.length} pods ready: ${problems.join("; ")}`;
 }
 
+/** A Service's or an Ingress's status.loadBalancer.ingress, as the remote cluster wrote it. */
+function loadBalancerIngress(o: KubeObject): { ip?: string; hostname?: string }[] {
+  const ingress =
+    (
+      statusOf(o)?.["loadBalancer"] as
+        { ingress?: { ip?: string; hostname?: string }[] } | undefined
+    )?.ingress ?? [];
+  return ingress.map((i) => ({
+    ...(i.ip ? { ip: i.ip } : {}),
+    ...(i.hostname ? { hostname: i.hostname } : {}),
+  }));
+}
+
 const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteConfigMap: exists,
   RemoteServiceAccount: exists,
@@ -228,9 +241,7 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
   RemoteService: {
     notReady: (o) => {
       const spec = o["spec"] as { type?: string } | undefined;
-      const ingress =
-        (statusOf(o)?.["loadBalancer"] as { ingress?: unknown[] } | undefined)?.ingress ?? [];
-      return spec?.type === "LoadBalancer" && ingress.length === 0
+      return spec?.type === "LoadBalancer" && loadBalancerIngress(o).length === 0
         ? "the load balancer has no address yet"
         : undefined;
     },
@@ -239,15 +250,7 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
         clusterIP?: string;
         ports?: { name?: string; port: number; nodePort?: number }[];
       };
-      const ingress = (
-        (
-          statusOf(o)?.["loadBalancer"] as
-            { ingress?: { ip?: string; hostname?: string }[] } | undefined
-        )?.ingress ?? []
-      ).map((i) => ({
-        ...(i.ip ? { ip: i.ip } : {}),
-        ...(i.hostname ? { hostname: i.hostname } : {}),
-      }));
+      const ingress = loadBalancerIngress(o);
       return {
         ...(spec.clusterIP ? { clusterIP: spec.clusterIP } : {}),
         ports: (spec.ports ?? []).map((p) => ({
@@ -257,6 +260,16 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
         })),
         ...(ingress.length > 0 ? { loadBalancerIngress: ingress } : {}),
       };
+    },
+  },
+  RemoteIngress: {
+    notReady: (o) =>
+      loadBalancerIngress(o).length === 0
+        ? "the ingress controller has not given it an address yet"
+        : undefined,
+    atProvider: (o) => {
+      const ingress = loadBalancerIngress(o);
+      return ingress.length > 0 ? { loadBalancerIngress: ingress } : {};
     },
   },
   RemoteServiceExport: {

@@ -52,6 +52,7 @@ import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
 import { podIdentity } from "./resources/rbac.ts";
 import type { RemoteObject } from "./resources/remote-object.ts";
 import { caCertificates, nodeCertificate } from "./resources/secrets.ts";
+import { ExternalAccess } from "./external-listener.ts";
 import { clusterServices } from "./resources/services.ts";
 import { pausedKafka, podSet } from "./resources/strimzi.ts";
 import { clusterHealth, conditions } from "./status.ts";
@@ -209,6 +210,8 @@ interface Plan {
   objects: RemoteObject[];
   pending: string[];
   bootstrapByCluster: Map<string, string>;
+  /** The external listener's bootstrap address per cluster, where known. */
+  externalBootstrap: Map<string, string>;
 }
 
 /** Everything every cluster needs. Nodes whose addresses are unknown are not configured at all. */
@@ -255,6 +258,11 @@ function plan(o: {
     else pending.push(a.pending);
   }
   const votersKnown = t.controllers.every((c) => addresses.has(c.id));
+  const externalSpec = spec.kafka.listeners?.external;
+  const external = externalSpec
+    ? new ExternalAccess(externalSpec, t, (cluster, name) => ctx.observedService(cluster, name))
+    : undefined;
+  const externalPending: string[] = [];
   const mode = o.mode;
   const voterNodes =
     mode === "static"
@@ -360,6 +368,7 @@ function plan(o: {
       );
     }
     if (spec.kafka.metrics) objects.push(...metricsObjects({ ...cl, metrics: spec.kafka.metrics }));
+    if (external) objects.push(...external.objects(c));
     const brokerAddrs = c.nodes
       .filter((n) => n.isBroker)
       .flatMap((n) => {
@@ -373,7 +382,9 @@ function plan(o: {
       for (const node of pool.nodes) {
         const address = addresses.get(node.id);
         const volumes = nodeVolumes(pool.spec.storage, node);
-        if (!address || !votersKnown) {
+        const ext = external && node.isBroker ? external.configurable(node) : undefined;
+        if (ext && "pending" in ext) externalPending.push(ext.pending);
+        if (!address || !votersKnown || (ext && "pending" in ext)) {
           // Keep a node that already runs exactly as it was until its address is known again.
           const kept = carried(observed, c.name, node, volumes);
           objects.push(...kept.objects);
@@ -387,6 +398,7 @@ function plan(o: {
             ...base,
             node,
             address,
+            ...(ext && "address" in ext ? { external: ext.address } : {}),
             quorum,
             replication,
             ...dirs,
@@ -404,7 +416,12 @@ function plan(o: {
           );
           data[runScriptKey] = runScript;
         }
-        const names = provider.certificateNames(ctx, node);
+        const own = provider.certificateNames(ctx, node);
+        const outside = external && node.isBroker ? external.certificateNames(node) : undefined;
+        const names = {
+          dnsNames: [...new Set([...own.dnsNames, ...(outside?.dnsNames ?? [])])],
+          ipAddresses: [...new Set([...own.ipAddresses, ...(outside?.ipAddresses ?? [])])],
+        };
         objects.push(
           nodeConfigMap({ ...cl, node, data }),
           nodeCertificate({ ...cl, authority: composite, podName: node.podName, ...names }),
@@ -436,7 +453,12 @@ function plan(o: {
       );
     }
   }
-  return { objects, pending: votersKnown ? pending : [...new Set(pending)], bootstrapByCluster };
+  return {
+    objects,
+    pending: [...(votersKnown ? pending : [...new Set(pending)]), ...externalPending],
+    bootstrapByCluster,
+    externalBootstrap: external?.bootstrapServers() ?? new Map<string, string>(),
+  };
 }
 
 /**
@@ -714,7 +736,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     perCluster.set(obj.cluster, (perCluster.get(obj.cluster) ?? 0) + 1);
   }
 
-  const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster);
+  const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster, p.externalBootstrap);
   const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
     ...removal.draining,
     ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
@@ -733,6 +755,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     observedService: () => undefined,
   });
   const allBootstrap = [...p.bootstrapByCluster.values()].join(",");
+  const externalBootstrap = [...p.externalBootstrap.values()].join(",");
   const newStatus: StretchKafkaStatus = {
     summary: {
       clusters: `${health.filter((h) => h.ready).length}/${health.length}`,
@@ -750,6 +773,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       brokers: t.brokers.map((n) => n.id),
       ...(mode === "dynamic" ? { bootstrapControllers } : {}),
       ...((clusterSet ?? allBootstrap) ? { bootstrapServers: clusterSet ?? allBootstrap } : {}),
+      ...(externalBootstrap ? { externalBootstrapServers: externalBootstrap } : {}),
       ...(metadata.finalized ? { metadataVersion: metadata.finalized } : {}),
       ...(live ? { live } : {}),
       ...(removal.draining.length + voterRemoval.leaving.length > 0
@@ -777,6 +801,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   };
   const connection: Record<string, Buffer> = {};
   if (allBootstrap) connection["bootstrap.servers"] = Buffer.from(clusterSet ?? allBootstrap);
+  if (externalBootstrap) connection["external.bootstrap.servers"] = Buffer.from(externalBootstrap);
   // The cluster CA clients must trust, once the provider has published it anywhere.
   const caMr = t.clusters
     .map((c) => observed[`${c.name}-secret-${caCertSecret(kafkaName)}`]?.status?.atProvider)
@@ -787,7 +812,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       Object.fromEntries(
         t.clusters.map((c) => [
           c.name,
-          { rack: c.rack, bootstrapServers: p.bootstrapByCluster.get(c.name) ?? "" },
+          {
+            rack: c.rack,
+            bootstrapServers: p.bootstrapByCluster.get(c.name) ?? "",
+            ...(p.externalBootstrap.has(c.name)
+              ? { externalBootstrapServers: p.externalBootstrap.get(c.name) }
+              : {}),
+          },
         ]),
       ),
     ),

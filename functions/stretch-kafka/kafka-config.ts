@@ -5,7 +5,8 @@
  */
 import type { StretchKafkaSpec } from "../../apis/index.ts";
 import type { NodeAddress } from "./networking/index.ts";
-import { listenerKeys, listeners, type ListenerKey } from "./ports.ts";
+import type { ExternalAddress } from "./external-listener.ts";
+import { externalListener, listenerKeys, listeners, type ListenerKey } from "./ports.ts";
 import type { ReplicationDefaults } from "./quorum.ts";
 import type { KafkaNode } from "./topology.ts";
 import { caCertSecret, clientsCaCertSecret } from "./names.ts";
@@ -77,7 +78,7 @@ function render(lines: [string, string][]): string {
  * KubernetesSecretConfigProvider, with the pod's ServiceAccount.
  */
 function tlsLines(
-  listener: ListenerKey,
+  listenerName: string,
   o: {
     namespace: string;
     kafkaName: string;
@@ -87,7 +88,7 @@ function tlsLines(
     trust?: "cluster" | "clients";
   },
 ): [string, string][] {
-  const prefix = `listener.name.${listeners[listener].name.toLowerCase()}`;
+  const prefix = `listener.name.${listenerName.toLowerCase()}`;
   const secret = (name: string, key: string): string =>
     `\${strimzisecrets:${o.namespace}/${name}:${key}}`;
   return [
@@ -106,11 +107,13 @@ function tlsLines(
   ];
 }
 
+type ClientAuthentication = "tls" | "scram-sha-512";
+
 /** How clients authenticate on a client listener (spec.kafka.listeners.*.authentication). */
 export function listenerAuthentication(
   spec: StretchKafkaSpec,
   k: ListenerKey,
-): "tls" | "scram-sha-512" | undefined {
+): ClientAuthentication | undefined {
   if (k === "plain") return spec.kafka.listeners?.plain?.authentication?.type;
   if (k === "tls") return spec.kafka.listeners?.tls?.authentication?.type;
   return undefined;
@@ -124,9 +127,12 @@ function securityProtocol(spec: StretchKafkaSpec, k: ListenerKey): string {
 }
 
 /** SCRAM-SHA-512 login on a client listener; the credentials are the KafkaUsers' (AlterUserScramCredentials). */
-function scramLines(spec: StretchKafkaSpec, k: ListenerKey): [string, string][] {
-  if (listenerAuthentication(spec, k) !== "scram-sha-512") return [];
-  const prefix = `listener.name.${listeners[k].name.toLowerCase()}`;
+function scramLines(
+  auth: ClientAuthentication | undefined,
+  listenerName: string,
+): [string, string][] {
+  if (auth !== "scram-sha-512") return [];
+  const prefix = `listener.name.${listenerName.toLowerCase()}`;
   return [
     [`${prefix}.sasl.enabled.mechanisms`, "SCRAM-SHA-512"],
     [
@@ -179,6 +185,8 @@ export function nodeConfig(o: {
   kafkaName: string;
   node: KafkaNode;
   address: NodeAddress;
+  /** A broker's external listener address (spec.kafka.listeners.external), once known. */
+  external?: ExternalAddress;
   quorum: QuorumConfig;
   replication: ReplicationDefaults;
   logDirs: string[];
@@ -186,12 +194,17 @@ export function nodeConfig(o: {
 }): string {
   const { spec, node, address, quorum } = o;
   const opened = nodeListeners(spec, node);
+  const ext = node.isBroker ? o.external : undefined;
+  const extAuth = spec.kafka.listeners?.external?.authentication?.type;
   const owned: [string, string][] = [
     ["node.id", String(node.id)],
     ["process.roles", node.roles.join(",")],
     [
       "listeners",
-      opened.map((k) => `${listeners[k].name}://0.0.0.0:${listeners[k].port}`).join(","),
+      [
+        ...opened.map((k) => `${listeners[k].name}://0.0.0.0:${listeners[k].port}`),
+        ...(ext ? [`${externalListener.name}://0.0.0.0:${externalListener.port}`] : []),
+      ].join(","),
     ],
   ];
   // Controllers advertise their control-plane endpoint by name, in either
@@ -202,16 +215,23 @@ export function nodeConfig(o: {
   if (advertised.length > 0) {
     owned.push([
       "advertised.listeners",
-      advertised.map((k) => `${listeners[k].name}://${address.host}:${address.ports[k]}`).join(","),
+      [
+        ...advertised.map((k) => `${listeners[k].name}://${address.host}:${address.ports[k]}`),
+        ...(ext ? [`${externalListener.name}://${ext.host}:${ext.port}`] : []),
+      ].join(","),
     ]);
   }
   owned.push(
     [
       "listener.security.protocol.map",
-      listenerKeys
-        .filter((k) => k === "controlplane" || opened.includes(k))
-        .map((k) => `${listeners[k].name}:${securityProtocol(spec, k)}`)
-        .join(","),
+      [
+        ...listenerKeys
+          .filter((k) => k === "controlplane" || opened.includes(k))
+          .map((k) => `${listeners[k].name}:${securityProtocol(spec, k)}`),
+        ...(ext
+          ? [`${externalListener.name}:${extAuth === "scram-sha-512" ? "SASL_SSL" : "SSL"}`]
+          : []),
+      ].join(","),
     ],
     ["controller.listener.names", listeners.controlplane.name],
   );
@@ -234,19 +254,21 @@ export function nodeConfig(o: {
   // Internal listeners are mutually authenticated with the cluster CA; brokers
   // need the control-plane settings too, as clients of the controllers.
   const tls = { namespace: o.namespace, kafkaName: o.kafkaName, podName: node.podName };
-  owned.push(...tlsLines("controlplane", { ...tls, clientAuth: "required" }));
-  if (node.isBroker) owned.push(...tlsLines("replication", { ...tls, clientAuth: "required" }));
-  if (opened.includes("tls")) {
-    const mutual = listenerAuthentication(spec, "tls") === "tls";
-    owned.push(
-      ...tlsLines("tls", {
-        ...tls,
-        clientAuth: mutual ? "required" : "none",
-        ...(mutual ? { trust: "clients" as const } : {}),
-      }),
-    );
-  }
-  for (const k of opened) owned.push(...scramLines(spec, k));
+  owned.push(...tlsLines(listeners.controlplane.name, { ...tls, clientAuth: "required" }));
+  if (node.isBroker)
+    owned.push(...tlsLines(listeners.replication.name, { ...tls, clientAuth: "required" }));
+  const clientTls = (name: string, auth: ClientAuthentication | undefined): [string, string][] =>
+    tlsLines(name, {
+      ...tls,
+      clientAuth: auth === "tls" ? "required" : "none",
+      ...(auth === "tls" ? { trust: "clients" as const } : {}),
+    });
+  if (opened.includes("tls"))
+    owned.push(...clientTls(listeners.tls.name, listenerAuthentication(spec, "tls")));
+  if (ext) owned.push(...clientTls(externalListener.name, extAuth));
+  for (const k of opened)
+    owned.push(...scramLines(listenerAuthentication(spec, k), listeners[k].name));
+  if (ext) owned.push(...scramLines(extAuth, externalListener.name));
   owned.push(...authorizationLines(spec, o.kafkaName));
   owned.push(["ssl.endpoint.identification.algorithm", "HTTPS"], ...configProviders);
 

@@ -7,6 +7,7 @@ const shortKind: Record<ManagedKind, string> = {
   RemoteConfigMap: "cm",
   RemoteSecret: "secret",
   RemoteService: "svc",
+  RemoteIngress: "ingress",
   RemoteServiceExport: "export",
   RemotePersistentVolumeClaim: "pvc",
   RemoteNetworkPolicy: "netpol",

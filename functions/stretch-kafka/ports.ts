@@ -8,3 +8,13 @@ export const listeners = {
 
 export type ListenerKey = keyof typeof listeners;
 export const listenerKeys: ListenerKey[] = ["controlplane", "replication", "plain", "tls"];
+
+/**
+ * The listener for clients outside Kubernetes (spec.kafka.listeners.external),
+ * brokers only; Strimzi's name for a listener "external" on port 9094.
+ */
+export const externalListener = {
+  name: "EXTERNAL-9094",
+  port: 9094,
+  portName: "tcp-external",
+} as const;

@@ -44,6 +44,7 @@ export function clusterHealth(
   observed: ObservedResources,
   desiredPerCluster: Map<string, number>,
   bootstrapServers: Map<string, string>,
+  externalBootstrap = new Map<string, string>(),
 ): ClusterHealth[] {
   const grouped = byCluster(observed);
   return t.clusters.map((c) => {
@@ -73,6 +74,7 @@ export function clusterHealth(
       message = `${pods.ready} of ${pods.total} pods ready`;
     }
     const bootstrap = bootstrapServers.get(c.name);
+    const outside = externalBootstrap.get(c.name);
     return {
       name: c.name,
       reachable: !unreachable,
@@ -82,6 +84,7 @@ export function clusterHealth(
       controllers: c.nodes.filter((n) => n.isController).length,
       brokers: c.nodes.filter((n) => n.isBroker).length,
       ...(bootstrap ? { bootstrapServers: bootstrap } : {}),
+      ...(outside ? { externalBootstrapServers: outside } : {}),
       ...(message ? { message } : {}),
     };
   });

@@ -59,6 +59,7 @@ export function validateSpec(
 
   const seenNames = new Map<string, number>();
   const seenNetworkIds = new Map<string, number>();
+  const seenBootstrapHosts = new Map<string, number>();
   spec.clusters.forEach((c, i) => {
     const prevName = seenNames.get(c.name);
     if (prevName !== undefined) {
@@ -94,6 +95,35 @@ export function validateSpec(
           `is required with networking provider nodeport: the address other clusters reach this cluster's nodes at`,
         ),
       );
+    }
+    const external = spec.kafka.listeners?.external?.type;
+    if (external === "nodeport" && !c.externalAddress) {
+      problems.push(
+        fatal(
+          `spec.clusters[${i}].externalAddress`,
+          `is required with an external listener of type nodeport: the address clients outside reach this cluster's nodes at`,
+        ),
+      );
+    }
+    if (external === "ingress") {
+      if (!c.ingress) {
+        problems.push(
+          fatal(
+            `spec.clusters[${i}].ingress`,
+            `is required with an external listener of type ingress: set bootstrapHost and hostTemplate (e.g. broker-{nodeId}.${c.name}.kafka.example.com)`,
+          ),
+        );
+      } else {
+        const prev = seenBootstrapHosts.get(c.ingress.bootstrapHost);
+        if (prev !== undefined) {
+          problems.push(
+            fatal(
+              `spec.clusters[${i}].ingress.bootstrapHost`,
+              `"${c.ingress.bootstrapHost}" is also the bootstrap host of spec.clusters[${prev}]; each cluster needs its own`,
+            ),
+          );
+        } else seenBootstrapHosts.set(c.ingress.bootstrapHost, i);
+      }
     }
     c.nodePools.forEach((p, j) => {
       const longest = `${opts.kafkaName}-${p.name}-99999`;

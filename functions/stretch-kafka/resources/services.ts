@@ -8,16 +8,21 @@ import { bootstrapService, headlessService, labels } from "../names.ts";
 import { servicePorts } from "../networking/common.ts";
 import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
+function kafkaSelector(kafka: string): Record<string, string> {
+  return { [labels.cluster]: kafka, [labels.name]: `${kafka}-kafka`, [labels.kind]: "Kafka" };
+}
+
+/** The pods of a Kafka cluster's brokers (in one Kubernetes cluster). */
+export function brokerSelector(kafka: string): Record<string, string> {
+  return { ...kafkaSelector(kafka), [labels.brokerRole]: "true" };
+}
+
 export function clusterServices(o: {
   cluster: string;
   kafkaName: string;
   namespace: string;
 }): RemoteObject[] {
-  const selector = {
-    [labels.cluster]: o.kafkaName,
-    [labels.name]: `${o.kafkaName}-kafka`,
-    [labels.kind]: "Kafka",
-  };
+  const selector = kafkaSelector(o.kafkaName);
   const meta = (name: string): RemoteObject["manifest"]["metadata"] => remoteMeta(o, name);
   return [
     {
@@ -55,7 +60,7 @@ export function clusterServices(o: {
         metadata: meta(bootstrapService(o.kafkaName)),
         spec: {
           type: "ClusterIP",
-          selector: { ...selector, [labels.brokerRole]: "true" },
+          selector: brokerSelector(o.kafkaName),
           ports: servicePorts(["replication", "plain", "tls"]),
         },
       },
