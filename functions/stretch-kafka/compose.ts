@@ -364,6 +364,7 @@ function plan(o: {
           ...cl,
           policy: spec.networking.networkPolicies,
           metrics: spec.kafka.metrics !== undefined,
+          external: externalSpec !== undefined,
         }),
       );
     }

@@ -2,12 +2,12 @@
  * NetworkPolicy admitting Kafka traffic (where the claim enables it): the
  * control-plane and replication ports from this Kafka cluster's pods and from
  * the peer clusters' address ranges, the agent port from the same, and the
- * client ports from the allowed namespaces.
+ * client ports from the allowed namespaces (the external listener's from anywhere).
  */
 import type { NetworkPoliciesSpec } from "../../../apis/index.ts";
 import { labels } from "../names.ts";
 import { metricsPort } from "../metrics.ts";
-import { listeners } from "../ports.ts";
+import { externalListener, listeners } from "../ports.ts";
 import { stringMap } from "../util.ts";
 import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
@@ -17,6 +17,8 @@ export function kafkaNetworkPolicy(o: {
   namespace: string;
   policy: NetworkPoliciesSpec;
   metrics: boolean;
+  /** The external listener's port, open to clients wherever they are. */
+  external: boolean;
 }): RemoteObject {
   const kafkaPods = {
     podSelector: { matchLabels: { [labels.cluster]: o.kafkaName, [labels.kind]: "Kafka" } },
@@ -46,6 +48,8 @@ export function kafkaNetworkPolicy(o: {
           { from: clients, ports: [tcp(listeners.plain.port), tcp(listeners.tls.port)] },
           // Prometheus, wherever it runs.
           ...(o.metrics ? [{ ports: [tcp(metricsPort.port)] }] : []),
+          // Clients outside Kubernetes, through load balancers, node ports or the ingress controller.
+          ...(o.external ? [{ ports: [tcp(externalListener.port)] }] : []),
         ],
       },
     },
