@@ -121,6 +121,24 @@ function unseenByStrimzi(kafka: KubeObject): string | undefined {
     : "the Strimzi operator has not shown it has seen it (no ReconciliationPaused condition yet)";
 }
 
+/** On a pod: names its certificate must carry before it starts (functions/stretch-kafka/names.ts). */
+const certificateNamesAnnotation = "stretchkafka.dev/certificate-names";
+
+/** Why a node's certificate Secret does not yet name every one of `names`. */
+function certificateLacks(secret: KubeObject, pod: string, names: string[]): string | undefined {
+  const pem = (secret["data"] as Record<string, string> | undefined)?.[`${pod}.crt`];
+  if (!pem) return `it has no ${pod}.crt yet`;
+  let san: string;
+  try {
+    san = new X509Certificate(Buffer.from(pem, "base64")).subjectAltName ?? "";
+  } catch {
+    return `its ${pod}.crt is not a certificate`;
+  }
+  const has = new Set(san.split(", ").map((e) => e.replace(/^(DNS|IP Address):/, "")));
+  const missing = names.filter((n) => !has.has(n));
+  return missing.length > 0 ? `its certificate does not name ${missing.join(", ")} yet` : undefined;
+}
+
 /**
  * A podset's needs: the Kafka CR Strimzi looks its podsets up by (a podset
  * event arriving before Strimzi has the CR is dropped until its resync,
@@ -144,6 +162,14 @@ function podSetNeeds(m: KubeObject): Need[] | string {
     unusable: unseenByStrimzi,
   });
   for (const pod of podsOf(m)) {
+    const names = pod.metadata.annotations?.[certificateNamesAnnotation];
+    if (names)
+      add({
+        apiVersion: "v1",
+        kind: "Secret",
+        name: pod.metadata.name ?? "",
+        unusable: (secret) => certificateLacks(secret, pod.metadata.name ?? "", names.split(",")),
+      });
     const account = pod.spec?.serviceAccountName;
     if (account) add({ apiVersion: "v1", kind: "ServiceAccount", name: account });
     for (const v of pod.spec?.volumes ?? []) {

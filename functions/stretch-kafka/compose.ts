@@ -439,6 +439,7 @@ function plan(o: {
             volumes,
             configData: data,
             formatInInit,
+            ...(outside ? { certificateNames: [...outside.dnsNames, ...outside.ipAddresses] } : {}),
           }),
         );
       }

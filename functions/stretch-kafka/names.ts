@@ -30,6 +30,13 @@ export const annotations = {
    * then controllers) holds for the change as a whole.
    */
   rollout: "stretchkafka.dev/rollout",
+  /**
+   * On a pod: names its certificate must carry before it starts (the external
+   * listener's, which change with it). The provider applies the podset only
+   * once the node's certificate Secret names them all, so a restarted broker
+   * never serves a certificate without its new external names.
+   */
+  certificateNames: "stretchkafka.dev/certificate-names",
 } as const;
 
 export function headlessService(kafka: string): string {

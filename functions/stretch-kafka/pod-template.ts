@@ -94,6 +94,8 @@ export interface PodInput {
    * through run.sh (the stock script's format refuses such a controller).
    */
   formatInInit: boolean;
+  /** External names its certificate must carry (annotations.certificateNames). */
+  certificateNames?: string[];
 }
 
 /**
@@ -269,7 +271,9 @@ export function podDefinition(o: PodInput): Record<string, unknown> {
       name: node.podName,
       namespace,
       labels: stringMap(podLabels),
-      annotations: {} as Record<string, string>,
+      annotations: (o.certificateNames && o.certificateNames.length > 0
+        ? { [annotations.certificateNames]: o.certificateNames.join(",") }
+        : {}) as Record<string, string>,
     },
     spec,
   };

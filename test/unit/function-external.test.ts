@@ -248,6 +248,15 @@ test("ingress: one Ingress per cluster with TLS passthrough, hosts from the clus
     c.get("listener.name.external-9094.ssl.truststore.certificates") ?? "",
     /orders-clients-ca-cert:ca\.crt/,
   );
+  // The podset waits until the node's certificate names its external hosts (the provider checks).
+  const pod = remote(r)
+    .filter((x) => x.m.kind === "StrimziPodSet")
+    .flatMap((x) => (x.m.spec as { pods: KubeObject[] }).pods)
+    .find((p) => p.metadata.name === "orders-brokers-1");
+  assert.equal(
+    pod?.metadata.annotations?.["stretchkafka.dev/certificate-names"],
+    "broker-1.east.kafka.example.com,bootstrap.east.kafka.example.com",
+  );
   const names = certificateOf(r, "orders-brokers-1").dnsNames;
   assert.ok(names.includes("broker-1.east.kafka.example.com"));
   assert.ok(names.includes("bootstrap.east.kafka.example.com"));
