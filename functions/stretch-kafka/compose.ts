@@ -47,7 +47,7 @@ import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.t
 import { everyNodeCurrent, maintenancePlan, metadataPlan } from "./upgrade.ts";
 import { anchor } from "./resources/anchor.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
-import { metricsObjects } from "./metrics.ts";
+import { metricsConfigMapName, metricsObjects } from "./metrics.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
 import { podIdentity } from "./resources/rbac.ts";
 import type { RemoteObject } from "./resources/remote-object.ts";
@@ -518,6 +518,22 @@ cd "$home"
 exec ./kafka_run.sh
 `;
 
+/**
+ * Metrics turned off: each cluster's exporter ConfigMap stays, as it was,
+ * until every node runs a revision that no longer mounts it. A pod restarted
+ * before its turn in the roll would otherwise not start (its projected
+ * volume names the ConfigMap, and it is not optional).
+ */
+function metricsConfigInUse(observed: ObservedResources, t: Topology): RemoteObject[] {
+  return t.clusters.flatMap((c) => {
+    const mr = findRemote(observed, c.name, "RemoteConfigMap", metricsConfigMapName(t.kafkaName));
+    const manifest = mr?.spec?.forProvider?.manifest as RemoteObject["manifest"] | undefined;
+    return manifest
+      ? [{ cluster: c.name, kind: "RemoteConfigMap" as const, manifest, ownedByAnchor: true }]
+      : [];
+  });
+}
+
 function carried(
   observed: ObservedResources,
   cluster: string,
@@ -713,6 +729,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // metadata.version goes up once every node runs this change (Kafka checks too).
   // kraft.version too, for a static quorum migrating to dynamic.
   const current = everyNodeCurrent(observed, rollout);
+  if (!spec.kafka.metrics && !current) p.objects.push(...metricsConfigInUse(observed, t));
   const finalize = current ? metadata.target : undefined;
   const phase = migrationPhase(quorum, current);
   const desiredResources: Record<string, Resource> = {};

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
 import type { KubeObject } from "../../functions/render.ts";
 import { defaultExporterConfig, kafkaAlerts } from "../../functions/stretch-kafka/metrics.ts";
-import { runExample } from "./function-fixtures.ts";
+import { observedFrom, podSetsCurrent, runExample } from "./function-fixtures.ts";
 
 interface Manifest extends KubeObject {
   spec?: Record<string, unknown>;
@@ -165,4 +165,31 @@ test("metrics off: the exporter stays off and nothing of metrics is composed", (
         x.m.metadata.name === "orders-kafka-metrics",
     ),
   );
+});
+
+test("metrics turned off: the exporter ConfigMap stays until every node has rolled off it", () => {
+  const on = runExample((s) => {
+    metricsOn(s);
+  });
+  const exporterConfigs = observedFrom(on, (mr) =>
+    (mr["spec"] as { forProvider: { manifest: Manifest } }).forProvider.manifest.metadata.name ===
+    "orders-kafka-metrics"
+      ? {}
+      : undefined,
+  );
+  assert.equal(exporterConfigs.length, 3);
+  const kept = (r: RunFunctionResponse): string[] =>
+    manifests(r)
+      .filter((x) => x.m.metadata.name === "orders-kafka-metrics")
+      .map((x) => x.cluster)
+      .sort();
+  // Turned off while every pod still mounts it: kept in every cluster.
+  const off = runExample(() => {}, undefined, [...exporterConfigs, ...podSetsCurrent(on)]);
+  assert.deepEqual(kept(off), ["east", "north", "west"]);
+  assert.ok(
+    pods(off).every((p) => !JSON.stringify(p.spec.volumes).includes("orders-kafka-metrics")),
+  );
+  // Once every node runs the revision without it, it goes.
+  const rolled = runExample(() => {}, undefined, [...exporterConfigs, ...podSetsCurrent(off)]);
+  assert.deepEqual(kept(rolled), []);
 });
