@@ -63,6 +63,7 @@ interface Claim extends KubeObject {
       listeners?: {
         plain?: { enabled?: boolean; authentication?: { type: string } };
         tls?: { enabled?: boolean; authentication?: { type: string } };
+        external?: { authentication?: { type: string } };
       };
     };
   };
@@ -605,10 +606,12 @@ function listenerFor(claim: Claim, type: "tls" | "scram-sha-512"): string | unde
   const l = claim.spec.kafka?.listeners;
   const tls = l?.tls?.enabled !== false ? l?.tls?.authentication?.type : undefined;
   const plain = l?.plain?.enabled !== false ? l?.plain?.authentication?.type : undefined;
-  if (type === "tls" && tls !== "tls")
-    return "no listener of the StretchKafka asks for client certificates: set spec.kafka.listeners.tls.authentication.type to tls";
-  if (type === "scram-sha-512" && tls !== "scram-sha-512" && plain !== "scram-sha-512")
-    return "no listener of the StretchKafka takes SCRAM-SHA-512: set spec.kafka.listeners.tls (or plain).authentication.type to scram-sha-512";
+  const external = l?.external?.authentication?.type;
+  const takes = (t: string): boolean => tls === t || plain === t || external === t;
+  if (type === "tls" && !takes("tls"))
+    return "no listener of the StretchKafka asks for client certificates: set spec.kafka.listeners.tls (or external).authentication.type to tls";
+  if (type === "scram-sha-512" && !takes("scram-sha-512"))
+    return "no listener of the StretchKafka takes SCRAM-SHA-512: set spec.kafka.listeners.tls, plain or external .authentication.type to scram-sha-512";
   return undefined;
 }
 

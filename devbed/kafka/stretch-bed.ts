@@ -28,6 +28,7 @@ import { run, type RunResult } from "../run.ts";
 import { prepareBed, providerNamespace } from "../sandbox.ts";
 import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
 import { StretchNetwork } from "./network.ts";
+import { ClusterEdge } from "./edge.ts";
 import { NodeAgent } from "./node-agent.ts";
 import { kafkaClasspath, kafkaClientArgs } from "./runtime.ts";
 import { parseProperties, quorumStatus, type QuorumStatus } from "./tools.ts";
@@ -53,6 +54,8 @@ export interface KafkaNodesOptions {
   report?: (msg: string) => void;
   /** The node disks; a temporary directory by default, removed on stop. */
   dir?: string;
+  /** Play each cluster's edge too: load balancers, node ports, an ingress controller (edge.ts). */
+  edge?: boolean;
 }
 
 /** The simulated clusters' nodes: network, node agents, and clients inside a cluster. */
@@ -61,6 +64,7 @@ export class KafkaNodes {
   nodes: KafkaNodeInfo[] = [];
   private readonly agents = new Map<string, NodeAgent>();
   private readonly clients = new Map<string, DynamicClient>();
+  private readonly edges = new Map<string, ClusterEdge>();
 
   private constructor(
     private readonly o: KafkaNodesOptions,
@@ -78,7 +82,29 @@ export class KafkaNodes {
     await network.setLatency(o.latencyMs ?? 0);
     const nodes = new KafkaNodes(o, network, dir, classpath, o.dir === undefined);
     for (const c of o.clusters) nodes.startAgent(c);
+    if (o.edge) for (const c of o.clusters) await nodes.startEdge(c);
     return nodes;
+  }
+
+  private async startEdge(cluster: string): Promise<void> {
+    const client = this.clients.get(cluster);
+    if (!client) throw new Error(`no client for ${cluster}`);
+    const edge = new ClusterEdge({
+      cluster,
+      index: this.o.clusters.indexOf(cluster) + 1,
+      client,
+      namespace: this.o.namespace,
+      log: this.o.log,
+    });
+    await edge.start();
+    this.edges.set(cluster, edge);
+  }
+
+  /** A cluster's edge (with the edge option). */
+  edge(cluster: string): ClusterEdge {
+    const e = this.edges.get(cluster);
+    if (!e) throw new Error(`no edge for ${cluster}: start the bed with edge: true`);
+    return e;
   }
 
   private startAgent(cluster: string): void {
@@ -181,6 +207,7 @@ export class KafkaNodes {
 
   /** The whole cluster is lost: its Kafka processes SIGKILLed, its API server killed. */
   async stopCluster(cluster: string): Promise<void> {
+    await this.edges.get(cluster)?.stop();
     await this.agent(cluster).kill();
     await this.clients.get(cluster)?.close();
     await this.o.bed.cluster(cluster).stop("SIGKILL");
@@ -190,6 +217,7 @@ export class KafkaNodes {
   async startCluster(cluster: string): Promise<void> {
     await this.o.bed.cluster(cluster).start();
     this.startAgent(cluster);
+    if (this.edges.has(cluster)) await this.startEdge(cluster);
   }
 
   private javaArgs(cluster: string): string[] {
@@ -204,6 +232,23 @@ export class KafkaNodes {
     opts: { onLine?: (l: string) => void } = {},
   ): Promise<RunResult> {
     return run("java", [...this.javaArgs(cluster), mainClass, ...args], { cwd: this.dir, ...opts });
+  }
+
+  /**
+   * Runs a Kafka tool outside every simulated cluster: it resolves only the
+   * names in `hosts` (a client's own DNS, e.g. the ingress hosts), so it can
+   * reach Kafka only through the external listener's addresses.
+   */
+  outsideTool(
+    hosts: { name: string; ip: string }[],
+    mainClass: string,
+    args: string[],
+  ): Promise<RunResult> {
+    const file = join(this.dir, "outside-hosts");
+    writeFileSync(file, hosts.map((h) => `${h.ip} ${h.name}`).join("\n") + "\n");
+    return run("java", [...kafkaClientArgs(file, this.classpath), mainClass, ...args], {
+      cwd: this.dir,
+    });
   }
 
   /** Starts a Kafka tool inside `cluster` and returns the process (long-running producers). */
@@ -231,6 +276,7 @@ export class KafkaNodes {
   }
 
   async stop(): Promise<void> {
+    await Promise.all([...this.edges.values()].map((e) => e.stop()));
     await Promise.all([...this.agents.values()].map((a) => a.kill()));
     await this.network.stop();
     for (const c of this.clients.values()) await c.close();
@@ -249,6 +295,8 @@ export interface KafkaStretchOptions {
   spareClusters?: string[];
   /** Serve the controller's /metrics on a free loopback port (metricsUrl), as its process does. */
   controllerMetrics?: boolean;
+  /** Play each cluster's load balancers, node ports and ingress controller (edge.ts). */
+  edge?: boolean;
 }
 
 interface ClaimStatus extends KubeObject {
@@ -332,6 +380,7 @@ export class KafkaStretchBed {
         latencyMs: o.latencyMs ?? 0,
         log,
         report,
+        ...(o.edge ? { edge: true } : {}),
       });
       closers.push(() => kafka.stop());
       const controllerOptions = {

@@ -28,7 +28,9 @@ import {
   createTopic,
   describeTopic,
   NumberedProducer,
-  RollWatch,
+  assertSafeRoll,
+  secretData,
+  tlsClientConfig,
   startStream,
 } from "../kafka/proofs.ts";
 import { teardown } from "../teardown.ts";
@@ -124,62 +126,19 @@ describe("topics, users and access on a running stretch cluster", () => {
       .find((l) => l.includes("Configs:")) ?? "";
   const clusterOf = (id: number): string => bed.nodes.find((n) => n.id === id)?.cluster ?? "?";
   /** Rolls the nodes `edit` changes (`restarts` of them) and checks the roll kept Kafka writable. */
-  const roll = async (edit: (c: Claim) => void, restarts: number): Promise<void> => {
-    const watch = await RollWatch.start(bed, stream);
-    try {
-      await applyClaim(edit);
-      await eventually(
-        `${restarts} nodes restarted`,
-        () => (watch.restarted.length >= restarts ? true : undefined),
-        900,
-        2000,
-      );
-      await bed.waitReady(300);
-    } finally {
-      await watch.stop();
-    }
-    log(`restart order: ${watch.restarted.join(", ")}`);
-    assert.equal(watch.restarted.length, restarts, "each changed node restarted once, no other");
-    assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
-    assert.ok(watch.fewestInSync >= 2, `a partition fell to ${watch.fewestInSync} in sync`);
-    assert.equal(producer.failure, undefined);
-    assert.deepEqual(producer.errors, [], "the plain-listener producer saw no error");
-  };
-  /** Files a client on the TLS listener needs: the cluster CA (brokers' certificates) as PEM. */
-  const truststore = async (): Promise<string> => {
-    return bed.clientFile("cluster-ca.pem", (await bed.connection())["ca.crt"] ?? "");
-  };
-  const userSecret = async (name: string): Promise<Record<string, Buffer>> => {
-    const s = await bed.central.get<KubeObject & { data?: Record<string, string> }>(
-      "v1",
-      "Secret",
-      name,
-      ns,
-    );
-    return Object.fromEntries(
-      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
-    );
-  };
-  const tlsClient = async (user: string): Promise<Record<string, string>> => {
-    const s = await userSecret(user);
-    const p12 = bed.clientFile(`${user}-${Date.now()}.p12`, s["user.p12"] ?? Buffer.alloc(0));
-    return {
-      "security.protocol": "SSL",
-      "ssl.keystore.type": "PKCS12",
-      "ssl.keystore.location": p12,
-      "ssl.keystore.password": s["user.password"]?.toString() ?? "",
-      "ssl.truststore.type": "PEM",
-      "ssl.truststore.location": await truststore(),
-    };
-  };
+  const roll = (edit: (c: Claim) => void, restarts: number): Promise<void> =>
+    assertSafeRoll(bed, producer, stream, () => applyClaim(edit), restarts, log);
+  const userSecret = (name: string): Promise<Record<string, Buffer>> => secretData(bed, ns, name);
+  const tlsClient = (user: string): Promise<Record<string, string>> =>
+    tlsClientConfig(bed, ns, user);
   const scramClient = async (user: string): Promise<Record<string, string>> => {
     const s = await userSecret(user);
+    const { "security.protocol": _, ...trust } = await tlsClientConfig(bed, ns);
     return {
       "security.protocol": "SASL_SSL",
       "sasl.mechanism": "SCRAM-SHA-512",
       "sasl.jaas.config": s["sasl.jaas.config"]?.toString() ?? "",
-      "ssl.truststore.type": "PEM",
-      "ssl.truststore.location": await truststore(),
+      ...trust,
     };
   };
   /** A short acks=all stream as `user` on the TLS listener: what got acknowledged and what Kafka refused. */

@@ -345,3 +345,80 @@ export async function assertNothingLost(
     "every acknowledged message read back",
   );
 }
+
+/**
+ * Applies a change that restarts `restarts` nodes and checks the roll kept
+ * Kafka writable: each changed node restarted once and no other, never two
+ * down at once, no partition of `topic` below two in sync, and the stream's
+ * producer saw no error.
+ */
+export async function assertSafeRoll(
+  bed: KafkaStretchBed,
+  producer: NumberedProducer,
+  topic: string,
+  change: () => Promise<void>,
+  restarts: number,
+  log: (m: string) => void,
+): Promise<void> {
+  const watch = await RollWatch.start(bed, topic);
+  try {
+    await change();
+    await eventually(
+      `${restarts} nodes restarted`,
+      () => (watch.restarted.length >= restarts ? true : undefined),
+      900,
+      2000,
+    );
+    await bed.waitReady(300);
+  } finally {
+    await watch.stop();
+  }
+  log(`restart order: ${watch.restarted.join(", ")}`);
+  assert.equal(watch.restarted.length, restarts, "each changed node restarted once, no other");
+  assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
+  assert.ok(watch.fewestInSync >= 2, `a partition fell to ${watch.fewestInSync} in sync`);
+  assert.equal(producer.failure, undefined);
+  assert.deepEqual(producer.errors, [], "the plain-listener producer saw no error");
+}
+
+/** A KafkaUser's Secret (or any Secret of the claim's namespace), decoded. */
+export async function secretData(
+  bed: KafkaStretchBed,
+  namespace: string,
+  name: string,
+): Promise<Record<string, Buffer>> {
+  const s = await bed.central.get<KubeObject & { data?: Record<string, string> }>(
+    "v1",
+    "Secret",
+    name,
+    namespace,
+  );
+  return Object.fromEntries(
+    Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
+  );
+}
+
+/** Client settings of a TLS listener: the cluster CA from the claim's connection Secret, and `user`'s keystore if given. */
+export async function tlsClientConfig(
+  bed: KafkaStretchBed,
+  namespace: string,
+  user?: string,
+): Promise<Record<string, string>> {
+  const ca = bed.clientFile("cluster-ca.pem", (await bed.connection())["ca.crt"] ?? "");
+  const keystore: Record<string, string> = {};
+  if (user) {
+    const s = await secretData(bed, namespace, user);
+    keystore["ssl.keystore.type"] = "PKCS12";
+    keystore["ssl.keystore.location"] = bed.clientFile(
+      `${user}-${Date.now()}.p12`,
+      s["user.p12"] ?? Buffer.alloc(0),
+    );
+    keystore["ssl.keystore.password"] = s["user.password"]?.toString() ?? "";
+  }
+  return {
+    "security.protocol": "SSL",
+    ...keystore,
+    "ssl.truststore.type": "PEM",
+    "ssl.truststore.location": ca,
+  };
+}
