@@ -34,6 +34,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { describeError } from "../../controller/kube/errors.ts";
 import { compositeNameFor, xrApiVersion } from "../../controller/engine/engine.ts";
 import { playStrimzi } from "../../devbed/strimzi-player.ts";
+import { ClusterEdge } from "../../devbed/kafka/edge.ts";
 import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
@@ -67,6 +68,7 @@ let bed: TestBed;
 let work: string;
 let central: DynamicClient;
 let players: StrimziPlayer[] = [];
+let edges: ClusterEdge[] = [];
 let controller: ChildProcess | undefined;
 const remotes = new Map<string, DynamicClient>();
 
@@ -188,6 +190,7 @@ after(async () => {
   controller?.kill("SIGKILL");
   await teardown(
     () => Promise.all(players.map((p) => p.stop())),
+    () => Promise.all(edges.map((e) => e.stop())),
     async () => {
       for (const r of remotes.values()) await r.close();
     },
@@ -274,9 +277,13 @@ test(
       fm,
     );
     await central.delete(sample.apiVersion, sample.kind, "orphan", "team-a");
-    // ...and a claim (NetworkPolicies and metrics on, so that every managed-resource
-    // kind is composed) whose certificate authority is due for rollover.
-    const sampleSpec = sample["spec"] as Record<string, unknown> & { kafka: object };
+    // ...and a claim (NetworkPolicies, metrics and an ingress listener on, so that
+    // every managed-resource kind is composed) whose certificate authority is due
+    // for rollover.
+    const sampleSpec = sample["spec"] as Record<string, unknown> & {
+      kafka: object;
+      clusters: Record<string, unknown>[];
+    };
     const claim = await central.apply(
       {
         ...sample,
@@ -285,7 +292,15 @@ test(
           kafka: {
             ...sampleSpec.kafka,
             metrics: { type: "jmxPrometheusExporter", prometheusRule: { enabled: true } },
+            listeners: { external: { type: "ingress" } },
           },
+          clusters: sampleSpec.clusters.map((c) => ({
+            ...c,
+            ingress: {
+              bootstrapHost: `bootstrap.${String(c["name"])}.example.test`,
+              hostTemplate: `broker-{nodeId}.${String(c["name"])}.example.test`,
+            },
+          })),
           networking: { provider: "mcs", networkPolicies: { enabled: true } },
         },
       },
@@ -321,6 +336,12 @@ test(
     await eventually("the liveness probe passes", probe(container.livenessProbe), 60, 250);
     await eventually("the readiness probe passes", probe(container.readinessProbe), 60, 250);
     players = playStrimzi(remotes, "kafka", testLogger());
+    // The remote clusters' ingress controllers, which give the claim's Ingresses their address.
+    edges = [...remotes].map(
+      ([cluster, client], i) =>
+        new ClusterEdge({ cluster, index: i + 1, client, namespace: "kafka", log: testLogger() }),
+    );
+    await Promise.all(edges.map((e) => e.start()));
 
     const failure = async (): Promise<string> => {
       const c = await central.find<Claim>(sample.apiVersion, sample.kind, "payments", "team-a");
