@@ -137,6 +137,9 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
         kafkaVersion: claim.spec.kafka?.version ?? defaultKafkaVersion,
         log: logger,
         report: log,
+        // Load balancers, node ports and an ingress controller per cluster, for claims
+        // with an external listener (docs/external-access.md).
+        edge: true,
       });
       const k = kafka;
       cleanups.push(() => k.stop());
