@@ -20,7 +20,7 @@ import { threeClusterClaim } from "../kafka/claims.ts";
 import {
   checksum,
   consumeAll,
-  createTopic,
+  createTopicWithLeaders,
   describeTopic,
   NumberedProducer,
   quorumStatus,
@@ -71,11 +71,7 @@ async function assertQuorum(bed: KafkaStretchBed, asked: string): Promise<void> 
 }
 
 async function assertRackAware(bed: KafkaStretchBed, topic: string): Promise<void> {
-  await createTopic(bed, "east", topic, 6);
-  const parts = await eventually(`${topic} has 6 partitions with leaders`, async () => {
-    const p = await describeTopic(bed, "east", topic);
-    return p.length === 6 && p.every((x) => x.leader >= 0) ? p : undefined;
-  });
+  const parts = await createTopicWithLeaders(bed, "east", topic, 6);
   const rack = racks(bed);
   for (const p of parts) {
     const clusters = p.replicas.map((id) => rack.get(id));
@@ -127,11 +123,7 @@ async function kafkaMetrics(bed: KafkaStretchBed): Promise<string> {
  * in sync again.
  */
 async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
-  await createTopic(bed, "east", topic, 6);
-  await eventually(`${topic} has leaders`, async () => {
-    const p = await describeTopic(bed, "east", topic);
-    return p.length === 6 && p.every((x) => x.leader >= 0) ? true : undefined;
-  });
+  await createTopicWithLeaders(bed, "east", topic, 6);
   const producer = new NumberedProducer(bed, "east", topic, 12000, 600);
   try {
     await eventually(

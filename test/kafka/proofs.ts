@@ -300,6 +300,31 @@ export class RollWatch {
 }
 
 /**
+ * Creates a topic and waits until every partition has a leader (returned).
+ * Right after
+ * a cluster forms on a loaded machine, the controllers may answer admin
+ * requests late for a minute or more (each describe can time out after 30 s):
+ * the wait allows for that, as createTopic does; it asserts no timing.
+ */
+export async function createTopicWithLeaders(
+  bed: KafkaBed,
+  cluster: string,
+  topic: string,
+  partitions: number,
+): Promise<PartitionInfo[]> {
+  await createTopic(bed, cluster, topic, partitions);
+  return eventually(
+    `${topic} has leaders`,
+    async () => {
+      const p = await describeTopic(bed, cluster, topic);
+      return p.length === partitions && p.every((x) => x.leader >= 0) ? p : undefined;
+    },
+    240,
+    2000,
+  );
+}
+
+/**
  * A topic created with the cluster's defaults and an idempotent acks=all
  * stream into it, already acknowledged: what the day-2 tests run throughout.
  */
@@ -309,11 +334,7 @@ export async function startStream(
   partitions: number,
   perSecond = 250,
 ): Promise<NumberedProducer> {
-  await createTopic(bed, "east", topic, partitions);
-  await eventually(`${topic} has leaders`, async () => {
-    const p = await describeTopic(bed, "east", topic);
-    return p.length === partitions && p.every((x) => x.leader >= 0) ? true : undefined;
-  });
+  await createTopicWithLeaders(bed, "east", topic, partitions);
   // Long enough for any test file; stopped by the test.
   const producer = new NumberedProducer(bed, "east", topic, 1_000_000, perSecond);
   await eventually("the stream is acknowledged", () => {
