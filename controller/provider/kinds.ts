@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { managedKinds } from "../../apis/index.ts";
+import { annotations } from "../../functions/stretch-kafka/names.ts";
 import { kafkaApiVersion } from "../../functions/stretch-kafka/resources/strimzi.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { stamped } from "./desired.ts";
@@ -121,9 +122,6 @@ function unseenByStrimzi(kafka: KubeObject): string | undefined {
     : "the Strimzi operator has not shown it has seen it (no ReconciliationPaused condition yet)";
 }
 
-/** On a pod: names its certificate must carry before it starts (functions/stretch-kafka/names.ts). */
-const certificateNamesAnnotation = "stretchkafka.dev/certificate-names";
-
 /** Why a node's certificate Secret does not yet name every one of `names`. */
 function certificateLacks(secret: KubeObject, pod: string, names: string[]): string | undefined {
   const pem = (secret["data"] as Record<string, string> | undefined)?.[`${pod}.crt`];
@@ -162,7 +160,7 @@ function podSetNeeds(m: KubeObject): Need[] | string {
     unusable: unseenByStrimzi,
   });
   for (const pod of podsOf(m)) {
-    const names = pod.metadata.annotations?.[certificateNamesAnnotation];
+    const names = pod.metadata.annotations?.[annotations.certificateNames];
     if (names)
       add({
         apiVersion: "v1",

@@ -24,7 +24,7 @@ import { externalListener } from "./ports.ts";
 import { brokerSelector } from "./resources/services.ts";
 import { remoteMeta, type Manifest, type RemoteObject } from "./resources/remote-object.ts";
 import type { ClusterPlan, KafkaNode, Topology } from "./topology.ts";
-import { stringMap } from "./util.ts";
+import { isIp, stringMap } from "./util.ts";
 
 export interface ExternalAddress {
   host: string;
@@ -54,10 +54,6 @@ export function externalIngress(kafka: string): string {
 /** A broker's ingress host from its cluster's template. */
 export function brokerHost(template: string, node: KafkaNode): string {
   return template.replaceAll("{nodeId}", String(node.id)).replaceAll("{nodePodName}", node.podName);
-}
-
-function isIp(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }
 
 const formatted = (a: ExternalAddress): string => `${a.host}:${a.port}`;

@@ -6,7 +6,7 @@
 import type { RemoteServiceAtProvider } from "../../../apis/index.ts";
 import { listenerKeys, listeners, type ListenerKey } from "../ports.ts";
 import type { KafkaNode } from "../topology.ts";
-import { stringMap } from "../util.ts";
+import { isIp, stringMap } from "../util.ts";
 import { localNames, perNodeService } from "./common.ts";
 import type { AddressResult, NetworkingContext, NetworkingProvider } from "./provider.ts";
 
@@ -14,10 +14,6 @@ const suffix = "-external";
 
 function observed(ctx: NetworkingContext, node: KafkaNode): RemoteServiceAtProvider | undefined {
   return ctx.observedService(node.cluster, `${node.podName}${suffix}`);
-}
-
-function isIp(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }
 
 function nodePortAddress(ctx: NetworkingContext, node: KafkaNode): AddressResult {
