@@ -7,6 +7,8 @@ export { allowDeleteAnnotation, anchorLabel } from "./anchor.ts";
 export type { SchemaName } from "./generated/schemas.generated.ts";
 export {
   validate,
+  withDefaults,
+  schemaDefault,
   formatErrors,
   fieldPath,
   type FieldError,

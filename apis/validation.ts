@@ -24,24 +24,44 @@ const kubernetesKeywords = [
   "x-kubernetes-map-type",
 ];
 
-function newAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+function newAjv(useDefaults: boolean): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, useDefaults });
   for (const keyword of kubernetesKeywords) ajv.addKeyword({ keyword });
   ajv.addFormat("date-time", /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
   ajv.addFormat("int64", { type: "number", validate: (n: number) => Number.isSafeInteger(n) });
   return ajv;
 }
 
-const ajv = newAjv();
-const compiled = new Map<SchemaName, ValidateFunction>();
+const checking = { ajv: newAjv(false), compiled: new Map<SchemaName, ValidateFunction>() };
+const defaulting = { ajv: newAjv(true), compiled: new Map<SchemaName, ValidateFunction>() };
 
-function validatorFor(name: SchemaName): ValidateFunction {
-  let v = compiled.get(name);
+function validatorFor(name: SchemaName, by = checking): ValidateFunction {
+  let v = by.compiled.get(name);
   if (!v) {
-    v = ajv.compile(schemas[name]);
-    compiled.set(name, v);
+    v = by.ajv.compile(schemas[name]);
+    by.compiled.set(name, v);
   }
   return v;
+}
+
+/**
+ * A copy of `obj` with the schema's defaults filled in where fields are
+ * absent, as the API server defaults what it stores: the one place a
+ * default is written is the schema. `obj` itself is not changed.
+ */
+export function withDefaults<T>(name: SchemaName, obj: T): T {
+  const copy = structuredClone(obj);
+  validatorFor(name, defaulting)(copy);
+  return copy;
+}
+
+/** The default the schema of `name` gives the field at `path` (dotted, e.g. spec.kafka.version). */
+export function schemaDefault(name: SchemaName, path: string): unknown {
+  let node: Record<string, unknown> | undefined = schemas[name];
+  for (const key of path.split(".")) {
+    node = (node?.["properties"] as Record<string, Record<string, unknown>> | undefined)?.[key];
+  }
+  return node?.["default"];
 }
 
 /** `/spec/clusters/0/name` → `spec.clusters[0].name` */

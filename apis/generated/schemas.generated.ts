@@ -369,7 +369,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "description": "Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.",
                 "default": false
               }
-            }
+            },
+            "default": {}
           },
           "strimzi": {
             "type": "object",
@@ -383,7 +384,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 ],
                 "default": "core.strimzi.io/v1"
               }
-            }
+            },
+            "default": {}
           },
           "brokerRemoval": {
             "type": "object",
@@ -405,7 +407,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "minimum": 1048576,
                 "default": 52428800
               }
-            }
+            },
+            "default": {}
           },
           "targetNamespace": {
             "type": "string",
@@ -1234,6 +1237,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "underMinIsr": {
                         "type": "integer"
                       },
+                      "minIsrUnknown": {
+                        "type": "integer",
+                        "description": "Partitions of topics whose min.insync.replicas Kafka did not tell: treated as unsafe to disturb."
+                      },
                       "offline": {
                         "type": "integer"
                       },
@@ -1332,9 +1339,33 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
                   },
-                  "operationError": {
-                    "type": "string",
-                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
+                  "operationErrors": {
+                    "type": "array",
+                    "description": "The changes of the last round that failed, each with Kafka's reason; each operation runs every round whatever the others did.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "operation",
+                        "message"
+                      ],
+                      "properties": {
+                        "operation": {
+                          "type": "string",
+                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "enum": [
+                            "drain",
+                            "throttles",
+                            "voters",
+                            "leadership",
+                            "features",
+                            "unregister"
+                          ]
+                        },
+                        "message": {
+                          "type": "string"
+                        }
+                      }
+                    }
                   }
                 }
               },
@@ -1818,7 +1849,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "description": "Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.",
                 "default": false
               }
-            }
+            },
+            "default": {}
           },
           "strimzi": {
             "type": "object",
@@ -1832,7 +1864,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 ],
                 "default": "core.strimzi.io/v1"
               }
-            }
+            },
+            "default": {}
           },
           "brokerRemoval": {
             "type": "object",
@@ -1854,7 +1887,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "minimum": 1048576,
                 "default": 52428800
               }
-            }
+            },
+            "default": {}
           },
           "targetNamespace": {
             "type": "string",
@@ -2657,6 +2691,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "underMinIsr": {
                         "type": "integer"
                       },
+                      "minIsrUnknown": {
+                        "type": "integer",
+                        "description": "Partitions of topics whose min.insync.replicas Kafka did not tell: treated as unsafe to disturb."
+                      },
                       "offline": {
                         "type": "integer"
                       },
@@ -2755,9 +2793,33 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
                   },
-                  "operationError": {
-                    "type": "string",
-                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
+                  "operationErrors": {
+                    "type": "array",
+                    "description": "The changes of the last round that failed, each with Kafka's reason; each operation runs every round whatever the others did.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "operation",
+                        "message"
+                      ],
+                      "properties": {
+                        "operation": {
+                          "type": "string",
+                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "enum": [
+                            "drain",
+                            "throttles",
+                            "voters",
+                            "leadership",
+                            "features",
+                            "unregister"
+                          ]
+                        },
+                        "message": {
+                          "type": "string"
+                        }
+                      }
+                    }
                   }
                 }
               },
@@ -6780,7 +6842,8 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "type": "object",
                     "description": "Brokers to move every partition replica off (partition reassignments that keep one replica per Kubernetes cluster), with a replication throttle while it runs.",
                     "required": [
-                      "nodes"
+                      "nodes",
+                      "throttleBytesPerSecond"
                     ],
                     "properties": {
                       "nodes": {
@@ -6797,6 +6860,11 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "description": "Replication throttle (leader and follower) while replicas move."
                       }
                     }
+                  },
+                  "minInSyncReplicas": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The min.insync.replicas every broker is configured with (the claim's, or its default). A topic without its own value is held to this or to what Kafka reports, whichever is higher; absent, to what Kafka reports."
                   },
                   "metadataVersion": {
                     "type": "object",
@@ -7095,6 +7163,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "underMinIsr": {
                         "type": "integer"
                       },
+                      "minIsrUnknown": {
+                        "type": "integer",
+                        "description": "Partitions of topics whose min.insync.replicas Kafka did not tell: treated as unsafe to disturb."
+                      },
                       "offline": {
                         "type": "integer"
                       },
@@ -7193,9 +7265,33 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
                   },
-                  "operationError": {
-                    "type": "string",
-                    "description": "The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason."
+                  "operationErrors": {
+                    "type": "array",
+                    "description": "The changes of the last round that failed, each with Kafka's reason; each operation runs every round whatever the others did.",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "operation",
+                        "message"
+                      ],
+                      "properties": {
+                        "operation": {
+                          "type": "string",
+                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "enum": [
+                            "drain",
+                            "throttles",
+                            "voters",
+                            "leadership",
+                            "features",
+                            "unregister"
+                          ]
+                        },
+                        "message": {
+                          "type": "string"
+                        }
+                      }
+                    }
                   }
                 }
               }

@@ -129,6 +129,10 @@ export interface KafkaLive {
     total?: number;
     underReplicated?: number;
     underMinIsr?: number;
+    /**
+     * Partitions of topics whose min.insync.replicas Kafka did not tell: treated as unsafe to disturb.
+     */
+    minIsrUnknown?: number;
     offline?: number;
     /**
      * Partitions being reassigned.
@@ -192,9 +196,15 @@ export interface KafkaLive {
    */
   restorePending?: number;
   /**
-   * The last change Kafka refused (a reassignment, throttle or unregistration), with Kafka's reason.
+   * The changes of the last round that failed, each with Kafka's reason; each operation runs every round whatever the others did.
    */
-  operationError?: string;
+  operationErrors?: {
+    /**
+     * drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.
+     */
+    operation: "drain" | "throttles" | "voters" | "leadership" | "features" | "unregister";
+    message: string;
+  }[];
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -441,10 +451,6 @@ export interface NetworkPoliciesSpec {
     };
   };
 }
-/**
- * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
- * via the `definition` "QuorumSpec".
- */
 export interface QuorumSpec {
   /**
    * static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853). A running static cluster changed to dynamic is migrated (Kafka 4.1 or newer on every node): kraft.version raised to 1, then every node rolled; controllers cannot change until status.quorumMigration.phase is Done. Dynamic never goes back to static.
@@ -455,10 +461,6 @@ export interface QuorumSpec {
    */
   acceptQuorumRisk?: boolean;
 }
-/**
- * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
- * via the `definition` "StrimziSpec".
- */
 export interface StrimziSpec {
   /**
    * StrimziPodSet API version served by the remote Strimzi operators.
@@ -467,9 +469,6 @@ export interface StrimziSpec {
 }
 /**
  * What happens when a change removes a broker that holds partition replicas (a pool scaled down, removeNodeIds, a pool or cluster dropped). Kafka is asked first, always.
- *
- * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
- * via the `definition` "BrokerRemovalSpec".
  */
 export interface BrokerRemovalSpec {
   /**
@@ -614,6 +613,46 @@ export interface ResourcesSpec {
 export interface ResourceList {
   cpu?: Quantity;
   memory?: Quantity;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "QuorumSpec".
+ */
+export interface QuorumSpec1 {
+  /**
+   * static (controller.quorum.voters) or dynamic (controller.quorum.bootstrap.servers, KIP-853). A running static cluster changed to dynamic is migrated (Kafka 4.1 or newer on every node): kraft.version raised to 1, then every node rolled; controllers cannot change until status.quorumMigration.phase is Done. Dynamic never goes back to static.
+   */
+  mode?: "static" | "dynamic";
+  /**
+   * Dynamic quorum: go ahead with a change of controllers after which losing one Kubernetes cluster would lose the controller majority (refused otherwise). QuorumAtRisk stays True while it is so.
+   */
+  acceptQuorumRisk?: boolean;
+}
+/**
+ * What happens when a change removes a broker that holds partition replicas (a pool scaled down, removeNodeIds, a pool or cluster dropped). Kafka is asked first, always.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "BrokerRemovalSpec".
+ */
+export interface BrokerRemovalSpec1 {
+  /**
+   * Refuse (default): the change is refused while the broker holds replicas; nothing running is touched. Drain: the broker keeps running while its replicas move to the other brokers (one replica per Kubernetes cluster kept), and is removed once empty. Unchecked: removed without asking Kafka; replicas it held are lost where no other copy exists.
+   */
+  policy?: "Refuse" | "Drain" | "Unchecked";
+  /**
+   * Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.
+   */
+  throttleBytesPerSecond?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "StrimziSpec".
+ */
+export interface StrimziSpec1 {
+  /**
+   * StrimziPodSet API version served by the remote Strimzi operators.
+   */
+  apiVersion?: "core.strimzi.io/v1" | "core.strimzi.io/v1beta2";
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -980,8 +1019,12 @@ export interface KafkaAdmin {
     /**
      * Replication throttle (leader and follower) while replicas move.
      */
-    throttleBytesPerSecond?: number;
+    throttleBytesPerSecond: number;
   };
+  /**
+   * The min.insync.replicas every broker is configured with (the claim's, or its default). A topic without its own value is held to this or to what Kafka reports, whichever is higher; absent, to what Kafka reports.
+   */
+  minInSyncReplicas?: number;
   /**
    * The metadata.version to raise Kafka to (UpdateFeatures), rendered once every node runs the claim's Kafka version; never lowered.
    */

@@ -5,7 +5,7 @@
  * Strimzi operators played. Used by `stretch-kafka sandbox`, the end-to-end
  * tests and the e2e benchmark, so all three run the same path.
  */
-import type { KafkaObserverOptions } from "../provider/kafka-observer.ts";
+import type { KafkaSupervisorOptions } from "../provider/kafka-supervisor.ts";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
@@ -43,7 +43,7 @@ export interface ControllerOptions {
   /** The engine's resync of unchanged connection Secrets and composites (default 60 s). */
   resyncMs?: number;
   /** The provider's admin channel to Kafka (false: never ask Kafka). */
-  kafka?: KafkaObserverOptions | false;
+  kafka?: KafkaSupervisorOptions | false;
 }
 
 /** Starts the provider and the engine against the central cluster. */

@@ -65,7 +65,7 @@ function liveLines(live: KafkaLive | undefined): string[] {
       (missing.length > 0
         ? ` (not: ${missing.map((b) => `${String(b.id)}@${b.cluster} ${b.state.toLowerCase()}`).join(", ")})`
         : "") +
-      `; partitions ${String(p.total ?? 0)}, under-replicated ${String(p.underReplicated ?? 0)}, under min ISR ${String(p.underMinIsr ?? 0)}, offline ${String(p.offline ?? 0)}` +
+      `; partitions ${String(p.total ?? 0)}, under-replicated ${String(p.underReplicated ?? 0)}, under min ISR ${String(p.underMinIsr ?? 0)}${p.minIsrUnknown ? `, min ISR unknown ${String(p.minIsrUnknown)}` : ""}, offline ${String(p.offline ?? 0)}` +
       (p.reassigning ? `, reassigning ${String(p.reassigning)}` : ""),
     ...(features ? [`    features ${features}`] : []),
     ...(live.drain
@@ -79,7 +79,7 @@ function liveLines(live: KafkaLive | undefined): string[] {
           `    maintenance ${live.evacuation.clusters?.join(", ") ?? ""}: ${live.evacuation.safe ? "safe to take down" : `not yet: ${String(live.evacuation.leadersLeft ?? "?")} partition(s) led there, ${String(live.evacuation.belowMinIsrWithout ?? "?")} below min ISR without it${live.evacuation.quorumKeepsMajority === false ? ", quorum majority there" : ""}`}`,
         ]
       : []),
-    ...(live.operationError ? [`    Kafka refused: ${live.operationError}`] : []),
+    ...(live.operationErrors ?? []).map((e) => `    Kafka refused (${e.operation}): ${e.message}`),
     ...(live.dataAtRisk ?? []).map(
       (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,
     ),

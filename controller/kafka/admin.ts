@@ -101,7 +101,12 @@ export interface KafkaView {
     /** Kafka's id of the topic (base64). */
     id: string;
     internal: boolean;
-    minIsr: number | undefined;
+    /**
+     * min.insync.replicas as Kafka answered: set on the topic (`override`) or
+     * inherited from the brokers; undefined when Kafka did not answer for the
+     * topic (controller/kafka/health.ts treats that as unsafe).
+     */
+    minIsr: { value: number; override: boolean } | undefined;
     /** Whether a replication throttle is set on the topic. */
     throttled: boolean;
     partitions: {
@@ -231,7 +236,7 @@ export class AdminSession {
     check("ListPartitionReassignments", moving.errorCode, moving.errorMessage);
     const metadata = await metadataV12.api.async(connection, null, false, false);
     const names = metadata.topics.flatMap((t) => (t.name ? [t.name] : []));
-    const minIsr = new Map<string, number>();
+    const minIsr = new Map<string, { value: number; override: boolean }>();
     const throttled = new Set<string>();
     if (names.length > 0) {
       const configs = await describeConfigsV4.api.async(
@@ -250,8 +255,13 @@ export class AdminSession {
       );
       for (const r of configs.results) {
         if (r.errorCode !== 0) continue;
-        const v = r.configs.find((c) => c.name === "min.insync.replicas")?.value;
-        if (v) minIsr.set(r.resourceName, Number(v));
+        const m = r.configs.find((c) => c.name === "min.insync.replicas");
+        const value = Number(m?.value ?? NaN);
+        if (m && Number.isInteger(value))
+          minIsr.set(r.resourceName, {
+            value,
+            override: m.configSource === ConfigSources.DYNAMIC_TOPIC_CONFIG,
+          });
         if (r.configs.some((c) => c.name.endsWith(".replication.throttled.replicas") && c.value))
           throttled.add(r.resourceName);
       }

@@ -1,7 +1,7 @@
 /**
  * Draining brokers before they are removed: which partitions move where, and
  * the replication throttle that keeps the move from starving clients. Pure;
- * the observer (controller/provider/kafka-observer.ts) asks Kafka for the view
+ * the supervisor (controller/provider/kafka-supervisor.ts) asks Kafka for the view
  * and tells it the moves.
  *
  * The placement guarantee is kept: a replica leaving a broker goes to another

@@ -6,10 +6,10 @@
  * leader is an in-sync replica elsewhere, then a preferred leader election
  * moves the leadership. Restoring reorders the partitions holding a replica
  * there to a balanced preferred leader (replicas by id, rotated by partition
- * number) and elects again. Pure; the observer tells Kafka.
+ * number) and elects again. Whether the cluster can then be taken down is
+ * controller/kafka/health.ts (takedownState). Pure; the supervisor tells Kafka.
  */
 import type { KafkaView, PartitionMove } from "./admin.ts";
-import { caughtUpWithinMs } from "./live.ts";
 
 export interface LeadershipPlan {
   moves: PartitionMove[];
@@ -67,47 +67,4 @@ export function planRestore(view: KafkaView, back: Set<number>): LeadershipPlan 
     }
   }
   return out;
-}
-
-export interface EvacuationState {
-  /** Partitions still led by an evacuated broker. */
-  leadersLeft: number;
-  /** Partitions with fewer than min.insync.replicas in-sync replicas elsewhere. */
-  belowMinIsrWithout: number;
-  /** Whether the caught-up voters elsewhere are a majority. */
-  quorumKeepsMajority: boolean;
-  safe: boolean;
-}
-
-/** Whether the evacuated brokers and controllers can be taken down now. */
-export function evacuationState(
-  view: KafkaView,
-  awayBrokers: Set<number>,
-  awayControllers: Set<number>,
-  now: number,
-  defaultMinIsr = 1,
-): EvacuationState {
-  let leadersLeft = 0;
-  let belowMinIsrWithout = 0;
-  for (const t of view.topics) {
-    for (const p of t.partitions) {
-      if (awayBrokers.has(p.leader)) leadersLeft++;
-      if (p.isr.filter((r) => !awayBrokers.has(r)).length < (t.minIsr ?? defaultMinIsr))
-        belowMinIsrWithout++;
-    }
-  }
-  const voters = view.quorum.voters;
-  const caughtUpElsewhere = voters.filter(
-    (v) =>
-      !awayControllers.has(v.id) &&
-      v.lastCaughtUpTimestamp > 0n &&
-      now - Number(v.lastCaughtUpTimestamp) <= caughtUpWithinMs,
-  ).length;
-  const quorumKeepsMajority = caughtUpElsewhere >= Math.floor(voters.length / 2) + 1;
-  return {
-    leadersLeft,
-    belowMinIsrWithout,
-    quorumKeepsMajority,
-    safe: leadersLeft === 0 && belowMinIsrWithout === 0 && quorumKeepsMajority,
-  };
 }

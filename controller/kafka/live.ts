@@ -10,10 +10,8 @@
  */
 import type { KafkaAdmin, KafkaLive, QuorumMember } from "../../apis/index.ts";
 import type { KafkaView, QuorumReplica } from "./admin.ts";
-import { evacuationState, planEvacuation, planRestore } from "./evacuate.ts";
-
-/** A voter or observer that has not caught up with the leader for this long is behind. */
-export const caughtUpWithinMs = 10_000;
+import { planEvacuation, planRestore } from "./evacuate.ts";
+import { caughtUp as isCaughtUp, effectiveMinIsr, takedownState, type Topic } from "./health.ts";
 /** At most this many topics are named in dataAtRisk (all are counted). */
 export const dataAtRiskListed = 50;
 
@@ -25,8 +23,7 @@ function member(
   now: number,
   nodes: Map<number, Node>,
 ): QuorumMember {
-  const caughtUp =
-    now - Number(r.lastCaughtUpTimestamp) <= caughtUpWithinMs && r.lastCaughtUpTimestamp > 0n;
+  const caughtUp = isCaughtUp(r, now);
   const cluster = nodes.get(r.id)?.cluster;
   return {
     id: r.id,
@@ -52,12 +49,16 @@ function member(
 
 /** Whether partitions of a topic would survive losing each cluster; why not, per cluster. */
 function topicRisks(
-  topic: KafkaView["topics"][number],
+  topic: Topic,
+  minIsr: number | undefined,
   clusters: string[],
   clusterOf: (id: number) => string | undefined,
-  defaultMinIsr: number,
 ): { cluster: string; reason: string }[] {
-  const minIsr = topic.minIsr ?? defaultMinIsr;
+  if (minIsr === undefined)
+    return clusters.map((cluster) => ({
+      cluster,
+      reason: "min.insync.replicas unknown: Kafka did not answer DescribeConfigs for the topic",
+    }));
   const out: { cluster: string; reason: string }[] = [];
   for (const c of clusters) {
     let lost = 0;
@@ -98,7 +99,6 @@ function evacuationLive(
   view: KafkaView,
   admin: KafkaAdmin,
   now: number,
-  defaultMinIsr: number,
 ): Pick<KafkaLive, "evacuation" | "restorePending"> {
   const out: Pick<KafkaLive, "evacuation" | "restorePending"> = {};
   if (admin.evacuate && admin.evacuate.length > 0) {
@@ -106,7 +106,7 @@ function evacuationLive(
     const stuck = planEvacuation(view, away.brokers).stuck;
     out.evacuation = {
       clusters: [...admin.evacuate].sort(),
-      ...evacuationState(view, away.brokers, away.controllers, now, defaultMinIsr),
+      ...takedownState(view, away.brokers, away.controllers, now, admin.minInSyncReplicas),
       ...(stuck.length > 0 ? { stuck: stuck.slice(0, 10) } : {}),
     };
   }
@@ -119,12 +119,8 @@ function evacuationLive(
   return out;
 }
 
-export function liveStatus(
-  view: KafkaView,
-  admin: KafkaAdmin,
-  now: number,
-  defaultMinIsr = 2,
-): KafkaLive {
+/** Kafka's view as the live status; the claim's min.insync.replicas comes with the admin channel. */
+export function liveStatus(view: KafkaView, admin: KafkaAdmin, now: number): KafkaLive {
   const nodes = new Map(admin.nodes.map((n) => [n.id, n]));
   const clusters = [...new Set(admin.nodes.map((n) => n.cluster))];
   const clusterOf = (id: number): string | undefined => nodes.get(id)?.cluster;
@@ -133,20 +129,27 @@ export function liveStatus(
   const registered = new Map(view.brokers.map((b) => [b.id, b]));
   const replicas = new Map<number, number>();
   const leaders = new Map<number, number>();
-  const partitions = { total: 0, underReplicated: 0, underMinIsr: 0, offline: 0 };
+  const partitions = {
+    total: 0,
+    underReplicated: 0,
+    underMinIsr: 0,
+    minIsrUnknown: 0,
+    offline: 0,
+  };
   const atRisk: NonNullable<KafkaLive["dataAtRisk"]> = [];
   let riskyTopics = 0;
   for (const t of view.topics) {
-    const minIsr = t.minIsr ?? defaultMinIsr;
+    const minIsr = effectiveMinIsr(t, admin.minInSyncReplicas);
     for (const p of t.partitions) {
       partitions.total++;
       if (p.isr.length < p.replicas.length) partitions.underReplicated++;
-      if (p.isr.length < minIsr) partitions.underMinIsr++;
+      if (minIsr === undefined) partitions.minIsrUnknown++;
+      else if (p.isr.length < minIsr) partitions.underMinIsr++;
       if (p.leader < 0) partitions.offline++;
       for (const r of p.replicas) replicas.set(r, (replicas.get(r) ?? 0) + 1);
       if (p.leader >= 0) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
     }
-    const risks = topicRisks(t, clusters, clusterOf, defaultMinIsr);
+    const risks = topicRisks(t, minIsr, clusters, clusterOf);
     if (risks.length === 0) continue;
     riskyTopics++;
     for (const r of risks)
@@ -194,7 +197,7 @@ export function liveStatus(
     partitions: { ...partitions, reassigning: view.reassigning.length },
     dataAtRisk: atRisk,
     dataAtRiskTopics: riskyTopics,
-    ...evacuationLive(view, admin, now, defaultMinIsr),
+    ...evacuationLive(view, admin, now),
     ...(admin.drain && admin.drain.nodes.length > 0
       ? {
           drain: {

@@ -4,11 +4,11 @@
  * first a wanted controller that has caught up as an observer is added, else
  * a voter no longer wanted is removed, but only while every other voter is
  * caught up (the quorum keeps its majority). An empty wish never empties the
- * quorum. Pure; the observer tells Kafka (AddRaftVoter, RemoveRaftVoter).
+ * quorum. The safety rules are controller/kafka/health.ts. Pure; the supervisor tells Kafka (AddRaftVoter, RemoveRaftVoter).
  */
 import type { KafkaAdmin } from "../../apis/index.ts";
 import type { KafkaView, QuorumReplica } from "./admin.ts";
-import { caughtUpWithinMs } from "./live.ts";
+import { caughtUp, voterRemovalBlocker } from "./health.ts";
 
 export type VoterChange =
   | { add: QuorumReplica; listener: NonNullable<KafkaAdmin["voters"]>[number]["listener"] }
@@ -20,17 +20,13 @@ export function nextVoterChange(
   now: number,
 ): VoterChange | undefined {
   if (!want || want.length === 0) return undefined;
-  const caughtUp = (r: QuorumReplica): boolean =>
-    r.lastCaughtUpTimestamp > 0n && now - Number(r.lastCaughtUpTimestamp) <= caughtUpWithinMs;
   const voters = view.quorum.voters;
   for (const w of want) {
     if (voters.some((v) => v.id === w.id)) continue;
-    const observer = view.quorum.observers.find((o) => o.id === w.id && caughtUp(o));
+    const observer = view.quorum.observers.find((o) => o.id === w.id && caughtUp(o, now));
     if (observer) return { add: observer, listener: w.listener };
   }
   const remove = voters.find((v) => !want.some((w) => w.id === v.id));
-  if (!remove) return undefined;
-  const others = voters.filter((v) => v.id !== remove.id);
-  if (others.length === 0 || !others.every(caughtUp)) return undefined;
+  if (!remove || voterRemovalBlocker(view.quorum, remove.id, now)) return undefined;
   return { remove };
 }

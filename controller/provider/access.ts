@@ -3,7 +3,7 @@
  * StretchKafka claim, reconciled by the provider over its Kafka admin channel
  * (docs/adr/0013). Each names its claim (`spec.kafkaRef`, same namespace
  * only); the claim's composite names the Kafka cluster the provider already
- * asks (KafkaObserver). Level-based: every object is reconciled again every
+ * asks (KafkaSupervisor). Level-based: every object is reconciled again every
  * `resyncMs`, so its status follows Kafka (under-replicated partitions) and a
  * change made behind its back is undone.
  *
@@ -32,7 +32,12 @@ import type {
   KafkaTopicSpec,
   KafkaUser,
 } from "../../apis/index.ts";
-import { replicationDefaults, survivesClusterLoss } from "../../functions/stretch-kafka/quorum.ts";
+import {
+  claimReplication,
+  configInteger,
+  replicationDefaults,
+  survivesClusterLoss,
+} from "../../apis/kafka-rules.ts";
 import type { AdminSession, KafkaView } from "../kafka/admin.ts";
 import { kafkaReason } from "../kafka/admin.ts";
 import { aclChanges, digest, scramCredential, username, wantedAcls } from "../kafka/acls.ts";
@@ -86,7 +91,7 @@ class Waiting extends Error {
 export interface AccessDeps {
   central: DynamicClient;
   pki: Pki;
-  /** A session on a composite's Kafka (KafkaObserver.session). */
+  /** A session on a composite's Kafka (KafkaSupervisor.session). */
   session: (composite: string) => Promise<AdminSession>;
   /** How the function described the composite's Kafka (its nodes). */
   admin: (composite: string) => KafkaAdmin | undefined;
@@ -258,16 +263,14 @@ export class AccessReconciler {
   ): Promise<void> {
     const brokers = brokersByCluster(admin, view);
     const clusterOf = new Map(admin.nodes.map((n) => [n.id, n.cluster]));
-    const defaults = replicationDefaults({
-      brokers: admin.nodes.filter((n) => n.roles.includes("broker")),
-    });
-    const claimConfig = claim.spec.kafka?.config ?? {};
+    const brokerNodes = admin.nodes.filter((n) => n.roles.includes("broker"));
+    const defaults = replicationDefaults(brokerNodes);
+    const claimRepl = claimReplication(claim.spec.kafka?.config, brokerNodes);
     const replicas =
-      t.spec.replicas ??
-      numberOr(claimConfig["default.replication.factor"], defaults.replicationFactor);
+      t.spec.replicas ?? orDefault(claimRepl.replicationFactor, defaults.replicationFactor);
     const config = stringConfig(t.spec);
-    const minIsr = numberOr(
-      config["min.insync.replicas"] ?? claimConfig["min.insync.replicas"],
+    const minIsr = orDefault(
+      configInteger(config["min.insync.replicas"]) ?? claimRepl.minInSyncReplicas,
       defaults.minInSyncReplicas,
     );
     const found = view.topics.find((x) => x.name === name);
@@ -295,11 +298,7 @@ export class AccessReconciler {
       moving,
     );
     refused.push(...plan.refused);
-    const atRisk = !survivesClusterLoss(
-      { brokers: admin.nodes.filter((n) => n.roles.includes("broker")) },
-      replicas,
-      minIsr,
-    );
+    const atRisk = !survivesClusterLoss(brokerNodes, replicas, minIsr);
     const risk = cond(
       "DataAtRisk",
       atRisk,
@@ -637,9 +636,9 @@ function brokersByCluster(admin: KafkaAdmin, view: KafkaView): BrokersByCluster 
   return out;
 }
 
-function numberOr(v: unknown, fallback: number): number {
-  const n = typeof v === "number" ? v : typeof v === "string" ? Number(v) : NaN;
-  return Number.isInteger(n) && n > 0 ? n : fallback;
+/** A claim's value that is not a positive integer (NaN; the function refuses such a claim) falls back to the default. */
+function orDefault(n: number, fallback: number): number {
+  return Number.isNaN(n) ? fallback : n;
 }
 
 function stringConfig(spec: KafkaTopicSpec): Record<string, string> {

@@ -25,7 +25,7 @@ import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { RollingRestart } from "./rolling-restart.ts";
 import { CaSecretStore } from "./ca-store.ts";
 import { Pki, type Issuer } from "./pki.ts";
-import { KafkaObserver, type KafkaObserverOptions } from "./kafka-observer.ts";
+import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
 import { AccessReconciler, accessGroup } from "./access.ts";
 
@@ -106,7 +106,7 @@ export class Provider {
   private resync: NodeJS.Timeout | undefined;
   readonly queue: WorkQueue;
   /** Kafka's own view of each cluster (undefined when the provider does not ask Kafka). */
-  readonly kafka: KafkaObserver | undefined;
+  readonly kafka: KafkaSupervisor | undefined;
 
   constructor(
     private readonly central: DynamicClient,
@@ -118,16 +118,17 @@ export class Provider {
     /** How long a podset's pod may be missing before the podset is touched (default 10 s). */
     stallGraceMs?: number,
     /** The admin channel to each Kafka cluster (false: never ask Kafka, and no KafkaTopics or KafkaUsers). */
-    kafka: KafkaObserverOptions | false = {},
+    kafka: KafkaSupervisorOptions | false = {},
     /** How often every KafkaTopic and KafkaUser is reconciled again (default 30 s). */
     private readonly accessResyncMs = 30_000,
   ) {
     const pki = new Pki(new CaSecretStore(central, namespace));
     const secrets = secretSource(central, pki);
+    const events = new EventRecorder(central, "provider-stretch-kafka", log);
     this.kafka =
       kafka === false
         ? undefined
-        : new KafkaObserver(
+        : new KafkaSupervisor(
             {
               pki,
               sources: () => this.informers.get("RemoteKafka")?.list() ?? [],
@@ -140,6 +141,7 @@ export class Provider {
                 }
               },
               metrics,
+              events,
               log: log.child({ part: "kafka-admin" }),
             },
             kafka,
@@ -224,7 +226,7 @@ export class Provider {
       ownedByAnchor: (pc, namespace, anchor, except) =>
         this.ownedByAnchor(pc, namespace, anchor, except),
       secrets,
-      events: new EventRecorder(central, "provider-stretch-kafka", log),
+      events,
       refused: (pc) => {
         providerConfigs.forget(pc);
         this.queue.add(providerConfigKey(pc));
@@ -265,13 +267,13 @@ export class Provider {
       kafkaLive: (composite) => this.kafka?.get(composite),
       log,
     });
-    const kafkaObserver = this.kafka;
-    const access = kafkaObserver
+    const kafkaSupervisor = this.kafka;
+    const access = kafkaSupervisor
       ? new AccessReconciler({
           central,
           pki,
-          session: (composite) => kafkaObserver.session(composite),
-          admin: (composite) => kafkaObserver.admin(composite),
+          session: (composite) => kafkaSupervisor.session(composite),
+          admin: (composite) => kafkaSupervisor.admin(composite),
           now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
           log: log.child({ part: "access" }),
         })
@@ -285,7 +287,6 @@ export class Provider {
         this.access.push(informer);
       }
     }
-    const events = new EventRecorder(central, "provider-stretch-kafka", log);
     const rolling = new RollingRestart({
       podSets: (composite) =>
         (this.informers.get("RemoteStrimziPodSet")?.list() ?? []).filter(

@@ -10,7 +10,7 @@
  *
  * Kafka is asked before each restart (when the provider has its admin channel):
  * the view must be newer than every pod's last turn to Ready, and
- * controller/kafka/roll.ts must find nothing that blocks it (a broker not back
+ * controller/kafka/health.ts must find nothing that blocks it (a broker not back
  * in every ISR, a voter not caught up, a controller whose restart would leave
  * no caught-up majority). The active controller goes last, as Strimzi's
  * KafkaRoller has it; a Kafka version change takes controllers first, then
@@ -18,14 +18,16 @@
  * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
+import type { KafkaAdmin } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import { restartVerdict } from "../kafka/roll.ts";
+import { restartVerdict } from "../kafka/health.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { podReady } from "./kinds.ts";
-import type { KafkaSnapshot } from "./kafka-observer.ts";
+import { CredentialsError } from "./credentials.ts";
+import type { KafkaSnapshot } from "./kafka-supervisor.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 import type { ManagedResource } from "./reconciler.ts";
 
@@ -48,6 +50,8 @@ export interface RollingRestartDeps {
   kafka?: {
     asks(composite: string): boolean;
     snapshot(composite: string): KafkaSnapshot | undefined;
+    /** The admin channel the function rendered (the claim's min.insync.replicas). */
+    admin(composite: string): Pick<KafkaAdmin, "minInSyncReplicas"> | undefined;
     /** Ask again now. */
     poke(): void;
   };
@@ -151,8 +155,20 @@ export class RollingRestart {
       if (!remote) {
         try {
           remote = await this.deps.clients.get(want.cluster);
-        } catch {
-          return undefined; // the credentials' problem is reported elsewhere; not a time to restart anything
+        } catch (err) {
+          // Credentials missing or malformed: the ProviderConfig and its managed
+          // resources report it; no time to restart anything, and their fix brings us back.
+          if (err instanceof CredentialsError) {
+            log.debug(
+              { cluster: want.cluster, err: err.message },
+              "rolling restart: no credentials",
+            );
+            return undefined;
+          }
+          throw new Error(
+            `rolling restart cannot reach cluster ${want.cluster}: ${describeError(err)}`,
+            { cause: err },
+          );
         }
         clients.set(want.cluster, remote);
       }
@@ -224,6 +240,7 @@ export class RollingRestart {
         snap.at,
         { nodeId: stale.nodeId, broker: stale.rank < 2, controller: stale.rank > 0 },
         wanted.filter((w) => w.rank < 2).map((w) => w.nodeId),
+        kafka.admin(composite)?.minInSyncReplicas,
       );
       if (verdict.blocker) return this.wait(composite, stale, verdict.blocker);
       pauses = verdict.pauses;

@@ -5,9 +5,10 @@
  * finalizes by default is its latest production one). A Kafka release adds a
  * row here, as it does in Strimzi's kafka-versions.yaml.
  */
+import { schemaDefault } from "../../apis/index.ts";
 
-/** The version a claim gets when it names none: Strimzi 1.2's latest. */
-export const defaultKafkaVersion = "4.3.1";
+/** The version a claim gets when it names none (Strimzi 1.2's latest), as the schema defaults it. */
+export const defaultKafkaVersion = String(schemaDefault("XStretchKafka", "spec.kafka.version"));
 
 const strimziReleaseFor: [RegExp, string][] = [
   // Strimzi 1.2 ships Kafka 4.2 and 4.3; 1.1 ships 4.1 and 4.2.

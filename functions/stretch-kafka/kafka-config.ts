@@ -3,13 +3,13 @@
  * kafka owns is computed from the topology; user overrides merge over the
  * tunable defaults; owned keys were refused earlier (validate.ts).
  */
-import type { StretchKafkaSpec } from "../../apis/index.ts";
 import type { NodeAddress } from "./networking/index.ts";
 import type { ExternalAddress } from "./external-listener.ts";
 import { externalListener, listenerKeys, listeners, type ListenerKey } from "./ports.ts";
-import type { ReplicationDefaults } from "./quorum.ts";
+import type { Replication } from "../../apis/kafka-rules.ts";
 import type { KafkaNode } from "./topology.ts";
 import { caCertSecret, clientsCaCertSecret } from "./names.ts";
+import type { Spec } from "./spec.ts";
 
 export interface QuorumConfig {
   mode: "static" | "dynamic";
@@ -53,14 +53,14 @@ export const producerDefaults: Record<string, string> = {
   "receive.buffer.bytes": "-1",
 };
 
-function listenerEnabled(spec: StretchKafkaSpec, k: ListenerKey): boolean {
+function listenerEnabled(spec: Spec, k: ListenerKey): boolean {
   if (k === "plain") return spec.kafka.listeners?.plain?.enabled ?? true;
   if (k === "tls") return spec.kafka.listeners?.tls?.enabled ?? true;
   return true;
 }
 
 /** Listeners a node opens: controllers the control plane, brokers replication and clients. */
-export function nodeListeners(spec: StretchKafkaSpec, node: KafkaNode): ListenerKey[] {
+export function nodeListeners(spec: Spec, node: KafkaNode): ListenerKey[] {
   return listenerKeys.filter((k) => {
     if (k === "controlplane") return node.isController;
     if (!node.isBroker) return false;
@@ -111,7 +111,7 @@ type ClientAuthentication = "tls" | "scram-sha-512";
 
 /** How clients authenticate on a client listener (spec.kafka.listeners.*.authentication). */
 export function listenerAuthentication(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   k: ListenerKey,
 ): ClientAuthentication | undefined {
   if (k === "plain") return spec.kafka.listeners?.plain?.authentication?.type;
@@ -120,7 +120,7 @@ export function listenerAuthentication(
 }
 
 /** Kafka's security protocol of a listener: internal ones are always mutual TLS. */
-function securityProtocol(spec: StretchKafkaSpec, k: ListenerKey): string {
+function securityProtocol(spec: Spec, k: ListenerKey): string {
   const scram = listenerAuthentication(spec, k) === "scram-sha-512";
   if (k === "plain") return scram ? "SASL_PLAINTEXT" : "PLAINTEXT";
   return scram ? "SASL_SSL" : "SSL";
@@ -157,7 +157,7 @@ export const providerPrincipal = "O=stretch-kafka,CN=stretch-kafka-provider";
  * on every node, the controllers included (they authorize what brokers and
  * the admin channel send them); the nodes and the provider are super users.
  */
-function authorizationLines(spec: StretchKafkaSpec, kafkaName: string): [string, string][] {
+function authorizationLines(spec: Spec, kafkaName: string): [string, string][] {
   const a = spec.kafka.authorization;
   if (!a) return [];
   const supers = [nodePrincipal(kafkaName), providerPrincipal, ...(a.superUsers ?? [])];
@@ -180,7 +180,7 @@ const configProviders: [string, string][] = [
 
 /** The node's server.config: node-specific and owned settings first, then defaults and overrides. */
 export function nodeConfig(o: {
-  spec: StretchKafkaSpec;
+  spec: Spec;
   namespace: string;
   kafkaName: string;
   node: KafkaNode;
@@ -188,7 +188,7 @@ export function nodeConfig(o: {
   /** A broker's external listener address (spec.kafka.listeners.external), once known. */
   external?: ExternalAddress;
   quorum: QuorumConfig;
-  replication: ReplicationDefaults;
+  replication: Replication;
   logDirs: string[];
   metadataLogDir: string;
 }): string {

@@ -4,7 +4,16 @@
  * resources).
  */
 import type { KafkaLive } from "../../apis/index.ts";
+import { majority } from "../../apis/kafka-rules.ts";
 import { isSynced, type ObservedResources } from "./observed.ts";
+
+type Operation = NonNullable<KafkaLive["operationErrors"]>[number]["operation"];
+
+/** What Kafka refused of these operations in the provider's last round, as a clause of a condition's message. */
+export function refused(live: KafkaLive | undefined, operations: readonly Operation[]): string {
+  const errors = (live?.operationErrors ?? []).filter((e) => operations.includes(e.operation));
+  return errors.map((e) => `; Kafka refused (${e.operation}): ${e.message}`).join("");
+}
 
 /**
  * The live view the provider last wrote on the RemoteKafka resources. It
@@ -32,14 +41,14 @@ export function observedLive(observed: ObservedResources): KafkaLive | undefined
 export function liveQuorumRisk(live: KafkaLive): string | undefined {
   const voters = live.quorum?.voters ?? [];
   if (voters.length === 0) return undefined;
-  const majority = Math.floor(voters.length / 2) + 1;
+  const needed = majority(voters.length);
   const clusters = [...new Set(voters.map((v) => v.cluster ?? "?"))];
   const behind = voters.filter((v) => !v.caughtUp);
   for (const c of clusters) {
     const healthyElsewhere = voters.filter((v) => v.caughtUp && v.cluster !== c).length;
-    if (healthyElsewhere < majority) {
+    if (healthyElsewhere < needed) {
       return (
-        `losing ${c} would leave ${healthyElsewhere} caught-up voter(s) of ${voters.length}, fewer than the ${majority} a majority needs` +
+        `losing ${c} would leave ${healthyElsewhere} caught-up voter(s) of ${voters.length}, fewer than the ${needed} a majority needs` +
         (behind.length > 0
           ? ` (behind: ${behind.map((v) => `${v.id} in ${v.cluster ?? "?"}`).join(", ")})`
           : "")

@@ -38,7 +38,12 @@ export interface ManagedResource {
 
 export function managedResource(
   o: RemoteObject,
-  ctx: { composite: string; providerConfig: string; kafkaName: string },
+  ctx: {
+    composite: string;
+    providerConfig: string;
+    kafkaName: string;
+    annotations?: Record<string, string>;
+  },
 ): ManagedResource {
   const manifest = {
     ...o.manifest,
@@ -67,6 +72,7 @@ export function managedResource(
         [labels.stretchCluster]: o.cluster,
         [labels.cluster]: ctx.kafkaName,
       },
+      ...(ctx.annotations ? { annotations: ctx.annotations } : {}),
     },
     spec: {
       providerConfigRef: { name: ctx.providerConfig },

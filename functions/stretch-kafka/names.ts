@@ -64,6 +64,11 @@ export function anchorName(kafka: string): string {
   return `${kafka}-stretch-anchor`;
 }
 
+/** A 22-character Kafka id (base64url of 16 bytes), derived from a seed. */
+export function kafkaUuid(seed: string): string {
+  return createHash("sha256").update(seed).digest().subarray(0, 16).toString("base64url");
+}
+
 /** A short, stable hash for names and revisions. */
 export function shortHash(input: string, length = 8): string {
   return createHash("sha256").update(input).digest("hex").slice(0, length);

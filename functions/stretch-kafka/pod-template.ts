@@ -5,7 +5,7 @@
  * strimzi.io labels the StrimziPodSet controller selects on.
  */
 import { createHash } from "node:crypto";
-import type { NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
+import type { NodePoolSpec } from "../../apis/index.ts";
 import { annotations, headlessService, kafkaServiceAccount, labels } from "./names.ts";
 import { metricsConfigKey, metricsConfigMapName, metricsPort } from "./metrics.ts";
 import { listeners } from "./ports.ts";
@@ -13,12 +13,68 @@ import { nodeListeners } from "./kafka-config.ts";
 import type { NodeVolume } from "./storage.ts";
 import type { KafkaNode } from "./topology.ts";
 import { stringMap } from "./util.ts";
+import type { Spec } from "./spec.ts";
 
 export const formatScriptKey = "format.sh";
-/** Dynamic quorum: the controller's start script (see compose.ts runScript). */
+/** Dynamic quorum: the controller's start script (runScript below). */
 export const runScriptKey = "run.sh";
 /** Where that script builds the stock image's home with its own kafka-storage.sh. */
 export const runDir = "/var/opt/stretch-kafka";
+
+/**
+ * Dynamic quorum: the stock start script formats storage without
+ * --initial-controllers, which Kafka refuses for a controller without static
+ * voters; this runs first, and the script's own format then skips the volume.
+ */
+export function formatScript(initialControllers: string | undefined): string {
+  const flag = initialControllers
+    ? `--initial-controllers "${initialControllers}"`
+    : "--no-initial-controllers";
+  return `#!/bin/bash
+# Formats this controller's storage for a dynamic (KIP-853) quorum.
+set -euo pipefail
+cd /opt/kafka
+grep -E '^(node\\.id|process\\.roles|controller\\.listener\\.names|controller\\.quorum\\.bootstrap\\.servers|listeners|advertised\\.listeners|listener\\.security\\.protocol\\.map|inter\\.broker\\.listener\\.name|log\\.dirs|metadata\\.log\\.dir)=' \\
+  custom-config/server.config > /tmp/format.properties
+exec ./bin/kafka-storage.sh format --ignore-formatted \\
+  --cluster-id "$(cat custom-config/cluster.id)" \\
+  --release-version "$(cat custom-config/metadata.version)" \\
+  --config /tmp/format.properties \\
+  ${flag}
+`;
+}
+
+/**
+ * Dynamic quorum: the stock start script (kafka_run.sh, Strimzi 1.2 and its
+ * main branch as of 2026-08) formats storage with no quorum flag, which Kafka
+ * 4.1-4.3 refuses for a controller without static voters ("you must specify
+ * one of the following: --standalone, --initial-controllers, or
+ * --no-initial-controllers"), so the pod would never start; the real-Kafka
+ * tests (docs/adr/0008) showed it. This runs the stock script from a copy of the
+ * image's home (symbolic links, in an emptyDir) whose bin/kafka-storage.sh
+ * adds --no-initial-controllers to format: volumes format.sh already formatted
+ * are skipped as before, a new one joins the existing quorum.
+ */
+export const runScript = `#!/bin/bash
+# Starts the stock kafka_run.sh with a kafka-storage.sh that formats a dynamic-quorum controller.
+set -euo pipefail
+home=${runDir}/home
+rm -rf "$home"
+mkdir -p "$home/bin"
+for f in /opt/kafka/*; do
+  [ "$(basename "$f")" = bin ] || ln -s "$f" "$home/"
+done
+for f in /opt/kafka/bin/*; do ln -s "$f" "$home/bin/"; done
+rm "$home/bin/kafka-storage.sh"
+cat > "$home/bin/kafka-storage.sh" <<'EOF'
+#!/bin/bash
+if [ "\${1:-}" = format ]; then exec /opt/kafka/bin/kafka-storage.sh "$@" --no-initial-controllers; fi
+exec /opt/kafka/bin/kafka-storage.sh "$@"
+EOF
+chmod +x "$home/bin/kafka-storage.sh"
+cd "$home"
+exec ./kafka_run.sh
+`;
 
 /** Labels every pod of a pool carries; the podset selector uses a subset. */
 export function poolLabels(kafkaName: string, pool: string): Record<string, string> {
@@ -79,7 +135,7 @@ function resources(pool: NodePoolSpec): Record<string, Record<string, string>> {
 }
 
 export interface PodInput {
-  spec: StretchKafkaSpec;
+  spec: Spec;
   kafkaName: string;
   namespace: string;
   node: KafkaNode;

@@ -16,10 +16,11 @@
  * goes down, so neither does the mode. Pure: Kafka's answer is the live view
  * observed on the RemoteKafka resources.
  */
-import type { KafkaLive, StretchKafkaSpec, XStretchKafkaStatus } from "../../apis/index.ts";
-import { defaultKafkaVersion } from "./image.ts";
+import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
+import { refused } from "./live.ts";
 import type { FunctionCondition } from "./status.ts";
 import type { Problem } from "./validate.ts";
+import type { Spec } from "./spec.ts";
 
 export type QuorumMode = "static" | "dynamic";
 export type MigrationPhase = "RaisingKRaftVersion" | "RollingNodes" | "Done";
@@ -43,11 +44,11 @@ function atLeast(version: string, [major, minor]: number[]): boolean {
 }
 
 export function quorumPlan(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   status: XStretchKafkaStatus | undefined,
   live: KafkaLive | undefined,
 ): QuorumPlan {
-  const wanted: QuorumMode = spec.quorum?.mode ?? "static";
+  const wanted: QuorumMode = spec.quorum.mode;
   const problems: Problem[] = [];
   const kraft = live?.reachable ? live.features?.["kraft.version"] : undefined;
   const before = status?.quorumMigration?.phase;
@@ -78,7 +79,7 @@ export function quorumPlan(
   }
   if ((kraft ?? 0) >= 1)
     return { mode: "dynamic", phase: "RollingNodes", raiseKRaftVersion: false, problems };
-  const version = spec.kafka.version ?? defaultKafkaVersion;
+  const version = spec.kafka.version;
   const runs = status.kafka?.version ?? version;
   const old = [version, runs].find((v) => !atLeast(v, migratesFrom));
   if (old !== undefined) {
@@ -120,9 +121,9 @@ export function migratingCondition(
     reason: phase,
     message:
       phase === "RaisingKRaftVersion"
-        ? `raising kraft.version to 1 once every node runs this change${
-            live?.operationError ? `; Kafka refused: ${live.operationError}` : ""
-          }${live && !live.reachable ? ` (Kafka cannot be asked: ${live.message ?? ""})` : ""}`
+        ? `raising kraft.version to 1 once every node runs this change${refused(live, [
+            "features",
+          ])}${live && !live.reachable ? ` (Kafka cannot be asked: ${live.message ?? ""})` : ""}`
         : "Kafka reports kraft.version 1; every node restarts, one at a time, with controller.quorum.bootstrap.servers instead of controller.quorum.voters; controllers can change once this is done",
   };
 }

@@ -17,9 +17,10 @@
  * Pure: the answer is Kafka's live view as observed on the RemoteKafka
  * resources (status.atProvider.kafka).
  */
-import type { KafkaLive, StretchKafkaSpec } from "../../apis/index.ts";
+import type { KafkaLive } from "../../apis/index.ts";
 import type { Topology } from "./topology.ts";
 import type { Problem } from "./validate.ts";
+import type { Spec } from "./spec.ts";
 
 export type RemovalPolicy = "Refuse" | "Drain" | "Unchecked";
 
@@ -49,7 +50,7 @@ export interface PreviousBroker {
   pool: string;
 }
 
-function poolField(spec: StretchKafkaSpec, cluster: string, pool: string): string {
+function poolField(spec: Spec, cluster: string, pool: string): string {
   const ci = spec.clusters.findIndex((c) => c.name === cluster);
   const c = spec.clusters[ci];
   if (!c) return "spec.clusters";
@@ -66,13 +67,13 @@ function whyUnknown(live: KafkaLive | undefined): string {
 }
 
 export function decideRemovals(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   before: PreviousBroker[],
   t: Topology,
   live: KafkaLive | undefined,
   retiredBefore: number[],
 ): RemovalDecision {
-  const policy: RemovalPolicy = spec.brokerRemoval?.policy ?? "Refuse";
+  const policy: RemovalPolicy = spec.brokerRemoval.policy;
   const staying = new Set(t.brokers.map((n) => n.id));
   const pools = new Set(
     spec.clusters.flatMap((c) =>
@@ -128,7 +129,7 @@ export function decideRemovals(
 
 /** removeNodeIds and nextNodeIds that cannot be honoured, each naming its field. */
 export function nodeIdProblems(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   previous: { next: number; pools: { cluster: string; pool: string; ids: number[] }[] } | undefined,
 ): Problem[] {
   const problems: Problem[] = [];
@@ -193,14 +194,14 @@ export interface VoterRemoval {
  * Static quorums cannot change their controllers at all (validateChange).
  */
 export function decideVoterRemovals(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   before: PreviousBroker[],
   t: Topology,
   live: KafkaLive | undefined,
 ): VoterRemoval {
   const leaving: Leaving[] = [];
   const problems: Problem[] = [];
-  if ((spec.quorum?.mode ?? "static") !== "dynamic") return { leaving, problems };
+  if (spec.quorum.mode !== "dynamic") return { leaving, problems };
   const staying = new Set(t.controllers.map((n) => n.id));
   const pools = new Set(
     spec.clusters.flatMap((c) =>

@@ -5,7 +5,7 @@
  * DataAtRisk, Draining and Evacuated.
  */
 import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
-import { liveQuorumRisk } from "./live.ts";
+import { liveQuorumRisk, refused } from "./live.ts";
 import {
   byCluster,
   condition,
@@ -206,7 +206,7 @@ function evacuated(clusters: string[], live: KafkaLive | undefined): FunctionCon
     type: "Evacuated",
     status: "False",
     reason: "MovingLeadership",
-    message: `cluster ${which} cannot be taken down yet: ${why.join("; ")}`,
+    message: `cluster ${which} cannot be taken down yet: ${why.join("; ")}${refused(live, ["leadership"])}`,
   };
 }
 
@@ -241,7 +241,7 @@ function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): Fu
       `${each}; each is removed once Kafka reports it empty (a controller: no longer a voter)` +
       (waiting ? ` (Kafka cannot be asked: ${live?.message ?? "not asked yet"})` : "") +
       (stuck.length > 0 ? `; cannot move: ${stuck.join("; ")}` : "") +
-      (live?.operationError ? `; Kafka refused: ${live.operationError}` : ""),
+      refused(live, ["drain", "throttles", "voters", "unregister"]),
   };
 }
 

@@ -2,12 +2,8 @@
  * The resolved topology of one stretch Kafka cluster: every cluster, pool and
  * node with its id, pod name, roles and rack, in a stable order.
  */
-import type {
-  ClusterSpec,
-  NodeIdAllocation,
-  NodePoolSpec,
-  StretchKafkaSpec,
-} from "../../apis/index.ts";
+import type { ClusterSpec, NodeIdAllocation, NodePoolSpec } from "../../apis/index.ts";
+import type { Spec } from "./spec.ts";
 
 export type Role = "controller" | "broker";
 
@@ -55,7 +51,7 @@ export function rackOf(c: ClusterSpec): string {
 
 export function buildTopology(
   kafkaName: string,
-  spec: StretchKafkaSpec,
+  spec: Spec,
   allocation: NodeIdAllocation,
 ): Topology {
   const idsOf = new Map(allocation.pools.map((p) => [`${p.cluster}/${p.pool}`, p.ids]));
@@ -88,7 +84,7 @@ export function buildTopology(
   const nodes = clusters.flatMap((c) => c.nodes).sort((a, b) => a.id - b.id);
   return {
     kafkaName,
-    namespace: spec.targetNamespace ?? "kafka",
+    namespace: spec.targetNamespace,
     clusters,
     nodes,
     controllers: nodes.filter((n) => n.isController),

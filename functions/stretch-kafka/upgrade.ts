@@ -9,9 +9,8 @@
  * or a metadataVersion below what is finalized is refused. Also here: which
  * clusters are under maintenance, and which get leadership back.
  */
-import type { KafkaLive, StretchKafkaSpec } from "../../apis/index.ts";
+import type { KafkaLive } from "../../apis/index.ts";
 import {
-  defaultKafkaVersion,
   metadataVersionName,
   metadataVersionNamed,
   newestMetadataFor,
@@ -20,6 +19,7 @@ import {
 import { annotations } from "./names.ts";
 import type { ObservedResources } from "./observed.ts";
 import type { Problem } from "./validate.ts";
+import type { Spec } from "./spec.ts";
 
 export interface MetadataPlan {
   problems: Problem[];
@@ -29,8 +29,8 @@ export interface MetadataPlan {
   finalized: string | undefined;
 }
 
-export function metadataPlan(spec: StretchKafkaSpec, live: KafkaLive | undefined): MetadataPlan {
-  const version = spec.kafka.version ?? defaultKafkaVersion;
+export function metadataPlan(spec: Spec, live: KafkaLive | undefined): MetadataPlan {
+  const version = spec.kafka.version;
   const problems: Problem[] = [];
   const newest = newestMetadataFor(version);
   const pinnedName = spec.kafka.metadataVersion;
@@ -105,7 +105,7 @@ export function everyNodeCurrent(observed: ObservedResources, rollout: string): 
  * back, until the provider reports nothing left to restore.
  */
 export function maintenancePlan(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   status: { kafka?: { evacuated?: string[]; restoringLeadership?: string[] } } | undefined,
   live: KafkaLive | undefined,
 ): { evacuate: string[]; restoring: string[] } {

@@ -4,13 +4,15 @@
  * (nothing is changed in any cluster); warnings are reported and rendering
  * goes on.
  */
+import { ownedConfigKeys, type XStretchKafkaStatus } from "../../apis/index.ts";
 import {
-  ownedConfigKeys,
-  type StretchKafkaSpec,
-  type XStretchKafkaStatus,
-} from "../../apis/index.ts";
-import { quorumRisk, survivesClusterLoss } from "./quorum.ts";
+  claimReplication,
+  replicationDefaults,
+  survivesClusterLoss,
+} from "../../apis/kafka-rules.ts";
+import { quorumRisk } from "./quorum.ts";
 import type { Topology } from "./topology.ts";
+import type { Spec } from "./spec.ts";
 
 export interface Problem {
   severity: "fatal" | "warning";
@@ -34,7 +36,7 @@ export function isOwnedConfigKey(key: string): boolean {
 
 /** Checks that need only the spec (and the ProviderConfigs known to exist, when given). */
 export function validateSpec(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   opts: { providerConfigs?: Set<string>; kafkaName: string },
 ): Problem[] {
   const problems: Problem[] = [];
@@ -140,19 +142,8 @@ export function validateSpec(
   return problems;
 }
 
-function configNumber(spec: StretchKafkaSpec, key: string): number | undefined {
-  const v = (spec.kafka.config as Record<string, unknown> | undefined)?.[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isInteger(n) ? n : NaN;
-}
-
 /** Checks of the resolved topology against what it must survive. */
-export function validateTopology(
-  spec: StretchKafkaSpec,
-  t: Topology,
-  defaults: { rf: number; minIsr: number },
-): Problem[] {
+export function validateTopology(spec: Spec, t: Topology): Problem[] {
   const problems: Problem[] = [];
   if (t.controllers.length < 3) {
     problems.push(
@@ -167,8 +158,11 @@ export function validateTopology(
   const risk = quorumRisk(t).message;
   if (risk) problems.push(warning("spec.clusters", risk));
 
-  const rf = configNumber(spec, "default.replication.factor") ?? defaults.rf;
-  const minIsr = configNumber(spec, "min.insync.replicas") ?? defaults.minIsr;
+  const { replicationFactor: rf, minInSyncReplicas: minIsr } = claimReplication(
+    spec.kafka.config,
+    t.brokers,
+  );
+  const defaults = replicationDefaults(t.brokers);
   for (const [key, value] of [
     ["default.replication.factor", rf],
     ["min.insync.replicas", minIsr],
@@ -190,11 +184,11 @@ export function validateTopology(
         `${minIsr} is more than the replication factor ${rf}: no write could ever succeed`,
       ),
     );
-  } else if (t.brokers.length > 0 && !survivesClusterLoss(t, rf, minIsr)) {
+  } else if (t.brokers.length > 0 && !survivesClusterLoss(t.brokers, rf, minIsr)) {
     problems.push(
       warning(
         `spec.kafka.config`,
-        `replication factor ${rf} with min.insync.replicas ${minIsr} can lose acknowledged writes when one cluster is lost; use the defaults (${defaults.rf}/${defaults.minIsr})`,
+        `replication factor ${rf} with min.insync.replicas ${minIsr} can lose acknowledged writes when one cluster is lost; use the defaults (${defaults.replicationFactor}/${defaults.minInSyncReplicas})`,
       ),
     );
   }
@@ -203,7 +197,7 @@ export function validateTopology(
 
 /** Changes a running cluster cannot take. `status` is the composite's observed status. */
 export function validateChange(
-  spec: StretchKafkaSpec,
+  spec: Spec,
   status: XStretchKafkaStatus | undefined,
   t: Topology,
 ): Problem[] {
@@ -217,7 +211,7 @@ export function validateChange(
       ),
     );
   }
-  const mode = spec.quorum?.mode ?? "static";
+  const mode = spec.quorum.mode;
   // Modes themselves (the static-to-dynamic migration, no way back): quorum-migration.ts.
   const phase = status.quorumMigration?.phase;
   const was = [...(status.kafka?.controllers ?? [])].sort((a, b) => a - b).join(",");
@@ -239,7 +233,7 @@ export function validateChange(
   }
   if (status.quorumMode === "dynamic" && mode === "dynamic") {
     const risk = quorumRisk(t).message;
-    if (was && was !== now && risk && !spec.quorum?.acceptQuorumRisk) {
+    if (was && was !== now && risk && !spec.quorum.acceptQuorumRisk) {
       problems.push(
         fatal(
           "spec.clusters",

@@ -26,7 +26,7 @@ function view(
         name: "orders",
         id: "",
         internal: false,
-        minIsr: 2,
+        minIsr: { value: 2, override: true },
         throttled: false,
         partitions: partitions.map((replicas, id) => ({
           id,

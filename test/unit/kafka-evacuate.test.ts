@@ -1,12 +1,14 @@
 /**
- * Evacuating a cluster for maintenance (controller/kafka/evacuate.ts):
+ * Evacuating a cluster for maintenance (controller/kafka/evacuate.ts, and
+ * takedownState of controller/kafka/health.ts):
  * leadership off its brokers by reordering replicas and electing, no data
  * moved; whether it is safe to stop; leadership back once cleared.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
-import { evacuationState, planEvacuation, planRestore } from "../../controller/kafka/evacuate.ts";
+import { planEvacuation, planRestore } from "../../controller/kafka/evacuate.ts";
+import { takedownState } from "../../controller/kafka/health.ts";
 import { now, quorumReplica, threeBrokerView, type PartitionFixture } from "./kafka-fixtures.ts";
 
 const voter = quorumReplica;
@@ -33,20 +35,20 @@ test("leadership leaves the evacuated brokers: in-sync replicas elsewhere go fir
 
 test("safe to stop only with no leader there, min ISR elsewhere and a caught-up majority elsewhere", () => {
   const led = view([{ replicas: [1, 0, 2], leader: 1 }]);
-  assert.deepEqual(evacuationState(led, new Set([1]), new Set([11]), now), {
+  assert.deepEqual(takedownState(led, new Set([1]), new Set([11]), now, 2), {
     leadersLeft: 1,
     belowMinIsrWithout: 0,
     quorumKeepsMajority: true,
     safe: false,
   });
   const moved = view([{ replicas: [0, 2, 1], leader: 0 }]);
-  assert.equal(evacuationState(moved, new Set([1]), new Set([11]), now).safe, true);
+  assert.equal(takedownState(moved, new Set([1]), new Set([11]), now, 2).safe, true);
   const thin = view([{ replicas: [0, 2, 1], leader: 0, isr: [0, 1] }]);
-  assert.equal(evacuationState(thin, new Set([1]), new Set([11]), now).belowMinIsrWithout, 1);
+  assert.equal(takedownState(thin, new Set([1]), new Set([11]), now, 2).belowMinIsrWithout, 1);
   const lagging = view([{ replicas: [0, 2, 1], leader: 0 }]);
   lagging.quorum.voters[2] = voter(12, 60_000);
   assert.equal(
-    evacuationState(lagging, new Set([1]), new Set([11]), now).quorumKeepsMajority,
+    takedownState(lagging, new Set([1]), new Set([11]), now, 2).quorumKeepsMajority,
     false,
   );
 });

@@ -51,7 +51,7 @@ export function threeBrokerView(
         name: "orders",
         id: "",
         internal: false,
-        minIsr: 2,
+        minIsr: { value: 2, override: true },
         throttled: false,
         partitions: partitions.map((p, id) => ({
           id,

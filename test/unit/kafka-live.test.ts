@@ -60,7 +60,7 @@ function view(over: Partial<KafkaView> = {}): KafkaView {
         id: "",
         internal: false,
         throttled: false,
-        minIsr: 2,
+        minIsr: { value: 2, override: true },
         partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 2, 4], offline: [] }],
       },
     ],
@@ -85,6 +85,7 @@ test("a healthy cluster: every voter caught up, every broker registered, nothing
     total: 1,
     underReplicated: 0,
     underMinIsr: 0,
+    minIsrUnknown: 0,
     offline: 0,
     reassigning: 0,
   });
@@ -111,7 +112,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
           id: "",
           internal: false,
           throttled: false,
-          minIsr: 2,
+          minIsr: { value: 2, override: true },
           partitions: [{ id: 0, leader: 2, replicas: [2], isr: [2], offline: [] }],
         },
         {
@@ -119,7 +120,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
           id: "",
           internal: false,
           throttled: false,
-          minIsr: 2,
+          minIsr: { value: 2, override: true },
           partitions: [{ id: 0, leader: 0, replicas: [0, 2], isr: [0, 2], offline: [] }],
         },
         {
@@ -127,7 +128,7 @@ test("a topic with one replica, or all replicas in one cluster, is at risk, name
           id: "",
           internal: false,
           throttled: false,
-          minIsr: 2,
+          minIsr: { value: 2, override: true },
           partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 2, 4], offline: [] }],
         },
       ],
@@ -175,7 +176,7 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
           id: "",
           internal: false,
           throttled: false,
-          minIsr: 2,
+          minIsr: { value: 2, override: true },
           partitions: [{ id: 0, leader: 0, replicas: [0, 2, 4], isr: [0, 4], offline: [2] }],
         },
       ],
@@ -199,6 +200,7 @@ test("a stopped cluster: its voter falls behind, its broker is not registered, t
     total: 1,
     underReplicated: 1,
     underMinIsr: 0,
+    minIsrUnknown: 0,
     offline: 0,
     reassigning: 0,
   });
@@ -220,7 +222,7 @@ test("brokers being drained report what they hold; retired ones are listed until
       ],
       reassigning: [{ topic: "orders", partition: 0, adding: [4], removing: [2] }],
     }),
-    { ...admin, drain: { nodes: [2] }, retiredBrokers: [7, 9] },
+    { ...admin, drain: { nodes: [2], throttleBytesPerSecond: 52428800 }, retiredBrokers: [7, 9] },
     now,
   );
   assert.deepEqual(live.drain, { nodes: [2], replicasLeft: 1 });

@@ -1,8 +1,8 @@
 /**
- * The provider's eyes on Kafka: every `intervalMs` it asks each Kafka
- * cluster (one per composite, named by the `kafkaAdmin` of its RemoteKafka
- * managed resources) for its own view over the admin channel, keeps the live
- * status, sets the Kafka metrics, and re-queues that composite's RemoteKafka
+ * The provider's hand on Kafka: every `intervalMs` it asks each Kafka cluster
+ * (one per composite, named by the `kafkaAdmin` of its RemoteKafka managed
+ * resources) for its own view over the admin channel, keeps the live status,
+ * sets the Kafka metrics, and re-queues that composite's RemoteKafka
  * resources when the status changed, so it reaches status.atProvider.kafka
  * and from there the composite and the claim.
  *
@@ -13,17 +13,19 @@
  * The client certificate (CN stretch-kafka-provider, of the composite's
  * cluster CA) is minted once and renewed by the PKI's rules.
  *
- * It is also the hand that changes Kafka when the function asks it to, on the
- * same connection, after reading the view: moving replicas off brokers being
- * removed (`kafkaAdmin.drain`, controller/kafka/drain.ts) under a replication
- * throttle it clears once no move is under way, and unregistering retired
- * brokers once Kafka has fenced them (`kafkaAdmin.retiredBrokers`), and
- * raising metadata.version after an upgrade (`kafkaAdmin.metadataVersion`)
- * and kraft.version when a static quorum migrates (`kafkaAdmin.kraftVersion`),
- * a dynamic quorum's voters (`kafkaAdmin.voters`), and leadership off clusters
- * under maintenance and back (`kafkaAdmin.evacuate`, `restoreLeadership`). Each round
- * decides from what Kafka says now, so a restart of the provider mid-drain
- * picks up where Kafka is.
+ * After reading the view it changes Kafka where the function asked, on the
+ * same connection, as independent operations (`operations` below): moving
+ * replicas off brokers being removed (`kafkaAdmin.drain`,
+ * controller/kafka/drain.ts) under a replication throttle, clearing the
+ * throttles once no move is under way, a dynamic quorum's voters
+ * (`kafkaAdmin.voters`), leadership off clusters under maintenance and back
+ * (`kafkaAdmin.evacuate`, `restoreLeadership`), raising metadata.version and
+ * kraft.version (`kafkaAdmin.metadataVersion`, `kraftVersion`), and
+ * unregistering retired brokers once Kafka has fenced them. Each runs every
+ * round whatever the others did; one Kafka refuses is reported on its own
+ * (status.atProvider.kafka.operationErrors, a Warning event when its error
+ * changes) and blocks none of the others. Each round decides from what Kafka
+ * says now, so a restart of the provider mid-drain picks up where Kafka is.
  */
 import type { LookupFunction } from "node:net";
 import type { Logger } from "pino";
@@ -34,6 +36,7 @@ import { planEvacuation, planRestore } from "../kafka/evacuate.ts";
 import { liveStatus, nodesIn } from "../kafka/live.ts";
 import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
+import type { EventRecorder } from "../kube/events.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ManagedResource } from "./reconciler.ts";
 import type { Pki } from "./pki.ts";
@@ -41,7 +44,7 @@ import type { Pki } from "./pki.ts";
 type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
 const brokerStates: BrokerState[] = ["Registered", "Fenced", "NotRegistered"];
 
-export interface KafkaObserverOptions {
+export interface KafkaSupervisorOptions {
   /** How often each Kafka cluster is asked (default 30 s). */
   intervalMs?: number;
   /** How many Kafka clusters are asked at once, one connection each (default 4). */
@@ -51,9 +54,6 @@ export interface KafkaObserverOptions {
   /** How broker names resolve (default: the system's resolver). */
   lookup?: LookupFunction;
 }
-
-/** Default replication throttle while draining: 50 MiB/s per broker. */
-export const defaultThrottle = 50 * 1024 * 1024;
 
 /** Kafka's last answer for a composite, and when it came. */
 export interface KafkaSnapshot {
@@ -67,12 +67,47 @@ interface Target {
   owner: OwnerReference | undefined;
 }
 
-export class KafkaObserver {
+type Operation = NonNullable<KafkaLive["operationErrors"]>[number]["operation"];
+
+/** What each operation is, in a sentence's words, and the reason of its Warning event. */
+const operationNames: Record<Operation, string> = {
+  drain: "moving replicas off the brokers being removed",
+  throttles: "removing the replication throttles",
+  voters: "changing the quorum's voters",
+  leadership: "moving leadership for maintenance",
+  features: "raising a finalized feature (metadata.version, kraft.version)",
+  unregister: "unregistering a retired broker",
+};
+const operationReasons: Record<Operation, string> = {
+  drain: "DrainFailed",
+  throttles: "ThrottleRemovalFailed",
+  voters: "VoterChangeFailed",
+  leadership: "LeadershipMoveFailed",
+  features: "FeatureUpgradeFailed",
+  unregister: "UnregisterFailed",
+};
+
+/** One round's state for one Kafka cluster, shared by its operations. */
+interface Round {
+  session: AdminSession;
+  view: KafkaView;
+  t: Target;
+  live: KafkaLive;
+  log: Logger;
+  /** What the live status adds. */
+  out: Partial<KafkaLive>;
+  /** Whether the drain started moves this round (its throttles must stay). */
+  moved: boolean;
+}
+
+export class KafkaSupervisor {
   private readonly live = new Map<string, KafkaLive>();
   private readonly views = new Map<string, KafkaSnapshot>();
-  /** Per composite, the partitions this observer reassigned and their target replicas, until Kafka shows them. */
+  /** Per composite, the partitions this supervisor reassigned and their target replicas, until Kafka shows them. */
   private readonly moved = new Map<string, Map<string, { replicas: number[]; at: number }>>();
   private readonly tls = new Map<string, AdminTls>();
+  /** The last error of each composite's operation (`composite/operation`), reported once. */
+  private readonly refusals = new Map<string, string>();
   /** The broker that answered last, tried first next time. */
   private readonly preferred = new Map<string, string>();
   private readonly intervalMs: number;
@@ -89,9 +124,10 @@ export class KafkaObserver {
       sources: () => ManagedResource[];
       onChange: (composite: string) => void;
       metrics: Metrics;
+      events: Pick<EventRecorder, "record">;
       log: Logger;
     },
-    private readonly o: KafkaObserverOptions = {},
+    private readonly o: KafkaSupervisorOptions = {},
   ) {
     this.intervalMs = o.intervalMs ?? 30_000;
     this.concurrency = Math.max(1, o.concurrency ?? 4);
@@ -232,11 +268,9 @@ export class KafkaObserver {
   }
 
   /**
-   * What the function asked Kafka to do, from what Kafka says now: the next
-   * drain moves, the throttle set or cleared, the next voter change,
-   * leadership moved for maintenance, metadata.version raised, retired
-   * brokers unregistered. Returns what the live status should add (drain
-   * progress, a refusal).
+   * What the function asked Kafka to do, from what Kafka says now, one
+   * operation after the other on the session; each one's failure is its own.
+   * Returns what the live status should add (drain progress, refusals).
    */
   private async act(
     session: AdminSession,
@@ -244,97 +278,126 @@ export class KafkaObserver {
     t: Target,
     live: KafkaLive,
   ): Promise<Partial<KafkaLive>> {
-    const out: Partial<KafkaLive> = {};
-    const log = this.deps.log.child({ composite: t.composite });
-    try {
-      const draining = new Set(t.admin.drain?.nodes ?? []);
-      if (draining.size > 0 && live.drain) {
-        const clusterOf = new Map(t.admin.nodes.map((n) => [n.id, n.cluster]));
-        const targets = view.brokers
-          .filter((b) => !b.fenced && !draining.has(b.id) && clusterOf.has(b.id))
-          .map((b) => b.id);
-        const moved =
-          this.moved.get(t.composite) ?? new Map<string, { replicas: number[]; at: number }>();
-        this.moved.set(t.composite, moved);
-        for (const tp of view.topics) {
-          for (const p of tp.partitions) {
-            const key = `${tp.name}/${p.id}`;
-            const m = moved.get(key);
-            // Done once Kafka shows the target; given up on after 10 minutes (someone else moved it).
-            if (m && (sameSet(m.replicas, p.replicas) || Date.now() - m.at > 600_000))
-              moved.delete(key);
-          }
-        }
-        const plan = planDrain(
-          view,
-          draining,
-          targets,
-          (id) => clusterOf.get(id),
-          new Map([...moved].map(([k, v]) => [k, v.replicas])),
-        );
-        if (plan.stuck.length > 0) out.drain = { ...live.drain, stuck: plan.stuck.slice(0, 10) };
-        if (plan.moves.length > 0) {
-          await session.alterConfigs(
-            throttleFor(plan.moves, view, t.admin.drain?.throttleBytesPerSecond ?? defaultThrottle),
-          );
-          await session.reassign(plan.moves);
-          for (const m of plan.moves)
-            moved.set(`${m.topic}/${m.partition}`, { replicas: m.replicas, at: Date.now() });
-          log.info(
-            {
-              nodes: [...draining],
-              moves: plan.moves
-                .slice(0, 20)
-                .map((m) => `${m.topic}-${m.partition}:${m.replicas.join(",")}`),
-              left: plan.replicasLeft,
-            },
-            "drain: reassigning partitions off the brokers being removed",
-          );
-        }
+    const round: Round = {
+      session,
+      view,
+      t,
+      live,
+      log: this.deps.log.child({ composite: t.composite }),
+      out: {},
+      moved: false,
+    };
+    const errors: NonNullable<KafkaLive["operationErrors"]> = [];
+    for (const [operation, step] of this.operations) {
+      try {
+        await step(round);
+        this.refusals.delete(`${t.composite}/${operation}`);
+      } catch (err) {
+        const message = kafkaReason(err);
+        errors.push({ operation, message });
+        await this.refused(t, operation, message, round.log);
       }
-      const cleared = clearThrottles(view);
-      if (cleared.length > 0) {
-        await session.alterConfigs(cleared);
-        log.info("drain: no reassignment under way; replication throttles removed");
-      }
-      await this.changeVoters(session, view, t, log);
-      await this.moveLeadership(session, view, t, log);
-      const mv = t.admin.metadataVersion;
-      const finalized = view.features["metadata.version"] ?? 0;
-      if (mv && mv.level > finalized) {
-        await session.upgradeFeature("metadata.version", mv.level);
-        log.info(
-          { from: finalized, to: mv.name },
-          "raised metadata.version: every node runs the new version",
-        );
-      }
-      const kraft = view.features["kraft.version"] ?? 0;
-      if (t.admin.kraftVersion && t.admin.kraftVersion > kraft) {
-        await session.upgradeFeature("kraft.version", t.admin.kraftVersion);
-        log.info(
-          { from: kraft, to: t.admin.kraftVersion },
-          "raised kraft.version: the static quorum becomes dynamic",
-        );
-      }
-      for (const id of t.admin.retiredBrokers ?? []) {
-        if (!view.brokers.find((b) => b.id === id)?.fenced) continue;
-        await session.unregisterBroker(id);
-        log.info({ broker: id }, "unregistered a retired broker");
-      }
-    } catch (err) {
-      out.operationError = kafkaReason(err);
-      log.warn({ err: out.operationError }, "kafka refused a change");
     }
-    return out;
+    return { ...round.out, ...(errors.length > 0 ? { operationErrors: errors } : {}) };
+  }
+
+  /** Logs a failed operation and, when its error is new, records a Warning event on the RemoteKafka. */
+  private async refused(
+    t: Target,
+    operation: Operation,
+    message: string,
+    log: Logger,
+  ): Promise<void> {
+    log.warn({ operation, err: message }, "kafka operation failed");
+    const key = `${t.composite}/${operation}`;
+    if (this.refusals.get(key) === message) return;
+    this.refusals.set(key, message);
+    const source = this.deps
+      .sources()
+      .find(
+        (mr) =>
+          (mr.spec.forProvider as { kafkaAdmin?: KafkaAdmin }).kafkaAdmin?.authority ===
+          t.composite,
+      );
+    if (source)
+      await this.deps.events.record(
+        source,
+        "Warning",
+        operationReasons[operation],
+        `${operationNames[operation]} failed: ${message}`,
+      );
+  }
+
+  /** The operations of a round, in order: each runs whatever the others did. */
+  private readonly operations: [Operation, (r: Round) => Promise<void>][] = [
+    ["drain", (r) => this.drain(r)],
+    ["throttles", (r) => this.clearThrottles(r)],
+    ["voters", (r) => this.changeVoters(r)],
+    ["leadership", (r) => this.moveLeadership(r)],
+    ["features", (r) => this.raiseFeatures(r)],
+    ["unregister", (r) => this.unregisterRetired(r)],
+  ];
+
+  /** The next moves of replicas off the brokers being removed, under a throttle. */
+  private async drain(r: Round): Promise<void> {
+    const { view, t, live, session } = r;
+    const drain = t.admin.drain;
+    const draining = new Set(drain?.nodes ?? []);
+    if (!drain || draining.size === 0 || !live.drain) return;
+    const clusterOf = new Map(t.admin.nodes.map((n) => [n.id, n.cluster]));
+    const targets = view.brokers
+      .filter((b) => !b.fenced && !draining.has(b.id) && clusterOf.has(b.id))
+      .map((b) => b.id);
+    const moved =
+      this.moved.get(t.composite) ?? new Map<string, { replicas: number[]; at: number }>();
+    this.moved.set(t.composite, moved);
+    for (const tp of view.topics) {
+      for (const p of tp.partitions) {
+        const key = `${tp.name}/${p.id}`;
+        const m = moved.get(key);
+        // Done once Kafka shows the target; given up on after 10 minutes (someone else moved it).
+        if (m && (sameSet(m.replicas, p.replicas) || Date.now() - m.at > 600_000))
+          moved.delete(key);
+      }
+    }
+    const plan = planDrain(
+      view,
+      draining,
+      targets,
+      (id) => clusterOf.get(id),
+      new Map([...moved].map(([k, v]) => [k, v.replicas])),
+    );
+    if (plan.stuck.length > 0) r.out.drain = { ...live.drain, stuck: plan.stuck.slice(0, 10) };
+    if (plan.moves.length === 0) return;
+    r.moved = true;
+    await session.alterConfigs(throttleFor(plan.moves, view, drain.throttleBytesPerSecond));
+    await session.reassign(plan.moves);
+    for (const m of plan.moves)
+      moved.set(`${m.topic}/${m.partition}`, { replicas: m.replicas, at: Date.now() });
+    r.log.info(
+      {
+        nodes: [...draining],
+        moves: plan.moves
+          .slice(0, 20)
+          .map((m) => `${m.topic}-${m.partition}:${m.replicas.join(",")}`),
+        left: plan.replicasLeft,
+      },
+      "drain: reassigning partitions off the brokers being removed",
+    );
+  }
+
+  /** Every replication throttle removed once no reassignment is under way (none started this round). */
+  private async clearThrottles(r: Round): Promise<void> {
+    if (r.moved) return;
+    const cleared = clearThrottles(r.view);
+    if (cleared.length === 0) return;
+    await r.session.alterConfigs(cleared);
+    r.log.info("drain: no reassignment under way; replication throttles removed");
   }
 
   /** Leadership off the clusters under maintenance, and back to those cleared (controller/kafka/evacuate.ts). */
-  private async moveLeadership(
-    session: AdminSession,
-    view: KafkaView,
-    t: Target,
-    log: Logger,
-  ): Promise<void> {
+  private async moveLeadership(r: Round): Promise<void> {
+    const { session, view, t } = r;
     for (const [what, plan] of [
       ["evacuate", planEvacuation(view, nodesIn(t.admin, t.admin.evacuate).brokers)],
       ["restore", planRestore(view, nodesIn(t.admin, t.admin.restoreLeadership).brokers)],
@@ -342,7 +405,7 @@ export class KafkaObserver {
       if (plan.moves.length === 0 && plan.elect.length === 0) continue;
       await session.reassign(plan.moves);
       await session.electPreferred(plan.elect);
-      log.info(
+      r.log.info(
         { what, reordered: plan.moves.length, elected: plan.elect.length },
         what === "evacuate"
           ? "maintenance: moving leadership off the clusters under maintenance"
@@ -352,12 +415,8 @@ export class KafkaObserver {
   }
 
   /** A dynamic quorum's next voter change (controller/kafka/voters.ts), if any. */
-  private async changeVoters(
-    session: AdminSession,
-    view: KafkaView,
-    t: Target,
-    log: Logger,
-  ): Promise<void> {
+  private async changeVoters(r: Round): Promise<void> {
+    const { session, view, t } = r;
     const change = nextVoterChange(view, t.admin.voters, Date.now());
     if (!change) return;
     if ("add" in change) {
@@ -367,10 +426,41 @@ export class KafkaObserver {
         change.add.directoryId,
         change.listener,
       );
-      log.info({ voter: change.add.id }, "quorum: added a caught-up controller as a voter");
+      r.log.info({ voter: change.add.id }, "quorum: added a caught-up controller as a voter");
     } else {
       await session.removeVoter(view.clusterId, change.remove.id, change.remove.directoryId);
-      log.info({ voter: change.remove.id }, "quorum: removed a voter the claim no longer has");
+      r.log.info({ voter: change.remove.id }, "quorum: removed a voter the claim no longer has");
+    }
+  }
+
+  /** metadata.version after an upgrade, kraft.version while a static quorum migrates to dynamic. */
+  private async raiseFeatures(r: Round): Promise<void> {
+    const { session, view, t } = r;
+    const mv = t.admin.metadataVersion;
+    const finalized = view.features["metadata.version"] ?? 0;
+    if (mv && mv.level > finalized) {
+      await session.upgradeFeature("metadata.version", mv.level);
+      r.log.info(
+        { from: finalized, to: mv.name },
+        "raised metadata.version: every node runs the new version",
+      );
+    }
+    const kraft = view.features["kraft.version"] ?? 0;
+    if (t.admin.kraftVersion && t.admin.kraftVersion > kraft) {
+      await session.upgradeFeature("kraft.version", t.admin.kraftVersion);
+      r.log.info(
+        { from: kraft, to: t.admin.kraftVersion },
+        "raised kraft.version: the static quorum becomes dynamic",
+      );
+    }
+  }
+
+  /** Retired brokers leave Kafka's metadata once Kafka has fenced them. */
+  private async unregisterRetired(r: Round): Promise<void> {
+    for (const id of r.t.admin.retiredBrokers ?? []) {
+      if (!r.view.brokers.find((b) => b.id === id)?.fenced) continue;
+      await r.session.unregisterBroker(id);
+      r.log.info({ broker: id }, "unregistered a retired broker");
     }
   }
 
@@ -432,6 +522,8 @@ export class KafkaObserver {
     this.live.delete(composite);
     this.views.delete(composite);
     this.moved.delete(composite);
+    for (const key of [...this.refusals.keys()])
+      if (key.startsWith(`${composite}/`)) this.refusals.delete(key);
     this.tls.delete(composite);
     this.preferred.delete(composite);
     this.deps.metrics.kafkaReachable.remove({ composite });

@@ -1,0 +1,113 @@
+/**
+ * The provider's admin channel to this Kafka cluster (`kafkaAdmin` on each
+ * RemoteKafka), built once per run: every broker's replication listener
+ * (mTLS, cluster CA), the nodes and their clusters, the claim's
+ * min.insync.replicas, and what the provider is asked to do to Kafka (drain,
+ * retire, voters, maintenance, metadata.version, kraft.version).
+ */
+import type { KafkaAdmin } from "../../apis/index.ts";
+import { claimReplication } from "../../apis/kafka-rules.ts";
+import type { NodeAddress } from "./networking/index.ts";
+import { findRemote, type ObservedResources } from "./observed.ts";
+import { listeners } from "./ports.ts";
+import type { QuorumMode } from "./quorum-migration.ts";
+import type { Spec } from "./spec.ts";
+import type { Topology } from "./topology.ts";
+
+export interface AdminInput {
+  composite: string;
+  spec: Spec;
+  t: Topology;
+  addresses: Map<number, NodeAddress>;
+  mode: QuorumMode;
+  /** Brokers whose replicas the provider moves off before they are removed. */
+  drain: number[];
+  /** Removed brokers the provider unregisters once Kafka has fenced them. */
+  retiredBrokers: number[];
+  /** Controllers kept running until they are no longer voters (dynamic quorum). */
+  leavingVoters: number[];
+  /** Clusters under maintenance, and clusters getting leadership back. */
+  evacuate: string[];
+  restoreLeadership: string[];
+  /** The metadata.version to raise Kafka to, once every node runs the claim's version. */
+  metadataVersion: KafkaAdmin["metadataVersion"];
+  /** kraft.version to raise Kafka to while a static quorum migrates. */
+  kraftVersion: KafkaAdmin["kraftVersion"];
+}
+
+/** The admin channel, or undefined while no broker's address is known. */
+export function adminChannel(o: AdminInput): KafkaAdmin | undefined {
+  const { t, addresses } = o;
+  const servers = t.nodes.flatMap((n) => {
+    const a = addresses.get(n.id);
+    return n.isBroker && a ? [`${a.host}:${a.ports.replication}`] : [];
+  });
+  const [first, ...more] = servers;
+  if (first === undefined) return undefined;
+  const minIsr = claimReplication(o.spec.kafka.config, t.brokers).minInSyncReplicas;
+  return {
+    authority: o.composite,
+    bootstrapServers: [first, ...more],
+    nodes: t.nodes.map((n) => ({ id: n.id, cluster: n.cluster, roles: n.roles })),
+    ...(Number.isInteger(minIsr) ? { minInSyncReplicas: minIsr } : {}),
+    ...(o.drain.length > 0
+      ? {
+          drain: {
+            nodes: o.drain,
+            throttleBytesPerSecond: o.spec.brokerRemoval.throttleBytesPerSecond,
+          },
+        }
+      : {}),
+    ...(o.retiredBrokers.length > 0 ? { retiredBrokers: o.retiredBrokers } : {}),
+    ...(o.evacuate.length > 0 ? { evacuate: o.evacuate } : {}),
+    ...(o.restoreLeadership.length > 0 ? { restoreLeadership: o.restoreLeadership } : {}),
+    ...(o.mode === "dynamic" ? { voters: wantedVoters(o) } : {}),
+    ...(o.metadataVersion ? { metadataVersion: o.metadataVersion } : {}),
+    ...(o.kraftVersion ? { kraftVersion: o.kraftVersion } : {}),
+  };
+}
+
+/** A dynamic quorum's voters: every controller but those leaving, at its control-plane listener. */
+function wantedVoters(o: AdminInput): NonNullable<KafkaAdmin["voters"]> {
+  return o.t.controllers
+    .filter((c) => !o.leavingVoters.includes(c.id))
+    .flatMap((c) => {
+      const a = o.addresses.get(c.id);
+      return a
+        ? [
+            {
+              id: c.id,
+              listener: {
+                name: listeners.controlplane.name,
+                host: a.host,
+                port: a.ports.controlplane,
+              },
+            },
+          ]
+        : [];
+    });
+}
+
+/**
+ * The admin channel each cluster's RemoteKafka carries. While an address is
+ * pending, a running cluster's channel stays as it was (nothing of a running
+ * node changes because another's address is unknown), with this run's
+ * feature levels to raise.
+ */
+export function adminFor(
+  admin: KafkaAdmin | undefined,
+  o: { observed: ObservedResources; kafkaName: string; pending: boolean },
+): (cluster: string) => KafkaAdmin | undefined {
+  return (cluster) => {
+    const had = (
+      findRemote(o.observed, cluster, "RemoteKafka", o.kafkaName)?.spec?.forProvider as
+        { kafkaAdmin?: KafkaAdmin } | undefined
+    )?.kafkaAdmin;
+    if (!o.pending || !had) return admin;
+    return {
+      ...structuredClone(had),
+      ...(admin?.metadataVersion ? { metadataVersion: admin.metadataVersion } : {}),
+      ...(admin?.kraftVersion ? { kraftVersion: admin.kraftVersion } : {}),
+    };
+  };
+}

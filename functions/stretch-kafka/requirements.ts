@@ -1,0 +1,104 @@
+/**
+ * What the function asks Crossplane to fetch (each cluster's ProviderConfig),
+ * and what it learns from them and from the observed resources: a
+ * ProviderConfig that does not exist, and the cluster id and node ids that a
+ * deleted claim of the same name left with its kept volumes, or that the
+ * running podsets carry. No I/O: Crossplane fetches and calls again.
+ */
+import type { Requirements, RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
+import { groups, type NodeIdAllocation, type ProviderConfig } from "../../apis/index.ts";
+import { annotations, labels } from "./names.ts";
+import { allocationFromObserved } from "./node-ids.ts";
+import type { ObservedResources } from "./observed.ts";
+import type { Spec } from "./spec.ts";
+import type { Problem } from "./validate.ts";
+
+const providerConfigKey = (name: string): string => `providerconfig-${name}`;
+
+/**
+ * Asks Crossplane for each cluster's ProviderConfig; it fetches them and calls
+ * again with them in requiredResources, so the function can refuse a claim
+ * naming one that does not exist without doing any I/O itself.
+ */
+export function providerConfigRequirements(spec: Spec): Requirements {
+  const resources: Requirements["resources"] = {};
+  for (const c of spec.clusters) {
+    const name = c.providerConfigRef.name;
+    resources[providerConfigKey(name)] = {
+      apiVersion: groups.remote,
+      kind: "ProviderConfig",
+      matchName: name,
+    };
+  }
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- a required field of the message
+  return { extraResources: {}, resources, schemas: {} };
+}
+
+/** The items Crossplane fetched for a requirement; undefined before it looked. */
+function fetched(req: RunFunctionRequest, name: string): { resource?: unknown }[] | undefined {
+  const key = providerConfigKey(name);
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- older Crossplane sends extraResources
+  return (req.requiredResources[key] ?? req.extraResources[key])?.items;
+}
+
+/** ProviderConfigs Crossplane looked for and did not find (none known before it looked). */
+export function missingProviderConfigs(req: RunFunctionRequest, spec: Spec): Problem[] {
+  const problems: Problem[] = [];
+  spec.clusters.forEach((c, i) => {
+    if (fetched(req, c.providerConfigRef.name)?.length === 0) {
+      problems.push({
+        severity: "fatal",
+        field: `spec.clusters[${i}].providerConfigRef.name`,
+        message: `ProviderConfig "${c.providerConfigRef.name}" does not exist; register the cluster first (stretch-kafka register-cluster)`,
+      });
+    }
+  });
+  return problems;
+}
+
+/**
+ * What a deleted claim of the same name left in the clusters (the provider
+ * records it on each ProviderConfig when it keeps a data volume): the cluster
+ * id the volumes were formatted with, and which node each belongs to.
+ */
+export function keptVolumes(
+  req: RunFunctionRequest,
+  spec: Spec,
+  claim: string,
+): { clusterId?: string; allocation?: NodeIdAllocation } {
+  let clusterId: string | undefined;
+  const found = new Map<string, { cluster: string; pool: string; ids: number[] }>();
+  for (const c of spec.clusters) {
+    const pc = fetched(req, c.providerConfigRef.name)?.[0]?.resource as ProviderConfig | undefined;
+    const kept = pc?.status?.keptVolumes?.[claim];
+    for (const n of Object.values(kept?.nodes ?? {})) {
+      if (!n) continue;
+      const k = `${c.name}/${n.pool}`;
+      const entry = found.get(k) ?? { cluster: c.name, pool: n.pool, ids: [] };
+      entry.ids.push(n.id);
+      found.set(k, entry);
+      clusterId ??= kept?.clusterId;
+    }
+  }
+  const allocation = allocationFromObserved([...found.values()]);
+  return { ...(clusterId ? { clusterId } : {}), ...(allocation ? { allocation } : {}) };
+}
+
+/** The node ids the running podsets carry (a composite that lost its status). */
+export function recoveredAllocation(
+  observed: ObservedResources,
+): ReturnType<typeof allocationFromObserved> {
+  const found: { cluster: string; pool: string; ids: number[] }[] = [];
+  for (const mr of Object.values(observed)) {
+    if (mr?.kind !== "RemoteStrimziPodSet") continue;
+    const manifest = mr.spec?.forProvider?.manifest as
+      | { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } }
+      | undefined;
+    const ids = manifest?.metadata?.annotations?.[annotations.nodeIds];
+    const pool = manifest?.metadata?.labels?.[labels.poolName];
+    const cluster = mr.metadata?.labels?.[labels.stretchCluster];
+    if (ids && pool && cluster)
+      found.push({ cluster, pool, ids: ids.split(",").filter(Boolean).map(Number) });
+  }
+  return allocationFromObserved(found);
+}
