@@ -5,7 +5,9 @@
  * Gone) is re-listed and the cache diffed so that nothing that happened in the
  * gap is missed (deletes included). Its health (synced, last error) is readable
  * so callers can report an unreachable cluster. No periodic re-list: a steady
- * state costs one open watch and nothing else.
+ * state costs one open watch and nothing else. A handler that throws is
+ * logged, counted in the health and given the same event again after a
+ * backoff until it takes it: no event is dropped because a handler failed.
  */
 import type { Logger } from "pino";
 import { realClock, type Clock } from "../runtime/workqueue.ts";
@@ -36,6 +38,10 @@ export interface InformerHealth {
   synced: boolean;
   connected: boolean;
   lastError?: string;
+  /** Events a handler threw on and that wait to be delivered again. */
+  undelivered: number;
+  /** The last handler failure. */
+  lastHandlerError?: string;
 }
 
 export function objectKey(o: KubeResource): string {
@@ -54,7 +60,9 @@ export class Informer<T extends KubeResource = KubeObject> {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private syncedOnce: (() => void) | undefined;
-  private readonly state: InformerHealth = { synced: false, connected: false };
+  private readonly state: InformerHealth = { synced: false, connected: false, undelivered: 0 };
+  /** Cancels the pending deliveries of events a handler threw on. */
+  private readonly redeliveries = new Set<() => void>();
 
   constructor(
     private readonly client: DynamicClient,
@@ -98,21 +106,43 @@ export class Informer<T extends KubeResource = KubeObject> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const cancel of this.redeliveries) cancel();
+    this.redeliveries.clear();
     this.abort.abort();
     this.syncedOnce?.();
     await this.loop;
   }
 
   private emit(event: InformerEvent, obj: T, old?: T): void {
-    for (const h of this.handlers) {
-      try {
-        h(event, obj, old);
-      } catch (err) {
-        this.log.error(
-          { err, kind: this.opts.kind, key: objectKey(obj) },
-          "informer handler failed",
-        );
-      }
+    for (const h of this.handlers) this.deliver(h, event, obj, old, 0);
+  }
+
+  /** Calls a handler; when it throws, calls it again with the same event after a backoff. */
+  private deliver(
+    h: InformerHandler<T>,
+    event: InformerEvent,
+    obj: T,
+    old: T | undefined,
+    attempt: number,
+  ): void {
+    try {
+      h(event, obj, old);
+    } catch (err) {
+      const min = this.opts.minBackoffMs ?? 1000;
+      const delayMs = Math.min(this.opts.maxBackoffMs ?? 30_000, min * 2 ** attempt);
+      this.state.lastHandlerError = `${event} of ${objectKey(obj)}: ${describeError(err)}`;
+      this.log.error(
+        { err, kind: this.opts.kind, key: objectKey(obj), event, attempt, retryInMs: delayMs },
+        "informer handler failed; it gets the event again",
+      );
+      if (this.stopped) return;
+      this.state.undelivered++;
+      const cancel = this.clock.after(delayMs, () => {
+        this.redeliveries.delete(cancel);
+        this.state.undelivered--;
+        if (!this.stopped) this.deliver(h, event, obj, old, attempt + 1);
+      });
+      this.redeliveries.add(cancel);
     }
   }
 

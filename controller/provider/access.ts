@@ -44,7 +44,7 @@ import { aclChanges, digest, scramCredential, username, wantedAcls } from "../ka
 import { configChanges, planTopic, type BrokersByCluster } from "../kafka/topics.ts";
 import type { DynamicClient, KubeObject, KubeResource } from "../kube/dynamic.ts";
 import { mergeConditions } from "./conditions.ts";
-import type { Pki } from "./pki.ts";
+import { logReissue, type Pki } from "./pki.ts";
 
 export const accessGroup = "stretchkafka.dev/v1alpha1";
 const topicFinalizer = "stretchkafka.dev/kafka-topic";
@@ -488,6 +488,7 @@ export class AccessReconciler {
         undefined,
         true,
       );
+      logReissue(this.deps.log, issued, { user: `${ns}/${name}` });
       const password =
         issued.cert === cert && have["user.password"]
           ? (unb64(have["user.password"]) ?? "")

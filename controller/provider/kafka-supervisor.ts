@@ -39,7 +39,7 @@ import type { OwnerReference } from "../kube/dynamic.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ManagedResource } from "./reconciler.ts";
-import type { Pki } from "./pki.ts";
+import { logReissue, type Pki } from "./pki.ts";
 
 type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
 const brokerStates: BrokerState[] = ["Registered", "Fenced", "NotRegistered"];
@@ -475,6 +475,7 @@ export class KafkaSupervisor {
     };
     const had = this.tls.get(t.composite);
     const issued = await this.deps.pki.certificate(req, had, t.owner);
+    logReissue(this.deps.log, issued, { composite: t.composite, commonName: req.commonName });
     const tls = { ca: issued.ca, cert: issued.cert, key: issued.key };
     this.tls.set(t.composite, tls);
     return tls;

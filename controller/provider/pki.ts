@@ -11,6 +11,7 @@
 import "reflect-metadata";
 import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import type { Logger } from "pino";
 import type { CertificateRequest } from "../../apis/index.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
@@ -50,6 +51,21 @@ export interface CaStore {
     version: string | undefined,
     owner?: OwnerReference,
   ): Promise<void>;
+}
+
+/** Why an existing certificate was replaced. */
+export interface Reissue {
+  why: string;
+  /** The existing certificate or key could not be read at all (someone wrote something else there). */
+  unreadable: boolean;
+}
+
+/** A certificate, its key and the CA bundle; `reissued` when an existing one was replaced, and why. */
+export interface Issued {
+  cert: string;
+  key: string;
+  ca: string;
+  reissued?: Reissue;
 }
 
 export interface PkiOptions {
@@ -184,30 +200,47 @@ export class Pki {
     return [ca.cert, ...ca.previous].join("");
   }
 
-  /** Whether an existing certificate can stay: same names, signed by the current CA, not due for renewal. */
-  reusable(
+  /**
+   * Why an existing certificate cannot stay, or undefined when it can: same
+   * names, signed by the current CA, its key matching, not due for renewal.
+   * One that cannot be read at all is said so (`unreadable`), never taken
+   * silently for one to renew.
+   */
+  whyNotReusable(
     existing: { cert: string; key: string },
     req: CertificateRequest,
     ca: CaMaterial,
-  ): boolean {
+  ): Reissue | undefined {
+    let c: X509Certificate;
+    let key: ReturnType<typeof createPrivateKey>;
     try {
-      const c = new X509Certificate(existing.cert);
-      if (!c.verify(new X509Certificate(ca.cert).publicKey)) return false;
-      // Never more than half the validity: a certificate must not be due when issued.
-      const renewBefore = Math.min(req.renewBeforeDays ?? 30, (req.validityDays ?? 365) / 2) * day;
-      if (new Date(c.validTo).getTime() - renewBefore <= this.now().getTime()) return false;
-      if (!c.checkPrivateKey(createPrivateKey(existing.key))) return false;
-      const want = [
-        ...(req.dnsNames ?? []).map((d) => `DNS:${d}`),
-        ...(req.ipAddresses ?? []).map((i) => `IP Address:${i}`),
-      ].sort();
-      const have = (c.subjectAltName ?? "").split(", ").filter(Boolean).sort();
-      return (
-        c.subject.includes(`CN=${req.commonName}`) && JSON.stringify(want) === JSON.stringify(have)
-      );
-    } catch {
-      return false;
+      c = new X509Certificate(existing.cert);
+      key = createPrivateKey(existing.key);
+    } catch (err) {
+      return {
+        why: `the existing certificate or key cannot be read (${describeError(err)})`,
+        unreadable: true,
+      };
     }
+    // The CA was read when it was loaded (ca()); a CA that cannot be read fails there.
+    if (!c.verify(new X509Certificate(ca.cert).publicKey))
+      return { why: "it is not signed by the current CA", unreadable: false };
+    // Never more than half the validity: a certificate must not be due when issued.
+    const renewBefore = Math.min(req.renewBeforeDays ?? 30, (req.validityDays ?? 365) / 2) * day;
+    if (new Date(c.validTo).getTime() - renewBefore <= this.now().getTime())
+      return { why: `it is due for renewal (valid to ${c.validTo})`, unreadable: false };
+    if (!c.checkPrivateKey(key))
+      return { why: "its key does not match the certificate", unreadable: false };
+    const want = [
+      ...(req.dnsNames ?? []).map((d) => `DNS:${d}`),
+      ...(req.ipAddresses ?? []).map((i) => `IP Address:${i}`),
+    ].sort();
+    const have = (c.subjectAltName ?? "").split(", ").filter(Boolean).sort();
+    if (!c.subject.includes(`CN=${req.commonName}`))
+      return { why: `its subject is not CN=${req.commonName}`, unreadable: false };
+    if (JSON.stringify(want) !== JSON.stringify(have))
+      return { why: "the names it must carry changed", unreadable: false };
+    return undefined;
   }
 
   /**
@@ -220,11 +253,12 @@ export class Pki {
     existing?: { cert: string; key: string },
     owner?: OwnerReference,
     user = false,
-  ): Promise<{ cert: string; key: string; ca: string }> {
+  ): Promise<Issued> {
     const issuer = req.issuer;
     const ca = await this.ca(req.authority, issuer, owner);
     const bundle = [ca.cert, ...ca.previous].join("");
-    if (existing && this.reusable(existing, req, ca)) return { ...existing, ca: bundle };
+    const reissued = existing ? this.whyNotReusable(existing, req, ca) : undefined;
+    if (existing && !reissued) return { cert: existing.cert, key: existing.key, ca: bundle };
 
     const keys = await webcrypto.subtle.generateKey(rsa, true, ["sign", "verify"]);
     const caCert = new x509.X509Certificate(ca.cert);
@@ -274,6 +308,18 @@ export class Pki {
       cert: cert.toString("pem") + "\n",
       key: pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)),
       ca: bundle,
+      ...(reissued ? { reissued } : {}),
     };
   }
+}
+
+/** Logs why a certificate was replaced: a warning when what was there could not be read. */
+export function logReissue(log: Logger, issued: Issued, what: Record<string, unknown>): void {
+  if (!issued.reissued) return;
+  if (issued.reissued.unreadable)
+    log.warn(
+      { ...what, why: issued.reissued.why },
+      "certificate replaced: the old one was unreadable",
+    );
+  else log.info({ ...what, why: issued.reissued.why }, "certificate renewed");
 }

@@ -24,7 +24,7 @@ import { objectName } from "../../functions/stretch-kafka/names.ts";
 import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { RollingRestart } from "./rolling-restart.ts";
 import { CaSecretStore } from "./ca-store.ts";
-import { Pki, type Issuer } from "./pki.ts";
+import { logReissue, Pki, type Issuer } from "./pki.ts";
 import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
 import type { CertificateRequest } from "../../apis/index.ts";
 import { AccessReconciler, accessGroup } from "./access.ts";
@@ -34,7 +34,7 @@ import { AccessReconciler, accessGroup } from "./access.ts";
  * the public certificates of a CA, or a node certificate minted by the PKI
  * (the observed remote Secret's certificate is kept while it is valid).
  */
-export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
+export function secretSource(central: DynamicClient, pki: Pki, log: Logger): SecretSource {
   const b64 = (s: string): string => Buffer.from(s).toString("base64");
   return async (mr, observed) => {
     const f = mr.spec.forProvider;
@@ -77,6 +77,7 @@ export function secretSource(central: DynamicClient, pki: Pki): SecretSource {
             }
           : undefined;
       const issued = await pki.certificate(req, existing, owner);
+      logReissue(log, issued, { mr: mr.metadata.name, commonName: req.commonName });
       return {
         [keys.certificate]: b64(issued.cert),
         [keys.privateKey]: b64(issued.key),
@@ -123,7 +124,7 @@ export class Provider {
     private readonly accessResyncMs = 30_000,
   ) {
     const pki = new Pki(new CaSecretStore(central, namespace));
-    const secrets = secretSource(central, pki);
+    const secrets = secretSource(central, pki, log.child({ part: "pki" }));
     const events = new EventRecorder(central, "provider-stretch-kafka", log);
     this.kafka =
       kafka === false

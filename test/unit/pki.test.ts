@@ -71,17 +71,45 @@ test("a valid certificate is reused; changed names or a near expiry give a new o
   assert.equal(again.cert, first.cert);
   assert.equal(again.key, first.key);
 
+  assert.equal(again.reissued, undefined);
   const renamed = await pki.certificate({ ...request, dnsNames: ["other.example"] }, first);
   assert.notEqual(renamed.cert, first.cert);
   assert.notEqual(renamed.key, first.key, "a new certificate gets a new key");
+  assert.deepEqual(renamed.reissued, {
+    why: "the names it must carry changed",
+    unreadable: false,
+  });
 
   now = new Date(now.getTime() + 340 * day); // inside the 30-day renewal window
   const renewed = await pki.certificate(request, first);
   assert.notEqual(renewed.cert, first.cert);
+  assert.match(renewed.reissued?.why ?? "", /due for renewal/);
   assert.ok(
     new Date(new X509Certificate(renewed.cert).validTo) >
       new Date(new X509Certificate(first.cert).validTo),
   );
+});
+
+test("a certificate or key that cannot be read is replaced and said to be unreadable, once", async () => {
+  const pki = new Pki(new MemoryCaStore());
+  const first = await pki.certificate(request);
+  for (const broken of [
+    { cert: "not a certificate", key: first.key },
+    { cert: first.cert, key: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" },
+  ]) {
+    const replaced = await pki.certificate(request, broken);
+    assert.equal(replaced.reissued?.unreadable, true);
+    assert.match(replaced.reissued.why, /cannot be read/);
+    // What replaced it is kept from then on: no new certificate on every reconcile.
+    const kept = await pki.certificate(request, replaced);
+    assert.equal(kept.cert, replaced.cert);
+    assert.equal(kept.reissued, undefined);
+  }
+  const other = await new Pki(new MemoryCaStore()).certificate(request);
+  assert.deepEqual((await pki.certificate(request, other)).reissued, {
+    why: "it is not signed by the current CA",
+    unreadable: false,
+  });
 });
 
 test("a CA rollover keeps trusting the old CA until it expires and re-issues node certificates", async () => {
