@@ -1,6 +1,13 @@
 // @ts-check
 import eslint from "@eslint/js";
+import importX, { createNodeResolver } from "eslint-plugin-import-x";
 import tseslint from "typescript-eslint";
+
+const productBoundary = {
+  group: ["**/devbed/**", "**/test/**", "**/bench/**"],
+  message:
+    "product code (apis, controller, functions, package) may not import the development bed, tests or benchmarks",
+};
 
 export default tseslint.config(
   {
@@ -32,18 +39,39 @@ export default tseslint.config(
     },
   },
   {
+    // No import cycles anywhere: a module's dependencies are read before it.
+    files: ["**/*.ts"],
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+      "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js"] })],
+    },
+    rules: { "import-x/no-cycle": ["error", { ignoreExternal: true }] },
+  },
+  {
     // The product never depends on the development bed or the tests: they do
     // not ship (npm run build and the images leave them out).
-    files: ["apis/**/*.ts", "controller/**/*.ts", "functions/**/*.ts"],
+    files: ["apis/**/*.ts", "controller/**/*.ts", "functions/**/*.ts", "package/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [productBoundary] }],
+    },
+  },
+  {
+    // The contract between function and provider is apis/: the provider, the
+    // engine and the Kafka rules import nothing of the function's own (the
+    // CLI, which wires the function in, may).
+    files: ["controller/**/*.ts"],
+    ignores: ["controller/cli/**"],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           patterns: [
+            productBoundary,
             {
-              group: ["**/devbed/**", "**/test/**", "**/bench/**"],
+              group: ["**/functions/stretch-kafka/**"],
               message:
-                "product code (apis, controller, functions) may not import the development bed, tests or benchmarks",
+                "the controller shares with the function only what apis/ states; move what both need there",
             },
           ],
         },

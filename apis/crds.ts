@@ -323,6 +323,68 @@ export function managedDefinitions(
   };
 }
 
+/**
+ * One type for a managed resource of any kind, as the function writes them
+ * and the provider reconciles them: the common spec and status, every kind's
+ * forProvider and atProvider fields (optional), and any remote manifest.
+ * Types only: each kind's CRD keeps its own schema.
+ */
+export function anyManagedDefinitions(m: ManagedSource): Record<string, Schema> {
+  const optional = (parts: (Schema | undefined)[]): Schema =>
+    mergeObjectSchemas(
+      { type: "object" },
+      {
+        properties: Object.assign(
+          {},
+          ...parts.map((p) => (p?.["properties"] ?? {}) as Schema),
+        ) as Schema,
+      },
+    );
+  const spec = cloneDeep(m.common.spec);
+  (spec["properties"] as Schema)["forProvider"] = { $ref: "#/definitions/ManagedForProvider" };
+  const status = cloneDeep(m.common.status);
+  (status["properties"] as Schema)["atProvider"] = { $ref: "#/definitions/ManagedAtProvider" };
+  const forProvider = mergeObjectSchemas(
+    m.common.forProvider,
+    optional(m.kinds.map((k) => k.forProvider)),
+  );
+  (forProvider["properties"] as Schema)["manifest"] = { $ref: "#/definitions/ManagedManifest" };
+  return {
+    ManagedResource: {
+      type: "object",
+      description: "A managed resource of any of the kinds: one remote object in one cluster.",
+      required: ["apiVersion", "kind", "metadata", "spec"],
+      properties: {
+        apiVersion: { type: "string", enum: [`${m.group}/${m.version}`] },
+        kind: { type: "string", enum: m.kinds.map((k) => k.kind) },
+        metadata: { tsType: "KubeObjectMeta" },
+        spec: { $ref: "#/definitions/ManagedResourceSpec" },
+        status: { $ref: "#/definitions/ManagedResourceStatus" },
+      },
+      // A Kubernetes object like any other to the clients that read and write it.
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+    ManagedResourceSpec: spec,
+    ManagedResourceStatus: status,
+    ManagedForProvider: forProvider,
+    ManagedManifest: {
+      type: "object",
+      description: "The complete remote object.",
+      required: ["apiVersion", "kind", "metadata"],
+      properties: {
+        apiVersion: { type: "string" },
+        kind: { type: "string" },
+        metadata: { tsType: "KubeObjectMeta" },
+      },
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+    ManagedAtProvider: mergeObjectSchemas(
+      m.common.atProvider,
+      optional(m.kinds.map((k) => k.atProvider)),
+    ),
+  };
+}
+
 export function managedSchema(m: ManagedSource, kind: ManagedKindSource): Schema {
   const defs = { ...m.definitions, ...managedDefinitions(m, kind) };
   return inlineRefs(defs[kind.kind], defs) as Schema;

@@ -14,6 +14,7 @@ import {
   crossplaneStatus,
   derivedCrd,
   derivedSchema,
+  anyManagedDefinitions,
   managedCrd,
   managedDefinitions,
   managedSchema,
@@ -183,6 +184,7 @@ async function typesFile(
       { $ref: `#/definitions/${xsk.names.kind}Status` },
     );
   }
+  Object.assign(definitions, anyManagedDefinitions(managed));
   for (const kind of managed.kinds) {
     Object.assign(definitions, managedDefinitions(managed, kind));
     const mr = definitions[kind.kind] as Schema;

@@ -12,8 +12,9 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { allowDeleteAnnotation, anchorLabel, groups } from "../apis/index.ts";
 import type { DynamicClient, KubeObject } from "./kube/dynamic.ts";
 import { describeError } from "./kube/errors.ts";
+import { fieldManagers } from "./field-managers.ts";
 
-const fm = { fieldManager: "stretch-kafka-register" };
+const fm = { fieldManager: fieldManagers.register };
 
 export interface Rule {
   apiGroups: string[];

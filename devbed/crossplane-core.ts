@@ -21,13 +21,8 @@ import { createInterface } from "node:readline";
 import { playStrimzi } from "./strimzi-player.ts";
 import { DynamicClient, KubeApiError, type KubeObject } from "../controller/kube/dynamic.ts";
 import { registerCluster } from "../controller/register.ts";
-import {
-  buildPackages,
-  installedName,
-  packages,
-  version,
-  type PackageKind,
-} from "../package/build.ts";
+import { installedName, packages, version, type PackageKind } from "../package/contents.ts";
+import { buildPackages } from "./packages.ts";
 import { crankBinary, crossplaneCoreBinary, registryBinary } from "./build.ts";
 import { freePort, startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
 import { installCrds } from "./install.ts";

@@ -1,28 +1,13 @@
 /** Installs CRDs into a test cluster: ours (generated) and the real ones of the projects we integrate with. */
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { describeError } from "../controller/kube/errors.ts";
 import { externalCrds, readYamlDocuments } from "./external-crds.ts";
 
-const generatedCrdDir = fileURLToPath(new URL("../apis/generated/crds/", import.meta.url));
+import { ourCrdFiles } from "../apis/generated-files.ts";
 
-/** Our generated CRDs (XR and claim CRDs as Crossplane would derive them, provider CRDs), not the XRD. */
-export function ourCrdFiles(): string[] {
-  return readdirSync(generatedCrdDir)
-    .filter((f) => f.endsWith(".yaml") && !f.endsWith(".xrd.yaml"))
-    .sort()
-    .map((f) => join(generatedCrdDir, f));
-}
-
-export function ourXrdFile(): string {
-  const xrd = readdirSync(generatedCrdDir).find((f) => f.endsWith(".xrd.yaml"));
-  if (!xrd) throw new Error("apis/generated/crds has no XRD; run npm run generate");
-  return join(generatedCrdDir, xrd);
-}
+export { ourCrdFiles, ourXrdFile } from "../apis/generated-files.ts";
 
 /** Applies every document of the given files (server-side) and waits until each CRD is Established. */
 export async function applyFiles(

@@ -22,10 +22,9 @@ import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { describeError } from "../controller/kube/errors.ts";
 import { newLogger } from "../controller/log.ts";
 import { startTestBed, type TestBed } from "./clusters.ts";
-import { installCrds } from "./install.ts";
 import { cacheDir } from "./cache.ts";
-import { serverCa } from "./provider-bed.ts";
-import { prepareClusters, startController } from "../controller/cli/stack.ts";
+import { startController } from "../controller/cli/controller.ts";
+import { fm, prepareBed, providerNamespace } from "./prepare-clusters.ts";
 import { playStrimzi } from "./strimzi-player.ts";
 import { claimStatus } from "../controller/cli/status.ts";
 import { eventually } from "./eventually.ts";
@@ -46,7 +45,6 @@ export const defaultClaimFile = fileURLToPath(
 );
 
 const remoteNames = ["east", "west", "north"];
-export const providerNamespace = "stretch-kafka-system";
 
 interface Claim extends KubeObject {
   spec: {
@@ -60,38 +58,6 @@ interface Claim extends KubeObject {
     summary?: { clusters?: string; nodes?: string };
     kafka?: { live?: KafkaLive };
   };
-}
-
-/**
- * A test bed ready for claims: every CRD (Crossplane's, ours centrally; MCS
- * and Strimzi everywhere), the Composition, the remote clusters registered.
- * The sandbox, the end-to-end tests and the e2e benchmark all start here.
- */
-export async function prepareBed(
-  bed: TestBed,
-  remotes: string[],
-  o: { targetNamespace: string; report: (msg: string) => void },
-): Promise<void> {
-  o.report("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
-  await installCrds(bed.cluster("central").kubeConfig());
-  await Promise.all(
-    remotes.map((n) =>
-      installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
-    ),
-  );
-  o.report("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
-  await prepareClusters(
-    {
-      central: bed.cluster("central").kubeConfig(),
-      remotes: new Map(
-        remotes.map((n) => {
-          const c = bed.cluster(n);
-          return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-        }),
-      ),
-    },
-    { namespace: providerNamespace, targetNamespace: o.targetNamespace, report: o.report },
-  );
 }
 
 export async function sandbox(opts: SandboxOptions): Promise<void> {
@@ -163,12 +129,9 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
 
     const ns = claim.metadata.namespace ?? "default";
     const name = claim.metadata.name ?? "";
-    await central.apply(
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
-      { fieldManager: "stretch-kafka-sandbox" },
-    );
+    await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }, fm);
     try {
-      await central.apply(claim, { fieldManager: "stretch-kafka-sandbox" });
+      await central.apply(claim, fm);
     } catch (err) {
       throw new Error(
         `the API server refused the sample claim ${opts.claimFile}: ${describeError(err)}`,

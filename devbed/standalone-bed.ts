@@ -4,8 +4,8 @@
  * the controller (provider and engine) in this process, Strimzi played in
  * each remote cluster's `kafka` namespace.
  */
-import { prepareBed, providerNamespace } from "./sandbox.ts";
-import { startController, type Controller } from "../controller/cli/stack.ts";
+import { prepareBed, providerNamespace } from "./prepare-clusters.ts";
+import { startController, type Controller } from "../controller/cli/controller.ts";
 import { playStrimzi } from "./strimzi-player.ts";
 import { DynamicClient } from "../controller/kube/dynamic.ts";
 import { startTestBed, type TestBed } from "./clusters.ts";

@@ -22,7 +22,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { kafkaApiVersion } from "../functions/stretch-kafka/resources/strimzi.ts";
+import { kafkaApiVersion } from "../apis/strimzi.ts";
 import { KubeApiError, type DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { describeError } from "../controller/kube/errors.ts";
 import { Informer } from "../controller/kube/informer.ts";

@@ -12,9 +12,10 @@ import {
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import { stringify } from "yaml";
+import { annotations, labels } from "../apis/index.ts";
 import { compose } from "./stretch-kafka/compose.ts";
 
-export const compositionResourceName = "crossplane.io/composition-resource-name";
+export const compositionResourceName = annotations.compositionResourceName;
 /** `crossplane render` stamps every condition with this time. */
 const renderTime = "2024-01-01T00:00:00Z";
 
@@ -138,9 +139,9 @@ export function functionConditions(rsp: RunFunctionResponse): CompositeCondition
     }));
 }
 
-export const compositeLabel = "crossplane.io/composite";
-export const claimNameLabel = "crossplane.io/claim-name";
-export const claimNamespaceLabel = "crossplane.io/claim-namespace";
+export const compositeLabel = labels.crossplaneComposite;
+export const claimNameLabel = labels.claimName;
+export const claimNamespaceLabel = labels.claimNamespace;
 
 /**
  * A desired composed resource as Crossplane creates it: named by the

@@ -1316,6 +1316,161 @@ export interface StretchKafka {
   status?: XStretchKafkaStatus;
 }
 /**
+ * A managed resource of any of the kinds: one remote object in one cluster.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedResource".
+ */
+export interface ManagedResource {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind:
+    | "RemoteConfigMap"
+    | "RemoteSecret"
+    | "RemoteService"
+    | "RemoteIngress"
+    | "RemoteServiceExport"
+    | "RemotePersistentVolumeClaim"
+    | "RemoteNetworkPolicy"
+    | "RemotePodMonitor"
+    | "RemotePrometheusRule"
+    | "RemoteServiceAccount"
+    | "RemoteRole"
+    | "RemoteRoleBinding"
+    | "RemoteKafka"
+    | "RemoteStrimziPodSet";
+  metadata: KubeObjectMeta;
+  spec: ManagedResourceSpec;
+  status?: ManagedResourceStatus;
+  [k: string]: unknown | undefined;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedResourceSpec".
+ */
+export interface ManagedResourceSpec {
+  forProvider: ManagedForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedForProvider".
+ */
+export interface ManagedForProvider {
+  manifest: ManagedManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+  /**
+   * Copy this Secret of the central cluster.
+   */
+  secretRef?: {
+    namespace: string;
+    name: string;
+    /**
+     * Copy only these keys (all when unset).
+     */
+    keys?: string[];
+  };
+  certificate?: CertificateRequest;
+  /**
+   * Publish the public certificate of a CA (never its key).
+   */
+  caCertificate?: {
+    authority: Authority;
+    issuer: Issuer;
+    /**
+     * Key of the certificate in the Secret.
+     */
+    key?: string;
+  };
+  kafkaAdmin?: KafkaAdmin;
+}
+/**
+ * The complete remote object.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedManifest".
+ */
+export interface ManagedManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: KubeObjectMeta;
+  [k: string]: unknown | undefined;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedResourceStatus".
+ */
+export interface ManagedResourceStatus {
+  atProvider?: ManagedAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "ManagedAtProvider".
+ */
+export interface ManagedAtProvider {
+  uid?: string;
+  resourceVersion?: string;
+  /**
+   * Names (never values) of the keys in the remote Secret.
+   */
+  keys?: string[];
+  certificate?: {
+    serialNumber?: string;
+    notBefore?: string;
+    notAfter?: string;
+    /**
+     * SHA-256 of the issuing CA certificate.
+     */
+    issuerFingerprint?: string;
+  };
+  /**
+   * The CA's public certificates (PEM), when the Secret holds only them (spec.forProvider.caCertificate).
+   */
+  caCertificate?: string;
+  clusterIP?: string;
+  ports?: {
+    name?: string;
+    port?: number;
+    nodePort?: number;
+  }[];
+  loadBalancerIngress?: {
+    ip?: string;
+    hostname?: string;
+  }[];
+  /**
+   * The remote ServiceExport's own conditions (Valid, Ready, Conflict).
+   */
+  conditions?: {
+    [k: string]: unknown | undefined;
+  }[];
+  phase?: string;
+  capacity?: string;
+  kafka?: KafkaLive;
+  observedGeneration?: number;
+  pods?: number;
+  readyPods?: number;
+  currentPods?: number;
+}
+/**
  * A ConfigMap in a remote Kubernetes cluster.
  *
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

@@ -11,7 +11,7 @@ import { newLogger } from "../log.ts";
 import { KubeConfig } from "@kubernetes/client-node";
 import { overGrpc, type FunctionRunner } from "../engine/pipeline.ts";
 import { kubeconfigCa, registerCluster } from "../register.ts";
-import { startController } from "./stack.ts";
+import { startController } from "./controller.ts";
 import { claimStatus } from "./status.ts";
 import { DynamicClient } from "../kube/dynamic.ts";
 import { Provider } from "../provider/provider.ts";

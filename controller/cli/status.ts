@@ -3,7 +3,7 @@
  * claim → clusters → pools → pods ready, with every condition that is not
  * as it should be and its message.
  */
-import type { KafkaLive, QuorumMember } from "../../apis/index.ts";
+import { groups, labels, type KafkaLive, type QuorumMember } from "../../apis/index.ts";
 import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
 
 interface Condition {
@@ -103,20 +103,15 @@ export async function claimStatus(
   name: string,
   namespace: string,
 ): Promise<string> {
-  const claim = await central.find<ClaimView>(
-    "stretchkafka.dev/v1alpha1",
-    "StretchKafka",
-    name,
-    namespace,
-  );
+  const claim = await central.find<ClaimView>(groups.composite, "StretchKafka", name, namespace);
   if (!claim)
     return `no StretchKafka ${namespace}/${name}: list them with kubectl get stretchkafkas -A`;
   const s = claim.status ?? {};
   const xr = claim.spec.resourceRef?.name;
   const podSets = xr
     ? (
-        await central.list<PodSetMr>("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet", {
-          labelSelector: `crossplane.io/composite=${xr}`,
+        await central.list<PodSetMr>(groups.remote, "RemoteStrimziPodSet", {
+          labelSelector: `${labels.crossplaneComposite}=${xr}`,
         })
       ).items
     : [];
@@ -158,7 +153,7 @@ export async function claimStatus(
     pools.forEach((p, j) => {
       const m = p.spec.forProvider.manifest.metadata;
       const ap = p.status?.atProvider ?? {};
-      const pool = m.labels?.["strimzi.io/pool-name"] ?? m.name;
+      const pool = m.labels?.[labels.poolName] ?? m.name;
       lines.push(
         `  ${bar}${j === pools.length - 1 ? "└─" : "├─"} ${pool.padEnd(14)} ${String(ap.readyPods ?? 0)}/${String(ap.pods ?? 0)} pods ready, ${String(ap.currentPods ?? 0)} current`,
       );

@@ -14,13 +14,14 @@ import { kinds } from "../provider/kinds.ts";
 import type { QueueOptions, WorkQueue } from "../runtime/workqueue.ts";
 import type { FunctionRunner, PipelineStep } from "./pipeline.ts";
 import type { ResourceSelector } from "@crossplane-org/function-sdk-typescript";
+import { fieldManagers } from "../field-managers.ts";
 
 export const xrApiVersion = groups.composite;
 export const claimFinalizer = "finalizer.apiextensions.crossplane.io";
 export const compositeFinalizer = "composite.apiextensions.crossplane.io";
 /** Field managers: the claim's copy of the spec; the composite's own fields. */
-export const fmClaim = "stretch-kafka-engine/claim";
-export const fmComposite = "stretch-kafka-engine/composite";
+export const fmClaim = fieldManagers.engineClaim;
+export const fmComposite = fieldManagers.engineComposite;
 /** Composed resources' changes reach their composite after this, gathering a burst's start... */
 export const composedGatherMs = 100;
 /** ...and then at most this often, so a burst costs a few status writes, not one per resource. */

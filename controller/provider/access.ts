@@ -25,12 +25,14 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import isEqual from "lodash/isEqual.js";
 import forge from "node-forge";
-import type {
-  Condition,
-  KafkaAdmin,
-  KafkaTopic,
-  KafkaTopicSpec,
-  KafkaUser,
+import {
+  groups,
+  labels,
+  type Condition,
+  type KafkaAdmin,
+  type KafkaTopic,
+  type KafkaTopicSpec,
+  type KafkaUser,
 } from "../../apis/index.ts";
 import {
   claimReplication,
@@ -43,13 +45,12 @@ import { kafkaReason } from "../kafka/admin.ts";
 import { aclChanges, digest, scramCredential, username, wantedAcls } from "../kafka/acls.ts";
 import { configChanges, planTopic, type BrokersByCluster } from "../kafka/topics.ts";
 import type { DynamicClient, KubeObject, KubeResource } from "../kube/dynamic.ts";
+import { fieldManagers } from "../field-managers.ts";
 import { mergeConditions } from "./conditions.ts";
 import { logReissue, type Pki } from "./pki.ts";
 
-export const accessGroup = "stretchkafka.dev/v1alpha1";
 const topicFinalizer = "stretchkafka.dev/kafka-topic";
 const userFinalizer = "stretchkafka.dev/kafka-user";
-const fieldManager = "provider-stretch-kafka";
 
 type Cond = Omit<Condition, "lastTransitionTime">;
 const cond = (type: string, ok: boolean, reason: string, message: string): Cond => ({
@@ -116,7 +117,7 @@ export class AccessReconciler {
     name: string,
   ): Promise<void> {
     const obj = await this.deps.central.find<KafkaTopic | KafkaUser>(
-      accessGroup,
+      groups.composite,
       kind,
       name,
       namespace,
@@ -132,7 +133,7 @@ export class AccessReconciler {
   ): Promise<{ claim: Claim; composite: string; admin: KafkaAdmin }> {
     const ns = obj.metadata.namespace ?? "";
     const ref = obj.spec.kafkaRef.name;
-    const claim = await this.deps.central.find<Claim>(accessGroup, "StretchKafka", ref, ns);
+    const claim = await this.deps.central.find<Claim>(groups.composite, "StretchKafka", ref, ns);
     if (!claim)
       throw new Waiting(
         "KafkaNotFound",
@@ -199,7 +200,8 @@ export class AccessReconciler {
         metadata: { name: obj.metadata.name ?? "", namespace: obj.metadata.namespace ?? "" },
         status: next,
       },
-      { fieldManager, subresource: "status" },
+      // force: the provider is the only writer of this status (and took it over from its earlier manager name).
+      { fieldManager: fieldManagers.provider, subresource: "status", force: true },
     );
   }
 
@@ -538,8 +540,8 @@ export class AccessReconciler {
             name,
             namespace: ns,
             labels: {
-              "stretchkafka.dev/kafka-user": name,
-              "stretchkafka.dev/kafka": u.spec.kafkaRef.name,
+              [labels.kafkaUser]: name,
+              [labels.kafka]: u.spec.kafkaRef.name,
             },
             ownerReferences: [
               {
@@ -555,7 +557,7 @@ export class AccessReconciler {
           type: "Opaque",
           data,
         },
-        { fieldManager },
+        { fieldManager: fieldManagers.provider, force: true },
       );
     }
     return out;

@@ -12,6 +12,7 @@ import {
   type KubeObject,
   type OwnerReference,
 } from "../kube/dynamic.ts";
+import { labels } from "../../apis/index.ts";
 import { CaConflict, type CaMaterial, type CaStore, type Issuer } from "./pki.ts";
 
 interface SecretWithData extends KubeObject {
@@ -84,8 +85,8 @@ export class CaSecretStore implements CaStore {
         name: this.secretName(authority, issuer),
         namespace: this.namespace,
         labels: {
-          "app.kubernetes.io/managed-by": "stretch-kafka",
-          "stretchkafka.dev/authority": authority,
+          [labels.managedBy]: "stretch-kafka",
+          [labels.authority]: authority,
         },
         ...(version ? { resourceVersion: version } : {}),
         // Not a controller: the composite only takes the CAs with it when it goes.

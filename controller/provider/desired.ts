@@ -6,6 +6,7 @@
  * what was applied.
  */
 import { createHash } from "node:crypto";
+import { labels } from "../../apis/index.ts";
 import type { KubeObject, OwnerReference } from "../kube/dynamic.ts";
 
 export const annotations = {
@@ -24,10 +25,10 @@ export const annotations = {
  */
 export function keptFor(mr: KubeObject): string {
   const l = mr.metadata.labels ?? {};
-  const ns = l["crossplane.io/claim-namespace"];
-  const name = l["crossplane.io/claim-name"];
+  const ns = l[labels.claimNamespace];
+  const name = l[labels.claimName];
   if (ns && name) return `claim ${ns}/${name}`;
-  return `composite ${l["crossplane.io/composite"] ?? mr.metadata.name ?? ""}`;
+  return `composite ${l[labels.crossplaneComposite] ?? mr.metadata.name ?? ""}`;
 }
 
 /**
@@ -35,7 +36,7 @@ export function keptFor(mr: KubeObject): string {
  * provider stamps it on everything it applies (a hand-written managed
  * resource may lack it, and its object would be invisible to the cache).
  */
-export const managedBy = { key: "app.kubernetes.io/managed-by", value: "stretch-kafka" } as const;
+export const managedBy = { key: labels.managedBy, value: "stretch-kafka" } as const;
 export const managedByLabel = `${managedBy.key}=${managedBy.value}`;
 
 /** Metadata with the label the remote informers select on. */

@@ -38,7 +38,7 @@ import { nextVoterChange } from "../kafka/voters.ts";
 import type { OwnerReference } from "../kube/dynamic.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { Metrics } from "../metrics.ts";
-import type { ManagedResource } from "./reconciler.ts";
+import type { ManagedResource } from "../../apis/index.ts";
 import { logReissue, type Pki } from "./pki.ts";
 
 type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
@@ -197,7 +197,7 @@ export class KafkaSupervisor {
   private targets(): Target[] {
     const out = new Map<string, Target>();
     for (const mr of this.deps.sources()) {
-      const admin = (mr.spec.forProvider as { kafkaAdmin?: KafkaAdmin }).kafkaAdmin;
+      const admin = mr.spec.forProvider.kafkaAdmin;
       if (!admin || mr.metadata.deletionTimestamp || out.has(admin.authority)) continue;
       out.set(admin.authority, {
         composite: admin.authority,
@@ -314,11 +314,7 @@ export class KafkaSupervisor {
     this.refusals.set(key, message);
     const source = this.deps
       .sources()
-      .find(
-        (mr) =>
-          (mr.spec.forProvider as { kafkaAdmin?: KafkaAdmin }).kafkaAdmin?.authority ===
-          t.composite,
-      );
+      .find((mr) => mr.spec.forProvider.kafkaAdmin?.authority === t.composite);
     if (source)
       await this.deps.events.record(
         source,

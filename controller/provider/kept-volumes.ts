@@ -9,11 +9,10 @@
  * of one claim written at the same time merge, and taking a volume up again
  * removes just its entry.
  */
-import { groups, volumeAnnotations } from "../../apis/index.ts";
+import { groups, labels, volumeAnnotations } from "../../apis/index.ts";
+import { fieldManagers } from "../field-managers.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { annotations as ours, keptFor } from "./desired.ts";
-
-const poolLabel = "strimzi.io/pool-name";
 
 type Apply = (
   obj: KubeObject,
@@ -32,17 +31,14 @@ function volumeOf(mr: KubeObject, remote: KubeObject): Volume | undefined {
   const a = remote.metadata.annotations ?? {};
   const clusterId = a[volumeAnnotations.clusterId];
   const id = Number(a[volumeAnnotations.nodeId]);
-  const pool = remote.metadata.labels?.[poolLabel];
+  const pool = remote.metadata.labels?.[labels.poolName];
   const claim = keptFor(mr);
   if (!clusterId || !pool || !Number.isInteger(id) || !claim.startsWith("claim ")) return undefined;
   return { claim: claim.slice("claim ".length), clusterId, pool, id };
 }
 
 function fieldManager(remote: KubeObject): string {
-  return `stretch-kafka-kept/${remote.metadata.namespace ?? ""}/${remote.metadata.name ?? ""}`.slice(
-    0,
-    128,
-  );
+  return fieldManagers.kept(remote.metadata.namespace ?? "", remote.metadata.name ?? "");
 }
 
 /** Records a volume left in place in cluster `providerConfig`. */

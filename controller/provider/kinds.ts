@@ -5,8 +5,8 @@
  */
 import { X509Certificate } from "node:crypto";
 import { managedKinds } from "../../apis/index.ts";
-import { annotations } from "../../functions/stretch-kafka/names.ts";
-import { kafkaApiVersion } from "../../functions/stretch-kafka/resources/strimzi.ts";
+import { annotations, labels } from "../../apis/labels.ts";
+import { kafkaApiVersion } from "../../apis/strimzi.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { stamped } from "./desired.ts";
 
@@ -93,7 +93,7 @@ const podsOf = (podSet: KubeObject): PodEntry[] =>
   );
 
 const revisionOf = (o: KubeObject | undefined): string =>
-  o?.metadata.annotations?.["strimzi.io/revision"] ?? "";
+  o?.metadata.annotations?.[annotations.revision] ?? "";
 
 /** Whether the kubelet reports a pod Ready. */
 export const podReady = (p: KubeObject): boolean =>
@@ -145,8 +145,8 @@ function certificateLacks(secret: KubeObject, pod: string, names: string[]): str
  */
 function podSetNeeds(m: KubeObject): Need[] | string {
   const l = m.metadata.labels ?? {};
-  const cluster = l["strimzi.io/cluster"];
-  const crKind = l["strimzi.io/kind"];
+  const cluster = l[labels.cluster];
+  const crKind = l[labels.kind];
   if (!cluster || !crKind)
     return "the StrimziPodSet lacks the labels strimzi.io/cluster and strimzi.io/kind; Strimzi ignores such podsets, so its pods would never be created";
   const needs = new Map<string, Need>();

@@ -11,23 +11,17 @@ import { EventRecorder } from "../kube/events.ts";
 import { defaultQueueOptions, WorkQueue, type QueueOptions } from "../runtime/workqueue.ts";
 import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
-import {
-  fieldManager,
-  ManagedReconciler,
-  type ManagedResource,
-  type SecretSource,
-} from "./reconciler.ts";
+import { fieldManager, ManagedReconciler, type SecretSource } from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
 import { Metrics } from "../metrics.ts";
-import { groups } from "../../apis/index.ts";
-import { objectName } from "../../functions/stretch-kafka/names.ts";
+import { groups, type ManagedResource } from "../../apis/index.ts";
+import { labels, objectName } from "../../apis/labels.ts";
 import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { RollingRestart } from "./rolling-restart.ts";
 import { CaSecretStore } from "./ca-store.ts";
-import { logReissue, Pki, type Issuer } from "./pki.ts";
+import { logReissue, Pki } from "./pki.ts";
 import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
-import type { CertificateRequest } from "../../apis/index.ts";
-import { AccessReconciler, accessGroup } from "./access.ts";
+import { AccessReconciler } from "./access.ts";
 
 /**
  * RemoteSecret data: a copy of a central Secret (all keys or those listed),
@@ -60,11 +54,11 @@ export function secretSource(central: DynamicClient, pki: Pki, log: Logger): Sec
       return out;
     }
     if (f.caCertificate) {
-      const ca = f.caCertificate as { authority: string; issuer: Issuer; key?: string };
+      const ca = f.caCertificate;
       return { [ca.key ?? "ca.crt"]: b64(await pki.bundle(ca.authority, ca.issuer, owner)) };
     }
     if (f.certificate) {
-      const req = f.certificate as unknown as CertificateRequest;
+      const req = f.certificate;
       const keys = { certificate: "tls.crt", privateKey: "tls.key", ca: "ca.crt", ...req.keys };
       const have = (observed?.["data"] ?? {}) as Record<string, string>;
       const cert = have[keys.certificate];
@@ -95,7 +89,6 @@ interface Usage extends KubeObject {
 
 const providerConfigKey = (pc: string): string => `ProviderConfig/${pc}`;
 const rollingRestartKey = (composite: string): string => `RollingRestart/${composite}`;
-const compositeLabel = "stretchkafka.dev/composite";
 
 export class Provider {
   readonly clients: RemoteClients;
@@ -137,7 +130,7 @@ export class Provider {
                 // A roll waiting on Kafka may go on.
                 this.queue.add(rollingRestartKey(composite));
                 for (const mr of this.informers.get("RemoteKafka")?.list() ?? []) {
-                  if (mr.metadata.labels?.[compositeLabel] === composite)
+                  if (mr.metadata.labels?.[labels.composite] === composite)
                     this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
                 }
               },
@@ -176,7 +169,7 @@ export class Provider {
               ? pods.some((p) => p.metadata.name === obj.metadata.name)
               : m.metadata.name === obj.metadata.name;
           if (!concerned) continue;
-          composites.add(ps.metadata.labels?.[compositeLabel] ?? "");
+          composites.add(ps.metadata.labels?.[labels.composite] ?? "");
           // Its readiness is the pods' readiness.
           if (obj.kind === "Pod") this.queue.add(`RemoteStrimziPodSet/${ps.metadata.name ?? ""}`);
         }
@@ -192,7 +185,7 @@ export class Provider {
       informer.on((_event, mr) => {
         this.queue.add(`${k.kind}/${mr.metadata.name ?? ""}`);
         if (k.kind === "RemoteStrimziPodSet")
-          this.queue.add(rollingRestartKey(mr.metadata.labels?.[compositeLabel] ?? ""));
+          this.queue.add(rollingRestartKey(mr.metadata.labels?.[labels.composite] ?? ""));
       });
       this.informers.set(k.kind, informer);
     }
@@ -242,7 +235,7 @@ export class Provider {
               kind: "ProviderConfigUsage",
               metadata: {
                 name,
-                labels: { "stretchkafka.dev/provider-config": mr.spec.providerConfigRef.name },
+                labels: { [labels.providerConfig]: mr.spec.providerConfigRef.name },
               },
               providerConfigRef: { name: mr.spec.providerConfigRef.name },
               resourceRef: {
@@ -281,7 +274,11 @@ export class Provider {
       : undefined;
     if (access) {
       for (const kind of ["KafkaTopic", "KafkaUser"]) {
-        const informer = new Informer<KubeObject>(central, { apiVersion: accessGroup, kind }, log);
+        const informer = new Informer<KubeObject>(
+          central,
+          { apiVersion: groups.composite, kind },
+          log,
+        );
         informer.on((_event, o) => {
           this.queue.add(`${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`);
         });
@@ -292,7 +289,7 @@ export class Provider {
       podSets: (composite) =>
         (this.informers.get("RemoteStrimziPodSet")?.list() ?? []).filter(
           (ps) =>
-            (ps.metadata.labels?.[compositeLabel] ?? "") === composite &&
+            (ps.metadata.labels?.[labels.composite] ?? "") === composite &&
             !ps.metadata.deletionTimestamp,
         ),
       clients: this.clients,

@@ -16,9 +16,16 @@ import type { KafkaLive } from "../../apis/index.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../kube/events.ts";
-import { formatErrors, validate, type Condition } from "../../apis/index.ts";
+import {
+  annotations as apiAnnotations,
+  formatErrors,
+  validate,
+  type Condition,
+  type ManagedResource,
+} from "../../apis/index.ts";
 import { KubeApiError, type KubeObject } from "../kube/dynamic.ts";
 import { describeError, kubeStatus } from "../kube/errors.ts";
+import { fieldManagers } from "../field-managers.ts";
 import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { condition, mergeConditions, reasons } from "./conditions.ts";
@@ -34,28 +41,7 @@ export const finalizer = "finalizer.managedresource.crossplane.io";
  * released without touching the remote cluster (docs/operations.md).
  */
 export const abandonAnnotation = "remote.stretchkafka.dev/abandon";
-export const fieldManager = "stretch-kafka-provider";
-const pausedAnnotation = "crossplane.io/paused";
-
-export interface ManagedResource extends KubeObject {
-  spec: {
-    providerConfigRef: { name: string };
-    deletionPolicy?: "Delete" | "Orphan";
-    managementPolicies?: string[];
-    forProvider: {
-      manifest: KubeObject;
-      ownerAnchor?: { name: string };
-      secretRef?: { namespace: string; name: string; keys?: string[] };
-      certificate?: Record<string, unknown>;
-      caCertificate?: Record<string, unknown>;
-    };
-  };
-  status?: {
-    atProvider?: Record<string, unknown>;
-    conditions?: Condition[];
-    observedGeneration?: number;
-  };
-}
+export const fieldManager = fieldManagers.provider;
 
 /**
  * Fills a RemoteSecret's data (base64 values) from wherever its spec says;
@@ -134,7 +120,7 @@ export class ManagedReconciler {
       reconcileId: randomUUID().slice(0, 8),
     });
 
-    if (mr.metadata.annotations?.[pausedAnnotation] === "true") {
+    if (mr.metadata.annotations?.[apiAnnotations.paused] === "true") {
       await this.report(kind, mr, {
         conditions: [
           condition(
@@ -428,7 +414,7 @@ export class ManagedReconciler {
 
   /** A RemoteKafka's `kafka` field: the admin channel's view of its cluster. */
   private kafkaLive(mr: ManagedResource): { kafka?: KafkaLive } {
-    const admin = (mr.spec.forProvider as { kafkaAdmin?: { authority: string } }).kafkaAdmin;
+    const admin = mr.spec.forProvider.kafkaAdmin;
     const live = admin ? this.deps.kafkaLive?.(admin.authority) : undefined;
     return live ? { kafka: live } : {};
   }

@@ -19,6 +19,7 @@
  */
 import type { Logger } from "pino";
 import type { KafkaAdmin } from "../../apis/index.ts";
+import { annotations, labels } from "../../apis/labels.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
@@ -29,11 +30,7 @@ import { podReady } from "./kinds.ts";
 import { CredentialsError } from "./credentials.ts";
 import type { KafkaSnapshot } from "./kafka-supervisor.ts";
 import type { RemoteCache } from "./remote-cache.ts";
-import type { ManagedResource } from "./reconciler.ts";
-
-const revisionAnnotation = "strimzi.io/revision";
-/** The function's hash of every pod revision of the Kafka cluster, on each podset (names.ts). */
-const rolloutAnnotation = "stretchkafka.dev/rollout";
+import type { ManagedResource } from "../../apis/index.ts";
 
 export interface RollingRestartDeps {
   /** The RemoteStrimziPodSet managed resources of one Kafka cluster (composite). */
@@ -99,13 +96,13 @@ export function desiredPods(podSets: ManagedResource[]): DesiredPod[] {
     );
     for (const pod of pods) {
       const l = pod.metadata.labels ?? {};
-      const broker = l["strimzi.io/broker-role"] === "true";
-      const controller = l["strimzi.io/controller-role"] === "true";
+      const broker = l[labels.brokerRole] === "true";
+      const controller = l[labels.controllerRole] === "true";
       out.push({
         cluster: ps.spec.providerConfigRef.name,
         namespace: pod.metadata.namespace ?? m.metadata.namespace ?? "",
         name: pod.metadata.name ?? "",
-        revision: pod.metadata.annotations?.[revisionAnnotation] ?? "",
+        revision: pod.metadata.annotations?.[annotations.revision] ?? "",
         rank: broker && !controller ? 0 : broker && controller ? 1 : 2,
         nodeId: Number((pod.metadata.name ?? "").split("-").pop()),
         image: imageOf(pod),
@@ -143,7 +140,7 @@ export class RollingRestart {
     const sets = this.deps.podSets(composite);
     // Part of a change has reached the central cluster, part not yet: roll
     // once all of it has, so that its order holds (an update of a podset brings us back).
-    if (new Set(sets.map((ps) => ps.metadata.annotations?.[rolloutAnnotation] ?? "")).size > 1)
+    if (new Set(sets.map((ps) => ps.metadata.annotations?.[annotations.rollout] ?? "")).size > 1)
       return undefined;
     const wanted = desiredPods(sets);
     if (wanted.length === 0) return undefined;
@@ -200,7 +197,7 @@ export class RollingRestart {
         Number(a.nodeId === leader) - Number(b.nodeId === leader),
     );
     const stale = order.find(
-      (w) => running.get(w)?.metadata.annotations?.[revisionAnnotation] !== w.revision,
+      (w) => running.get(w)?.metadata.annotations?.[annotations.revision] !== w.revision,
     );
     if (!stale) {
       this.waitingFor.delete(composite);
@@ -222,7 +219,7 @@ export class RollingRestart {
     const listed = (
       (remoteSet.object?.["spec"] as { pods?: KubeObject[] } | undefined)?.pods ?? []
     ).find((p) => p.metadata.name === stale.name);
-    if (listed?.metadata.annotations?.[revisionAnnotation] !== stale.revision) return undefined;
+    if (listed?.metadata.annotations?.[annotations.revision] !== stale.revision) return undefined;
     let pauses: string[] = [];
     if (kafka) {
       if (!snap) return this.wait(composite, stale, "Kafka cannot be asked");
@@ -245,7 +242,7 @@ export class RollingRestart {
       if (verdict.blocker) return this.wait(composite, stale, verdict.blocker);
       pauses = verdict.pauses;
     }
-    const from = running.get(stale)?.metadata.annotations?.[revisionAnnotation] ?? "none";
+    const from = running.get(stale)?.metadata.annotations?.[annotations.revision] ?? "none";
     try {
       await remote.client.delete("v1", "Pod", stale.name, stale.namespace, {
         ...(running.get(stale)?.metadata.uid

@@ -23,7 +23,7 @@ import { compositeStatus, connectionDetails, type StatusInput } from "./composit
 import { kafkaImage } from "./image.ts";
 import { observedLive } from "./live.ts";
 import { managedResource, resourceName } from "./managed.ts";
-import { annotations, kafkaUuid } from "./names.ts";
+import { annotations, kafkaUuid, labels } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
 import { findRemote, isReady, type ObservedResources } from "./observed.ts";
@@ -51,9 +51,6 @@ import { clusterHealth, conditions } from "./status.ts";
 import { buildTopology } from "./topology.ts";
 import { everyNodeCurrent, maintenancePlan, metadataPlan } from "./upgrade.ts";
 import { validateChange, validateSpec, validateTopology } from "./validate.ts";
-
-const claimNameLabel = "crossplane.io/claim-name";
-const claimNamespaceLabel = "crossplane.io/claim-namespace";
 
 function observedResources(req: RunFunctionRequest): ObservedResources {
   const out: ObservedResources = {};
@@ -92,7 +89,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const spec = xr.spec;
   const status = xr.status;
   const composite = xr.metadata.name ?? "";
-  const kafkaName = xr.metadata.labels?.[claimNameLabel] ?? composite;
+  const kafkaName = xr.metadata.labels?.[labels.claimName] ?? composite;
   const observed = observedResources(req);
 
   // Validation, and the decisions that ask Kafka first: nothing changes while any is fatal.
@@ -112,7 +109,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const kept =
     status?.clusterId || status?.nodeIds
       ? {}
-      : keptVolumes(req, spec, `${xr.metadata.labels?.[claimNamespaceLabel] ?? ""}/${kafkaName}`);
+      : keptVolumes(req, spec, `${xr.metadata.labels?.[labels.claimNamespace] ?? ""}/${kafkaName}`);
   const previous = status?.nodeIds ?? recoveredAllocation(observed) ?? kept.allocation;
   problems.push(...nodeIdProblems(spec, previous));
   const wanted = allocateNodeIds(pools, previous);

@@ -1,5 +1,5 @@
 /** Turns a remote object into the managed resource the provider materializes. */
-import { groups } from "../../apis/index.ts";
+import { groups, type ManagedForProvider, type ManagedResource } from "../../apis/index.ts";
 import { anchorName, labels, objectName } from "./names.ts";
 import type { ManagedKind, RemoteObject } from "./resources/remote-object.ts";
 
@@ -25,17 +25,6 @@ export function resourceName(o: RemoteObject): string {
   return `${o.cluster}-${shortKind[o.kind]}-${o.manifest.metadata.name}`;
 }
 
-export interface ManagedResource {
-  apiVersion: string;
-  kind: ManagedKind;
-  metadata: { name: string; labels: Record<string, string>; annotations?: Record<string, string> };
-  spec: {
-    providerConfigRef: { name: string };
-    deletionPolicy: "Delete" | "Orphan";
-    forProvider: Record<string, unknown>;
-  };
-}
-
 export function managedResource(
   o: RemoteObject,
   ctx: {
@@ -56,10 +45,12 @@ export function managedResource(
       },
     },
   };
-  const forProvider: Record<string, unknown> = { manifest };
-  if (o.ownedByAnchor) forProvider["ownerAnchor"] = { name: anchorName(ctx.kafkaName) };
-  if (o.secret) Object.assign(forProvider, o.secret);
-  if (o.kafkaAdmin) forProvider["kafkaAdmin"] = o.kafkaAdmin;
+  const forProvider: ManagedForProvider = {
+    manifest,
+    ...(o.ownedByAnchor ? { ownerAnchor: { name: anchorName(ctx.kafkaName) } } : {}),
+    ...o.secret,
+    ...(o.kafkaAdmin ? { kafkaAdmin: o.kafkaAdmin } : {}),
+  };
   // A claim whose volumes are kept must keep them through deletion too.
   const keep = o.kind === "RemotePersistentVolumeClaim" && !o.ownedByAnchor;
   return {

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
-import { prepareBed } from "../../devbed/sandbox.ts";
+import { prepareBed } from "../../devbed/prepare-clusters.ts";
 import { playStrimzi } from "../../devbed/strimzi-player.ts";
 import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";

@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { functionName } from "../../controller/cli/stack.ts";
+import { functionName } from "../../functions/render.ts";
 import {
   conditionsOf,
   crossplaneBed,

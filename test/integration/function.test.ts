@@ -24,7 +24,7 @@ import { installCrds } from "../../devbed/install.ts";
 import { run } from "../../devbed/run.ts";
 import { allAccepted, refusals, validator } from "../../devbed/validate.ts";
 import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
-import { functionName } from "../../controller/cli/stack.ts";
+import { functionName } from "../../functions/render.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const composition = join(root, "compositions", "xstretchkafka.yaml");

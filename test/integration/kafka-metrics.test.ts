@@ -28,7 +28,7 @@ import {
   type PodMonitor,
   type PrometheusBinaries,
 } from "../../devbed/prometheus.ts";
-import { assembleStandalone } from "../../package/build.ts";
+import { standaloneInstall } from "../../devbed/packages.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
 import { NumberedProducer, startStream } from "../kafka/proofs.ts";
 import { teardown } from "../teardown.ts";
@@ -152,7 +152,7 @@ describe("metrics, alerts and dashboards on real Kafka and real Prometheus", () 
   });
 
   test("the standalone install's monitoring.yaml applies: ServiceMonitor, PrometheusRule, dashboards", async () => {
-    const { monitoring } = await assembleStandalone(work);
+    const { monitoring } = await standaloneInstall(work);
     const objects = parseAllDocuments(readFileSync(monitoring, "utf8")).map(
       (d) => d.toJS() as KubeObject & { data?: Record<string, string> },
     );

@@ -3,7 +3,7 @@
  * engine: the same expectations crossplane-core.test.ts holds real Crossplane to.
  */
 import { after, before } from "node:test";
-import { providerNamespace } from "../../devbed/sandbox.ts";
+import { providerNamespace } from "../../devbed/prepare-clusters.ts";
 import { standaloneBed, type StandaloneBed } from "../../devbed/standalone-bed.ts";
 import { claimLifecycle } from "./lifecycle.ts";
 

@@ -17,13 +17,13 @@ import { parse, parseAllDocuments, stringify } from "yaml";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import {
   assemblePackages,
-  buildPackages,
   isProviderCrd,
   defaultRegistry,
   packages,
   version,
   type PackageKind,
-} from "../../package/build.ts";
+} from "../../package/contents.ts";
+import { buildPackages } from "../../devbed/packages.ts";
 import { crankBinary } from "../../devbed/build.ts";
 import { readYamlDocuments } from "../../devbed/external-crds.ts";
 import { ourCrdFiles, ourXrdFile } from "../../devbed/install.ts";

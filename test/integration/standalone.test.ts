@@ -40,7 +40,8 @@ import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
 import { groups } from "../../apis/index.ts";
-import { assembleStandalone, remoteRbacFile } from "../../package/build.ts";
+import { remoteRbacFile } from "../../package/contents.ts";
+import { standaloneInstall } from "../../devbed/packages.ts";
 import {
   auditedRequests,
   ungranted,
@@ -211,7 +212,7 @@ test(
     );
 
     // The install, server-side, on a cluster with no Crossplane.
-    const applied = await applyInstall(await assembleStandalone(work));
+    const applied = await applyInstall(await standaloneInstall(work));
     const deployment = applied.find((o): o is Deployment => o.kind === "Deployment");
     assert.ok(deployment, "the install has the controller's Deployment");
     const pod = deployment.spec.template.spec;

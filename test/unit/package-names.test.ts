@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { defaultRegistry, installedName, packages } from "../../package/build.ts";
-import { functionName } from "../../controller/cli/stack.ts";
+import { defaultRegistry, installedName, packages } from "../../package/contents.ts";
+import { functionName } from "../../functions/render.ts";
 
 test("a dependency is named after its repository path, made a DNS label", () => {
   assert.equal(

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { providerRules } from "../../controller/register.ts";
-import { remoteRbacFile, remoteRbacYaml } from "../../package/build.ts";
+import { remoteRbacFile, remoteRbacYaml } from "../../package/contents.ts";
 
 test("the committed remote RBAC file matches register-cluster's objects (drift check)", () => {
   assert.equal(

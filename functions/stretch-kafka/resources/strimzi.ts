@@ -6,15 +6,12 @@
  * it did not make, away; docs/adr/0006), and one StrimziPodSet per pool.
  */
 import type { KafkaAdmin } from "../../../apis/index.ts";
+import { kafkaApiVersion } from "../../../apis/strimzi.ts";
 import { annotations } from "../names.ts";
 import { poolLabels, podSetSelector } from "../pod-template.ts";
 import { remoteMeta, type RemoteObject } from "./remote-object.ts";
 
-export function kafkaApiVersion(podSetApiVersion: string): string {
-  return podSetApiVersion === "core.strimzi.io/v1beta2"
-    ? "kafka.strimzi.io/v1beta2"
-    : "kafka.strimzi.io/v1";
-}
+export { kafkaApiVersion };
 
 export function pausedKafka(o: {
   cluster: string;

@@ -1,37 +1,20 @@
 /**
- * `npm run package`: the three Crossplane packages and the standalone install.
- *
- *   dist/package/<name>/        each package's root, assembled from its
- *                               crossplane.yaml here and the generated CRDs, the
- *                               XRD, the Composition and the examples (never
- *                               committed twice, so they cannot drift)
- *   dist/xpkg/<name>-v<v>.xpkg  built by the real crossplane CLI (xpkg build)
- *   dist/install/crds.yaml      standalone: our CRDs and Crossplane's Composition CRD
- *   dist/install/controller.yaml  standalone: namespace, identity, RBAC,
- *                               Deployment and the Composition
- *   dist/install/monitoring.yaml  the controller's ServiceMonitor and alerts,
- *                               the Grafana dashboards as ConfigMaps
- *
- * It also writes package/standalone/remote-rbac.yaml, the remote identity
- * register-cluster creates, from the same code (a test fails when it drifts).
- *
- *   --out DIR                      instead of dist/
- *   --registry REG                 where the Function and Provider packages are
- *                                  pushed (the Configuration's dependsOn)
- *   --function-runtime-tarball F   embed this image (docker save) as the Function's runtime
- *   --provider-runtime-tarball F   embed this image as the Provider's runtime
+ * What the three Crossplane packages and the standalone install contain,
+ * assembled from the sources they are made of (never committed twice, so
+ * they cannot drift): each package's crossplane.yaml here, the generated
+ * CRDs and XRD, the Composition, the examples; the standalone install's
+ * CRDs, controller, RBAC and monitoring; the remote identity register-cluster
+ * creates. Building them (`crossplane xpkg build`) and fetching the
+ * Composition CRD of Crossplane's module is devbed/packages.ts
+ * (`npm run package`).
  */
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { functionName } from "../controller/cli/stack.ts";
+import { ourCrdFiles, ourXrdFile } from "../apis/generated-files.ts";
 import { anchorProtection, identityObjects, providerIdentity } from "../controller/register.ts";
-import { crankBinary } from "../devbed/build.ts";
-import { externalCrds } from "../devbed/external-crds.ts";
-import { ourCrdFiles, ourXrdFile } from "../devbed/install.ts";
-import { run } from "../devbed/run.ts";
+import { functionName } from "../functions/render.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const here = (...p: string[]): string => join(root, "package", ...p);
@@ -133,42 +116,6 @@ export function assemblePackages(
   return dirs;
 }
 
-export interface BuildOptions {
-  registry?: string;
-  /** Runtime images (docker save tarballs) to embed, by package. */
-  runtimeTarballs?: Partial<Record<"function" | "provider", string>>;
-  log?: (msg: string) => void;
-}
-
-/** Assembles and builds the three packages with `crossplane xpkg build`; returns the .xpkg paths. */
-export async function buildPackages(
-  out: string,
-  o: BuildOptions = {},
-): Promise<Record<PackageKind, string>> {
-  const crank = (await crankBinary(o.log)).path;
-  const dirs = assemblePackages(out, o.registry);
-  mkdirSync(join(out, "xpkg"), { recursive: true });
-  const files = {} as Record<PackageKind, string>;
-  for (const kind of Object.keys(packages) as PackageKind[]) {
-    const file = join(out, "xpkg", `${packages[kind]}-${version()}.xpkg`);
-    const tarball = kind === "configuration" ? undefined : o.runtimeTarballs?.[kind];
-    try {
-      await run(crank, [
-        "xpkg",
-        "build",
-        `--package-root=${dirs[kind]}`,
-        `--examples-root=${join(dirs[kind], "examples")}`,
-        `--package-file=${file}`,
-        ...(tarball ? [`--embed-runtime-image-tarball=${tarball}`] : []),
-      ]);
-    } catch (cause) {
-      throw new Error(`crossplane xpkg build refused ${packages[kind]}`, { cause });
-    }
-    files[kind] = file;
-  }
-  return files;
-}
-
 function concat(files: string[]): string {
   return files.map((f) => readFileSync(f, "utf8").trimEnd() + "\n").join("---\n");
 }
@@ -200,19 +147,15 @@ export function dashboardConfigMaps(namespace: string): Record<string, unknown>[
  * controller.yaml, and monitoring.yaml (the controller's ServiceMonitor and
  * alerts, and the dashboards) for clusters with the Prometheus Operator.
  */
-export async function assembleStandalone(
+export function assembleStandalone(
   out: string,
-): Promise<{ crds: string; controller: string; monitoring: string }> {
+  /** Crossplane's Composition CRD: without Crossplane nothing else defines the kind the engine reads. */
+  compositionCrd: string,
+): { crds: string; controller: string; monitoring: string } {
   const dir = join(out, "install");
   mkdirSync(dir, { recursive: true });
-  // Without Crossplane nothing else defines the Composition kind the engine reads.
-  const composition = (await externalCrds()).crossplane.filter((f) =>
-    f.endsWith("apiextensions.crossplane.io_compositions.yaml"),
-  );
-  if (composition.length !== 1)
-    throw new Error("the crossplane module has no apiextensions.crossplane.io_compositions.yaml");
   const crds = join(dir, "crds.yaml");
-  writeFileSync(crds, concat([...composition, ...ourCrdFiles()]));
+  writeFileSync(crds, concat([compositionCrd, ...ourCrdFiles()]));
   const controller = join(dir, "controller.yaml");
   writeFileSync(
     controller,
@@ -255,44 +198,4 @@ export function remoteRbacYaml(): string {
     ...anchorProtection(),
   ];
   return `${header}\n${docs.map((d) => stringify(d)).join("---\n")}`;
-}
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      out: { type: "string", default: join(root, "dist") },
-      registry: { type: "string", default: defaultRegistry },
-      "function-runtime-tarball": { type: "string" },
-      "provider-runtime-tarball": { type: "string" },
-    },
-  });
-  const log = (m: string): void => {
-    console.log(m);
-  };
-  writeFileSync(remoteRbacFile, remoteRbacYaml());
-  log(`wrote ${remoteRbacFile}`);
-  const runtimeTarballs: BuildOptions["runtimeTarballs"] = {};
-  if (values["function-runtime-tarball"])
-    runtimeTarballs.function = values["function-runtime-tarball"];
-  if (values["provider-runtime-tarball"])
-    runtimeTarballs.provider = values["provider-runtime-tarball"];
-  const built = await buildPackages(values.out, {
-    registry: values.registry,
-    runtimeTarballs,
-    log,
-  });
-  for (const kind of Object.keys(packages) as PackageKind[]) {
-    const embedded = kind !== "configuration" && runtimeTarballs[kind] ? " (runtime embedded)" : "";
-    log(`built ${built[kind]}${embedded}`);
-  }
-  const install = await assembleStandalone(values.out);
-  log(`wrote ${install.crds}, ${install.controller} and ${install.monitoring}`);
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(`npm run package: ${err instanceof Error ? err.message : String(err)}`);
-    if (err instanceof Error && err.cause) console.error(err.cause);
-    process.exit(1);
-  });
 }

@@ -1,0 +1,100 @@
+/**
+ * A multi-cluster sandbox's clusters made ready for claims: the Composition
+ * and namespaces centrally, each remote cluster registered with its
+ * least-privilege identity (register-cluster's code). CRDs are the caller's:
+ * real clusters have them from their operators.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { registerCluster } from "../controller/register.ts";
+import type { TestBed } from "./clusters.ts";
+import { installCrds } from "./install.ts";
+import { serverCa } from "./provider-bed.ts";
+
+/** Where the controller keeps its CAs and credentials in the sandbox and the test beds. */
+export const providerNamespace = "stretch-kafka-system";
+
+export const compositionFile = fileURLToPath(
+  new URL("../compositions/xstretchkafka.yaml", import.meta.url),
+);
+
+export interface SandboxClusters {
+  central: KubeConfig;
+  /** Remote clusters by the name their ProviderConfig gets. */
+  remotes: Map<string, { kubeConfig: KubeConfig; server: string; serverCa: string }>;
+}
+
+/** The sandbox's own field manager, in the controller's scheme (controller/field-managers.ts). */
+export const fm = { fieldManager: "stretch-kafka-sandbox" };
+
+/** Prepares clusters for claims. */
+export async function prepareClusters(
+  clusters: SandboxClusters,
+  o: { namespace: string; targetNamespace: string; report: (msg: string) => void },
+): Promise<void> {
+  const central = new DynamicClient(clusters.central);
+  try {
+    for (const ns of [o.namespace, "crossplane-system"]) {
+      await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }, fm);
+    }
+    await central.apply(parse(readFileSync(compositionFile, "utf8")) as KubeObject, fm);
+    for (const [name, r] of clusters.remotes) {
+      const remote = new DynamicClient(r.kubeConfig);
+      try {
+        await registerCluster(
+          {
+            name,
+            remote,
+            central,
+            namespace: o.targetNamespace,
+            providerNamespace: o.namespace,
+            server: r.server,
+            serverCa: r.serverCa,
+          },
+          (what) => {
+            o.report(`  ${name}: ${what}`);
+          },
+        );
+      } finally {
+        await remote.close();
+      }
+    }
+  } finally {
+    await central.close();
+  }
+}
+
+/**
+ * A test bed ready for claims: every CRD (Crossplane's, ours centrally; MCS
+ * and Strimzi everywhere), the Composition, the remote clusters registered.
+ * The sandbox, the end-to-end tests and the e2e benchmark all start here.
+ */
+export async function prepareBed(
+  bed: TestBed,
+  remotes: string[],
+  o: { targetNamespace: string; report: (msg: string) => void },
+): Promise<void> {
+  o.report("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
+  await installCrds(bed.cluster("central").kubeConfig());
+  await Promise.all(
+    remotes.map((n) =>
+      installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
+    ),
+  );
+  o.report("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
+  await prepareClusters(
+    {
+      central: bed.cluster("central").kubeConfig(),
+      remotes: new Map(
+        remotes.map((n) => {
+          const c = bed.cluster(n);
+          return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
+        }),
+      ),
+    },
+    { namespace: providerNamespace, targetNamespace: o.targetNamespace, report: o.report },
+  );
+}
