@@ -71,20 +71,23 @@ function* pipeline(
       );
       return out;
     }
-    const req: RunFunctionRequest = {
+    // Each call gets a request of its own: a function may keep (or freeze) what it was given.
+    let required: RunFunctionRequest["requiredResources"] = {};
+    const requestWith = (): RunFunctionRequest => ({
       ...request,
       desired: out.desired,
       context,
-      requiredResources: {},
-    };
-    let rsp = (yield { call: step.functionRef.name, req }) as RunFunctionResponse;
+      requiredResources: required,
+    });
+    let rsp = (yield { call: step.functionRef.name, req: requestWith() }) as RunFunctionResponse;
     for (let round = 1; round < maxRequirementRounds; round++) {
       const wanted = rsp.requirements?.resources ?? {};
-      const missing = Object.keys(wanted).filter((k) => !(k in req.requiredResources));
+      const missing = Object.keys(wanted).filter((k) => !(k in required));
       if (missing.length === 0) break;
+      required = { ...required };
       for (const [key, selector] of Object.entries(wanted)) {
         const items = (yield { fetch: selector }) as KubeObject[];
-        req.requiredResources[key] = {
+        required[key] = {
           items: items.map((o) => ({
             resource: o,
             connectionDetails: {},
@@ -92,7 +95,7 @@ function* pipeline(
           })),
         };
       }
-      rsp = (yield { call: step.functionRef.name, req }) as RunFunctionResponse;
+      rsp = (yield { call: step.functionRef.name, req: requestWith() }) as RunFunctionResponse;
     }
     out.last = rsp;
     out.results.push(...rsp.results.map((result) => ({ step: step.step, result })));

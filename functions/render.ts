@@ -228,10 +228,11 @@ export function runPipeline(
   xr: KubeObject,
   observed: KubeObject[],
   required: KubeObject[],
+  fn: (req: RunFunctionRequest) => RunFunctionResponse = compose,
 ): RunFunctionResponse {
   const out = runPipelineSync(
     steps,
-    new Map([[functionName, compose]]),
+    new Map([[functionName, fn]]),
     request(xr, observed),
     (selector) => matching(selector, required),
   );
@@ -243,9 +244,10 @@ export function render(
   xrOrClaim: KubeObject,
   observed: KubeObject[] = [],
   required: KubeObject[] = [],
+  fn: (req: RunFunctionRequest) => RunFunctionResponse = compose,
 ): KubeObject[] {
   const xr = asComposite(xrOrClaim);
-  return renderedObjects(xr, runPipeline(xr, observed, required));
+  return renderedObjects(xr, runPipeline(xr, observed, required, fn));
 }
 
 export function toYamlStream(objects: KubeObject[]): string {

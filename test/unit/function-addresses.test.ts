@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { render, type KubeObject } from "../../functions/render.ts";
 import { loadExample } from "../examples.ts";
+import { composeFrozen } from "./frozen.ts";
 
 const { claim, observed, required } = loadExample("claim-nodeport.yaml");
 
@@ -16,7 +17,7 @@ type Mr = KubeObject & {
 
 /** Everything the first render asked for, as if the provider had made it. */
 function runningState(): KubeObject[] {
-  const mrs = render(claim, observed, required).slice(1);
+  const mrs = render(claim, observed, required, composeFrozen).slice(1);
   const external = new Map(observed.map((o) => [o.metadata.name, o]));
   return mrs.map((m) => external.get(m.metadata.name) ?? m);
 }
@@ -26,7 +27,7 @@ function byName(objs: KubeObject[]): Map<string, string> {
 }
 
 test("without observed addresses no node is configured, and the composite says what it waits for", () => {
-  const [xr, ...mrs] = render(claim, [], required);
+  const [xr, ...mrs] = render(claim, [], required, composeFrozen);
   assert.equal(mrs.filter((m) => m.kind === "RemoteConfigMap").length, 3, "only the three anchors");
   const pods = (mrs as Mr[])
     .filter((m) => m.kind === "RemoteStrimziPodSet")
@@ -46,11 +47,11 @@ test("without observed addresses no node is configured, and the composite says w
 for (const lost of ["ingest-brokers-0-external", "ingest-controllers-1-external"]) {
   test(`a running node keeps every object when ${lost} loses its address`, () => {
     const running = runningState();
-    const before = byName(render(claim, running, required));
+    const before = byName(render(claim, running, required, composeFrozen));
     const flaky = running.map((o) =>
       o.metadata.name?.endsWith(lost) ? { ...o, status: { atProvider: {} } } : o,
     );
-    const after = byName(render(claim, flaky, required));
+    const after = byName(render(claim, flaky, required, composeFrozen));
     // Everything but the composite's status is unchanged: nothing deleted, nothing restarted.
     assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
     for (const [name, obj] of before) assert.equal(after.get(name), obj, `${name} changed`);

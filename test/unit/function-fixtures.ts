@@ -1,13 +1,16 @@
 /**
  * What the function sees back from Crossplane in the unit tests: a run's
  * desired managed resources as observed ones, each under its composition
- * resource name, with the status the provider would have written.
+ * resource name, with the status the provider would have written. Every run
+ * here freezes the request first (frozen.ts): a function that writes into
+ * its input fails the test that ran it.
  */
 import cloneDeep from "lodash/cloneDeep.js";
 import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
 import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
 import { asComposite, runPipeline, type KubeObject } from "../../functions/render.ts";
 import { loadExample } from "../examples.ts";
+import { composeFrozen } from "./frozen.ts";
 
 const example = loadExample("claim-3-clusters.yaml");
 
@@ -23,8 +26,8 @@ export function runExample(
 ): RunFunctionResponse {
   const xr = asComposite(cloneDeep(example.claim));
   mutate(xr["spec"] as Record<string, unknown>);
-  if (status) xr["status"] = status;
-  return runPipeline(xr, observed, example.required);
+  if (status) xr["status"] = cloneDeep(status);
+  return runPipeline(xr, cloneDeep(observed), example.required, composeFrozen);
 }
 
 /** The desired resources of `r` that `statusFor` gives a status, observed with it. */

@@ -10,6 +10,7 @@ import cloneDeep from "lodash/cloneDeep.js";
 import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
 import type { ClusterSpec, NodePoolSpec, StretchKafkaSpec } from "../../apis/index.ts";
 import { parseProperties } from "../../devbed/kafka/tools.ts";
+import { composeFrozen } from "./frozen.ts";
 
 type Provider = StretchKafkaSpec["networking"]["provider"];
 
@@ -129,10 +130,12 @@ function observedAddresses(mrs: Mr[]): KubeObject[] {
 
 /** Renders, and renders again with the external addresses observed when the provider needs them. */
 function renderAll(spec: StretchKafkaSpec, status?: unknown): { xr: KubeObject; mrs: Mr[] } {
-  const first = render(xrOf(spec, status), [], providerConfigs(spec));
+  const first = render(xrOf(spec, status), [], providerConfigs(spec), composeFrozen);
   const external = observedAddresses(first.slice(1) as Mr[]);
   const out =
-    external.length > 0 ? render(xrOf(spec, status), external, providerConfigs(spec)) : first;
+    external.length > 0
+      ? render(xrOf(spec, status), external, providerConfigs(spec), composeFrozen)
+      : first;
   const [xr, ...mrs] = out;
   assert.ok(xr);
   return { xr, mrs: mrs as Mr[] };

@@ -8,6 +8,7 @@ import cloneDeep from "lodash/cloneDeep.js";
 import { Severity } from "@crossplane-org/function-sdk-typescript";
 import { asComposite, runPipeline, type KubeObject } from "../../functions/render.ts";
 import { loadExample } from "../examples.ts";
+import { composeFrozen } from "./frozen.ts";
 
 const { claim, required } = loadExample("claim-3-clusters.yaml");
 
@@ -27,7 +28,9 @@ function results(
   const xr = asComposite(cloneDeep(claim));
   mutate(xr["spec"] as Spec);
   if (status) xr["status"] = status;
-  return runPipeline(xr, [], req).results.filter((r) => r.severity !== Severity.SEVERITY_NORMAL);
+  return runPipeline(xr, [], req, composeFrozen).results.filter(
+    (r) => r.severity !== Severity.SEVERITY_NORMAL,
+  );
 }
 
 function fatal(mutate: (spec: Spec) => void, status?: unknown, req?: KubeObject[]): string[] {
@@ -38,7 +41,7 @@ function fatal(mutate: (spec: Spec) => void, status?: unknown, req?: KubeObject[
 
 /** The status of the running example cluster, as the function recorded it. */
 function runningStatus(): Record<string, unknown> {
-  const rsp = runPipeline(asComposite(cloneDeep(claim)), [], required);
+  const rsp = runPipeline(asComposite(cloneDeep(claim)), [], required, composeFrozen);
   return rsp.desired?.composite?.resource?.["status"] as Record<string, unknown>;
 }
 
@@ -158,7 +161,7 @@ test("changes a running cluster cannot take", () => {
 test("a refusal leaves the desired state exactly as it came in", () => {
   const xr = asComposite(cloneDeep(claim));
   (xr["spec"] as Spec).clusters[0]?.nodePools.forEach((p) => (p.replicas = 0));
-  const rsp = runPipeline(xr, [], required);
+  const rsp = runPipeline(xr, [], required, composeFrozen);
   assert.ok(rsp.results.some((r) => r.severity === Severity.SEVERITY_FATAL));
   // The pipeline hands the first step an empty desired state, as Crossplane does.
   assert.deepEqual(rsp.desired, { composite: undefined, resources: {} });

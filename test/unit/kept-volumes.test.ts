@@ -3,10 +3,12 @@
  * cluster id and node ids the volumes were formatted with (read from the
  * ProviderConfigs' status.keptVolumes), so Kafka finds its own data.
  */
+import cloneDeep from "lodash/cloneDeep.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { render, type KubeObject } from "../../functions/render.ts";
 import { loadExample } from "../examples.ts";
+import { composeFrozen } from "./frozen.ts";
 
 const pvcs = (objects: KubeObject[]): Map<string, Record<string, string>> =>
   new Map(
@@ -23,7 +25,7 @@ const pvcs = (objects: KubeObject[]): Map<string, Record<string, string>> =>
 
 test("a new composite takes up the kept volumes' cluster id and node ids", () => {
   const { claim, required } = loadExample("claim-3-clusters.yaml");
-  const fresh = pvcs(render(claim, [], required));
+  const fresh = pvcs(render(claim, [], cloneDeep(required), composeFrozen));
   const freshEast = [...fresh.keys()].filter((k) => k.startsWith("east/")).sort();
   assert.deepEqual(freshEast, [
     "east/data-orders-brokers-0",
@@ -46,7 +48,7 @@ test("a new composite takes up the kept volumes' cluster id and node ids", () =>
     "data-orders-brokers-27": { pool: "brokers", id: 27 },
   });
   kept("west", { "data-orders-controllers-22": { pool: "controllers", id: 22 } });
-  const again = pvcs(render(claim, [], required));
+  const again = pvcs(render(claim, [], cloneDeep(required), composeFrozen));
   for (const name of [
     "east/data-orders-controllers-20",
     "east/data-orders-brokers-21",
@@ -65,7 +67,7 @@ test("a new composite takes up the kept volumes' cluster id and node ids", () =>
   // Another claim's record is not taken.
   const other = loadExample("claim-3-clusters.yaml");
   other.claim.metadata = { ...other.claim.metadata, name: "payments" };
-  const theirs = pvcs(render(other.claim, [], required));
+  const theirs = pvcs(render(other.claim, [], cloneDeep(required), composeFrozen));
   for (const a of theirs.values())
     assert.notEqual(a["stretchkafka.dev/cluster-id"], "KeptClusterId0000000000");
 });
