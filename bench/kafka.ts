@@ -151,14 +151,18 @@ async function pauses(): Promise<Record<string, Pause>> {
     const watch = await RollWatch.start(bed, "pauses");
     const from = Date.now();
     try {
-      await apply(edit);
-      await eventually(
-        `${what}: every node restarted`,
-        () => (watch.restarted.length >= watch.nodes ? true : undefined),
-        1200,
-        2000,
+      await watch.during(
+        (async () => {
+          await apply(edit);
+          await eventually(
+            `${what}: every node restarted`,
+            () => (watch.restarted.length >= watch.nodes ? true : undefined),
+            1200,
+            2000,
+          );
+          await bed.waitReady(300);
+        })(),
       );
-      await bed.waitReady(300);
     } finally {
       await watch.stop();
     }

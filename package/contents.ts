@@ -190,7 +190,7 @@ export function remoteRbacYaml(): string {
     "# deleting an anchor ConfigMap to anyone but the provider (docs/operations.md).",
     "# Apply it yourself instead of giving",
     "# register-cluster an admin kubeconfig, then put the token in the central",
-    "# credentials Secret (README: Register a remote cluster).",
+    "# credentials Secret (docs/install.md: Register a remote cluster).",
   ].join("\n");
   const docs = [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },

@@ -53,6 +53,8 @@ export interface KafkaSupervisorOptions {
   timeoutMs?: number;
   /** How broker names resolve (default: the system's resolver). */
   lookup?: LookupFunction;
+  /** Wraps each session it opens (the real-Kafka tests inject Kafka's refusals with it). */
+  session?: (s: AdminSession) => AdminSession;
 }
 
 /** Kafka's last answer for a composite, and when it came. */
@@ -106,6 +108,8 @@ export class KafkaSupervisor {
   /** Per composite, the partitions this supervisor reassigned and their target replicas, until Kafka shows them. */
   private readonly moved = new Map<string, Map<string, { replicas: number[]; at: number }>>();
   private readonly tls = new Map<string, AdminTls>();
+  /** Each composite's last answered round: when it ended and the admin channel it acted on. */
+  private readonly rounds = new Map<string, { at: number; admin: KafkaAdmin }>();
   /** The last error of each composite's operation (`composite/operation`), reported once. */
   private readonly refusals = new Map<string, string>();
   /** The broker that answered last, tried first next time. */
@@ -139,6 +143,15 @@ export class KafkaSupervisor {
     return this.live.get(composite);
   }
 
+  /**
+   * When the last round that reached a composite's Kafka ended, and the admin
+   * channel (what the function asked) it acted on: once it has acted on a
+   * decision, what that decision leaves alone stays alone.
+   */
+  lastRound(composite: string): { at: number; admin: KafkaAdmin } | undefined {
+    return this.rounds.get(composite);
+  }
+
   /** What Kafka last answered for a composite (undefined while it cannot be asked). */
   snapshot(composite: string): KafkaSnapshot | undefined {
     return this.views.get(composite);
@@ -168,7 +181,7 @@ export class KafkaSupervisor {
   /** One connection to a target's Kafka, the broker that answered last tried first. */
   private async open(t: Target): Promise<AdminSession> {
     const first = this.preferred.get(t.composite);
-    return AdminSession.open({
+    const session = await AdminSession.open({
       servers: first
         ? [first, ...t.admin.bootstrapServers.filter((s) => s !== first)]
         : t.admin.bootstrapServers,
@@ -176,6 +189,7 @@ export class KafkaSupervisor {
       lookup: this.o.lookup,
       timeoutMs: this.timeoutMs,
     });
+    return this.o.session ? this.o.session(session) : session;
   }
 
   /** Asks every Kafka cluster again now (e.g. after a node was restarted). */
@@ -242,6 +256,7 @@ export class KafkaSupervisor {
         this.views.set(t.composite, { view, at: Date.now() });
         live = liveStatus(view, t.admin, Date.now());
         Object.assign(live, await this.act(session, view, t, live));
+        this.rounds.set(t.composite, { at: Date.now(), admin: t.admin });
       } finally {
         await session.close();
       }
@@ -451,13 +466,19 @@ export class KafkaSupervisor {
     }
   }
 
-  /** Retired brokers leave Kafka's metadata once Kafka has fenced them. */
+  /** Retired brokers leave Kafka's metadata once Kafka has fenced them; one refused holds up no other. */
   private async unregisterRetired(r: Round): Promise<void> {
+    const refused: string[] = [];
     for (const id of r.t.admin.retiredBrokers ?? []) {
       if (!r.view.brokers.find((b) => b.id === id)?.fenced) continue;
-      await r.session.unregisterBroker(id);
-      r.log.info({ broker: id }, "unregistered a retired broker");
+      try {
+        await r.session.unregisterBroker(id);
+        r.log.info({ broker: id }, "unregistered a retired broker");
+      } catch (err) {
+        refused.push(`broker ${id}: ${kafkaReason(err)}`);
+      }
     }
+    if (refused.length > 0) throw new Error(refused.join("; "));
   }
 
   private async certificate(t: Target): Promise<AdminTls> {
@@ -519,6 +540,7 @@ export class KafkaSupervisor {
     this.live.delete(composite);
     this.views.delete(composite);
     this.moved.delete(composite);
+    this.rounds.delete(composite);
     for (const key of [...this.refusals.keys()])
       if (key.startsWith(`${composite}/`)) this.refusals.delete(key);
     this.tls.delete(composite);

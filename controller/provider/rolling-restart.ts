@@ -121,14 +121,27 @@ export class RollingRestart {
 
   constructor(private readonly deps: RollingRestartDeps) {}
 
-  private async wait(composite: string, pod: DesiredPod, why: string): Promise<ReconcileResult> {
+  /**
+   * Says, once per reason, that the restart of `pod` waits and why: an event
+   * on its podset (RollWaitsForKafka when Kafka's answer holds it, RollWaits
+   * when the pods or a cluster do) and a log line.
+   */
+  private async wait(
+    composite: string,
+    pod: DesiredPod,
+    why: string,
+    forKafka: boolean,
+  ): Promise<ReconcileResult> {
     if (this.waitingFor.get(composite) !== why) {
       this.waitingFor.set(composite, why);
-      this.deps.log.info({ composite, pod: pod.name, why }, "rolling restart: waiting for Kafka");
+      this.deps.log.info(
+        { composite, pod: pod.name, why },
+        forKafka ? "rolling restart: waiting for Kafka" : "rolling restart: waiting",
+      );
       await this.deps.events.record(
         pod.podSet,
         "Normal",
-        "RollWaitsForKafka",
+        forKafka ? "RollWaitsForKafka" : "RollWaits",
         `restart of ${pod.namespace}/${pod.name} in cluster ${pod.cluster} waits: ${why}`,
       );
     }
@@ -147,6 +160,9 @@ export class RollingRestart {
     const log = this.deps.log.child({ composite });
     const running = new Map<DesiredPod, PodObject>();
     const clients = new Map<string, RemoteClient>();
+    // Why no node may restart now (a cluster unreachable, a node missing or
+    // not Ready: the cluster is Degraded); said only when a restart is due.
+    const degraded: string[] = [];
     for (const want of wanted) {
       let remote = clients.get(want.cluster);
       if (!remote) {
@@ -175,10 +191,18 @@ export class RollingRestart {
         namespace: want.namespace,
         name: want.name,
       });
-      // Degraded: a cluster unreachable, or a node missing or not Ready. Pod events bring us back.
-      if (!seen.synced) return undefined;
+      // Pod events, and the cluster answering again, bring us back.
+      if (!seen.synced) {
+        degraded.push(`cluster ${want.cluster} cannot be reached`);
+        continue;
+      }
       const pod = seen.object as PodObject | undefined;
-      if (!pod || pod.metadata.deletionTimestamp || !podReady(pod)) return undefined;
+      if (!pod || pod.metadata.deletionTimestamp) {
+        degraded.push(`pod ${want.namespace}/${want.name} in cluster ${want.cluster} is missing`);
+        continue;
+      }
+      if (!podReady(pod))
+        degraded.push(`pod ${want.namespace}/${want.name} in cluster ${want.cluster} is not Ready`);
       running.set(want, pod);
     }
     const kafka = this.deps.kafka?.asks(composite) ? this.deps.kafka : undefined;
@@ -196,13 +220,18 @@ export class RollingRestart {
         (upgrade ? b.rank - a.rank : a.rank - b.rank) ||
         Number(a.nodeId === leader) - Number(b.nodeId === leader),
     );
-    const stale = order.find(
-      (w) => running.get(w)?.metadata.annotations?.[annotations.revision] !== w.revision,
-    );
+    // Only a node seen running at an older revision is due: one in a cluster
+    // that cannot be reached is not known to be.
+    const stale = order.find((w) => {
+      const pod = running.get(w);
+      return pod !== undefined && pod.metadata.annotations?.[annotations.revision] !== w.revision;
+    });
     if (!stale) {
       this.waitingFor.delete(composite);
       return undefined;
     }
+    if (degraded.length > 0)
+      return this.wait(composite, stale, [...new Set(degraded)].join("; "), false);
     const remote = clients.get(stale.cluster);
     if (!remote) return undefined;
     // The podset in that cluster must already carry the new definition: a pod
@@ -222,7 +251,7 @@ export class RollingRestart {
     if (listed?.metadata.annotations?.[annotations.revision] !== stale.revision) return undefined;
     let pauses: string[] = [];
     if (kafka) {
-      if (!snap) return this.wait(composite, stale, "Kafka cannot be asked");
+      if (!snap) return this.wait(composite, stale, "Kafka cannot be asked", true);
       // Kafka's answer must come from after every pod (the last restarted among them) was Ready.
       const since = Math.max(
         ...[...running.values()].map((p) => readySince(p) + 1000),
@@ -239,7 +268,7 @@ export class RollingRestart {
         wanted.filter((w) => w.rank < 2).map((w) => w.nodeId),
         kafka.admin(composite)?.minInSyncReplicas,
       );
-      if (verdict.blocker) return this.wait(composite, stale, verdict.blocker);
+      if (verdict.blocker) return this.wait(composite, stale, verdict.blocker, true);
       pauses = verdict.pauses;
     }
     const from = running.get(stale)?.metadata.annotations?.[annotations.revision] ?? "none";

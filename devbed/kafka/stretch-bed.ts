@@ -20,6 +20,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { defaultKafkaVersion } from "../../functions/stretch-kafka/image.ts";
 import { startController, type Controller } from "../../controller/cli/controller.ts";
 import { serveHttp } from "../../controller/http.ts";
+import type { AdminSession } from "../../controller/kafka/admin.ts";
 import { Metrics } from "../../controller/metrics.ts";
 import { freePort, startTestBed, type TestBed } from "../clusters.ts";
 import { eventually } from "../eventually.ts";
@@ -297,6 +298,8 @@ export interface KafkaStretchOptions {
   controllerMetrics?: boolean;
   /** Play each cluster's load balancers, node ports and ingress controller (edge.ts). */
   edge?: boolean;
+  /** Wraps the controller's Kafka admin sessions (to inject Kafka's refusals of some requests). */
+  kafkaSession?: (s: AdminSession) => AdminSession;
 }
 
 interface ClaimStatus extends KubeObject {
@@ -387,7 +390,11 @@ export class KafkaStretchBed {
         namespace: providerNamespace,
         queue: fastQueue,
         // Asked every 2 s here, so a test sees Kafka's changes within seconds.
-        kafka: { intervalMs: 2000, lookup: kafka.network.lookup },
+        kafka: {
+          intervalMs: 2000,
+          lookup: kafka.network.lookup,
+          ...(o.kafkaSession ? { session: o.kafkaSession } : {}),
+        },
         ...(metrics ? { metrics } : {}),
       };
       const controller = await startController(central, log, controllerOptions);

@@ -19,6 +19,7 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
 import { ClusterEdge } from "../../devbed/kafka/edge.ts";
 import { teardown } from "../teardown.ts";
+import { eventually } from "../../devbed/eventually.ts";
 
 /** Far from the clusters (1, 2, 3…) of a Kafka bed that may run on this machine meanwhile. */
 const index = 201;
@@ -42,20 +43,6 @@ type Svc = KubeObject & {
   spec: { ports: { name: string; port: number; nodePort?: number }[] };
   status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
 };
-
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  seconds = 20,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const got = await check();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) assert.fail(`not within ${seconds}s: ${what}`);
-    await sleep(100);
-  }
-}
 
 function selfSigned(name: string): { key: string; cert: string } {
   const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -330,7 +317,7 @@ test("NodePort Services, and LoadBalancer ones, answer on the node at their node
     const nodePort = svc.spec.ports.find((p) => p.name === "tcp")?.nodePort;
     assert.ok(nodePort, `${name} has a node port`);
     const answer = await eventually(`${name} on ${edge.nodeAddress}:${nodePort}`, () =>
-      echo(edge.nodeAddress, nodePort, name).catch(() => undefined),
+      echo(edge.nodeAddress, nodePort, name),
     );
     assert.equal(answer, name);
   }
@@ -350,10 +337,7 @@ test("a pod not ready is no endpoint: connections are refused at once", async ()
   } finally {
     await setReady(true);
   }
-  assert.equal(
-    await eventually("ready again", () => echo(lbIp, 9000, "back").catch(() => undefined)),
-    "back",
-  );
+  assert.equal(await eventually("ready again", () => echo(lbIp, 9000, "back")), "back");
 });
 
 test(

@@ -4,23 +4,20 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { Informer, type InformerEvent } from "../../controller/kube/informer.ts";
 import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
 import { teardown } from "../teardown.ts";
+import { eventually } from "../../devbed/eventually.ts";
 
 let bed: TestBed;
 let client: DynamicClient;
 const log = pino({ level: "silent" });
 
-async function eventually(what: string, check: () => boolean, seconds = 30): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`not within ${seconds}s: ${what}`);
-    await sleep(50);
-  }
+/** Until `check` holds (the shared eventually, for a boolean). */
+async function until(what: string, check: () => boolean, seconds = 30): Promise<void> {
+  await eventually(what, () => (check() ? true : undefined), seconds, 50);
 }
 
 function cm(
@@ -73,7 +70,7 @@ test(
     await client.apply(cm("before", { app: "ours" }, { k: "v" }), { fieldManager: "test" });
     await client.apply(cm("other", { app: "theirs" }, { k: "v" }), { fieldManager: "test" });
     await client.delete("v1", "ConfigMap", "after", "inf");
-    await eventually("all events seen", () => events.length >= 4);
+    await until("all events seen", () => events.length >= 4);
     assert.deepEqual(events, ["add before", "add after", "update before", "delete after"]);
     assert.deepEqual(
       inf.list().map((o) => o.metadata.name),
@@ -112,7 +109,7 @@ test(
 
     const remote = bed.cluster("remote");
     await remote.stop();
-    await eventually(
+    await until(
       "informer reports the outage",
       () => !inf.health().connected && inf.health().lastError !== undefined,
     );
@@ -120,16 +117,51 @@ test(
     // Changes right after the return, while the informer may still be reconnecting.
     await client.delete("v1", "ConfigMap", "y", "inf");
     await client.apply(cm("z", { app: "outage" }), { fieldManager: "test" });
-    await eventually("cache caught up", () => {
+    await until("cache caught up", () => {
       const names = inf
         .list()
         .map((o) => o.metadata.name)
         .sort();
       return names.join(",") === "x,z";
     });
-    await eventually("connected again", () => inf.health().connected);
+    await until("connected again", () => inf.health().connected);
     assert.ok(events.includes("delete y"), events.join(", "));
     assert.ok(events.includes("add z"), events.join(", "));
+    await inf.stop();
+  },
+);
+
+test(
+  "a handler that throws gets the same event again until it takes it; nothing is dropped",
+  { timeout: 60_000 },
+  async () => {
+    const inf = new Informer(
+      client,
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        namespace: "inf",
+        labelSelector: "app=flaky",
+        minBackoffMs: 100,
+        maxBackoffMs: 400,
+      },
+      log,
+    );
+    let failures = 2;
+    const taken: string[] = [];
+    inf.on((e, o) => {
+      if (o.metadata.name === "flaky" && failures > 0) {
+        failures--;
+        throw new Error("the handler's queue is full");
+      }
+      taken.push(`${e} ${o.metadata.name ?? ""}`);
+    });
+    await inf.start();
+    await client.apply(cm("flaky", { app: "flaky" }), { fieldManager: "test" });
+    await until("the event delivered on the third try", () => taken.includes("add flaky"));
+    assert.equal(failures, 0);
+    assert.match(inf.health().lastHandlerError ?? "", /add of inf\/flaky: .*queue is full/);
+    assert.equal(inf.health().undelivered, 0);
     await inf.stop();
   },
 );

@@ -82,20 +82,21 @@ describe("upgrading Kafka on a running stretch cluster", () => {
   ): Promise<number[]> => {
     const watch = await RollWatch.start(bed, topic);
     try {
-      await apply(edit);
-      await eventually(done[0], () => done[1](watch), 900, 2000);
-      await bed.waitReady(300);
+      await watch.during(
+        (async () => {
+          await apply(edit);
+          await eventually(done[0], () => done[1](watch), 900, 2000);
+          await bed.waitReady(300);
+        })(),
+      );
     } finally {
+      // Throws if a node was down with another or a partition fell below 2 in sync, at any sample.
       await watch.stop();
     }
-    log(`restart order: ${watch.restarted.join(", ")}`);
+    log(`restart order: ${watch.restarted.join(", ")}; fewest in sync ${watch.fewestInSync}`);
     assert.equal(watch.restarted.length, watch.nodes, "as many restarts as nodes");
     assert.equal(new Set(watch.restarted).size, watch.nodes, "each node restarted exactly once");
-    assert.equal(watch.mostNotReady, 1, "never more than one node down at a time");
-    assert.ok(
-      watch.fewestInSync >= 2,
-      `a partition fell to ${watch.fewestInSync} in-sync replicas`,
-    );
+    assert.equal(watch.mostNotReady, 1, "a node was down, never more than one at a time");
     return watch.restarted;
   };
 
@@ -149,8 +150,15 @@ describe("upgrading Kafka on a running stretch cluster", () => {
           `${cluster}/${p.metadata.name ?? ""}`,
         );
     }
-    // Pinned: it stays, however long.
-    await new Promise((r) => setTimeout(r, 8000));
+    // Pinned: once the provider has acted on the function's decision (raise to
+    // the pinned 4.2-IV1, not 4.3's newest) with every node on 4.3.1, Kafka stays there.
+    const rolled = Date.now();
+    const composite = (await current()).spec["resourceRef"] as { name: string };
+    const round = await eventually("the provider acted on the pinned metadata.version", () => {
+      const r = bed.controller.provider.kafka?.lastRound(composite.name);
+      return r && r.at > rolled && r.admin.metadataVersion?.name === "4.2-IV1" ? r : undefined;
+    });
+    log(`the provider's round at ${new Date(round.at).toISOString()} acted on 4.2-IV1`);
     assert.equal(await finalized(), "4.2-IV1");
   });
 
@@ -176,7 +184,7 @@ describe("upgrading Kafka on a running stretch cluster", () => {
       synced.message ?? "",
       /Kafka 4\.2\.1 runs metadata\.version up to 4\.2-IV1, but the cluster has finalized 4\.3-IV0: going below the finalized metadata\.version is refused/,
     );
-    await new Promise((r) => setTimeout(r, 8000));
+    // The function refused the change: nothing of it was rendered, so nothing restarts.
     assert.deepEqual(await RollWatch.pods(bed), pods, "no pod was restarted");
     await apply((c) => {
       c.spec.kafka["version"] = "4.3.1";

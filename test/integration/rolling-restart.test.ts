@@ -120,6 +120,25 @@ async function desiredRevision(cluster: string, pool: string): Promise<string> {
   return ps?.spec.pods[0]?.metadata.annotations?.["strimzi.io/revision"] ?? "";
 }
 
+/**
+ * The rolling restart's own statement that it decided to wait (an event on a
+ * podset), matching `message`: what "nothing restarted" is checked after.
+ */
+async function saidItWaits(
+  message: RegExp,
+): Promise<KubeObject & { reason?: string; message?: string }> {
+  return eventually(`the roll says it waits (${message.source})`, async () => {
+    const events = await central.list<KubeObject & { reason?: string; message?: string }>(
+      "v1",
+      "Event",
+      { namespace: "default" },
+    );
+    return events.items.find(
+      (e) => e.reason?.startsWith("RollWaits") === true && message.test(e.message ?? ""),
+    );
+  });
+}
+
 /** Plays Strimzi until stopped; a round that fails is tried again, as a controller would. */
 async function playStrimzi(): Promise<void> {
   while (strimzi.running) {
@@ -308,7 +327,10 @@ test("nothing restarts while a node is not Ready", { timeout: 180_000 }, async (
         if ((await desiredRevision(cluster, pool)) !== "c") return undefined;
     return true;
   });
-  await sleep(4000);
+  const said = await saidItWaits(
+    /waits: pod kafka\/orders-controllers-3 in cluster \w+ is not Ready/,
+  );
+  assert.equal(said.reason, "RollWaits");
   assert.deepEqual(strimzi.restarts, [], "the cluster is degraded: no restart");
   assert.deepEqual(await revisions(), { ...all("b"), "orders-controllers-3": "down" });
 
@@ -338,7 +360,7 @@ test("nothing restarts while a cluster is unreachable", { timeout: 240_000 }, as
       ? true
       : undefined,
   );
-  await sleep(4000);
+  await saidItWaits(/waits: cluster west cannot be reached/);
   assert.deepEqual(strimzi.restarts, [], "a cluster is unreachable: no restart anywhere");
 
   await west.start();
@@ -373,19 +395,10 @@ test(
     strimzi.restarts.length = 0;
     strimzi.maxDown = 0;
     await setRevision("e");
-    const waiting = await eventually("the roll says it waits for Kafka", async () => {
-      const events = await central.list<KubeObject & { reason?: string; message?: string }>(
-        "v1",
-        "Event",
-        { namespace: "default" },
-      );
-      return events.items.find((e) => e.reason === "RollWaitsForKafka");
-    });
-    assert.match(
-      waiting.message ?? "",
+    const waiting = await saidItWaits(
       /restart of kafka\/orders-brokers-0 in cluster east waits: Kafka cannot be asked/,
     );
-    await sleep(3000);
+    assert.equal(waiting.reason, "RollWaitsForKafka");
     assert.deepEqual(strimzi.restarts, [], "Kafka was not asked: no restart");
 
     // Without an admin channel named (as with --no-kafka-admin), pods' readiness alone decides.
