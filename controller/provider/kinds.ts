@@ -4,9 +4,7 @@
  * status.atProvider (what users need; never managedFields, never key material).
  */
 import { X509Certificate } from "node:crypto";
-import { managedKinds } from "../../apis/index.ts";
-import { annotations, labels } from "../../apis/labels.ts";
-import { kafkaApiVersion } from "../../apis/strimzi.ts";
+import { annotations, kafkaApiVersion, labels, managedKinds } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { stamped } from "./desired.ts";
 

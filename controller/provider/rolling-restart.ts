@@ -18,8 +18,12 @@
  * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
-import type { KafkaAdmin } from "../../apis/index.ts";
-import { annotations, labels } from "../../apis/labels.ts";
+import {
+  annotations,
+  labels,
+  type KafkaAdmin,
+  type ManagedResource,
+} from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
@@ -30,7 +34,6 @@ import { podReady } from "./kinds.ts";
 import { CredentialsError } from "./credentials.ts";
 import type { KafkaSnapshot } from "./kafka-supervisor.ts";
 import type { RemoteCache } from "./remote-cache.ts";
-import type { ManagedResource } from "../../apis/index.ts";
 
 export interface RollingRestartDeps {
   /** The RemoteStrimziPodSet managed resources of one Kafka cluster (composite). */
