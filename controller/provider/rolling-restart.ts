@@ -18,12 +18,7 @@
  * provider restarted mid-roll carries on.
  */
 import type { Logger } from "pino";
-import {
-  annotations,
-  labels,
-  type KafkaAdmin,
-  type ManagedResource,
-} from "../../apis/index.ts";
+import { annotations, labels, type KafkaAdmin, type ManagedResource } from "../../apis/index.ts";
 import type { KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import type { EventRecorder } from "../kube/events.ts";
