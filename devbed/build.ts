@@ -12,6 +12,7 @@ import { run } from "./run.ts";
 
 const kubebedSrc = fileURLToPath(new URL("./kubebed/", import.meta.url));
 const crankSrc = fileURLToPath(new URL("./crank/", import.meta.url));
+const coreSrc = fileURLToPath(new URL("./xpcore/", import.meta.url));
 
 export interface BuildReport {
   path: string;
@@ -66,12 +67,25 @@ export async function crankBinary(log: (msg: string) => void = () => {}): Promis
   return goBinary("crank", crankSrc, "github.com/crossplane/crossplane/v2/cmd/crank", log);
 }
 
-/** The Crossplane release this module pins, read from its go.mod. */
-export function crossplaneVersion(): string {
-  const gomod = readFileSync(join(crankSrc, "go.mod"), "utf8");
+/** The Crossplane release a module of devbed pins, read from its go.mod. */
+function pinnedCrossplane(dir: string): string {
+  const gomod = readFileSync(join(dir, "go.mod"), "utf8");
   const version = /github\.com\/crossplane\/crossplane\/v2 (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
-  if (!version) throw new Error("devbed/crank/go.mod does not require crossplane/v2 vX.Y.Z");
+  if (!version) throw new Error(`${dir}go.mod does not require crossplane/v2 vX.Y.Z`);
   return version;
+}
+
+/**
+ * The Crossplane core release the tests run (devbed/xpcore/go.mod): the one
+ * pin for the core binary, its CRDs and the image name validation uses.
+ */
+export function crossplaneVersion(): string {
+  return pinnedCrossplane(coreSrc);
+}
+
+/** The release of the crossplane CLI (devbed/crank/go.mod), older than core's: see ADR 0017. */
+export function crossplaneCliVersion(): string {
+  return pinnedCrossplane(crankSrc);
 }
 
 /**
@@ -84,12 +98,13 @@ export async function crossplaneCoreBinary(
 ): Promise<BuildReport> {
   return goBinary(
     "crossplane",
-    crankSrc,
+    coreSrc,
     "github.com/crossplane/crossplane/v2/cmd/crossplane",
     log,
     [
       "-ldflags",
-      `-X github.com/crossplane/crossplane/v2/internal/version.version=${crossplaneVersion()}`,
+      // Since v2.3 the version lives in crossplane-runtime (Crossplane's nix/build.nix).
+      `-X github.com/crossplane/crossplane-runtime/v2/pkg/version.version=${crossplaneVersion()}`,
     ],
   );
 }

@@ -7,11 +7,11 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { crossplaneVersion } from "./build.ts";
 import { cacheDir } from "./cache.ts";
 import { run } from "./run.ts";
 
 export const versions = {
-  crossplane: "v2.2.1",
   mcs: "v0.3.0",
   // The module's example/prometheus-operator-crd holds the CRDs it installs.
   prometheusOperator: "v0.88.0",
@@ -79,7 +79,7 @@ async function strimziCrdDir(
 /** Paths of the external CRD files, fetching them into the cache when needed. */
 export async function externalCrds(log: (msg: string) => void = () => {}): Promise<ExternalCrds> {
   const crossplane = join(
-    await goModuleDir("github.com/crossplane/crossplane/v2", versions.crossplane),
+    await goModuleDir("github.com/crossplane/crossplane/v2", crossplaneVersion()),
     "cluster",
     "crds",
   );

@@ -5,11 +5,11 @@
  */
 import { cpSync, mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { crankBinary } from "./build.ts";
-import { externalCrds, versions } from "./external-crds.ts";
+import { crankBinary, crossplaneVersion } from "./build.ts";
+import { externalCrds } from "./external-crds.ts";
 import { run, RunError, type RunResult } from "./run.ts";
 
-const coreImage = `stretchkafka.dev/crossplane-core:${versions.crossplane}`;
+const coreImage = `stretchkafka.dev/crossplane-core:${crossplaneVersion()}`;
 
 /** Validates resources (file or directory) against extensions (XRDs, CRDs; file or directory). */
 export type Validate = (extensions: string, resources: string) => Promise<RunResult>;

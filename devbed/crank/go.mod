@@ -1,8 +1,10 @@
 // crank: the real crossplane CLI for tests (render, beta validate), and fncall,
 // which calls a function as Crossplane does (bench/function.ts), built from
-// the crossplane module. v2.2.1 is the newest release the module proxy serves
-// here; `go install ...@version` cannot be used because the proxy refuses the
-// version listing it asks for, so the version is pinned in this module instead.
+// the crossplane module. v2.2.1 is the last release whose crossplane module
+// holds the CLI: from v2.3 it is github.com/crossplane/cli, which the module
+// proxy here refuses (every version; see ADR 0017). `go install ...@version`
+// cannot be used because the proxy refuses the version listing it asks for,
+// so the version is pinned in this module instead.
 module stretchkafka.dev/test/crank
 
 go 1.25.9
