@@ -4,7 +4,7 @@ export { groups, managedKinds, ownedConfigKeys, schemas } from "./generated/sche
 export { connectionSecretKeys } from "./connection.ts";
 export { volumeAnnotations } from "./kept-volumes.ts";
 export { allowDeleteAnnotation, anchorLabel } from "./anchor.ts";
-export { annotations, labels, objectName, shortHash } from "./labels.ts";
+export { annotations, finalizers, labels, objectName, shortHash } from "./labels.ts";
 export { kafkaApiVersion } from "./strimzi.ts";
 export type { SchemaName } from "./generated/schemas.generated.ts";
 export {

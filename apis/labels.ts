@@ -60,6 +60,16 @@ export const annotations = {
   paused: "crossplane.io/paused",
 } as const;
 
+export const finalizers = {
+  /**
+   * Crossplane's managed-resource finalizer, held by the provider until the
+   * remote object is deleted (or released). The function composes it, so that
+   * a new managed resource is created with it: one watch event fewer for each,
+   * each of which Crossplane's XR circuit breaker counts (ADR 0017).
+   */
+  managed: "finalizer.managedresource.crossplane.io",
+} as const;
+
 /** A short, stable hash for names and revisions. */
 export function shortHash(input: string, length = 8): string {
   return createHash("sha256").update(input).digest("hex").slice(0, length);

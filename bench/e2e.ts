@@ -22,7 +22,7 @@ import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
-import { countEvents } from "./watch-events.ts";
+import { breakerCounts, breakerDelta, countEvents, type BreakerCounts } from "./watch-events.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];
@@ -72,6 +72,8 @@ interface PathResult {
   newClaimReadySeconds: number;
   newClaimWatchEvents: number;
   newClaimCircuitOpened: boolean;
+  /** Crossplane's own counters (circuit_breaker_*_total): over the whole run, and while the one more claim came up. */
+  breaker?: { all: BreakerCounts; newClaim: BreakerCounts };
   rssMiB: number;
 }
 
@@ -84,7 +86,11 @@ async function load(
   path: PathResult["path"],
   central: DynamicClient,
   client: () => DynamicClient,
+  metricsUrl?: string,
 ): Promise<PathResult> {
+  const counters = async (): Promise<BreakerCounts | undefined> =>
+    metricsUrl ? breakerCounts(metricsUrl) : undefined;
+  const atStart = await counters();
   await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }, fm);
   /** Applies claims and resolves with each one's seconds from apply to Ready. */
   const measure = async (
@@ -134,9 +140,11 @@ async function load(
   log(`${path}: one more claim, with the others in place`);
   const events = countEvents(client, "newcomer");
   await sleep(500);
+  const beforeOne = await counters();
   const one = await measure(["newcomer"]);
   await sleep(10_000); // what the last writes still bring
   events.stop();
+  const atEnd = await counters();
   const sorted = [...perClaim.values()].sort((a, b) => a - b);
   return {
     path,
@@ -154,6 +162,14 @@ async function load(
     newClaimReadySeconds: Number((one.ready.get("newcomer") ?? NaN).toFixed(1)),
     newClaimWatchEvents: events.count(),
     newClaimCircuitOpened: one.circuitOpened,
+    ...(atStart && beforeOne && atEnd
+      ? {
+          breaker: {
+            all: breakerDelta(atStart, atEnd),
+            newClaim: breakerDelta(beforeOne, atEnd),
+          },
+        }
+      : {}),
     rssMiB: Math.round(process.memoryUsage().rss / 1048576),
   };
 }
@@ -196,6 +212,7 @@ async function crossplane(): Promise<PathResult> {
       "crossplane",
       xb.central,
       () => new DynamicClient(xb.bed.cluster("central").kubeConfig()),
+      xb.core.metricsUrl,
     );
   } finally {
     await xb.close();
@@ -210,6 +227,12 @@ function report(r: PathResult): void {
   log(
     `  one new claim with ${String(r.claims)} in place: ${String(r.newClaimReadySeconds)} s, ${String(r.newClaimWatchEvents)} managed-resource watch events, circuit breaker ${r.newClaimCircuitOpened ? "OPENED" : "closed"}`,
   );
+  if (r.breaker) {
+    const { all, newClaim } = r.breaker;
+    log(
+      `  Crossplane's breaker counters: ${String(all.opens)} opening(s), ${String(all.dropped)} events dropped over the run; ${String(newClaim.opens)} and ${String(newClaim.dropped)} while the one more claim came up`,
+    );
+  }
   log(
     `  managed resources of the main kinds: ${String(r.managedResources)}; bench process RSS ${String(r.rssMiB)} MiB`,
   );

@@ -1,36 +1,92 @@
 /** What the benchmarks count of Crossplane's XR watch circuit breaker's input. */
-import type { DynamicClient } from "../controller/kube/dynamic.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeApiError, type DynamicClient } from "../controller/kube/dynamic.ts";
+import { labels } from "../apis/index.ts";
 import { kinds } from "../controller/provider/kinds.ts";
 
-export /** Counts watch events of every managed resource labelled with the claim, until stopped. */
-function countEvents(
+/**
+ * Counts watch events of every managed resource of the claim's Kafka cluster
+ * (the function's strimzi.io/cluster label, there under either composer),
+ * until stopped.
+ */
+export function countEvents(
   kubeconfig: () => DynamicClient,
   claim: string,
-): { count: () => number; stop: () => void } {
+): { count: () => number; errors: () => string[]; stop: () => void } {
   const ac = new AbortController();
   let n = 0;
-  for (const k of kinds) {
-    // One client per watch: a watch holds its connection.
-    const client = kubeconfig();
-    void client
-      .watch(k.apiVersion, k.kind, {
-        labelSelector: `crossplane.io/claim-name=${claim}`,
-        resourceVersion: "0",
-        timeoutSeconds: 600,
-        signal: ac.signal,
-        onEvent: (e) => {
-          if (e.type !== "BOOKMARK") n++;
-        },
-      })
-      .catch(() => undefined)
-      .finally(() => {
+  const errors: string[] = [];
+  // A watch refused before it saw anything (429 while Crossplane has just
+  // updated the CRDs: "storage is (re)initializing") is started again; one
+  // that ends later is reported, since starting again would count twice.
+  const watchKind = async (k: (typeof kinds)[number]): Promise<void> => {
+    for (;;) {
+      let seen = 0;
+      // One client per watch: a watch holds its connection.
+      const client = kubeconfig();
+      try {
+        await client.watch(k.apiVersion, k.kind, {
+          labelSelector: `${labels.cluster}=${claim}`,
+          resourceVersion: "0",
+          timeoutSeconds: 600,
+          signal: ac.signal,
+          onEvent: (e) => {
+            if (e.type === "BOOKMARK") return;
+            seen++;
+            n++;
+          },
+        });
+        return;
+      } catch (err) {
+        if (ac.signal.aborted) return;
+        if (seen > 0 || !(err instanceof KubeApiError && err.code === 429)) {
+          errors.push(`${k.kind}: ${String(err)}`);
+          return;
+        }
+        await sleep(500);
+      } finally {
         void client.close();
-      });
-  }
+      }
+    }
+  };
+  for (const k of kinds) void watchKind(k);
   return {
     count: () => n,
+    /** Watches that ended before stop(): the count is short by what they missed. */
+    errors: () => errors,
     stop: () => {
       ac.abort();
     },
+  };
+}
+
+/** Crossplane's own count of its XR circuit breakers' openings and of the events they took and dropped. */
+export interface BreakerCounts {
+  opens: number;
+  allowed: number;
+  dropped: number;
+}
+
+/** Reads Crossplane core's circuit_breaker_* counters (summed over controllers) from its /metrics. */
+export async function breakerCounts(metricsUrl: string): Promise<BreakerCounts> {
+  const text = await (await fetch(metricsUrl)).text();
+  const sum = (name: string, result?: string): number =>
+    text
+      .split("\n")
+      .filter((l) => l.startsWith(`${name}{`) && (!result || l.includes(`result="${result}"`)))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+  return {
+    opens: sum("circuit_breaker_opens_total"),
+    allowed: sum("circuit_breaker_events_total", "Allowed"),
+    dropped: sum("circuit_breaker_events_total", "Dropped"),
+  };
+}
+
+/** The difference of two readings: what happened between them. */
+export function breakerDelta(before: BreakerCounts, after: BreakerCounts): BreakerCounts {
+  return {
+    opens: after.opens - before.opens,
+    allowed: after.allowed - before.allowed,
+    dropped: after.dropped - before.dropped,
   };
 }

@@ -12,7 +12,7 @@
  * deletion first removes the owner reference to the anchor, so that the
  * anchor's later deletion cannot cascade to the orphan.
  */
-import type { KafkaLive } from "../../apis/index.ts";
+import { finalizers, type KafkaLive } from "../../apis/index.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../kube/events.ts";
@@ -35,7 +35,7 @@ import { forgetKept, recordKept } from "./kept-volumes.ts";
 import { atProviderOf, kindOf, relatedKey, type ManagedKind, type Related } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 
-export const finalizer = "finalizer.managedresource.crossplane.io";
+export const finalizer = finalizers.managed;
 /**
  * On a ProviderConfig: its cluster is gone for good. Its managed resources are
  * released without touching the remote cluster (docs/operations.md).
@@ -64,6 +64,13 @@ export interface ReconcilerDeps {
       name: string,
       namespace?: string,
     ) => Promise<KubeObject>;
+    mergePatch: (
+      apiVersion: string,
+      kind: string,
+      name: string,
+      namespace: string | undefined,
+      patch: object,
+    ) => Promise<unknown>;
   };
   clients: Pick<RemoteClients, "get" | "providerConfig">;
   remote: Pick<RemoteCache, "get">;
@@ -88,6 +95,8 @@ export interface ReconcilerDeps {
   now(): string;
   /** How long a remote object may stay stalled before it is touched (default 10 s). */
   stallGraceMs?: number;
+  /** How long a new managed resource waits quietly for what it needs before saying so (default 5 s). */
+  orderingGraceMs?: number;
   /** Kafka's own view of a composite's cluster, once the admin channel has asked. */
   kafkaLive?: (composite: string) => KafkaLive | undefined;
   log: Logger;
@@ -105,6 +114,8 @@ const mrKey = (kind: ManagedKind, mr: ManagedResource): string =>
 export class ManagedReconciler {
   /** Since when each remote object has been seen stalled (kind behaviour `stalled`). */
   private readonly stalls = new Map<string, number>();
+  /** Since when each new managed resource has waited for an object it needs (the anchor, its kind's needs). */
+  private readonly waits = new Map<string, number>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -113,7 +124,10 @@ export class ManagedReconciler {
     const kind = kindOf(kindName);
     if (!kind) throw new TerminalError(`unknown managed-resource kind ${kindName}`);
     const mr = this.deps.read(kind.kind, name);
-    if (!mr) return undefined;
+    if (!mr) {
+      this.waits.delete(`${kind.kind}/${name}`);
+      return undefined;
+    }
     const log = this.deps.log.child({
       mr: key,
       cluster: mr.spec.providerConfigRef.name,
@@ -249,23 +263,12 @@ export class ManagedReconciler {
         unknownReady,
       );
       if (!a?.metadata.uid) {
-        await this.report(kind, mr, {
-          conditions: [
-            condition(
-              "Ready",
-              "False",
-              reasons.creating,
-              `waiting for the anchor ConfigMap ${ref.namespace}/${anchorName}`,
-            ),
-            condition(
-              "Synced",
-              "False",
-              reasons.reconcileError,
-              `the anchor ConfigMap ${ref.namespace}/${anchorName} does not exist yet`,
-            ),
-          ],
-        });
-        return { requeueAfterMs: 2000 };
+        return this.waitFor(
+          kind,
+          mr,
+          `waiting for the anchor ConfigMap ${ref.namespace}/${anchorName}`,
+          2000,
+        );
       }
       anchor = { name: anchorName, uid: a.metadata.uid };
     }
@@ -294,17 +297,9 @@ export class ManagedReconciler {
         ? `waiting for ${need.kind} ${ref.namespace}/${need.name} to exist in cluster ${mr.spec.providerConfigRef.name}`
         : need.unusable?.(there) &&
           `waiting for ${need.kind} ${ref.namespace}/${need.name} in cluster ${mr.spec.providerConfigRef.name}: ${need.unusable(there)}`;
-      if (why) {
-        // A normal ordering, not a failure: no warning, a look again soon.
-        await this.report(kind, mr, {
-          conditions: [
-            condition("Ready", "False", reasons.creating, why),
-            condition("Synced", "True", reasons.reconcileSuccess, why),
-          ],
-        });
-        return { requeueAfterMs: 1000 };
-      }
+      if (why) return this.waitFor(kind, mr, why, 1000);
     }
+    this.waits.delete(mrKey(kind, mr));
 
     let data: Record<string, string> | undefined;
     if (kind.kind === "RemoteSecret") {
@@ -412,6 +407,38 @@ export class ManagedReconciler {
     return nudge;
   }
 
+  /**
+   * A normal ordering, not a failure: no warning, a look again soon. A new
+   * managed resource (no Ready condition yet) waits quietly for
+   * orderingGraceMs, since most such waits end within a second and each
+   * status write is a watch event that Crossplane's XR circuit breaker counts
+   * (ADR 0017); meanwhile it has no status, which says "not observed yet". A
+   * longer wait, or one of a resource that has reported before, is reported.
+   */
+  private async waitFor(
+    kind: ManagedKind,
+    mr: ManagedResource,
+    why: string,
+    requeueAfterMs: number,
+  ): Promise<ReconcileResult> {
+    const key = mrKey(kind, mr);
+    const now = Date.now();
+    const since = this.waits.get(key) ?? now;
+    this.waits.set(key, since);
+    const waited = now - since;
+    const grace = this.deps.orderingGraceMs ?? 5000;
+    const fresh = !mr.status?.conditions?.some((c) => c.type === "Ready");
+    if (fresh && waited < grace)
+      return { requeueAfterMs: Math.min(requeueAfterMs, grace - waited) };
+    await this.report(kind, mr, {
+      conditions: [
+        condition("Ready", "False", reasons.creating, why),
+        condition("Synced", "True", reasons.reconcileSuccess, why),
+      ],
+    });
+    return { requeueAfterMs };
+  }
+
   /** A RemoteKafka's `kafka` field: the admin channel's view of its cluster. */
   private kafkaLive(mr: ManagedResource): { kafka?: KafkaLive } {
     const admin = mr.spec.forProvider.kafkaAdmin;
@@ -482,6 +509,7 @@ export class ManagedReconciler {
     remote: RemoteClient,
     log: Logger,
   ): Promise<ReconcileResult> {
+    this.waits.delete(mrKey(kind, mr));
     if (!mr.metadata.finalizers?.includes(finalizer)) return undefined;
     const ref = this.remoteRef(mr);
     const pc = mr.spec.providerConfigRef.name;
@@ -613,20 +641,23 @@ export class ManagedReconciler {
     return kept && kept !== keptFor(mr) ? `kept for ${kept}, whose data it holds` : undefined;
   }
 
-  /** Lets the managed resource go: its usage record, then our finalizer. */
+  /**
+   * Lets the managed resource go: its usage record, then our finalizer. A
+   * merge patch, not an apply: the composer applied the finalizer too, and an
+   * apply only gives up our own claim on it. The resourceVersion makes it a
+   * compare-and-swap, so another finalizer added meanwhile is not lost.
+   */
   private async release(kind: ManagedKind, mr: ManagedResource): Promise<void> {
     await this.deps.usage.release(kind, mr);
     const name = mr.metadata.name ?? "";
+    const left = (mr.metadata.finalizers ?? []).filter((f) => f !== finalizer);
     try {
-      await this.deps.central.apply(
-        { apiVersion: kind.apiVersion, kind: kind.kind, metadata: { name, finalizers: [] } },
-        { fieldManager },
-      );
+      await this.deps.central.mergePatch(kind.apiVersion, kind.kind, name, undefined, {
+        metadata: { finalizers: left, resourceVersion: mr.metadata.resourceVersion },
+      });
     } catch (err) {
-      // Gone already (an apply would create it and be refused for lacking a
-      // spec; the watch has seen it go): there is nothing left to release.
-      if (err instanceof KubeApiError && err.code === 422 && !this.deps.read(kind.kind, name))
-        return;
+      // Gone already (the watch has seen it go): there is nothing left to release.
+      if (err instanceof KubeApiError && err.code === 404) return;
       throw err;
     }
   }

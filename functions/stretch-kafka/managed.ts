@@ -1,5 +1,10 @@
 /** Turns a remote object into the managed resource the provider materializes. */
-import { groups, type ManagedForProvider, type ManagedResource } from "../../apis/index.ts";
+import {
+  finalizers,
+  groups,
+  type ManagedForProvider,
+  type ManagedResource,
+} from "../../apis/index.ts";
 import { anchorName, labels, objectName } from "./names.ts";
 import type { ManagedKind, RemoteObject } from "./resources/remote-object.ts";
 
@@ -64,6 +69,8 @@ export function managedResource(
         [labels.cluster]: ctx.kafkaName,
       },
       ...(ctx.annotations ? { annotations: ctx.annotations } : {}),
+      // Created with the provider's finalizer: no second write to add it.
+      finalizers: [finalizers.managed],
     },
     spec: {
       providerConfigRef: { name: ctx.providerConfig },

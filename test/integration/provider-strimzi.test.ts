@@ -33,6 +33,7 @@ interface Condition {
   type: string;
   status: string;
   message?: string;
+  lastTransitionTime?: string;
 }
 type Mr = KubeObject & { status?: { conditions?: Condition[] } };
 
@@ -167,6 +168,14 @@ test(
     assert.match(
       waiting.message ?? "",
       /waiting for the anchor ConfigMap kafka\/orders-stretch-anchor/,
+    );
+    // A new managed resource waits quietly for the ordering grace (5 s) before
+    // it says so: its first status, this condition, is written no sooner.
+    const created = (await central.get(group, "RemoteStrimziPodSet", "brokers")).metadata
+      .creationTimestamp;
+    assert.ok(
+      Date.parse(waiting.lastTransitionTime ?? "") - Date.parse(created ?? "") >= 4000,
+      `the wait was reported at ${String(waiting.lastTransitionTime)}, the podset created at ${String(created)}: sooner than the grace`,
     );
     assert.equal(
       await east.find("core.strimzi.io/v1", "StrimziPodSet", "orders-brokers", "kafka"),
