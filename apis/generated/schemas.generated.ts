@@ -3792,9 +3792,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "uid": {
                 "type": "string"
-              },
-              "resourceVersion": {
-                "type": "string"
               }
             }
           },
@@ -4181,9 +4178,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "uid": {
                 "type": "string"
               },
-              "resourceVersion": {
-                "type": "string"
-              },
               "keys": {
                 "type": "array",
                 "description": "Names (never values) of the keys in the remote Secret.",
@@ -4469,9 +4463,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "uid": {
                 "type": "string"
               },
-              "resourceVersion": {
-                "type": "string"
-              },
               "clusterIP": {
                 "type": "string"
               },
@@ -4742,9 +4733,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "uid": {
                 "type": "string"
               },
-              "resourceVersion": {
-                "type": "string"
-              },
               "loadBalancerIngress": {
                 "type": "array",
                 "items": {
@@ -4976,9 +4964,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               },
               "conditions": {
@@ -5226,9 +5211,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "uid": {
                 "type": "string"
               },
-              "resourceVersion": {
-                "type": "string"
-              },
               "phase": {
                 "type": "string"
               },
@@ -5462,9 +5444,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               }
             }
@@ -5703,9 +5682,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "uid": {
                 "type": "string"
-              },
-              "resourceVersion": {
-                "type": "string"
               }
             }
           },
@@ -5938,9 +5914,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "properties": {
               "uid": {
                 "type": "string"
-              },
-              "resourceVersion": {
-                "type": "string"
               }
             }
           },
@@ -6158,9 +6131,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               }
             }
@@ -6384,9 +6354,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               }
             }
@@ -6615,9 +6582,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               }
             }
@@ -7011,9 +6975,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               },
               "kafka": {
@@ -7540,9 +7501,6 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "object",
             "properties": {
               "uid": {
-                "type": "string"
-              },
-              "resourceVersion": {
                 "type": "string"
               },
               "observedGeneration": {

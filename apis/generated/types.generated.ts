@@ -1428,7 +1428,6 @@ export interface ManagedResourceStatus {
  */
 export interface ManagedAtProvider {
   uid?: string;
-  resourceVersion?: string;
   /**
    * Names (never values) of the keys in the remote Secret.
    */
@@ -1546,7 +1545,6 @@ export interface RemoteConfigMapStatus {
  */
 export interface RemoteConfigMapAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * A Secret in a remote cluster. Never carries key material: it copies a central Secret (secretRef) or asks the provider to mint a certificate (certificate).
@@ -1651,7 +1649,6 @@ export interface RemoteSecretStatus {
  */
 export interface RemoteSecretAtProvider {
   uid?: string;
-  resourceVersion?: string;
   /**
    * Names (never values) of the keys in the remote Secret.
    */
@@ -1762,7 +1759,6 @@ export interface RemoteServiceStatus {
  */
 export interface RemoteServiceAtProvider {
   uid?: string;
-  resourceVersion?: string;
   clusterIP?: string;
   ports?: {
     name?: string;
@@ -1862,7 +1858,6 @@ export interface RemoteIngressStatus {
  */
 export interface RemoteIngressAtProvider {
   uid?: string;
-  resourceVersion?: string;
   loadBalancerIngress?: {
     ip?: string;
     hostname?: string;
@@ -1944,7 +1939,6 @@ export interface RemoteServiceExportStatus {
  */
 export interface RemoteServiceExportAtProvider {
   uid?: string;
-  resourceVersion?: string;
   /**
    * The remote ServiceExport's own conditions (Valid, Ready, Conflict).
    */
@@ -2035,7 +2029,6 @@ export interface RemotePersistentVolumeClaimStatus {
  */
 export interface RemotePersistentVolumeClaimAtProvider {
   uid?: string;
-  resourceVersion?: string;
   phase?: string;
   capacity?: string;
 }
@@ -2118,7 +2111,6 @@ export interface RemoteNetworkPolicyStatus {
  */
 export interface RemoteNetworkPolicyAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * The Prometheus Operator PodMonitor that scrapes a Kubernetes cluster's Kafka nodes.
@@ -2202,7 +2194,6 @@ export interface RemotePodMonitorStatus {
  */
 export interface RemotePodMonitorAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * The Prometheus Operator PrometheusRule with stretch-kafka's alerts on a Kubernetes cluster's Kafka nodes.
@@ -2283,7 +2274,6 @@ export interface RemotePrometheusRuleStatus {
  */
 export interface RemotePrometheusRuleAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * The ServiceAccount Kafka pods run as; they read their own certificate Secrets through the API.
@@ -2359,7 +2349,6 @@ export interface RemoteServiceAccountStatus {
  */
 export interface RemoteServiceAccountAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * A Role in a remote Kubernetes cluster.
@@ -2437,7 +2426,6 @@ export interface RemoteRoleStatus {
  */
 export interface RemoteRoleAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * A RoleBinding in a remote Kubernetes cluster.
@@ -2518,7 +2506,6 @@ export interface RemoteRoleBindingStatus {
  */
 export interface RemoteRoleBindingAtProvider {
   uid?: string;
-  resourceVersion?: string;
 }
 /**
  * The Strimzi Kafka CR a remote Strimzi operator needs before it reconciles our StrimziPodSets (kept paused).
@@ -2597,7 +2584,6 @@ export interface RemoteKafkaStatus {
  */
 export interface RemoteKafkaAtProvider {
   uid?: string;
-  resourceVersion?: string;
   kafka?: KafkaLive;
 }
 /**
@@ -2683,7 +2669,6 @@ export interface RemoteStrimziPodSetStatus {
  */
 export interface RemoteStrimziPodSetAtProvider {
   uid?: string;
-  resourceVersion?: string;
   observedGeneration?: number;
   pods?: number;
   readyPods?: number;

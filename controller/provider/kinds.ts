@@ -372,7 +372,13 @@ export function kindOf(name: string): ManagedKind | undefined {
   return kinds.find((k) => k.kind === name);
 }
 
-/** status.atProvider of a remote object: identity plus the kind's fields. */
+/**
+ * status.atProvider of a remote object: identity plus the kind's fields. Not
+ * its resourceVersion, which no reader needs and which changes with every
+ * write to the remote object (its operator's status included): each change
+ * would be a write here, and a watch event Crossplane's XR circuit breaker
+ * counts (ADR 0017).
+ */
 export function atProviderOf(
   kind: ManagedKind,
   remote: KubeObject,
@@ -380,9 +386,6 @@ export function atProviderOf(
 ): Record<string, unknown> {
   return {
     ...(remote.metadata.uid ? { uid: remote.metadata.uid } : {}),
-    ...(remote.metadata.resourceVersion
-      ? { resourceVersion: remote.metadata.resourceVersion }
-      : {}),
     ...kind.behaviour.atProvider(remote, related),
   };
 }

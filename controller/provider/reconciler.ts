@@ -12,6 +12,7 @@
  * deletion first removes the owner reference to the anchor, so that the
  * anchor's later deletion cannot cascade to the orphan.
  */
+import isEqual from "lodash/isEqual.js";
 import { finalizers, type KafkaLive } from "../../apis/index.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
@@ -106,6 +107,10 @@ type Outcome = {
   conditions: Omit<Condition, "lastTransitionTime">[];
   atProvider?: Record<string, unknown>;
 };
+
+/** A value as JSON stores it (undefined members dropped), for comparing with what was read. */
+const asStored = (value: unknown): unknown =>
+  value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
 
 /** How a remote object names the managed resource that applied it. */
 const mrKey = (kind: ManagedKind, mr: ManagedResource): string =>
@@ -672,10 +677,11 @@ export class ManagedReconciler {
     );
     const atProvider = outcome.atProvider ?? mr.status?.atProvider;
     // observedGeneration too: readers (the function's upgrade gate) tell from it
-    // whether atProvider describes the spec they see.
+    // whether atProvider describes the spec they see. Compared as the API
+    // server keeps them: keys in any order, no undefined members.
     const unchanged =
-      JSON.stringify(conditions) === JSON.stringify(mr.status?.conditions ?? []) &&
-      JSON.stringify(atProvider) === JSON.stringify(mr.status?.atProvider) &&
+      isEqual(asStored(conditions), mr.status?.conditions ?? []) &&
+      isEqual(asStored(atProvider), mr.status?.atProvider) &&
       (mr.status?.observedGeneration ?? mr.metadata.generation) === mr.metadata.generation;
     if (unchanged) return;
     await this.deps.central.apply(
