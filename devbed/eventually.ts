@@ -18,11 +18,21 @@ export async function eventually<T>(
   const deadline = Date.now() + seconds * 1000;
   let last: unknown;
   for (;;) {
+    // A look that never answers (a fetch to a port nobody serves, a hung
+    // request) is bounded by the deadline too, so the wait fails naming itself.
+    const stalled = Symbol("stalled");
+    const timer = new AbortController();
     try {
-      const v = await f();
-      if (v !== undefined) return v;
+      const v = await Promise.race([
+        Promise.resolve().then(f),
+        sleep(Math.max(0, deadline - Date.now()) + intervalMs, stalled, { signal: timer.signal }),
+      ]);
+      if (v === stalled) last = new Error("the last look had not answered");
+      else if (v !== undefined) return v;
     } catch (err) {
       last = err;
+    } finally {
+      timer.abort();
     }
     if (Date.now() > deadline) {
       assert.fail(

@@ -108,7 +108,11 @@ test(
       180,
       250,
     );
-    const metrics = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
+        signal: AbortSignal.timeout(30_000),
+      })
+    ).text();
     assert.match(
       metrics,
       /stretchkafka_reconcile_total\{kind="RemoteStrimziPodSet",outcome="success"\} [1-9]/,
@@ -116,7 +120,11 @@ test(
 
     const exited = new Promise<number | null>((resolve) => proc.once("exit", resolve));
     proc.kill("SIGTERM");
-    assert.equal(await exited, 0);
+    // 30 s is Kubernetes' default grace period; a pod still running after it is killed.
+    assert.equal(
+      await eventually("the controller exits on SIGTERM", () => exited.then((c) => c ?? -1), 30),
+      0,
+    );
     controller = undefined;
   },
 );

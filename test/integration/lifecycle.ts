@@ -325,7 +325,9 @@ export function claimLifecycle(
         const xrName = (await find())?.spec.resourceRef?.name ?? "";
         const [mr] = (
           await bed().central.list<
-            KubeObject & { spec: { forProvider: { manifest: KubeObject } } }
+            KubeObject & {
+              spec: { forProvider: { manifest: KubeObject & { data?: Record<string, string> } } };
+            }
           >(remoteGroup, "RemoteConfigMap", { labelSelector: `crossplane.io/composite=${xrName}` })
         ).items.filter((m) => m.metadata.name?.includes("-cm-orders-brokers-"));
         assert.ok(mr, "a node's ConfigMap is composed");
@@ -360,6 +362,31 @@ export function claimLifecycle(
           90,
           250,
         );
+        // Put back means put back everywhere: the provider may have written the
+        // hand edit to the remote cluster before the composer restored it, and
+        // the claim reports Ready again only when what runs is what is composed.
+        const target = manifest.metadata as { name: string; namespace: string };
+        await eventually(
+          "the remote ConfigMap holds the composed configuration again",
+          async () => {
+            for (const r of bed().remotes.values()) {
+              const cm = await r.find<KubeObject & { data?: Record<string, string> }>(
+                "v1",
+                "ConfigMap",
+                target.name,
+                target.namespace,
+              );
+              if (cm)
+                return cm.data?.["server.config"] === manifest.data?.["server.config"]
+                  ? true
+                  : undefined;
+            }
+            return undefined;
+          },
+          90,
+          250,
+        );
+        await ready();
       },
     );
 

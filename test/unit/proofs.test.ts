@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { always } from "../../devbed/eventually.ts";
+import { always, eventually } from "../../devbed/eventually.ts";
 import { isrViolation, podsDown, type IsrSample } from "../kafka/proofs.ts";
 
 test("always: a property that holds throughout passes, with the samples it took", async () => {
@@ -45,6 +45,15 @@ test("guard: always fails when it cannot sample for longer than the gap allowed"
 test("guard: always that never sampled fails on stop, even without a gap", async () => {
   const watch = always("slow", () => sleep(1_000).then(() => undefined), { maxGapMs: 60_000 });
   await assert.rejects(watch.stop(), /slow: no sample/);
+});
+
+test("guard: eventually fails naming its wait when a look never answers", async () => {
+  const started = Date.now();
+  await assert.rejects(
+    eventually("the server answers", () => new Promise<true>(() => {}), 0.3, 10),
+    /not within 0.3s: the server answers \(the last look had not answered\)/,
+  );
+  assert.ok(Date.now() - started < 5_000, "bounded by its deadline, not by the look");
 });
 
 const sample = (isr: number[][]): IsrSample => ({
