@@ -29,6 +29,12 @@ export const labels = {
   /** On a KafkaUser's Secret: the user, and the claim its Kafka is. */
   kafkaUser: "stretchkafka.dev/kafka-user",
   kafka: "stretchkafka.dev/kafka",
+  /**
+   * On a connection Secret the standalone engine writes ("claim" or
+   * "composite"): what its metadata-only watch selects, so that one deleted
+   * or edited by hand is written again at once.
+   */
+  connectionSecret: "stretchkafka.dev/connection-secret",
   /** Crossplane's, on composed resources. */
   crossplaneComposite: "crossplane.io/composite",
   claimName: "crossplane.io/claim-name",

@@ -5,9 +5,9 @@
  * Secret flow back to the claim (Crossplane's own claim/ package).
  */
 import pick from "lodash/pick.js";
-import { connectionSecretKeys } from "../../apis/index.ts";
+import { connectionSecretKeys, labels } from "../../apis/index.ts";
 import { claimNameLabel, claimNamespaceLabel, compositeLabel } from "../../functions/render.ts";
-import { KubeApiError } from "../kube/dynamic.ts";
+import { KubeApiError, type KubeObject } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import { objectKey } from "../kube/informer.ts";
 import { covers } from "../provider/desired.ts";
@@ -233,6 +233,7 @@ export class ClaimReconciler {
         labels: {
           [claimNameLabel]: claim.metadata.name ?? "",
           [claimNamespaceLabel]: claim.metadata.namespace ?? "",
+          [labels.connectionSecret]: "claim",
         },
         ownerReferences: [controllerRef(claim)],
       },
@@ -243,8 +244,8 @@ export class ClaimReconciler {
     const changed = this.ctx.applied.get(id)?.digest !== d;
     if (this.ctx.unchanged(id, d)) return undefined;
     // Applied again after resyncMs even if unchanged: a deleted Secret comes back.
-    await this.ctx.central.apply(secret, { fieldManager: fmClaim });
-    this.ctx.mark(id, d);
+    const written: KubeObject = await this.ctx.central.apply(secret, { fieldManager: fmClaim });
+    this.ctx.mark(id, d, written.metadata.resourceVersion);
     return changed ? this.ctx.now() : undefined;
   }
 

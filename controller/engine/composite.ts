@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { RunFunctionRequest, Severity, Target } from "@crossplane-org/function-sdk-typescript";
+import { labels } from "../../apis/index.ts";
 import {
   compositeLabel,
   composedObject,
@@ -210,7 +211,7 @@ export class CompositeReconciler {
     const d = digest(data);
     const changed = this.ctx.applied.get(id)?.digest !== d;
     if (this.ctx.unchanged(id, d)) return false;
-    await this.ctx.central.apply(
+    const written = await this.ctx.central.apply<KubeObject>(
       {
         apiVersion: "v1",
         kind: "Secret",
@@ -218,14 +219,17 @@ export class CompositeReconciler {
         metadata: {
           name: ref.name,
           namespace: ref.namespace,
-          labels: { [compositeLabel]: xr.metadata.name ?? "" },
+          labels: {
+            [compositeLabel]: xr.metadata.name ?? "",
+            [labels.connectionSecret]: "composite",
+          },
           ownerReferences: [controllerRef(xr)],
         },
         data,
       },
       { fieldManager: fmComposite },
     );
-    this.ctx.mark(id, d);
+    this.ctx.mark(id, d, written.metadata.resourceVersion);
     return changed;
   }
 

@@ -5,7 +5,12 @@
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { groups, type StretchKafkaClaimSpec, type XStretchKafkaSpec } from "../../apis/index.ts";
+import {
+  groups,
+  labels,
+  type StretchKafkaClaimSpec,
+  type XStretchKafkaSpec,
+} from "../../apis/index.ts";
 import { compositeLabel, matching, type CompositeCondition } from "../../functions/render.ts";
 import { DynamicClient, KubeApiError, type KubeObject } from "../kube/dynamic.ts";
 import { EventRecorder } from "../kube/events.ts";
@@ -75,9 +80,9 @@ export interface EngineOptions {
   now?: () => string;
   /**
    * How long an unchanged connection Secret or composite goes without being
-   * applied again (default 60 s, Crossplane's poll interval): the engine
-   * cannot read Secrets (least privilege), so one deleted or edited by hand is
-   * put back when this has passed.
+   * applied again (default 60 s, Crossplane's poll interval). A connection
+   * Secret deleted or edited by someone else is put back at once (the engine
+   * watches its metadata); this pass is for a watch event missed.
    */
   resyncMs?: number;
 }
@@ -127,8 +132,14 @@ export class EngineContext {
   /** Kinds functions have required, cached. */
   readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
   readonly events: EventRecorder;
-  /** Digest of what was last applied per object, and when: unchanged objects cost no request until resyncMs. */
-  readonly applied = new Map<string, { digest: string; at: number }>();
+  /**
+   * Digest of what was last applied per object, and when: unchanged objects
+   * cost no request until resyncMs. For connection Secrets also the
+   * resourceVersion the write left: another version seen is someone else's.
+   */
+  readonly applied = new Map<string, { digest: string; at: number; resourceVersion?: string }>();
+  /** The connection Secrets this engine writes, metadata only (their values are not read). */
+  readonly connectionSecrets: Informer;
   readonly resyncMs: number;
   readonly now: () => string;
   /** Set by the engine once its queue exists. */
@@ -157,6 +168,16 @@ export class EngineContext {
       { apiVersion: "apiextensions.crossplane.io/v1", kind: "Composition" },
       log,
     );
+    this.connectionSecrets = new Informer(
+      central,
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        labelSelector: labels.connectionSecret,
+        metadataOnly: true,
+      },
+      log,
+    );
     for (const k of kinds) {
       this.composed.set(
         k.kind,
@@ -175,8 +196,12 @@ export class EngineContext {
     return a?.digest === d && Date.now() - a.at < this.resyncMs;
   }
 
-  mark(id: string, d: string): void {
-    this.applied.set(id, { digest: d, at: Date.now() });
+  mark(id: string, d: string, resourceVersion?: string): void {
+    this.applied.set(id, {
+      digest: d,
+      at: Date.now(),
+      ...(resourceVersion ? { resourceVersion } : {}),
+    });
   }
 
   composedOf(xr: string): KubeObject[] {

@@ -5,7 +5,9 @@
  * - Claims (StretchKafka) bind to composites (XStretchKafka) as Crossplane
  *   binds legacy claims: the claim's spec copied to the composite, references
  *   both ways, the claim-name/claim-namespace labels; status and the
- *   connection Secret flow back to the claim.
+ *   connection Secret flow back to the claim. The connection Secrets it
+ *   writes are watched (metadata only): one deleted or edited by someone
+ *   else is written again at once, not at the next periodic pass.
  * - Composites run their Composition's pipeline; the desired composed
  *   resources are applied with Crossplane's labels, annotation and controller
  *   reference, listed in spec.resourceRefs (what `crossplane beta trace`
@@ -23,9 +25,11 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import { compositeLabel } from "../../functions/render.ts";
+import { labels } from "../../apis/index.ts";
+import { claimNameLabel, claimNamespaceLabel, compositeLabel } from "../../functions/render.ts";
 import type { DynamicClient } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
+import { objectKey } from "../kube/informer.ts";
 import { defaultQueueOptions, WorkQueue, type ReconcileResult } from "../runtime/workqueue.ts";
 import { ClaimReconciler } from "./claim.ts";
 import { CompositeReconciler } from "./composite.ts";
@@ -80,6 +84,26 @@ export class CompositionEngine {
     ctx.compositions.on(() => {
       for (const xr of ctx.composites.list()) this.queue.add(xrKey(xr.metadata.name ?? ""));
     });
+    // A connection Secret deleted, or written by anyone but this engine (its
+    // last write's resourceVersion is known), is written again at once: its
+    // owner is reconciled with the Secret's digest forgotten.
+    ctx.connectionSecrets.on((event, secret) => {
+      const id = `Secret/${objectKey(secret)}`;
+      const mine = ctx.applied.get(id);
+      if (!mine) return;
+      if (event !== "delete" && mine.resourceVersion === secret.metadata.resourceVersion) return;
+      ctx.applied.delete(id);
+      const l = secret.metadata.labels ?? {};
+      const owner =
+        l[labels.connectionSecret] === "claim"
+          ? claimKey(l[claimNamespaceLabel] ?? "", l[claimNameLabel] ?? "")
+          : xrKey(l[compositeLabel] ?? "");
+      ctx.log.info(
+        { secret: objectKey(secret), event },
+        "connection Secret changed by someone else; writing it again",
+      );
+      this.queue.add(owner);
+    });
     for (const informer of ctx.composed.values()) {
       informer.on((_e, obj) => {
         // A composite's resources change in bursts (dozens become Ready within a
@@ -110,6 +134,9 @@ export class CompositionEngine {
   }
 
   async start(): Promise<void> {
+    // Not waited for: without it (its list and watch refused) a changed
+    // connection Secret is put back at the periodic pass instead (ADR 0018).
+    void this.ctx.connectionSecrets.start();
     await Promise.all(this.informers().map((i) => i.start()));
     this.queue.start();
   }
@@ -117,9 +144,11 @@ export class CompositionEngine {
   async stop(): Promise<void> {
     await this.queue.stop();
     await Promise.all(
-      [...this.informers(), ...[...this.ctx.required.values()].map((r) => r.informer)].map((i) =>
-        i.stop(),
-      ),
+      [
+        ...this.informers(),
+        this.ctx.connectionSecrets,
+        ...[...this.ctx.required.values()].map((r) => r.informer),
+      ].map((i) => i.stop()),
     );
   }
 

@@ -77,6 +77,15 @@ function headersOf(opts: RequestOptions): Record<string, string | string[] | num
   return out;
 }
 
+/**
+ * Metadata only (PartialObjectMetadata): what a watcher of Secrets it wrote
+ * needs, without their values ever reaching this process.
+ */
+const metadataOnly = {
+  list: "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+  watch: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+} as const;
+
 export class DynamicClient {
   readonly server: string;
   private readonly agent: Promise<{ agent: Agent; watchAgent: Agent; opts: RequestOptions }>;
@@ -134,6 +143,7 @@ export class DynamicClient {
     body?: unknown,
     contentType = "application/json",
     timeoutMs = this.timeoutMs,
+    accept = "application/json",
   ): Promise<T> {
     const { agent, opts } = await this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -151,7 +161,7 @@ export class DynamicClient {
           agent,
           headers: {
             ...headersOf(opts),
-            Accept: "application/json",
+            Accept: accept,
             "User-Agent": this.userAgent,
             ...(payload !== undefined
               ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) }
@@ -341,7 +351,7 @@ export class DynamicClient {
   async list<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
-    opts: { namespace?: string; labelSelector?: string } = {},
+    opts: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {},
   ): Promise<KubeList<T>> {
     const r = await this.resource(apiVersion, kind);
     const ns =
@@ -349,7 +359,16 @@ export class DynamicClient {
     const q = opts.labelSelector
       ? `?${new URLSearchParams({ labelSelector: opts.labelSelector }).toString()}`
       : "";
-    return this.request<KubeList<T>>("GET", `${r.base}${ns}/${r.plural}${q}`);
+    // An empty PartialObjectMetadataList says items: null.
+    const list = await this.request<Omit<KubeList<T>, "items"> & { items: T[] | null }>(
+      "GET",
+      `${r.base}${ns}/${r.plural}${q}`,
+      undefined,
+      undefined,
+      undefined,
+      opts.metadataOnly ? metadataOnly.list : "application/json",
+    );
+    return { ...list, items: list.items ?? [] };
   }
 
   /**
@@ -367,6 +386,7 @@ export class DynamicClient {
       timeoutSeconds: number;
       signal: AbortSignal;
       onEvent: (event: WatchEvent<T>) => void;
+      metadataOnly?: boolean;
     },
   ): Promise<void> {
     const r = await this.resource(apiVersion, kind);
@@ -384,7 +404,13 @@ export class DynamicClient {
     const started = performance.now();
     let code = 0;
     try {
-      await this.watchStream(path, opts, idleTimeoutMs, (c) => (code = c));
+      await this.watchStream(
+        path,
+        opts,
+        idleTimeoutMs,
+        (c) => (code = c),
+        opts.metadataOnly ? metadataOnly.watch : "application/json",
+      );
     } finally {
       this.onRequest?.({ verb: "WATCH", code, ms: performance.now() - started, watch: true });
     }
@@ -395,6 +421,7 @@ export class DynamicClient {
     opts: { signal: AbortSignal; onEvent: (event: WatchEvent<T>) => void },
     idleTimeoutMs: number,
     setCode: (code: number) => void,
+    accept: string,
   ): Promise<void> {
     const { watchAgent: agent, opts: auth } = await this.agent;
     await new Promise<void>((resolve, reject) => {
@@ -403,7 +430,7 @@ export class DynamicClient {
         {
           method: "GET",
           agent,
-          headers: { ...headersOf(auth), Accept: "application/json", "User-Agent": this.userAgent },
+          headers: { ...headersOf(auth), Accept: accept, "User-Agent": this.userAgent },
           ...(auth.auth ? { auth: auth.auth } : {}),
           timeout: idleTimeoutMs,
           signal: opts.signal,

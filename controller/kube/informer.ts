@@ -28,6 +28,8 @@ export interface InformerOptions {
   kind: string;
   namespace?: string;
   labelSelector?: string;
+  /** Objects' metadata only (PartialObjectMetadata), under the informer's apiVersion and kind. */
+  metadataOnly?: boolean;
   /** Server-side watch timeout; the watch is renewed after it. */
   watchTimeoutSeconds?: number;
   minBackoffMs?: number;
@@ -151,6 +153,7 @@ export class Informer<T extends KubeResource = KubeObject> {
     const list = await this.client.list<T>(this.opts.apiVersion, this.opts.kind, {
       ...(this.opts.namespace ? { namespace: this.opts.namespace } : {}),
       ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
+      ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
     });
     const seen = new Set<string>();
     for (const item of list.items) {
@@ -191,7 +194,9 @@ export class Informer<T extends KubeResource = KubeObject> {
     const rv = ev.object.metadata.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (ev.type === "BOOKMARK") return;
-    const obj = ev.object;
+    const obj = this.opts.metadataOnly
+      ? ({ ...ev.object, apiVersion: this.opts.apiVersion, kind: this.opts.kind } as T)
+      : ev.object;
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (ev.type === "DELETED") {
@@ -221,6 +226,7 @@ export class Informer<T extends KubeResource = KubeObject> {
           resourceVersion: this.resourceVersion,
           timeoutSeconds: this.opts.watchTimeoutSeconds ?? 300,
           signal: this.abort.signal,
+          ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
           onEvent: (ev) => {
             this.handle(ev);
           },

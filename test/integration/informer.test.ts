@@ -85,6 +85,50 @@ test(
 );
 
 test(
+  "metadata only: Secrets' names, labels and versions, never their values",
+  { timeout: 60_000 },
+  async () => {
+    const secret = (value: string): KubeObject => ({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "watched", namespace: "inf", labels: { app: "ours" } },
+      data: { password: Buffer.from(value).toString("base64") },
+    });
+    await client.apply(secret("first"), { fieldManager: "test" });
+    const seen: KubeObject[] = [];
+    const inf = new Informer(
+      client,
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        namespace: "inf",
+        labelSelector: "app=ours",
+        metadataOnly: true,
+      },
+      log,
+    );
+    inf.on((_e, o) => seen.push(o));
+    await inf.start();
+    const written = await client.apply(secret("second"), { fieldManager: "test" });
+    await until("the update is seen", () => seen.length >= 2);
+    await inf.stop();
+    for (const o of seen) {
+      assert.equal(o.kind, "Secret", "under the informer's kind, not PartialObjectMetadata");
+      assert.equal(o.apiVersion, "v1");
+      assert.equal(o.metadata.labels?.["app"], "ours");
+      assert.equal("data" in o, false, `no data: ${JSON.stringify(o)}`);
+      for (const v of ["first", "second"])
+        assert.equal(
+          JSON.stringify(o).includes(Buffer.from(v).toString("base64")),
+          false,
+          "no value",
+        );
+    }
+    assert.equal(seen.at(-1)?.metadata.resourceVersion, written.metadata.resourceVersion);
+  },
+);
+
+test(
   "survives the API server going away: reports it, then catches up",
   { timeout: 120_000 },
   async () => {

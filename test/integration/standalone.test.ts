@@ -29,6 +29,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import isEqual from "lodash/isEqual.js";
 import { parse, stringify } from "yaml";
 import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
@@ -39,7 +40,7 @@ import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
-import { groups } from "../../apis/index.ts";
+import { groups, labels } from "../../apis/index.ts";
 import { remoteRbacFile } from "../../package/contents.ts";
 import { standaloneInstall } from "../../devbed/packages.ts";
 import {
@@ -365,10 +366,53 @@ test(
       180,
       250,
     ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
-    assert.ok(
-      await central.find("v1", "Secret", "payments-kafka", "team-a"),
-      "the claim's connection Secret",
+    type SecretObject = KubeObject & { data?: Record<string, string> };
+    const claimSecret = await central.get<SecretObject>("v1", "Secret", "payments-kafka", "team-a");
+    assert.ok(claimSecret.data?.["bootstrap.servers"], "the claim's connection Secret");
+
+    // The connection Secrets are watched: deleted or edited by hand, each is
+    // written again within seconds, well before the 60 s periodic pass.
+    const xr = await central.get<
+      KubeObject & { spec: { writeConnectionSecretToRef: { name: string; namespace: string } } }
+    >(xrApiVersion, "XStretchKafka", xrName);
+    const xrSecretRef = xr.spec.writeConnectionSecretToRef;
+    const xrSecret = await central.get<SecretObject>(
+      "v1",
+      "Secret",
+      xrSecretRef.name,
+      xrSecretRef.namespace,
     );
+    await central.delete("v1", "Secret", "payments-kafka", "team-a");
+    await central.apply(
+      {
+        ...xrSecret,
+        metadata: { name: xrSecretRef.name, namespace: xrSecretRef.namespace },
+        data: {
+          ...xrSecret.data,
+          "bootstrap.servers": Buffer.from("hand-edited").toString("base64"),
+        },
+      },
+      { fieldManager: "someone-by-hand", force: true },
+    );
+    for (const [what, name, namespace, want] of [
+      ["the deleted claim connection Secret", "payments-kafka", "team-a", claimSecret.data],
+      [
+        "the hand-edited composite connection Secret",
+        xrSecretRef.name,
+        xrSecretRef.namespace,
+        xrSecret.data,
+      ],
+    ] as const) {
+      await eventually(
+        `${what} is written again`,
+        async () => {
+          const now = await central.find<SecretObject>("v1", "Secret", name, namespace);
+          return now && isEqual(now.data, want) ? true : undefined;
+        },
+        15,
+        100,
+      ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    }
     const ca = await central.get<KubeObject & { data: Record<string, string> }>(
       "v1",
       "Secret",
@@ -456,6 +500,23 @@ test(
       "requests allowed by something other than the install's rules",
     );
     assert.deepEqual(unusedGrants(grants, requests), [], "granted but never used");
+    // Secrets outside its own namespace are listed and watched only as the
+    // engine's connection Secrets (and, by the code, as metadata only).
+    assert.deepEqual(
+      requests
+        .filter(
+          (r) =>
+            r.resource === "secrets" &&
+            (r.verb === "list" || r.verb === "watch") &&
+            r.namespace !== ns &&
+            !new URL(r.uri, "https://x").searchParams
+              .get("labelSelector")
+              ?.startsWith(labels.connectionSecret),
+        )
+        .map((r) => `${r.verb} ${r.uri}`),
+      [],
+      "Secrets listed or watched beyond the connection Secrets",
+    );
     assert.doesNotMatch(readFileSync(log, "utf8"), /forbidden/i);
   },
 );
