@@ -1,39 +1,45 @@
 /** What the benchmarks count of Crossplane's XR watch circuit breaker's input. */
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeApiError, type DynamicClient } from "../controller/kube/dynamic.ts";
-import { labels } from "../apis/index.ts";
+import { groups, labels } from "../apis/index.ts";
 import { kinds } from "../controller/provider/kinds.ts";
 
 /**
  * Counts watch events of every managed resource of the claim's Kafka cluster
  * (the function's strimzi.io/cluster label, there under either composer),
- * until stopped.
+ * and of its composite (which the breaker counts too: Crossplane's watch of
+ * the XR itself goes through it), until stopped.
  */
 export function countEvents(
   kubeconfig: () => DynamicClient,
   claim: string,
-): { count: () => number; errors: () => string[]; stop: () => void } {
+): { count: () => number; composite: () => number; errors: () => string[]; stop: () => void } {
   const ac = new AbortController();
   let n = 0;
+  let xr = 0;
   const errors: string[] = [];
   // A watch refused before it saw anything (429 while Crossplane has just
   // updated the CRDs: "storage is (re)initializing") is started again; one
   // that ends later is reported, since starting again would count twice.
-  const watchKind = async (k: (typeof kinds)[number]): Promise<void> => {
+  const watchKind = async (
+    k: { apiVersion: string; kind: string },
+    selector: string,
+    seenOne: () => void,
+  ): Promise<void> => {
     for (;;) {
       let seen = 0;
       // One client per watch: a watch holds its connection.
       const client = kubeconfig();
       try {
         await client.watch(k.apiVersion, k.kind, {
-          labelSelector: `${labels.cluster}=${claim}`,
+          labelSelector: selector,
           resourceVersion: "0",
           timeoutSeconds: 600,
           signal: ac.signal,
           onEvent: (e) => {
             if (e.type === "BOOKMARK") return;
             seen++;
-            n++;
+            seenOne();
           },
         });
         return;
@@ -49,9 +55,16 @@ export function countEvents(
       }
     }
   };
-  for (const k of kinds) void watchKind(k);
+  for (const k of kinds) void watchKind(k, `${labels.cluster}=${claim}`, () => n++);
+  void watchKind(
+    { apiVersion: groups.composite, kind: "XStretchKafka" },
+    `${labels.claimName}=${claim}`,
+    () => xr++,
+  );
   return {
     count: () => n,
+    /** The composite's own watch events (its creation and each write of it). */
+    composite: () => xr,
     /** Watches that ended before stop(): the count is short by what they missed. */
     errors: () => errors,
     stop: () => {
