@@ -93,7 +93,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const observed = observedResources(req);
 
   // Validation, and the decisions that ask Kafka first: nothing changes while any is fatal.
-  const requirements = providerConfigRequirements(spec);
+  const requirements = providerConfigRequirements(spec, observed);
   const problems = [...validateSpec(spec, { kafkaName }), ...missingProviderConfigs(req, spec)];
   const pools = spec.clusters.flatMap((c) =>
     c.nodePools.map((p) => ({

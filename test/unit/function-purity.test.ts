@@ -29,8 +29,15 @@ for (const file of exampleClaims) {
     const frozen = runPipeline(cloneDeep(xr), cloneDeep(observed), required, recording);
     const plain = runPipeline(cloneDeep(xr), cloneDeep(observed), required);
     assert.deepEqual(frozen, plain);
-    // Crossplane calls again once it has fetched what the function required.
-    assert.ok(requests.length >= 2, `${file}: ${requests.length} call(s)`);
+    // Crossplane calls again once it has fetched what the function required
+    // (a running example requires nothing: every cluster is composed).
+    const first = requests[0];
+    assert.ok(first, `${file}: the function was called`);
+    const required1 = Object.keys(compose(first).requirements?.resources ?? {}).length;
+    assert.ok(
+      requests.length >= (required1 > 0 ? 2 : 1),
+      `${file}: ${String(requests.length)} call(s), ${String(required1)} requirement(s)`,
+    );
     for (const req of requests) assert.deepEqual(compose(req), compose(cloneDeep(req)));
   });
 }

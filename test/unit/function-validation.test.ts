@@ -6,16 +6,25 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import cloneDeep from "lodash/cloneDeep.js";
 import { Severity } from "@crossplane-org/function-sdk-typescript";
-import { asComposite, runPipeline, type KubeObject } from "../../functions/render.ts";
+import {
+  asComposite,
+  render,
+  request,
+  runPipeline,
+  type KubeObject,
+} from "../../functions/render.ts";
 import { loadExample } from "../examples.ts";
 import { composeFrozen } from "./frozen.ts";
 
 const { claim, required } = loadExample("claim-3-clusters.yaml");
+/** The example's managed resources as composed, standing for what is observed. */
+const observed = render(claim, [], required).filter((o) => o.kind.startsWith("Remote"));
 
 type Spec = Record<string, unknown> & {
   clusters: {
     name: string;
     networkId?: string;
+    providerConfigRef: { name: string };
     nodePools: { roles: string[]; replicas: number }[];
   }[];
 };
@@ -133,6 +142,53 @@ test("a ProviderConfig that does not exist", () => {
   );
   assert.deepEqual(msgs, [
     'spec.clusters[1].providerConfigRef.name: ProviderConfig "west" does not exist; register the cluster first (stretch-kafka register-cluster)',
+  ]);
+});
+
+/** The ProviderConfigs the function asks Crossplane for, given what is composed. */
+function asked(observedMrs: KubeObject[], mutate: (spec: Spec) => void = () => {}): string[] {
+  const xr = asComposite(cloneDeep(claim));
+  mutate(xr["spec"] as Spec);
+  const rsp = composeFrozen(request(xr, observedMrs));
+  return Object.values(rsp.requirements?.resources ?? {})
+    .map((r) => r.matchName ?? "")
+    .sort();
+}
+
+test("ProviderConfigs are asked for only where nothing is composed with them yet", () => {
+  const clusterOf = (mr: KubeObject): string | undefined =>
+    mr.metadata.labels?.["stretchkafka.dev/cluster"];
+  assert.ok(observed.length > 0 && observed.every((mr) => clusterOf(mr)), "observed by cluster");
+  assert.deepEqual(asked([]), ["east", "north", "west"], "a new claim: every cluster");
+  // Crossplane reconciles a composite whenever an object it required changes,
+  // and the provider writes a ProviderConfig's status with every new user.
+  assert.deepEqual(asked(observed), [], "a running claim: none");
+  assert.deepEqual(
+    asked(observed.filter((mr) => clusterOf(mr) !== "north")),
+    ["north"],
+    "a cluster added: that one",
+  );
+  assert.deepEqual(
+    asked(observed, (s) => {
+      const west = s.clusters[1];
+      if (west) west.providerConfigRef.name = "elsewhere";
+    }),
+    ["elsewhere"],
+    "a running cluster given another ProviderConfig: that one, so a wrong name is refused",
+  );
+});
+
+test("a running cluster given a ProviderConfig that does not exist is refused", () => {
+  const xr = asComposite(cloneDeep(claim));
+  const west = (xr["spec"] as Spec).clusters[1] as unknown as {
+    providerConfigRef: { name: string };
+  };
+  west.providerConfigRef.name = "elsewhere";
+  const msgs = runPipeline(xr, observed, required, composeFrozen)
+    .results.filter((r) => r.severity === Severity.SEVERITY_FATAL)
+    .map((r) => r.message);
+  assert.deepEqual(msgs, [
+    'spec.clusters[1].providerConfigRef.name: ProviderConfig "elsewhere" does not exist; register the cluster first (stretch-kafka register-cluster)',
   ]);
 });
 
