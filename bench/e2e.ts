@@ -117,7 +117,10 @@ async function load(
           log(`  (a look at the claims failed, looking again: ${describeError(err)})`);
           return undefined;
         });
-      if (!list) continue;
+      if (!list) {
+        await sleep(1000);
+        continue;
+      }
       const now = performance.now();
       for (const c of list.items) {
         const n = c.metadata.name ?? "";
