@@ -120,6 +120,29 @@ export function readyCondition(rsp: RunFunctionResponse): CompositeCondition {
     : { type: "Ready", status: "True", reason: "Available" };
 }
 
+/** Degraded reasons that mean a cluster is out of reach, not still being created. */
+const outageReasons = new Set(["ClusterUnavailable", "QuorumLost"]);
+
+/**
+ * The standalone engine's Ready: Crossplane's, except that a composite held
+ * back by a cluster that does not answer says so in the reason (Crossplane
+ * core always says "Creating" and lists the unready resources, which reads
+ * as if nothing had ever run there). The message keeps Crossplane's list.
+ */
+export function engineReadyCondition(rsp: RunFunctionResponse): CompositeCondition {
+  const ready = readyCondition(rsp);
+  const outage = functionConditions(rsp).find(
+    (c) => c.type === "Degraded" && c.status === "True" && outageReasons.has(c.reason),
+  );
+  if (ready.status === "True" || !outage) return ready;
+  return {
+    type: "Ready",
+    status: "False",
+    reason: outage.reason,
+    message: `${outage.message ?? ""}; ${ready.message ?? ""}`,
+  };
+}
+
 export interface CompositeCondition {
   type: string;
   status: "True" | "False" | "Unknown";

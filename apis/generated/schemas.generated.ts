@@ -1016,17 +1016,37 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "ready": {
                   "type": "boolean"
                 },
+                "unreachableSince": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "Set while the cluster cannot be reached: when the provider first said so. What is known of its pods dates from before then (pods.lastSeen)."
+                },
                 "pods": {
                   "type": "object",
                   "properties": {
                     "total": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods this cluster should run."
                     },
                     "ready": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods ready, as last observed; absent while the cluster is unreachable."
                     },
                     "current": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods at the current definition; absent while the cluster is unreachable."
+                    },
+                    "lastSeen": {
+                      "type": "object",
+                      "description": "While the cluster is unreachable: its pods as last seen, before unreachableSince. Never counted as ready.",
+                      "properties": {
+                        "ready": {
+                          "type": "integer"
+                        },
+                        "current": {
+                          "type": "integer"
+                        }
+                      }
                     }
                   }
                 },
@@ -2470,17 +2490,37 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "ready": {
                   "type": "boolean"
                 },
+                "unreachableSince": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "Set while the cluster cannot be reached: when the provider first said so. What is known of its pods dates from before then (pods.lastSeen)."
+                },
                 "pods": {
                   "type": "object",
                   "properties": {
                     "total": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods this cluster should run."
                     },
                     "ready": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods ready, as last observed; absent while the cluster is unreachable."
                     },
                     "current": {
-                      "type": "integer"
+                      "type": "integer",
+                      "description": "Pods at the current definition; absent while the cluster is unreachable."
+                    },
+                    "lastSeen": {
+                      "type": "object",
+                      "description": "While the cluster is unreachable: its pods as last seen, before unreachableSince. Never counted as ready.",
+                      "properties": {
+                        "ready": {
+                          "type": "integer"
+                        },
+                        "current": {
+                          "type": "integer"
+                        }
+                      }
                     }
                   }
                 },

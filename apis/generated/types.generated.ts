@@ -723,10 +723,30 @@ export interface ClusterStatus {
    */
   synced?: boolean;
   ready?: boolean;
+  /**
+   * Set while the cluster cannot be reached: when the provider first said so. What is known of its pods dates from before then (pods.lastSeen).
+   */
+  unreachableSince?: string;
   pods?: {
+    /**
+     * Pods this cluster should run.
+     */
     total?: number;
+    /**
+     * Pods ready, as last observed; absent while the cluster is unreachable.
+     */
     ready?: number;
+    /**
+     * Pods at the current definition; absent while the cluster is unreachable.
+     */
     current?: number;
+    /**
+     * While the cluster is unreachable: its pods as last seen, before unreachableSince. Never counted as ready.
+     */
+    lastSeen?: {
+      ready?: number;
+      current?: number;
+    };
   };
   controllers?: number;
   brokers?: number;

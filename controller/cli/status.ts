@@ -21,7 +21,22 @@ interface ClusterStatus {
   message?: string;
   rack?: string;
   bootstrapServers?: string;
-  pods?: { ready: number; total: number; current?: number };
+  unreachableSince?: string;
+  pods?: {
+    total: number;
+    ready?: number;
+    current?: number;
+    lastSeen?: { ready?: number; current?: number };
+  };
+}
+
+/** A cluster's pods: counted when it answers, as last seen (never as ready) when it does not. */
+function podsLine(c: ClusterStatus): string {
+  if (!c.pods) return "";
+  const total = String(c.pods.total);
+  if (c.reachable === false || c.pods.ready === undefined)
+    return `pods ?/${total} ready (${String(c.pods.lastSeen?.ready ?? "?")}/${total} when last seen${c.unreachableSince ? `, before ${c.unreachableSince}` : ""})`;
+  return `pods ${String(c.pods.ready)}/${total} ready`;
 }
 
 interface ClaimView extends KubeObject {
@@ -137,7 +152,7 @@ export async function claimStatus(
   const clusters = s.clusters ?? [];
   clusters.forEach((c, i) => {
     const lastCluster = i === clusters.length - 1;
-    const pods = c.pods ? `pods ${String(c.pods.ready)}/${String(c.pods.total)} ready` : "";
+    const pods = podsLine(c);
     lines.push(
       `  ${lastCluster ? "└─" : "├─"} ${c.name.padEnd(10)} ${mark(c.reachable)} reachable  ${mark(c.synced)} synced  ${mark(c.ready)} ready  ${pods}${c.rack ? `  rack ${c.rack}` : ""}`,
     );
@@ -154,8 +169,9 @@ export async function claimStatus(
       const m = p.spec.forProvider.manifest.metadata;
       const ap = p.status?.atProvider ?? {};
       const pool = m.labels?.[labels.poolName] ?? m.name;
+      const counts = `${String(ap.readyPods ?? 0)}/${String(ap.pods ?? 0)} pods ready, ${String(ap.currentPods ?? 0)} current`;
       lines.push(
-        `  ${bar}${j === pools.length - 1 ? "└─" : "├─"} ${pool.padEnd(14)} ${String(ap.readyPods ?? 0)}/${String(ap.pods ?? 0)} pods ready, ${String(ap.currentPods ?? 0)} current`,
+        `  ${bar}${j === pools.length - 1 ? "└─" : "├─"} ${pool.padEnd(14)} ${c.reachable === false ? `as last seen: ${counts}` : counts}`,
       );
     });
   });

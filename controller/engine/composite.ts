@@ -14,7 +14,7 @@ import {
   composedObject,
   compositionResourceName,
   functionConditions,
-  readyCondition,
+  engineReadyCondition,
   request,
   type CompositeCondition,
 } from "../../functions/render.ts";
@@ -147,7 +147,9 @@ export class CompositeReconciler {
         ? `cannot apply ${failures.length} composed resource(s): ${failures.slice(0, 3).join("; ")}`
         : true;
     const status = (out.desired.composite?.resource?.["status"] ?? {}) as Record<string, unknown>;
-    const conditions = out.last ? [readyCondition(out.last), ...functionConditions(out.last)] : [];
+    const conditions = out.last
+      ? [engineReadyCondition(out.last), ...functionConditions(out.last)]
+      : [];
     await this.compositeStatus(xr, problem, { fields: status, conditions });
     if (problem !== true) throw new Error(problem);
     return { requeueAfterMs: (out.ttlSeconds ?? defaultPollSeconds) * 1000 };

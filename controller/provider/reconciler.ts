@@ -106,6 +106,12 @@ export interface ReconcilerDeps {
 type Outcome = {
   conditions: Omit<Condition, "lastTransitionTime">[];
   atProvider?: Record<string, unknown>;
+  /**
+   * Nothing was observed (the cluster did not answer): atProvider stays as
+   * last seen and observedGeneration where it was, so no reader takes the old
+   * observation for one of the current spec.
+   */
+  unobserved?: boolean;
 };
 
 /** A value as JSON stores it (undefined members dropped), for comparing with what was read. */
@@ -225,6 +231,7 @@ export class ManagedReconciler {
     const why = `cluster ${mr.spec.providerConfigRef.name} (${remote.server}) is unreachable: ${seen.health.lastError ?? "no answer yet"}`;
     await this.report(kind, mr, {
       conditions: [ready, condition("Synced", "False", reasons.clusterUnreachable, why)],
+      unobserved: true,
     });
     throw new Error(why);
   }
@@ -679,10 +686,14 @@ export class ManagedReconciler {
     // observedGeneration too: readers (the function's upgrade gate) tell from it
     // whether atProvider describes the spec they see. Compared as the API
     // server keeps them: keys in any order, no undefined members.
+    const observedGeneration = outcome.unobserved
+      ? mr.status?.observedGeneration
+      : mr.metadata.generation;
     const unchanged =
       isEqual(asStored(conditions), mr.status?.conditions ?? []) &&
       isEqual(asStored(atProvider), mr.status?.atProvider) &&
-      (mr.status?.observedGeneration ?? mr.metadata.generation) === mr.metadata.generation;
+      (mr.status?.observedGeneration ?? mr.metadata.generation) ===
+        (observedGeneration ?? mr.metadata.generation);
     if (unchanged) return;
     await this.deps.central.apply(
       {
@@ -692,7 +703,7 @@ export class ManagedReconciler {
         status: {
           ...(atProvider ? { atProvider } : {}),
           conditions,
-          observedGeneration: mr.metadata.generation,
+          ...(observedGeneration !== undefined ? { observedGeneration } : {}),
         },
       },
       { fieldManager, subresource: "status", force: true },

@@ -12,23 +12,27 @@ import {
   isReady,
   isSynced,
   unreachableReason,
+  type ObservedMr,
   type ObservedResources,
 } from "./observed.ts";
 import { majorityWithout, quorumRisk } from "./quorum.ts";
 import type { Leaving } from "./removal.ts";
 import type { Topology } from "./topology.ts";
 
-export interface PodCounts {
-  total: number;
-  ready: number;
-  current: number;
-}
-
 export interface ClusterHealth extends ClusterStatus {
   name: string;
   reachable: boolean;
   synced: boolean;
   ready: boolean;
+}
+
+/** The earliest time any of these resources was reported unreachable (when the outage was first seen). */
+function unreachableSince(mrs: ObservedMr[]): string | undefined {
+  return mrs
+    .map((m) => condition(m, "Synced"))
+    .filter((c) => c?.reason === unreachableReason && c.lastTransitionTime)
+    .map((c) => c?.lastTransitionTime ?? "")
+    .sort()[0];
 }
 
 /** A condition the function reports on the composite (type, status, reason, message). */
@@ -52,26 +56,33 @@ export function clusterHealth(
     const unreachable = mrs.find((m) => condition(m, "Synced")?.reason === unreachableReason);
     const notSynced = mrs.filter((m) => !isSynced(m));
     const desired = desiredPerCluster.get(c.name) ?? 0;
-    const pods: PodCounts = { total: c.nodes.length, ready: 0, current: 0 };
+    const seen = { ready: 0, current: 0 };
     for (const m of mrs) {
       if (m.kind !== "RemoteStrimziPodSet") continue;
       const ap = m.status?.atProvider as { readyPods?: number; currentPods?: number } | undefined;
-      pods.ready += ap?.readyPods ?? 0;
-      pods.current += ap?.currentPods ?? 0;
+      seen.ready += ap?.readyPods ?? 0;
+      seen.current += ap?.currentPods ?? 0;
     }
+    const total = c.nodes.length;
+    // What the provider last saw of an unreachable cluster is history, not
+    // state: its pods are reported as last seen and never counted as ready.
+    const since = unreachable ? unreachableSince(mrs) : undefined;
+    const pods: NonNullable<ClusterStatus["pods"]> = unreachable
+      ? { total, lastSeen: seen }
+      : { total, ...seen };
     const synced = mrs.length >= desired && notSynced.length === 0;
-    const allReady = synced && mrs.every(isReady) && pods.ready >= pods.total;
+    const allReady = !unreachable && synced && mrs.every(isReady) && seen.ready >= total;
     let message: string | undefined;
     if (unreachable) {
       message =
-        `cluster ${c.name} is unreachable: ${condition(unreachable, "Synced")?.message ?? ""}`.trim();
+        `cluster ${c.name} is unreachable${since ? ` since ${since}` : ""}; its pods as last seen: ${seen.ready}/${total} ready; ${condition(unreachable, "Synced")?.message ?? ""}`.trim();
     } else if (mrs.length < desired) {
       message = `${desired - mrs.length} of ${desired} objects not created yet`;
     } else if (notSynced.length > 0) {
       const first = notSynced[0];
       message = `${notSynced.length} object(s) not synced, e.g. ${first?.metadata?.name ?? "?"}: ${condition(first ?? {}, "Synced")?.message ?? "pending"}`;
-    } else if (pods.ready < pods.total) {
-      message = `${pods.ready} of ${pods.total} pods ready`;
+    } else if (seen.ready < total) {
+      message = `${seen.ready} of ${total} pods ready`;
     }
     const bootstrap = bootstrapServers.get(c.name);
     const outside = externalBootstrap.get(c.name);
@@ -80,6 +91,7 @@ export function clusterHealth(
       reachable: !unreachable,
       synced,
       ready: allReady,
+      ...(since ? { unreachableSince: since } : {}),
       pods,
       controllers: c.nodes.filter((n) => n.isController).length,
       brokers: c.nodes.filter((n) => n.isBroker).length,
@@ -110,7 +122,9 @@ export function conditions(
       status: "True",
       reason: keeps ? "ClusterUnavailable" : "QuorumLost",
       message:
-        `cluster ${unreachable.map((h) => h.name).join(", ")} unreachable` +
+        `cluster ${unreachable
+          .map((h) => (h.unreachableSince ? `${h.name} (since ${h.unreachableSince})` : h.name))
+          .join(", ")} unreachable` +
         (keeps
           ? "; the controller majority remains in the other clusters, Kafka keeps serving"
           : "; the controller majority is lost, Kafka cannot accept writes until it returns"),

@@ -17,7 +17,7 @@ import {
   type MetadataVersion,
 } from "./image.ts";
 import { annotations } from "./names.ts";
-import type { ObservedResources } from "./observed.ts";
+import { condition, unreachableReason, type ObservedResources } from "./observed.ts";
 import type { Problem } from "./validate.ts";
 import type { Spec } from "./spec.ts";
 
@@ -88,7 +88,9 @@ export function everyNodeCurrent(observed: ObservedResources, rollout: string): 
           }
         | undefined;
       const ap = status?.atProvider;
+      // An unreachable cluster's pods are as last seen: never current.
       return (
+        condition(mr, "Synced")?.reason !== unreachableReason &&
         meta?.annotations?.[annotations.rollout] === rollout &&
         status?.observedGeneration === meta.generation &&
         ap?.pods !== undefined &&

@@ -12,8 +12,9 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
-import type { KafkaLive } from "../../apis/index.ts";
+import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
+import { claimStatus as claimStatusText } from "../../controller/cli/status.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
@@ -86,11 +87,12 @@ async function assertRackAware(bed: KafkaStretchBed, topic: string): Promise<voi
 interface Condition {
   type: string;
   status: string;
+  reason?: string;
   message?: string;
 }
 
 interface ClaimStatus extends KubeObject {
-  status?: { conditions?: Condition[]; kafka?: { live?: KafkaLive } };
+  status?: { conditions?: Condition[]; clusters?: ClusterStatus[]; kafka?: { live?: KafkaLive } };
 }
 
 async function claimStatus(bed: KafkaStretchBed): Promise<ClaimStatus["status"]> {
@@ -155,6 +157,26 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
       120,
     );
     log(`claim Degraded: ${degraded.message ?? ""}`);
+    // What was last seen of west is reported as such, never as ready.
+    const westStatus = await eventually("the claim reports west's pods as last seen", async () => {
+      const w = (await claimStatus(bed))?.clusters?.find((c) => c.name === "west");
+      return w?.reachable === false && w.unreachableSince ? w : undefined;
+    });
+    assert.equal(westStatus.ready, false);
+    assert.equal(westStatus.pods?.ready, undefined, "west's pods counted as ready");
+    assert.ok((westStatus.pods?.lastSeen?.ready ?? 0) > 0, "west's pods as last seen");
+    const ready = await claimCondition(bed, "Ready");
+    assert.equal(ready?.status, "False");
+    assert.equal(ready.reason, "ClusterUnavailable", "Ready names the outage");
+    const shown = await claimStatusText(
+      bed.central,
+      bed.claim.metadata.name ?? "",
+      bed.claim.metadata.namespace ?? "",
+    );
+    log(shown);
+    const westLine = shown.split("\n").find((l) => / west +✗ reachable/.test(l)) ?? "";
+    assert.match(westLine, /pods \?\/\d+ ready \(\d+\/\d+ when last seen, before \S+\)/);
+    assert.match(shown, /as last seen: \d+\/\d+ pods ready/, "west's pools as last seen");
     // Kafka itself, asked by the provider: west's broker fenced, its voter behind.
     const live = await eventually(
       "the claim's live status shows west gone",

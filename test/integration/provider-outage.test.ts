@@ -29,7 +29,10 @@ let provider: Provider;
 let pb: ProviderBed;
 
 type Mr = KubeObject & {
-  status?: { conditions?: { type: string; status: string; reason: string; message?: string }[] };
+  status?: {
+    conditions?: { type: string; status: string; reason: string; message?: string }[];
+    observedGeneration?: number;
+  };
 };
 
 async function ready(name: string): Promise<boolean> {
@@ -81,6 +84,15 @@ test(
       );
     await central.delete(group, "RemoteConfigMap", "east-b");
     await central.delete(group, "RemoteConfigMap", "west-b");
+    // An edit east cannot see yet: its status must not claim to describe it.
+    await central.apply(
+      remoteConfigMap("east-a", {
+        cluster: "east",
+        remoteName: "a",
+        data: { cluster: "east", edited: "yes" },
+      }),
+      fm,
+    );
 
     await eventually("west converges", async () => {
       const westB = await remotes.get("west")?.find("v1", "ConfigMap", "b", "kafka");
@@ -102,6 +114,18 @@ test(
       unreachable.message ?? "",
       /cluster east \(https:\/\/127\.0\.0\.1:\d+\) is unreachable/,
     );
+    const edited = await eventually(
+      "the edited east-a says its cluster is unreachable",
+      async () => {
+        const m = await central.find<Mr>(group, "RemoteConfigMap", "east-a");
+        const synced = m?.status?.conditions?.find((c) => c.type === "Synced");
+        return synced?.reason === "ClusterUnreachable" ? m : undefined;
+      },
+    );
+    assert.ok(
+      (edited.status?.observedGeneration ?? 0) < (edited.metadata.generation ?? 0),
+      `observedGeneration ${String(edited.status?.observedGeneration)} must stay below generation ${String(edited.metadata.generation)}: nothing of the edit was observed`,
+    );
     const pending = await central.get<Mr>(group, "RemoteConfigMap", "east-b");
     assert.ok(pending.metadata.deletionTimestamp, "deletion requested");
     assert.ok(
@@ -122,6 +146,19 @@ test(
       },
       120,
     );
+    await eventually("the edit reaches east and is observed", async () => {
+      const a = await eastClient.find<KubeObject & { data?: Record<string, string> }>(
+        "v1",
+        "ConfigMap",
+        "a",
+        "kafka",
+      );
+      const m = await central.find<Mr>(group, "RemoteConfigMap", "east-a");
+      return a?.data?.["edited"] === "yes" &&
+        m?.status?.observedGeneration === m?.metadata.generation
+        ? true
+        : undefined;
+    });
     // Nothing else was lost on either side.
     assert.ok(await eastClient.find("v1", "ConfigMap", "a", "kafka"));
     assert.ok(await remotes.get("west")?.find("v1", "ConfigMap", "a", "kafka"));

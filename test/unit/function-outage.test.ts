@@ -1,0 +1,134 @@
+/**
+ * A cluster that does not answer, as the function reads it: what the provider
+ * last saw there is history. Its pods are reported as last seen with the
+ * time the outage began and never counted as ready or current, and the
+ * standalone engine's Ready names the outage instead of "Creating".
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
+import { labels, type XStretchKafkaStatus } from "../../apis/index.ts";
+import { engineReadyCondition, readyCondition, type KubeObject } from "../../functions/render.ts";
+import { everyNodeCurrent } from "../../functions/stretch-kafka/upgrade.ts";
+import { annotations } from "../../functions/stretch-kafka/names.ts";
+import type { ObservedResources } from "../../functions/stretch-kafka/observed.ts";
+import { observedFrom, podSetsCurrent, runExample } from "./function-fixtures.ts";
+
+const first = runExample(() => undefined);
+const podSets = new Set(podSetsCurrent(first).map((m) => m.metadata.name));
+/** Everything the first run asked for, Ready, with every pod Ready and current. */
+const running: KubeObject[] = [
+  ...podSetsCurrent(first),
+  ...observedFrom(first, (mr) => (podSets.has(mr.metadata.name) ? undefined : {})),
+].map((m) => ({
+  ...m,
+  status: {
+    ...(m["status"] as Record<string, unknown>),
+    conditions: [
+      { type: "Synced", status: "True", reason: "ReconcileSuccess" },
+      { type: "Ready", status: "True", reason: "Available" },
+    ],
+  },
+}));
+
+const clusterOf = (m: KubeObject): string | undefined => m.metadata.labels?.[labels.stretchCluster];
+
+/** West's resources as the provider reports them once west stops answering, at times `at`. */
+function westGone(at: (i: number) => string): KubeObject[] {
+  let i = 0;
+  return running.map((m) =>
+    clusterOf(m) === "west"
+      ? {
+          ...m,
+          status: {
+            ...(m["status"] as Record<string, unknown>),
+            conditions: [
+              {
+                type: "Synced",
+                status: "False",
+                reason: "ClusterUnreachable",
+                message: "cluster west (https://127.0.0.1:1) is unreachable: connect ECONNREFUSED",
+                lastTransitionTime: at(i++),
+              },
+              { type: "Ready", status: "Unknown", reason: "Unavailable" },
+            ],
+          },
+        }
+      : m,
+  );
+}
+
+const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
+  r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
+
+test("the fixture is a running cluster: every cluster ready, every pod counted", () => {
+  assert.ok(running.some((m) => clusterOf(m) === "west"));
+  const s = statusOf(runExample(() => undefined, statusOf(first), running));
+  for (const c of s.clusters ?? []) {
+    assert.equal(c.ready, true, `${c.name} ready`);
+    assert.equal(c.pods?.ready, c.pods?.total, `${c.name} pods`);
+  }
+});
+
+test("an unreachable cluster's pods are as last seen, with the time, and never ready", () => {
+  const times = ["2026-12-05T06:10:05Z", "2026-12-05T06:10:01Z", "2026-12-05T06:10:09Z"];
+  const observed = westGone((i) => times[i % times.length] ?? "");
+  const r = runExample(() => undefined, statusOf(first), observed);
+  const s = statusOf(r);
+  const west = s.clusters?.find((c) => c.name === "west");
+  assert.ok(west);
+  assert.equal(west.reachable, false);
+  assert.equal(west.ready, false);
+  assert.equal(west.unreachableSince, "2026-12-05T06:10:01Z", "the earliest report");
+  assert.equal(west.pods?.ready, undefined, "no ready count for a cluster nobody can see");
+  assert.equal(west.pods?.current, undefined);
+  assert.deepEqual(west.pods?.lastSeen, { ready: west.pods?.total, current: west.pods?.total });
+  assert.match(west.message ?? "", /unreachable since 2026-12-05T06:10:01Z; its pods as last seen/);
+  // The summary counts only what is seen ready.
+  const seenReady = (s.clusters ?? [])
+    .filter((c) => c.name !== "west")
+    .reduce((n, c) => n + (c.pods?.ready ?? 0), 0);
+  const total = (s.clusters ?? []).reduce((n, c) => n + (c.pods?.total ?? 0), 0);
+  assert.equal(s.summary?.nodes, `${String(seenReady)}/${String(total)}`);
+  assert.ok(seenReady < total);
+
+  const degraded = r.conditions.find((c) => c.type === "Degraded");
+  assert.ok(degraded);
+  assert.equal(degraded.reason, "ClusterUnavailable");
+  assert.match(degraded.message ?? "", /cluster west \(since 2026-12-05T06:10:01Z\) unreachable/);
+});
+
+test("Ready names the outage on the standalone engine; Crossplane's says Creating", () => {
+  const r = runExample(
+    () => undefined,
+    statusOf(first),
+    westGone(() => "2026-12-05T06:10:00Z"),
+  );
+  const crossplane = readyCondition(r);
+  assert.equal(crossplane.reason, "Creating");
+  const engine = engineReadyCondition(r);
+  assert.equal(engine.status, "False");
+  assert.equal(engine.reason, "ClusterUnavailable");
+  assert.match(engine.message ?? "", /cluster west .*unreachable.*Unready resources: west-/);
+  // Without an outage the engine's Ready is Crossplane's.
+  const fine = runExample(() => undefined, statusOf(first), running);
+  assert.deepEqual(engineReadyCondition(fine), readyCondition(fine));
+  const creating = runExample(() => undefined);
+  assert.deepEqual(engineReadyCondition(creating), readyCondition(creating));
+});
+
+test("an unreachable cluster's podsets never count as current (the upgrade gate)", () => {
+  const rollout = (m: KubeObject): string => m.metadata.annotations?.[annotations.rollout] ?? "";
+  const asObserved = (objs: KubeObject[]): ObservedResources =>
+    Object.fromEntries(
+      objs.map((m) => [m.metadata.annotations?.["crossplane.io/composition-resource-name"], m]),
+    ) as ObservedResources;
+  const sets = running.filter((m) => m.kind === "RemoteStrimziPodSet");
+  const current = sets[0] ? rollout(sets[0]) : "";
+  assert.ok(current);
+  assert.equal(everyNodeCurrent(asObserved(running), current), true);
+  assert.equal(
+    everyNodeCurrent(asObserved(westGone(() => "2026-12-05T06:10:00Z")), current),
+    false,
+  );
+});
