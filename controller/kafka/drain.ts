@@ -49,13 +49,7 @@ export function planDrain(
   for (const t of view.topics)
     for (const p of t.partitions)
       for (const r of p.replicas) if (load.has(r)) load.set(r, (load.get(r) ?? 0) + 1);
-  const busy = new Set(view.reassigning.map((r) => `${r.topic}/${r.partition}`));
-  for (const t of view.topics) {
-    for (const p of t.partitions) {
-      const target = moved.get(`${t.name}/${p.id}`);
-      if (target && !sameSet(target, p.replicas)) busy.add(`${t.name}/${p.id}`);
-    }
-  }
+  const busy = unsettled(view, moved);
   const moves: PartitionMove[] = [];
   const stuck: string[] = [];
   let replicasLeft = 0;
@@ -89,6 +83,22 @@ export function planDrain(
     }
   }
   return { moves, replicasLeft, stuck };
+}
+
+/**
+ * Partitions ("topic/partition") a plan must leave alone: those Kafka lists as
+ * reassigning, and those moved recently (`moved`, their target replicas) whose
+ * replicas are not yet exactly the target (see planDrain).
+ */
+export function unsettled(view: KafkaView, moved: ReadonlyMap<string, number[]>): Set<string> {
+  const busy = new Set(view.reassigning.map((r) => `${r.topic}/${r.partition}`));
+  for (const t of view.topics) {
+    for (const p of t.partitions) {
+      const target = moved.get(`${t.name}/${p.id}`);
+      if (target && !sameSet(target, p.replicas)) busy.add(`${t.name}/${p.id}`);
+    }
+  }
+  return busy;
 }
 
 export function sameSet(a: number[], b: number[]): boolean {

@@ -1,0 +1,285 @@
+/**
+ * Rebalancing: which replicas move, and which replica leads, so that brokers
+ * that joined (a pool scaled up, a cluster added or replaced) take their
+ * share. Pure, like the drain planner beside it (drain.ts): the caller asks
+ * Kafka for the view and the replica sizes, and tells Kafka the moves under
+ * the same throttle.
+ *
+ * The rules, in order:
+ * 1. One replica per Kubernetes cluster is a hard rule. A partition with two
+ *    replicas in one cluster while a cluster with brokers has none gets one
+ *    moved there (a cluster added after another was lost gets its replica of
+ *    every partition back). A move never breaks the rule.
+ * 2. Replica counts per broker are balanced to within one of each other, over
+ *    all brokers the plan may use: a replica moves within its cluster, or to a
+ *    cluster the partition has no replica in. Where Kafka reported replica
+ *    sizes (DescribeLogDirs), the replica moved is the one that brings the two
+ *    brokers' bytes closest, so bytes balance as counts do.
+ * 3. Preferred leaders (the first replica) are spread to within one of each
+ *    other by reordering replica lists, which moves no data.
+ *
+ * Partitions being reassigned, or moved recently and not settled, are left
+ * alone (drain.ts `unsettled`). Replicas on brokers outside the plan's set
+ * (fenced, leaving, gone) are not touched: taking them off is the drain's job.
+ */
+import type { KafkaView, PartitionMove } from "./admin.ts";
+import { unsettled } from "./drain.ts";
+
+export interface BalanceInput {
+  view: KafkaView;
+  /** Brokers that may hold replicas: registered, unfenced, not leaving. */
+  brokers: number[];
+  clusterOf: (id: number) => string | undefined;
+  /** Size in bytes of each partition's replica ("topic/partition"), where Kafka reported one. */
+  sizes?: ReadonlyMap<string, number>;
+  /** Mode add-brokers: replicas move only onto these brokers (leaders are still spread). */
+  onto?: ReadonlySet<number>;
+  /** Target replicas of moves made recently (see drain.ts planDrain). */
+  moved?: ReadonlyMap<string, number[]>;
+  /** Moves at most this many partitions' data (the rest in a later round); leader-only changes do not count. */
+  maxDataMoves?: number;
+}
+
+export interface BalanceFigures {
+  /** Replicas per broker. */
+  replicas: Record<string, number>;
+  /** Preferred leaders per broker. */
+  leaders: Record<string, number>;
+  /** Bytes per broker, where every replica's size is known. */
+  bytes?: Record<string, number>;
+  /**
+   * Most minus fewest replicas between two brokers of one cluster, the worst
+   * cluster. (Across clusters the hard rule decides: with a replica of every
+   * partition in every cluster, a cluster's brokers share what it holds.)
+   */
+  replicaSpread: number;
+  /** Most minus fewest preferred leaders over the brokers. */
+  leaderSpread: number;
+  /** Partitions missing a replica in a cluster that has brokers while another cluster holds two. */
+  placementViolations: number;
+}
+
+export interface BalancePlan {
+  /** Every partition whose replica list changes, in its final order. */
+  moves: PartitionMove[];
+  /** How many of them move data (the replica set changes); the rest only change the preferred leader. */
+  dataMoves: number;
+  /** Replicas created on new brokers. */
+  replicasMoved: number;
+  /** Bytes copied, over the replicas whose size is known. */
+  bytesToMove: number;
+  /** Replicas moved whose size Kafka did not report. */
+  unknownSizes: number;
+  before: BalanceFigures;
+  after: BalanceFigures;
+  /** Within one replica and one preferred leader per broker, no placement violation. */
+  balanced: boolean;
+}
+
+type Assignment = Map<string, number[]>;
+
+const key = (topic: string, partition: number): string => `${topic}/${partition}`;
+
+function figures(
+  a: Assignment,
+  brokers: number[],
+  clusterOf: (id: number) => string | undefined,
+  sizes: ReadonlyMap<string, number> | undefined,
+): BalanceFigures {
+  const replicas = new Map(brokers.map((b) => [b, 0]));
+  const leaders = new Map(brokers.map((b) => [b, 0]));
+  const bytes = new Map(brokers.map((b) => [b, 0]));
+  let sizesKnown = sizes !== undefined;
+  let placementViolations = 0;
+  const clusters = new Set(brokers.map(clusterOf));
+  for (const [k, rs] of a) {
+    const size = sizes?.get(k);
+    if (size === undefined) sizesKnown = false;
+    for (const r of rs) {
+      if (!replicas.has(r)) continue;
+      replicas.set(r, (replicas.get(r) ?? 0) + 1);
+      bytes.set(r, (bytes.get(r) ?? 0) + (size ?? 0));
+    }
+    const lead = rs[0];
+    if (lead !== undefined && leaders.has(lead)) leaders.set(lead, (leaders.get(lead) ?? 0) + 1);
+    if (violates(rs, clusters, clusterOf)) placementViolations++;
+  }
+  const spread = (m: Map<number, number>): number =>
+    m.size === 0 ? 0 : Math.max(...m.values()) - Math.min(...m.values());
+  const clusterSpread = (m: Map<number, number>): number =>
+    Math.max(
+      0,
+      ...[...clusters].map((c) => spread(new Map([...m].filter(([b]) => clusterOf(b) === c)))),
+    );
+  const record = (m: Map<number, number>): Record<string, number> =>
+    Object.fromEntries([...m].map(([b, n]) => [String(b), n]));
+  return {
+    replicas: record(replicas),
+    leaders: record(leaders),
+    ...(sizesKnown ? { bytes: record(bytes) } : {}),
+    replicaSpread: clusterSpread(replicas),
+    leaderSpread: spread(leaders),
+    placementViolations,
+  };
+}
+
+/** Two replicas share a cluster while a cluster with brokers has none of the partition. */
+function violates(
+  replicas: number[],
+  clusters: ReadonlySet<string | undefined>,
+  clusterOf: (id: number) => string | undefined,
+): boolean {
+  const present = replicas.map(clusterOf);
+  const doubled = present.length !== new Set(present).size;
+  return doubled && [...clusters].some((c) => !present.includes(c));
+}
+
+export function planBalance(input: BalanceInput): BalancePlan {
+  const { view, brokers, clusterOf, sizes } = input;
+  const busy = unsettled(view, input.moved ?? new Map());
+  const before: Assignment = new Map();
+  for (const t of view.topics)
+    for (const p of t.partitions) before.set(key(t.name, p.id), [...p.replicas]);
+  const after: Assignment = new Map([...before].map(([k, rs]) => [k, [...rs]]));
+  const usable = new Set(brokers);
+  const receivers = brokers.filter((b) => !input.onto || input.onto.has(b));
+  const clusters = new Set(brokers.map(clusterOf));
+  const maxDataMoves = input.maxDataMoves ?? Infinity;
+  const touched = new Set<string>();
+
+  const load = new Map(brokers.map((b) => [b, 0]));
+  const bytes = new Map(brokers.map((b) => [b, 0]));
+  for (const [k, rs] of after)
+    for (const r of rs)
+      if (load.has(r)) {
+        load.set(r, (load.get(r) ?? 0) + 1);
+        bytes.set(r, (bytes.get(r) ?? 0) + (sizes?.get(k) ?? 0));
+      }
+  const movable = (k: string): boolean =>
+    !busy.has(k) && (touched.has(k) || touched.size < maxDataMoves);
+  /** Whether moving partition k's replica from `from` to `to` keeps one replica per cluster. */
+  const placementOk = (rs: number[], from: number, to: number): boolean =>
+    clusterOf(from) === clusterOf(to) ||
+    !rs.some((r) => r !== from && clusterOf(r) === clusterOf(to));
+  const move = (k: string, from: number, to: number): void => {
+    const rs = after.get(k) ?? [];
+    rs[rs.indexOf(from)] = to;
+    touched.add(k);
+    const size = sizes?.get(k) ?? 0;
+    load.set(from, (load.get(from) ?? 0) - 1);
+    load.set(to, (load.get(to) ?? 0) + 1);
+    bytes.set(from, (bytes.get(from) ?? 0) - size);
+    bytes.set(to, (bytes.get(to) ?? 0) + size);
+  };
+  const byLoad = (a: number, b: number): number =>
+    (load.get(a) ?? 0) - (load.get(b) ?? 0) || (bytes.get(a) ?? 0) - (bytes.get(b) ?? 0) || a - b;
+
+  // 1. One replica per cluster.
+  for (const [k, rs] of after) {
+    if (!movable(k) || !violates(rs, clusters, clusterOf)) continue;
+    const present = new Set(rs.map(clusterOf));
+    for (const missing of [...clusters].filter((c) => !present.has(c))) {
+      const seen = new Map<string | undefined, number>();
+      for (const r of rs) seen.set(clusterOf(r), (seen.get(clusterOf(r)) ?? 0) + 1);
+      // A replica from a doubled cluster, not the leader if it can be helped.
+      const from = rs
+        .filter((r) => usable.has(r) && (seen.get(clusterOf(r)) ?? 0) > 1)
+        .sort((a, b) => Number(a === rs[0]) - Number(b === rs[0]) || byLoad(b, a))[0];
+      const to = receivers
+        .filter((b) => clusterOf(b) === missing && !rs.includes(b))
+        .sort(byLoad)[0];
+      if (from === undefined || to === undefined) continue;
+      move(k, from, to);
+    }
+  }
+
+  // 2. Replica counts (and bytes, where known), heaviest broker to lightest.
+  for (;;) {
+    const heavy = [...brokers].sort((a, b) => byLoad(b, a));
+    const light = [...receivers].sort(byLoad);
+    let done = false;
+    search: for (const h of heavy) {
+      for (const l of light) {
+        if ((load.get(h) ?? 0) - (load.get(l) ?? 0) <= 1) continue;
+        const gap = (bytes.get(h) ?? 0) - (bytes.get(l) ?? 0);
+        const candidates = [...after]
+          .filter(([k, rs]) => rs.includes(h) && !rs.includes(l) && movable(k))
+          .filter(([, rs]) => placementOk(rs, h, l))
+          .map(([k, rs]) => ({
+            k,
+            leader: rs[0] === h,
+            // How far the two brokers' bytes end up from each other.
+            after: Math.abs(gap - 2 * (sizes?.get(k) ?? 0)),
+          }))
+          .sort((a, b) => Number(a.leader) - Number(b.leader) || a.after - b.after);
+        const pick = candidates[0];
+        if (pick) {
+          move(pick.k, h, l);
+          done = true;
+          break search;
+        }
+      }
+    }
+    if (!done) break;
+  }
+
+  // 3. Preferred leaders: a list starts with its least-leading replica when that evens things out.
+  const leads = new Map(brokers.map((b) => [b, 0]));
+  for (const rs of after.values()) {
+    const first = rs[0];
+    if (first !== undefined && leads.has(first)) leads.set(first, (leads.get(first) ?? 0) + 1);
+  }
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [k, rs] of after) {
+      if (busy.has(k)) continue;
+      const first = rs[0];
+      if (first === undefined || !leads.has(first)) continue;
+      const best = rs
+        .filter((r) => leads.has(r))
+        .sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || a - b)[0];
+      if (best === undefined || (leads.get(first) ?? 0) - (leads.get(best) ?? 0) <= 1) continue;
+      rs.splice(rs.indexOf(best), 1);
+      rs.unshift(best);
+      leads.set(first, (leads.get(first) ?? 0) - 1);
+      leads.set(best, (leads.get(best) ?? 0) + 1);
+      changed = true;
+    }
+  }
+
+  const moves: PartitionMove[] = [];
+  let dataMoves = 0;
+  let replicasMoved = 0;
+  let bytesToMove = 0;
+  let unknownSizes = 0;
+  for (const t of view.topics) {
+    for (const p of t.partitions) {
+      const k = key(t.name, p.id);
+      const was = before.get(k) ?? [];
+      const now = after.get(k) ?? [];
+      if (was.join(",") === now.join(",")) continue;
+      moves.push({ topic: t.name, partition: p.id, replicas: now });
+      const added = now.filter((r) => !was.includes(r)).length;
+      if (added === 0) continue;
+      dataMoves++;
+      replicasMoved += added;
+      const size = sizes?.get(k);
+      if (size === undefined) unknownSizes += added;
+      else bytesToMove += size * added;
+    }
+  }
+  const afterFigures = figures(after, brokers, clusterOf, sizes);
+  return {
+    moves,
+    dataMoves,
+    replicasMoved,
+    bytesToMove,
+    unknownSizes,
+    before: figures(before, brokers, clusterOf, sizes),
+    after: afterFigures,
+    balanced:
+      afterFigures.replicaSpread <= 1 &&
+      afterFigures.leaderSpread <= 1 &&
+      afterFigures.placementViolations === 0,
+  };
+}
