@@ -15,6 +15,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
+import { labels } from "../apis/index.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { describeError } from "../controller/kube/errors.ts";
 import { prepareBed } from "../devbed/prepare-clusters.ts";
@@ -29,6 +30,7 @@ const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];
 const namespace = "bench";
 const g = "stretchkafka.dev/v1alpha1";
+const remoteGroup = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };
 
 interface Claim extends KubeObject {
@@ -73,6 +75,8 @@ interface PathResult {
   newClaimReadySeconds: number;
   newClaimWatchEvents: number;
   newClaimCircuitOpened: boolean;
+  /** Seconds from the one more claim's apply to each step first seen (composite, managed resources, Ready). */
+  newClaimPhases: Record<string, number>;
   /** Crossplane's own counters (circuit_breaker_*_total): over the whole run, and while the one more claim came up. */
   breaker?: { all: BreakerCounts; newClaim: BreakerCounts };
   rssMiB: number;
@@ -96,10 +100,21 @@ async function load(
   /** Applies claims and resolves with each one's seconds from apply to Ready. */
   const measure = async (
     names: string[],
-  ): Promise<{ ready: Map<string, number>; circuitOpened: boolean }> => {
+  ): Promise<{
+    ready: Map<string, number>;
+    circuitOpened: boolean;
+    phases: Record<string, number>;
+  }> => {
     const applied = new Map<string, number>();
     const ready = new Map<string, number>();
     let circuitOpened = false;
+    // One claim: when each step of its way was first seen, in seconds from its apply.
+    const phases: Record<string, number> = {};
+    const seen = (phase: string, now: number): void => {
+      const at = applied.get(names[0] ?? "");
+      if (!(phase in phases) && at !== undefined)
+        phases[phase] = Number(((now - at) / 1000).toFixed(1));
+    };
     for (const n of names) {
       await central.apply(claim(n), fm);
       applied.set(n, performance.now());
@@ -133,6 +148,24 @@ async function load(
         const xr = xrName ? await central.find<Claim>(g, "XStretchKafka", xrName) : undefined;
         if (xr?.status?.conditions?.some((x) => x.reason === "WatchCircuitOpen"))
           circuitOpened = true;
+        if (xr && xrName) {
+          seen("composite", now);
+          const mrs = (
+            await Promise.all(
+              ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
+                async (k) =>
+                  (
+                    await central.list<Claim>(remoteGroup, k, {
+                      labelSelector: `${labels.crossplaneComposite}=${xrName}`,
+                    })
+                  ).items,
+              ),
+            )
+          ).flat();
+          if (mrs.length > 0) seen("first managed resource", now);
+          if (mrs.length > 0 && mrs.every(isReady)) seen("those managed resources Ready", now);
+          if (isReady(xr)) seen("composite Ready", now);
+        }
       }
       if (now - lastReport > 10_000) {
         log(`  ${String(ready.size)}/${String(names.length)} Ready`);
@@ -140,7 +173,7 @@ async function load(
       }
       await sleep(200);
     }
-    return { ready, circuitOpened };
+    return { ready, circuitOpened, phases };
   };
 
   const names = Array.from({ length: claims }, (_, i) => `k${String(i).padStart(3, "0")}`);
@@ -165,7 +198,7 @@ async function load(
     managedResources: (
       await Promise.all(
         ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
-          async (k) => (await central.list("remote.stretchkafka.dev/v1alpha1", k)).items.length,
+          async (k) => (await central.list(remoteGroup, k)).items.length,
         ),
       )
     ).reduce((a, b) => a + b, 0),
@@ -175,6 +208,7 @@ async function load(
     newClaimReadySeconds: Number((one.ready.get("newcomer") ?? NaN).toFixed(1)),
     newClaimWatchEvents: events.count(),
     newClaimCircuitOpened: one.circuitOpened,
+    newClaimPhases: one.phases,
     ...(atStart && beforeOne && atEnd
       ? {
           breaker: {
@@ -240,10 +274,18 @@ function report(r: PathResult): void {
   log(
     `  one new claim with ${String(r.claims)} in place: ${String(r.newClaimReadySeconds)} s, ${String(r.newClaimWatchEvents)} managed-resource watch events, circuit breaker ${r.newClaimCircuitOpened ? "OPENED" : "closed"}`,
   );
+  log(
+    `  its way: ${Object.entries(r.newClaimPhases)
+      .map(([k, v]) => `${k} at ${String(v)} s`)
+      .join(", ")}, claim Ready at ${String(r.newClaimReadySeconds)} s`,
+  );
   if (r.breaker) {
     const { all, newClaim } = r.breaker;
     log(
       `  Crossplane's breaker counters: ${String(all.opens)} opening(s), ${String(all.dropped)} events dropped over the run; ${String(newClaim.opens)} and ${String(newClaim.dropped)} while the one more claim came up`,
+    );
+    log(
+      `  while it came up Crossplane ran ${String(newClaim.xrReconciles)} XR reconciles and ${String(newClaim.functionRuns)} function calls; XRs waited ${String(newClaim.xrQueueSeconds)} s in its work queue`,
     );
   }
   log(

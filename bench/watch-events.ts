@@ -73,25 +73,39 @@ export function countEvents(
   };
 }
 
-/** Crossplane's own count of its XR circuit breakers' openings and of the events they took and dropped. */
+/**
+ * Crossplane's own counters: its XR circuit breakers' openings and the events
+ * they took and dropped, and what its composite controllers did (XR
+ * reconciles, function calls, seconds XRs waited in the work queue), which
+ * says whether a slow claim waited for Crossplane or for something it asked.
+ */
 export interface BreakerCounts {
   opens: number;
   allowed: number;
   dropped: number;
+  /** controller_runtime_reconcile_total of the composite/* controllers. */
+  xrReconciles: number;
+  /** function_run_function_request_total. */
+  functionRuns: number;
+  /** workqueue_queue_duration_seconds_sum of the composite/* queues: time XRs waited for a worker. */
+  xrQueueSeconds: number;
 }
 
-/** Reads Crossplane core's circuit_breaker_* counters (summed over controllers) from its /metrics. */
+/** Reads Crossplane core's counters (summed over controllers) from its /metrics. */
 export async function breakerCounts(metricsUrl: string): Promise<BreakerCounts> {
-  const text = await (await fetch(metricsUrl)).text();
-  const sum = (name: string, result?: string): number =>
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(30_000) })).text();
+  const sum = (name: string, label?: string): number =>
     text
       .split("\n")
-      .filter((l) => l.startsWith(`${name}{`) && (!result || l.includes(`result="${result}"`)))
+      .filter((l) => l.startsWith(`${name}{`) && (!label || l.includes(label)))
       .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
   return {
     opens: sum("circuit_breaker_opens_total"),
-    allowed: sum("circuit_breaker_events_total", "Allowed"),
-    dropped: sum("circuit_breaker_events_total", "Dropped"),
+    allowed: sum("circuit_breaker_events_total", 'result="Allowed"'),
+    dropped: sum("circuit_breaker_events_total", 'result="Dropped"'),
+    xrReconciles: sum("controller_runtime_reconcile_total", 'controller="composite/'),
+    functionRuns: sum("function_run_function_request_total"),
+    xrQueueSeconds: sum("workqueue_queue_duration_seconds_sum", 'name="composite/'),
   };
 }
 
@@ -101,5 +115,8 @@ export function breakerDelta(before: BreakerCounts, after: BreakerCounts): Break
     opens: after.opens - before.opens,
     allowed: after.allowed - before.allowed,
     dropped: after.dropped - before.dropped,
+    xrReconciles: after.xrReconciles - before.xrReconciles,
+    functionRuns: after.functionRuns - before.functionRuns,
+    xrQueueSeconds: Number((after.xrQueueSeconds - before.xrQueueSeconds).toFixed(1)),
   };
 }

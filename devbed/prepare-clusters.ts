@@ -68,9 +68,11 @@ export async function prepareClusters(
 }
 
 /**
- * A test bed ready for claims: every CRD (Crossplane's, ours centrally; MCS
- * and Strimzi everywhere), the Composition, the remote clusters registered.
- * The sandbox, the end-to-end tests and the e2e benchmark all start here.
+ * A test bed ready for claims: every CRD (Crossplane's and ours centrally,
+ * Strimzi's in the remote clusters, MCS everywhere), the Composition, the
+ * remote clusters registered. The sandbox, the end-to-end tests and the e2e
+ * benchmark all start here. The central cluster runs no Strimzi, and its
+ * KafkaTopic and KafkaUser there would share kind names with ours.
  */
 export async function prepareBed(
   bed: TestBed,
@@ -78,7 +80,7 @@ export async function prepareBed(
   o: { targetNamespace: string; report: (msg: string) => void },
 ): Promise<void> {
   o.report("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
-  await installCrds(bed.cluster("central").kubeConfig());
+  await installCrds(bed.cluster("central").kubeConfig(), { strimzi: false });
   await Promise.all(
     remotes.map((n) =>
       installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
