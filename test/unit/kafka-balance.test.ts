@@ -9,39 +9,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { planBalance, type BalancePlan } from "../../controller/kafka/balance.ts";
+import { placementView } from "./kafka-fixtures.ts";
 
-function view(
-  partitions: number[][],
-  brokers: number[],
-  clusterOf: (id: number) => string,
-  over: Partial<KafkaView> = {},
-): KafkaView {
-  return {
-    via: "b0:9091",
-    clusterId: "abc",
-    features: {},
-    brokers: brokers.map((id) => ({ id, rack: clusterOf(id), fenced: false })),
-    quorum: { leaderId: 10, leaderEpoch: 1, highWatermark: 0n, voters: [], observers: [] },
-    topics: [
-      {
-        name: "orders",
-        id: "",
-        internal: false,
-        minIsr: { value: 2, override: true },
-        throttled: false,
-        partitions: partitions.map((replicas, id) => ({
-          id,
-          leader: replicas[0] ?? -1,
-          replicas,
-          isr: replicas,
-          offline: [],
-        })),
-      },
-    ],
-    reassigning: [],
-    ...over,
-  };
-}
+const view = placementView;
 
 /** The replica lists after the plan. */
 function applied(v: KafkaView, plan: BalancePlan): number[][] {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
 import { clearThrottles, planDrain, throttleFor } from "../../controller/kafka/drain.ts";
+import { placementView } from "./kafka-fixtures.ts";
 
 // Two brokers per cluster: east 0,1; west 2,3; north 4,5.
 const cluster = (id: number): string => ["east", "west", "north"][Math.floor(id / 2)] ?? "";
@@ -15,31 +16,7 @@ function view(
   over: Partial<KafkaView> = {},
   brokers = [0, 1, 2, 3, 4, 5],
 ): KafkaView {
-  return {
-    via: "b0:9091",
-    clusterId: "abc",
-    features: {},
-    brokers: brokers.map((id) => ({ id, rack: cluster(id), fenced: false })),
-    quorum: { leaderId: 10, leaderEpoch: 1, highWatermark: 0n, voters: [], observers: [] },
-    topics: [
-      {
-        name: "orders",
-        id: "",
-        internal: false,
-        minIsr: { value: 2, override: true },
-        throttled: false,
-        partitions: partitions.map((replicas, id) => ({
-          id,
-          leader: replicas[0] ?? -1,
-          replicas,
-          isr: replicas,
-          offline: [],
-        })),
-      },
-    ],
-    reassigning: [],
-    ...over,
-  };
+  return placementView(partitions, brokers, cluster, over);
 }
 
 test("a leaving broker's replicas go to the other broker of its cluster, in place", () => {

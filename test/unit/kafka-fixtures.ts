@@ -66,3 +66,41 @@ export function threeBrokerView(
     ...over,
   };
 }
+
+/**
+ * Brokers with their racks and one topic `orders` (min.insync.replicas 2)
+ * whose partition i has replicas `partitions[i]`, led by the first, all in
+ * sync: the layout the placement planners (drain, balance) start from.
+ */
+export function placementView(
+  partitions: number[][],
+  brokers: number[],
+  rackOf: (id: number) => string,
+  over: Partial<KafkaView> = {},
+): KafkaView {
+  return {
+    via: "b0:9091",
+    clusterId: "abc",
+    features: {},
+    brokers: brokers.map((id) => ({ id, rack: rackOf(id), fenced: false })),
+    quorum: { leaderId: 10, leaderEpoch: 1, highWatermark: 0n, voters: [], observers: [] },
+    topics: [
+      {
+        name: "orders",
+        id: "",
+        internal: false,
+        minIsr: { value: 2, override: true },
+        throttled: false,
+        partitions: partitions.map((replicas, id) => ({
+          id,
+          leader: replicas[0] ?? -1,
+          replicas,
+          isr: replicas,
+          offline: [],
+        })),
+      },
+    ],
+    reassigning: [],
+    ...over,
+  };
+}
