@@ -26,6 +26,24 @@ export interface PartitionFixture {
   isr?: number[];
 }
 
+/** Topic `orders`, min.insync.replicas 2 set on it, with these partitions. */
+function ordersTopic(partitions: PartitionFixture[]): KafkaView["topics"][number] {
+  return {
+    name: "orders",
+    id: "",
+    internal: false,
+    minIsr: { value: 2, override: true },
+    throttled: false,
+    partitions: partitions.map((p, id) => ({
+      id,
+      leader: p.leader,
+      replicas: p.replicas,
+      isr: p.isr ?? p.replicas,
+      offline: [],
+    })),
+  };
+}
+
 /**
  * Brokers 0, 1, 2 (each its own rack), controllers 10 (leader), 11, 12 all
  * caught up, and one topic `orders` with min.insync.replicas 2.
@@ -46,22 +64,7 @@ export function threeBrokerView(
       voters: [quorumReplica(10), quorumReplica(11), quorumReplica(12)],
       observers: [],
     },
-    topics: [
-      {
-        name: "orders",
-        id: "",
-        internal: false,
-        minIsr: { value: 2, override: true },
-        throttled: false,
-        partitions: partitions.map((p, id) => ({
-          id,
-          leader: p.leader,
-          replicas: p.replicas,
-          isr: p.isr ?? p.replicas,
-          offline: [],
-        })),
-      },
-    ],
+    topics: [ordersTopic(partitions)],
     reassigning: [],
     ...over,
   };
@@ -84,22 +87,7 @@ export function placementView(
     features: {},
     brokers: brokers.map((id) => ({ id, rack: rackOf(id), fenced: false })),
     quorum: { leaderId: 10, leaderEpoch: 1, highWatermark: 0n, voters: [], observers: [] },
-    topics: [
-      {
-        name: "orders",
-        id: "",
-        internal: false,
-        minIsr: { value: 2, override: true },
-        throttled: false,
-        partitions: partitions.map((replicas, id) => ({
-          id,
-          leader: replicas[0] ?? -1,
-          replicas,
-          isr: replicas,
-          offline: [],
-        })),
-      },
-    ],
+    topics: [ordersTopic(partitions.map((replicas) => ({ replicas, leader: replicas[0] ?? -1 })))],
     reassigning: [],
     ...over,
   };
