@@ -87,6 +87,47 @@ const log = (m: string): void => {
 };
 
 /** Applies `claims` claims, then one more; measures as the header says. */
+/**
+ * Waits until no composite and no managed resource has been written for
+ * `quietSeconds` (their newest resourceVersion unchanged, read as metadata),
+ * at most `maxSeconds`; resolves with the seconds it waited.
+ */
+async function quiet(
+  central: DynamicClient,
+  quietSeconds: number,
+  maxSeconds: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const newest = async (): Promise<number> => {
+    let max = 0;
+    for (const [apiVersion, kind] of [
+      [g, "XStretchKafka"],
+      ...[
+        "RemoteConfigMap",
+        "RemoteSecret",
+        "RemoteStrimziPodSet",
+        "RemoteService",
+        "RemoteKafka",
+      ].map((k) => [remoteGroup, k] as const),
+    ] as const) {
+      const list = await central.list(apiVersion, kind, { metadataOnly: true });
+      for (const o of list.items) max = Math.max(max, Number(o.metadata.resourceVersion ?? 0));
+    }
+    return max;
+  };
+  let last = await newest();
+  let since = performance.now();
+  while ((performance.now() - t0) / 1000 < maxSeconds) {
+    await sleep(3000);
+    const now = await newest().catch(() => last + 1);
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if ((performance.now() - since) / 1000 >= quietSeconds) break;
+  }
+  return Math.round((performance.now() - t0) / 1000);
+}
+
 async function load(
   path: PathResult["path"],
   central: DynamicClient,
@@ -181,8 +222,10 @@ async function load(
   const t0 = performance.now();
   const { ready: perClaim } = await measure(names);
   const allReadySeconds = (performance.now() - t0) / 1000;
-  // Let the first wave settle before the single claim, as an operator's cluster would be.
-  await sleep(5000);
+  // The fleet in place is a settled one, as an operator's cluster would be:
+  // the composer's last passes after Ready are not the newcomer's to wait for.
+  const settled = await quiet(central, 15, 600);
+  log(`${path}: settled ${String(settled)} s after the last Ready (nothing written for 15 s)`);
   log(`${path}: one more claim, with the others in place`);
   const events = countEvents(client, "newcomer");
   await sleep(500);
