@@ -86,7 +86,6 @@ const log = (m: string): void => {
   console.log(m);
 };
 
-/** Applies `claims` claims, then one more; measures as the header says. */
 /**
  * Waits until no composite and no managed resource has been written for
  * `quietSeconds` (their newest resourceVersion unchanged, read as metadata),
@@ -128,6 +127,7 @@ async function quiet(
   return Math.round((performance.now() - t0) / 1000);
 }
 
+/** Applies `claims` claims, then one more; measures as the header says. */
 async function load(
   path: PathResult["path"],
   central: DynamicClient,
