@@ -41,6 +41,7 @@ async function run(
   readySeconds: number;
   events: number;
   compositeEvents: number;
+  byKind: Record<string, Record<string, number>>;
   circuitOpened: boolean;
 }> {
   await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
@@ -70,6 +71,7 @@ async function run(
     readySeconds: Number(readySeconds.toFixed(1)),
     events: events.count(),
     compositeEvents: events.composite(),
+    byKind: events.byKind(),
     circuitOpened,
   };
 }
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
     ratio: Number(ratio.toFixed(2)),
     watchEventsPerClaim: xp.events,
     compositeWatchEvents: xp.compositeEvents,
+    watchEventsByKind: xp.byKind,
     circuitBreakerOpened: xp.circuitOpened,
     circuitBreaker: breaker,
   };
@@ -135,6 +138,17 @@ async function main(): Promise<void> {
   );
   log(
     `  Crossplane's breaker counters: ${String(breaker.opens)} opening(s), ${String(breaker.allowed)} events taken, ${String(breaker.dropped)} dropped`,
+  );
+  log(
+    `  watch events by kind: ${Object.entries(xp.byKind)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(
+        ([kind, types]) =>
+          `${kind} ${Object.entries(types)
+            .map(([t, n]) => `${t.toLowerCase()} ${String(n)}`)
+            .join("/")}`,
+      )
+      .join(", ")}`,
   );
   mkdirSync("bench-results", { recursive: true });
   writeFileSync("bench-results/crossplane.json", JSON.stringify(result, null, 2) + "\n");

@@ -13,9 +13,17 @@ import { kinds } from "../controller/provider/kinds.ts";
 export function countEvents(
   kubeconfig: () => DynamicClient,
   claim: string,
-): { count: () => number; composite: () => number; errors: () => string[]; stop: () => void } {
+): {
+  count: () => number;
+  composite: () => number;
+  byKind: () => Record<string, Record<string, number>>;
+  errors: () => string[];
+  stop: () => void;
+} {
   const ac = new AbortController();
   let n = 0;
+  // Events by managed-resource kind and type (ADDED, MODIFIED, DELETED): where the count comes from.
+  const kindCounts: Record<string, Record<string, number>> = {};
   let xr = 0;
   const errors: string[] = [];
   // A watch refused before it saw anything (429 while Crossplane has just
@@ -24,7 +32,7 @@ export function countEvents(
   const watchKind = async (
     k: { apiVersion: string; kind: string },
     selector: string,
-    seenOne: () => void,
+    seenOne: (type: string) => void,
   ): Promise<void> => {
     for (;;) {
       let seen = 0;
@@ -39,7 +47,7 @@ export function countEvents(
           onEvent: (e) => {
             if (e.type === "BOOKMARK") return;
             seen++;
-            seenOne();
+            seenOne(e.type);
           },
         });
         return;
@@ -55,7 +63,12 @@ export function countEvents(
       }
     }
   };
-  for (const k of kinds) void watchKind(k, `${labels.cluster}=${claim}`, () => n++);
+  for (const k of kinds)
+    void watchKind(k, `${labels.cluster}=${claim}`, (type) => {
+      n++;
+      const c = (kindCounts[k.kind] ??= {});
+      c[type] = (c[type] ?? 0) + 1;
+    });
   void watchKind(
     { apiVersion: groups.composite, kind: "XStretchKafka" },
     `${labels.claimName}=${claim}`,
@@ -65,6 +78,7 @@ export function countEvents(
     count: () => n,
     /** The composite's own watch events (its creation and each write of it). */
     composite: () => xr,
+    byKind: () => kindCounts,
     /** Watches that ended before stop(): the count is short by what they missed. */
     errors: () => errors,
     stop: () => {
