@@ -307,7 +307,11 @@ function tail(path: string, lines = 30): string {
   }
 }
 
-async function stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+/** Signals a child process and waits for it to exit, SIGKILL after 15 s. */
+export async function stopProcess(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) =>
     child.once("exit", () => {

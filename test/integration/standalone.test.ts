@@ -17,15 +17,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import {
-  copyFileSync,
-  createWriteStream,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +43,7 @@ import {
   type PolicyRule,
 } from "../../devbed/audit.ts";
 import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
+import { compileController } from "../../devbed/compile.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { readYamlDocuments } from "../../devbed/external-crds.ts";
 import { installCrds, waitEstablished } from "../../devbed/install.ts";
@@ -92,20 +85,6 @@ interface Deployment extends KubeObject {
 
 interface Claim extends KubeObject {
   status?: { conditions?: { type: string; status: string; message?: string }[] };
-}
-
-/** The compiled controller as the image holds it: JavaScript, package.json and node_modules side by side. */
-async function compileController(dir: string): Promise<string> {
-  await run(
-    join(root, "node_modules", ".bin", "tsc"),
-    ["-p", "tsconfig.build.json", "--outDir", dir],
-    {
-      cwd: root,
-    },
-  );
-  copyFileSync(join(root, "package.json"), join(dir, "package.json"));
-  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-  return join(dir, "controller", "cli", "main.js");
 }
 
 /** Server-side apply of every document, strict about unknown fields: the CRDs first, Established, then the rest. */
