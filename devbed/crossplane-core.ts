@@ -24,7 +24,7 @@ import { registerCluster } from "../controller/register.ts";
 import { installedName, packages, version, type PackageKind } from "../package/contents.ts";
 import { buildPackages } from "./packages.ts";
 import { crankBinary, crossplaneCoreBinary, registryBinary } from "./build.ts";
-import { freePort, startTestBed, type TestBed, type TestCluster } from "./clusters.ts";
+import { freePort, startTestBed, stopProcess, type TestBed, type TestCluster } from "./clusters.ts";
 import { installCrds } from "./install.ts";
 import { cliArgs, serverCa, testLogger } from "./provider-bed.ts";
 import { crossplaneLeaf, writeTlsDir, type Pem } from "./crossplane-tls.ts";
@@ -34,20 +34,6 @@ import { run, RunError } from "./run.ts";
 
 export const crossplaneNamespace = "crossplane-system";
 const fm = { fieldManager: "test-bed-package-runtime" };
-
-/** Waits for a child process to exit, killing it first. */
-async function stopProcess(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => {
-    p.once("exit", () => {
-      resolve();
-    });
-  });
-  p.kill(signal);
-  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** Starts `cmd`, its output appended to `logFile`. */
 function startLogged(
