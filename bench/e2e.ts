@@ -31,6 +31,8 @@ const remoteNames = ["east", "west", "north"];
 const namespace = "bench";
 const g = "stretchkafka.dev/v1alpha1";
 const remoteGroup = "remote.stretchkafka.dev/v1alpha1";
+/** The managed-resource kinds a claim has most of, counted and watched by this benchmark. */
+const mainKinds = ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"];
 const fm = { fieldManager: "bench" };
 
 interface Claim extends KubeObject {
@@ -101,13 +103,7 @@ async function quiet(
     let max = 0;
     for (const [apiVersion, kind] of [
       [g, "XStretchKafka"],
-      ...[
-        "RemoteConfigMap",
-        "RemoteSecret",
-        "RemoteStrimziPodSet",
-        "RemoteService",
-        "RemoteKafka",
-      ].map((k) => [remoteGroup, k] as const),
+      ...[...mainKinds, "RemoteKafka"].map((k) => [remoteGroup, k] as const),
     ] as const) {
       const list = await central.list(apiVersion, kind, { metadataOnly: true });
       for (const o of list.items) max = Math.max(max, Number(o.metadata.resourceVersion ?? 0));
@@ -193,7 +189,7 @@ async function load(
           seen("composite", now);
           const mrs = (
             await Promise.all(
-              ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
+              mainKinds.map(
                 async (k) =>
                   (
                     await central.list<Claim>(remoteGroup, k, {
@@ -240,9 +236,7 @@ async function load(
     claims,
     managedResources: (
       await Promise.all(
-        ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"].map(
-          async (k) => (await central.list(remoteGroup, k)).items.length,
-        ),
+        mainKinds.map(async (k) => (await central.list(remoteGroup, k)).items.length),
       )
     ).reduce((a, b) => a + b, 0),
     allReadySeconds: Number(allReadySeconds.toFixed(1)),

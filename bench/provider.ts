@@ -22,6 +22,7 @@ import type { KubeObject } from "../controller/kube/dynamic.ts";
 import { freePort, stopProcess } from "../devbed/clusters.ts";
 import { compileController } from "../devbed/compile.ts";
 import { providerBed } from "../devbed/provider-bed.ts";
+import { sumMetric } from "./watch-events.ts";
 
 const total = Number(process.env["TOTAL"] ?? 1000);
 const clusters = ["c1", "c2", "c3"];
@@ -30,26 +31,12 @@ const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };
 const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };
 
-/** Sums the samples of a metric in Prometheus text whose labels include every `match`. */
-function sample(text: string, name: string, match: string[] = []): number {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) && match.every((m) => l.includes(m)))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-}
-
 /** Requests the provider made, reads and writes (watches excluded), from its /metrics. */
 function requestCounts(text: string): { reads: number; writes: number } {
-  const lines = text.split("\n").filter((l) => l.startsWith("stretchkafka_kube_requests_total{"));
-  let reads = 0;
-  let writes = 0;
-  for (const l of lines) {
-    if (l.includes('verb="WATCH"')) continue;
-    const v = Number(l.slice(l.lastIndexOf(" ") + 1));
-    if (l.includes('verb="GET"')) reads += v;
-    else writes += v;
-  }
-  return { reads, writes };
+  const name = "stretchkafka_kube_requests_total";
+  const reads = sumMetric(text, name, ['verb="GET"']);
+  const watches = sumMetric(text, name, ['verb="WATCH"']);
+  return { reads, writes: sumMetric(text, name) - reads - watches };
 }
 
 /** A process's resident memory (MiB) and CPU seconds (user + system), from /proc. */
@@ -162,7 +149,7 @@ async function main(): Promise<void> {
             `the provider exited (${String(provider.exitCode)}): see ${work}/provider.log`,
           );
         text = await metrics().catch(() => "");
-        ready = sample(text, "stretchkafka_managed_resources", ['ready="True"']);
+        ready = sumMetric(text, "stretchkafka_managed_resources", ['ready="True"']);
         if (performance.now() - started > 900_000)
           throw new Error(`only ${String(ready)} of ${String(total)} Ready after 900 s`);
       }

@@ -105,14 +105,18 @@ export interface BreakerCounts {
   xrQueueSeconds: number;
 }
 
+/** Sums the samples of a metric in Prometheus text format whose labels include every one of `match`. */
+export function sumMetric(text: string, name: string, match: string[] = []): number {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name}{`) && match.every((m) => l.includes(m)))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+}
+
 /** Reads Crossplane core's counters (summed over controllers) from its /metrics. */
 export async function breakerCounts(metricsUrl: string): Promise<BreakerCounts> {
   const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(30_000) })).text();
-  const sum = (name: string, label?: string): number =>
-    text
-      .split("\n")
-      .filter((l) => l.startsWith(`${name}{`) && (!label || l.includes(label)))
-      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+  const sum = (name: string, label?: string): number => sumMetric(text, name, label ? [label] : []);
   return {
     opens: sum("circuit_breaker_opens_total"),
     allowed: sum("circuit_breaker_events_total", 'result="Allowed"'),
