@@ -72,7 +72,7 @@ export interface BalancePlan {
   unknownSizes: number;
   before: BalanceFigures;
   after: BalanceFigures;
-  /** Within one replica and one preferred leader per broker, no placement violation. */
+  /** Replica counts within one inside each cluster, preferred leaders within one over all brokers, no placement violation. */
   balanced: boolean;
 }
 
@@ -80,30 +80,39 @@ type Assignment = Map<string, number[]>;
 
 const key = (topic: string, partition: number): string => `${topic}/${partition}`;
 
+/** Replicas, preferred leaders and bytes (unknown sizes as 0) per broker of `brokers`. */
+function tally(
+  a: Assignment,
+  brokers: number[],
+  sizes: ReadonlyMap<string, number> | undefined,
+): { replicas: Map<number, number>; leaders: Map<number, number>; bytes: Map<number, number> } {
+  const replicas = new Map(brokers.map((b) => [b, 0]));
+  const leaders = new Map(brokers.map((b) => [b, 0]));
+  const bytes = new Map(brokers.map((b) => [b, 0]));
+  for (const [k, rs] of a) {
+    for (const r of rs) {
+      if (!replicas.has(r)) continue;
+      replicas.set(r, (replicas.get(r) ?? 0) + 1);
+      bytes.set(r, (bytes.get(r) ?? 0) + (sizes?.get(k) ?? 0));
+    }
+    const lead = rs[0];
+    if (lead !== undefined && leaders.has(lead)) leaders.set(lead, (leaders.get(lead) ?? 0) + 1);
+  }
+  return { replicas, leaders, bytes };
+}
+
 function figures(
   a: Assignment,
   brokers: number[],
   clusterOf: (id: number) => string | undefined,
   sizes: ReadonlyMap<string, number> | undefined,
 ): BalanceFigures {
-  const replicas = new Map(brokers.map((b) => [b, 0]));
-  const leaders = new Map(brokers.map((b) => [b, 0]));
-  const bytes = new Map(brokers.map((b) => [b, 0]));
-  let sizesKnown = sizes !== undefined;
-  let placementViolations = 0;
+  const { replicas, leaders, bytes } = tally(a, brokers, sizes);
+  const sizesKnown = sizes !== undefined && [...a.keys()].every((k) => sizes.has(k));
   const clusters = new Set(brokers.map(clusterOf));
-  for (const [k, rs] of a) {
-    const size = sizes?.get(k);
-    if (size === undefined) sizesKnown = false;
-    for (const r of rs) {
-      if (!replicas.has(r)) continue;
-      replicas.set(r, (replicas.get(r) ?? 0) + 1);
-      bytes.set(r, (bytes.get(r) ?? 0) + (size ?? 0));
-    }
-    const lead = rs[0];
-    if (lead !== undefined && leaders.has(lead)) leaders.set(lead, (leaders.get(lead) ?? 0) + 1);
-    if (violates(rs, clusters, clusterOf)) placementViolations++;
-  }
+  const placementViolations = [...a.values()].filter((rs) =>
+    violates(rs, clusters, clusterOf),
+  ).length;
   const spread = (m: Map<number, number>): number =>
     m.size === 0 ? 0 : Math.max(...m.values()) - Math.min(...m.values());
   const clusterSpread = (m: Map<number, number>): number =>
@@ -147,14 +156,7 @@ export function planBalance(input: BalanceInput): BalancePlan {
   const maxDataMoves = input.maxDataMoves ?? Infinity;
   const touched = new Set<string>();
 
-  const load = new Map(brokers.map((b) => [b, 0]));
-  const bytes = new Map(brokers.map((b) => [b, 0]));
-  for (const [k, rs] of after)
-    for (const r of rs)
-      if (load.has(r)) {
-        load.set(r, (load.get(r) ?? 0) + 1);
-        bytes.set(r, (bytes.get(r) ?? 0) + (sizes?.get(k) ?? 0));
-      }
+  const { replicas: load, bytes } = tally(after, brokers, sizes);
   const movable = (k: string): boolean =>
     !busy.has(k) && (touched.has(k) || touched.size < maxDataMoves);
   /** Whether moving partition k's replica from `from` to `to` keeps one replica per cluster. */
@@ -224,11 +226,7 @@ export function planBalance(input: BalanceInput): BalancePlan {
   }
 
   // 3. Preferred leaders: a list starts with its least-leading replica when that evens things out.
-  const leads = new Map(brokers.map((b) => [b, 0]));
-  for (const rs of after.values()) {
-    const first = rs[0];
-    if (first !== undefined && leads.has(first)) leads.set(first, (leads.get(first) ?? 0) + 1);
-  }
+  const leads = tally(after, brokers, sizes).leaders;
   for (let changed = true; changed;) {
     changed = false;
     for (const [k, rs] of after) {
