@@ -3,7 +3,7 @@
  * nodes to 7 clusters × 300 nodes each. Prints the figures and writes
  * bench-results/function.json.
  *
- * The function runs as its image does (the compiled CLI, `node
+ * The function runs as its image does (the built CLI, `node
  * dist/js/controller/cli/main.js function`); the caller is fncall
  * (devbed/crank/fncall), a Go program calling it with grpc-go as Crossplane's
  * function runner does. Two figures per size: a request the function has not
@@ -26,6 +26,7 @@ import { crossplaneMaxResponseBytes } from "../functions/server.ts";
 import { fncallBinary } from "../devbed/build.ts";
 import { freePort } from "../devbed/clusters.ts";
 import { run } from "../devbed/run.ts";
+import { buildController } from "../package/build.ts";
 import type { StretchKafkaSpec } from "../apis/index.ts";
 
 interface Case {
@@ -112,14 +113,14 @@ async function main(): Promise<void> {
     console.error(msg);
   };
   const caller = (await fncallBinary(log)).path;
-  log("compiling the CLI as the images run it (npm run build)");
-  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root });
+  log("building the CLI as the images run it (npm run build)");
+  const { entry } = await buildController(join(root, "dist", "js"));
 
   const port = await freePort();
   const fn = spawn(
     process.execPath,
     [
-      join(root, "dist/js/controller/cli/main.js"),
+      entry,
       "function",
       "--insecure",
       "--address",

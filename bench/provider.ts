@@ -1,8 +1,9 @@
 /**
  * `npm run bench:provider`: managed resources (1,000 by default, `TOTAL` to
  * change) over 3 remote clusters (real API servers of the test bed), served by
- * the provider run as users run it: the compiled entry point the image runs
- * (`node controller/cli/main.js provider`), in a process of its own, as one
+ * the provider run as users run it: the built entry point the image runs, with
+ * the image's Node.js flags and environment (`node --max-semi-space-size=4
+ * controller/cli/main.js provider`), in a process of its own, as one
  * replica (`--no-leader-elect`: the Lease's renewals, a read and an update
  * every 2 s, would otherwise be all the steady state shows). Measures the time until all are Ready, API requests per
  * managed resource and during 60 s of steady state (from the provider's own
@@ -13,15 +14,15 @@
  * Targets: all Ready within 30 s on 2 cores at 1,000, 0 writes and 0 reads in
  * steady state, at most 150 MiB resident at 1,000 (600 MiB at 10,000).
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../controller/kube/dynamic.ts";
 import { freePort, stopProcess } from "../devbed/clusters.ts";
-import { compileController } from "../devbed/compile.ts";
+import { buildController } from "../package/build.ts";
 import { providerBed } from "../devbed/provider-bed.ts";
+import { requestCounts, startCli, usage } from "./processes.ts";
 import { sumMetric } from "./watch-events.ts";
 
 const total = Number(process.env["TOTAL"] ?? 1000);
@@ -30,25 +31,6 @@ const steadySeconds = Number(process.env["STEADY_SECONDS"] ?? 60);
 const group = "remote.stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };
 const labels = { "app.kubernetes.io/managed-by": "stretch-kafka" };
-
-/** Requests the provider made, reads and writes (watches excluded), from its /metrics. */
-function requestCounts(text: string): { reads: number; writes: number } {
-  const name = "stretchkafka_kube_requests_total";
-  const reads = sumMetric(text, name, ['verb="GET"']);
-  const watches = sumMetric(text, name, ['verb="WATCH"']);
-  return { reads, writes: sumMetric(text, name) - reads - watches };
-}
-
-/** A process's resident memory (MiB) and CPU seconds (user + system), from /proc. */
-function usage(pid: number): { rssMiB: number; cpuSeconds: number } {
-  const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  // Fields 14 and 15 of /proc/PID/stat, after the command in parentheses; in clock ticks (100/s on Linux).
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssMiB: rssKiB / 1024, cpuSeconds: ticks / 100 };
-}
 
 function managedResources(): KubeObject[] {
   const out: KubeObject[] = [];
@@ -99,9 +81,9 @@ async function main(): Promise<void> {
   const log = (m: string): void => {
     console.log(m);
   };
-  log("compiling the controller as the image holds it");
+  log("building the controller as the image holds it");
   const work = mkdtempSync(join(tmpdir(), "bench-provider-"));
-  const cli = await compileController(join(work, "app"));
+  const cli = (await buildController(join(work, "app"))).entry;
   log("starting a central and three remote API servers");
   const pb = await providerBed({ remotes: clusters });
   try {
@@ -112,12 +94,14 @@ async function main(): Promise<void> {
       await Promise.all(mrs.slice(i, i + 20).map((m) => central.apply(m, fm)));
 
     const port = await freePort();
-    const out = createWriteStream(join(work, "provider.log"));
     const started = performance.now();
-    const provider = spawn(
-      process.execPath,
+    const {
+      process: provider,
+      pid,
+      metrics,
+    } = startCli(
+      cli,
       [
-        cli,
         "provider",
         `--kubeconfig=${pb.bed.cluster("central").kubeconfigPath}`,
         `--http-address=127.0.0.1:${String(port)}`,
@@ -128,17 +112,9 @@ async function main(): Promise<void> {
         // with leader election the Lease adds a read and an update every 2 s.
         "--no-leader-elect",
       ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "" } },
+      port,
+      join(work, "provider.log"),
     );
-    provider.stdout.pipe(out);
-    provider.stderr.pipe(out);
-    const pid = provider.pid ?? 0;
-    const metrics = async (): Promise<string> => {
-      const r = await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
-        signal: AbortSignal.timeout(30_000),
-      });
-      return r.text();
-    };
     try {
       let ready = 0;
       let text = "";

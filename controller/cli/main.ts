@@ -2,27 +2,19 @@
 /** The `stretch-kafka` command. */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { parseAllDocuments } from "yaml";
-import { compose } from "../../functions/stretch-kafka/compose.ts";
-import { render, toYamlStream, type KubeObject } from "../../functions/render.ts";
-import { serve } from "../../functions/server.ts";
+import type { KubeObject } from "../../functions/render.ts";
 import { describeError } from "../kube/errors.ts";
-import { newLogger } from "../log.ts";
-import { KubeConfig } from "@kubernetes/client-node";
-import { overGrpc, type FunctionRunner } from "../engine/pipeline.ts";
-import { kubeconfigCa, registerCluster } from "../register.ts";
-import { startController } from "./controller.ts";
-import { claimStatus } from "./status.ts";
 import { DynamicClient } from "../kube/dynamic.ts";
-import { Provider } from "../provider/provider.ts";
 import { defaultQueueOptions } from "../runtime/workqueue.ts";
-import { serveHttp } from "../http.ts";
-import { Metrics } from "../metrics.ts";
-import { LeaderElector } from "../runtime/leader.ts";
-import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
+import { loadKubeConfig } from "./kubeconfig.ts";
+import type { RuntimeOptions } from "./run.ts";
 
-function readObjects(file: string): KubeObject[] {
+// Each command loads what it runs when it runs (import() in its action): a
+// provider never loads the function server or the engine, a function never
+// loads the provider (ADR 0022).
+
+async function readObjects(file: string): Promise<KubeObject[]> {
+  const { parseAllDocuments } = await import("yaml");
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -56,11 +48,12 @@ program
     "--required-resources <file>",
     "objects the function may ask for (the clusters' ProviderConfigs), like crossplane render's flag",
   )
-  .action((file: string, o: { observed?: string; requiredResources?: string }) => {
-    const [xr] = readObjects(file);
+  .action(async (file: string, o: { observed?: string; requiredResources?: string }) => {
+    const { render, toYamlStream } = await import("../../functions/render.ts");
+    const [xr] = await readObjects(file);
     if (!xr) throw new Error(`${file} holds no object`);
-    const observed = o.observed ? readObjects(o.observed) : [];
-    const required = o.requiredResources ? readObjects(o.requiredResources) : [];
+    const observed = o.observed ? await readObjects(o.observed) : [];
+    const required = o.requiredResources ? await readObjects(o.requiredResources) : [];
     try {
       process.stdout.write(toYamlStream(render(xr, observed, required)));
     } catch (err) {
@@ -104,6 +97,9 @@ program
       maxResponseMib: string;
       debug?: boolean;
     }) => {
+      const { newLogger } = await import("../log.ts");
+      const { serve } = await import("../../functions/server.ts");
+      const { compose } = await import("../../functions/stretch-kafka/compose.ts");
       const log = newLogger({ name: "function-stretch-kafka", level: o.debug ? "debug" : "info" });
       const served = await serve(
         compose,
@@ -167,6 +163,7 @@ runtimeOptions(
     .command("provider")
     .description("run the provider: materialize managed resources in the remote clusters"),
 ).action(async (o: RuntimeOptions) => {
+  const { runController } = await import("./run.ts");
   await runController(o, false);
 });
 
@@ -188,7 +185,9 @@ runtimeOptions(
     "client certificate for the functions (tls.crt, tls.key, ca.crt); plain text without it",
   )
   .action(async (o: RuntimeOptions & { function: string[]; functionTlsCertsDir?: string }) => {
-    const functions = new Map<string, FunctionRunner>();
+    const { overGrpc } = await import("../engine/pipeline.ts");
+    const { runController } = await import("./run.ts");
+    const functions = new Map<string, ReturnType<typeof overGrpc>>();
     for (const f of o.function) {
       const [name, address] = f.split("=", 2);
       if (!name || !address)
@@ -239,6 +238,7 @@ program
         server?: string;
       },
     ) => {
+      const { kubeconfigCa, registerCluster } = await import("../register.ts");
       const remoteKc = loadKubeConfig(o.remoteKubeconfig);
       const cluster = remoteKc.getCurrentCluster();
       if (!cluster) throw new Error(`${o.remoteKubeconfig} has no current cluster`);
@@ -282,6 +282,7 @@ program
     "kubeconfig of the central cluster (default: $KUBECONFIG or ~/.kube/config)",
   )
   .action(async (name: string, o: { namespace: string; kubeconfig?: string }) => {
+    const { claimStatus } = await import("./status.ts");
     const central = new DynamicClient(loadKubeConfig(o.kubeconfig));
     try {
       console.log(await claimStatus(central, name, o.namespace));
@@ -290,127 +291,10 @@ program
     }
   });
 
-function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
-}
-
-interface RuntimeOptions {
-  kubeconfig?: string;
-  namespace: string;
-  concurrency: string;
-  logLevel: string;
-  httpAddress: string;
-  leaderElect: boolean;
-  leaseDurationSeconds: string;
-  renewDeadlineSeconds: string;
-  retryPeriodSeconds: string;
-  kafkaAdminIntervalSeconds: string;
-  kafkaAdminConcurrency: string;
-  kafkaAdmin: boolean;
-}
-
-function positive(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new Error(`--${name} must be a positive number, not ${value}`);
-  return n;
-}
-
 function nonNegative(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be 0 or more, not ${value}`);
   return n;
-}
-
-/** The provider alone, or with the composition engine (the standalone controller). */
-async function runController(
-  o: RuntimeOptions,
-  withEngine: boolean,
-  functions: ReadonlyMap<string, FunctionRunner> = new Map(),
-): Promise<void> {
-  const concurrency = Number(o.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`--concurrency must be a positive integer, not ${o.concurrency}`);
-  }
-  const role = withEngine ? "controller" : "provider";
-  const log = newLogger({ name: `stretch-kafka-${role}`, level: o.logLevel });
-  const metrics = new Metrics();
-  const central = new DynamicClient(loadKubeConfig(o.kubeconfig), {
-    userAgent: `stretch-kafka-${role}`,
-    onRequest: metrics.requestHook("central"),
-  });
-  const queue = { ...defaultQueueOptions, concurrency };
-  const elector = o.leaderElect
-    ? new LeaderElector(
-        central,
-        {
-          namespace: o.namespace,
-          name: `stretch-kafka-${role}`,
-          identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
-          leaseDurationSeconds: positive("lease-duration-seconds", o.leaseDurationSeconds),
-          renewDeadlineSeconds: positive("renew-deadline-seconds", o.renewDeadlineSeconds),
-          retryPeriodSeconds: positive("retry-period-seconds", o.retryPeriodSeconds),
-        },
-        log,
-      )
-    : undefined;
-  const state: { running?: { synced: boolean; provider: Provider; stop(): Promise<void> } } = {};
-  const http = await serveHttp(o.httpAddress, metrics, {
-    // A standby is ready: it is doing its job, which is waiting.
-    ready: () => (state.running ? state.running.synced : elector !== undefined),
-    beforeScrape: () => {
-      state.running?.provider.observeState();
-    },
-  });
-  const stopping = new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  const kafka = o.kafkaAdmin
-    ? {
-        intervalMs: positive("kafka-admin-interval-seconds", o.kafkaAdminIntervalSeconds) * 1000,
-        concurrency: Math.round(positive("kafka-admin-concurrency", o.kafkaAdminConcurrency)),
-      }
-    : (false as const);
-  const lead = async (): Promise<void> => {
-    if (withEngine) {
-      state.running = await startController(central, log, {
-        namespace: o.namespace,
-        queue,
-        functions,
-        metrics,
-        kafka,
-      });
-    } else {
-      const provider = new Provider(central, log, queue, o.namespace, metrics, undefined, kafka);
-      await provider.start();
-      state.running = {
-        provider,
-        get synced() {
-          return provider.synced;
-        },
-        stop: () => provider.stop(),
-      };
-    }
-  };
-  if (elector) {
-    void elector.run(lead, () => {
-      // Another replica may be acting already: stop at once, restart as a candidate.
-      log.error("leadership lost; exiting");
-      process.exit(1);
-    });
-  } else {
-    await lead();
-  }
-  await stopping;
-  log.info("stopping: letting reconciles in flight finish");
-  await state.running?.stop();
-  await elector?.stop();
-  await central.close();
-  http.close();
 }
 
 // A reader that stops early (`| head`) is not an error.

@@ -28,6 +28,7 @@ import { crankBinary } from "../../devbed/build.ts";
 import { readYamlDocuments } from "../../devbed/external-crds.ts";
 import { ourCrdFiles, ourXrdFile } from "../../devbed/install.ts";
 import { run } from "../../devbed/run.ts";
+import { buildController, imageEntrypoint } from "../../package/build.ts";
 import { allAccepted, refusals, validator, type Validate } from "../../devbed/validate.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -195,21 +196,15 @@ test(
   { timeout: 120_000 },
   async () => {
     // No container engine or base image here: the image is the application layer
-    // alone (the compiled JavaScript `npm run build` makes), in docker save's format.
+    // alone (what `npm run build` makes), in docker save's format.
     const dir = mkdtempSync(join(work, "runtime-"));
     const app = join(dir, "app");
-    await run(
-      join(root, "node_modules", ".bin", "tsc"),
-      ["-p", "tsconfig.build.json", "--outDir", app],
-      {
-        cwd: root,
-      },
-    );
+    await buildController(app);
     await run("tar", ["-cf", join(dir, "layer.tar"), "-C", dir, "app"]);
     const diffId = createHash("sha256")
       .update(readFileSync(join(dir, "layer.tar")))
       .digest("hex");
-    const entrypoint = ["/nodejs/bin/node", "/app/controller/cli/main.js"];
+    const entrypoint = [...imageEntrypoint];
     writeFileSync(
       join(dir, "config.json"),
       JSON.stringify({

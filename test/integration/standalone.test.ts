@@ -43,7 +43,7 @@ import {
   type PolicyRule,
 } from "../../devbed/audit.ts";
 import { freePort, startTestBed, type TestBed } from "../../devbed/clusters.ts";
-import { compileController } from "../../devbed/compile.ts";
+import { buildController, runtime } from "../../package/build.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { readYamlDocuments } from "../../devbed/external-crds.ts";
 import { installCrds, waitEstablished } from "../../devbed/install.ts";
@@ -221,7 +221,7 @@ test(
     assert.equal(grants.length, 2, "one ClusterRole and one Role");
 
     // The remote clusters, registered by the command, as an operator would.
-    const cli = await compileController(join(work, "app"));
+    const cli = (await buildController(join(work, "app"))).entry;
     for (const n of remoteNames) {
       const c = bed.cluster(n);
       await run(process.execPath, [
@@ -301,12 +301,16 @@ test(
     controller = spawn(
       process.execPath,
       [
+        ...runtime.nodeFlags,
         cli,
         ...container.args,
         `--kubeconfig=${await serviceAccountKubeconfig()}`,
         `--http-address=127.0.0.1:${String(port)}`,
       ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "" } },
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { PATH: process.env["PATH"] ?? "", ...runtime.env },
+      },
     );
     controller.stdout?.pipe(out);
     controller.stderr?.pipe(out);

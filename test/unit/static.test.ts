@@ -1,11 +1,12 @@
 /** The code (tests included) type-checks, lints and is formatted: CI enforces it through `npm test`. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "../../devbed/run.ts";
+import { buildController, imageEntrypoint, runtime } from "../../package/build.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string): string => `${root}node_modules/.bin/${name}`;
@@ -23,23 +24,34 @@ test("prettier finds nothing to reformat", { timeout: 120_000 }, async () => {
 });
 
 test("the build and the images leave the development bed out", { timeout: 300_000 }, async () => {
-  // What ships is what the CLI's entry point reaches: compile it into a
-  // scratch directory and look at every file tsc emits.
+  // What ships is what the CLI's entry point reaches: build it into a scratch
+  // directory and look at every source the bundle was made of.
   const out = mkdtempSync(join(tmpdir(), "stretch-kafka-build-"));
   try {
-    await run(bin("tsc"), ["-p", "tsconfig.build.json", "--outDir", out], { cwd: root });
-    const emitted = readdirSync(out, { recursive: true, encoding: "utf8" });
+    const { entry, inputs } = await buildController(out);
+    assert.ok(existsSync(entry), "the CLI was built");
     assert.ok(
-      emitted.some((f) => f.endsWith("main.js")),
-      "the CLI was built",
+      inputs.some((f) => f === "controller/provider/provider.ts"),
+      "the bundle's inputs are listed relative to the project",
     );
-    const leaked = emitted.filter((f) => /^(devbed|test|bench)\b/.test(f));
+    const leaked = inputs.filter((f) => /^(devbed|test|bench)\//.test(f));
     assert.deepEqual(leaked, [], "nothing of devbed/, test/ or bench/ is built into dist/");
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
   const dockerfile = readFileSync(join(root, "package", "Dockerfile"), "utf8");
   assert.doesNotMatch(dockerfile, /COPY\s+(devbed|test|bench)\b/, "the images copy no dev bed");
+});
+
+test("the images start Node.js as package/build.ts says (the benchmarks run it so)", () => {
+  const dockerfile = readFileSync(join(root, "package", "Dockerfile"), "utf8");
+  const entrypoints = [...dockerfile.matchAll(/^ENTRYPOINT\s+(\[.*\])$/gm)].map(
+    (m) => JSON.parse(m[1] ?? "") as unknown,
+  );
+  assert.deepEqual(entrypoints, [imageEntrypoint]);
+  const env: Record<string, string> = {};
+  for (const m of dockerfile.matchAll(/^ENV\s+(\w+)=(\S+)$/gm)) env[m[1] ?? ""] = m[2] ?? "";
+  assert.deepEqual(env, runtime.env);
 });
 
 test(
