@@ -36,8 +36,6 @@ export async function standaloneBed(
   const controller = await startController(central, testLogger(), {
     namespace: providerNamespace,
     queue: fastQueue,
-    // A connection Secret deleted by hand comes back within seconds here.
-    resyncMs: 3000,
     // No Kafka runs here: it is asked often, so its absence shows within seconds.
     kafka: o.kafkaAdmin === false ? false : { intervalMs: 2000 },
   });

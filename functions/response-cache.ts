@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import type { RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
 
 /** JSON with object keys sorted, so that map order on the wire does not matter. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Buffer.isBuffer(value)) return JSON.stringify(value.toString("base64"));
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value !== null && typeof value === "object") {

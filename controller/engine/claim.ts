@@ -110,11 +110,7 @@ export class ClaimReconciler {
         "Composite resource is not yet ready",
       );
     const published = await this.claimConnectionSecret(claim, xr);
-    await this.claimStatus(claim, xr, true, published);
-    // Look again when the connection Secret is due to be applied again.
-    return claim.spec.writeConnectionSecretToRef
-      ? { requeueAfterMs: this.ctx.resyncMs }
-      : undefined;
+    return this.claimStatus(claim, xr, true, published);
   }
 
   private async applyComposite(claim: Claim, xrName: string): Promise<void> {
@@ -242,8 +238,8 @@ export class ClaimReconciler {
     const id = `Secret/${secret.metadata.namespace}/${to.name}`;
     const d = digest(secret);
     const changed = this.ctx.applied.get(id)?.digest !== d;
+    // A deleted or edited Secret: the engine's watch forgot the digest.
     if (this.ctx.unchanged(id, d)) return undefined;
-    // Applied again after resyncMs even if unchanged: a deleted Secret comes back.
     const written: KubeObject = await this.ctx.central.apply(secret, { fieldManager: fmClaim });
     this.ctx.mark(id, d, written.metadata.resourceVersion);
     return changed ? this.ctx.now() : undefined;

@@ -4,6 +4,7 @@
  * (digest-skipped applies, finalizers, merge patches against the version read).
  */
 import { createHash } from "node:crypto";
+import { canonical } from "../../functions/response-cache.ts";
 import type { Logger } from "pino";
 import {
   groups,
@@ -78,19 +79,18 @@ export interface EngineOptions {
   /** Composites' connection Secrets go here when the Composition names no namespace. */
   namespace: string;
   now?: () => string;
-  /**
-   * How long an unchanged connection Secret or composite goes without being
-   * applied again (default 60 s, Crossplane's poll interval). A connection
-   * Secret deleted or edited by someone else is put back at once (the engine
-   * watches its metadata); this pass is for a watch event missed.
-   */
-  resyncMs?: number;
 }
 
 export const claimKey = (ns: string, name: string): string => `claim/${ns}/${name}`;
 export const xrKey = (name: string): string => `xr/${name}`;
+/**
+ * What an object or status says, whatever the order of its keys: the API
+ * server answers with keys sorted, so a status built here and the same
+ * status read back compare equal (with JSON.stringify they never did, and
+ * every pass wrote the same status again).
+ */
 export const digest = (v: unknown): string =>
-  createHash("sha256").update(JSON.stringify(v)).digest("hex");
+  createHash("sha256").update(canonical(v)).digest("hex");
 
 export { controllerRef } from "../../functions/render.ts";
 
@@ -133,14 +133,15 @@ export class EngineContext {
   readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
   readonly events: EventRecorder;
   /**
-   * Digest of what was last applied per object, and when: unchanged objects
-   * cost no request until resyncMs. For connection Secrets also the
-   * resourceVersion the write left: another version seen is someone else's.
+   * Digest of what was last applied per object: an unchanged one costs no
+   * request. For connection Secrets also the resourceVersion the write left:
+   * another version seen is someone else's, and the engine's watch of them
+   * forgets the digest so the owner writes it again (a relist after a broken
+   * watch brings what was missed). A new leader applies each object once.
    */
-  readonly applied = new Map<string, { digest: string; at: number; resourceVersion?: string }>();
+  readonly applied = new Map<string, { digest: string; resourceVersion?: string }>();
   /** The connection Secrets this engine writes, metadata only (their values are not read). */
   readonly connectionSecrets: Informer;
-  readonly resyncMs: number;
   readonly now: () => string;
   /** Set by the engine once its queue exists. */
   queue!: WorkQueue;
@@ -151,7 +152,6 @@ export class EngineContext {
     readonly opts: EngineOptions,
   ) {
     this.now = opts.now ?? ((): string => new Date().toISOString().replace(/\.\d+Z$/, "Z"));
-    this.resyncMs = opts.resyncMs ?? defaultPollSeconds * 1000;
     this.events = new EventRecorder(central, "stretch-kafka-engine", log);
     this.claims = new Informer<Claim>(
       central,
@@ -190,18 +190,13 @@ export class EngineContext {
     }
   }
 
-  /** Applied with this digest less than resyncMs ago. */
+  /** Last applied with this digest (and not changed by anyone since, as far as the watches tell). */
   unchanged(id: string, d: string): boolean {
-    const a = this.applied.get(id);
-    return a?.digest === d && Date.now() - a.at < this.resyncMs;
+    return this.applied.get(id)?.digest === d;
   }
 
   mark(id: string, d: string, resourceVersion?: string): void {
-    this.applied.set(id, {
-      digest: d,
-      at: Date.now(),
-      ...(resourceVersion ? { resourceVersion } : {}),
-    });
+    this.applied.set(id, { digest: d, ...(resourceVersion ? { resourceVersion } : {}) });
   }
 
   composedOf(xr: string): KubeObject[] {
