@@ -15,8 +15,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { labels } from "../apis/index.ts";
-import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { DynamicClient } from "../controller/kube/dynamic.ts";
 import { describeError } from "../controller/kube/errors.ts";
 import { prepareBed } from "../devbed/prepare-clusters.ts";
 import { startController } from "../controller/cli/controller.ts";
@@ -25,47 +24,19 @@ import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
 import { breakerCounts, breakerDelta, countEvents, type BreakerCounts } from "./watch-events.ts";
+import {
+  applyAndWait,
+  claim,
+  countManaged,
+  fm,
+  percentile,
+  quiet,
+  type Measured,
+} from "./claims.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 100);
 const remoteNames = ["east", "west", "north"];
 const namespace = "bench";
-const g = "stretchkafka.dev/v1alpha1";
-const remoteGroup = "remote.stretchkafka.dev/v1alpha1";
-/** The managed-resource kinds a claim has most of, counted and watched by this benchmark. */
-const mainKinds = ["RemoteConfigMap", "RemoteSecret", "RemoteStrimziPodSet", "RemoteService"];
-const fm = { fieldManager: "bench" };
-
-interface Claim extends KubeObject {
-  spec?: { resourceRef?: { name: string } };
-  status?: { conditions?: { type: string; status: string; reason?: string }[] };
-}
-
-/** The smallest claim that survives losing a cluster: one dual-role node in each of three. */
-function claim(name: string): KubeObject {
-  return {
-    apiVersion: g,
-    kind: "StretchKafka",
-    metadata: { name, namespace },
-    spec: {
-      kafka: { version: "4.3.1" },
-      networking: { provider: "mcs" },
-      clusters: remoteNames.map((c) => ({
-        name: c,
-        providerConfigRef: { name: c },
-        nodePools: [{ name: "nodes", roles: ["controller", "broker"], replicas: 1 }],
-      })),
-      writeConnectionSecretToRef: { name: `${name}-kafka` },
-    },
-  };
-}
-
-const isReady = (c: Claim): boolean =>
-  c.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True") ?? false;
-
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, i)] ?? NaN;
-}
 
 interface PathResult {
   path: "standalone" | "crossplane";
@@ -88,41 +59,6 @@ const log = (m: string): void => {
   console.log(m);
 };
 
-/**
- * Waits until no composite and no managed resource has been written for
- * `quietSeconds` (their newest resourceVersion unchanged, read as metadata),
- * at most `maxSeconds`; resolves with the seconds it waited.
- */
-async function quiet(
-  central: DynamicClient,
-  quietSeconds: number,
-  maxSeconds: number,
-): Promise<number> {
-  const t0 = performance.now();
-  const newest = async (): Promise<number> => {
-    let max = 0;
-    for (const [apiVersion, kind] of [
-      [g, "XStretchKafka"],
-      ...[...mainKinds, "RemoteKafka"].map((k) => [remoteGroup, k] as const),
-    ] as const) {
-      const list = await central.list(apiVersion, kind, { metadataOnly: true });
-      for (const o of list.items) max = Math.max(max, Number(o.metadata.resourceVersion ?? 0));
-    }
-    return max;
-  };
-  let last = await newest();
-  let since = performance.now();
-  while ((performance.now() - t0) / 1000 < maxSeconds) {
-    await sleep(3000);
-    const now = await newest().catch(() => last + 1);
-    if (now !== last) {
-      last = now;
-      since = performance.now();
-    } else if ((performance.now() - since) / 1000 >= quietSeconds) break;
-  }
-  return Math.round((performance.now() - t0) / 1000);
-}
-
 /** Applies `claims` claims, then one more; measures as the header says. */
 async function load(
   path: PathResult["path"],
@@ -134,84 +70,15 @@ async function load(
     metricsUrl ? breakerCounts(metricsUrl) : undefined;
   const atStart = await counters();
   await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }, fm);
-  /** Applies claims and resolves with each one's seconds from apply to Ready. */
-  const measure = async (
-    names: string[],
-  ): Promise<{
-    ready: Map<string, number>;
-    circuitOpened: boolean;
-    phases: Record<string, number>;
-  }> => {
-    const applied = new Map<string, number>();
-    const ready = new Map<string, number>();
-    let circuitOpened = false;
-    // One claim: when each step of its way was first seen, in seconds from its apply.
-    const phases: Record<string, number> = {};
-    const seen = (phase: string, now: number): void => {
-      const at = applied.get(names[0] ?? "");
-      if (!(phase in phases) && at !== undefined)
-        phases[phase] = Number(((now - at) / 1000).toFixed(1));
-    };
-    for (const n of names) {
-      await central.apply(claim(n), fm);
-      applied.set(n, performance.now());
-    }
-    const t0 = performance.now();
-    let lastReport = 0;
-    while (ready.size < names.length) {
-      if (performance.now() - t0 > 45 * 60_000)
-        throw new Error(`${path}: not all Ready within 45 minutes`);
-      // An API server busy with 100 claims under Crossplane may not answer a
-      // look within the client's 30 s: that look is missed, not the run.
-      const list = await central
-        .list<Claim>(g, "StretchKafka", { namespace })
-        .catch((err: unknown) => {
-          log(`  (a look at the claims failed, looking again: ${describeError(err)})`);
-          return undefined;
-        });
-      if (!list) {
-        await sleep(1000);
-        continue;
-      }
-      const now = performance.now();
-      for (const c of list.items) {
-        const n = c.metadata.name ?? "";
-        const at = applied.get(n);
-        if (at !== undefined && !ready.has(n) && isReady(c)) ready.set(n, (now - at) / 1000);
-      }
-      if (names.length === 1) {
-        const xrName = list.items.find((c) => c.metadata.name === names[0])?.spec?.resourceRef
-          ?.name;
-        const xr = xrName ? await central.find<Claim>(g, "XStretchKafka", xrName) : undefined;
-        if (xr?.status?.conditions?.some((x) => x.reason === "WatchCircuitOpen"))
-          circuitOpened = true;
-        if (xr && xrName) {
-          seen("composite", now);
-          const mrs = (
-            await Promise.all(
-              mainKinds.map(
-                async (k) =>
-                  (
-                    await central.list<Claim>(remoteGroup, k, {
-                      labelSelector: `${labels.crossplaneComposite}=${xrName}`,
-                    })
-                  ).items,
-              ),
-            )
-          ).flat();
-          if (mrs.length > 0) seen("first managed resource", now);
-          if (mrs.length > 0 && mrs.every(isReady)) seen("those managed resources Ready", now);
-          if (isReady(xr)) seen("composite Ready", now);
-        }
-      }
-      if (now - lastReport > 10_000) {
-        log(`  ${String(ready.size)}/${String(names.length)} Ready`);
-        lastReport = now;
-      }
-      await sleep(200);
-    }
-    return { ready, circuitOpened, phases };
-  };
+  const measure = (names: string[]): Promise<Measured> =>
+    applyAndWait(
+      central,
+      namespace,
+      names.map((n) => claim(n, namespace, remoteNames)),
+      log,
+    ).catch((err: unknown) => {
+      throw new Error(`${path}: ${describeError(err)}`);
+    });
 
   const names = Array.from({ length: claims }, (_, i) => `k${String(i).padStart(3, "0")}`);
   log(`${path}: applying ${String(claims)} claims (3 remote clusters, one dual-role node in each)`);
@@ -234,11 +101,7 @@ async function load(
   return {
     path,
     claims,
-    managedResources: (
-      await Promise.all(
-        mainKinds.map(async (k) => (await central.list(remoteGroup, k)).items.length),
-      )
-    ).reduce((a, b) => a + b, 0),
+    managedResources: await countManaged(central),
     allReadySeconds: Number(allReadySeconds.toFixed(1)),
     p50ClaimSeconds: Number(percentile(sorted, 50).toFixed(1)),
     p99ClaimSeconds: Number(percentile(sorted, 99).toFixed(1)),
