@@ -110,7 +110,11 @@ export class ClaimReconciler {
         "Composite resource is not yet ready",
       );
     const published = await this.claimConnectionSecret(claim, xr);
-    return this.claimStatus(claim, xr, true, published);
+    const result = await this.claimStatus(claim, xr, true, published);
+    // Without the Secrets' watch, the periodic pass puts a changed one back.
+    return claim.spec.writeConnectionSecretToRef && !this.ctx.secretsWatched()
+      ? { requeueAfterMs: defaultPollSeconds * 1000 }
+      : result;
   }
 
   private async applyComposite(claim: Claim, xrName: string): Promise<void> {
@@ -239,7 +243,7 @@ export class ClaimReconciler {
     const d = digest(secret);
     const changed = this.ctx.applied.get(id)?.digest !== d;
     // A deleted or edited Secret: the engine's watch forgot the digest.
-    if (this.ctx.unchanged(id, d)) return undefined;
+    if (this.ctx.secretUnchanged(id, d)) return undefined;
     const written: KubeObject = await this.ctx.central.apply(secret, { fieldManager: fmClaim });
     this.ctx.mark(id, d, written.metadata.resourceVersion);
     return changed ? this.ctx.now() : undefined;

@@ -212,7 +212,7 @@ export class CompositeReconciler {
     const id = `Secret/${ref.namespace}/${ref.name}`;
     const d = digest(data);
     const changed = this.ctx.applied.get(id)?.digest !== d;
-    if (this.ctx.unchanged(id, d)) return false;
+    if (this.ctx.secretUnchanged(id, d)) return false;
     const written = await this.ctx.central.apply<KubeObject>(
       {
         apiVersion: "v1",

@@ -139,7 +139,7 @@ export class EngineContext {
    * forgets the digest so the owner writes it again (a relist after a broken
    * watch brings what was missed). A new leader applies each object once.
    */
-  readonly applied = new Map<string, { digest: string; resourceVersion?: string }>();
+  readonly applied = new Map<string, { digest: string; at: number; resourceVersion?: string }>();
   /** The connection Secrets this engine writes, metadata only (their values are not read). */
   readonly connectionSecrets: Informer;
   readonly now: () => string;
@@ -195,8 +195,28 @@ export class EngineContext {
     return this.applied.get(id)?.digest === d;
   }
 
+  /**
+   * A connection Secret last applied with this digest, as far as the engine
+   * can tell: while its watch of them runs, until someone changes it; while
+   * the watch is refused (an install without list/watch on Secrets, ADR
+   * 0018), for Crossplane's poll interval.
+   */
+  secretUnchanged(id: string, d: string): boolean {
+    const a = this.applied.get(id);
+    if (a?.digest !== d) return false;
+    return this.secretsWatched() || Date.now() - a.at < defaultPollSeconds * 1000;
+  }
+
+  secretsWatched(): boolean {
+    return this.connectionSecrets.health().synced;
+  }
+
   mark(id: string, d: string, resourceVersion?: string): void {
-    this.applied.set(id, { digest: d, ...(resourceVersion ? { resourceVersion } : {}) });
+    this.applied.set(id, {
+      digest: d,
+      at: Date.now(),
+      ...(resourceVersion ? { resourceVersion } : {}),
+    });
   }
 
   composedOf(xr: string): KubeObject[] {
