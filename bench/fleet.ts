@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { pino } from "pino";
+import { labels } from "../apis/index.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { freePort, startTestBed, stopProcess, type TestBed } from "../devbed/clusters.ts";
 import { prepareBed } from "../devbed/prepare-clusters.ts";
@@ -73,8 +74,9 @@ function clustersOf(i: number): string[] {
 }
 
 /**
- * uid and resourceVersion by where/kind/name of every managed resource and
- * composite centrally and every object of the claims remotely.
+ * uid and resourceVersion by where/kind/name of every claim, composite,
+ * connection Secret and managed resource centrally and every object of the
+ * claims remotely.
  */
 async function identities(
   central: DynamicClient,
@@ -92,6 +94,22 @@ async function identities(
     "central",
     "XStretchKafka",
     (await central.list(claimGroup, "XStretchKafka", { metadataOnly: true })).items,
+  );
+  add(
+    "central",
+    "StretchKafka",
+    (await central.list(claimGroup, "StretchKafka", { namespace, metadataOnly: true })).items,
+  );
+  // The connection Secrets the engine writes (the claims' and the composites').
+  add(
+    "central",
+    "Secret",
+    (
+      await central.list("v1", "Secret", {
+        labelSelector: labels.connectionSecret,
+        metadataOnly: true,
+      })
+    ).items,
   );
   for (const k of [...mainKinds, "RemoteKafka"])
     add("central", k, (await central.list(remoteGroup, k, { metadataOnly: true })).items);

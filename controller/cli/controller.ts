@@ -29,8 +29,6 @@ export interface ControllerOptions {
   /** Functions reached over gRPC, by name; function-stretch-kafka runs in-process otherwise. */
   functions?: ReadonlyMap<string, FunctionRunner>;
   metrics?: Metrics;
-  /** The engine's resync of unchanged connection Secrets and composites (default 60 s). */
-  resyncMs?: number;
   /** The provider's admin channel to Kafka (false: never ask Kafka). */
   kafka?: KafkaSupervisorOptions | false;
 }
@@ -57,7 +55,6 @@ export async function startController(
     runners,
     queue,
     namespace: o.namespace,
-    ...(o.resyncMs !== undefined ? { resyncMs: o.resyncMs } : {}),
   });
   await provider.start();
   await engine.start();

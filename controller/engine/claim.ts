@@ -7,7 +7,7 @@
 import pick from "lodash/pick.js";
 import { connectionSecretKeys, labels } from "../../apis/index.ts";
 import { claimNameLabel, claimNamespaceLabel, compositeLabel } from "../../functions/render.ts";
-import { KubeApiError, type KubeObject } from "../kube/dynamic.ts";
+import { KubeApiError } from "../kube/dynamic.ts";
 import { describeError } from "../kube/errors.ts";
 import { objectKey } from "../kube/informer.ts";
 import { covers } from "../provider/desired.ts";
@@ -239,13 +239,7 @@ export class ClaimReconciler {
       },
       data,
     };
-    const id = `Secret/${secret.metadata.namespace}/${to.name}`;
-    const d = digest(secret);
-    const changed = this.ctx.applied.get(id)?.digest !== d;
-    // A deleted or edited Secret: the engine's watch forgot the digest.
-    if (this.ctx.secretUnchanged(id, d)) return undefined;
-    const written: KubeObject = await this.ctx.central.apply(secret, { fieldManager: fmClaim });
-    this.ctx.mark(id, d, written.metadata.resourceVersion);
+    const changed = await this.ctx.applySecret(secret, fmClaim, digest(secret));
     return changed ? this.ctx.now() : undefined;
   }
 

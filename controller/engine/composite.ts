@@ -209,11 +209,7 @@ export class CompositeReconciler {
       Object.entries(details).map(([k, v]) => [k, Buffer.from(v).toString("base64")]),
     );
     this.ctx.connections.set(xr.metadata.name ?? "", data);
-    const id = `Secret/${ref.namespace}/${ref.name}`;
-    const d = digest(data);
-    const changed = this.ctx.applied.get(id)?.digest !== d;
-    if (this.ctx.secretUnchanged(id, d)) return false;
-    const written = await this.ctx.central.apply<KubeObject>(
+    const changed = await this.ctx.applySecret(
       {
         apiVersion: "v1",
         kind: "Secret",
@@ -229,10 +225,10 @@ export class CompositeReconciler {
         },
         data,
       },
-      { fieldManager: fmComposite },
+      fmComposite,
+      digest(data),
     );
-    this.ctx.mark(id, d, written.metadata.resourceVersion);
-    return changed;
+    return changed === true;
   }
 
   private async compositeStatus(

@@ -207,6 +207,29 @@ export class EngineContext {
     return this.secretsWatched() || Date.now() - a.at < defaultPollSeconds * 1000;
   }
 
+  /**
+   * Applies a connection Secret unless it is unchanged (secretUnchanged);
+   * resolves with whether what it holds changed, undefined when not applied.
+   * With no record of its own (a leader just started, or the watch saw
+   * someone else's change) the resourceVersion tells: the API server keeps
+   * it for an apply that changes nothing, so a takeover publishes nothing.
+   */
+  async applySecret(
+    secret: KubeObject,
+    fieldManager: string,
+    d: string,
+  ): Promise<boolean | undefined> {
+    const key = `${secret.metadata.namespace ?? ""}/${secret.metadata.name ?? ""}`;
+    const id = `Secret/${key}`;
+    if (this.secretUnchanged(id, d)) return undefined;
+    const mine = this.applied.get(id);
+    const seen = this.connectionSecrets.get(key)?.metadata.resourceVersion;
+    const written = await this.central.apply<KubeObject>(secret, { fieldManager });
+    this.mark(id, d, written.metadata.resourceVersion);
+    if (mine) return mine.digest !== d;
+    return seen !== written.metadata.resourceVersion;
+  }
+
   secretsWatched(): boolean {
     return this.connectionSecrets.health().synced;
   }
