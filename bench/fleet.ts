@@ -29,6 +29,7 @@ import { promisify } from "node:util";
 import { pino } from "pino";
 import { labels } from "../apis/index.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
+import { describeError } from "../controller/kube/errors.ts";
 import { freePort, startTestBed, stopProcess, type TestBed } from "../devbed/clusters.ts";
 import { prepareBed } from "../devbed/prepare-clusters.ts";
 import { playStrimzi } from "../devbed/strimzi-player.ts";
@@ -160,11 +161,19 @@ async function until<T>(
   f: () => Promise<T | undefined>,
 ): Promise<T> {
   const t0 = performance.now();
+  // A look that fails (a replica's /metrics not up yet, a killed one's gone)
+  // is looked at again; the last failure is named if time runs out.
+  let failure = "";
   for (;;) {
-    const v = await f().catch(() => undefined);
+    const v = await f().catch((err: unknown) => {
+      failure = describeError(err);
+      return undefined;
+    });
     if (v !== undefined) return v;
     if (performance.now() - t0 > seconds * 1000)
-      throw new Error(`${what}: not within ${String(seconds)} s`);
+      throw new Error(
+        `${what}: not within ${String(seconds)} s${failure ? ` (last failure: ${failure})` : ""}`,
+      );
     await sleep(100);
   }
 }
