@@ -19,7 +19,13 @@
  * at 10 ms between clusters running Kafka 4.2.1, an idempotent acks=all
  * producer at a fixed 500 msgs/s throughout; acknowledgement latency p99 and
  * max before anything happens, during a rolling restart (a configuration
- * change, every node once) and during an upgrade to 4.3.1. Latency is a
+ * change, every node once), during an upgrade to 4.3.1, and while a broker
+ * that joined takes its share: BULK_MB (default 200) MiB written to a topic
+ * of 12 partitions first, then east's broker pool grown by one with
+ * spec.rebalance.throttleBytesPerSecond REBALANCE_THROTTLE (default 10 MiB/s);
+ * from the claim's edit until the claim no longer lists the broker as
+ * joining, with the bytes Kafka reports on the new broker (kafka-log-dirs).
+ * Latency is a
  * message's acknowledgement time minus its scheduled send time at the fixed
  * rate (Kafka's VerifiableProducer paces sends so), above the fastest
  * message's: what a client sees, blocking included.
@@ -27,6 +33,7 @@
  * Prints each figure and writes bench-results/kafka.json
  * ({"runs":[{"latencyMs","config","msgsPerSec"}],"pauses":{...}}). Env:
  * RECORDS (per run, default 200000), RECORD_SIZE (bytes, default 1024),
+ * BULK_MB, REBALANCE_THROTTLE,
  * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
  * broker-only, producer-only), PHASES (default throughput,pauses).
  */
@@ -52,6 +59,8 @@ const latencies = (process.env["LATENCIES"] ?? "0,10,50").split(",").map(Number)
 const configs = (process.env["CONFIGS"] ?? "default,tuned").split(",") as Config[];
 const phases = (process.env["PHASES"] ?? "throughput,pauses").split(",");
 const partitions = 6;
+const bulkMiB = Number(process.env["BULK_MB"] ?? 200);
+const rebalanceThrottle = Number(process.env["REBALANCE_THROTTLE"] ?? 10 * 1024 * 1024);
 
 const log = (m: string): void => {
   console.log(`[bench:kafka] ${m}`);
@@ -136,10 +145,63 @@ function pause(lat: { at: number; ms: number }[], from: number, to: number): Pau
   };
 }
 
-async function pauses(): Promise<Record<string, Pause>> {
+/** Writes `mib` MiB to a new topic of 12 partitions, as fast as Kafka takes it. */
+async function fill(bed: KafkaStretchBed, topic: string, mib: number): Promise<void> {
+  await createTopic(bed, "east", topic, 12);
+  const props = bed.clientConfig(`${topic}.properties`, { acks: "all", ...producerDefaults });
+  await bed.tool("east", "org.apache.kafka.tools.ProducerPerformance", [
+    "--topic",
+    topic,
+    "--num-records",
+    String(mib * 1024),
+    "--record-size",
+    "1024",
+    "--throughput",
+    "-1",
+    "--producer.config",
+    props,
+    "--producer-props",
+    `bootstrap.servers=${bed.bootstrap("east")}`,
+  ]);
+}
+
+/** Bytes of partition replicas a broker holds, as Kafka reports them (kafka-log-dirs). */
+async function bytesOn(bed: KafkaStretchBed, broker: number): Promise<number> {
+  const { stdout } = await bed.tool("east", "org.apache.kafka.tools.LogDirsCommand", [
+    "--bootstrap-server",
+    bed.bootstrap("east"),
+    "--describe",
+    "--broker-list",
+    String(broker),
+  ]);
+  const line = stdout.split("\n").find((l) => l.startsWith("{"));
+  const report = JSON.parse(line ?? "{}") as {
+    brokers?: { logDirs?: { partitions?: { size?: number }[] }[] }[];
+  };
+  return (report.brokers ?? [])
+    .flatMap((b) => b.logDirs ?? [])
+    .flatMap((d) => d.partitions ?? [])
+    .reduce((sum, p) => sum + (p.size ?? 0), 0);
+}
+
+interface Rebalance extends Pause {
+  /** What was written before, and the throttle. */
+  dataMiB: number;
+  throttleBytesPerSecond: number;
+  /** What Kafka reports on the new broker once done. */
+  movedMiB: number;
+  /** From the first report of moves to the end. */
+  movingSeconds: number;
+}
+
+async function pauses(): Promise<Record<string, Pause | Rebalance>> {
   const rate = 500;
   const c = claim("tuned");
-  const spec = c["spec"] as { kafka: Record<string, unknown> };
+  const spec = c["spec"] as {
+    kafka: Record<string, unknown>;
+    rebalance?: { throttleBytesPerSecond: number };
+    clusters: { name: string; nodePools: { name: string; replicas: number }[] }[];
+  };
   spec.kafka["version"] = "4.2.1";
   const bed = await KafkaStretchBed.start({ claim: cloneDeep(c), latencyMs: 10, log });
   const apply = async (edit: () => void): Promise<void> => {
@@ -189,6 +251,49 @@ async function pauses(): Promise<Record<string, Pause>> {
       const upgrade = await roll("upgrade 4.2.1 -> 4.3.1", () => {
         spec.kafka["version"] = "4.3.1";
       });
+      await fill(bed, "bulk", bulkMiB);
+      log(`${bulkMiB} MiB written to bulk`);
+      const grow = Date.now();
+      let moving = 0;
+      await apply(() => {
+        spec.rebalance = { throttleBytesPerSecond: rebalanceThrottle };
+        const east = spec.clusters
+          .find((x) => x.name === "east")
+          ?.nodePools.find((p) => p.name === "brokers");
+        if (east) east.replicas += 1;
+      });
+      const joined = await eventually(
+        "the new broker has taken its share",
+        async () => {
+          const found = await bed.central.find(
+            c.apiVersion,
+            c.kind,
+            c.metadata.name ?? "",
+            c.metadata.namespace,
+          );
+          const st = found?.["status"] as
+            | {
+                kafka?: {
+                  brokers?: number[];
+                  joiningBrokers?: number[];
+                  live?: { rebalance?: { state?: string } };
+                };
+              }
+            | undefined;
+          if (!moving && st?.kafka?.live?.rebalance?.state === "Moving") moving = Date.now();
+          const brokers = st?.kafka?.brokers ?? [];
+          return moving && brokers.length > 0 && !st?.kafka?.joiningBrokers
+            ? Math.max(...brokers)
+            : undefined;
+        },
+        1800,
+        1000,
+      );
+      const grown: [number, number] = [grow, Date.now()];
+      const movedMiB = Math.round((await bytesOn(bed, joined)) / 1024 / 1024);
+      log(
+        `rebalance onto broker ${joined}: ${Math.round((grown[1] - grow) / 1000)} s, ${Math.round((grown[1] - moving) / 1000)} s moving, ${movedMiB} MiB on it`,
+      );
       producer.stop();
       if (producer.errors.length > 0)
         throw new Error(`producer errors: ${producer.errors[0] ?? ""}`);
@@ -205,6 +310,13 @@ async function pauses(): Promise<Record<string, Pause>> {
         before: pause(lat, started + 5000, settled),
         rollingRestart: pause(lat, ...rolling),
         upgrade: pause(lat, ...upgrade),
+        rebalance: {
+          ...pause(lat, ...grown),
+          dataMiB: bulkMiB,
+          throttleBytesPerSecond: rebalanceThrottle,
+          movedMiB,
+          movingSeconds: Math.round((grown[1] - moving) / 1000),
+        },
       };
       for (const [k, v] of Object.entries(out))
         log(

@@ -85,6 +85,12 @@ export class Metrics {
     labelNames: ["composite"] as const,
     registers: [this.registry],
   });
+  readonly kafkaRebalancePartitions = new Gauge({
+    name: "stretchkafka_kafka_rebalance_partitions_to_move",
+    help: "Partitions whose replicas still move onto brokers that joined (0 once done; absent when no broker is joining).",
+    labelNames: ["composite"] as const,
+    registers: [this.registry],
+  });
   readonly kafkaAskSeconds = new Histogram({
     name: "stretchkafka_kafka_admin_duration_seconds",
     help: "Time to ask one Kafka cluster for its live status (one connection, five requests).",

@@ -410,6 +410,35 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             },
             "default": {}
           },
+          "rebalance": {
+            "type": "object",
+            "description": "What happens when brokers join (a pool scaled up, a cluster added): whether partition replicas move onto them. One replica per Kubernetes cluster is kept throughout.",
+            "properties": {
+              "onScaleUp": {
+                "type": "string",
+                "description": "Auto (default): once every node runs the current definition and no drain, maintenance or upgrade is under way, replicas and preferred leaders move onto the brokers that joined until replica counts within each cluster are within one of each other. Off: nothing moves on its own; brokers that join take only partitions created after them.",
+                "enum": [
+                  "Auto",
+                  "Off"
+                ],
+                "default": "Auto"
+              },
+              "throttleBytesPerSecond": {
+                "type": "integer",
+                "description": "Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.",
+                "minimum": 1048576,
+                "default": 52428800
+              },
+              "maxPartitionMoves": {
+                "type": "integer",
+                "description": "Partitions moved at once; the next ones start when these are done. Default 10.",
+                "minimum": 1,
+                "maximum": 1000,
+                "default": 10
+              }
+            },
+            "default": {}
+          },
           "targetNamespace": {
             "type": "string",
             "description": "Namespace used in every remote cluster. Immutable.",
@@ -1355,6 +1384,70 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "rebalance": {
+                    "type": "object",
+                    "description": "Progress of moving replicas onto brokers that joined (forProvider.kafkaAdmin.rebalance).",
+                    "required": [
+                      "brokers",
+                      "state"
+                    ],
+                    "properties": {
+                      "brokers": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "state": {
+                        "type": "string",
+                        "description": "Waiting: it cannot start yet (message says why). Moving: replicas or preferred leaders are moving. Done: replica counts within each cluster are within one and preferred leaders are spread; nothing is left to move onto these brokers.",
+                        "enum": [
+                          "Waiting",
+                          "Moving",
+                          "Done"
+                        ]
+                      },
+                      "message": {
+                        "type": "string"
+                      },
+                      "partitionsToMove": {
+                        "type": "integer",
+                        "description": "Partitions whose replicas still have to move (all batches)."
+                      },
+                      "leadersToChange": {
+                        "type": "integer",
+                        "description": "Partitions whose preferred leader changes once the data is in place."
+                      },
+                      "bytesToMove": {
+                        "type": "integer",
+                        "description": "Bytes still to copy, where Kafka reported replica sizes."
+                      },
+                      "replicaSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest replicas between two brokers of one cluster (the worst cluster): now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      },
+                      "leaderSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest preferred leaders over the brokers: now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      }
+                    }
+                  },
                   "restorePending": {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
@@ -1371,9 +1464,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "properties": {
                         "operation": {
                           "type": "string",
-                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "description": "drain: moving replicas off brokers being removed; rebalance: moving replicas onto brokers that joined; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
                           "enum": [
                             "drain",
+                            "rebalance",
                             "throttles",
                             "voters",
                             "leadership",
@@ -1437,6 +1531,13 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "retiredBrokers": {
                 "type": "array",
                 "description": "Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.",
+                "items": {
+                  "type": "integer"
+                }
+              },
+              "joiningBrokers": {
+                "type": "array",
+                "description": "Brokers that joined a running cluster and have not taken their share of replicas yet (spec.rebalance.onScaleUp Auto); live.rebalance says how far it is.",
                 "items": {
                   "type": "integer"
                 }
@@ -1906,6 +2007,35 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                 "description": "Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.",
                 "minimum": 1048576,
                 "default": 52428800
+              }
+            },
+            "default": {}
+          },
+          "rebalance": {
+            "type": "object",
+            "description": "What happens when brokers join (a pool scaled up, a cluster added): whether partition replicas move onto them. One replica per Kubernetes cluster is kept throughout.",
+            "properties": {
+              "onScaleUp": {
+                "type": "string",
+                "description": "Auto (default): once every node runs the current definition and no drain, maintenance or upgrade is under way, replicas and preferred leaders move onto the brokers that joined until replica counts within each cluster are within one of each other. Off: nothing moves on its own; brokers that join take only partitions created after them.",
+                "enum": [
+                  "Auto",
+                  "Off"
+                ],
+                "default": "Auto"
+              },
+              "throttleBytesPerSecond": {
+                "type": "integer",
+                "description": "Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.",
+                "minimum": 1048576,
+                "default": 52428800
+              },
+              "maxPartitionMoves": {
+                "type": "integer",
+                "description": "Partitions moved at once; the next ones start when these are done. Default 10.",
+                "minimum": 1,
+                "maximum": 1000,
+                "default": 10
               }
             },
             "default": {}
@@ -2829,6 +2959,70 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "rebalance": {
+                    "type": "object",
+                    "description": "Progress of moving replicas onto brokers that joined (forProvider.kafkaAdmin.rebalance).",
+                    "required": [
+                      "brokers",
+                      "state"
+                    ],
+                    "properties": {
+                      "brokers": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "state": {
+                        "type": "string",
+                        "description": "Waiting: it cannot start yet (message says why). Moving: replicas or preferred leaders are moving. Done: replica counts within each cluster are within one and preferred leaders are spread; nothing is left to move onto these brokers.",
+                        "enum": [
+                          "Waiting",
+                          "Moving",
+                          "Done"
+                        ]
+                      },
+                      "message": {
+                        "type": "string"
+                      },
+                      "partitionsToMove": {
+                        "type": "integer",
+                        "description": "Partitions whose replicas still have to move (all batches)."
+                      },
+                      "leadersToChange": {
+                        "type": "integer",
+                        "description": "Partitions whose preferred leader changes once the data is in place."
+                      },
+                      "bytesToMove": {
+                        "type": "integer",
+                        "description": "Bytes still to copy, where Kafka reported replica sizes."
+                      },
+                      "replicaSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest replicas between two brokers of one cluster (the worst cluster): now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      },
+                      "leaderSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest preferred leaders over the brokers: now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      }
+                    }
+                  },
                   "restorePending": {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
@@ -2845,9 +3039,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "properties": {
                         "operation": {
                           "type": "string",
-                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "description": "drain: moving replicas off brokers being removed; rebalance: moving replicas onto brokers that joined; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
                           "enum": [
                             "drain",
+                            "rebalance",
                             "throttles",
                             "voters",
                             "leadership",
@@ -2911,6 +3106,13 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               "retiredBrokers": {
                 "type": "array",
                 "description": "Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.",
+                "items": {
+                  "type": "integer"
+                }
+              },
+              "joiningBrokers": {
+                "type": "array",
+                "description": "Brokers that joined a running cluster and have not taken their share of replicas yet (spec.rebalance.onScaleUp Auto); live.rebalance says how far it is.",
                 "items": {
                   "type": "integer"
                 }
@@ -6954,6 +7156,35 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "type": "integer",
                       "minimum": 0
                     }
+                  },
+                  "rebalance": {
+                    "type": "object",
+                    "description": "Brokers that joined: partition replicas move onto them (reassignments that keep one replica per Kubernetes cluster, a batch at a time under a replication throttle) until replica counts within each cluster are within one, then preferred leaders are spread and elected. Rendered only while no drain, maintenance, roll or upgrade is under way.",
+                    "required": [
+                      "onto",
+                      "throttleBytesPerSecond",
+                      "maxPartitionMoves"
+                    ],
+                    "properties": {
+                      "onto": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {
+                          "type": "integer",
+                          "minimum": 0
+                        }
+                      },
+                      "throttleBytesPerSecond": {
+                        "type": "integer",
+                        "minimum": 1048576
+                      },
+                      "maxPartitionMoves": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 1000
+                      }
+                    }
                   }
                 }
               }
@@ -7262,6 +7493,70 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       }
                     }
                   },
+                  "rebalance": {
+                    "type": "object",
+                    "description": "Progress of moving replicas onto brokers that joined (forProvider.kafkaAdmin.rebalance).",
+                    "required": [
+                      "brokers",
+                      "state"
+                    ],
+                    "properties": {
+                      "brokers": {
+                        "type": "array",
+                        "items": {
+                          "type": "integer"
+                        }
+                      },
+                      "state": {
+                        "type": "string",
+                        "description": "Waiting: it cannot start yet (message says why). Moving: replicas or preferred leaders are moving. Done: replica counts within each cluster are within one and preferred leaders are spread; nothing is left to move onto these brokers.",
+                        "enum": [
+                          "Waiting",
+                          "Moving",
+                          "Done"
+                        ]
+                      },
+                      "message": {
+                        "type": "string"
+                      },
+                      "partitionsToMove": {
+                        "type": "integer",
+                        "description": "Partitions whose replicas still have to move (all batches)."
+                      },
+                      "leadersToChange": {
+                        "type": "integer",
+                        "description": "Partitions whose preferred leader changes once the data is in place."
+                      },
+                      "bytesToMove": {
+                        "type": "integer",
+                        "description": "Bytes still to copy, where Kafka reported replica sizes."
+                      },
+                      "replicaSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest replicas between two brokers of one cluster (the worst cluster): now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      },
+                      "leaderSpread": {
+                        "type": "object",
+                        "description": "Most minus fewest preferred leaders over the brokers: now, and once the moves are done.",
+                        "properties": {
+                          "now": {
+                            "type": "integer"
+                          },
+                          "planned": {
+                            "type": "integer"
+                          }
+                        }
+                      }
+                    }
+                  },
                   "restorePending": {
                     "type": "integer",
                     "description": "Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership)."
@@ -7278,9 +7573,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "properties": {
                         "operation": {
                           "type": "string",
-                          "description": "drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
+                          "description": "drain: moving replicas off brokers being removed; rebalance: moving replicas onto brokers that joined; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.",
                           "enum": [
                             "drain",
+                            "rebalance",
                             "throttles",
                             "voters",
                             "leadership",

@@ -192,6 +192,43 @@ export interface KafkaLive {
     stuck?: string[];
   };
   /**
+   * Progress of moving replicas onto brokers that joined (forProvider.kafkaAdmin.rebalance).
+   */
+  rebalance?: {
+    brokers: number[];
+    /**
+     * Waiting: it cannot start yet (message says why). Moving: replicas or preferred leaders are moving. Done: replica counts within each cluster are within one and preferred leaders are spread; nothing is left to move onto these brokers.
+     */
+    state: "Waiting" | "Moving" | "Done";
+    message?: string;
+    /**
+     * Partitions whose replicas still have to move (all batches).
+     */
+    partitionsToMove?: number;
+    /**
+     * Partitions whose preferred leader changes once the data is in place.
+     */
+    leadersToChange?: number;
+    /**
+     * Bytes still to copy, where Kafka reported replica sizes.
+     */
+    bytesToMove?: number;
+    /**
+     * Most minus fewest replicas between two brokers of one cluster (the worst cluster): now, and once the moves are done.
+     */
+    replicaSpread?: {
+      now?: number;
+      planned?: number;
+    };
+    /**
+     * Most minus fewest preferred leaders over the brokers: now, and once the moves are done.
+     */
+    leaderSpread?: {
+      now?: number;
+      planned?: number;
+    };
+  };
+  /**
    * Partitions still to get balanced preferred leaders back (forProvider.kafkaAdmin.restoreLeadership).
    */
   restorePending?: number;
@@ -200,9 +237,10 @@ export interface KafkaLive {
    */
   operationErrors?: {
     /**
-     * drain: moving replicas off brokers being removed; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.
+     * drain: moving replicas off brokers being removed; rebalance: moving replicas onto brokers that joined; throttles: removing replication throttles; voters: a dynamic quorum's voter change; leadership: moving leadership for maintenance; features: raising metadata.version or kraft.version; unregister: unregistering a retired broker.
      */
-    operation: "drain" | "throttles" | "voters" | "leadership" | "features" | "unregister";
+    operation:
+      "drain" | "rebalance" | "throttles" | "voters" | "leadership" | "features" | "unregister";
     message: string;
   }[];
 }
@@ -236,6 +274,7 @@ export interface StretchKafkaSpec {
   quorum?: QuorumSpec;
   strimzi?: StrimziSpec;
   brokerRemoval?: BrokerRemovalSpec;
+  rebalance?: RebalanceSpec;
   /**
    * Namespace used in every remote cluster. Immutable.
    */
@@ -481,6 +520,23 @@ export interface BrokerRemovalSpec {
   throttleBytesPerSecond?: number;
 }
 /**
+ * What happens when brokers join (a pool scaled up, a cluster added): whether partition replicas move onto them. One replica per Kubernetes cluster is kept throughout.
+ */
+export interface RebalanceSpec {
+  /**
+   * Auto (default): once every node runs the current definition and no drain, maintenance or upgrade is under way, replicas and preferred leaders move onto the brokers that joined until replica counts within each cluster are within one of each other. Off: nothing moves on its own; brokers that join take only partitions created after them.
+   */
+  onScaleUp?: "Auto" | "Off";
+  /**
+   * Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.
+   */
+  throttleBytesPerSecond?: number;
+  /**
+   * Partitions moved at once; the next ones start when these are done. Default 10.
+   */
+  maxPartitionMoves?: number;
+}
+/**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
  * via the `definition` "ClusterSpec".
  */
@@ -643,6 +699,26 @@ export interface BrokerRemovalSpec1 {
    * Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.
    */
   throttleBytesPerSecond?: number;
+}
+/**
+ * What happens when brokers join (a pool scaled up, a cluster added): whether partition replicas move onto them. One replica per Kubernetes cluster is kept throughout.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RebalanceSpec".
+ */
+export interface RebalanceSpec1 {
+  /**
+   * Auto (default): once every node runs the current definition and no drain, maintenance or upgrade is under way, replicas and preferred leaders move onto the brokers that joined until replica counts within each cluster are within one of each other. Off: nothing moves on its own; brokers that join take only partitions created after them.
+   */
+  onScaleUp?: "Auto" | "Off";
+  /**
+   * Replication throttle while replicas move (per broker, leader and follower side). Default 50 MiB/s.
+   */
+  throttleBytesPerSecond?: number;
+  /**
+   * Partitions moved at once; the next ones start when these are done. Default 10.
+   */
+  maxPartitionMoves?: number;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -810,6 +886,10 @@ export interface KafkaStatus {
    * Brokers removed from the cluster that Kafka may still have registered; the provider unregisters each once Kafka has fenced it.
    */
   retiredBrokers?: number[];
+  /**
+   * Brokers that joined a running cluster and have not taken their share of replicas yet (spec.rebalance.onScaleUp Auto); live.rebalance says how far it is.
+   */
+  joiningBrokers?: number[];
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -1083,6 +1163,18 @@ export interface KafkaAdmin {
    * @maxItems 10000
    */
   retiredBrokers?: number[];
+  /**
+   * Brokers that joined: partition replicas move onto them (reassignments that keep one replica per Kubernetes cluster, a batch at a time under a replication throttle) until replica counts within each cluster are within one, then preferred leaders are spread and elected. Rendered only while no drain, maintenance, roll or upgrade is under way.
+   */
+  rebalance?: {
+    /**
+     * @minItems 1
+     * @maxItems 1000
+     */
+    onto: [number, ...number[]];
+    throttleBytesPerSecond: number;
+    maxPartitionMoves: number;
+  };
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

@@ -89,6 +89,7 @@ function liveLines(live: KafkaLive | undefined): string[] {
             (live.drain.stuck?.length ? `; cannot move ${live.drain.stuck.join("; ")}` : ""),
         ]
       : []),
+    ...(live.rebalance ? [rebalanceLine(live.rebalance)] : []),
     ...(live.evacuation
       ? [
           `    maintenance ${live.evacuation.clusters?.join(", ") ?? ""}: ${live.evacuation.safe ? "safe to take down" : `not yet: ${String(live.evacuation.leadersLeft ?? "?")} partition(s) led there, ${String(live.evacuation.belowMinIsrWithout ?? "?")} below min ISR without it${live.evacuation.quorumKeepsMajority === false ? ", quorum majority there" : ""}`}`,
@@ -99,6 +100,21 @@ function liveLines(live: KafkaLive | undefined): string[] {
       (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,
     ),
   ];
+}
+
+/** Brokers that joined taking their share: the state, and what is left of the plan. */
+function rebalanceLine(r: NonNullable<KafkaLive["rebalance"]>): string {
+  const spread = (x: { now?: number; planned?: number } | undefined): string =>
+    x ? `${String(x.now ?? "?")} → ${String(x.planned ?? "?")}` : "?";
+  return (
+    `    rebalance onto brokers ${r.brokers.join(", ")}: ${r.state.toLowerCase()}` +
+    (r.message ? ` (${r.message})` : "") +
+    (r.state === "Waiting"
+      ? ""
+      : `; ${String(r.partitionsToMove ?? 0)} partition(s) to move` +
+        (r.bytesToMove !== undefined ? ` (${String(r.bytesToMove)} bytes)` : "") +
+        `, ${String(r.leadersToChange ?? 0)} leader(s) to change, replica spread ${spread(r.replicaSpread)}, leader spread ${spread(r.leaderSpread)}`)
+  );
 }
 
 interface PodSetMr extends KubeObject {

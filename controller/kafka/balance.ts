@@ -12,11 +12,14 @@
  *    every partition back). A move never breaks the rule.
  * 2. Replica counts per broker are balanced to within one of each other, over
  *    all brokers the plan may use: a replica moves within its cluster, or to a
- *    cluster the partition has no replica in. Where Kafka reported replica
- *    sizes (DescribeLogDirs), the replica moved is the one that brings the two
+ *    cluster the partition has no replica in. The replica moved is one of the
+ *    topic the heavy broker holds most more of than the light one, so each
+ *    topic's replicas spread as the totals do; among those, where Kafka
+ *    reported replica sizes (DescribeLogDirs), the one that brings the two
  *    brokers' bytes closest, so bytes balance as counts do.
  * 3. Preferred leaders (the first replica) are spread to within one of each
- *    other by reordering replica lists, which moves no data.
+ *    other by reordering replica lists, which moves no data: within each
+ *    topic first, then over all partitions without making a topic less even.
  *
  * Partitions being reassigned, or moved recently and not settled, are left
  * alone (drain.ts `unsettled`). Replicas on brokers outside the plan's set
@@ -157,6 +160,15 @@ export function planBalance(input: BalanceInput): BalancePlan {
   const touched = new Set<string>();
 
   const { replicas: load, bytes } = tally(after, brokers, sizes);
+  const topicOf = (k: string): string => k.slice(0, k.lastIndexOf("/"));
+  /** Replicas per broker within each topic, so a topic's replicas spread as the totals do. */
+  const topicLoad = new Map<string, Map<number, number>>();
+  const inTopic = (k: string): Map<number, number> => {
+    const m = topicLoad.get(topicOf(k)) ?? new Map<number, number>();
+    topicLoad.set(topicOf(k), m);
+    return m;
+  };
+  for (const [k, rs] of after) for (const r of rs) inTopic(k).set(r, (inTopic(k).get(r) ?? 0) + 1);
   const movable = (k: string): boolean =>
     !busy.has(k) && (touched.has(k) || touched.size < maxDataMoves);
   /** Whether moving partition k's replica from `from` to `to` keeps one replica per cluster. */
@@ -168,6 +180,9 @@ export function planBalance(input: BalanceInput): BalancePlan {
     rs[rs.indexOf(from)] = to;
     touched.add(k);
     const size = sizes?.get(k) ?? 0;
+    const t = inTopic(k);
+    t.set(from, (t.get(from) ?? 0) - 1);
+    t.set(to, (t.get(to) ?? 0) + 1);
     load.set(from, (load.get(from) ?? 0) - 1);
     load.set(to, (load.get(to) ?? 0) + 1);
     bytes.set(from, (bytes.get(from) ?? 0) - size);
@@ -210,10 +225,15 @@ export function planBalance(input: BalanceInput): BalancePlan {
           .map(([k, rs]) => ({
             k,
             leader: rs[0] === h,
+            // How much more of this topic the heavy broker holds than the light one.
+            topicGap: (inTopic(k).get(h) ?? 0) - (inTopic(k).get(l) ?? 0),
             // How far the two brokers' bytes end up from each other.
             after: Math.abs(gap - 2 * (sizes?.get(k) ?? 0)),
           }))
-          .sort((a, b) => Number(a.leader) - Number(b.leader) || a.after - b.after);
+          .sort(
+            (a, b) =>
+              Number(a.leader) - Number(b.leader) || b.topicGap - a.topicGap || a.after - b.after,
+          );
         const pick = candidates[0];
         if (pick) {
           move(pick.k, h, l);
@@ -225,25 +245,51 @@ export function planBalance(input: BalanceInput): BalancePlan {
     if (!done) break;
   }
 
-  // 3. Preferred leaders: a list starts with its least-leading replica when that evens things out.
+  // 3. Preferred leaders: a list starts with its least-leading replica when
+  // that evens things out, first within each topic (a topic's leaders on few
+  // brokers is a hot spot whatever the totals), then over all partitions by
+  // swaps that leave no topic less even.
   const leads = tally(after, brokers, sizes).leaders;
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [k, rs] of after) {
-      if (busy.has(k)) continue;
-      const first = rs[0];
-      if (first === undefined || !leads.has(first)) continue;
-      const best = rs
-        .filter((r) => leads.has(r))
-        .sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || a - b)[0];
-      if (best === undefined || (leads.get(first) ?? 0) - (leads.get(best) ?? 0) <= 1) continue;
-      rs.splice(rs.indexOf(best), 1);
-      rs.unshift(best);
-      leads.set(first, (leads.get(first) ?? 0) - 1);
-      leads.set(best, (leads.get(best) ?? 0) + 1);
-      changed = true;
-    }
+  const topicLeads = new Map<string, Map<number, number>>();
+  for (const [k, rs] of after) {
+    const m = topicLeads.get(topicOf(k)) ?? new Map<number, number>();
+    topicLeads.set(topicOf(k), m);
+    const first = rs[0];
+    if (first !== undefined && leads.has(first)) m.set(first, (m.get(first) ?? 0) + 1);
   }
+  const spreadLeaders = (
+    gap: (inTopic: Map<number, number>, first: number, best: number) => number,
+    order: (inTopic: Map<number, number>) => (a: number, b: number) => number,
+  ): void => {
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const [k, rs] of after) {
+        if (busy.has(k)) continue;
+        const first = rs[0];
+        const inTopic = topicLeads.get(topicOf(k)) ?? new Map<number, number>();
+        if (first === undefined || !leads.has(first)) continue;
+        const best = rs.filter((r) => leads.has(r)).sort(order(inTopic))[0];
+        if (best === undefined || best === first || gap(inTopic, first, best) <= 1) continue;
+        rs.splice(rs.indexOf(best), 1);
+        rs.unshift(best);
+        for (const m of [leads, inTopic]) {
+          m.set(first, (m.get(first) ?? 0) - 1);
+          m.set(best, (m.get(best) ?? 0) + 1);
+        }
+        changed = true;
+      }
+    }
+  };
+  const count = (m: Map<number, number>, b: number): number => m.get(b) ?? 0;
+  spreadLeaders(
+    (t, first, best) => count(t, first) - count(t, best),
+    (t) => (a, b) => count(t, a) - count(t, b) || count(leads, a) - count(leads, b) || a - b,
+  );
+  spreadLeaders(
+    (t, first, best) =>
+      count(t, first) - count(t, best) >= 1 ? count(leads, first) - count(leads, best) : 0,
+    (t) => (a, b) => count(leads, a) - count(leads, b) || count(t, a) - count(t, b) || a - b,
+  );
 
   const moves: PartitionMove[] = [];
   let dataMoves = 0;

@@ -30,7 +30,14 @@
 import type { LookupFunction } from "node:net";
 import type { Logger } from "pino";
 import type { KafkaAdmin, KafkaLive } from "../../apis/index.ts";
-import { AdminSession, kafkaReason, type AdminTls, type KafkaView } from "../kafka/admin.ts";
+import {
+  AdminSession,
+  kafkaReason,
+  type AdminTls,
+  type KafkaView,
+  type PartitionMove,
+} from "../kafka/admin.ts";
+import { planBalance } from "../kafka/balance.ts";
 import { clearThrottles, planDrain, sameSet, throttleFor } from "../kafka/drain.ts";
 import { planEvacuation, planRestore } from "../kafka/evacuate.ts";
 import { liveStatus, nodesIn } from "../kafka/live.ts";
@@ -41,12 +48,22 @@ import type { Metrics } from "../metrics.ts";
 import type { ManagedResource } from "../../apis/index.ts";
 import { logReissue, type Pki } from "./pki.ts";
 
+/** A partition's replicas as Kafka last said. */
+function replicasOf(view: KafkaView, m: PartitionMove): number[] {
+  return (
+    view.topics.find((t) => t.name === m.topic)?.partitions.find((p) => p.id === m.partition)
+      ?.replicas ?? []
+  );
+}
+
 type BrokerState = NonNullable<KafkaLive["brokers"]>[number]["state"];
 const brokerStates: BrokerState[] = ["Registered", "Fenced", "NotRegistered"];
 
 export interface KafkaSupervisorOptions {
   /** How often each Kafka cluster is asked (default 30 s). */
   intervalMs?: number;
+  /** How often while replicas move for a drain or a rebalance, so the next batch starts soon (default 5 s, never more than intervalMs). */
+  movingIntervalMs?: number;
   /** How many Kafka clusters are asked at once, one connection each (default 4). */
   concurrency?: number;
   /** Connect and request timeout per broker (default 10 s). */
@@ -74,6 +91,7 @@ type Operation = NonNullable<KafkaLive["operationErrors"]>[number]["operation"];
 /** What each operation is, in a sentence's words, and the reason of its Warning event. */
 const operationNames: Record<Operation, string> = {
   drain: "moving replicas off the brokers being removed",
+  rebalance: "moving replicas onto the brokers that joined",
   throttles: "removing the replication throttles",
   voters: "changing the quorum's voters",
   leadership: "moving leadership for maintenance",
@@ -82,6 +100,7 @@ const operationNames: Record<Operation, string> = {
 };
 const operationReasons: Record<Operation, string> = {
   drain: "DrainFailed",
+  rebalance: "RebalanceFailed",
   throttles: "ThrottleRemovalFailed",
   voters: "VoterChangeFailed",
   leadership: "LeadershipMoveFailed",
@@ -115,6 +134,7 @@ export class KafkaSupervisor {
   /** The broker that answered last, tried first next time. */
   private readonly preferred = new Map<string, string>();
   private readonly intervalMs: number;
+  private readonly movingIntervalMs: number;
   private readonly concurrency: number;
   private readonly timeoutMs: number;
   private running = false;
@@ -134,6 +154,7 @@ export class KafkaSupervisor {
     private readonly o: KafkaSupervisorOptions = {},
   ) {
     this.intervalMs = o.intervalMs ?? 30_000;
+    this.movingIntervalMs = o.movingIntervalMs ?? 5_000;
     this.concurrency = Math.max(1, o.concurrency ?? 4);
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }
@@ -237,7 +258,12 @@ export class KafkaSupervisor {
           for (let t = queue.shift(); t; t = queue.shift()) await this.ask(t);
         }),
       );
-      const wait = Math.max(0, this.intervalMs - (Date.now() - started));
+      const moving = targets.some((t) => {
+        const l = this.live.get(t.composite);
+        return (l?.partitions?.reassigning ?? 0) > 0 || l?.rebalance?.state === "Moving";
+      });
+      const interval = moving ? Math.min(this.intervalMs, this.movingIntervalMs) : this.intervalMs;
+      const wait = Math.max(0, interval - (Date.now() - started));
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, wait).unref();
@@ -277,6 +303,7 @@ export class KafkaSupervisor {
       );
     }
     this.setMetrics(t.composite, live);
+    await this.rebalanceEvent(t, this.live.get(t.composite)?.rebalance, live.rebalance);
     if (JSON.stringify(this.live.get(t.composite)) === JSON.stringify(live)) return;
     this.live.set(t.composite, live);
     this.deps.onChange(t.composite);
@@ -327,9 +354,7 @@ export class KafkaSupervisor {
     const key = `${t.composite}/${operation}`;
     if (this.refusals.get(key) === message) return;
     this.refusals.set(key, message);
-    const source = this.deps
-      .sources()
-      .find((mr) => mr.spec.forProvider.kafkaAdmin?.authority === t.composite);
+    const source = this.source(t);
     if (source)
       await this.deps.events.record(
         source,
@@ -339,9 +364,42 @@ export class KafkaSupervisor {
       );
   }
 
+  /** A RemoteKafka of the composite, where its events go. */
+  private source(t: Target): ManagedResource | undefined {
+    return this.deps
+      .sources()
+      .find((mr) => mr.spec.forProvider.kafkaAdmin?.authority === t.composite);
+  }
+
+  /** A Normal event when moving onto joined brokers starts, waits or ends. */
+  private async rebalanceEvent(
+    t: Target,
+    before: KafkaLive["rebalance"],
+    now: KafkaLive["rebalance"],
+  ): Promise<void> {
+    if (!now || (before?.state === now.state && before.brokers.join() === now.brokers.join()))
+      return;
+    const source = this.source(t);
+    if (!source) return;
+    const onto = `broker ${now.brokers.join(", ")}`;
+    const say = {
+      Waiting: ["RebalanceWaiting", `moving replicas onto ${onto} waits: ${now.message ?? ""}`],
+      Moving: [
+        "Rebalancing",
+        `moving replicas onto ${onto}: ${String(now.partitionsToMove ?? 0)} partition(s) to move, replica spread ${String(now.replicaSpread?.now ?? "?")} → ${String(now.replicaSpread?.planned ?? "?")}`,
+      ],
+      Done: [
+        "Rebalanced",
+        `${onto} took its share: replica spread ${String(now.replicaSpread?.now ?? "?")}, leader spread ${String(now.leaderSpread?.now ?? "?")}`,
+      ],
+    }[now.state];
+    await this.deps.events.record(source, "Normal", say[0] ?? "", say[1] ?? "");
+  }
+
   /** The operations of a round, in order: each runs whatever the others did. */
   private readonly operations: [Operation, (r: Round) => Promise<void>][] = [
     ["drain", (r) => this.drain(r)],
+    ["rebalance", (r) => this.rebalance(r)],
     ["throttles", (r) => this.clearThrottles(r)],
     ["voters", (r) => this.changeVoters(r)],
     ["leadership", (r) => this.moveLeadership(r)],
@@ -351,7 +409,7 @@ export class KafkaSupervisor {
 
   /** The next moves of replicas off the brokers being removed, under a throttle. */
   private async drain(r: Round): Promise<void> {
-    const { view, t, live, session } = r;
+    const { view, t, live } = r;
     const drain = t.admin.drain;
     const draining = new Set(drain?.nodes ?? []);
     if (!drain || draining.size === 0 || !live.drain) return;
@@ -359,18 +417,7 @@ export class KafkaSupervisor {
     const targets = view.brokers
       .filter((b) => !b.fenced && !draining.has(b.id) && clusterOf.has(b.id))
       .map((b) => b.id);
-    const moved =
-      this.moved.get(t.composite) ?? new Map<string, { replicas: number[]; at: number }>();
-    this.moved.set(t.composite, moved);
-    for (const tp of view.topics) {
-      for (const p of tp.partitions) {
-        const key = `${tp.name}/${p.id}`;
-        const m = moved.get(key);
-        // Done once Kafka shows the target; given up on after 10 minutes (someone else moved it).
-        if (m && (sameSet(m.replicas, p.replicas) || Date.now() - m.at > 600_000))
-          moved.delete(key);
-      }
-    }
+    const moved = this.recentMoves(t.composite, view);
     const plan = planDrain(
       view,
       draining,
@@ -380,11 +427,7 @@ export class KafkaSupervisor {
     );
     if (plan.stuck.length > 0) r.out.drain = { ...live.drain, stuck: plan.stuck.slice(0, 10) };
     if (plan.moves.length === 0) return;
-    r.moved = true;
-    await session.alterConfigs(throttleFor(plan.moves, view, drain.throttleBytesPerSecond));
-    await session.reassign(plan.moves);
-    for (const m of plan.moves)
-      moved.set(`${m.topic}/${m.partition}`, { replicas: m.replicas, at: Date.now() });
+    await this.moveData(r, plan.moves, drain.throttleBytesPerSecond);
     r.log.info(
       {
         nodes: [...draining],
@@ -395,6 +438,129 @@ export class KafkaSupervisor {
       },
       "drain: reassigning partitions off the brokers being removed",
     );
+  }
+
+  /**
+   * The partitions this supervisor reassigned and their target replicas, those
+   * Kafka now shows done (or that someone else moved: given up on after 10
+   * minutes) forgotten.
+   */
+  private recentMoves(
+    composite: string,
+    view: KafkaView,
+  ): Map<string, { replicas: number[]; at: number }> {
+    const moved =
+      this.moved.get(composite) ?? new Map<string, { replicas: number[]; at: number }>();
+    this.moved.set(composite, moved);
+    for (const tp of view.topics) {
+      for (const p of tp.partitions) {
+        const key = `${tp.name}/${p.id}`;
+        const m = moved.get(key);
+        if (m && (sameSet(m.replicas, p.replicas) || Date.now() - m.at > 600_000))
+          moved.delete(key);
+      }
+    }
+    return moved;
+  }
+
+  /** Reassignments that copy data, under the replication throttle, remembered until Kafka shows them. */
+  private async moveData(r: Round, moves: PartitionMove[], throttle: number): Promise<void> {
+    r.moved = true;
+    await r.session.alterConfigs(throttleFor(moves, r.view, throttle));
+    await r.session.reassign(moves);
+    const moved = this.recentMoves(r.t.composite, r.view);
+    for (const m of moves)
+      moved.set(`${m.topic}/${m.partition}`, { replicas: m.replicas, at: Date.now() });
+  }
+
+  /**
+   * Replicas onto the brokers that joined (controller/kafka/balance.ts), a
+   * batch at a time: the next batch is planned once Kafka has finished the
+   * last (no reassignment under way), so at most `maxPartitionMoves` partitions
+   * copy at once. Once no data is left to move, preferred leaders are spread
+   * (replica lists reordered) and elected, and every partition not led by its
+   * preferred replica (in sync) gets a preferred-leader election; then it is Done.
+   */
+  private async rebalance(r: Round): Promise<void> {
+    const { view, t, session } = r;
+    const ask = t.admin.rebalance;
+    if (!ask || (t.admin.drain?.nodes.length ?? 0) > 0) return;
+    const clusterOf = new Map(t.admin.nodes.map((n) => [n.id, n.cluster]));
+    const brokers = view.brokers.filter((b) => !b.fenced && clusterOf.has(b.id)).map((b) => b.id);
+    const report = (
+      state: NonNullable<KafkaLive["rebalance"]>["state"],
+      more: Partial<NonNullable<KafkaLive["rebalance"]>> = {},
+    ): void => {
+      r.out.rebalance = { brokers: ask.onto, state, ...more };
+    };
+    const absent = ask.onto.filter((id) => !brokers.includes(id));
+    if (absent.length > 0) {
+      report("Waiting", {
+        message: `broker ${absent.join(", ")} is not registered and unfenced in Kafka yet`,
+      });
+      return;
+    }
+    const input = {
+      view,
+      brokers,
+      clusterOf: (id: number) => clusterOf.get(id),
+      onto: new Set(ask.onto),
+      moved: new Map([...this.recentMoves(t.composite, view)].map(([k, v]) => [k, v.replicas])),
+    };
+    const whole = planBalance(input);
+    const figures = {
+      partitionsToMove: whole.dataMoves,
+      leadersToChange: whole.moves.length - whole.dataMoves,
+      ...(whole.unknownSizes === 0 ? { bytesToMove: whole.bytesToMove } : {}),
+      replicaSpread: { now: whole.before.replicaSpread, planned: whole.after.replicaSpread },
+      leaderSpread: { now: whole.before.leaderSpread, planned: whole.after.leaderSpread },
+    };
+    if (view.reassigning.length > 0) {
+      // The last batch is still copying: its throttles stay, nothing new starts.
+      r.moved = true;
+      report("Moving", {
+        ...figures,
+        message: `${view.reassigning.length} partition(s) being reassigned`,
+      });
+      return;
+    }
+    if (whole.dataMoves > 0) {
+      const batch = planBalance({ ...input, maxDataMoves: ask.maxPartitionMoves });
+      const data = batch.moves.filter((m) => !sameSet(m.replicas, replicasOf(view, m)));
+      await this.moveData(r, data, ask.throttleBytesPerSecond);
+      report("Moving", { ...figures, message: `moving ${data.length} partition(s)` });
+      r.log.info(
+        {
+          onto: ask.onto,
+          moves: data.slice(0, 20).map((m) => `${m.topic}-${m.partition}:${m.replicas.join(",")}`),
+          left: whole.dataMoves,
+        },
+        "rebalance: reassigning partitions onto the brokers that joined",
+      );
+      return;
+    }
+    if (whole.moves.length > 0) {
+      await session.reassign(whole.moves);
+      await session.electPreferred(whole.moves);
+      report("Moving", { ...figures, message: "spreading preferred leaders" });
+      r.log.info(
+        { onto: ask.onto, reordered: whole.moves.length },
+        "rebalance: preferred leaders spread and elected",
+      );
+      return;
+    }
+    // Partitions led by another replica than their preferred one (a roll or a
+    // drain before left them so) get it back, as after a Cruise Control run.
+    const elect = view.topics.flatMap((tp) =>
+      tp.partitions
+        .filter((p) => p.replicas[0] !== undefined && p.leader !== p.replicas[0])
+        .filter((p) => p.isr.includes(p.replicas[0] ?? -1))
+        .map((p) => ({ topic: tp.name, partition: p.id })),
+    );
+    await session.electPreferred(elect);
+    if (elect.length > 0)
+      r.log.info({ elected: elect.length }, "rebalance: preferred leaders elected");
+    report("Done", figures);
   }
 
   /** Every replication throttle removed once no reassignment is under way (none started this round). */
@@ -507,7 +673,13 @@ export class KafkaSupervisor {
 
   private rebuild(all: Map<string, KafkaLive>): void {
     const m = this.deps.metrics;
-    for (const g of [m.kafkaVoters, m.kafkaBrokers, m.kafkaPartitions, m.kafkaDataAtRisk])
+    for (const g of [
+      m.kafkaVoters,
+      m.kafkaBrokers,
+      m.kafkaPartitions,
+      m.kafkaDataAtRisk,
+      m.kafkaRebalancePartitions,
+    ])
       g.reset();
     for (const [c, l] of all) this.counts(c, l);
   }
@@ -534,6 +706,8 @@ export class KafkaSupervisor {
     m.kafkaPartitions.set({ composite, state: "under_min_isr" }, p.underMinIsr ?? 0);
     m.kafkaPartitions.set({ composite, state: "offline" }, p.offline ?? 0);
     m.kafkaDataAtRisk.set({ composite }, live.dataAtRiskTopics ?? 0);
+    if (live.rebalance)
+      m.kafkaRebalancePartitions.set({ composite }, live.rebalance.partitionsToMove ?? 0);
   }
 
   private forget(composite: string): void {

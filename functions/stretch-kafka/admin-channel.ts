@@ -3,7 +3,7 @@
  * RemoteKafka), built once per run: every broker's replication listener
  * (mTLS, cluster CA), the nodes and their clusters, the claim's
  * min.insync.replicas, and what the provider is asked to do to Kafka (drain,
- * retire, voters, maintenance, metadata.version, kraft.version).
+ * retire, voters, maintenance, metadata.version, kraft.version, rebalance).
  */
 import type { KafkaAdmin } from "../../apis/index.ts";
 import { claimReplication } from "../../apis/kafka-rules.ts";
@@ -33,6 +33,8 @@ export interface AdminInput {
   metadataVersion: KafkaAdmin["metadataVersion"];
   /** kraft.version to raise Kafka to while a static quorum migrates. */
   kraftVersion: KafkaAdmin["kraftVersion"];
+  /** Brokers that joined, to move replicas onto (rebalance.ts). */
+  rebalance: KafkaAdmin["rebalance"];
 }
 
 /** The admin channel, or undefined while no broker's address is known. */
@@ -64,6 +66,7 @@ export function adminChannel(o: AdminInput): KafkaAdmin | undefined {
     ...(o.mode === "dynamic" ? { voters: wantedVoters(o) } : {}),
     ...(o.metadataVersion ? { metadataVersion: o.metadataVersion } : {}),
     ...(o.kraftVersion ? { kraftVersion: o.kraftVersion } : {}),
+    ...(o.rebalance ? { rebalance: o.rebalance } : {}),
   };
 }
 

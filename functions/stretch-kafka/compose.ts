@@ -30,6 +30,7 @@ import { findRemote, isReady, type ObservedResources } from "./observed.ts";
 import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
+import { joiningBrokers, rebalanceRequest, rebalancingCondition } from "./rebalance.ts";
 import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.ts";
 import {
   keptVolumes,
@@ -193,6 +194,28 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     ...p.objects,
     ...(!spec.kafka.metrics && !current ? metricsConfigInUse(observed, t) : []),
   ];
+  const perCluster = new Map<string, number>();
+  for (const o of objects) perCluster.set(o.cluster, (perCluster.get(o.cluster) ?? 0) + 1);
+  const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster, p.externalBootstrap);
+  const phase = migrationPhase(quorum, current);
+  // Brokers that joined take their share once nothing else moves data or restarts nodes.
+  const joining = joiningBrokers({
+    spec,
+    t,
+    brokersBefore: status?.kafka?.brokers,
+    joiningBefore: status?.kafka?.joiningBrokers ?? [],
+    live,
+    busy: [
+      ...removal.draining.map((n) => `the drain of broker ${n.id}`),
+      ...voterRemoval.leaving.map((n) => `controller ${n.id} has left the voters`),
+      ...maintenance.evacuate.map((c) => `the maintenance of cluster ${c}`),
+      ...maintenance.restoring.map((c) => `leadership is back in cluster ${c}`),
+      ...(phase ? [`the quorum migration (${phase})`] : []),
+      ...(p.pending.length > 0 ? ["every node's address is known"] : []),
+      ...(current ? [] : ["every node runs the current definition"]),
+      ...health.filter((h) => !h.ready).map((h) => `cluster ${h.name} is ready`),
+    ],
+  });
   const admin = adminChannel({
     composite,
     spec,
@@ -206,13 +229,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     restoreLeadership: maintenance.restoring,
     metadataVersion: current ? metadata.target : undefined,
     kraftVersion: current && quorum.raiseKRaftVersion ? 1 : undefined,
+    rebalance: rebalanceRequest(spec, joining),
   });
   const adminOf = adminFor(admin, { observed, kafkaName, pending: p.pending.length > 0 });
 
   // Managed resources, one per remote object.
   const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
   const desiredResources: Record<string, Resource> = {};
-  const perCluster = new Map<string, number>();
   for (const o of objects) {
     const name = resourceName(o);
     const kafkaAdmin = o.kind === "RemoteKafka" ? adminOf(o.cluster) : undefined;
@@ -230,16 +253,14 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       connectionDetails: {},
       ready: seen && isReady(seen) ? Ready.READY_TRUE : Ready.READY_FALSE,
     };
-    perCluster.set(o.cluster, (perCluster.get(o.cluster) ?? 0) + 1);
   }
 
   // Status, conditions and connection details.
-  const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster, p.externalBootstrap);
   const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
     ...removal.draining,
     ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
   ]);
-  const phase = migrationPhase(quorum, current);
+  conds.push(rebalancingCondition(joining, live));
   const migrating = migratingCondition(phase, live);
   if (migrating) conds.push(migrating);
   const summary: StatusInput = {
@@ -263,6 +284,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     retired: removal.retired,
     evacuate: maintenance.evacuate,
     restoring: maintenance.restoring,
+    joining: joining.brokers,
   };
   const settled = health.every((h) => h.ready) && p.pending.length === 0;
   const results = [

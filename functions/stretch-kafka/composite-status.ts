@@ -34,6 +34,8 @@ export interface StatusInput {
   retired: number[];
   evacuate: string[];
   restoring: string[];
+  /** Brokers that joined and have not taken their share yet (rebalance.ts). */
+  joining: number[];
 }
 
 function bootstrap(o: StatusInput): { all: string; external: string } {
@@ -81,6 +83,7 @@ export function compositeStatus(o: StatusInput): StretchKafkaStatus {
       ...(o.retired.length > 0 ? { retiredBrokers: o.retired } : {}),
       ...(o.evacuate.length > 0 ? { evacuated: o.evacuate } : {}),
       ...(o.restoring.length > 0 ? { restoringLeadership: o.restoring } : {}),
+      ...(o.joining.length > 0 ? { joiningBrokers: o.joining } : {}),
     },
   };
 }

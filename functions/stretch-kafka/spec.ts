@@ -10,6 +10,7 @@ import {
   type KafkaSpec,
   type NetworkingSpec,
   type QuorumSpec,
+  type RebalanceSpec,
   type StretchKafkaSpec,
   type StrimziSpec,
   type XStretchKafka,
@@ -24,6 +25,7 @@ export type Spec = StretchKafkaSpec & {
   quorum: Filled<QuorumSpec, "mode" | "acceptQuorumRisk">;
   strimzi: Filled<StrimziSpec, "apiVersion">;
   brokerRemoval: Filled<BrokerRemovalSpec, "policy" | "throttleBytesPerSecond">;
+  rebalance: Filled<RebalanceSpec, "onScaleUp" | "throttleBytesPerSecond" | "maxPartitionMoves">;
   targetNamespace: string;
 };
 
@@ -42,6 +44,9 @@ export function resolve(xr: XStretchKafka): Composite {
     ["spec.strimzi.apiVersion", s.strimzi?.apiVersion],
     ["spec.brokerRemoval.policy", s.brokerRemoval?.policy],
     ["spec.brokerRemoval.throttleBytesPerSecond", s.brokerRemoval?.throttleBytesPerSecond],
+    ["spec.rebalance.onScaleUp", s.rebalance?.onScaleUp],
+    ["spec.rebalance.throttleBytesPerSecond", s.rebalance?.throttleBytesPerSecond],
+    ["spec.rebalance.maxPartitionMoves", s.rebalance?.maxPartitionMoves],
     ["spec.targetNamespace", s.targetNamespace],
   ].filter(([, v]) => v === undefined);
   // The schema gives each of these a default: one missing means the schema changed.

@@ -3,10 +3,10 @@
  * with an idempotent acks=all producer running throughout: removing brokers
  * is refused while they hold replicas, drained when the claim says so (the
  * replicas move with one replica per cluster kept, the broker is removed and
- * unregistered), a chosen node id goes and a pinned one comes, and a
- * configuration change rolls every node with Kafka in sync before each
- * restart, even across a restart of the stretch-kafka controller, and a
- * cluster evacuated for maintenance is stopped with acknowledgements pausing
+ * unregistered), a chosen node id goes and a pinned one comes and takes
+ * its share of replicas on its own, a configuration change rolls every node
+ * with Kafka in sync before each restart, even across a restart of the
+ * stretch-kafka controller, and a cluster evacuated for maintenance is stopped with acknowledgements pausing
  * only briefly; nothing acknowledged is lost or duplicated. Once, two
  * replicas of one partition are taken down together by the test itself, to
  * show the roll watch every roll is checked with catches it.
@@ -24,6 +24,7 @@ import type { AdminSession, ConfigChange } from "../../controller/kafka/admin.ts
 import { threeClusterClaim } from "../kafka/claims.ts";
 import {
   assertNothingLost,
+  describeAll,
   describeTopic,
   NumberedProducer,
   quorumStatus,
@@ -270,6 +271,10 @@ describe("removing brokers on a running stretch cluster", () => {
       delete p.removeNodeIds;
       p.nextNodeIds = [20];
     });
+    // A broker that joins a running cluster is remembered until it has its share.
+    await eventually("the claim says broker 20 joins", async () =>
+      (await current()).status?.kafka?.joiningBrokers?.includes(20) ? true : undefined,
+    );
     await eventually(
       "broker 20 registered in east",
       async () => ((await registered()).includes(20) ? true : undefined),
@@ -283,6 +288,92 @@ describe("removing brokers on a running stretch cluster", () => {
       keep,
       20,
     ]);
+  });
+
+  test("broker 20 takes its share: replicas move onto it under a throttle, one per cluster kept, then preferred leaders are spread and elected", async () => {
+    const acksBefore = producer.acks.length;
+    await bed.kafka.readNodes();
+    const east = brokersOf("east");
+    assert.ok(east.includes(20), `east runs brokers ${east.join(", ")}`);
+    const replicasOn = (layout: { replicas: number[] }[], id: number): number =>
+      layout.filter((p) => p.replicas.includes(id)).length;
+    const layout = await eventually(
+      "east's brokers within one replica of each other, and the claim no longer says broker 20 joins",
+      async () => {
+        const c = await current();
+        if (c.status?.kafka?.joiningBrokers !== undefined) return undefined;
+        const all = await describeAll(bed, "east");
+        const counts = east.map((id) => replicasOn(all, id));
+        return Math.max(...counts) - Math.min(...counts) <= 1 ? all : undefined;
+      },
+      300,
+      3000,
+    );
+    log(
+      `east: ${east.map((id) => `${id}=${replicasOn(layout, id)}`).join(", ")} of ${layout.length} partitions`,
+    );
+    assert.ok(replicasOn(layout, 20) > 0, "broker 20 holds replicas");
+    for (const p of layout) {
+      assert.deepEqual(
+        p.replicas.map(clusterOf).sort(),
+        ["east", "north", "west"],
+        `${p.topic}-${p.partition} keeps one replica per cluster: ${p.replicas.join(",")}`,
+      );
+    }
+    // The producer's topic: its preferred leaders spread over every broker, and elected.
+    const brokers = bed.nodes.filter((n) => n.roles.includes("broker")).map((n) => n.id);
+    for (const name of new Set(layout.map((p) => p.topic))) {
+      const firsts = layout.filter((p) => p.topic === name).map((p) => p.replicas[0]);
+      const leads = brokers.map((id) => firsts.filter((f) => f === id).length);
+      log(
+        `${name}: preferred leaders per broker ${brokers.map((id, i) => `${id}=${leads[i]}`).join(", ")}`,
+      );
+      if (name !== topic) continue;
+      assert.ok(
+        Math.max(...leads) - Math.min(...leads) <= 1,
+        `${name}: preferred leaders per broker ${JSON.stringify(leads)} of ${JSON.stringify(brokers)}`,
+      );
+    }
+    await eventually(
+      "every partition led by its preferred replica",
+      async () => {
+        const all = await describeAll(bed, "east");
+        return all.every((p) => p.leader === p.replicas[0]) ? true : undefined;
+      },
+      120,
+      3000,
+    );
+    // The end is said: the condition, and an event naming the broker.
+    const rebalancing = await condition("Rebalancing");
+    assert.equal(rebalancing?.status, "False", JSON.stringify(rebalancing));
+    const events = (
+      await bed.central.list<KubeObject & { reason?: string; message?: string }>("v1", "Event", {
+        namespace: "default",
+      })
+    ).items;
+    assert.match(
+      events.find((e) => e.reason === "Rebalanced")?.message ?? "",
+      /broker 20 took its share: replica spread [01], leader spread \d+/,
+    );
+    assert.ok(
+      events.some((e) => e.reason === "Rebalancing"),
+      "the start was said too",
+    );
+    // No throttle left once nothing moves.
+    await eventually("the replication throttle is cleared", async () => {
+      const { stdout } = await bed.tool("east", "kafka.admin.ConfigCommand", [
+        "--bootstrap-server",
+        bed.bootstrap("east"),
+        "--describe",
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        topic,
+      ]);
+      return /throttled\.replicas/.test(stdout) ? undefined : true;
+    });
+    assert.ok(producer.acks.length > acksBefore, "the producer kept going");
+    assert.equal(producer.failure, undefined);
   });
 
   test("a configuration change rolls one node at a time, Kafka in sync before each, the active controller last, through a controller restart", async () => {

@@ -32,19 +32,39 @@ export async function describeTopic(
   topic: string,
   extra: string[] = [],
 ): Promise<PartitionInfo[]> {
+  return (await describe(bed, cluster, ["--topic", topic, ...extra])).map((p) => ({
+    partition: p.partition,
+    leader: p.leader,
+    replicas: p.replicas,
+    isr: p.isr,
+  }));
+}
+
+/** Every partition of every topic, internal ones included, as the admin client describes them. */
+export async function describeAll(
+  bed: KafkaBed,
+  cluster: string,
+): Promise<(PartitionInfo & { topic: string })[]> {
+  return describe(bed, cluster, []);
+}
+
+async function describe(
+  bed: KafkaBed,
+  cluster: string,
+  args: string[],
+): Promise<(PartitionInfo & { topic: string })[]> {
   const { stdout } = await bed.tool(cluster, "org.apache.kafka.tools.TopicCommand", [
     "--bootstrap-server",
     bed.bootstrap(cluster),
     "--describe",
-    "--topic",
-    topic,
-    ...extra,
+    ...args,
   ]);
   const ids = (s: string | undefined): number[] => (s ?? "").split(",").filter(Boolean).map(Number);
   return stdout
     .split("\n")
     .filter((l) => /\bPartition: \d+/.test(l))
     .map((l) => ({
+      topic: /Topic: (\S+)/.exec(l)?.[1] ?? "",
       partition: Number(/Partition: (\d+)/.exec(l)?.[1]),
       leader: Number(/Leader: (-?\d+)/.exec(l)?.[1]),
       replicas: ids(/Replicas: ([\d,]+)/.exec(l)?.[1]),

@@ -102,6 +102,62 @@ test("a cluster added after another was lost gets a replica of every partition b
   assert.equal(plan.balanced, true);
 });
 
+test("each topic's replicas spread over the brokers, not only the totals", () => {
+  // Broker 1 joined east; 0 holds all of orders and payments.
+  const clusterOf = clusters({ east: [0, 1] });
+  const v = view(
+    Array.from({ length: 4 }, () => [0]),
+    [0, 1],
+    clusterOf,
+  );
+  const orders = v.topics[0];
+  assert.ok(orders);
+  v.topics.push({ ...orders, name: "payments" });
+  const plan = planBalance({ view: v, brokers: [0, 1], clusterOf, onto: new Set([1]) });
+  assert.equal(plan.dataMoves, 4);
+  for (const topic of ["orders", "payments"])
+    assert.equal(
+      plan.moves.filter((m) => m.topic === topic).length,
+      2,
+      `${topic}: ${JSON.stringify(plan.moves)}`,
+    );
+});
+
+test("preferred leaders are spread within each topic, not only in total", () => {
+  // Every partition of orders is led by 0, every one of payments by 1: even in
+  // total (4 and 4), a hot spot for each topic.
+  const clusterOf = clusters({ east: [0], west: [1] });
+  const v = view(
+    Array.from({ length: 4 }, () => [0, 1]),
+    [0, 1],
+    clusterOf,
+  );
+  const orders = v.topics[0];
+  assert.ok(orders);
+  v.topics.push({
+    ...orders,
+    name: "payments",
+    partitions: orders.partitions.map((p) => ({ ...p, replicas: [1, 0], leader: 1, isr: [1, 0] })),
+  });
+  const plan = planBalance({ view: v, brokers: [0, 1], clusterOf });
+  assert.equal(plan.dataMoves, 0, "only the order of replicas changes");
+  for (const topic of ["orders", "payments"]) {
+    const firsts = v.topics
+      .find((t) => t.name === topic)
+      ?.partitions.map(
+        (p) =>
+          plan.moves.find((m) => m.topic === topic && m.partition === p.id)?.replicas[0] ??
+          p.replicas[0],
+      );
+    assert.deepEqual(
+      [0, 1].map((b) => firsts?.filter((f) => f === b).length),
+      [2, 2],
+      `${topic}: preferred leaders ${JSON.stringify(firsts)}`,
+    );
+  }
+  assert.equal(plan.after.leaderSpread, 0);
+});
+
 test("partitions being reassigned or not settled are left alone, and maxDataMoves is kept", () => {
   const clusterOf = clusters({ east: [0, 1], west: [2, 3], north: [4, 5] });
   const partitions = Array.from({ length: 10 }, () => [0, 2, 4]);
