@@ -382,7 +382,7 @@ export class KafkaSupervisor {
     const source = this.source(t);
     if (!source) return;
     const onto = `broker ${now.brokers.join(", ")}`;
-    const say = {
+    const say: Record<typeof now.state, [reason: string, message: string]> = {
       Waiting: ["RebalanceWaiting", `moving replicas onto ${onto} waits: ${now.message ?? ""}`],
       Moving: [
         "Rebalancing",
@@ -392,8 +392,9 @@ export class KafkaSupervisor {
         "Rebalanced",
         `${onto} took its share: replica spread ${String(now.replicaSpread?.now ?? "?")}, leader spread ${String(now.leaderSpread?.now ?? "?")}`,
       ],
-    }[now.state];
-    await this.deps.events.record(source, "Normal", say[0] ?? "", say[1] ?? "");
+    };
+    const [reason, message] = say[now.state];
+    await this.deps.events.record(source, "Normal", reason, message);
   }
 
   /** The operations of a round, in order: each runs whatever the others did. */

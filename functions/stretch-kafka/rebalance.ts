@@ -34,7 +34,7 @@ export interface JoiningInput {
   /** Still joining at the last run (status.kafka.joiningBrokers). */
   joiningBefore: number[];
   live: KafkaLive | undefined;
-  /** What else is under way, each a reason to wait (empty: nothing). */
+  /** What must happen first, each as a clause ("the drain of broker 7 is done"); empty: nothing. */
   busy: string[];
 }
 
@@ -80,7 +80,7 @@ export function rebalancingCondition(j: Joining, live: KafkaLive | undefined): F
       type: "Rebalancing",
       status: "True",
       reason: "WaitingForOtherChange",
-      message: `${which} joined; replicas move onto it once ${j.waitingFor} is done`,
+      message: `${which} joined; replicas move onto it once ${j.waitingFor}`,
     };
   }
   const r = live?.reachable ? live.rebalance : undefined;

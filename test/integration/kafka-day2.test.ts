@@ -93,6 +93,25 @@ describe("removing brokers on a running stretch cluster", () => {
     ]);
     return [...stdout.matchAll(/^(\d+)\s/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
   };
+  /** Until Kafka lists no replication throttle on the producer's topic. */
+  const throttleCleared = (): Promise<true> =>
+    eventually(
+      "the replication throttle is cleared",
+      async () => {
+        const { stdout } = await bed.tool("east", "kafka.admin.ConfigCommand", [
+          "--bootstrap-server",
+          bed.bootstrap("east"),
+          "--describe",
+          "--entity-type",
+          "topics",
+          "--entity-name",
+          topic,
+        ]);
+        return /throttled\.replicas/.test(stdout) ? undefined : true;
+      },
+      120,
+      2000,
+    );
   /** One replica per cluster in every partition, none on `gone`. */
   const spread = async (gone: number[]): Promise<void> => {
     const parts = await describeTopic(bed, "east", topic);
@@ -220,23 +239,7 @@ describe("removing brokers on a running stretch cluster", () => {
     assert.equal((await condition("Synced"))?.status, "True");
     // Kafka accepts again: the throttles go, and the refusal leaves the status.
     refuse.throttleRemoval = false;
-    await eventually(
-      "the replication throttle is cleared",
-      async () => {
-        const { stdout } = await bed.tool("east", "kafka.admin.ConfigCommand", [
-          "--bootstrap-server",
-          bed.bootstrap("east"),
-          "--describe",
-          "--entity-type",
-          "topics",
-          "--entity-name",
-          topic,
-        ]);
-        return /throttled\.replicas/.test(stdout) ? undefined : true;
-      },
-      120,
-      2000,
-    );
+    await throttleCleared();
     await eventually("no operation error left", async () =>
       (await current()).status?.kafka?.live?.operationErrors === undefined ? true : undefined,
     );
@@ -360,18 +363,7 @@ describe("removing brokers on a running stretch cluster", () => {
       "the start was said too",
     );
     // No throttle left once nothing moves.
-    await eventually("the replication throttle is cleared", async () => {
-      const { stdout } = await bed.tool("east", "kafka.admin.ConfigCommand", [
-        "--bootstrap-server",
-        bed.bootstrap("east"),
-        "--describe",
-        "--entity-type",
-        "topics",
-        "--entity-name",
-        topic,
-      ]);
-      return /throttled\.replicas/.test(stdout) ? undefined : true;
-    });
+    await throttleCleared();
     assert.ok(producer.acks.length > acksBefore, "the producer kept going");
     assert.equal(producer.failure, undefined);
   });
