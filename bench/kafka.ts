@@ -87,6 +87,31 @@ function claim(config: Config): ReturnType<typeof threeClusterClaim> {
   return c;
 }
 
+/** Kafka's ProducerPerformance from east, as fast as Kafka takes it; its output. */
+async function produceFlat(
+  bed: KafkaStretchBed,
+  topic: string,
+  count: number,
+  size: number,
+  props: string,
+): Promise<string> {
+  const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ProducerPerformance", [
+    "--topic",
+    topic,
+    "--num-records",
+    String(count),
+    "--record-size",
+    String(size),
+    "--throughput",
+    "-1",
+    "--producer.config",
+    props,
+    "--producer-props",
+    `bootstrap.servers=${bed.bootstrap("east")}`,
+  ]);
+  return stdout;
+}
+
 async function measure(bed: KafkaStretchBed, config: Config, latencyMs: number): Promise<number> {
   await bed.setLatency(latencyMs);
   const topic = `bench-${config}-${latencyMs}`;
@@ -100,20 +125,7 @@ async function measure(bed: KafkaStretchBed, config: Config, latencyMs: number):
     "enable.idempotence": "true",
     ...(config === "tuned" || config === "producer-only" ? producerDefaults : {}),
   });
-  const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ProducerPerformance", [
-    "--topic",
-    topic,
-    "--num-records",
-    String(records),
-    "--record-size",
-    String(recordSize),
-    "--throughput",
-    "-1",
-    "--producer.config",
-    props,
-    "--producer-props",
-    `bootstrap.servers=${bed.bootstrap("east")}`,
-  ]);
+  const stdout = await produceFlat(bed, topic, records, recordSize, props);
   // The last summary line: "N records sent, X records/sec (Y MB/sec), …"
   const summary = stdout
     .split("\n")
@@ -149,20 +161,7 @@ function pause(lat: { at: number; ms: number }[], from: number, to: number): Pau
 async function fill(bed: KafkaStretchBed, topic: string, mib: number): Promise<void> {
   await createTopic(bed, "east", topic, 12);
   const props = bed.clientConfig(`${topic}.properties`, { acks: "all", ...producerDefaults });
-  await bed.tool("east", "org.apache.kafka.tools.ProducerPerformance", [
-    "--topic",
-    topic,
-    "--num-records",
-    String(mib * 1024),
-    "--record-size",
-    "1024",
-    "--throughput",
-    "-1",
-    "--producer.config",
-    props,
-    "--producer-props",
-    `bootstrap.servers=${bed.bootstrap("east")}`,
-  ]);
+  await produceFlat(bed, topic, mib * 1024, 1024, props);
 }
 
 /** Bytes of partition replicas a broker holds, as Kafka reports them (kafka-log-dirs). */

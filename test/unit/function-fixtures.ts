@@ -30,6 +30,10 @@ export function runExample(
   return runPipeline(xr, cloneDeep(observed), example.required, composeFrozen);
 }
 
+/** The composite status a run rendered. */
+export const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
+  r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
+
 /** The desired resources of `r` that `statusFor` gives a status, observed with it. */
 export function observedFrom(
   r: RunFunctionResponse,

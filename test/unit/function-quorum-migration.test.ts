@@ -16,7 +16,7 @@ import {
 import type { KafkaAdmin, KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../functions/render.ts";
 import { parseProperties } from "../../devbed/kafka/tools.ts";
-import { kafkaReports, podSetsCurrent, runExample } from "./function-fixtures.ts";
+import { kafkaReports, podSetsCurrent, runExample, statusOf } from "./function-fixtures.ts";
 
 type Spec = Record<string, unknown> & {
   kafka: { version?: string };
@@ -40,8 +40,6 @@ const run = (
 const dynamic = (s: Spec): void => {
   s.quorum = { mode: "dynamic" };
 };
-const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
-  r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
 const messages = (r: RunFunctionResponse, severity: Severity): string[] =>
   r.results.filter((x) => x.severity === severity).map((x) => x.message);
 const condition = (r: RunFunctionResponse, type: string) =>

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { Status, type RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
 import type { KafkaAdmin, KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../functions/render.ts";
-import { observedFrom, runExample } from "./function-fixtures.ts";
+import { observedFrom, runExample, statusOf } from "./function-fixtures.ts";
 
 interface Pool {
   name: string;
@@ -41,8 +41,6 @@ const run = (
     observed,
   );
 
-const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
-  r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
 const rebalancing = (r: RunFunctionResponse): Condition | undefined =>
   (r.conditions as Condition[]).find((c) => c.type === "Rebalancing");
 /** What every RemoteKafka asks the provider to move, if anything (they must agree). */
@@ -87,6 +85,16 @@ function allThere(r: RunFunctionResponse, live: KafkaLive): KubeObject[] {
 }
 
 const live: KafkaLive = { reachable: true };
+/** Kafka's view with every broker of `status` registered, each holding `replicas`. */
+const holdingEach = (status: XStretchKafkaStatus, replicas: number): KafkaLive => ({
+  reachable: true,
+  brokers: (status.kafka?.brokers ?? []).map((id) => ({
+    id,
+    cluster: "any",
+    state: "Registered" as const,
+    replicas,
+  })),
+});
 /** A run settled with `live`: the same input again, with everything there. */
 const settled = (
   mutate: (s: Spec) => void,
@@ -183,15 +191,7 @@ test("nothing is asked while another change is under way: a drain, maintenance",
       ?.nodePools.find((p) => p.name === "brokers");
     if (west) west.replicas = 1;
   };
-  const holding: KafkaLive = {
-    reachable: true,
-    brokers: (grown.kafka?.brokers ?? []).map((id) => ({
-      id,
-      cluster: "any",
-      state: "Registered" as const,
-      replicas: 5,
-    })),
-  };
+  const holding = holdingEach(grown, 5);
   const r = settled(drainWest, grown, holding);
   assert.ok((statusOf(r).kafka?.removing ?? []).length > 0, "a broker drains");
   assert.equal(asked(r), undefined);
@@ -221,15 +221,7 @@ test("onScaleUp Off: a broker that joins takes only new partitions; nothing is r
 
 test("a joining broker removed again is forgotten", () => {
   const grown = statusOf(run(scaleUp, running));
-  const empty: KafkaLive = {
-    reachable: true,
-    brokers: (grown.kafka?.brokers ?? []).map((id) => ({
-      id,
-      cluster: "any",
-      state: "Registered" as const,
-      replicas: 0,
-    })),
-  };
+  const empty = holdingEach(grown, 0);
   // Scaled back down, what ran (the grown cluster) observed with Kafka's view.
   const r = run(() => {}, grown, allThere(run(scaleUp, grown), empty));
   assert.equal(statusOf(r).kafka?.joiningBrokers, undefined);

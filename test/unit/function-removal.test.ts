@@ -13,7 +13,7 @@ import {
 } from "@crossplane-org/function-sdk-typescript";
 import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../functions/render.ts";
-import { kafkaReports, runExample } from "./function-fixtures.ts";
+import { kafkaReports, runExample, statusOf } from "./function-fixtures.ts";
 
 interface Pool {
   name: string;
@@ -35,9 +35,6 @@ const run = (
     status,
     observed,
   );
-
-const statusOf = (r: RunFunctionResponse): XStretchKafkaStatus =>
-  r.desired?.composite?.resource?.["status"] as XStretchKafkaStatus;
 
 const fatal = (r: RunFunctionResponse): string[] =>
   r.results.filter((x) => x.severity === Severity.SEVERITY_FATAL).map((x) => x.message);
