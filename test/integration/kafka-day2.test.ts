@@ -465,19 +465,27 @@ describe("removing brokers on a running stretch cluster", () => {
     const west = new Set(brokersOf("west"));
     const ledByWest = async (): Promise<number> =>
       (await describeTopic(bed, "north", topic)).filter((p) => west.has(p.leader)).length;
-    // The roll before left leadership wherever it fell: give each partition
-    // to its preferred leader (Kafka's own tool), so that west leads some.
-    await bed
-      .tool("north", "org.apache.kafka.tools.LeaderElectionCommand", [
-        "--bootstrap-server",
-        bed.bootstrap("north"),
-        "--election-type",
-        "PREFERRED",
-        "--all-topic-partitions",
-      ])
-      .catch(() => undefined); // it exits non-zero when some partition needed no election
-    await eventually("west leads partitions before", async () =>
-      (await ledByWest()) > 0 ? true : undefined,
+    // The roll and the guard before left leadership wherever it fell: give
+    // each partition to its preferred leader (Kafka's own tool), so that west
+    // leads some. Asked again until it does: a broker the guard stopped may
+    // not be back in the ISR of its partitions yet, and Kafka elects only an
+    // in-sync preferred replica.
+    await eventually(
+      "west leads partitions before",
+      async () => {
+        await bed
+          .tool("north", "org.apache.kafka.tools.LeaderElectionCommand", [
+            "--bootstrap-server",
+            bed.bootstrap("north"),
+            "--election-type",
+            "PREFERRED",
+            "--all-topic-partitions",
+          ])
+          .catch(() => undefined); // it exits non-zero when some partition needed no election
+        return (await ledByWest()) > 0 ? true : undefined;
+      },
+      180,
+      3000,
     );
     const cluster = (c: Claim, name: string): Record<string, unknown> => {
       const found = c.spec.clusters.find((x) => x.name === name);
