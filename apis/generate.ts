@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compile } from "json-schema-to-typescript";
-import { stringify } from "yaml";
+import { manifestYaml } from "./yaml.ts";
 import cloneDeep from "lodash/cloneDeep.js";
 import {
   claimCrossplaneSpec,
@@ -41,7 +41,7 @@ export async function generate(): Promise<Map<string, string>> {
 
   const files = new Map<string, string>();
   const yamlDoc = (doc: KubeDocument): string =>
-    `# ${header}\n` + stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+    `# ${header}\n` + manifestYaml(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 
   files.set(
     `crds/${xsk.group}_${xsk.names.plural}.xrd.yaml`,

@@ -11,7 +11,7 @@ import {
   type ResourceSelector,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
-import { stringify } from "yaml";
+import { manifestYaml } from "../apis/yaml.ts";
 import { annotations, labels } from "../apis/index.ts";
 import { compose } from "./stretch-kafka/compose.ts";
 
@@ -275,6 +275,6 @@ export function render(
 
 export function toYamlStream(objects: KubeObject[]): string {
   return objects
-    .map((o) => `---\n${stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })}`)
+    .map((o) => `---\n${manifestYaml(o, { lineWidth: 0, aliasDuplicateObjects: false })}`)
     .join("");
 }

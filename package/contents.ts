@@ -11,7 +11,7 @@
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { manifestYaml } from "../apis/yaml.ts";
 import { ourCrdFiles, ourXrdFile } from "../apis/generated-files.ts";
 import { anchorProtection, identityObjects, providerIdentity } from "../controller/register.ts";
 import { functionName } from "../functions/render.ts";
@@ -170,7 +170,7 @@ export function assembleStandalone(
     monitoring,
     [
       readFileSync(here("standalone", "monitoring.yaml"), "utf8").trimEnd() + "\n",
-      ...dashboardConfigMaps("stretch-kafka-system").map((o) => stringify(o)),
+      ...dashboardConfigMaps("stretch-kafka-system").map((o) => manifestYaml(o)),
     ].join("---\n"),
   );
   return { crds, controller, monitoring };
@@ -197,5 +197,5 @@ export function remoteRbacYaml(): string {
     ...Object.values(identityObjects(providerIdentity(namespace))),
     ...anchorProtection(),
   ];
-  return `${header}\n${docs.map((d) => stringify(d)).join("---\n")}`;
+  return `${header}\n${docs.map((d) => manifestYaml(d)).join("---\n")}`;
 }

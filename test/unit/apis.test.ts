@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import cloneDeep from "lodash/cloneDeep.js";
-import { staleFiles } from "../../apis/generate.ts";
+import { generate, staleFiles } from "../../apis/generate.ts";
+import { remoteRbacYaml } from "../../package/contents.ts";
 import { validate, fieldPath, type FieldError } from "../../apis/validation.ts";
 
 const example = parse(
@@ -19,6 +20,17 @@ function errorsOf(obj: unknown): FieldError[] {
 
 test("apis/generated matches a fresh generation from the schemas (drift check)", async () => {
   assert.deepEqual(await staleFiles(), [], "run npm run generate and commit the result");
+});
+
+test("generated YAML reads the same to Kubernetes' YAML 1.1 parsers as to ours (no bare Off, on, yes)", async () => {
+  const files = [...(await generate())].filter(([name]) => name.endsWith(".yaml"));
+  files.push(["remote-rbac.yaml", remoteRbacYaml()]);
+  assert.ok(files.length > 5);
+  for (const [name, text] of files) {
+    const read = (version: "1.1" | "1.2"): unknown[] =>
+      parseAllDocuments(text, { version }).map((d) => d.toJS() as unknown);
+    assert.deepEqual(read("1.1"), read("1.2"), `${name} reads differently under YAML 1.1`);
+  }
 });
 
 test("the example claim is valid", () => {
