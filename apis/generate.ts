@@ -36,6 +36,7 @@ export async function generate(): Promise<Map<string, string>> {
   const access = [
     loadApi("stretchkafka.dev/kafkatopic.yaml"),
     loadApi("stretchkafka.dev/kafkauser.yaml"),
+    loadApi("stretchkafka.dev/kafkarebalance.yaml"),
   ];
   const managed = loadManaged();
 

@@ -87,7 +87,7 @@ export class Metrics {
   });
   readonly kafkaRebalancePartitions = new Gauge({
     name: "stretchkafka_kafka_rebalance_partitions_to_move",
-    help: "Partitions whose replicas still move onto brokers that joined (0 once done; absent when no broker is joining).",
+    help: "Partitions whose replicas still move, onto brokers that joined or for an approved KafkaRebalance (0 once done; absent when neither).",
     labelNames: ["composite"] as const,
     registers: [this.registry],
   });

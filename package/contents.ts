@@ -37,10 +37,10 @@ export function version(): string {
   return `v${pkg.version}`;
 }
 
-// The provider serves the remote.* kinds and the KafkaTopics and KafkaUsers app teams write.
+// The provider serves the remote.* kinds and the KafkaTopics, KafkaUsers and KafkaRebalances app teams write.
 export const isProviderCrd = (f: string): boolean =>
   basename(f).startsWith("remote.") ||
-  /^stretchkafka\.dev_kafka(topics|users)\.yaml$/.test(basename(f));
+  /^stretchkafka\.dev_kafka(topics|users|rebalances)\.yaml$/.test(basename(f));
 
 /**
  * The name Crossplane gives a package it installs as a dependency: the

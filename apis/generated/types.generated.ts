@@ -1059,6 +1059,121 @@ export interface KafkaUserStatus {
   acls?: number;
 }
 /**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaRebalanceStatus".
+ */
+export interface KafkaRebalanceStatus {
+  observedGeneration?: number;
+  /**
+   * Ready and Synced as for every object of the project, and one of type equal to the state (status True), as Strimzi's KafkaRebalance has, so `kubectl wait --for=condition=ProposalReady` works.
+   */
+  conditions?: Condition[];
+  /**
+   * New, PendingProposal, ProposalReady (waiting for approval), Rebalancing, Stopped, Ready (done) or NotReady (refused or failed; the Ready condition says why).
+   */
+  state?:
+    "New" | "PendingProposal" | "ProposalReady" | "Rebalancing" | "Stopped" | "Ready" | "NotReady";
+  proposal?: RebalanceProposal;
+  /**
+   * While Rebalancing and after, what is left, as Kafka last said.
+   */
+  progress?: {
+    partitionsToMove?: number;
+    leadersToChange?: number;
+    bytesToMove?: number;
+    /**
+     * Partitions being reassigned in Kafka now.
+     */
+    movingNow?: number;
+    /**
+     * What the rebalance waits for before the next batch, if anything.
+     */
+    waitingFor?: string;
+  };
+}
+/**
+ * What the rebalance would do, planned from Kafka's view when proposed (execution plans each batch again from Kafka's view then).
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RebalanceProposal".
+ */
+export interface RebalanceProposal {
+  proposedAt?: string;
+  /**
+   * The brokers the plan may use.
+   */
+  brokers?: number[];
+  /**
+   * Partitions whose data moves.
+   */
+  partitionsToMove?: number;
+  /**
+   * Replicas created on other brokers.
+   */
+  replicasToMove?: number;
+  /**
+   * Partitions whose preferred leader alone changes.
+   */
+  leadersToChange?: number;
+  /**
+   * Bytes copied, from the replica sizes Kafka reported (DescribeLogDirs); absent when some were not reported.
+   */
+  bytesToMove?: number;
+  /**
+   * The bytes the busiest receiving broker copies, at the throttle (a lower bound; batches wait for one another).
+   */
+  estimatedSeconds?: number;
+  before?: RebalanceFigures;
+  after?: RebalanceFigures;
+  /**
+   * The first 50 partitions whose replicas change, with their replicas now and after.
+   *
+   * @maxItems 50
+   */
+  moves?: {
+    topic?: string;
+    partition?: number;
+    from?: number[];
+    to?: number[];
+  }[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RebalanceFigures".
+ */
+export interface RebalanceFigures {
+  /**
+   * Most minus fewest replicas between two brokers of one Kubernetes cluster, the worst cluster.
+   */
+  replicaSpread?: number;
+  /**
+   * Most minus fewest preferred leaders over the brokers.
+   */
+  leaderSpread?: number;
+  /**
+   * Partitions with two replicas in one cluster while a cluster with brokers has none.
+   */
+  placementViolations?: number;
+  /**
+   * Replicas per broker.
+   */
+  replicas?: {
+    [k: string]: number | undefined;
+  };
+  /**
+   * Preferred leaders per broker.
+   */
+  leaders?: {
+    [k: string]: number | undefined;
+  };
+  /**
+   * Bytes per broker, where every size is known.
+   */
+  bytes?: {
+    [k: string]: number | undefined;
+  };
+}
+/**
  * A certificate the provider mints and renews; the private key is created in the provider and written only to the remote Secret.
  *
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -1163,6 +1278,10 @@ export interface KafkaAdmin {
    * @maxItems 10000
    */
   retiredBrokers?: number[];
+  /**
+   * What must happen before a rebalance someone asked for (a KafkaRebalance) may start moving data, in the words of a clause ("the drain of broker 7 is done"): a drain, voter removal, maintenance, roll, quorum migration, pending address or unready cluster. Absent: nothing else is under way.
+   */
+  movesWaitFor?: string;
   /**
    * Brokers that joined: partition replicas move onto them (reassignments that keep one replica per Kubernetes cluster, a batch at a time under a replication throttle) until replica counts within each cluster are within one, then preferred leaders are spread and elected. Rendered only while no drain, maintenance, roll or upgrade is under way.
    */
@@ -1415,6 +1534,47 @@ export interface KafkaUser {
   metadata: KubeObjectMeta;
   spec: KafkaUserSpec;
   status?: KafkaUserStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaRebalanceSpec".
+ */
+export interface KafkaRebalanceSpec {
+  /**
+   * The StretchKafka claim, in this namespace, whose Kafka cluster is rebalanced.
+   */
+  kafkaRef: {
+    name: string;
+  };
+  /**
+   * full: replica and preferred-leader counts balanced over every broker. add-brokers: replicas move only onto the brokers listed (leaders are still spread). remove-brokers: every replica moves off the brokers listed, to brokers of the same Kubernetes cluster.
+   */
+  mode?: "full" | "add-brokers" | "remove-brokers";
+  /**
+   * The broker ids of add-brokers and remove-brokers (not allowed with full).
+   *
+   * @maxItems 1000
+   */
+  brokers?: number[];
+  /**
+   * Bytes per second each moving replica may copy (default: the claim's spec.rebalance.throttleBytesPerSecond, 50 MiB/s).
+   */
+  replicationThrottle?: number;
+  /**
+   * Partitions whose data moves at once (default: the claim's spec.rebalance.maxPartitionMoves, 10).
+   */
+  maxPartitionMoves?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "KafkaRebalance".
+ */
+export interface KafkaRebalance {
+  apiVersion: "stretchkafka.dev/v1alpha1";
+  kind: "KafkaRebalance";
+  metadata: KubeObjectMeta;
+  spec: KafkaRebalanceSpec;
+  status?: KafkaRebalanceStatus;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

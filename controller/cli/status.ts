@@ -117,6 +117,45 @@ function rebalanceLine(r: NonNullable<KafkaLive["rebalance"]>): string {
   );
 }
 
+interface RebalanceRequest extends KubeObject {
+  spec: { kafkaRef: { name: string }; mode?: string; brokers?: number[] };
+  status?: {
+    state?: string;
+    conditions?: Condition[];
+    proposal?: { partitionsToMove?: number; bytesToMove?: number; estimatedSeconds?: number };
+    progress?: { partitionsToMove?: number; movingNow?: number; waitingFor?: string };
+  };
+}
+
+/** The claim's KafkaRebalances not done yet: their state and what their Ready condition says. */
+async function rebalanceRequestLines(
+  central: DynamicClient,
+  claim: string,
+  namespace: string,
+): Promise<string[]> {
+  const all = await central
+    .list<RebalanceRequest>(groups.composite, "KafkaRebalance", { namespace })
+    .then((l) => l.items)
+    .catch(() => []);
+  return all
+    .filter((r) => r.spec.kafkaRef.name === claim && r.status?.state !== "Ready")
+    .map((r) => {
+      const st = r.status ?? {};
+      const ready = st.conditions?.find((c) => c.type === "Ready");
+      const p = st.proposal;
+      const figures =
+        st.state === "ProposalReady" && p
+          ? `; proposal: ${String(p.partitionsToMove ?? 0)} partition(s)` +
+            (p.bytesToMove !== undefined ? `, ${String(p.bytesToMove)} bytes` : "") +
+            (p.estimatedSeconds !== undefined ? `, about ${String(p.estimatedSeconds)}s` : "")
+          : st.progress
+            ? `; ${String(st.progress.partitionsToMove ?? "?")} partition(s) left, ${String(st.progress.movingNow ?? 0)} moving`
+            : "";
+      const brokers = r.spec.brokers?.length ? ` brokers ${r.spec.brokers.join(", ")}` : "";
+      return `  KafkaRebalance ${r.metadata.name ?? ""} (${r.spec.mode ?? "full"}${brokers}): ${st.state ?? "New"}${ready?.message ? ` (${ready.message})` : ""}${figures}`;
+    });
+}
+
 interface PodSetMr extends KubeObject {
   spec: {
     providerConfigRef: { name: string };
@@ -165,6 +204,7 @@ export async function claimStatus(
     if (s.kafka.bootstrapServers) lines.push(`  bootstrap ${s.kafka.bootstrapServers}`);
     lines.push(...liveLines(s.kafka.live));
   }
+  lines.push(...(await rebalanceRequestLines(central, name, namespace)));
   const clusters = s.clusters ?? [];
   clusters.forEach((c, i) => {
     const lastCluster = i === clusters.length - 1;

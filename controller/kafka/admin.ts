@@ -9,6 +9,8 @@
  * (every registered broker, fenced or not), DescribeQuorum (the KRaft quorum),
  * Metadata (every topic's partitions), DescribeConfigs (each topic's
  * min.insync.replicas) and ListPartitionReassignments (moves under way).
+ * Asked of every broker when a rebalance is planned: DescribeLogDirs (replica
+ * sizes; each broker answers only for itself).
  * Told when asked to: AlterPartitionReassignments, IncrementalAlterConfigs
  * (replication throttles), UnregisterBroker, UpdateFeatures (metadata.version
  * after an upgrade), AddRaftVoter and RemoveRaftVoter (a dynamic quorum's voters).
@@ -37,6 +39,7 @@ import {
   deleteTopicsV6,
   describeAclsV3,
   describeConfigsV4,
+  describeLogDirsV4,
   ResourcePatternTypes,
   ResourceTypes,
   type Acl,
@@ -87,8 +90,8 @@ export interface KafkaView {
   via: string;
   clusterId: string;
   features: Record<string, number>;
-  /** Every registered broker, with its rack and whether the controller has fenced it. */
-  brokers: { id: number; rack: string | null; fenced: boolean }[];
+  /** Every registered broker, with its rack, whether the controller has fenced it, and its address on this listener. */
+  brokers: { id: number; rack: string | null; fenced: boolean; address?: string }[];
   quorum: {
     leaderId: number;
     leaderEpoch: number;
@@ -200,12 +203,55 @@ export class AdminSession {
   private constructor(
     private readonly connection: Connection,
     readonly via: string,
-    private readonly timeoutMs: number,
+    private readonly o: AskOptions,
   ) {}
+
+  private get timeoutMs(): number {
+    return this.o.timeoutMs;
+  }
 
   static async open(o: AskOptions): Promise<AdminSession> {
     const { connection, via } = await connect(o);
-    return new AdminSession(connection, via, o.timeoutMs);
+    return new AdminSession(connection, via, o);
+  }
+
+  /**
+   * Each partition's size in bytes (`topic/partition`: its largest replica,
+   * so one still catching up does not count low), from DescribeLogDirs. Kafka
+   * answers it only for the broker asked, so every unfenced broker is asked
+   * over a connection of its own, at once; a broker that does not answer
+   * leaves the sizes of partitions it alone would report unknown, and the
+   * count of those that did not answer is returned.
+   */
+  async replicaSizes(view: KafkaView): Promise<{ sizes: Map<string, number>; unanswered: number }> {
+    const sizes = new Map<string, number>();
+    const answers = await Promise.all(
+      view.brokers
+        .filter((b) => !b.fenced && b.address)
+        .map(async (b) => {
+          let connection: Connection | undefined;
+          try {
+            ({ connection } = await connect({ ...this.o, servers: [b.address ?? ""] }));
+            const answer = await describeLogDirsV4.api.async(connection, null);
+            check("DescribeLogDirs", answer.errorCode);
+            return answer.results.filter((r) => r.errorCode === 0);
+          } catch {
+            return undefined;
+          } finally {
+            await connection?.close().catch(() => {});
+          }
+        }),
+    );
+    for (const dir of answers.flatMap((a) => a ?? [])) {
+      for (const t of dir.topics) {
+        for (const p of t.partitions) {
+          if (p.isFutureKey) continue;
+          const key = `${t.name}/${p.partitionIndex}`;
+          sizes.set(key, Math.max(sizes.get(key) ?? 0, Number(p.partitionSize)));
+        }
+      }
+    }
+    return { sizes, unanswered: answers.filter((a) => a === undefined).length };
   }
 
   async close(): Promise<void> {
@@ -289,6 +335,7 @@ export class AdminSession {
         id: b.brokerId,
         rack: b.rack ?? null,
         fenced: b.isFenced,
+        address: `${b.host}:${String(b.port)}`,
       })),
       quorum: {
         leaderId: part.leaderId,

@@ -26,7 +26,7 @@
  * (fenced, leaving, gone) are not touched: taking them off is the drain's job.
  */
 import type { KafkaView, PartitionMove } from "./admin.ts";
-import { unsettled } from "./drain.ts";
+import { planDrain, unsettled } from "./drain.ts";
 
 export interface BalanceInput {
   view: KafkaView;
@@ -291,6 +291,18 @@ export function planBalance(input: BalanceInput): BalancePlan {
     (t) => (a, b) => count(leads, a) - count(leads, b) || count(t, a) - count(t, b) || a - b,
   );
 
+  return summarise(view, before, after, { before: brokers, after: brokers }, clusterOf, sizes);
+}
+
+/** The moves from `before` to `after`, with what they copy and the figures either side. */
+function summarise(
+  view: KafkaView,
+  before: Assignment,
+  after: Assignment,
+  brokers: { before: number[]; after: number[] },
+  clusterOf: (id: number) => string | undefined,
+  sizes: ReadonlyMap<string, number> | undefined,
+): BalancePlan {
   const moves: PartitionMove[] = [];
   let dataMoves = 0;
   let replicasMoved = 0;
@@ -312,18 +324,58 @@ export function planBalance(input: BalanceInput): BalancePlan {
       else bytesToMove += size * added;
     }
   }
-  const afterFigures = figures(after, brokers, clusterOf, sizes);
+  const afterFigures = figures(after, brokers.after, clusterOf, sizes);
   return {
     moves,
     dataMoves,
     replicasMoved,
     bytesToMove,
     unknownSizes,
-    before: figures(before, brokers, clusterOf, sizes),
+    before: figures(before, brokers.before, clusterOf, sizes),
     after: afterFigures,
     balanced:
       afterFigures.replicaSpread <= 1 &&
       afterFigures.leaderSpread <= 1 &&
       afterFigures.placementViolations === 0,
+  };
+}
+
+/**
+ * Mode remove-brokers: every replica off `removing`, by the drain's placement
+ * rules (drain.ts planDrain: a replica goes to a broker of its own cluster),
+ * at most `maxDataMoves` partitions, figured over the brokers that stay.
+ * `stuck` names partitions no broker can take.
+ */
+export function planRemoval(
+  input: BalanceInput & { removing: ReadonlySet<number> },
+): BalancePlan & { stuck: string[] } {
+  const { view, clusterOf, sizes } = input;
+  const staying = input.brokers.filter((b) => !input.removing.has(b));
+  const drain = planDrain(view, new Set(input.removing), staying, clusterOf, input.moved);
+  const before: Assignment = new Map();
+  for (const t of view.topics)
+    for (const p of t.partitions) before.set(key(t.name, p.id), [...p.replicas]);
+  const after: Assignment = new Map(before);
+  for (const m of drain.moves.slice(0, input.maxDataMoves ?? Infinity))
+    after.set(key(m.topic, m.partition), m.replicas);
+  const all = [...new Set([...input.brokers, ...input.removing])];
+  return {
+    ...summarise(view, before, after, { before: all, after: staying }, clusterOf, sizes),
+    stuck: drain.stuck,
+  };
+}
+
+export type RebalanceMode = "full" | "add-brokers" | "remove-brokers";
+
+/** A rebalance of a mode: full (every broker), add-brokers (onto `brokers`), remove-brokers (off `brokers`). */
+export function planRebalance(
+  mode: RebalanceMode,
+  listed: number[],
+  input: BalanceInput,
+): BalancePlan & { stuck: string[] } {
+  if (mode === "remove-brokers") return planRemoval({ ...input, removing: new Set(listed) });
+  return {
+    ...planBalance(mode === "add-brokers" ? { ...input, onto: new Set(listed) } : input),
+    stuck: [],
   };
 }

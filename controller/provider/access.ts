@@ -23,12 +23,10 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import isEqual from "lodash/isEqual.js";
 import forge from "node-forge";
 import {
   groups,
   labels,
-  type Condition,
   type KafkaAdmin,
   type KafkaTopic,
   type KafkaTopicSpec,
@@ -46,47 +44,22 @@ import { aclChanges, digest, scramCredential, username, wantedAcls } from "../ka
 import { configChanges, planTopic, type BrokersByCluster } from "../kafka/topics.ts";
 import type { DynamicClient, KubeObject, KubeResource } from "../kube/dynamic.ts";
 import { fieldManagers } from "../field-managers.ts";
-import { mergeConditions } from "./conditions.ts";
+import {
+  claimOf,
+  cond,
+  gone,
+  Waiting,
+  writeObjectStatus,
+  type Claim,
+  type Cond,
+} from "./claim-objects.ts";
 import { logReissue, type Pki } from "./pki.ts";
 
 const topicFinalizer = "stretchkafka.dev/kafka-topic";
 const userFinalizer = "stretchkafka.dev/kafka-user";
 
-type Cond = Omit<Condition, "lastTransitionTime">;
-const cond = (type: string, ok: boolean, reason: string, message: string): Cond => ({
-  type,
-  status: ok ? "True" : "False",
-  reason,
-  message,
-});
-
-interface Claim extends KubeObject {
-  spec: {
-    resourceRef?: { name: string };
-    kafka?: {
-      config?: Record<string, unknown>;
-      authorization?: { type: string };
-      listeners?: {
-        plain?: { enabled?: boolean; authentication?: { type: string } };
-        tls?: { enabled?: boolean; authentication?: { type: string } };
-        external?: { authentication?: { type: string } };
-      };
-    };
-  };
-}
-
 interface Secret extends KubeObject {
   data?: Record<string, string>;
-}
-
-/** What stops an object from being reconciled now, said in its Ready condition. */
-class Waiting extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface AccessDeps {
@@ -127,23 +100,16 @@ export class AccessReconciler {
     else await this.user(obj as KafkaUser);
   }
 
-  /** The claim an object names, and its composite (the Kafka cluster). */
-  private async claimOf(
+  private claimOf(obj: KafkaTopic | KafkaUser): ReturnType<typeof claimOf> {
+    return claimOf(this.deps, obj);
+  }
+
+  private writeStatus(
     obj: KafkaTopic | KafkaUser,
-  ): Promise<{ claim: Claim; composite: string; admin: KafkaAdmin }> {
-    const ns = obj.metadata.namespace ?? "";
-    const ref = obj.spec.kafkaRef.name;
-    const claim = await this.deps.central.find<Claim>(groups.composite, "StretchKafka", ref, ns);
-    if (!claim)
-      throw new Waiting(
-        "KafkaNotFound",
-        `spec.kafkaRef.name: no StretchKafka ${ref} in namespace ${ns}; name a claim of this namespace`,
-      );
-    const composite = claim.spec.resourceRef?.name;
-    const admin = composite ? this.deps.admin(composite) : undefined;
-    if (!composite || !admin)
-      throw new Waiting("WaitingForKafka", `StretchKafka ${ref} is not running yet`);
-    return { claim, composite, admin };
+    fields: Record<string, unknown>,
+    conditions: Cond[],
+  ): Promise<void> {
+    return writeObjectStatus(this.deps, obj, fields, conditions);
   }
 
   private async withFinalizer(obj: KubeResource, finalizer: string): Promise<void> {
@@ -166,42 +132,6 @@ export class AccessReconciler {
       obj.metadata.name ?? "",
       obj.metadata.namespace,
       { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } },
-    );
-  }
-
-  /** Writes status (conditions merged) only when it changes. */
-  private async writeStatus(
-    obj: KafkaTopic | KafkaUser,
-    fields: Record<string, unknown>,
-    conditions: Cond[],
-  ): Promise<void> {
-    const old = (obj.status ?? {}) as Record<string, unknown> & { conditions?: Condition[] };
-    const next = {
-      ...fields,
-      observedGeneration: obj.metadata.generation,
-      conditions: mergeConditions(
-        old.conditions,
-        conditions,
-        this.deps.now(),
-        obj.metadata.generation,
-      ),
-    };
-    const { conditions: _c, ...rest } = old;
-    // Key order aside (the API server keeps its own), nothing a reader can see changed.
-    if (
-      isEqual(next.conditions, old.conditions ?? []) &&
-      isEqual({ ...fields, observedGeneration: obj.metadata.generation }, rest)
-    )
-      return;
-    await this.deps.central.apply(
-      {
-        apiVersion: obj.apiVersion,
-        kind: obj.kind,
-        metadata: { name: obj.metadata.name ?? "", namespace: obj.metadata.namespace ?? "" },
-        status: next,
-      },
-      // force: the provider is the only writer of this status (and took it over from its earlier manager name).
-      { fieldManager: fieldManagers.provider, subresource: "status", force: true },
     );
   }
 
@@ -581,10 +511,6 @@ function jaasQuoted(v: string): string {
 }
 
 /** Deleting: a claim that is gone, going or not running has nothing left to clean up in Kafka. */
-function gone(err: unknown): undefined {
-  if (err instanceof Waiting) return undefined;
-  throw err;
-}
 
 const noQuotas = {
   producer_byte_rate: undefined,

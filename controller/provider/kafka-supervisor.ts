@@ -37,7 +37,8 @@ import {
   type KafkaView,
   type PartitionMove,
 } from "../kafka/admin.ts";
-import { planBalance } from "../kafka/balance.ts";
+import isEqual from "lodash/isEqual.js";
+import { planRebalance, type RebalanceMode } from "../kafka/balance.ts";
 import { clearThrottles, planDrain, sameSet, throttleFor } from "../kafka/drain.ts";
 import { planEvacuation, planRestore } from "../kafka/evacuate.ts";
 import { liveStatus, nodesIn } from "../kafka/live.ts";
@@ -88,6 +89,34 @@ interface Target {
 
 type Operation = NonNullable<KafkaLive["operationErrors"]>[number]["operation"];
 
+/** A rebalance someone asked for (an approved KafkaRebalance), for one Kafka cluster. */
+export interface RequestedRebalance {
+  /** The KafkaRebalance, `namespace/name`. */
+  key: string;
+  mode: RebalanceMode;
+  brokers: number[];
+  throttleBytesPerSecond: number;
+  maxPartitionMoves: number;
+  /** Asked to stop: no new batch; Stopped once no reassignment is under way. */
+  stop: boolean;
+}
+
+export type RequestState = "Waiting" | "Moving" | "Done" | "Stopped" | "Failed";
+
+/** How an asked-for rebalance goes, as of the last round that reached Kafka. */
+export interface RequestProgress {
+  state: RequestState;
+  message?: string;
+  partitionsToMove?: number;
+  leadersToChange?: number;
+  bytesToMove?: number;
+  /** Partitions being reassigned in Kafka now. */
+  movingNow?: number;
+  waitingFor?: string;
+  /** When the round ended (ms). */
+  at: number;
+}
+
 /** What each operation is, in a sentence's words, and the reason of its Warning event. */
 const operationNames: Record<Operation, string> = {
   drain: "moving replicas off the brokers being removed",
@@ -133,6 +162,12 @@ export class KafkaSupervisor {
   private readonly refusals = new Map<string, string>();
   /** The broker that answered last, tried first next time. */
   private readonly preferred = new Map<string, string>();
+  /** Per composite, the rebalance someone asked for and approved (one at a time). */
+  private readonly requests = new Map<string, RequestedRebalance>();
+  /** Per request key, how it goes. */
+  private readonly progress = new Map<string, RequestProgress>();
+  /** Per composite, the replica sizes asked when the last batch was planned. */
+  private readonly sizes = new Map<string, Map<string, number>>();
   private readonly intervalMs: number;
   private readonly movingIntervalMs: number;
   private readonly concurrency: number;
@@ -147,6 +182,8 @@ export class KafkaSupervisor {
       /** The RemoteKafka managed resources now (the provider's watch cache). */
       sources: () => ManagedResource[];
       onChange: (composite: string) => void;
+      /** An asked-for rebalance's progress changed. */
+      onRequest?: (composite: string, key: string) => void;
       metrics: Metrics;
       events: Pick<EventRecorder, "record">;
       log: Logger;
@@ -213,6 +250,34 @@ export class KafkaSupervisor {
     return this.o.session ? this.o.session(session) : session;
   }
 
+  /**
+   * The rebalance someone asked for on a composite's Kafka (undefined: none),
+   * carried out from the next round on. One per Kafka cluster: a second is
+   * refused while another is set (false is returned).
+   */
+  request(composite: string, r: RequestedRebalance | undefined): boolean {
+    const had = this.requests.get(composite);
+    if (!r) {
+      if (had) this.progress.delete(had.key);
+      this.requests.delete(composite);
+      return true;
+    }
+    if (had && had.key !== r.key) return false;
+    this.requests.set(composite, r);
+    this.poke();
+    return true;
+  }
+
+  /** The rebalance someone asked for on a composite's Kafka, if any. */
+  requested(composite: string): RequestedRebalance | undefined {
+    return this.requests.get(composite);
+  }
+
+  /** How an asked-for rebalance goes (undefined before a round reached Kafka for it). */
+  progressOf(key: string): RequestProgress | undefined {
+    return this.progress.get(key);
+  }
+
   /** Asks every Kafka cluster again now (e.g. after a node was restarted). */
   poke(): void {
     this.wake?.();
@@ -260,7 +325,12 @@ export class KafkaSupervisor {
       );
       const moving = targets.some((t) => {
         const l = this.live.get(t.composite);
-        return (l?.partitions?.reassigning ?? 0) > 0 || l?.rebalance?.state === "Moving";
+        const asked = this.requests.get(t.composite);
+        return (
+          (l?.partitions?.reassigning ?? 0) > 0 ||
+          l?.rebalance?.state === "Moving" ||
+          (asked !== undefined && this.progress.get(asked.key)?.state === "Moving")
+        );
       });
       const interval = moving ? Math.min(this.intervalMs, this.movingIntervalMs) : this.intervalMs;
       const wait = Math.max(0, interval - (Date.now() - started));
@@ -475,40 +545,121 @@ export class KafkaSupervisor {
   }
 
   /**
-   * Replicas onto the brokers that joined (controller/kafka/balance.ts), a
-   * batch at a time: the next batch is planned once Kafka has finished the
-   * last (no reassignment under way), so at most `maxPartitionMoves` partitions
-   * copy at once. Once no data is left to move, preferred leaders are spread
-   * (replica lists reordered) and elected, and every partition not led by its
-   * preferred replica (in sync) gets a preferred-leader election; then it is Done.
+   * The rebalance of a round: onto the brokers that joined (`kafkaAdmin.rebalance`,
+   * rendered by the function only while nothing else moves data or restarts
+   * nodes), else one someone asked for (a KafkaRebalance, approved: `request`).
+   * The asked-for one waits while the function says something else is under
+   * way (`kafkaAdmin.movesWaitFor`) or brokers that joined take their share,
+   * and starts no new batch once asked to stop.
    */
   private async rebalance(r: Round): Promise<void> {
-    const { view, t, session } = r;
+    const { t } = r;
     const ask = t.admin.rebalance;
-    if (!ask || (t.admin.drain?.nodes.length ?? 0) > 0) return;
+    const request = this.requests.get(t.composite);
+    if (ask && (t.admin.drain?.nodes.length ?? 0) === 0) {
+      await this.balanceBatch(
+        r,
+        {
+          mode: "add-brokers",
+          brokers: ask.onto,
+          throttleBytesPerSecond: ask.throttleBytesPerSecond,
+          maxPartitionMoves: ask.maxPartitionMoves,
+        },
+        (state, more = {}) => {
+          r.out.rebalance = { brokers: ask.onto, state, ...more };
+        },
+      );
+      if (request)
+        this.reportRequest(t.composite, request, {
+          state: request.stop ? "Stopped" : "Waiting",
+          message: `broker ${ask.onto.join(", ")} that joined take their share first`,
+        });
+      return;
+    }
+    if (!request) return;
+    const report = (state: RequestState, more: Partial<RequestProgress> = {}): void => {
+      this.reportRequest(t.composite, request, { state, ...more });
+    };
+    if (request.stop) {
+      if (r.view.reassigning.length > 0) {
+        r.moved = true;
+        report("Moving", {
+          message: `stopping: ${r.view.reassigning.length} partition(s) being reassigned finish first`,
+          movingNow: r.view.reassigning.length,
+        });
+      } else report("Stopped", { message: "stopped; no reassignment is under way" });
+      return;
+    }
+    const waitFor =
+      t.admin.movesWaitFor ??
+      ((t.admin.drain?.nodes.length ?? 0) > 0 ? "the drain is done" : undefined);
+    if (waitFor) {
+      report("Waiting", { message: `waiting until ${waitFor}`, waitingFor: waitFor });
+      return;
+    }
+    try {
+      await this.balanceBatch(r, request, (state, more = {}) => {
+        report(state, {
+          ...(more.message !== undefined ? { message: more.message } : {}),
+          ...(more.partitionsToMove !== undefined
+            ? { partitionsToMove: more.partitionsToMove }
+            : {}),
+          ...(more.leadersToChange !== undefined ? { leadersToChange: more.leadersToChange } : {}),
+          ...(more.bytesToMove !== undefined ? { bytesToMove: more.bytesToMove } : {}),
+          movingNow: r.view.reassigning.length,
+        });
+      });
+    } catch (err) {
+      report("Failed", { message: kafkaReason(err) });
+      throw err;
+    }
+  }
+
+  /**
+   * One round of a rebalance (controller/kafka/balance.ts), a batch at a time:
+   * the next batch is planned once Kafka has finished the last (no
+   * reassignment under way), so at most `maxPartitionMoves` partitions copy at
+   * once, sized from DescribeLogDirs. Once no data is left to move, preferred
+   * leaders are spread (replica lists reordered) and elected, and every
+   * partition not led by its preferred replica (in sync) gets a
+   * preferred-leader election; then it is Done.
+   */
+  private async balanceBatch(
+    r: Round,
+    goal: {
+      mode: RebalanceMode;
+      brokers: number[];
+      throttleBytesPerSecond: number;
+      maxPartitionMoves: number;
+    },
+    report: (
+      state: NonNullable<KafkaLive["rebalance"]>["state"],
+      more?: Partial<NonNullable<KafkaLive["rebalance"]>>,
+    ) => void,
+  ): Promise<void> {
+    const { view, t, session } = r;
     const clusterOf = new Map(t.admin.nodes.map((n) => [n.id, n.cluster]));
     const brokers = view.brokers.filter((b) => !b.fenced && clusterOf.has(b.id)).map((b) => b.id);
-    const report = (
-      state: NonNullable<KafkaLive["rebalance"]>["state"],
-      more: Partial<NonNullable<KafkaLive["rebalance"]>> = {},
-    ): void => {
-      r.out.rebalance = { brokers: ask.onto, state, ...more };
-    };
-    const absent = ask.onto.filter((id) => !brokers.includes(id));
-    if (absent.length > 0) {
+    const absent = goal.brokers.filter((id) => !brokers.includes(id));
+    if (goal.mode === "add-brokers" && absent.length > 0) {
       report("Waiting", {
         message: `broker ${absent.join(", ")} is not registered and unfenced in Kafka yet`,
       });
       return;
     }
+    const idle = view.reassigning.length === 0;
+    // Sizes are asked when a batch is planned, and kept for the figures meanwhile.
+    if (idle) this.sizes.set(t.composite, (await session.replicaSizes(view)).sizes);
     const input = {
       view,
       brokers,
       clusterOf: (id: number) => clusterOf.get(id),
-      onto: new Set(ask.onto),
+      sizes: this.sizes.get(t.composite) ?? new Map<string, number>(),
       moved: new Map([...this.recentMoves(t.composite, view)].map(([k, v]) => [k, v.replicas])),
     };
-    const whole = planBalance(input);
+    const whole = planRebalance(goal.mode, goal.brokers, input);
+    if (whole.stuck.length > 0)
+      throw new Error(`no broker can take these replicas: ${whole.stuck.slice(0, 5).join("; ")}`);
     const figures = {
       partitionsToMove: whole.dataMoves,
       leadersToChange: whole.moves.length - whole.dataMoves,
@@ -516,7 +667,8 @@ export class KafkaSupervisor {
       replicaSpread: { now: whole.before.replicaSpread, planned: whole.after.replicaSpread },
       leaderSpread: { now: whole.before.leaderSpread, planned: whole.after.leaderSpread },
     };
-    if (view.reassigning.length > 0) {
+    const what = `${goal.mode} ${goal.brokers.length > 0 ? `(broker ${goal.brokers.join(", ")})` : ""}`;
+    if (!idle) {
       // The last batch is still copying: its throttles stay, nothing new starts.
       r.moved = true;
       report("Moving", {
@@ -526,17 +678,20 @@ export class KafkaSupervisor {
       return;
     }
     if (whole.dataMoves > 0) {
-      const batch = planBalance({ ...input, maxDataMoves: ask.maxPartitionMoves });
+      const batch = planRebalance(goal.mode, goal.brokers, {
+        ...input,
+        maxDataMoves: goal.maxPartitionMoves,
+      });
       const data = batch.moves.filter((m) => !sameSet(m.replicas, replicasOf(view, m)));
-      await this.moveData(r, data, ask.throttleBytesPerSecond);
+      await this.moveData(r, data, goal.throttleBytesPerSecond);
       report("Moving", { ...figures, message: `moving ${data.length} partition(s)` });
       r.log.info(
         {
-          onto: ask.onto,
+          rebalance: what,
           moves: data.slice(0, 20).map((m) => `${m.topic}-${m.partition}:${m.replicas.join(",")}`),
           left: whole.dataMoves,
         },
-        "rebalance: reassigning partitions onto the brokers that joined",
+        "rebalance: reassigning partitions",
       );
       return;
     }
@@ -545,7 +700,7 @@ export class KafkaSupervisor {
       await session.electPreferred(whole.moves);
       report("Moving", { ...figures, message: "spreading preferred leaders" });
       r.log.info(
-        { onto: ask.onto, reordered: whole.moves.length },
+        { rebalance: what, reordered: whole.moves.length },
         "rebalance: preferred leaders spread and elected",
       );
       return;
@@ -562,6 +717,19 @@ export class KafkaSupervisor {
     if (elect.length > 0)
       r.log.info({ elected: elect.length }, "rebalance: preferred leaders elected");
     report("Done", figures);
+  }
+
+  /** Keeps a request's progress, and tells the owner of the request when it changed. */
+  private reportRequest(
+    composite: string,
+    request: RequestedRebalance,
+    progress: Omit<RequestProgress, "at">,
+  ): void {
+    const before = this.progress.get(request.key);
+    const now = { ...progress, at: Date.now() };
+    this.progress.set(request.key, now);
+    const { at: _a, ...was } = before ?? { at: 0 };
+    if (!before || !isEqual(was, progress)) this.deps.onRequest?.(composite, request.key);
   }
 
   /** Every replication throttle removed once no reassignment is under way (none started this round). */
@@ -707,14 +875,20 @@ export class KafkaSupervisor {
     m.kafkaPartitions.set({ composite, state: "under_min_isr" }, p.underMinIsr ?? 0);
     m.kafkaPartitions.set({ composite, state: "offline" }, p.offline ?? 0);
     m.kafkaDataAtRisk.set({ composite }, live.dataAtRiskTopics ?? 0);
-    if (live.rebalance)
-      m.kafkaRebalancePartitions.set({ composite }, live.rebalance.partitionsToMove ?? 0);
+    // Brokers that joined, else a rebalance someone asked for.
+    const asked = this.requests.get(composite);
+    const toMove =
+      live.rebalance?.partitionsToMove ??
+      (asked ? this.progress.get(asked.key)?.partitionsToMove : undefined);
+    if (live.rebalance || toMove !== undefined)
+      m.kafkaRebalancePartitions.set({ composite }, toMove ?? 0);
   }
 
   private forget(composite: string): void {
     this.live.delete(composite);
     this.views.delete(composite);
     this.moved.delete(composite);
+    this.sizes.delete(composite);
     this.rounds.delete(composite);
     for (const key of [...this.refusals.keys()])
       if (key.startsWith(`${composite}/`)) this.refusals.delete(key);

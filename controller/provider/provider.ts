@@ -22,6 +22,7 @@ import { CaSecretStore } from "./ca-store.ts";
 import { logReissue, Pki } from "./pki.ts";
 import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
 import { AccessReconciler } from "./access.ts";
+import { RebalanceRequests } from "./rebalance-requests.ts";
 
 /**
  * RemoteSecret data: a copy of a central Secret (all keys or those listed),
@@ -133,6 +134,9 @@ export class Provider {
                   if (mr.metadata.labels?.[labels.composite] === composite)
                     this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
                 }
+              },
+              onRequest: (_composite, key) => {
+                this.queue.add(`KafkaRebalance/${key}`);
               },
               metrics,
               events,
@@ -272,8 +276,17 @@ export class Provider {
           log: log.child({ part: "access" }),
         })
       : undefined;
+    const requests = kafkaSupervisor
+      ? new RebalanceRequests({
+          central,
+          kafka: kafkaSupervisor,
+          events,
+          now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          log: log.child({ part: "rebalance" }),
+        })
+      : undefined;
     if (access) {
-      for (const kind of ["KafkaTopic", "KafkaUser"]) {
+      for (const kind of ["KafkaTopic", "KafkaUser", "KafkaRebalance"]) {
         const informer = new Informer<KubeObject>(
           central,
           { apiVersion: groups.composite, kind },
@@ -307,6 +320,10 @@ export class Provider {
         if (access && (kind === "KafkaTopic" || kind === "KafkaUser")) {
           const [namespace = "", objectName = ""] = rest;
           return access.reconcile(kind, namespace, objectName);
+        }
+        if (requests && kind === "KafkaRebalance") {
+          const [namespace = "", objectName = ""] = rest;
+          return requests.reconcile(namespace, objectName);
         }
         return reconciler.reconcile(key);
       },

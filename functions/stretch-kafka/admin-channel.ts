@@ -35,6 +35,8 @@ export interface AdminInput {
   kraftVersion: KafkaAdmin["kraftVersion"];
   /** Brokers that joined, to move replicas onto (rebalance.ts). */
   rebalance: KafkaAdmin["rebalance"];
+  /** What must happen first before a requested rebalance moves data (rebalance.ts busy clauses). */
+  movesWaitFor: string | undefined;
 }
 
 /** The admin channel, or undefined while no broker's address is known. */
@@ -67,6 +69,7 @@ export function adminChannel(o: AdminInput): KafkaAdmin | undefined {
     ...(o.metadataVersion ? { metadataVersion: o.metadataVersion } : {}),
     ...(o.kraftVersion ? { kraftVersion: o.kraftVersion } : {}),
     ...(o.rebalance ? { rebalance: o.rebalance } : {}),
+    ...(o.movesWaitFor ? { movesWaitFor: o.movesWaitFor } : {}),
   };
 }
 
@@ -95,7 +98,7 @@ function wantedVoters(o: AdminInput): NonNullable<KafkaAdmin["voters"]> {
  * The admin channel each cluster's RemoteKafka carries. While an address is
  * pending, a running cluster's channel stays as it was (nothing of a running
  * node changes because another's address is unknown), with this run's
- * feature levels to raise.
+ * feature levels to raise, and requested rebalances told to wait.
  */
 export function adminFor(
   admin: KafkaAdmin | undefined,
@@ -111,6 +114,8 @@ export function adminFor(
       ...structuredClone(had),
       ...(admin?.metadataVersion ? { metadataVersion: admin.metadataVersion } : {}),
       ...(admin?.kraftVersion ? { kraftVersion: admin.kraftVersion } : {}),
+      // Data moves wait while an address is pending; a clause already there stays.
+      ...(!had.movesWaitFor && admin?.movesWaitFor ? { movesWaitFor: admin.movesWaitFor } : {}),
     };
   };
 }

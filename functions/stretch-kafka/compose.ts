@@ -198,23 +198,25 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   for (const o of objects) perCluster.set(o.cluster, (perCluster.get(o.cluster) ?? 0) + 1);
   const health = clusterHealth(t, observed, perCluster, p.bootstrapByCluster, p.externalBootstrap);
   const phase = migrationPhase(quorum, current);
-  // Brokers that joined take their share once nothing else moves data or restarts nodes.
+  // Rebalances (brokers that joined, or one someone asked for) move data only
+  // once nothing else moves data or restarts nodes.
+  const busy = [
+    ...removal.draining.map((n) => `the drain of broker ${n.id} is done`),
+    ...voterRemoval.leaving.map((n) => `controller ${n.id} has left the voters`),
+    ...maintenance.evacuate.map((c) => `the maintenance of cluster ${c} is over`),
+    ...maintenance.restoring.map((c) => `leadership is back in cluster ${c}`),
+    ...(phase ? [`the quorum migration (${phase}) is done`] : []),
+    ...(p.pending.length > 0 ? ["every node's address is known"] : []),
+    ...(current ? [] : ["every node runs the current definition"]),
+    ...health.filter((h) => !h.ready).map((h) => `cluster ${h.name} is ready`),
+  ];
   const joining = joiningBrokers({
     spec,
     t,
     brokersBefore: status?.kafka?.brokers,
     joiningBefore: status?.kafka?.joiningBrokers ?? [],
     live,
-    busy: [
-      ...removal.draining.map((n) => `the drain of broker ${n.id} is done`),
-      ...voterRemoval.leaving.map((n) => `controller ${n.id} has left the voters`),
-      ...maintenance.evacuate.map((c) => `the maintenance of cluster ${c} is over`),
-      ...maintenance.restoring.map((c) => `leadership is back in cluster ${c}`),
-      ...(phase ? [`the quorum migration (${phase}) is done`] : []),
-      ...(p.pending.length > 0 ? ["every node's address is known"] : []),
-      ...(current ? [] : ["every node runs the current definition"]),
-      ...health.filter((h) => !h.ready).map((h) => `cluster ${h.name} is ready`),
-    ],
+    busy,
   });
   const admin = adminChannel({
     composite,
@@ -230,6 +232,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     metadataVersion: current ? metadata.target : undefined,
     kraftVersion: current && quorum.raiseKRaftVersion ? 1 : undefined,
     rebalance: rebalanceRequest(spec, joining),
+    movesWaitFor: busy[0],
   });
   const adminOf = adminFor(admin, { observed, kafkaName, pending: p.pending.length > 0 });
 

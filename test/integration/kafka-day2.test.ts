@@ -4,7 +4,9 @@
  * is refused while they hold replicas, drained when the claim says so (the
  * replicas move with one replica per cluster kept, the broker is removed and
  * unregistered), a chosen node id goes and a pinned one comes and takes
- * its share of replicas on its own, a configuration change rolls every node
+ * its share of replicas on its own, a KafkaRebalance of a skewed topic is
+ * proposed, approved, stopped mid-move and carried out, a cluster left
+ * without brokers gets a replica of every partition back once brokers return, a configuration change rolls every node
  * with Kafka in sync before each restart, even across a restart of the
  * stretch-kafka controller, and a cluster evacuated for maintenance is stopped with acknowledgements pausing
  * only briefly; nothing acknowledged is lost or duplicated. Once, two
@@ -18,6 +20,7 @@ import { after, before, describe, test } from "node:test";
 import cloneDeep from "lodash/cloneDeep.js";
 import type { StretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
+import { claimStatus } from "../../controller/cli/status.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
 import type { AdminSession, ConfigChange } from "../../controller/kafka/admin.ts";
@@ -304,9 +307,13 @@ describe("removing brokers on a running stretch cluster", () => {
       "east's brokers within one replica of each other, and the claim no longer says broker 20 joins",
       async () => {
         const c = await current();
-        if (c.status?.kafka?.joiningBrokers !== undefined) return undefined;
         const all = await describeAll(bed, "east");
         const counts = east.map((id) => replicasOn(all, id));
+        // Said on every look, so a failure shows where it stood.
+        log(
+          `east ${counts.join(",")}; joining ${JSON.stringify(c.status?.kafka?.joiningBrokers)}; live ${JSON.stringify(c.status?.kafka?.live?.rebalance)}`,
+        );
+        if (c.status?.kafka?.joiningBrokers !== undefined) return undefined;
         return Math.max(...counts) - Math.min(...counts) <= 1 ? all : undefined;
       },
       300,
@@ -363,6 +370,281 @@ describe("removing brokers on a running stretch cluster", () => {
       "the start was said too",
     );
     // No throttle left once nothing moves.
+    await throttleCleared();
+    assert.ok(producer.acks.length > acksBefore, "the producer kept going");
+    assert.equal(producer.failure, undefined);
+  });
+
+  test("a full rebalance of a skewed topic is proposed (nothing moves), approved and started, stopped mid-move with every partition whole, then proposed again and carried out", async () => {
+    const acksBefore = producer.acks.length;
+    await bed.kafka.readNodes();
+    const [e0] = brokersOf("east");
+    const [w0] = brokersOf("west");
+    const [n0] = brokersOf("north");
+    const skewed = "skewed";
+    const count = 12;
+    // Every replica of every partition on one broker per cluster, led by east's.
+    await bed.tool("east", "org.apache.kafka.tools.TopicCommand", [
+      "--bootstrap-server",
+      bed.bootstrap("east"),
+      "--create",
+      "--if-not-exists",
+      "--topic",
+      skewed,
+      "--replica-assignment",
+      Array.from({ length: count }, () => `${e0}:${w0}:${n0}`).join(","),
+    ]);
+    // About 1 MB per partition, so a replica takes a second or more to copy at 1 MiB/s.
+    await bed.tool("east", "org.apache.kafka.tools.ProducerPerformance", [
+      "--topic",
+      skewed,
+      "--num-records",
+      "12000",
+      "--record-size",
+      "1000",
+      "--throughput",
+      "-1",
+      "--producer.config",
+      bed.clientConfig("skewed.properties", { acks: "all" }),
+      "--producer-props",
+      `bootstrap.servers=${bed.bootstrap("east")}`,
+    ]);
+    const layoutOf = async (): Promise<string> =>
+      JSON.stringify((await describeTopic(bed, "east", skewed)).map((p) => p.replicas));
+    const skewedLayout = await layoutOf();
+    interface Rebalance extends KubeObject {
+      metadata: KubeObject["metadata"] & { annotations?: Record<string, string> };
+      status?: {
+        state?: string;
+        conditions?: Condition[];
+        proposal?: {
+          partitionsToMove?: number;
+          bytesToMove?: number;
+          estimatedSeconds?: number;
+          before?: { replicaSpread?: number; leaderSpread?: number };
+          after?: { replicaSpread?: number; leaderSpread?: number };
+          moves?: { topic: string; from: number[]; to: number[] }[];
+        };
+        progress?: { partitionsToMove?: number };
+      };
+    }
+    const api = "stretchkafka.dev/v1alpha1";
+    const get = (): Promise<Rebalance> =>
+      bed.central.get<Rebalance>(api, "KafkaRebalance", skewed, "team-a");
+    const annotate = (value: string): Promise<unknown> =>
+      bed.central.mergePatch(api, "KafkaRebalance", skewed, "team-a", {
+        metadata: { annotations: { "stretchkafka.dev/rebalance": value } },
+      });
+    /** Until the KafkaRebalance is in `state` with its annotation consumed; the last status is in the failure. */
+    const reaches = async (state: string, seconds = 120): Promise<Rebalance> => {
+      let last: Rebalance["status"];
+      try {
+        return await eventually(
+          `the KafkaRebalance is ${state}`,
+          async () => {
+            const r = await get();
+            last = r.status;
+            const ready = r.status?.conditions?.find((c) => c.type === "Ready");
+            if (r.status?.state === "NotReady")
+              throw new Error(`NotReady: ${ready?.message ?? ""}`);
+            return r.status?.state === state &&
+              r.status.conditions?.some((c) => c.type === state && c.status === "True") &&
+              r.metadata.annotations?.["stretchkafka.dev/rebalance"] === undefined
+              ? r
+              : undefined;
+          },
+          seconds,
+          500,
+        );
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`, {
+          cause: err,
+        });
+      }
+    };
+    await bed.central.apply(
+      {
+        apiVersion: api,
+        kind: "KafkaRebalance",
+        metadata: { name: skewed, namespace: "team-a" },
+        spec: {
+          kafkaRef: { name: claim.metadata.name ?? "" },
+          mode: "full",
+          maxPartitionMoves: 1,
+          replicationThrottle: 1048576,
+        },
+      },
+      { fieldManager: "test" },
+    );
+
+    // Proposed: the figures before anything moves, and nothing moved.
+    const proposed = await reaches("ProposalReady");
+    const proposal = proposed.status?.proposal;
+    log(`proposal: ${JSON.stringify({ ...proposal, moves: proposal?.moves?.length })}`);
+    assert.ok((proposal?.partitionsToMove ?? 0) > 0, "the proposal moves partitions");
+    assert.ok(
+      (proposal?.bytesToMove ?? 0) > count * 500_000,
+      "the bytes to move are Kafka's sizes",
+    );
+    assert.ok((proposal?.estimatedSeconds ?? 0) >= 1, "the time at 1 MiB/s is estimated");
+    assert.ok((proposal?.before?.replicaSpread ?? 0) >= count - 1, "before: the skew is seen");
+    assert.ok((proposal?.after?.replicaSpread ?? 9) <= 1, "after: within one");
+    assert.ok(proposal?.moves?.some((m) => m.topic === skewed && m.from.includes(e0 ?? -1)));
+    assert.equal(await layoutOf(), skewedLayout, "nothing moved before approval");
+    const text = await claimStatus(bed.central, claim.metadata.name ?? "", "team-a");
+    assert.match(
+      text,
+      /KafkaRebalance skewed \(full\): ProposalReady .*proposal: \d+ partition\(s\), \d+ bytes, about \d+s/,
+    );
+
+    // Approved, then stopped once a partition has moved.
+    await annotate("approve");
+    await eventually(
+      "a partition of the skewed topic has moved",
+      async () => ((await layoutOf()) !== skewedLayout ? true : undefined),
+      120,
+      250,
+    );
+    await annotate("stop");
+    const stopped = await reaches("Stopped");
+    log(`stopped: ${JSON.stringify(stopped.status?.progress)}`);
+    const whole = async (): Promise<string> => {
+      const all = await describeAll(bed, "east");
+      for (const p of all) {
+        if (p.topic.startsWith("__")) continue;
+        assert.deepEqual(
+          p.replicas.map(clusterOf).sort(),
+          ["east", "north", "west"],
+          `${p.topic}-${p.partition}: three replicas, one per cluster, none being added: ${p.replicas.join(",")}`,
+        );
+        assert.equal(p.isr.length, 3, `${p.topic}-${p.partition} in sync: ${p.isr.join(",")}`);
+      }
+      return JSON.stringify(all.map((p) => [p.topic, p.partition, p.replicas]));
+    };
+    const atStop = await whole();
+    assert.ok((stopped.status?.progress?.partitionsToMove ?? 0) > 0, "stopped with moves left");
+
+    // Proposed again from where it stopped: moves left, and nothing moved meanwhile.
+    await annotate("refresh");
+    const again = await reaches("ProposalReady");
+    assert.ok((again.status?.proposal?.partitionsToMove ?? 0) > 0, "moves are left");
+    assert.equal(await whole(), atStop, "nothing moved after the stop");
+
+    // A faster pace (the spec changed: proposed again), approved, carried out.
+    await bed.central.mergePatch(api, "KafkaRebalance", skewed, "team-a", {
+      spec: { maxPartitionMoves: 12, replicationThrottle: 10485760 },
+    });
+    await eventually(
+      "proposed again for the new spec",
+      async () => {
+        const r = await get();
+        return r.status?.state === "ProposalReady" &&
+          r.status.proposal !== undefined &&
+          (r.status as { observedGeneration?: number }).observedGeneration === r.metadata.generation
+          ? true
+          : undefined;
+      },
+      60,
+      500,
+    );
+    await annotate("approve");
+    await reaches("Ready", 300);
+    await whole();
+    const all = await describeAll(bed, "east");
+    for (const cluster of ["east", "west", "north"]) {
+      const counts = brokersOf(cluster).map(
+        (id) => all.filter((p) => p.replicas.includes(id)).length,
+      );
+      assert.ok(
+        Math.max(...counts) - Math.min(...counts) <= 1,
+        `${cluster}: replicas per broker within one: ${counts.join(",")}`,
+      );
+    }
+    assert.ok(
+      all.every((p) => p.leader === p.replicas[0]),
+      "preferred leaders elected",
+    );
+    const events = (
+      await bed.central.list<KubeObject & { reason?: string; involvedObject?: { kind?: string } }>(
+        "v1",
+        "Event",
+        { namespace: "team-a" },
+      )
+    ).items.filter((e) => e.involvedObject?.kind === "KafkaRebalance");
+    for (const reason of ["ProposalReady", "Rebalancing", "Stopped", "Rebalanced"])
+      assert.ok(
+        events.some((e) => e.reason === reason),
+        `event ${reason}: ${events.map((e) => e.reason).join(",")}`,
+      );
+    await throttleCleared();
+    await bed.tool("east", "org.apache.kafka.tools.TopicCommand", [
+      "--bootstrap-server",
+      bed.bootstrap("east"),
+      "--delete",
+      "--topic",
+      skewed,
+    ]);
+    assert.ok(producer.acks.length > acksBefore, "the producer kept going");
+    assert.equal(producer.failure, undefined);
+  });
+
+  test("a cluster left without brokers gets one replica of every partition back when brokers return to it", async () => {
+    const acksBefore = producer.acks.length;
+    await bed.kafka.readNodes();
+    const gone = brokersOf("west");
+    // The replication the brokers already run with, written out so that two
+    // clusters with brokers do not lower the defaults (which would roll every node).
+    await apply((c) => {
+      c.spec["kafka"] = {
+        ...(c.spec["kafka"] as object),
+        config: { "default.replication.factor": 3, "min.insync.replicas": 2 },
+      };
+      pool("west").replicas = 0;
+    });
+    await eventually(
+      `west's broker(s) ${gone.join(", ")} drained, removed and unregistered`,
+      async () => {
+        const ids = (await current()).status?.kafka?.brokers ?? [];
+        const left = await registered();
+        return gone.every((id) => !ids.includes(id) && !left.includes(id)) ? true : undefined;
+      },
+      300,
+      2000,
+    );
+    // Meanwhile every partition lives in east and north, one of them holding two.
+    for (const p of await describeAll(bed, "east")) {
+      if (p.topic.startsWith("__")) continue;
+      assert.equal(p.replicas.length, 3, `${p.topic}-${p.partition}: ${p.replicas.join(",")}`);
+      assert.ok(!p.replicas.some((r) => gone.includes(r)), `${p.topic}-${p.partition} left west`);
+    }
+    await apply(() => {
+      pool("west").replicas = 2;
+    });
+    await eventually("the claim says west's new brokers join", async () =>
+      ((await current()).status?.kafka?.joiningBrokers?.length ?? 0) >= 2 ? true : undefined,
+    );
+    await bed.waitReady(240);
+    await bed.kafka.readNodes();
+    const west = brokersOf("west");
+    assert.equal(west.length, 2, `west runs brokers ${west.join(", ")}`);
+    const layout = await eventually(
+      "one replica per cluster in every partition again, and no broker still joining",
+      async () => {
+        if ((await current()).status?.kafka?.joiningBrokers !== undefined) return undefined;
+        const all = (await describeAll(bed, "east")).filter((p) => !p.topic.startsWith("__"));
+        return all.every((p) => p.replicas.map(clusterOf).sort().join() === "east,north,west")
+          ? all
+          : undefined;
+      },
+      400,
+      3000,
+    );
+    const counts = west.map((id) => layout.filter((p) => p.replicas.includes(id)).length);
+    log(`west: ${west.map((id, i) => `${id}=${counts[i]}`).join(", ")} of ${layout.length}`);
+    assert.ok(
+      Math.max(...counts) - Math.min(...counts) <= 1,
+      `west within one: ${counts.join(",")}`,
+    );
     await throttleCleared();
     assert.ok(producer.acks.length > acksBefore, "the producer kept going");
     assert.equal(producer.failure, undefined);

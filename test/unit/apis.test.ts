@@ -33,6 +33,23 @@ test("generated YAML reads the same to Kubernetes' YAML 1.1 parsers as to ours (
   }
 });
 
+test("every schema property is a name, not prose a flow mapping split at a comma", async () => {
+  const bad: string[] = [];
+  const walk = (node: unknown, path: string): void => {
+    if (!node || typeof node !== "object") return;
+    const props = (node as { properties?: Record<string, unknown> }).properties;
+    for (const [k, v] of Object.entries(props ?? {})) {
+      if (/[\s,]/.test(k) || v === null) bad.push(`${path}.${k}`);
+    }
+    for (const [k, v] of Object.entries(node)) walk(v, `${path}.${k}`);
+  };
+  for (const [name, text] of await generate()) {
+    if (!name.endsWith(".yaml")) continue;
+    for (const d of parseAllDocuments(text)) walk(d.toJS(), name);
+  }
+  assert.deepEqual(bad, []);
+});
+
 test("the example claim is valid", () => {
   assert.deepEqual(errorsOf(example), []);
 });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { KafkaView } from "../../controller/kafka/admin.ts";
-import { planBalance, type BalancePlan } from "../../controller/kafka/balance.ts";
+import { planBalance, planRebalance, type BalancePlan } from "../../controller/kafka/balance.ts";
 import { placementView } from "./kafka-fixtures.ts";
 
 const view = placementView;
@@ -252,4 +252,57 @@ test("random layouts: the rule holds, replica counts even out within each cluste
     }, 0);
     assert.equal(plan.bytesToMove, bytes, `seed ${String(seed)}`);
   }
+});
+
+test("remove-brokers: every replica leaves the listed broker for one of its own cluster, a batch at a time", () => {
+  const clusterOf = clusters({ east: [0, 1], west: [2, 3], north: [4, 5] });
+  const partitions = Array.from({ length: 8 }, (_, i) => [i % 2, 2 + (i % 2), 4 + (i % 2)]);
+  const v = view(partitions, [0, 1, 2, 3, 4, 5], clusterOf);
+  const sizes = new Map(partitions.map((_, i) => [`orders/${String(i)}`, 100]));
+  const all = planRebalance("remove-brokers", [0], {
+    view: v,
+    brokers: [0, 1, 2, 3, 4, 5],
+    clusterOf,
+    sizes,
+  });
+  assert.deepEqual(all.stuck, []);
+  assert.equal(all.dataMoves, 4);
+  assert.equal(all.bytesToMove, 400);
+  assert.equal(all.before.replicas["0"], 4);
+  assert.equal(all.after.replicas["0"], undefined, "the broker leaving is not figured after");
+  assert.equal(all.after.replicas["1"], 8);
+  for (const rs of applied(v, all)) {
+    assert.ok(!rs.includes(0), `off broker 0: ${rs.join(",")}`);
+    assert.equal(new Set(rs.map(clusterOf)).size, 3, `one per cluster: ${rs.join(",")}`);
+  }
+  const batch = planRebalance("remove-brokers", [0], {
+    view: v,
+    brokers: [0, 1, 2, 3, 4, 5],
+    clusterOf,
+    maxDataMoves: 3,
+  });
+  assert.equal(batch.dataMoves, 3);
+  // A cluster whose only broker leaves: nowhere in the cluster, so stuck, named.
+  const lone = clusters({ east: [0], west: [2], north: [4] });
+  const stuck = planRebalance("remove-brokers", [0], {
+    view: view([[0, 2, 4]], [0, 2, 4], lone),
+    brokers: [0, 2, 4],
+    clusterOf: lone,
+  });
+  assert.equal(stuck.stuck.length, 1);
+  assert.match(stuck.stuck[0] ?? "", /no broker left to take the replica on 0/);
+});
+
+test("the modes: full balances over every broker, add-brokers moves only onto those listed", () => {
+  const clusterOf = clusters({ east: [0, 1, 6], west: [2, 3], north: [4, 5] });
+  const partitions = Array.from({ length: 12 }, () => [0, 2, 4]);
+  const v = view(partitions, [0, 1, 2, 3, 4, 5, 6], clusterOf);
+  const input = { view: v, brokers: [0, 1, 2, 3, 4, 5, 6], clusterOf };
+  const full = planRebalance("full", [], input);
+  assert.equal(full.balanced, true);
+  assert.ok((full.after.replicas["1"] ?? 0) > 0 && (full.after.replicas["3"] ?? 0) > 0);
+  const onto = planRebalance("add-brokers", [6], input);
+  assert.equal(onto.after.replicas["1"], 0, "broker 1 is not listed: nothing moves onto it");
+  assert.equal(onto.after.replicas["3"], 0);
+  assert.equal(onto.after.replicas["6"], 6);
 });
