@@ -5,6 +5,7 @@
  */
 import { groups, labels, type KafkaLive, type QuorumMember } from "../../apis/index.ts";
 import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
+import { describeError, isNotFound } from "../kube/errors.ts";
 
 interface Condition {
   type: string;
@@ -133,10 +134,15 @@ async function rebalanceRequestLines(
   claim: string,
   namespace: string,
 ): Promise<string[]> {
-  const all = await central
-    .list<RebalanceRequest>(groups.composite, "KafkaRebalance", { namespace })
-    .then((l) => l.items)
-    .catch(() => []);
+  let all: RebalanceRequest[];
+  try {
+    all = (await central.list<RebalanceRequest>(groups.composite, "KafkaRebalance", { namespace }))
+      .items;
+  } catch (err) {
+    // An install without the KafkaRebalance kind has none; anything else is said.
+    if (isNotFound(err)) return [];
+    return [`  KafkaRebalances could not be listed: ${describeError(err)}`];
+  }
   return all
     .filter((r) => r.spec.kafkaRef.name === claim && r.status?.state !== "Ready")
     .map((r) => {
