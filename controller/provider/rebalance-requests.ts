@@ -19,11 +19,13 @@
  *     `stretchkafka.dev/rebalance: stop` (no new batch; the one copying
  *     finishes, so every partition keeps a whole replica set); → NotReady when
  *     Kafka refuses.
- *   ProposalReady, Stopped, Ready, NotReady → New on `refresh` (proposed
- *     again); ProposalReady is proposed again when the spec changes.
+ *   ProposalReady, Stopped, Ready, NotReady → PendingProposal on `refresh`
+ *     (proposed again); ProposalReady is proposed again when the spec
+ *     changes. While Kafka cannot be asked the state is PendingProposal and
+ *     the proposal is retried with backoff.
  *
- * An annotation is removed once acted on, `stop` once Stopped (so a restarted
- * provider still knows it was asked to stop).
+ * An annotation is removed once acted on (`refresh` at once), `stop` once
+ * Stopped (so a restarted provider still knows it was asked to stop).
  */
 import type { Logger } from "pino";
 import {
@@ -116,8 +118,9 @@ export class RebalanceRequests {
       stale ||
       (action === "refresh" && state !== "Rebalancing")
     ) {
-      await this.propose(obj, composite, admin, settings);
+      // Refresh is taken at once; until a proposal is made the state says PendingProposal.
       if (action === "refresh") await this.clearAction(obj);
+      await this.propose(obj, composite, admin, settings);
       return;
     }
     if (state === "ProposalReady") {
@@ -239,13 +242,15 @@ export class RebalanceRequests {
     try {
       proposal = await this.withSession(composite, (s) => this.plan(s, admin, goal));
     } catch (err) {
-      const refused = err instanceof Refused;
-      const why = refused ? err.message : `Kafka could not be asked: ${kafkaReason(err)}`;
-      await this.write(obj, "NotReady", {}, [
-        cond("Ready", false, refused ? "Refused" : "KafkaUnreachable", why),
+      if (err instanceof Refused) {
+        await this.write(obj, "NotReady", {}, [cond("Ready", false, "Refused", err.message)]);
+        return;
+      }
+      // Not the request's fault: proposed again with backoff, never left NotReady for it.
+      await this.write(obj, "PendingProposal", {}, [
+        cond("Ready", false, "KafkaUnreachable", `Kafka could not be asked: ${kafkaReason(err)}`),
       ]);
-      if (!refused) throw err;
-      return;
+      throw err;
     }
     await this.write(obj, "ProposalReady", { proposal }, [
       cond(

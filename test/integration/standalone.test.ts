@@ -429,6 +429,37 @@ test(
         250,
       ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
     assert.ok(await central.find("v1", "Secret", "billing", "team-a"), "the user's Secret");
+    // A rebalance asked for with refresh: the annotation is taken at once, and
+    // the proposal waits for Kafka (PendingProposal, retried), never NotReady for it.
+    await central.apply(
+      {
+        ...access("KafkaRebalance", { mode: "full" }),
+        metadata: {
+          name: "billing",
+          namespace: "team-a",
+          annotations: { "stretchkafka.dev/rebalance": "refresh" },
+        },
+      },
+      fm,
+    );
+    await eventually(
+      "the KafkaRebalance took the refresh and waits for Kafka",
+      async () => {
+        const o = await central.find<
+          Claim & {
+            metadata: { annotations?: Record<string, string> };
+            status?: { state?: string };
+          }
+        >(sample.apiVersion, "KafkaRebalance", "billing", "team-a");
+        return o?.status?.state === "PendingProposal" &&
+          o.metadata.annotations?.["stretchkafka.dev/rebalance"] === undefined &&
+          o.status.conditions?.some((c) => c.message?.startsWith("Kafka could not be asked"))
+          ? true
+          : undefined;
+      },
+      60,
+      250,
+    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
 
     await central.delete(sample.apiVersion, sample.kind, "payments", "team-a");
     await eventually(
@@ -447,8 +478,8 @@ test(
       250,
     ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
 
-    // With the claim gone there is nothing to clean up in Kafka: both go at once.
-    for (const kind of ["KafkaTopic", "KafkaUser"])
+    // With the claim gone there is nothing to clean up in Kafka: all go at once.
+    for (const kind of ["KafkaTopic", "KafkaUser", "KafkaRebalance"])
       await central.delete(sample.apiVersion, kind, "billing", "team-a");
     await eventually(
       "the topic, the user and the user's Secret are gone",
