@@ -372,7 +372,10 @@ export class RebalanceRequests {
     conditions: Cond[],
   ): Promise<void> {
     const was = obj.status?.state;
+    // One condition per state reached (Strimzi's shape), but Ready: that one
+    // is the summary every write gives, with the reason and what to do.
     const stateConditions = states
+      .filter((s) => s !== "Ready")
       .filter((s) => s === state || obj.status?.conditions?.some((c) => c.type === s))
       .map((s) =>
         cond(

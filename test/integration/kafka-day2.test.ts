@@ -57,6 +57,24 @@ interface Claim extends KubeObject {
   status?: StretchKafkaStatus & { conditions?: Condition[] };
 }
 
+interface Rebalance extends KubeObject {
+  metadata: KubeObject["metadata"] & { annotations?: Record<string, string> };
+  status?: {
+    state?: string;
+    conditions?: Condition[];
+    proposal?: {
+      partitionsToMove?: number;
+      bytesToMove?: number;
+      estimatedSeconds?: number;
+      before?: { replicaSpread?: number; leaderSpread?: number };
+      after?: { replicaSpread?: number; leaderSpread?: number };
+      moves?: { topic: string; from: number[]; to: number[] }[];
+    };
+    progress?: { partitionsToMove?: number; waitingFor?: string };
+  };
+}
+const rebalanceApi = "stretchkafka.dev/v1alpha1";
+
 const topic = "orders";
 const partitions = 12;
 
@@ -115,6 +133,43 @@ describe("removing brokers on a running stretch cluster", () => {
       120,
       2000,
     );
+  /** A KafkaRebalance of team-a: read, annotated, and waited for in a state. */
+  const kafkaRebalance = (name: string) => {
+    const get = (): Promise<Rebalance> =>
+      bed.central.get<Rebalance>(rebalanceApi, "KafkaRebalance", name, "team-a");
+    const annotate = (value: string): Promise<unknown> =>
+      bed.central.mergePatch(rebalanceApi, "KafkaRebalance", name, "team-a", {
+        metadata: { annotations: { "stretchkafka.dev/rebalance": value } },
+      });
+    /** Until it is in `state` with its annotation consumed; the last status is in the failure. */
+    const reaches = async (state: string, seconds = 120): Promise<Rebalance> => {
+      let last: Rebalance["status"];
+      try {
+        return await eventually(
+          `KafkaRebalance ${name} is ${state}`,
+          async () => {
+            const r = await get();
+            last = r.status;
+            const ready = r.status?.conditions?.find((c) => c.type === "Ready");
+            if (r.status?.state === "NotReady")
+              throw new Error(`NotReady: ${ready?.message ?? ""}`);
+            return r.status?.state === state &&
+              r.status.conditions?.some((c) => c.type === state && c.status === "True") &&
+              r.metadata.annotations?.["stretchkafka.dev/rebalance"] === undefined
+              ? r
+              : undefined;
+          },
+          seconds,
+          500,
+        );
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`, {
+          cause: err,
+        });
+      }
+    };
+    return { get, annotate, reaches };
+  };
   /** One replica per cluster in every partition, none on `gone`. */
   const spread = async (gone: number[]): Promise<void> => {
     const parts = await describeTopic(bed, "east", topic);
@@ -412,59 +467,10 @@ describe("removing brokers on a running stretch cluster", () => {
     const layoutOf = async (): Promise<string> =>
       JSON.stringify((await describeTopic(bed, "east", skewed)).map((p) => p.replicas));
     const skewedLayout = await layoutOf();
-    interface Rebalance extends KubeObject {
-      metadata: KubeObject["metadata"] & { annotations?: Record<string, string> };
-      status?: {
-        state?: string;
-        conditions?: Condition[];
-        proposal?: {
-          partitionsToMove?: number;
-          bytesToMove?: number;
-          estimatedSeconds?: number;
-          before?: { replicaSpread?: number; leaderSpread?: number };
-          after?: { replicaSpread?: number; leaderSpread?: number };
-          moves?: { topic: string; from: number[]; to: number[] }[];
-        };
-        progress?: { partitionsToMove?: number };
-      };
-    }
-    const api = "stretchkafka.dev/v1alpha1";
-    const get = (): Promise<Rebalance> =>
-      bed.central.get<Rebalance>(api, "KafkaRebalance", skewed, "team-a");
-    const annotate = (value: string): Promise<unknown> =>
-      bed.central.mergePatch(api, "KafkaRebalance", skewed, "team-a", {
-        metadata: { annotations: { "stretchkafka.dev/rebalance": value } },
-      });
-    /** Until the KafkaRebalance is in `state` with its annotation consumed; the last status is in the failure. */
-    const reaches = async (state: string, seconds = 120): Promise<Rebalance> => {
-      let last: Rebalance["status"];
-      try {
-        return await eventually(
-          `the KafkaRebalance is ${state}`,
-          async () => {
-            const r = await get();
-            last = r.status;
-            const ready = r.status?.conditions?.find((c) => c.type === "Ready");
-            if (r.status?.state === "NotReady")
-              throw new Error(`NotReady: ${ready?.message ?? ""}`);
-            return r.status?.state === state &&
-              r.status.conditions?.some((c) => c.type === state && c.status === "True") &&
-              r.metadata.annotations?.["stretchkafka.dev/rebalance"] === undefined
-              ? r
-              : undefined;
-          },
-          seconds,
-          500,
-        );
-      } catch (err) {
-        throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`, {
-          cause: err,
-        });
-      }
-    };
+    const { get, annotate, reaches } = kafkaRebalance(skewed);
     await bed.central.apply(
       {
-        apiVersion: api,
+        apiVersion: rebalanceApi,
         kind: "KafkaRebalance",
         metadata: { name: skewed, namespace: "team-a" },
         spec: {
@@ -531,7 +537,7 @@ describe("removing brokers on a running stretch cluster", () => {
     assert.equal(await whole(), atStop, "nothing moved after the stop");
 
     // A faster pace (the spec changed: proposed again), approved, carried out.
-    await bed.central.mergePatch(api, "KafkaRebalance", skewed, "team-a", {
+    await bed.central.mergePatch(rebalanceApi, "KafkaRebalance", skewed, "team-a", {
       spec: { maxPartitionMoves: 12, replicationThrottle: 10485760 },
     });
     await eventually(
@@ -787,6 +793,50 @@ describe("removing brokers on a running stretch cluster", () => {
     );
     log(`Evacuated: ${evacuated.message ?? ""}`);
     assert.equal(await ledByWest(), 0, "no partition led by west");
+    // A rebalance asked for now (approved at once) waits until the maintenance
+    // is over and says so; from the moment it says so until it is over, no
+    // replica moves.
+    const asked = kafkaRebalance("after-maintenance");
+    await bed.central.apply(
+      {
+        apiVersion: rebalanceApi,
+        kind: "KafkaRebalance",
+        metadata: {
+          name: "after-maintenance",
+          namespace: "team-a",
+          annotations: { "stretchkafka.dev/rebalance-auto-approval": "true" },
+        },
+        spec: { kafkaRef: { name: claim.metadata.name ?? "" }, mode: "full" },
+      },
+      { fieldManager: "test" },
+    );
+    let lastStatus = "";
+    await eventually(
+      "the KafkaRebalance says it waits for west's maintenance",
+      async () => {
+        const r = await asked.get();
+        lastStatus = JSON.stringify(r.status);
+        const ready = r.status?.conditions?.find((c) => c.type === "Ready");
+        return r.status?.state === "Rebalancing" &&
+          r.status.progress?.waitingFor === "the maintenance of cluster west is over" &&
+          ready?.reason === "Waiting"
+          ? true
+          : undefined;
+      },
+      120,
+      500,
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; last status: ${lastStatus}`, { cause: err });
+    });
+    const layout = async (): Promise<string> =>
+      JSON.stringify(
+        (await describeAll(bed, "east")).map((p) => [p.topic, p.partition, p.replicas]),
+      );
+    const whileWaiting = await layout();
+    assert.match(
+      await claimStatus(bed.central, claim.metadata.name ?? "", "team-a"),
+      /KafkaRebalance after-maintenance \(full\): Rebalancing \(waiting until the maintenance of cluster west is over\)/,
+    );
     const from = producer.acks.length;
     const stoppedAt = Date.now();
     await bed.stopCluster("west");
@@ -816,6 +866,12 @@ describe("removing brokers on a running stretch cluster", () => {
       await bed.startCluster("west");
     }
     await bed.waitReady(300);
+    assert.equal(
+      (await asked.get()).status?.progress?.waitingFor,
+      "the maintenance of cluster west is over",
+      "still waiting",
+    );
+    assert.equal(await layout(), whileWaiting, "no replica moved while the rebalance waited");
     await apply((c) => {
       cluster(c, "west")["maintenance"] = false;
     });
@@ -831,6 +887,11 @@ describe("removing brokers on a running stretch cluster", () => {
         ? true
         : undefined,
     );
+    // Then the rebalance runs: done, one replica per cluster everywhere.
+    await asked.reaches("Ready", 300);
+    for (const p of await describeAll(bed, "east"))
+      if (!p.topic.startsWith("__"))
+        assert.deepEqual(p.replicas.map(clusterOf).sort(), ["east", "north", "west"]);
   });
 
   test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {
