@@ -24,8 +24,10 @@
  * of 12 partitions first, then east's broker pool grown by one with
  * spec.rebalance.throttleBytesPerSecond REBALANCE_THROTTLE (default 10 MiB/s);
  * from the claim's edit until the claim no longer lists the broker as
- * joining, with the bytes Kafka reports on the new broker (kafka-log-dirs).
- * Latency is a
+ * joining, with the bytes Kafka reports on the new broker (kafka-log-dirs);
+ * also from the first batch of moves to the end, and a baseline of 30 s just
+ * before the edit (after 30 s in which the producer catches up behind the
+ * bulk write), with when the worst acknowledgement was sent. Latency is a
  * message's acknowledgement time minus its scheduled send time at the fixed
  * rate (Kafka's VerifiableProducer paces sends so), above the fastest
  * message's: what a client sees, blocking included.
@@ -252,6 +254,11 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
       });
       await fill(bed, "bulk", bulkMiB);
       log(`${bulkMiB} MiB written to bulk`);
+      // The producer caught up behind the bulk write first; then a baseline
+      // just before the rebalance, on the same data.
+      await new Promise((r) => setTimeout(r, 30_000));
+      const quiet = Date.now();
+      await new Promise((r) => setTimeout(r, 30_000));
       const grow = Date.now();
       let moving = 0;
       await apply(() => {
@@ -305,10 +312,18 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
         const at = t0 + (a.value * 1000) / rate;
         return { at, ms: Math.round(a.at - at) };
       });
+      const worst = lat
+        .filter((l) => l.at >= grow && l.at < grown[1])
+        .reduce((w, l) => (l.ms > w.ms ? l : w), { at: grow, ms: 0 });
+      log(
+        `rebalance: worst acknowledgement ${worst.ms} ms, sent ${Math.round((worst.at - grow) / 1000)} s after the pool grew (moves began at ${Math.round((moving - grow) / 1000)} s)`,
+      );
       const out = {
         before: pause(lat, started + 5000, settled),
         rollingRestart: pause(lat, ...rolling),
         upgrade: pause(lat, ...upgrade),
+        beforeRebalance: pause(lat, quiet, grow),
+        rebalanceMoving: pause(lat, moving, grown[1]),
         rebalance: {
           ...pause(lat, ...grown),
           dataMiB: bulkMiB,
