@@ -1,7 +1,9 @@
 /**
  * Starts isolated Kubernetes control planes on loopback: per cluster one
  * kube-apiserver process (with etcd embedded) and one kube-controller-manager
- * running the garbage-collector, namespace and service-account controllers.
+ * running the garbage-collector, namespace, service-account, disruption
+ * (PodDisruptionBudget status) and persistent-volume binding controllers;
+ * clusters that run pods (TestBedOptions.scheduled) also run kube-scheduler.
  * Each cluster has its own CA and serves verified TLS. Everything is torn down
  * when the test ends, fails or is interrupted (and the Go harness dies with its
  * parent process, should this one be killed outright).
@@ -34,7 +36,7 @@ export interface TestCluster {
   start(): Promise<void>;
   readonly running: boolean;
   /** Log files of this cluster's processes, for failure messages. */
-  readonly logs: { apiserver: string; controllerManager: string };
+  readonly logs: { apiserver: string; controllerManager: string; scheduler?: string };
   /** The API server's audit log (JSON lines), when the bed was started with auditServiceAccounts. */
   readonly auditLog?: string | undefined;
 }
@@ -58,6 +60,8 @@ export interface TestBedOptions {
    * verb on which resource, and whether RBAC allowed it.
    */
   auditServiceAccounts?: boolean;
+  /** Clusters whose pods the real kube-scheduler places (on the nodes a node agent plays). */
+  scheduled?: string[];
 }
 
 /** Audit policy: ServiceAccounts' requests at Metadata level, nothing else. */
@@ -127,9 +131,10 @@ class LocalCluster implements TestCluster {
   readonly managed = true;
   private apiserver: ChildProcess | undefined;
   private controllerManager: ChildProcess | undefined;
+  private scheduler: ChildProcess | undefined;
   readonly server: string;
   readonly kubeconfigPath: string;
-  readonly logs: { apiserver: string; controllerManager: string };
+  readonly logs: { apiserver: string; controllerManager: string; scheduler?: string };
   readonly auditLog: string | undefined;
 
   constructor(
@@ -140,12 +145,14 @@ class LocalCluster implements TestCluster {
     private readonly log: (msg: string) => void,
     private readonly readyTimeoutSeconds: number,
     audit = false,
+    private readonly scheduled = false,
   ) {
     this.server = `https://127.0.0.1:${ports.api}`;
     this.kubeconfigPath = join(dir, "pki", "kubeconfig");
     this.logs = {
       apiserver: join(dir, "apiserver.log"),
       controllerManager: join(dir, "controller-manager.log"),
+      ...(scheduled ? { scheduler: join(dir, "scheduler.log") } : {}),
     };
     this.auditLog = audit ? join(dir, "audit.log") : undefined;
   }
@@ -216,7 +223,7 @@ class LocalCluster implements TestCluster {
     this.controllerManager = this.spawn("controller-manager", this.logs.controllerManager, [
       "--",
       `--kubeconfig=${this.kubeconfigPath}`,
-      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+      "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,disruption,persistentvolume-binder,nodelifecycle",
       "--leader-elect=false",
       "--secure-port=0",
       `--service-account-private-key-file=${join(pki, "sa.key")}`,
@@ -225,6 +232,14 @@ class LocalCluster implements TestCluster {
       "--concurrent-gc-syncs=5",
       "--v=0",
     ]);
+    if (this.logs.scheduler)
+      this.scheduler = this.spawn("scheduler", this.logs.scheduler, [
+        "--",
+        `--kubeconfig=${this.kubeconfigPath}`,
+        "--leader-elect=false",
+        "--secure-port=0",
+        "--v=0",
+      ]);
   }
 
   private spawn(sub: string, logPath: string, args: string[]): ChildProcess {
@@ -236,6 +251,7 @@ class LocalCluster implements TestCluster {
       if (sub === "apiserver" && this.apiserver === child) this.apiserver = undefined;
       if (sub === "controller-manager" && this.controllerManager === child)
         this.controllerManager = undefined;
+      if (sub === "scheduler" && this.scheduler === child) this.scheduler = undefined;
       if (!this.stopping && code !== 0) {
         this.log(`${this.name}: ${sub} exited unexpectedly (${signal ?? code}); see ${logPath}`);
       }
@@ -249,17 +265,20 @@ class LocalCluster implements TestCluster {
     this.stopping = true;
     try {
       await Promise.all([
+        stopProcess(this.scheduler, signal),
         stopProcess(this.controllerManager, signal),
         stopProcess(this.apiserver, signal),
       ]);
     } finally {
       this.apiserver = undefined;
       this.controllerManager = undefined;
+      this.scheduler = undefined;
       this.stopping = false;
     }
   }
 
   killNow(): void {
+    this.scheduler?.kill("SIGKILL");
     this.controllerManager?.kill("SIGKILL");
     this.apiserver?.kill("SIGKILL");
   }
@@ -434,6 +453,7 @@ export async function startTestBed(opts: TestBedOptions): Promise<TestBed> {
         log,
         opts.readyTimeoutSeconds ?? 90,
         opts.auditServiceAccounts,
+        opts.scheduled?.includes(name),
       ),
     );
   }
@@ -465,6 +485,7 @@ export async function startTestBed(opts: TestBedOptions): Promise<TestBed> {
               log,
               opts.readyTimeoutSeconds ?? 90,
               opts.auditServiceAccounts,
+              opts.scheduled?.includes(c.name),
             );
             clusters[i] = fresh;
             c = fresh;

@@ -75,7 +75,11 @@ export async function sandbox(opts: SandboxOptions): Promise<void> {
   const started = Date.now();
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
   log("starting a central and three remote Kubernetes control planes (real kube-apiserver + etcd)");
-  const bed: TestBed = await startTestBed({ names: ["central", ...remoteNames], log });
+  const bed: TestBed = await startTestBed({
+    names: ["central", ...remoteNames],
+    scheduled: remoteNames,
+    log,
+  });
   // The progress lines are the output; the controller speaks up only for errors (LOG_LEVEL for more).
   const logger = newLogger({ name: "stretch-kafka", level: process.env["LOG_LEVEL"] ?? "error" });
   const remotes = new Map(

@@ -10,8 +10,9 @@
  *   there on every TCP port of the Service. Services with any
  *   spec.loadBalancerClass are served: a real cloud controller leaves those to
  *   the implementation the class names; here there is only this one.
- * - A NodePort or LoadBalancer Service listens on the cluster's one node,
- *   `127.70.<cluster>.1`, at the node ports the API server assigned.
+ * - A NodePort or LoadBalancer Service listens on one address standing for
+ *   every node of the cluster, `127.70.<cluster>.1` (kube-proxy opens a node
+ *   port on each node), at the node ports the API server assigned.
  * - Both forward each connection as kube-proxy does for externalTrafficPolicy
  *   Cluster: to a pod the EndpointSlice controller would list as ready for the
  *   Service (selector, pod address, Ready condition, not terminating; any pod

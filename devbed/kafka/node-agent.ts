@@ -2,10 +2,11 @@
  * The kubelet and container runtime of one simulated Kubernetes cluster,
  * played with real processes (the development bed has no kubelet).
  *
- * It watches the Kafka pods the Strimzi player creates from the podsets,
- * exactly as real Strimzi does, and for each:
- * - binds it to the cluster's one node (the scheduler's part), so that its
- *   deletion is graceful, as for any scheduled pod;
+ * It registers the cluster's nodes (NodeAgentOptions.nodes, Ready, with
+ * room for every pod) and watches the Kafka pods the Strimzi player creates
+ * from the podsets, exactly as real Strimzi does; the real kube-scheduler
+ * places each on a node (the anti-affinity the function renders, cordons,
+ * volumes), and for each pod placed on one of its nodes the agent:
  * - mounts its volumes: the node's ConfigMap (or a projection of ConfigMaps:
  *   the node's and the cluster's exporter configuration) as files, each
  *   PersistentVolumeClaim as a directory kept by the claim's uid (a pod
@@ -69,6 +70,7 @@ import { describeError } from "../../controller/kube/errors.ts";
 import { Informer } from "../../controller/kube/informer.ts";
 import { reapOnExit } from "../reaper.ts";
 import { run, RunError } from "../run.ts";
+import { volumeDir } from "./disks.ts";
 import type { DnsRecord, StretchNetwork } from "./network.ts";
 import { jmxExporterJar, kafkaClasspath } from "./runtime.ts";
 import { metricsConfigKey, metricsPort } from "../../functions/stretch-kafka/metrics.ts";
@@ -174,7 +176,15 @@ export interface NodeAgentOptions {
   clusterSetDomain?: string;
   /** The heap of a pod whose JVM options set no maximum. */
   defaultHeap?: string;
+  /** Nodes of this cluster (default 3), named `<cluster>-node-<n>`. */
+  nodes?: number;
 }
+
+/** How often a node's Lease is renewed (the kubelet's default). */
+const leaseRenewMs = 10_000;
+
+/** What a node offers the scheduler: room for any pod the bed runs. */
+const nodeCapacity = { cpu: "32", memory: "128Gi", pods: "110", "ephemeral-storage": "1Ti" };
 
 export class NodeAgent {
   private pods!: Informer<Pod>;
@@ -186,10 +196,10 @@ export class NodeAgent {
   private loop: Promise<void> | undefined;
   private active = false;
   private wake: (() => void) | undefined;
-  readonly nodeName: string;
+  readonly nodeNames: string[];
 
   constructor(private readonly o: NodeAgentOptions) {
-    this.nodeName = `${o.cluster}-node`;
+    this.nodeNames = Array.from({ length: o.nodes ?? 3 }, (_, i) => `${o.cluster}-node-${i + 1}`);
   }
 
   get cluster(): string {
@@ -252,20 +262,14 @@ export class NodeAgent {
 
   private async run(): Promise<void> {
     await Promise.all([this.pods.start(), this.services.start(), this.exports.start()]);
-    await this.o.client
-      .apply(
-        {
-          apiVersion: "v1",
-          kind: "Node",
-          metadata: { name: this.nodeName, labels: { "kubernetes.io/hostname": this.nodeName } },
-        },
-        fm,
-      )
-      .catch((err: unknown) => {
-        this.o.log.warn({ cluster: this.cluster, err: describeError(err) }, "node not registered");
-      });
+    await Promise.all(this.nodeNames.map((n) => this.register(n)));
+    let renewed = 0;
     while (this.active) {
       try {
+        if (Date.now() - renewed >= leaseRenewMs) {
+          await Promise.all(this.nodeNames.map((n) => this.renewLease(n)));
+          renewed = Date.now();
+        }
         await this.sync();
       } catch (err) {
         this.o.log.debug({ cluster: this.cluster, err: describeError(err) }, "node agent");
@@ -288,10 +292,8 @@ export class NodeAgent {
     for (const [name, pod] of pods) {
       if (this.busy.has(name)) continue;
       const r = this.running.get(name);
-      if (!pod.spec.nodeName) {
-        this.task(name, () => this.bind(pod));
-      } else if (pod.spec.nodeName !== this.nodeName) {
-        continue;
+      if (!this.nodeNames.includes(pod.spec.nodeName ?? "")) {
+        continue; // not placed yet, or on a node this agent does not play
       } else if (pod.metadata.deletionTimestamp) {
         this.task(name, () => this.delete(pod));
       } else if (!r || r.uid !== pod.metadata.uid) {
@@ -318,15 +320,82 @@ export class NodeAgent {
     this.busy.set(name, p);
   }
 
-  /** The scheduler's part: the pod goes to this cluster's node. */
-  private async bind(pod: Pod): Promise<void> {
-    const path = await this.o.client.path("v1", "Pod", this.o.namespace, pod.metadata.name);
-    await this.o.client.request("POST", `${path}/binding`, {
-      apiVersion: "v1",
-      kind: "Binding",
-      metadata: { name: pod.metadata.name, uid: pod.metadata.uid },
-      target: { apiVersion: "v1", kind: "Node", name: this.nodeName },
-    });
+  /**
+   * The kubelet's heartbeat: its node's Lease in kube-node-lease, renewed every
+   * 10 s. The real node lifecycle controller reads it: it removes the
+   * not-ready taint the API server puts on a new node, and would mark the node
+   * NotReady after its grace period without renewals (the agent stopped, as
+   * when the whole cluster is lost).
+   */
+  private async renewLease(name: string): Promise<void> {
+    await this.o.client.apply(
+      {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace: "kube-node-lease" },
+        spec: {
+          holderIdentity: name,
+          leaseDurationSeconds: 40,
+          // A MicroTime: six fractional digits.
+          renewTime: new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
+        },
+      } as KubeObject,
+      fm,
+    );
+  }
+
+  /**
+   * A node as the kubelet registers it: labelled with its host name and its
+   * cluster as the zone, Ready, with room for every pod. Not schedulable
+   * (`spec.unschedulable`) is left to whoever cordons it.
+   */
+  private async register(name: string): Promise<void> {
+    const { client, log } = this.o;
+    try {
+      await client.apply(
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: {
+            name,
+            labels: {
+              "kubernetes.io/hostname": name,
+              "kubernetes.io/os": "linux",
+              "topology.kubernetes.io/zone": this.cluster,
+            },
+          },
+        },
+        fm,
+      );
+      const now = new Date().toISOString();
+      await client.apply(
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: { name },
+          status: {
+            capacity: nodeCapacity,
+            allocatable: nodeCapacity,
+            conditions: [
+              {
+                type: "Ready",
+                status: "True",
+                reason: "KubeletReady",
+                message: "the node agent plays this node's kubelet",
+                lastHeartbeatTime: now,
+                lastTransitionTime: now,
+              },
+            ],
+          },
+        },
+        { ...fm, subresource: "status" },
+      );
+    } catch (err) {
+      log.warn(
+        { cluster: this.cluster, node: name, err: describeError(err) },
+        "node not registered",
+      );
+    }
   }
 
   /** Graceful deletion: stop Kafka, then remove the pod object, as the kubelet does. */
@@ -464,7 +533,7 @@ export class NodeAgent {
         if (!pvc) {
           throw new Error(`persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" not found`);
         }
-        const disk = join(this.o.dir, "volumes", pvc.metadata.uid ?? "");
+        const disk = volumeDir(this.o.dir, pvc.metadata.uid ?? "");
         mkdirSync(disk, { recursive: true });
         symlinkSync(disk, at.replace(/\/+$/, ""));
       } else if (v.emptyDir) {

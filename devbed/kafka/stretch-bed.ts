@@ -30,6 +30,7 @@ import { prepareBed, providerNamespace } from "../prepare-clusters.ts";
 import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
 import { StretchNetwork } from "./network.ts";
 import { ClusterEdge } from "./edge.ts";
+import { DiskProvisioner } from "./disks.ts";
 import { NodeAgent } from "./node-agent.ts";
 import { kafkaClasspath, kafkaClientArgs } from "./runtime.ts";
 import { parseProperties, quorumStatus, type QuorumStatus } from "./tools.ts";
@@ -64,6 +65,7 @@ export class KafkaNodes {
   /** The Kafka nodes, as last read by readNodes(). */
   nodes: KafkaNodeInfo[] = [];
   private readonly agents = new Map<string, NodeAgent>();
+  private readonly disks = new Map<string, DiskProvisioner>();
   private readonly clients = new Map<string, DynamicClient>();
   private readonly edges = new Map<string, ClusterEdge>();
 
@@ -82,7 +84,7 @@ export class KafkaNodes {
     const network = await StretchNetwork.start(join(dir, "network"), o.clusters, report);
     await network.setLatency(o.latencyMs ?? 0);
     const nodes = new KafkaNodes(o, network, dir, classpath, o.dir === undefined);
-    for (const c of o.clusters) nodes.startAgent(c);
+    for (const c of o.clusters) await nodes.startAgent(c);
     if (o.edge) for (const c of o.clusters) await nodes.startEdge(c);
     return nodes;
   }
@@ -108,17 +110,21 @@ export class KafkaNodes {
     return e;
   }
 
-  private startAgent(cluster: string): void {
+  /** The cluster's storage and nodes (their kubelets). */
+  private async startAgent(cluster: string): Promise<void> {
     const client = new DynamicClient(this.o.bed.cluster(cluster).kubeConfig());
     this.clients.set(cluster, client);
-    const agent = new NodeAgent({
+    const common = {
       cluster,
       client,
       namespace: this.o.namespace,
-      network: this.network,
       dir: join(this.dir, "nodes", cluster),
       log: this.o.log,
-    });
+    };
+    const disks = new DiskProvisioner(common);
+    await disks.start();
+    this.disks.set(cluster, disks);
+    const agent = new NodeAgent({ ...common, network: this.network });
     agent.start();
     this.agents.set(cluster, agent);
   }
@@ -210,6 +216,7 @@ export class KafkaNodes {
   async stopCluster(cluster: string): Promise<void> {
     await this.edges.get(cluster)?.stop();
     await this.agent(cluster).kill();
+    await this.disks.get(cluster)?.stop();
     await this.clients.get(cluster)?.close();
     await this.o.bed.cluster(cluster).stop("SIGKILL");
   }
@@ -217,7 +224,7 @@ export class KafkaNodes {
   /** The cluster comes back: its API server with its data, its pods' containers restarted. */
   async startCluster(cluster: string): Promise<void> {
     await this.o.bed.cluster(cluster).start();
-    this.startAgent(cluster);
+    await this.startAgent(cluster);
     if (this.edges.has(cluster)) await this.startEdge(cluster);
   }
 
@@ -279,6 +286,7 @@ export class KafkaNodes {
   async stop(): Promise<void> {
     await Promise.all([...this.edges.values()].map((e) => e.stop()));
     await Promise.all([...this.agents.values()].map((a) => a.kill()));
+    await Promise.all([...this.disks.values()].map((d) => d.stop()));
     await this.network.stop();
     for (const c of this.clients.values()) await c.close();
     if (this.ownDir && !process.env["STRETCH_KAFKA_KEEP_BED"]) {
@@ -353,7 +361,7 @@ export class KafkaStretchBed {
     const claim = o.claim as ClaimStatus;
     const names = [...claim.spec.clusters.map((c) => c.name), ...(o.spareClusters ?? [])];
     const namespace = claim.spec.targetNamespace ?? "kafka";
-    const bed = await startTestBed({ names: ["central", ...names], log: report });
+    const bed = await startTestBed({ names: ["central", ...names], scheduled: names, log: report });
     const closers: (() => Promise<void>)[] = [() => bed.close()];
     const fail = async (err: unknown): Promise<never> => {
       for (const c of closers.reverse()) await c().catch(() => {});

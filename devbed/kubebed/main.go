@@ -4,6 +4,7 @@
 //	kubebed pki --dir DIR --server URL       CA, serving, admin and service-account keys + kubeconfig
 //	kubebed apiserver --etcd-dir DIR --etcd-client-port N --etcd-peer-port N -- <kube-apiserver flags>
 //	kubebed controller-manager -- <kube-controller-manager flags>
+//	kubebed scheduler -- <kube-scheduler flags>
 //
 // One binary keeps the cold build to a single link of the shared dependencies.
 package main
@@ -17,6 +18,7 @@ import (
 	"k8s.io/component-base/cli"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 func main() {
@@ -51,13 +53,18 @@ func main() {
 		cmd := controllermanager.NewControllerManagerCommand()
 		cmd.SetArgs(passthrough)
 		os.Exit(cli.Run(cmd))
+	case "scheduler":
+		_, passthrough := splitArgs(rest)
+		cmd := scheduler.NewSchedulerCommand()
+		cmd.SetArgs(passthrough)
+		os.Exit(cli.Run(cmd))
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubebed pki|apiserver|controller-manager [own flags] [-- component flags]")
+	fmt.Fprintln(os.Stderr, "usage: kubebed pki|apiserver|controller-manager|scheduler [own flags] [-- component flags]")
 	os.Exit(2)
 }
 
