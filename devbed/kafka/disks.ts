@@ -82,7 +82,7 @@ export class DiskProvisioner {
         reclaimPolicy: "Delete",
         volumeBindingMode: "Immediate",
         allowVolumeExpansion: true,
-      } as KubeObject,
+      },
       fm,
     );
     this.claims = new Informer<Claim>(
@@ -160,7 +160,7 @@ export class DiskProvisioner {
           },
           csi: { driver, volumeHandle: claim.metadata.uid },
         },
-      } as KubeObject)
+      })
       .catch((err: unknown) => {
         if (!(err instanceof KubeApiError && err.code === 409)) throw err;
       });

@@ -339,7 +339,7 @@ export class NodeAgent {
           // A MicroTime: six fractional digits.
           renewTime: new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
         },
-      } as KubeObject,
+      },
       fm,
     );
   }
