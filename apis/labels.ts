@@ -35,6 +35,12 @@ export const labels = {
    * or edited by hand is written again at once.
    */
   connectionSecret: "stretchkafka.dev/connection-secret",
+  /**
+   * On a Kafka pod the provider released for one eviction (a node drain, ADR
+   * 0023): the cluster's PodDisruptionBudget no longer covers it. A pod created
+   * again comes without it.
+   */
+  eviction: "stretchkafka.dev/eviction",
   /** Crossplane's, on composed resources. */
   crossplaneComposite: "crossplane.io/composite",
   claimName: "crossplane.io/claim-name",

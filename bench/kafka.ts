@@ -19,7 +19,9 @@
  * at 10 ms between clusters running Kafka 4.2.1, an idempotent acks=all
  * producer at a fixed 500 msgs/s throughout; acknowledgement latency p99 and
  * max before anything happens, during a rolling restart (a configuration
- * change, every node once), during an upgrade to 4.3.1, and while a broker
+ * change, every node once), during an upgrade to 4.3.1, during `kubectl
+ * drain` of the node running east's broker (until its pod is back Ready
+ * elsewhere), and while a broker
  * that joined takes its share: BULK_MB (default 200) MiB written to a topic
  * of 12 partitions first, then east's broker pool grown by one with
  * spec.rebalance.throttleBytesPerSecond REBALANCE_THROTTLE (default 10 MiB/s);
@@ -35,7 +37,8 @@
  * Prints each figure and writes bench-results/kafka.json
  * ({"runs":[{"latencyMs","config","msgsPerSec"}],"pauses":{...}}). Env:
  * RECORDS (per run, default 200000), RECORD_SIZE (bytes, default 1024),
- * BULK_MB, REBALANCE_THROTTLE,
+ * BULK_MB, REBALANCE_THROTTLE, ROLLS (0: no rolling restart or upgrade),
+ * KAFKA_CONFIG (JSON, the pauses phase's spec.kafka.config),
  * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
  * broker-only, producer-only), PHASES (default throughput,pauses).
  */
@@ -43,6 +46,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { latencyDefaults, producerDefaults } from "../functions/stretch-kafka/kafka-config.ts";
 import { threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaStretchBed } from "../devbed/kafka/stretch-bed.ts";
+import type { KubeObject } from "../controller/kube/dynamic.ts";
 import cloneDeep from "lodash/cloneDeep.js";
 import { createTopic, describeTopic, NumberedProducer, RollWatch } from "../test/kafka/proofs.ts";
 import { eventually } from "../devbed/eventually.ts";
@@ -63,6 +67,12 @@ const phases = (process.env["PHASES"] ?? "throughput,pauses").split(",");
 const partitions = 6;
 const bulkMiB = Number(process.env["BULK_MB"] ?? 200);
 const rebalanceThrottle = Number(process.env["REBALANCE_THROTTLE"] ?? 10 * 1024 * 1024);
+/** ROLLS=0 skips the rolling restart and the upgrade (to look at the rebalance alone). */
+const rolls = process.env["ROLLS"] !== "0";
+/** KAFKA_CONFIG (JSON): spec.kafka.config of the pauses phase's claim, to compare settings. */
+const kafkaConfig = process.env["KAFKA_CONFIG"]
+  ? (JSON.parse(process.env["KAFKA_CONFIG"]) as Record<string, string | number>)
+  : undefined;
 
 const log = (m: string): void => {
   console.log(`[bench:kafka] ${m}`);
@@ -160,6 +170,71 @@ function pause(lat: { at: number; ms: number }[], from: number, to: number): Pau
 }
 
 /** Writes `mib` MiB to a new topic of 12 partitions, as fast as Kafka takes it. */
+/**
+ * Each second from `from` to `to` whose worst acknowledgement took over
+ * 500 ms: the worst, and the partitions of the messages sent in it that took
+ * over 500 ms; to lay beside the provider's log lines (LOG_LEVEL=info).
+ */
+function timeline(
+  acks: { partition: number }[],
+  lat: { at: number; ms: number }[],
+  from: number,
+  to: number,
+): void {
+  const slow = new Map<number, { ms: number; partitions: Set<number> }>();
+  lat.forEach((l, i) => {
+    if (l.at < from || l.at >= to || l.ms <= 500) return;
+    const s = Math.floor((l.at - from) / 1000);
+    const e = slow.get(s) ?? { ms: 0, partitions: new Set<number>() };
+    e.ms = Math.max(e.ms, l.ms);
+    e.partitions.add(acks[i]?.partition ?? -1);
+    slow.set(s, e);
+  });
+  for (const [s, e] of [...slow].sort((a, b) => a[0] - b[0]))
+    log(
+      `  +${s} s (${new Date(from + s * 1000).toISOString()}): worst ${e.ms} ms, partitions ${[...e.partitions].sort((a, b) => a - b).join(",")}`,
+    );
+}
+
+/**
+ * `kubectl drain` of the node running east's first broker, from its start
+ * until every Kafka pod is back and Ready; then the node is uncordoned.
+ */
+async function drainNode(bed: KafkaStretchBed): Promise<[number, number]> {
+  await bed.kafka.readNodes();
+  const broker = bed.nodes.find((n) => n.cluster === "east" && n.roles.includes("broker"));
+  if (!broker) throw new Error("no broker in east");
+  const east = bed.remotes.get("east");
+  const pod = await east?.get<KubeObject & { spec?: { nodeName?: string } }>(
+    "v1",
+    "Pod",
+    broker.pod,
+    bed.namespace,
+  );
+  const node = pod?.spec?.nodeName;
+  if (!node) throw new Error(`${broker.pod} is on no node`);
+  const from = Date.now();
+  const drain = await bed.kubectl("east", [
+    "drain",
+    node,
+    "--ignore-daemonsets",
+    "--delete-emptydir-data",
+    "--timeout=900s",
+  ]);
+  const result = await drain.done;
+  if (result.code !== 0) throw new Error(`kubectl drain failed: ${result.output}`);
+  await eventually(`${broker.pod} created again`, async () => {
+    const p = await east?.find("v1", "Pod", broker.pod, bed.namespace);
+    return p && p.metadata.uid !== pod.metadata.uid ? true : undefined;
+  });
+  await bed.waitReady(300);
+  const to = Date.now();
+  const uncordon = await (await bed.kubectl("east", ["uncordon", node])).done;
+  if (uncordon.code !== 0) throw new Error(`kubectl uncordon failed: ${uncordon.output}`);
+  log(`node drain of ${node} (${broker.pod}): ${Math.round((to - from) / 1000)} s`);
+  return [from, to];
+}
+
 async function fill(bed: KafkaStretchBed, topic: string, mib: number): Promise<void> {
   await createTopic(bed, "east", topic, 12);
   const props = bed.clientConfig(`${topic}.properties`, { acks: "all", ...producerDefaults });
@@ -204,6 +279,7 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
     clusters: { name: string; nodePools: { name: string; replicas: number }[] }[];
   };
   spec.kafka["version"] = "4.2.1";
+  if (kafkaConfig) spec.kafka["config"] = kafkaConfig;
   const bed = await KafkaStretchBed.start({ claim: cloneDeep(c), latencyMs: 10, log });
   const apply = async (edit: () => void): Promise<void> => {
     edit();
@@ -246,12 +322,17 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
       const started = Date.now();
       await new Promise((r) => setTimeout(r, 30_000));
       const settled = Date.now();
-      const rolling = await roll("rolling restart", () => {
-        spec.kafka["config"] = { "log.retention.hours": 100 };
-      });
-      const upgrade = await roll("upgrade 4.2.1 -> 4.3.1", () => {
-        spec.kafka["version"] = "4.3.1";
-      });
+      const rolling = rolls
+        ? await roll("rolling restart", () => {
+            spec.kafka["config"] = { ...kafkaConfig, "log.retention.hours": 100 };
+          })
+        : undefined;
+      const upgrade = rolls
+        ? await roll("upgrade 4.2.1 -> 4.3.1", () => {
+            spec.kafka["version"] = "4.3.1";
+          })
+        : undefined;
+      const drained = await drainNode(bed);
       await fill(bed, "bulk", bulkMiB);
       log(`${bulkMiB} MiB written to bulk`);
       // The producer caught up behind the bulk write first; then a baseline
@@ -260,6 +341,7 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
       const quiet = Date.now();
       await new Promise((r) => setTimeout(r, 30_000));
       const grow = Date.now();
+      log(`growing east's broker pool at ${new Date(grow).toISOString()}`);
       let moving = 0;
       await apply(() => {
         spec.rebalance = { throttleBytesPerSecond: rebalanceThrottle };
@@ -318,10 +400,12 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
       log(
         `rebalance: worst acknowledgement ${worst.ms} ms, sent ${Math.round((worst.at - grow) / 1000)} s after the pool grew (moves began at ${Math.round((moving - grow) / 1000)} s)`,
       );
+      timeline(producer.acks, lat, grow, grown[1]);
       const out = {
         before: pause(lat, started + 5000, settled),
-        rollingRestart: pause(lat, ...rolling),
-        upgrade: pause(lat, ...upgrade),
+        ...(rolling ? { rollingRestart: pause(lat, ...rolling) } : {}),
+        ...(upgrade ? { upgrade: pause(lat, ...upgrade) } : {}),
+        nodeDrain: pause(lat, ...drained),
         beforeRebalance: pause(lat, quiet, grow),
         rebalanceMoving: pause(lat, moving, grown[1]),
         rebalance: {

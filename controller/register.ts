@@ -1,7 +1,8 @@
 /**
  * `stretch-kafka register-cluster`: gives the provider a namespaced identity
  * in a remote cluster (ServiceAccount, Role with the least it needs,
- * RoleBinding, long-lived token), protects the anchors there (an admission
+ * RoleBinding, long-lived token, and a ClusterRole that only reads Nodes),
+ * protects the anchors there (an admission
  * policy), and registers the cluster centrally (the
  * credentials Secret and a ProviderConfig). Everything is applied, so running
  * it twice changes nothing and keeps the token.
@@ -27,6 +28,8 @@ export interface IdentityOptions {
   serviceAccount: string;
   tokenSecret: string;
   rules: Rule[];
+  /** Cluster-scoped reads it needs besides (a ClusterRole and its binding), if any. */
+  clusterRules?: Rule[];
 }
 
 /**
@@ -37,9 +40,14 @@ export function identityObjects(o: IdentityOptions): {
   account: KubeObject;
   role: KubeObject;
   binding: KubeObject;
+  clusterRole?: KubeObject;
+  clusterBinding?: KubeObject;
   tokenSecret: KubeObject;
 } {
   const { namespace: ns, serviceAccount: sa } = o;
+  // One per namespace the identity serves: two registrations of one cluster
+  // (two target namespaces) each keep their own.
+  const clusterWide = `${sa}-${ns}`;
   return {
     account: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: ns } },
     role: {
@@ -55,6 +63,27 @@ export function identityObjects(o: IdentityOptions): {
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa },
       subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
     },
+    ...(o.clusterRules
+      ? {
+          clusterRole: {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRole",
+            metadata: { name: clusterWide },
+            rules: o.clusterRules,
+          },
+          clusterBinding: {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRoleBinding",
+            metadata: { name: clusterWide },
+            roleRef: {
+              apiGroup: "rbac.authorization.k8s.io",
+              kind: "ClusterRole",
+              name: clusterWide,
+            },
+            subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }],
+          },
+        }
+      : {}),
     tokenSecret: {
       apiVersion: "v1",
       kind: "Secret",
@@ -76,9 +105,14 @@ export async function namespacedToken(
   report: (what: string) => void = () => {},
 ): Promise<string> {
   const { namespace: ns, serviceAccount: sa } = opts;
-  const { account, role, binding, tokenSecret } = identityObjects(opts);
+  const { account, role, binding, clusterRole, clusterBinding, tokenSecret } =
+    identityObjects(opts);
   for (const obj of [account, role, binding]) await remote.apply(obj, fm);
   report(`ServiceAccount, Role and RoleBinding ${ns}/${sa}`);
+  if (clusterRole && clusterBinding) {
+    for (const obj of [clusterRole, clusterBinding]) await remote.apply(obj, fm);
+    report(`ClusterRole and ClusterRoleBinding ${clusterRole.metadata.name ?? ""} (read Nodes)`);
+  }
   await remote.apply(tokenSecret, fm);
   // The real token controller fills it in.
   const deadline = Date.now() + 30_000;
@@ -106,8 +140,9 @@ const all = ["get", "list", "watch", "create", "patch", "delete"];
 
 /**
  * What the provider does in a remote namespace, and nothing else: manage the
- * kinds of the managed resources, and read and delete pods (the rolling
- * restart). Reading the server version needs no Role.
+ * kinds of the managed resources, read and delete pods (the rolling
+ * restart) and label them (a node drain's release, ADR 0023). Reading the
+ * server version needs no Role.
  */
 export const providerRules: Rule[] = [
   {
@@ -115,12 +150,14 @@ export const providerRules: Rule[] = [
     resources: ["configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims"],
     verbs: all,
   },
-  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "delete"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch", "delete"] },
   { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: all },
   { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies", "ingresses"], verbs: all },
   { apiGroups: ["core.strimzi.io"], resources: ["strimzipodsets"], verbs: all },
   { apiGroups: ["kafka.strimzi.io"], resources: ["kafkas"], verbs: all },
   { apiGroups: ["multicluster.x-k8s.io"], resources: ["serviceexports"], verbs: all },
+  // Node drains wait for Kafka (docs/adr/0023).
+  { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: all },
   // Metrics, where a claim asks for them (the Prometheus Operator's kinds).
   {
     apiGroups: ["monitoring.coreos.com"],
@@ -131,10 +168,24 @@ export const providerRules: Rule[] = [
 
 export const providerServiceAccount = "stretch-kafka-provider";
 
+/**
+ * The one cluster-scoped grant: reading Nodes, to see which are cordoned (a
+ * node drain waits for Kafka, ADR 0023).
+ */
+export const providerClusterRules: Rule[] = [
+  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
+];
+
 /** The provider's identity in a remote cluster's namespace: what register-cluster creates there. */
 export function providerIdentity(namespace: string): IdentityOptions {
   const sa = providerServiceAccount;
-  return { namespace, serviceAccount: sa, tokenSecret: `${sa}-token`, rules: providerRules };
+  return {
+    namespace,
+    serviceAccount: sa,
+    tokenSecret: `${sa}-token`,
+    rules: providerRules,
+    clusterRules: providerClusterRules,
+  };
 }
 
 export const anchorPolicyName = "stretch-kafka-anchor-protection";

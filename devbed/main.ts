@@ -7,11 +7,12 @@
  *   tsx devbed/main.ts sandbox [run] [--claim FILE] [--exit-when-ready]
  *   tsx devbed/main.ts sandbox produce|consume --topic T [--in CLUSTER]
  *   tsx devbed/main.ts sandbox stop-cluster|start-cluster CLUSTER
+ *   tsx devbed/main.ts sandbox kubectl CLUSTER <kubectl arguments>
  */
 import { Command } from "commander";
 import { describeError } from "../controller/kube/errors.ts";
 import { defaultClaimFile, sandbox } from "./sandbox.ts";
-import { clusterAction, consume, produce } from "./sandbox-control.ts";
+import { clusterAction, consume, kubectl, produce } from "./sandbox-control.ts";
 
 function positive(name: string, value: string): number {
   const n = Number(value);
@@ -76,6 +77,17 @@ for (const action of ["stop", "start"] as const) {
       console.log(await clusterAction(action, cluster));
     });
 }
+
+box
+  .command("kubectl")
+  .argument("<cluster>", "central, east, west or north")
+  .argument("[args...]", "kubectl's arguments, e.g. drain east-node-1 --ignore-daemonsets")
+  .description("kubectl against one of the sandbox's clusters (e.g. to drain a node)")
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (cluster: string, args: string[]) => {
+    process.exitCode = await kubectl(cluster, args);
+  });
 
 try {
   await program.parseAsync();

@@ -5,6 +5,7 @@
  *   npm run sandbox -- consume --topic demo [--in west]
  *   npm run sandbox -- stop-cluster west
  *   npm run sandbox -- start-cluster west
+ *   npm run sandbox -- kubectl east drain east-node-1 --ignore-daemonsets --delete-emptydir-data
  *
  * The sandbox writes what a client needs (the Kafka jars, each simulated
  * cluster's name resolution, the connection Secret's bootstrap address and
@@ -20,6 +21,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { kubebedBinary } from "./build.ts";
 import { cacheDir } from "./cache.ts";
 import { kafkaClientArgs } from "./kafka/runtime.ts";
 import type { KafkaNodes } from "./kafka/stretch-bed.ts";
@@ -99,6 +101,10 @@ export function usage(): string[] {
     "lose a whole cluster (its API server and Kafka), and bring it back:",
     "  npm run sandbox -- stop-cluster west",
     "  npm run sandbox -- start-cluster west",
+    "drain a node (its Kafka pods move when Kafka allows, one at a time; see `status` meanwhile):",
+    "  npm run sandbox -- kubectl east get pods -n kafka -o wide",
+    "  npm run sandbox -- kubectl east drain east-node-1 --ignore-daemonsets --delete-emptydir-data",
+    "  npm run sandbox -- kubectl east uncordon east-node-1",
   ];
 }
 
@@ -178,6 +184,22 @@ export async function consume(o: { topic: string; in: string }): Promise<number>
     "--consumer-property",
     `client.rack=${o.in}`,
   ]);
+}
+
+/**
+ * kubectl (the sandbox's own, built from the same Kubernetes release as its
+ * API servers) against one of its clusters, attached to this terminal.
+ */
+export async function kubectl(cluster: string, args: string[]): Promise<number> {
+  const state = readState();
+  if (cluster !== "central") inCluster(state, cluster);
+  const kubeconfig = join(cacheDir("sandbox"), `${cluster}.kubeconfig`);
+  const bin = (await kubebedBinary()).path;
+  const child = spawn(bin, ["kubectl", "--", "--kubeconfig", kubeconfig, ...args], {
+    stdio: "inherit",
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  return code ?? 1;
 }
 
 export async function clusterAction(action: "stop" | "start", cluster: string): Promise<string> {

@@ -169,6 +169,28 @@ export interface KafkaLive {
     stuck?: string[];
   };
   /**
+   * Kafka pods on cordoned nodes (a node drain, docs/operations.md): the provider moves them one at a time across every cluster, by releasing each for eviction when Kafka's rules for a restart allow it.
+   */
+  nodeDrain?: {
+    /**
+     * Each Kafka pod on a cordoned node, as cluster/node/pod.
+     */
+    pods: string[];
+    /**
+     * The pod being moved, or next, as cluster/node/pod.
+     */
+    pod?: string;
+    /**
+     * Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Waiting: it may not go yet (message says why).
+     */
+    state: "Released" | "Waiting";
+    message?: string;
+    /**
+     * When it entered this state.
+     */
+    since?: string;
+  };
+  /**
    * The clusters under maintenance (forProvider.kafkaAdmin.evacuate): whether they can be taken down now.
    */
   evacuation?: {
@@ -1603,6 +1625,7 @@ export interface ManagedResource {
     | "RemoteServiceExport"
     | "RemotePersistentVolumeClaim"
     | "RemoteNetworkPolicy"
+    | "RemotePodDisruptionBudget"
     | "RemotePodMonitor"
     | "RemotePrometheusRule"
     | "RemoteServiceAccount"
@@ -1735,6 +1758,14 @@ export interface ManagedAtProvider {
   }[];
   phase?: string;
   capacity?: string;
+  /**
+   * Pods the budget covers that are healthy.
+   */
+  currentHealthy?: number;
+  /**
+   * Evictions the budget allows now.
+   */
+  disruptionsAllowed?: number;
   kafka?: KafkaLive;
   observedGeneration?: number;
   pods?: number;
@@ -2383,6 +2414,94 @@ export interface RemoteNetworkPolicyStatus {
  */
 export interface RemoteNetworkPolicyAtProvider {
   uid?: string;
+}
+/**
+ * The PodDisruptionBudget of a Kubernetes cluster's Kafka pods: evictions wait until the provider releases a pod (docs/adr/0023).
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudget".
+ */
+export interface RemotePodDisruptionBudget {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemotePodDisruptionBudget";
+  metadata: KubeObjectMeta;
+  spec: RemotePodDisruptionBudgetSpec;
+  status?: RemotePodDisruptionBudgetStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudgetSpec".
+ */
+export interface RemotePodDisruptionBudgetSpec {
+  forProvider: RemotePodDisruptionBudgetForProvider;
+  /**
+   * The ProviderConfig of the remote cluster this object lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * Delete removes the remote object when this resource is deleted; Orphan leaves it.
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote object (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudgetForProvider".
+ */
+export interface RemotePodDisruptionBudgetForProvider {
+  manifest: RemotePodDisruptionBudgetManifest;
+  /**
+   * The anchor ConfigMap (same namespace) this object is owned by; the provider sets the ownerReference with the anchor's remote uid, so deleting the anchor lets the remote garbage collector remove this object.
+   */
+  ownerAnchor?: {
+    name: string;
+  };
+}
+/**
+ * The complete remote PodDisruptionBudget.
+ *
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudgetManifest".
+ */
+export interface RemotePodDisruptionBudgetManifest {
+  apiVersion: "policy/v1";
+  kind: "PodDisruptionBudget";
+  metadata: ObjectMeta;
+  spec: {
+    selector: {
+      [k: string]: unknown | undefined;
+    };
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudgetStatus".
+ */
+export interface RemotePodDisruptionBudgetStatus {
+  atProvider?: RemotePodDisruptionBudgetAtProvider;
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemotePodDisruptionBudgetAtProvider".
+ */
+export interface RemotePodDisruptionBudgetAtProvider {
+  uid?: string;
+  /**
+   * Pods the budget covers that are healthy.
+   */
+  currentHealthy?: number;
+  /**
+   * Evictions the budget allows now.
+   */
+  disruptionsAllowed?: number;
 }
 /**
  * The Prometheus Operator PodMonitor that scrapes a Kubernetes cluster's Kafka nodes.

@@ -90,6 +90,7 @@ function liveLines(live: KafkaLive | undefined): string[] {
             (live.drain.stuck?.length ? `; cannot move ${live.drain.stuck.join("; ")}` : ""),
         ]
       : []),
+    ...(live.nodeDrain ? [nodeDrainLine(live.nodeDrain)] : []),
     ...(live.rebalance ? [rebalanceLine(live.rebalance)] : []),
     ...(live.evacuation
       ? [
@@ -101,6 +102,19 @@ function liveLines(live: KafkaLive | undefined): string[] {
       (r) => `    at risk: ${r.topic}: losing ${r.cluster}: ${r.reason}`,
     ),
   ];
+}
+
+/** Kafka pods on cordoned nodes: the one being moved, and why it waits. */
+function nodeDrainLine(d: NonNullable<KafkaLive["nodeDrain"]>): string {
+  const since = d.since ? ` since ${d.since}` : "";
+  return (
+    `    node drain: Kafka pods on cordoned nodes ${d.pods.join(", ")}; ` +
+    (d.state === "Released"
+      ? `${d.pod ?? "?"} released for eviction${since}`
+      : d.pod
+        ? `moving ${d.pod} waits${since}: ${d.message ?? ""}`
+        : `waiting${since}: ${d.message ?? ""}`)
+  );
 }
 
 /** Brokers that joined taking their share: the state, and what is left of the plan. */

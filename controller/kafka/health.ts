@@ -129,14 +129,15 @@ export interface RestartCandidate {
  * before rolling a pod. A restart waits while
  * - a broker the claim runs (`brokers`) is not registered and unfenced (one
  *   restarted before has not rejoined yet);
+ * - a partition on this broker has an unknown min.insync.replicas, or would
+ *   fall below it without the broker (said first, as the most telling
+ *   reason). With every ISR full that happens only where the replication
+ *   factor is not above min.insync.replicas: such partitions would block
+ *   every roll forever, so they are not waited for (Strimzi's KafkaRoller
+ *   does the same) but named, since acks=all writes to them pause while the
+ *   broker restarts;
  * - any partition has a replica out of its ISR (the last restarted broker is
  *   not back in every ISR it belongs to, or something else is behind);
- * - a partition on this broker has an unknown min.insync.replicas, or would
- *   fall below it without the broker. With every ISR full that happens only
- *   where the replication factor is not above min.insync.replicas: such
- *   partitions would block every roll forever, so they are not waited for
- *   (Strimzi's KafkaRoller does the same) but named, since acks=all writes
- *   to them pause while the broker restarts;
  * - the quorum has no leader, a voter is not caught up, or a controller's
  *   restart would leave fewer caught-up voters than a majority.
  */
@@ -152,11 +153,8 @@ export function restartVerdict(
   const missing = brokers.filter((id) => !up.has(id));
   if (missing.length > 0)
     return wait(`broker(s) ${missing.join(", ")} not registered and unfenced in Kafka yet`);
-  const behind = outOfSync(view);
-  if (behind.length > 0)
-    return wait(
-      `${behind.length} partition(s) have replicas out of sync (${listed(behind)}); waiting for every ISR to be full`,
-    );
+  // The most telling reason first: this broker's restart would take
+  // partitions below min ISR (a replica elsewhere is out of sync).
   let pauses: string[] = [];
   if (node.broker) {
     const isr = isrWithout(view, new Set([node.nodeId]), claimMinIsr);
@@ -171,6 +169,11 @@ export function restartVerdict(
       );
     pauses = isr.belowByDesign;
   }
+  const behind = outOfSync(view);
+  if (behind.length > 0)
+    return wait(
+      `${behind.length} partition(s) have replicas out of sync (${listed(behind)}); waiting for every ISR to be full`,
+    );
   const q = view.quorum;
   if (q.leaderId < 0) return wait("the KRaft quorum has no leader");
   const lagging = laggingVoters(q, at);

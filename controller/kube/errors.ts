@@ -44,6 +44,11 @@ export function isNotFound(err: unknown): boolean {
   return kubeStatus(err)?.code === 404;
 }
 
+/** A write refused because the object changed (resourceVersion or uid precondition). */
+export function isConflict(err: unknown): boolean {
+  return kubeStatus(err)?.code === 409;
+}
+
 /** A one-line description of an error for logs and conditions, without its stack. */
 export function describeError(err: unknown): string {
   const s = kubeStatus(err);

@@ -239,6 +239,19 @@ const behaviours: Record<ManagedKindName, KindBehaviour> = {
     },
   },
   RemoteNetworkPolicy: exists,
+  RemotePodDisruptionBudget: {
+    notReady: () => undefined,
+    atProvider: (o) => {
+      const st = statusOf(o) as
+        { currentHealthy?: number; disruptionsAllowed?: number } | undefined;
+      return {
+        ...(st?.currentHealthy !== undefined ? { currentHealthy: st.currentHealthy } : {}),
+        ...(st?.disruptionsAllowed !== undefined
+          ? { disruptionsAllowed: st.disruptionsAllowed }
+          : {}),
+      };
+    },
+  },
   RemotePodMonitor: exists,
   RemotePrometheusRule: exists,
   RemoteKafka: exists,

@@ -99,6 +99,8 @@ export class Provider {
   /** KafkaTopics and KafkaUsers (all namespaces), when the provider asks Kafka. */
   private readonly access: Informer[] = [];
   private resync: NodeJS.Timeout | undefined;
+  /** Whether each remote Node (`providerConfig/node`) was last seen cordoned. */
+  private readonly cordons = new Map<string, boolean>();
   readonly queue: WorkQueue;
   /** Kafka's own view of each cluster (undefined when the provider does not ask Kafka). */
   readonly kafka: KafkaSupervisor | undefined;
@@ -158,7 +160,22 @@ export class Provider {
         this.queue.add(providerConfigKey(pc));
       },
       (pc, obj) => {
-        // A node or a podset changed: its Kafka cluster may roll on (a restart
+        // A Node cordoned or uncordoned: every Kafka cluster with pods there
+        // may have one to move (a drain, ADR 0023) or a release to withdraw.
+        if (obj.kind === "Node") {
+          const key = `${pc}/${obj.metadata.name ?? ""}`;
+          const cordoned = (obj["spec"] as { unschedulable?: boolean } | undefined)?.unschedulable;
+          if ((this.cordons.get(key) ?? false) === (cordoned ?? false)) return;
+          this.cordons.set(key, cordoned ?? false);
+          const composites = new Set(
+            (this.informers.get("RemoteStrimziPodSet")?.list() ?? [])
+              .filter((ps) => ps.spec.providerConfigRef.name === pc)
+              .map((ps) => ps.metadata.labels?.[labels.composite] ?? ""),
+          );
+          for (const c of composites) this.queue.add(rollingRestartKey(c));
+          return;
+        }
+        // A pod or a podset changed: its Kafka cluster may roll on (a restart
         // waits for the podset to carry the new definition). Only that Kafka
         // cluster, not every one with podsets there.
         if (obj.kind !== "Pod" && obj.kind !== "StrimziPodSet") return;
@@ -262,7 +279,11 @@ export class Provider {
       },
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       ...(stallGraceMs !== undefined ? { stallGraceMs } : {}),
-      kafkaLive: (composite) => this.kafka?.get(composite),
+      kafkaLive: (composite) => {
+        const live = this.kafka?.get(composite);
+        const nodeDrain = rolling.nodeDrain(composite);
+        return live && nodeDrain ? { ...live, nodeDrain } : live;
+      },
       log,
     });
     const kafkaSupervisor = this.kafka;
@@ -298,7 +319,7 @@ export class Provider {
         this.access.push(informer);
       }
     }
-    const rolling = new RollingRestart({
+    const rolling: RollingRestart = new RollingRestart({
       podSets: (composite) =>
         (this.informers.get("RemoteStrimziPodSet")?.list() ?? []).filter(
           (ps) =>
@@ -310,6 +331,12 @@ export class Provider {
       events,
       log,
       ...(this.kafka ? { kafka: this.kafka } : {}),
+      drainChanged: (composite) => {
+        // Its RemoteKafka reports the drain (status.kafka.live.nodeDrain).
+        for (const mr of this.informers.get("RemoteKafka")?.list() ?? [])
+          if (mr.metadata.labels?.[labels.composite] === composite)
+            this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
+      },
     });
     this.queue = new WorkQueue(
       (key) => {

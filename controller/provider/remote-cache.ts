@@ -12,6 +12,12 @@ import { Informer, type InformerHealth } from "../kube/informer.ts";
 import { annotations, managedByLabel } from "./desired.ts";
 import type { RemoteClient } from "./clients.ts";
 
+/** What the provider knows of a remote cluster's Node. */
+export type NodeState =
+  | { readable: true; cordoned: boolean; exists: boolean }
+  /** Nodes cannot be read there (no grant, the cluster unreachable): why. */
+  | { readable: false; why: string };
+
 interface Entry {
   informer: Informer;
   fingerprint: string;
@@ -20,6 +26,12 @@ interface Entry {
 
 export class RemoteCache {
   private readonly informers = new Map<string, Entry>();
+  /**
+   * The Nodes of each cluster (cluster-scoped, unlabelled): apart from the
+   * rest, so that a cluster whose registration grants no Node read is not
+   * taken for unreachable.
+   */
+  private readonly nodeInformers = new Map<string, Entry>();
 
   constructor(
     private readonly log: Logger,
@@ -75,6 +87,40 @@ export class RemoteCache {
   }
 
   /**
+   * Whether a node of a remote cluster is cordoned (`spec.unschedulable`),
+   * from a watch of that cluster's Nodes; waits at most `waitMs` for its
+   * first list.
+   */
+  async node(pc: string, remote: RemoteClient, name: string, waitMs = 2000): Promise<NodeState> {
+    let entry = this.nodeInformers.get(pc);
+    if (!entry || entry.fingerprint !== remote.fingerprint) {
+      if (entry) void entry.informer.stop();
+      const informer = new Informer(
+        remote.client,
+        { apiVersion: "v1", kind: "Node", minBackoffMs: 1000, maxBackoffMs: 60_000 },
+        this.log.child({ providerConfig: pc }),
+      );
+      informer.on((_event, obj) => {
+        this.changed(pc, obj);
+      });
+      entry = { informer, fingerprint: remote.fingerprint, started: informer.start() };
+      this.nodeInformers.set(pc, entry);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([entry.started, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    const health = entry.informer.health();
+    if (!health.synced || !health.connected)
+      return { readable: false, why: health.lastError ?? "Nodes not listed yet" };
+    const node = entry.informer.get(name);
+    return {
+      readable: true,
+      exists: node !== undefined,
+      cordoned: (node?.["spec"] as { unschedulable?: boolean } | undefined)?.unschedulable === true,
+    };
+  }
+
+  /**
    * The remote object as last seen, once the informer has listed; waits at most
    * `waitMs` for a first list (an unreachable cluster must not hold a worker).
    */
@@ -108,7 +154,10 @@ export class RemoteCache {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.informers.values()].map((e) => e.informer.stop()));
+    await Promise.all(
+      [...this.informers.values(), ...this.nodeInformers.values()].map((e) => e.informer.stop()),
+    );
     this.informers.clear();
+    this.nodeInformers.clear();
   }
 }

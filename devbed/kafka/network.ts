@@ -212,6 +212,25 @@ export class StretchNetwork {
     }
   }
 
+  /**
+   * Cuts (or, with `cut` false, mends) the connections pods of cluster `from`
+   * open to port `port` of the pods of cluster `to`, as a broken link between
+   * two clusters' networks refuses them: open ones are closed, new ones
+   * refused. The other direction, and every other port, are untouched.
+   */
+  async cut(from: string, to: string, port: number, cut = true): Promise<void> {
+    const prefix = `${from}-to-127.${podNet}.${this.clusterIndex(to)}.`;
+    const names = [...this.proxies].filter((n) => n.startsWith(prefix) && n.endsWith(`-${port}`));
+    if (names.length === 0) throw new Error(`no path from ${from} to port ${port} in ${to}`);
+    for (const name of names) {
+      const rsp = await fetch(`${this.api}/proxies/${name}`, {
+        method: "POST",
+        body: JSON.stringify({ enabled: !cut }),
+      });
+      if (!rsp.ok) throw new Error(`toxiproxy refused to change ${name}: ${await rsp.text()}`);
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.toxiproxy && this.toxiproxy.exitCode === null) {
       const exited = once(this.toxiproxy, "exit");

@@ -22,6 +22,8 @@ import { startController, type Controller } from "../../controller/cli/controlle
 import { serveHttp } from "../../controller/http.ts";
 import type { AdminSession } from "../../controller/kafka/admin.ts";
 import { Metrics } from "../../controller/metrics.ts";
+import { kubebedBinary } from "../build.ts";
+import { reapOnExit } from "../reaper.ts";
 import { freePort, startTestBed, type TestBed } from "../clusters.ts";
 import { eventually } from "../eventually.ts";
 import { fastQueue, testLogger } from "../provider-bed.ts";
@@ -34,6 +36,15 @@ import { DiskProvisioner } from "./disks.ts";
 import { NodeAgent } from "./node-agent.ts";
 import { kafkaClasspath, kafkaClientArgs } from "./runtime.ts";
 import { parseProperties, quorumStatus, type QuorumStatus } from "./tools.ts";
+
+/** A kubectl command started by KafkaStretchBed.kubectl. */
+export interface Kubectl {
+  /** Its exit code and everything it printed. */
+  done: Promise<{ code: number | null; output: string }>;
+  /** What it printed so far. */
+  output(): string;
+  stop(): void;
+}
 
 /** One Kafka node as the remote cluster holds it: its ConfigMap's server.config. */
 export interface KafkaNodeInfo {
@@ -561,6 +572,39 @@ export class KafkaStretchBed {
   /** The whole Kubernetes cluster is lost: API server and every Kafka node in it. */
   async stopCluster(cluster: string): Promise<void> {
     await this.kafka.stopCluster(cluster);
+  }
+
+  /**
+   * Real kubectl, built from the same Kubernetes release as the control plane
+   * (devbed/kubebed), run against a cluster as its admin; started, not
+   * awaited (a drain runs until it is done).
+   */
+  async kubectl(cluster: string, args: string[]): Promise<Kubectl> {
+    const bin = (await kubebedBinary()).path;
+    const kubeconfig = this.bed.cluster(cluster).kubeconfigPath;
+    const proc = spawn(bin, ["kubectl", "--", "--kubeconfig", kubeconfig, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    reapOnExit(proc);
+    let output = "";
+    const collect = (d: Buffer): void => {
+      output += d.toString();
+    };
+    proc.stdout.on("data", collect);
+    proc.stderr.on("data", collect);
+    const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      proc.on("error", reject);
+      proc.on("close", (code) => {
+        resolve({ code, output });
+      });
+    });
+    return {
+      done,
+      output: () => output,
+      stop: () => {
+        proc.kill("SIGTERM");
+      },
+    };
   }
 
   async startCluster(cluster: string): Promise<void> {

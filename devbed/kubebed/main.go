@@ -5,6 +5,7 @@
 //	kubebed apiserver --etcd-dir DIR --etcd-client-port N --etcd-peer-port N -- <kube-apiserver flags>
 //	kubebed controller-manager -- <kube-controller-manager flags>
 //	kubebed scheduler -- <kube-scheduler flags>
+//	kubebed kubectl -- <kubectl arguments>                kubectl itself (the tests drain nodes with it)
 //
 // One binary keeps the cold build to a single link of the shared dependencies.
 package main
@@ -18,6 +19,7 @@ import (
 	"k8s.io/component-base/cli"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubectl "k8s.io/kubectl/pkg/cmd"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
@@ -58,13 +60,18 @@ func main() {
 		cmd := scheduler.NewSchedulerCommand()
 		cmd.SetArgs(passthrough)
 		os.Exit(cli.Run(cmd))
+	case "kubectl":
+		_, passthrough := splitArgs(rest)
+		cmd := kubectl.NewDefaultKubectlCommand()
+		cmd.SetArgs(passthrough)
+		os.Exit(cli.Run(cmd))
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kubebed pki|apiserver|controller-manager|scheduler [own flags] [-- component flags]")
+	fmt.Fprintln(os.Stderr, "usage: kubebed pki|apiserver|controller-manager|scheduler|kubectl [own flags] [-- component flags]")
 	os.Exit(2)
 }
 

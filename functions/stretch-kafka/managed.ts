@@ -16,6 +16,7 @@ const shortKind: Record<ManagedKind, string> = {
   RemoteServiceExport: "export",
   RemotePersistentVolumeClaim: "pvc",
   RemoteNetworkPolicy: "netpol",
+  RemotePodDisruptionBudget: "pdb",
   RemotePodMonitor: "podmonitor",
   RemotePrometheusRule: "rules",
   RemoteServiceAccount: "sa",

@@ -23,6 +23,7 @@ import {
 } from "./pod-template.ts";
 import type { QuorumMode } from "./quorum-migration.ts";
 import { anchor } from "./resources/anchor.ts";
+import { kafkaDisruptionBudget } from "./resources/disruption-budget.ts";
 import { kafkaNetworkPolicy } from "./resources/network-policy.ts";
 import { defaultLogging, nodeClaims, nodeConfigMap } from "./resources/node.ts";
 import { podIdentity } from "./resources/rbac.ts";
@@ -114,6 +115,7 @@ export function plan(o: PlanInput): Plan {
       ...clusterServices(cl),
       ...provider.objects(ctx, c),
       ...caCertificates({ ...cl, authority: composite }),
+      kafkaDisruptionBudget({ ...cl, pods: c.nodes.length }),
     );
     if (spec.networking.networkPolicies?.enabled) {
       objects.push(

@@ -7,7 +7,15 @@
  * modes: the claim is Ready only once Kafka runs, topics created with the
  * defaults get one replica per cluster, and an idempotent acks=all stream
  * loses nothing while a whole cluster (API server and Kafka) is killed and
- * comes back.
+ * comes back. Kubernetes' own disruptions, with the real kube-scheduler,
+ * kubectl and the API server's eviction API and PodDisruptionBudgets: a
+ * Kafka pod's eviction is refused until the provider releases it; a node
+ * drain waits while moving its pod would leave a partition below min ISR
+ * (replication from one cluster to another cut), says so, and finishes once
+ * it would not, the pod stopped gracefully and back on another node on its
+ * own volume; a cordon alone is released and withdrawn; drains in two
+ * clusters at once are served one pod at a time; a stream running through
+ * the drains loses nothing.
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -19,12 +27,15 @@ import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
 import {
+  assertNothingLost,
   checksum,
   consumeAll,
   createTopicWithLeaders,
   describeTopic,
   NumberedProducer,
   quorumStatus,
+  RollWatch,
+  startStream,
 } from "../kafka/proofs.ts";
 
 const log = (m: string): void => {
@@ -263,9 +274,84 @@ async function zeroLoss(bed: KafkaStretchBed, topic: string): Promise<void> {
   );
 }
 
+/** Where a Kafka pod runs now: its node, uid and whether it is released for eviction. */
+async function placement(
+  bed: KafkaStretchBed,
+  cluster: string,
+  pod: string,
+): Promise<{ node: string; uid: string; released: boolean }> {
+  const p = await bed.remotes
+    .get(cluster)
+    ?.get<KubeObject & { spec?: { nodeName?: string } }>("v1", "Pod", pod, bed.namespace);
+  assert.ok(p?.spec?.nodeName, `pod ${pod} in ${cluster} is not placed on a node`);
+  return {
+    node: p.spec.nodeName,
+    uid: p.metadata.uid ?? "",
+    released: p.metadata.labels?.["stretchkafka.dev/eviction"] === "allowed",
+  };
+}
+
+/** The Kafka pods (node ids) of a cluster on a node. */
+async function podsOn(bed: KafkaStretchBed, cluster: string, node: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const n of bed.nodes.filter((x) => x.cluster === cluster))
+    if ((await placement(bed, cluster, n.pod)).node === node) out.push(n.id);
+  return out.sort((a, b) => a - b);
+}
+
+/** Until the watch has seen each of `ids` created again, and every pod is Ready. */
+async function movedBack(bed: KafkaStretchBed, watch: RollWatch, ids: number[]): Promise<void> {
+  await eventually(
+    `Kafka nodes ${ids.join(", ")} created again elsewhere`,
+    () => (ids.every((id) => watch.restarted.includes(id)) ? true : undefined),
+    300,
+    500,
+  );
+  await bed.waitReady(300);
+}
+
+/** `kubectl drain` as a platform team runs it for a node upgrade (Strimzi's documented flags). */
+const drainArgs = (node: string): string[] => [
+  "drain",
+  node,
+  "--ignore-daemonsets",
+  "--delete-emptydir-data",
+  "--timeout=900s",
+];
+
+/**
+ * Every distinct `node drain:` line `stretch-kafka status` prints, sampled
+ * every half second until stopped.
+ */
+function drainStatusLines(bed: KafkaStretchBed): { lines: Set<string>; stop(): Promise<void> } {
+  const lines = new Set<string>();
+  const state = { stopped: false };
+  const loop = (async () => {
+    while (!state.stopped) {
+      // A sample the central API server did not answer is only a sample missed.
+      const text = await claimStatusText(
+        bed.central,
+        bed.claim.metadata.name ?? "",
+        bed.claim.metadata.namespace ?? "",
+      ).catch(() => "");
+      for (const l of text.split("\n")) if (l.includes("node drain:")) lines.add(l.trim());
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    lines,
+    stop: async () => {
+      state.stopped = true;
+      await loop;
+    },
+  };
+}
+
 describe("static quorum (controller.quorum.voters), TLS between all nodes", () => {
   let bed: KafkaStretchBed | undefined;
+  let drainStream: NumberedProducer | undefined;
   after(async () => {
+    drainStream?.stop();
     await bed?.stop();
   });
 
@@ -381,50 +467,239 @@ describe("static quorum (controller.quorum.voters), TLS between all nodes", () =
     });
   });
 
-  test("a deleted broker pod stops gracefully, comes back on its volume, and catches up", async () => {
+  test("a Kafka pod's eviction is refused by its budget; kubectl drain of its node waits while moving it would leave a partition below min ISR, says so, and finishes once it would not", async () => {
     assert.ok(bed);
     const b = bed;
-    const node = b.nodes.find((n) => n.cluster === "west" && n.roles.includes("broker"));
-    assert.ok(node);
-    const west = b.remotes.get("west");
-    assert.ok(west);
-    const before = await west.get("v1", "Pod", node.pod, b.namespace);
-    await west.delete("v1", "Pod", node.pod, b.namespace);
-    // The kubelet's part: SIGTERM, a controlled shutdown, then the pod object goes.
-    const oldLog = b.kafka.podLog("west", before.metadata.uid ?? "");
-    await eventually("the old Kafka shut down cleanly", () =>
-      /shut down completed/.test(readFileSync(oldLog, "utf8")) ? true : undefined,
+    drainStream = await startStream(b, "drains", 6);
+    await b.kafka.readNodes();
+    const broker = b.nodes.find((n) => n.cluster === "east" && n.roles.includes("broker"));
+    assert.ok(broker);
+    const east = b.remotes.get("east");
+    assert.ok(east);
+    // The budget covers east's Kafka pods and allows no eviction.
+    await eventually("east's PodDisruptionBudget counts its Kafka pods", async () => {
+      const pdb = await east.find<KubeObject & { status?: Record<string, number> }>(
+        "policy/v1",
+        "PodDisruptionBudget",
+        "proof-static-kafka",
+        b.namespace,
+      );
+      const st = pdb?.status;
+      return st?.["currentHealthy"] === 2 &&
+        st["desiredHealthy"] === 2 &&
+        st["disruptionsAllowed"] === 0
+        ? true
+        : undefined;
+    });
+    const eviction = b.clientFile(
+      "eviction.json",
+      JSON.stringify({
+        apiVersion: "policy/v1",
+        kind: "Eviction",
+        metadata: { name: broker.pod, namespace: b.namespace },
+      }),
     );
-    const after = await eventually(
-      "Strimzi's player created the pod again and it is Ready",
-      async () => {
-        const p = await west.find<KubeObject & { status?: { conditions?: Condition[] } }>(
-          "v1",
-          "Pod",
-          node.pod,
-          b.namespace,
+    const evicted = await (
+      await b.kubectl("east", [
+        "create",
+        "--raw",
+        `/api/v1/namespaces/${b.namespace}/pods/${broker.pod}/eviction`,
+        "-f",
+        eviction,
+      ])
+    ).done;
+    assert.notEqual(evicted.code, 0, "an eviction nobody released was allowed");
+    assert.match(evicted.output, /disruption budget/);
+
+    const before = await placement(b, "east", broker.pod);
+    const moving = await podsOn(b, "east", before.node);
+    // West's brokers can no longer fetch from east: Kafka drops west's
+    // replicas of the partitions east leads from their ISR, leaving two in
+    // sync, and moving east's broker would leave one.
+    await b.kafka.network.cut("west", "east", 9091);
+    let mended = false;
+    const mend = async (): Promise<void> => {
+      if (!mended) await b.kafka.network.cut("west", "east", 9091, false);
+      mended = true;
+    };
+    const status = drainStatusLines(b);
+    try {
+      await eventually(
+        `a partition led by broker ${broker.id} has lost west's replica from its ISR`,
+        async () => {
+          const parts = await describeTopic(b, "north", "drains");
+          return parts.some((p) => p.leader === broker.id && p.isr.length === 2) ? true : undefined;
+        },
+        180,
+        1000,
+      );
+      const watch = await RollWatch.start(b, "drains");
+      try {
+        const drain = await b.kubectl("east", drainArgs(before.node));
+        const waiting = await watch.during(
+          eventually(
+            "stretch-kafka status says the move waits for min ISR",
+            () =>
+              [...status.lines].find(
+                (l) =>
+                  l.includes(`moving east/${before.node}/${broker.pod} waits`) &&
+                  /would leave \d+ partition\(s\) below min\.insync\.replicas/.test(l),
+              ),
+            180,
+            500,
+          ),
         );
-        const ready = p?.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-        return p && p.metadata.uid !== before.metadata.uid && ready ? p : undefined;
-      },
+        log(`while west was cut off: ${waiting}`);
+        // It decided to wait: the pod is where it was, not released, and
+        // kubectl goes on being refused.
+        const held = await placement(b, "east", broker.pod);
+        assert.equal(held.uid, before.uid);
+        assert.equal(held.released, false);
+        const events = await b.central.list<KubeObject & { reason?: string; message?: string }>(
+          "v1",
+          "Event",
+          {},
+        );
+        assert.ok(
+          events.items.some(
+            (e) =>
+              e.reason === "DrainWaits" &&
+              /below min\.insync\.replicas/.test(e.message ?? "") &&
+              (e.message ?? "").includes(broker.pod),
+          ),
+          "a DrainWaits event names the pod and min ISR",
+        );
+        assert.match(
+          drain.output(),
+          /Cannot evict pod as it would violate the pod's disruption budget/,
+        );
+        await mend();
+        const result = await watch.during(drain.done);
+        assert.equal(result.code, 0, result.output);
+        assert.match(result.output, new RegExp(`node/${before.node} drained`));
+        // kubectl is done once the pod is gone; the watch goes on until it is back.
+        await watch.during(movedBack(b, watch, moving));
+      } finally {
+        // Throws if two Kafka pods were down at once or a partition fell below 2 in sync.
+        await watch.stop();
+      }
+      const moved = await placement(b, "east", broker.pod);
+      assert.notEqual(moved.uid, before.uid, "the pod was evicted and created again");
+      assert.notEqual(moved.node, before.node, "it runs on another node");
+      assert.equal(moved.released, false, "created again under its budget");
+      // The eviction stopped Kafka gracefully (a controlled shutdown), and on
+      // the other node the pod mounted the same volume: the start script's
+      // format step found it formatted, and Kafka its partitions.
+      assert.match(readFileSync(b.kafka.podLog("east", before.uid), "utf8"), /shut down completed/);
+      const started = readFileSync(b.kafka.podLog("east", moved.uid), "utf8");
+      assert.match(started, /already formatted/);
+      assert.match(started, /Loaded [1-9]\d* logs in/);
+      assert.deepEqual(watch.restarted.sort(), moving, "only the pods of the drained node moved");
+      assert.ok(
+        [...status.lines].some((l) =>
+          l.includes(`east/${before.node}/${broker.pod} released for eviction`),
+        ),
+        `status never said the pod was released: ${[...status.lines].join(" | ")}`,
+      );
+    } finally {
+      await mend();
+      await status.stop();
+    }
+    const uncordoned = await (await b.kubectl("east", ["uncordon", before.node])).done;
+    assert.equal(uncordoned.code, 0, uncordoned.output);
+    await b.waitReady(180);
+  });
+
+  test("a cordon alone releases a pod for eviction; uncordoned, the release is withdrawn and nothing restarts", async () => {
+    assert.ok(bed);
+    const b = bed;
+    await b.kafka.readNodes();
+    const broker = b.nodes.find((n) => n.cluster === "east" && n.roles.includes("broker"));
+    assert.ok(broker);
+    const before = await placement(b, "east", broker.pod);
+    const cordoned = await (await b.kubectl("east", ["cordon", before.node])).done;
+    assert.equal(cordoned.code, 0, cordoned.output);
+    await eventually(`pod ${broker.pod} released for eviction`, async () =>
+      (await placement(b, "east", broker.pod)).released ? true : undefined,
     );
-    const newLog = b.kafka.podLog("west", after.metadata.uid ?? "");
-    await eventually("the new Kafka has loaded its logs", () =>
-      /Loaded \d+ logs in/.test(readFileSync(newLog, "utf8")) ? true : undefined,
+    const uncordoned = await (await b.kubectl("east", ["uncordon", before.node])).done;
+    assert.equal(uncordoned.code, 0, uncordoned.output);
+    await eventually("the release is withdrawn, saying why", async () => {
+      const events = await b.central.list<KubeObject & { reason?: string; message?: string }>(
+        "v1",
+        "Event",
+        {},
+      );
+      const said = events.items.some(
+        (e) =>
+          e.reason === "EvictionReleaseWithdrawn" &&
+          (e.message ?? "").includes(broker.pod) &&
+          /no longer cordoned/.test(e.message ?? ""),
+      );
+      return said && !(await placement(b, "east", broker.pod)).released ? true : undefined;
+    });
+    const after = await placement(b, "east", broker.pod);
+    assert.equal(after.uid, before.uid, "the pod was not restarted");
+    assert.equal(after.node, before.node);
+  });
+
+  test("drains of nodes in two clusters at once are served one Kafka pod at a time; nothing the stream acknowledged is lost", async () => {
+    assert.ok(bed);
+    assert.ok(drainStream);
+    const b = bed;
+    await b.kafka.readNodes();
+    const targets = await Promise.all(
+      ["west", "north"].map(async (cluster) => {
+        const broker = b.nodes.find((n) => n.cluster === cluster && n.roles.includes("broker"));
+        assert.ok(broker);
+        const at = await placement(b, cluster, broker.pod);
+        return { cluster, broker, at, moving: await podsOn(b, cluster, at.node) };
+      }),
     );
-    const started = readFileSync(newLog, "utf8");
-    // The volume was kept: the start script's format step found it formatted, and Kafka its partitions.
-    assert.match(started, /already formatted/);
-    assert.match(started, /Loaded [1-9]\d* logs in/);
-    await eventually(
-      "every replica of defaults in sync again",
-      async () => {
-        const parts = await describeTopic(b, "east", "defaults");
-        return parts.length > 0 && parts.every((p) => p.isr.length === 3) ? true : undefined;
-      },
-      120,
+    const watch = await RollWatch.start(b, "drains");
+    const status = drainStatusLines(b);
+    try {
+      const drains = await Promise.all(
+        targets.map((t) => b.kubectl(t.cluster, drainArgs(t.at.node))),
+      );
+      const results = await watch.during(Promise.all(drains.map((d) => d.done)));
+      for (const r of results) {
+        assert.equal(r.code, 0, r.output);
+        assert.match(r.output, /drained/);
+      }
+      await watch.during(
+        movedBack(
+          b,
+          watch,
+          targets.flatMap((t) => t.moving),
+        ),
+      );
+    } finally {
+      // Throws if two Kafka pods were down at once or a partition fell below 2 in sync.
+      await watch.stop();
+      await status.stop();
+    }
+    assert.equal(watch.mostNotReady, 1, "one Kafka pod down at a time");
+    assert.deepEqual(
+      [...watch.restarted].sort((x, y) => x - y),
+      targets.flatMap((t) => t.moving).sort((x, y) => x - y),
     );
-    await b.waitReady(120);
+    assert.ok(
+      [...status.lines].some(
+        (l) =>
+          l.includes(`west/${targets[0]?.at.node ?? ""}/`) &&
+          l.includes(`north/${targets[1]?.at.node ?? ""}/`),
+      ),
+      `status never listed both drains: ${[...status.lines].join(" | ")}`,
+    );
+    for (const t of targets) {
+      const moved = await placement(b, t.cluster, t.broker.pod);
+      assert.notEqual(moved.node, t.at.node);
+      const r = await (await b.kubectl(t.cluster, ["uncordon", t.at.node])).done;
+      assert.equal(r.code, 0, r.output);
+    }
+    await b.waitReady(180);
+    await assertNothingLost(b, drainStream, "drains");
   });
 
   test("no acknowledged message is lost or duplicated while a whole cluster is killed", async () => {

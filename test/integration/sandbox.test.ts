@@ -34,6 +34,7 @@ test(
     assert.match(out, /Kafka says: leader \d+ \(epoch \d+\), voters \d+@\w+, \d+@\w+, \d+@\w+\n/);
     assert.match(out, /brokers registered 6\/6; partitions \d+, under-replicated 0/);
     assert.match(out, /npm run sandbox -- produce --topic demo/);
+    assert.match(out, /npm run sandbox -- kubectl east drain east-node-1 --ignore-daemonsets/);
     assert.match(out, /tearing the sandbox down/);
   },
 );

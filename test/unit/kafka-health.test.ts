@@ -54,17 +54,19 @@ test("a healthy cluster takes any one node's restart", () => {
 });
 
 test("a broker restarted before and not back in every ISR holds the roll", () => {
+  const behind = view([
+    [0, 1, 2],
+    [1, 2],
+  ]);
+  // Broker 0 itself: nothing falls below min ISR without it, but it is behind.
   assert.match(
-    restartBlocker(
-      view([
-        [0, 1, 2],
-        [1, 2],
-      ]),
-      at,
-      broker(2),
-      [0, 1, 2],
-    ) ?? "",
+    restartBlocker(behind, at, broker(0), [0, 1, 2]) ?? "",
     /1 partition\(s\) have replicas out of sync \(orders-1\)/,
+  );
+  // Another broker: the more telling reason first, that orders-1 would fall below min ISR.
+  assert.match(
+    restartBlocker(behind, at, broker(2), [0, 1, 2]) ?? "",
+    /restarting broker 2 would leave 1 partition\(s\) below min\.insync\.replicas \(orders-1\)/,
   );
   const fenced = view();
   fenced.brokers[0] = { id: 0, rack: "0", fenced: true };
