@@ -38,7 +38,7 @@
  * ({"runs":[{"latencyMs","config","msgsPerSec"}],"pauses":{...}}). Env:
  * RECORDS (per run, default 200000), RECORD_SIZE (bytes, default 1024),
  * BULK_MB, REBALANCE_THROTTLE, ROLLS (0: no rolling restart or upgrade),
- * KAFKA_CONFIG (JSON, the pauses phase's spec.kafka.config),
+ * KAFKA_CONFIG (JSON, merged into every claim's spec.kafka.config),
  * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
  * broker-only, producer-only), PHASES (default throughput,pauses).
  */
@@ -69,7 +69,7 @@ const bulkMiB = Number(process.env["BULK_MB"] ?? 200);
 const rebalanceThrottle = Number(process.env["REBALANCE_THROTTLE"] ?? 10 * 1024 * 1024);
 /** ROLLS=0 skips the rolling restart and the upgrade (to look at the rebalance alone). */
 const rolls = process.env["ROLLS"] !== "0";
-/** KAFKA_CONFIG (JSON): spec.kafka.config of the pauses phase's claim, to compare settings. */
+/** KAFKA_CONFIG (JSON): merged into every claim's spec.kafka.config, to compare settings. */
 const kafkaConfig = process.env["KAFKA_CONFIG"]
   ? (JSON.parse(process.env["KAFKA_CONFIG"]) as Record<string, string | number>)
   : undefined;
@@ -92,10 +92,9 @@ if (untuned.length > 0) throw new Error(`no Kafka default given here for ${untun
 
 function claim(config: Config): ReturnType<typeof threeClusterClaim> {
   const c = threeClusterClaim("bench", "static");
-  if (config === "default" || config === "producer-only") {
-    const spec = c["spec"] as { kafka: { config?: Record<string, string> } };
-    spec.kafka.config = { ...kafkaDefaults };
-  }
+  const spec = c["spec"] as { kafka: { config?: Record<string, string | number> } };
+  if (config === "default" || config === "producer-only") spec.kafka.config = { ...kafkaDefaults };
+  if (kafkaConfig) spec.kafka.config = { ...spec.kafka.config, ...kafkaConfig };
   return c;
 }
 
@@ -279,7 +278,6 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
     clusters: { name: string; nodePools: { name: string; replicas: number }[] }[];
   };
   spec.kafka["version"] = "4.2.1";
-  if (kafkaConfig) spec.kafka["config"] = kafkaConfig;
   const bed = await KafkaStretchBed.start({ claim: cloneDeep(c), latencyMs: 10, log });
   const apply = async (edit: () => void): Promise<void> => {
     edit();
