@@ -37,7 +37,7 @@
  * Prints each figure and writes bench-results/kafka.json
  * ({"runs":[{"latencyMs","config","msgsPerSec"}],"pauses":{...}}). Env:
  * RECORDS (per run, default 200000), RECORD_SIZE (bytes, default 1024),
- * BULK_MB, REBALANCE_THROTTLE, ROLLS (0: no rolling restart or upgrade),
+ * BULK_MB, REBALANCE_THROTTLE, REBALANCE_MAX_MOVES, ROLLS (0: no rolling restart or upgrade),
  * KAFKA_CONFIG (JSON, merged into every claim's spec.kafka.config),
  * LATENCIES (default 0,10,50), CONFIGS (default default,tuned; also
  * broker-only, producer-only), PHASES (default throughput,pauses).
@@ -67,6 +67,10 @@ const phases = (process.env["PHASES"] ?? "throughput,pauses").split(",");
 const partitions = 6;
 const bulkMiB = Number(process.env["BULK_MB"] ?? 200);
 const rebalanceThrottle = Number(process.env["REBALANCE_THROTTLE"] ?? 10 * 1024 * 1024);
+/** REBALANCE_MAX_MOVES: spec.rebalance.maxPartitionMoves (partitions whose data moves at once). */
+const rebalanceMaxMoves = process.env["REBALANCE_MAX_MOVES"]
+  ? Number(process.env["REBALANCE_MAX_MOVES"])
+  : undefined;
 /** ROLLS=0 skips the rolling restart and the upgrade (to look at the rebalance alone). */
 const rolls = process.env["ROLLS"] !== "0";
 /** KAFKA_CONFIG (JSON): merged into every claim's spec.kafka.config, to compare settings. */
@@ -274,7 +278,7 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
   const c = claim("tuned");
   const spec = c["spec"] as {
     kafka: Record<string, unknown>;
-    rebalance?: { throttleBytesPerSecond: number };
+    rebalance?: { throttleBytesPerSecond: number; maxPartitionMoves?: number };
     clusters: { name: string; nodePools: { name: string; replicas: number }[] }[];
   };
   spec.kafka["version"] = "4.2.1";
@@ -342,7 +346,10 @@ async function pauses(): Promise<Record<string, Pause | Rebalance>> {
       log(`growing east's broker pool at ${new Date(grow).toISOString()}`);
       let moving = 0;
       await apply(() => {
-        spec.rebalance = { throttleBytesPerSecond: rebalanceThrottle };
+        spec.rebalance = {
+          throttleBytesPerSecond: rebalanceThrottle,
+          ...(rebalanceMaxMoves ? { maxPartitionMoves: rebalanceMaxMoves } : {}),
+        };
         const east = spec.clusters
           .find((x) => x.name === "east")
           ?.nodePools.find((p) => p.name === "brokers");

@@ -351,14 +351,20 @@ export class DynamicClient {
   async list<T extends KubeResource = KubeObject>(
     apiVersion: string,
     kind: string,
-    opts: { namespace?: string; labelSelector?: string; metadataOnly?: boolean } = {},
+    opts: {
+      namespace?: string;
+      labelSelector?: string;
+      fieldSelector?: string;
+      metadataOnly?: boolean;
+    } = {},
   ): Promise<KubeList<T>> {
     const r = await this.resource(apiVersion, kind);
     const ns =
       r.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : "";
-    const q = opts.labelSelector
-      ? `?${new URLSearchParams({ labelSelector: opts.labelSelector }).toString()}`
-      : "";
+    const params = new URLSearchParams();
+    if (opts.labelSelector) params.set("labelSelector", opts.labelSelector);
+    if (opts.fieldSelector) params.set("fieldSelector", opts.fieldSelector);
+    const q = params.size > 0 ? `?${params.toString()}` : "";
     // An empty PartialObjectMetadataList says items: null.
     const list = await this.request<Omit<KubeList<T>, "items"> & { items: T[] | null }>(
       "GET",
@@ -382,6 +388,7 @@ export class DynamicClient {
     opts: {
       namespace?: string;
       labelSelector?: string;
+      fieldSelector?: string;
       resourceVersion: string;
       timeoutSeconds: number;
       signal: AbortSignal;
@@ -399,6 +406,7 @@ export class DynamicClient {
       timeoutSeconds: String(opts.timeoutSeconds),
     });
     if (opts.labelSelector) q.set("labelSelector", opts.labelSelector);
+    if (opts.fieldSelector) q.set("fieldSelector", opts.fieldSelector);
     const path = `${r.base}${ns}/${r.plural}?${q.toString()}`;
     const idleTimeoutMs = (opts.timeoutSeconds + 30) * 1000;
     const started = performance.now();

@@ -28,6 +28,8 @@ export interface InformerOptions {
   kind: string;
   namespace?: string;
   labelSelector?: string;
+  /** Only objects whose fields match (an object leaving the selection is seen deleted). */
+  fieldSelector?: string;
   /** Objects' metadata only (PartialObjectMetadata), under the informer's apiVersion and kind. */
   metadataOnly?: boolean;
   /** Server-side watch timeout; the watch is renewed after it. */
@@ -153,6 +155,7 @@ export class Informer<T extends KubeResource = KubeObject> {
     const list = await this.client.list<T>(this.opts.apiVersion, this.opts.kind, {
       ...(this.opts.namespace ? { namespace: this.opts.namespace } : {}),
       ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
+      ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
       ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
     });
     const seen = new Set<string>();
@@ -223,6 +226,7 @@ export class Informer<T extends KubeResource = KubeObject> {
         await this.client.watch<T>(this.opts.apiVersion, this.opts.kind, {
           ...(this.opts.namespace ? { namespace: this.opts.namespace } : {}),
           ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
+          ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
           resourceVersion: this.resourceVersion,
           timeoutSeconds: this.opts.watchTimeoutSeconds ?? 300,
           signal: this.abort.signal,

@@ -14,7 +14,7 @@ import type { RemoteClient } from "./clients.ts";
 
 /** What the provider knows of a remote cluster's Node. */
 export type NodeState =
-  | { readable: true; cordoned: boolean; exists: boolean }
+  | { readable: true; cordoned: boolean }
   /** Nodes cannot be read there (no grant, the cluster unreachable): why. */
   | { readable: false; why: string };
 
@@ -27,9 +27,10 @@ interface Entry {
 export class RemoteCache {
   private readonly informers = new Map<string, Entry>();
   /**
-   * The Nodes of each cluster (cluster-scoped, unlabelled): apart from the
-   * rest, so that a cluster whose registration grants no Node read is not
-   * taken for unreachable.
+   * The cordoned Nodes of each cluster (cluster-scoped, unlabelled, selected
+   * by `spec.unschedulable=true`, so that a cluster of thousands of nodes
+   * costs what it has cordoned): apart from the rest, so that a cluster whose
+   * registration grants no Node read is not taken for unreachable.
    */
   private readonly nodeInformers = new Map<string, Entry>();
 
@@ -88,8 +89,9 @@ export class RemoteCache {
 
   /**
    * Whether a node of a remote cluster is cordoned (`spec.unschedulable`),
-   * from a watch of that cluster's Nodes; waits at most `waitMs` for its
-   * first list.
+   * from a watch of that cluster's cordoned Nodes; waits at most `waitMs` for
+   * its first list. Told to `changed` as a Node whose `spec.unschedulable`
+   * says whether it is cordoned now.
    */
   async node(pc: string, remote: RemoteClient, name: string, waitMs = 2000): Promise<NodeState> {
     let entry = this.nodeInformers.get(pc);
@@ -97,11 +99,20 @@ export class RemoteCache {
       if (entry) void entry.informer.stop();
       const informer = new Informer(
         remote.client,
-        { apiVersion: "v1", kind: "Node", minBackoffMs: 1000, maxBackoffMs: 60_000 },
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          fieldSelector: "spec.unschedulable=true",
+          minBackoffMs: 1000,
+          maxBackoffMs: 60_000,
+        },
         this.log.child({ providerConfig: pc }),
       );
-      informer.on((_event, obj) => {
-        this.changed(pc, obj);
+      informer.on((event, obj) => {
+        // Out of the selection (uncordoned, or gone): not cordoned any more,
+        // whatever the last copy seen says.
+        const spec = { ...(obj["spec"] as object | undefined), unschedulable: event !== "delete" };
+        this.changed(pc, { ...obj, spec });
       });
       entry = { informer, fingerprint: remote.fingerprint, started: informer.start() };
       this.nodeInformers.set(pc, entry);
@@ -112,12 +123,7 @@ export class RemoteCache {
     const health = entry.informer.health();
     if (!health.synced || !health.connected)
       return { readable: false, why: health.lastError ?? "Nodes not listed yet" };
-    const node = entry.informer.get(name);
-    return {
-      readable: true,
-      exists: node !== undefined,
-      cordoned: (node?.["spec"] as { unschedulable?: boolean } | undefined)?.unschedulable === true,
-    };
+    return { readable: true, cordoned: entry.informer.get(name) !== undefined };
   }
 
   /**

@@ -237,8 +237,17 @@ export class RollingRestart {
     return { requeueAfterMs: kafkaWaitMs };
   }
 
+  /** Forgets releases and withdrawals too old to matter (pods gone long since). */
+  private prune(): void {
+    const hold = this.deps.releaseHoldMs ?? 120_000;
+    const now = Date.now();
+    for (const [uid, at] of this.released) if (now - at > hold * 10) this.released.delete(uid);
+    for (const [uid, at] of this.withdrawn) if (now - at > hold * 5) this.withdrawn.delete(uid);
+  }
+
   /** Looks at one Kafka cluster; restarts, or releases for eviction, at most one node. */
   async reconcile(composite: string): Promise<ReconcileResult> {
+    this.prune();
     const sets = this.deps.podSets(composite);
     // Part of a change has reached the central cluster, part not yet: roll
     // once all of it has, so that its order holds (an update of a podset brings us back).
