@@ -48,7 +48,13 @@ import { threeClusterClaim } from "../test/kafka/claims.ts";
 import { KafkaStretchBed } from "../devbed/kafka/stretch-bed.ts";
 import type { KubeObject } from "../controller/kube/dynamic.ts";
 import cloneDeep from "lodash/cloneDeep.js";
-import { createTopic, describeTopic, NumberedProducer, RollWatch } from "../test/kafka/proofs.ts";
+import {
+  createTopic,
+  describeTopic,
+  drainArgs,
+  NumberedProducer,
+  RollWatch,
+} from "../test/kafka/proofs.ts";
 import { eventually } from "../devbed/eventually.ts";
 
 /**
@@ -217,13 +223,7 @@ async function drainNode(bed: KafkaStretchBed): Promise<[number, number]> {
   const node = pod?.spec?.nodeName;
   if (!node) throw new Error(`${broker.pod} is on no node`);
   const from = Date.now();
-  const drain = await bed.kubectl("east", [
-    "drain",
-    node,
-    "--ignore-daemonsets",
-    "--delete-emptydir-data",
-    "--timeout=900s",
-  ]);
+  const drain = await bed.kubectl("east", drainArgs(node));
   const result = await drain.done;
   if (result.code !== 0) throw new Error(`kubectl drain failed: ${result.output}`);
   await eventually(`${broker.pod} created again`, async () => {

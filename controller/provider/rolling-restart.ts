@@ -152,6 +152,11 @@ export class RollingRestart {
 
   constructor(private readonly deps: RollingRestartDeps) {}
 
+  /** How long a released pod holds the turn without an eviction. */
+  private get hold(): number {
+    return this.deps.releaseHoldMs ?? 120_000;
+  }
+
   /** Kafka pods on cordoned nodes of a composite, the one being moved and why it waits. */
   nodeDrain(composite: string): NodeDrainState | undefined {
     return this.drains.get(composite);
@@ -239,7 +244,7 @@ export class RollingRestart {
 
   /** Forgets releases and withdrawals too old to matter (pods gone long since). */
   private prune(): void {
-    const hold = this.deps.releaseHoldMs ?? 120_000;
+    const hold = this.hold;
     const now = Date.now();
     for (const [uid, at] of this.released) if (now - at > hold * 10) this.released.delete(uid);
     for (const [uid, at] of this.withdrawn) if (now - at > hold * 5) this.withdrawn.delete(uid);
@@ -318,7 +323,7 @@ export class RollingRestart {
       const since = this.released.get(uid) ?? Date.now();
       this.released.set(uid, since);
       const node = cordoned.get(want);
-      const hold = this.deps.releaseHoldMs ?? 120_000;
+      const hold = this.hold;
       if (node && Date.now() - since < hold) {
         this.setDrain(composite, {
           pods: drainPods,
@@ -356,8 +361,7 @@ export class RollingRestart {
     );
     // A pod whose release was withdrawn unused is not released again for a while.
     const rested = (w: DesiredPod): boolean =>
-      Date.now() - (this.withdrawn.get(running.get(w)?.metadata.uid ?? "") ?? 0) >
-      (this.deps.releaseHoldMs ?? 120_000) * 5;
+      Date.now() - (this.withdrawn.get(running.get(w)?.metadata.uid ?? "") ?? 0) > this.hold * 5;
     // Only a node seen running at an older revision, or on a cordoned node, is
     // due: one in a cluster that cannot be reached is not known to be.
     const stale = order.find((w) => {

@@ -32,6 +32,7 @@ import {
   consumeAll,
   createTopicWithLeaders,
   describeTopic,
+  drainArgs,
   NumberedProducer,
   quorumStatus,
   RollWatch,
@@ -309,15 +310,6 @@ async function movedBack(bed: KafkaStretchBed, watch: RollWatch, ids: number[]):
   );
   await bed.waitReady(300);
 }
-
-/** `kubectl drain` as a platform team runs it for a node upgrade (Strimzi's documented flags). */
-const drainArgs = (node: string): string[] => [
-  "drain",
-  node,
-  "--ignore-daemonsets",
-  "--delete-emptydir-data",
-  "--timeout=900s",
-];
 
 /**
  * Every distinct `node drain:` line `stretch-kafka status` prints, sampled

@@ -596,3 +596,12 @@ export async function tlsClientConfig(
     "ssl.truststore.location": ca,
   };
 }
+
+/** `kubectl drain` as a platform team runs it for a node upgrade (Strimzi's documented flags). */
+export const drainArgs = (node: string): string[] => [
+  "drain",
+  node,
+  "--ignore-daemonsets",
+  "--delete-emptydir-data",
+  "--timeout=900s",
+];
