@@ -431,10 +431,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               },
               "maxPartitionMoves": {
                 "type": "integer",
-                "description": "Partitions moved at once; the next ones start when these are done. Default 10.",
+                "description": "Partitions moved at once; the next ones start when these are done. Default 2: a new replica's first fetches are not throttled, so each partition that starts moving adds a burst on the links between clusters (measured in docs/benchmarks.md).",
                 "minimum": 1,
                 "maximum": 1000,
-                "default": 10
+                "default": 2
               }
             },
             "default": {}
@@ -2069,10 +2069,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
               },
               "maxPartitionMoves": {
                 "type": "integer",
-                "description": "Partitions moved at once; the next ones start when these are done. Default 10.",
+                "description": "Partitions moved at once; the next ones start when these are done. Default 2: a new replica's first fetches are not throttled, so each partition that starts moving adds a burst on the links between clusters (measured in docs/benchmarks.md).",
                 "minimum": 1,
                 "maximum": 1000,
-                "default": 10
+                "default": 2
               }
             },
             "default": {}
@@ -4014,7 +4014,7 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
           },
           "maxPartitionMoves": {
             "type": "integer",
-            "description": "Partitions whose data moves at once (default: the claim's spec.rebalance.maxPartitionMoves, 10).",
+            "description": "Partitions whose data moves at once (default: the claim's spec.rebalance.maxPartitionMoves, 2).",
             "minimum": 1,
             "maximum": 1000
           }

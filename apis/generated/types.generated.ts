@@ -554,7 +554,7 @@ export interface RebalanceSpec {
    */
   throttleBytesPerSecond?: number;
   /**
-   * Partitions moved at once; the next ones start when these are done. Default 10.
+   * Partitions moved at once; the next ones start when these are done. Default 2: a new replica's first fetches are not throttled, so each partition that starts moving adds a burst on the links between clusters (measured in docs/benchmarks.md).
    */
   maxPartitionMoves?: number;
 }
@@ -738,7 +738,7 @@ export interface RebalanceSpec1 {
    */
   throttleBytesPerSecond?: number;
   /**
-   * Partitions moved at once; the next ones start when these are done. Default 10.
+   * Partitions moved at once; the next ones start when these are done. Default 2: a new replica's first fetches are not throttled, so each partition that starts moving adds a burst on the links between clusters (measured in docs/benchmarks.md).
    */
   maxPartitionMoves?: number;
 }
@@ -1583,7 +1583,7 @@ export interface KafkaRebalanceSpec {
    */
   replicationThrottle?: number;
   /**
-   * Partitions whose data moves at once (default: the claim's spec.rebalance.maxPartitionMoves, 10).
+   * Partitions whose data moves at once (default: the claim's spec.rebalance.maxPartitionMoves, 2).
    */
   maxPartitionMoves?: number;
 }

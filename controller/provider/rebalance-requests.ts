@@ -441,6 +441,6 @@ function goalOf(obj: KafkaRebalance, claim: Claim): Goal {
     brokers: obj.spec.brokers ?? [],
     throttleBytesPerSecond:
       obj.spec.replicationThrottle ?? defaults.throttleBytesPerSecond ?? 52_428_800,
-    maxPartitionMoves: obj.spec.maxPartitionMoves ?? defaults.maxPartitionMoves ?? 10,
+    maxPartitionMoves: obj.spec.maxPartitionMoves ?? defaults.maxPartitionMoves ?? 2,
   };
 }

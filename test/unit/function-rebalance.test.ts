@@ -142,11 +142,11 @@ test("once every node is there, the provider is asked to move replicas onto it, 
   });
   assert.deepEqual(statusOf(r).kafka?.joiningBrokers, joining);
   assert.equal(rebalancing(r)?.reason, "NotAskedYet");
-  // The defaults: 50 MiB/s, 10 partitions at once.
+  // The defaults: 50 MiB/s, 2 partitions at once.
   assert.deepEqual(asked(settled(scaleUp, grown, live)), {
     onto: joining,
     throttleBytesPerSecond: 52428800,
-    maxPartitionMoves: 10,
+    maxPartitionMoves: 2,
   });
 
   const moving: KafkaLive = {
