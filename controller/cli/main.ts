@@ -291,6 +291,92 @@ program
     }
   });
 
+program
+  .command("backup")
+  .description(
+    "print what the central cluster holds that Git does not: each claim's composite, its status and its CAs (private keys: keep the output as a Secret is kept)",
+  )
+  .argument("[name]", "one StretchKafka claim (default: every claim)")
+  .option("-n, --namespace <ns>", "the claims' namespace (default: every namespace)")
+  .option(
+    "--provider-namespace <ns>",
+    "the provider's namespace in the central cluster",
+    "stretch-kafka-system",
+  )
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig of the central cluster (default: $KUBECONFIG or ~/.kube/config)",
+  )
+  .action(
+    async (
+      name: string | undefined,
+      o: { namespace?: string; providerNamespace: string; kubeconfig?: string },
+    ) => {
+      if (name && !o.namespace) o.namespace = "default";
+      const { takeBackup } = await import("../backup.ts");
+      const { stringify } = await import("yaml");
+      const central = new DynamicClient(loadKubeConfig(o.kubeconfig));
+      try {
+        const backup = await takeBackup(central, {
+          providerNamespace: o.providerNamespace,
+          ...(o.namespace ? { namespace: o.namespace } : {}),
+          ...(name ? { name } : {}),
+        });
+        process.stdout.write(stringify(backup));
+      } finally {
+        await central.close();
+      }
+    },
+  );
+
+program
+  .command("restore")
+  .description(
+    "restore a backup into a new central cluster, so that its claims adopt the running Kafka clusters (docs/operations.md)",
+  )
+  .requiredOption("-f, --file <file>", "what `stretch-kafka backup` printed")
+  .requiredOption(
+    "--composer <standalone|crossplane>",
+    "what composes the claims here: the standalone controller or Crossplane",
+  )
+  .option(
+    "--provider-namespace <ns>",
+    "the provider's namespace in the central cluster",
+    "stretch-kafka-system",
+  )
+  .option(
+    "--kubeconfig <file>",
+    "kubeconfig of the central cluster (default: $KUBECONFIG or ~/.kube/config)",
+  )
+  .action(
+    async (o: {
+      file: string;
+      composer: string;
+      providerNamespace: string;
+      kubeconfig?: string;
+    }) => {
+      const { composers, restoreBackup } = await import("../backup.ts");
+      if (!(o.composer in composers))
+        throw new Error(`--composer must be standalone or crossplane, not ${o.composer}`);
+      const [list] = await readObjects(o.file);
+      const items = (list as { items?: KubeObject[] } | undefined)?.items;
+      if (list?.kind !== "List" || !items)
+        throw new Error(`${o.file} is not what stretch-kafka backup prints (a v1 List)`);
+      const central = new DynamicClient(loadKubeConfig(o.kubeconfig));
+      try {
+        await restoreBackup(central, items, {
+          providerNamespace: o.providerNamespace,
+          composer: o.composer as keyof typeof composers,
+          report: (m) => {
+            console.log(m);
+          },
+        });
+      } finally {
+        await central.close();
+      }
+    },
+  );
+
 function nonNegative(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be 0 or more, not ${value}`);

@@ -21,6 +21,8 @@ import {
   fmClaim,
   stamped,
   synced,
+  isPaused,
+  paused,
   xrApiVersion,
   type Claim,
   type Composite,
@@ -44,6 +46,8 @@ export class ClaimReconciler {
     const xrName = claim.spec.resourceRef?.name ?? compositeNameFor(claim);
     const xr = this.ctx.composites.get(xrName);
     if (claim.metadata.deletionTimestamp) return this.deleteClaim(claim, xrName, xr);
+    // Not bound, not copied to its composite; the status says so (as Crossplane).
+    if (isPaused(claim)) return this.claimStatus(claim, xr, paused);
 
     if (!claim.metadata.finalizers?.includes(claimFinalizer)) {
       await this.ctx.ensureFinalizer(claim, claimFinalizer);
@@ -161,7 +165,7 @@ export class ClaimReconciler {
   private async claimStatus(
     claim: Claim,
     xr: Composite | undefined,
-    ok: true | string,
+    ok: true | string | typeof paused,
     published?: string,
   ): Promise<ReconcileResult> {
     const { conditions: xrConditions, ...fields } = xr?.status ?? {};
@@ -205,7 +209,8 @@ export class ClaimReconciler {
         { fieldManager: fmClaim, subresource: "status" },
       );
     }
-    return ok === true ? undefined : { requeueAfterMs: defaultPollSeconds * 1000 };
+    // A paused claim comes back when the annotation goes (an update event).
+    return ok === true || ok === paused ? undefined : { requeueAfterMs: defaultPollSeconds * 1000 };
   }
 
   /**

@@ -32,6 +32,8 @@ import {
   fmComposite,
   stamped,
   synced,
+  isPaused,
+  paused,
   type Composite,
   type Condition,
   type EngineContext,
@@ -46,6 +48,8 @@ export class CompositeReconciler {
     const xr = this.ctx.composites.get(name);
     if (!xr) return undefined;
     if (xr.metadata.deletionTimestamp) return this.deleteComposite(xr);
+    // Nothing is composed, applied or deleted; the status says so (as Crossplane).
+    if (isPaused(xr)) return this.compositeStatus(xr, paused, undefined);
     this.ctx.lastComposed.set(name, Date.now());
     if (!xr.metadata.finalizers?.includes(compositeFinalizer)) {
       await this.ctx.ensureFinalizer(xr, compositeFinalizer);
@@ -233,7 +237,7 @@ export class CompositeReconciler {
 
   private async compositeStatus(
     xr: Composite,
-    ok: true | string,
+    ok: true | string | typeof paused,
     composed: { fields: Record<string, unknown>; conditions: CompositeCondition[] } | undefined,
   ): Promise<ReconcileResult> {
     const { conditions: prev, ...prevFields } = xr.status ?? {};
@@ -253,7 +257,8 @@ export class CompositeReconciler {
         { fieldManager: fmComposite, subresource: "status" },
       );
     }
-    return ok === true ? undefined : { requeueAfterMs: 30_000 };
+    // A paused composite comes back when the annotation goes (an update event).
+    return ok === true || ok === paused ? undefined : { requeueAfterMs: 30_000 };
   }
 
   private async deleteComposite(xr: Composite): Promise<ReconcileResult> {

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { canonical } from "../../functions/response-cache.ts";
 import type { Logger } from "pino";
 import {
+  annotations,
   groups,
   labels,
   type StretchKafkaClaimSpec,
@@ -115,10 +116,25 @@ export function stamped(
   });
 }
 
-export const synced = (ok: true | string): CompositeCondition =>
+/** What Synced says of a claim or composite the engine leaves alone, as Crossplane does. */
+export const paused = Symbol("paused");
+
+/** Whether the object carries Crossplane's pause annotation (`crossplane.io/paused: "true"`). */
+export function isPaused(o: KubeObject): boolean {
+  return o.metadata.annotations?.[annotations.paused] === "true";
+}
+
+export const synced = (ok: true | string | typeof paused): CompositeCondition =>
   ok === true
     ? { type: "Synced", status: "True", reason: "ReconcileSuccess" }
-    : { type: "Synced", status: "False", reason: "ReconcileError", message: ok };
+    : ok === paused
+      ? {
+          type: "Synced",
+          status: "False",
+          reason: "ReconcilePaused",
+          message: `reconciliation is paused via the ${annotations.paused} annotation`,
+        }
+      : { type: "Synced", status: "False", reason: "ReconcileError", message: ok };
 
 export class EngineContext {
   readonly claims: Informer<Claim>;

@@ -13,6 +13,12 @@ export const reasons = {
   clusterUnreachable: "ClusterUnreachable",
   /** Our own: another managed resource already manages the remote object. */
   conflict: "Conflict",
+  /**
+   * Our own: the managed resource that manages the remote object does not
+   * exist in this central cluster (left by a lost central cluster, or released
+   * from an abandoned cluster); the function reads it.
+   */
+  unknownManager: "ManagedByUnknownResource",
 } as const;
 
 export function condition(

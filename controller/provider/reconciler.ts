@@ -252,11 +252,20 @@ export class ManagedReconciler {
     const observed = await this.observe(kind, mr, remote, ref, unknownReady);
     const owner = this.otherManager(kind, mr, observed);
     if (owner) {
-      const message = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${owner}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
+      const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${owner}`;
+      const unknown = this.unknownManager(observed);
+      const message = unknown
+        ? `${what}, which this central cluster does not have: nothing was changed. If this central cluster replaces a lost one, delete this claim and restore the lost one's backup instead (stretch-kafka restore; docs/operations.md, "Backing up and restoring the central cluster"); if that managed resource was released from an abandoned cluster, delete the remote object by hand`
+        : `${what}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
       await this.report(kind, mr, {
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
-          condition("Synced", "False", reasons.conflict, message),
+          condition(
+            "Synced",
+            "False",
+            unknown ? reasons.unknownManager : reasons.conflict,
+            message,
+          ),
         ],
       });
       await this.deps.events.record(mr, "Warning", "CannotUpdateExternalResource", message);
@@ -638,6 +647,13 @@ export class ManagedReconciler {
     await this.deps.events.record(mr, "Warning", "AbandonedExternalResource", message);
     await this.release(kind, mr);
     return undefined;
+  }
+
+  /** Whether the managed resource a remote object names is one this central cluster does not have. */
+  private unknownManager(observed: KubeObject | undefined): boolean {
+    const by = observed?.metadata.annotations?.[annotations.managedResource] ?? "";
+    const [kind, name] = by.split("/");
+    return !!kind && !!name && !this.deps.read(kind, name);
   }
 
   /** Why the remote object is not this managed resource's to apply: another one manages it, or it is kept for another claim. */

@@ -69,7 +69,7 @@ export function compositeStatus(o: StatusInput): StretchKafkaStatus {
     quorumMode: o.mode,
     ...(o.migrationPhase ? { quorumMigration: { phase: o.migrationPhase } } : {}),
     nodeIds: o.allocation,
-    clusters: health,
+    clusters: health.map(({ notOurs: _n, ...h }) => h),
     kafka: {
       version: o.spec.kafka.version,
       controllers: t.controllers.map((n) => n.id),

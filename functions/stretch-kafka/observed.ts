@@ -35,6 +35,12 @@ export function isSynced(mr: ObservedMr): boolean {
 /** The provider's reason when it cannot reach a cluster's API server at all. */
 export const unreachableReason = "ClusterUnreachable";
 
+/**
+ * The provider's Synced reason for a remote object that a managed resource
+ * this central cluster does not have manages (left by a lost central cluster).
+ */
+export const unknownManagerReason = "ManagedByUnknownResource";
+
 export function clusterOf(mr: ObservedMr): string | undefined {
   return mr.metadata?.labels?.[labels.stretchCluster];
 }

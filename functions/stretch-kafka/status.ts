@@ -11,6 +11,7 @@ import {
   condition,
   isReady,
   isSynced,
+  unknownManagerReason,
   unreachableReason,
   type ObservedMr,
   type ObservedResources,
@@ -24,6 +25,8 @@ export interface ClusterHealth extends ClusterStatus {
   reachable: boolean;
   synced: boolean;
   ready: boolean;
+  /** Objects whose remote counterpart a managed resource unknown here manages (not in status). */
+  notOurs?: number;
 }
 
 /** The earliest time any of these resources was reported unreachable (when the outage was first seen). */
@@ -55,6 +58,7 @@ export function clusterHealth(
     const mrs = grouped.get(c.name) ?? [];
     const unreachable = mrs.find((m) => condition(m, "Synced")?.reason === unreachableReason);
     const notSynced = mrs.filter((m) => !isSynced(m));
+    const notOurs = mrs.filter((m) => condition(m, "Synced")?.reason === unknownManagerReason);
     const desired = desiredPerCluster.get(c.name) ?? 0;
     const seen = { ready: 0, current: 0 };
     for (const m of mrs) {
@@ -76,6 +80,8 @@ export function clusterHealth(
     if (unreachable) {
       message =
         `cluster ${c.name} is unreachable${since ? ` since ${since}` : ""}; its pods as last seen: ${seen.ready}/${total} ready; ${condition(unreachable, "Synced")?.message ?? ""}`.trim();
+    } else if (notOurs.length > 0) {
+      message = `${notOurs.length} object(s) run under managed resources this central cluster does not have, e.g. ${condition(notOurs[0] ?? {}, "Synced")?.message ?? ""}`;
     } else if (mrs.length < desired) {
       message = `${desired - mrs.length} of ${desired} objects not created yet`;
     } else if (notSynced.length > 0) {
@@ -98,6 +104,7 @@ export function clusterHealth(
       ...(bootstrap ? { bootstrapServers: bootstrap } : {}),
       ...(outside ? { externalBootstrapServers: outside } : {}),
       ...(message ? { message } : {}),
+      ...(notOurs.length > 0 ? { notOurs: notOurs.length } : {}),
     };
   });
 }
@@ -115,7 +122,15 @@ export function conditions(
   const unreachable = health.filter((h) => !h.reachable);
   const out: FunctionCondition[] = [];
   const down = new Set(unreachable.map((h) => h.name));
-  if (unreachable.length > 0) {
+  const notOurs = health.filter((h) => h.notOurs);
+  if (notOurs.length > 0) {
+    out.push({
+      type: "Degraded",
+      status: "True",
+      reason: "NotRestored",
+      message: `Kafka already runs in cluster ${notOurs.map((h) => h.name).join(", ")} under managed resources this central cluster does not have, so nothing there was changed: if this central cluster replaces a lost one, delete this claim and restore the lost one's backup (stretch-kafka restore; docs/operations.md, "Backing up and restoring the central cluster")`,
+    });
+  } else if (unreachable.length > 0) {
     const keeps = majorityWithout(t, down);
     out.push({
       type: "Degraded",
