@@ -10,7 +10,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { registerCluster } from "../controller/register.ts";
-import type { TestBed } from "./clusters.ts";
+import type { TestBed, TestCluster } from "./clusters.ts";
 import { installCrds } from "./install.ts";
 import { serverCa } from "./provider-bed.ts";
 
@@ -80,21 +80,39 @@ export async function prepareBed(
   o: { targetNamespace: string; report: (msg: string) => void },
 ): Promise<void> {
   o.report("installing CRDs: stretch-kafka, Crossplane, MCS and Strimzi");
-  await installCrds(bed.cluster("central").kubeConfig(), { strimzi: false });
   await Promise.all(
     remotes.map((n) =>
       installCrds(bed.cluster(n).kubeConfig(), { crossplane: false, ours: false }),
     ),
   );
+  await prepareCentral(
+    bed.cluster("central"),
+    remotes.map((n) => bed.cluster(n)),
+    o,
+  );
+}
+
+/**
+ * A central cluster ready for claims on remote clusters prepared already:
+ * its CRDs, the Composition, the remote clusters registered (again, for a
+ * central cluster that replaces a lost one: what Git and `register-cluster`
+ * give a platform team).
+ */
+export async function prepareCentral(
+  central: TestCluster,
+  remotes: TestCluster[],
+  o: { targetNamespace: string; report: (msg: string) => void },
+): Promise<void> {
+  await installCrds(central.kubeConfig(), { strimzi: false });
   o.report("registering the remote clusters (namespaced ServiceAccount, least Role, token):");
   await prepareClusters(
     {
-      central: bed.cluster("central").kubeConfig(),
+      central: central.kubeConfig(),
       remotes: new Map(
-        remotes.map((n) => {
-          const c = bed.cluster(n);
-          return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-        }),
+        remotes.map((c) => [
+          c.name,
+          { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) },
+        ]),
       ),
     },
     { namespace: providerNamespace, targetNamespace: o.targetNamespace, report: o.report },

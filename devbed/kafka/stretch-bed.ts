@@ -24,11 +24,11 @@ import type { AdminSession } from "../../controller/kafka/admin.ts";
 import { Metrics } from "../../controller/metrics.ts";
 import { kubebedBinary } from "../build.ts";
 import { reapOnExit } from "../reaper.ts";
-import { freePort, startTestBed, type TestBed } from "../clusters.ts";
+import { freePort, startTestBed, type TestBed, type TestCluster } from "../clusters.ts";
 import { eventually } from "../eventually.ts";
 import { fastQueue, testLogger } from "../provider-bed.ts";
 import { run, type RunResult } from "../run.ts";
-import { prepareBed, providerNamespace } from "../prepare-clusters.ts";
+import { prepareBed, prepareCentral, providerNamespace } from "../prepare-clusters.ts";
 import { playStrimzi, type StrimziPlayer } from "../strimzi-player.ts";
 import { StretchNetwork } from "./network.ts";
 import { ClusterEdge } from "./edge.ts";
@@ -334,7 +334,7 @@ export class KafkaStretchBed {
 
   private constructor(
     readonly bed: TestBed,
-    readonly central: DynamicClient,
+    private readonly firstCentral: DynamicClient,
     readonly remotes: Map<string, DynamicClient>,
     private ctl: Controller,
     private readonly controllerOptions: Parameters<typeof startController>[2],
@@ -343,6 +343,46 @@ export class KafkaStretchBed {
     readonly claim: ClaimStatus,
     readonly namespace: string,
   ) {}
+
+  /** A central cluster that replaced the first one (replaceCentral), and its client. */
+  private rebuilt: { bed: TestBed; client: DynamicClient } | undefined;
+
+  /** The central cluster's client: the first one's, or its replacement's. */
+  get central(): DynamicClient {
+    return this.rebuilt?.client ?? this.firstCentral;
+  }
+
+  /** The central cluster now in use (its kubeconfig, for the CLI). */
+  get centralCluster(): TestCluster {
+    return this.rebuilt?.bed.cluster("central-rebuilt") ?? this.bed.cluster("central");
+  }
+
+  /**
+   * Loses the central cluster for good (its API server and etcd stopped, the
+   * controller with it) and starts a new, empty one with the CRDs, the
+   * Composition and the remote clusters registered again, as a platform
+   * team rebuilds one from Git, and the controller on it. Kafka and the
+   * remote clusters run on untouched.
+   */
+  async replaceCentral(): Promise<void> {
+    if (this.rebuilt) throw new Error("the central cluster was replaced once already");
+    await this.ctl.stop();
+    await this.bed.cluster("central").stop();
+    const bed = await startTestBed({ names: ["central-rebuilt"] });
+    try {
+      await prepareCentral(
+        bed.cluster("central-rebuilt"),
+        this.clusters.map((n) => this.bed.cluster(n)),
+        { targetNamespace: this.namespace, report: () => {} },
+      );
+    } catch (err) {
+      await bed.close();
+      throw err;
+    }
+    const client = new DynamicClient(bed.cluster("central-rebuilt").kubeConfig());
+    this.rebuilt = { bed, client };
+    this.ctl = await startController(client, testLogger(), this.controllerOptions);
+  }
 
   /** The stretch-kafka controller (provider and composition engine) now running. */
   get controller(): Controller {
@@ -624,7 +664,9 @@ export class KafkaStretchBed {
     await this.controller.stop();
     await this.kafka.stop();
     for (const r of this.remotes.values()) await r.close();
-    await this.central.close();
+    await this.firstCentral.close();
+    await this.rebuilt?.client.close();
+    await this.rebuilt?.bed.close();
     await this.bed.close();
   }
 }

@@ -22,9 +22,8 @@ import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts
 import { startController, type Controller } from "../../controller/cli/controller.ts";
 import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
 import { eventually } from "../../devbed/eventually.ts";
-import { installCrds } from "../../devbed/install.ts";
-import { prepareClusters, providerNamespace } from "../../devbed/prepare-clusters.ts";
-import { cliArgs, fastQueue, serverCa, testLogger } from "../../devbed/provider-bed.ts";
+import { prepareCentral, providerNamespace } from "../../devbed/prepare-clusters.ts";
+import { cliArgs, fastQueue, testLogger } from "../../devbed/provider-bed.ts";
 import { standaloneBed, type StandaloneBed } from "../../devbed/standalone-bed.ts";
 
 const run = promisify(execFile);
@@ -207,19 +206,11 @@ describe("the central cluster lost and rebuilt", () => {
       await sb.bed.cluster("central").stop();
       fresh = await startTestBed({ names: ["central-rebuilt"] });
       const kc = fresh.cluster("central-rebuilt").kubeConfig();
-      await installCrds(kc, { strimzi: false });
       // What the platform team keeps in Git: the clusters' registration.
-      await prepareClusters(
-        {
-          central: kc,
-          remotes: new Map(
-            remoteNames.map((n) => {
-              const c = sb.bed.cluster(n);
-              return [n, { kubeConfig: c.kubeConfig(), server: c.server, serverCa: serverCa(c) }];
-            }),
-          ),
-        },
-        { namespace: providerNamespace, targetNamespace: "kafka", report: () => {} },
+      await prepareCentral(
+        fresh.cluster("central-rebuilt"),
+        remoteNames.map((n) => sb.bed.cluster(n)),
+        { targetNamespace: "kafka", report: () => {} },
       );
       central = new DynamicClient(kc);
       controller = await startController(central, testLogger(), {

@@ -15,16 +15,23 @@
  * it would not, the pod stopped gracefully and back on another node on its
  * own volume; a cordon alone is released and withdrawn; drains in two
  * clusters at once are served one pod at a time; a stream running through
- * the drains loses nothing.
+ * the drains loses nothing. On the dynamic quorum, the central cluster lost
+ * for good and rebuilt under a running stream: the claim from Git alone
+ * changes nothing and says to restore, the backup restored brings the claim
+ * back onto the same Kafka (same composite, cluster id, node ids, connection
+ * Secret, pods), and the stream loses nothing.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { after, describe, test } from "node:test";
 import type { ClusterStatus, KafkaLive } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import { claimStatus as claimStatusText } from "../../controller/cli/status.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import { cliArgs } from "../../devbed/provider-bed.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
 import {
   assertNothingLost,
@@ -38,6 +45,8 @@ import {
   RollWatch,
   startStream,
 } from "../kafka/proofs.ts";
+
+const run = promisify(execFile);
 
 const log = (m: string): void => {
   console.log(`[kafka] ${m}`);
@@ -104,7 +113,13 @@ interface Condition {
 }
 
 interface ClaimStatus extends KubeObject {
-  status?: { conditions?: Condition[]; clusters?: ClusterStatus[]; kafka?: { live?: KafkaLive } };
+  status?: {
+    conditions?: Condition[];
+    clusters?: ClusterStatus[];
+    kafka?: { live?: KafkaLive };
+    clusterId?: string;
+    nodeIds?: unknown;
+  };
 }
 
 async function claimStatus(bed: KafkaStretchBed): Promise<ClaimStatus["status"]> {
@@ -700,6 +715,16 @@ describe("static quorum (controller.quorum.voters), TLS between all nodes", () =
   });
 });
 
+/** Every Kafka pod of the claim in the remote clusters: name and uid (a restart changes it). */
+async function kafkaPods(b: KafkaStretchBed): Promise<string[]> {
+  const out: string[] = [];
+  for (const [cluster, r] of b.remotes) {
+    for (const p of (await r.list("v1", "Pod", { namespace: b.namespace })).items)
+      out.push(`${cluster}/${p.metadata.name ?? ""}/${p.metadata.uid ?? ""}`);
+  }
+  return out.sort();
+}
+
 describe("dynamic quorum (controller.quorum.bootstrap.servers, KIP-853)", () => {
   let bed: KafkaStretchBed | undefined;
   after(async () => {
@@ -720,5 +745,95 @@ describe("dynamic quorum (controller.quorum.bootstrap.servers, KIP-853)", () => 
   test("no acknowledged message is lost or duplicated while a whole cluster is killed", async () => {
     assert.ok(bed);
     await zeroLoss(bed, "orders");
+  });
+
+  test("the central cluster lost and rebuilt: Git alone changes nothing and says to restore; the backup restored adopts the running Kafka with no pod restarted", async () => {
+    assert.ok(bed);
+    const b = bed;
+    const stream = await startStream(b, "central-loss", 6);
+    const ns = b.claim.metadata.namespace ?? "default";
+    const name = b.claim.metadata.name ?? "";
+    const before = await b.central.get<ClaimStatus & { spec: { resourceRef: { name: string } } }>(
+      b.claim.apiVersion,
+      b.claim.kind,
+      name,
+      ns,
+    );
+    const secret = await b.connection();
+    const pods = await kafkaPods(b);
+    const { stdout } = await run(
+      process.execPath,
+      cliArgs("backup", "--kubeconfig", b.centralCluster.kubeconfigPath),
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const file = b.clientFile("backup.yaml", stdout);
+    const acksAtLoss = stream.acks.length;
+    await b.replaceCentral();
+    log(`central cluster replaced by an empty one after ${acksAtLoss} acknowledgements`);
+
+    // The claim from Git alone: a new composite, whose managed resources find
+    // every remote object managed by one this central cluster does not have.
+    await b.central.apply(
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
+      { fieldManager: "test" },
+    );
+    await b.central.apply(b.claim, { fieldManager: "test" });
+    const degraded = await eventually(
+      "the claim says Kafka runs under managed resources this central cluster does not have",
+      async () => {
+        const d = (await claimStatus(b))?.conditions?.find((c) => c.type === "Degraded");
+        // Every cluster named, once each has been looked at.
+        return d?.reason === "NotRestored" && / cluster east, west, north /.test(d.message ?? "")
+          ? d
+          : undefined;
+      },
+      120,
+    );
+    assert.match(degraded.message ?? "", /stretch-kafka restore/);
+    assert.deepEqual(await kafkaPods(b), pods, "no Kafka pod restarted, none added");
+    await b.central.delete(b.claim.apiVersion, b.claim.kind, name, ns);
+    await eventually(
+      "the claim from Git alone and everything it composed are gone",
+      async () => {
+        const left = await b.central.list(b.claim.apiVersion, "XStretchKafka");
+        const claimLeft = await b.central.find(b.claim.apiVersion, b.claim.kind, name, ns);
+        return left.items.length === 0 && !claimLeft ? true : undefined;
+      },
+      120,
+    );
+    assert.deepEqual(await kafkaPods(b), pods, "deleting it restarted or removed no pod");
+
+    // The backup restored: the same composite, so the same managed resources.
+    const restored = await run(
+      process.execPath,
+      cliArgs(
+        "restore",
+        "-f",
+        file,
+        "--composer",
+        "standalone",
+        "--kubeconfig",
+        b.centralCluster.kubeconfigPath,
+      ),
+    );
+    log(restored.stdout.trim());
+    await b.waitReady(180);
+    const after = await b.central.get<ClaimStatus & { spec: { resourceRef: { name: string } } }>(
+      b.claim.apiVersion,
+      b.claim.kind,
+      name,
+      ns,
+    );
+    assert.equal(after.spec.resourceRef.name, before.spec.resourceRef.name);
+    assert.equal(after.status?.clusterId, before.status?.clusterId);
+    assert.deepEqual(after.status?.nodeIds, before.status?.nodeIds);
+    assert.deepEqual(await kafkaPods(b), pods, "no Kafka pod restarted");
+    assert.deepEqual(await b.connection(), secret, "the same connection Secret values");
+    // The provider reaches Kafka again with a certificate of the restored CA.
+    await eventually("Kafka's own view is back on the claim", async () =>
+      (await claimStatus(b))?.kafka?.live?.reachable ? true : undefined,
+    );
+    assert.ok(stream.acks.length > acksAtLoss, "the stream went on");
+    await assertNothingLost(b, stream, "central-loss");
   });
 });
