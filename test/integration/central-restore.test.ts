@@ -119,6 +119,22 @@ async function cli(...args: string[]): Promise<{ stdout: string; stderr: string 
   return run(process.execPath, cliArgs(...args), { maxBuffer: 16 * 1024 * 1024 });
 }
 
+/** `stretch-kafka restore` of the backup into the rebuilt central cluster. */
+async function restore(): Promise<{ stdout: string; stderr: string }> {
+  assert.ok(fresh, "no rebuilt central cluster");
+  return cli(
+    "restore",
+    "-f",
+    join(work, "backup.yaml"),
+    "--composer",
+    "standalone",
+    "--kubeconfig",
+    fresh.cluster("central-rebuilt").kubeconfigPath,
+    "--provider-namespace",
+    providerNamespace,
+  );
+}
+
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "stretch-kafka-restore-"));
   // No Kafka runs here: the provider does not ask it.
@@ -144,7 +160,6 @@ describe("the central cluster lost and rebuilt", () => {
   let nodeIds = "";
   let connection: Record<string, string> = {};
   let running = new Map<string, string>();
-  const backupFile = (): string => join(work, "backup.yaml");
 
   test(
     "a running claim is backed up: its composite, status and CAs",
@@ -180,7 +195,7 @@ describe("the central cluster lost and rebuilt", () => {
         "--provider-namespace",
         providerNamespace,
       );
-      writeFileSync(backupFile(), stdout);
+      writeFileSync(join(work, "backup.yaml"), stdout);
       const list = parse(stdout) as { kind: string; items: KubeObject[] };
       assert.equal(list.kind, "List");
       assert.deepEqual(
@@ -242,22 +257,10 @@ describe("the central cluster lost and rebuilt", () => {
       assertUnchanged(running, await remoteState(), "after the claim from Git alone");
 
       // The restore refuses while that claim is there, and writes nothing.
-      await assert.rejects(
-        cli(
-          "restore",
-          "-f",
-          backupFile(),
-          "--composer",
-          "standalone",
-          "--kubeconfig",
-          fresh.cluster("central-rebuilt").kubeconfigPath,
-          "--provider-namespace",
-          providerNamespace,
+      await assert.rejects(restore(), (err: Error & { stderr?: string }) =>
+        /nothing restored:[\s\S]*claim team-a\/payments exists already, bound to composite/.test(
+          err.stderr ?? "",
         ),
-        (err: Error & { stderr?: string }) =>
-          /nothing restored:[\s\S]*claim team-a\/payments exists already, bound to composite/.test(
-            err.stderr ?? "",
-          ),
       );
       assert.equal(await central.find(g, "XStretchKafka", composite), undefined);
 
@@ -282,18 +285,7 @@ describe("the central cluster lost and rebuilt", () => {
     "`stretch-kafka restore` brings the claim back onto the running Kafka: nothing written remotely, no pod restarted",
     { timeout: 240_000 },
     async () => {
-      assert.ok(fresh);
-      const { stdout } = await cli(
-        "restore",
-        "-f",
-        backupFile(),
-        "--composer",
-        "standalone",
-        "--kubeconfig",
-        fresh.cluster("central-rebuilt").kubeconfigPath,
-        "--provider-namespace",
-        providerNamespace,
-      );
+      const { stdout } = await restore();
       assert.match(stdout, new RegExp(`restored team-a/payments: composite ${composite}`));
       const c = await eventually(
         "the restored claim is Ready",
@@ -322,17 +314,7 @@ describe("the central cluster lost and rebuilt", () => {
       assertUnchanged(running, await remoteState(), "after the restore");
 
       // Twice is once.
-      const again = await cli(
-        "restore",
-        "-f",
-        backupFile(),
-        "--composer",
-        "standalone",
-        "--kubeconfig",
-        fresh.cluster("central-rebuilt").kubeconfigPath,
-        "--provider-namespace",
-        providerNamespace,
-      );
+      const again = await restore();
       assert.match(again.stdout, /team-a\/payments is restored already/);
       // The restored composite is the claim's controller's again: the restore's fields are its own.
       const xr = await central.get<
