@@ -17,6 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { annotations, groups } from "../apis/index.ts";
 import { KubeApiError, type DynamicClient, type KubeObject } from "./kube/dynamic.ts";
 import { fieldManagers } from "./field-managers.ts";
+import { caSecretName } from "./provider/ca-store.ts";
 
 /** The restore's own field manager: namespaces and the CA Secrets. */
 export const restoreManager = "stretch-kafka-restore";
@@ -60,9 +61,9 @@ function portable(meta: KubeObject["metadata"]): KubeObject["metadata"] {
   };
 }
 
-/** The CA Secrets of a composite, as the provider names them (controller/provider/ca-store.ts). */
+/** The CA Secrets of a composite (its name is the CAs' authority). */
 export function caSecretNames(composite: string): string[] {
-  return [`${composite}-cluster-ca`, `${composite}-clients-ca`];
+  return [caSecretName(composite, "ClusterCA"), caSecretName(composite, "ClientsCA")];
 }
 
 /**

@@ -23,6 +23,11 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 const text = (s: string | undefined): string =>
   s ? Buffer.from(s, "base64").toString("utf8") : "";
 
+/** The Secret an authority's CA is kept in (`stretch-kafka backup` copies both). */
+export function caSecretName(authority: string, issuer: Issuer): string {
+  return `${authority}-${issuer === "ClusterCA" ? "cluster" : "clients"}-ca`;
+}
+
 type Loaded = { ca: CaMaterial; version: string } | undefined;
 
 export class CaSecretStore implements CaStore {
@@ -36,7 +41,7 @@ export class CaSecretStore implements CaStore {
   ) {}
 
   secretName(authority: string, issuer: Issuer): string {
-    return `${authority}-${issuer === "ClusterCA" ? "cluster" : "clients"}-ca`;
+    return caSecretName(authority, issuer);
   }
 
   async load(authority: string, issuer: Issuer): Promise<Loaded> {

@@ -2,7 +2,9 @@
  * A cluster that does not answer, as the function reads it: what the provider
  * last saw there is history. Its pods are reported as last seen with the
  * time the outage began and never counted as ready or current, and the
- * standalone engine's Ready names the outage instead of "Creating".
+ * standalone engine's Ready names the outage instead of "Creating". Remote
+ * objects that managed resources of a lost central cluster manage are the
+ * restore case (Degraded NotRestored).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -131,4 +133,45 @@ test("an unreachable cluster's podsets never count as current (the upgrade gate)
     everyNodeCurrent(asObserved(westGone(() => "2026-12-05T06:10:00Z")), current),
     false,
   );
+});
+
+test("remote objects managed by resources this central cluster does not have: Degraded NotRestored, naming the clusters and the restore; none is written into status", () => {
+  // A rebuilt central cluster without its backup: every managed resource found its remote object managed by another.
+  const observed = running.map((m) =>
+    clusterOf(m) === "east"
+      ? m
+      : {
+          ...m,
+          status: {
+            ...(m["status"] as Record<string, unknown>),
+            conditions: [
+              {
+                type: "Synced",
+                status: "False",
+                reason: "ManagedByUnknownResource",
+                message: `ConfigMap kafka/x in cluster ${clusterOf(m) ?? ""} is already managed by RemoteConfigMap/old, which this central cluster does not have: nothing was changed`,
+              },
+              { type: "Ready", status: "False", reason: "Unavailable" },
+            ],
+          },
+        },
+  );
+  const r = runExample(() => undefined, undefined, observed);
+  const degraded = r.conditions.find((c) => c.type === "Degraded");
+  assert.equal(degraded?.reason, "NotRestored");
+  assert.match(degraded.message ?? "", /Kafka already runs in cluster west, north under managed/);
+  assert.match(degraded.message ?? "", /stretch-kafka restore/);
+  const west = statusOf(r).clusters?.find((c) => c.name === "west");
+  assert.match(
+    west?.message ?? "",
+    /object\(s\) run under managed resources this central cluster does not have/,
+  );
+  assert.equal((west as Record<string, unknown> | undefined)?.["notOurs"], undefined);
+  // The same resources failing for another reason are no restore case.
+  const other = runExample(
+    () => undefined,
+    statusOf(first),
+    westGone(() => "2026-12-05T06:10:00Z"),
+  );
+  assert.notEqual(other.conditions.find((c) => c.type === "Degraded")?.reason, "NotRestored");
 });
