@@ -1127,6 +1127,26 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "type": "integer"
                 }
               },
+              "formerBootstrapControllers": {
+                "type": "array",
+                "description": "Bootstrap controllers of clusters given up for good, with the address they had: it stays in controller.quorum.bootstrap.servers, so no running node restarts for their loss (a node reads the list only when it starts, and tries the others when one does not answer).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "id",
+                    "address"
+                  ],
+                  "properties": {
+                    "id": {
+                      "type": "integer"
+                    },
+                    "address": {
+                      "type": "string",
+                      "description": "host:port of its control-plane listener."
+                    }
+                  }
+                }
+              },
               "bootstrapServers": {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
@@ -1547,6 +1567,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "voter": {
                       "type": "boolean",
                       "description": "A controller kept until the quorum no longer counts it as a voter."
+                    },
+                    "lost": {
+                      "type": "boolean",
+                      "description": "Of a cluster given up for good (dropped from the claim while its ProviderConfig is abandoned): nothing of it runs; a broker's replicas are re-created elsewhere from the in-sync replicas, a controller's voter is removed."
                     }
                   }
                 }
@@ -2739,6 +2763,26 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                   "type": "integer"
                 }
               },
+              "formerBootstrapControllers": {
+                "type": "array",
+                "description": "Bootstrap controllers of clusters given up for good, with the address they had: it stays in controller.quorum.bootstrap.servers, so no running node restarts for their loss (a node reads the list only when it starts, and tries the others when one does not answer).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "id",
+                    "address"
+                  ],
+                  "properties": {
+                    "id": {
+                      "type": "integer"
+                    },
+                    "address": {
+                      "type": "string",
+                      "description": "host:port of its control-plane listener."
+                    }
+                  }
+                }
+              },
               "bootstrapServers": {
                 "type": "string",
                 "description": "Bootstrap servers for clients that can reach every cluster."
@@ -3159,6 +3203,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                     "voter": {
                       "type": "boolean",
                       "description": "A controller kept until the quorum no longer counts it as a voter."
+                    },
+                    "lost": {
+                      "type": "boolean",
+                      "description": "Of a cluster given up for good (dropped from the claim while its ProviderConfig is abandoned): nothing of it runs; a broker's replicas are re-created elsewhere from the in-sync replicas, a controller's voter is removed."
                     }
                   }
                 }

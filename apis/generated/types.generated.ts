@@ -868,6 +868,16 @@ export interface KafkaStatus {
    */
   bootstrapControllers?: number[];
   /**
+   * Bootstrap controllers of clusters given up for good, with the address they had: it stays in controller.quorum.bootstrap.servers, so no running node restarts for their loss (a node reads the list only when it starts, and tries the others when one does not answer).
+   */
+  formerBootstrapControllers?: {
+    id: number;
+    /**
+     * host:port of its control-plane listener.
+     */
+    address: string;
+  }[];
+  /**
    * Bootstrap servers for clients that can reach every cluster.
    */
   bootstrapServers?: string;
@@ -895,6 +905,10 @@ export interface KafkaStatus {
      * A controller kept until the quorum no longer counts it as a voter.
      */
     voter?: boolean;
+    /**
+     * Of a cluster given up for good (dropped from the claim while its ProviderConfig is abandoned): nothing of it runs; a broker's replicas are re-created elsewhere from the in-sync replicas, a controller's voter is removed.
+     */
+    lost?: boolean;
   }[];
   /**
    * Clusters under maintenance at the last run (spec.clusters[].maintenance).

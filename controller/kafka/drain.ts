@@ -10,6 +10,12 @@
  * the partition has no replica in yet; only when neither exists, to any
  * broker. Among equals, the broker holding the fewest replicas. A replica's
  * position is kept, so the preferred leader moves only when it leaves.
+ *
+ * The same moves re-create the replicas of a cluster given up for good
+ * (its brokers are dead): a new replica copies from the partition's leader,
+ * an in-sync replica elsewhere. A partition with no leader has nothing to
+ * copy from; it is reported, never moved (the move could not complete and
+ * would hold up every later one).
  */
 import type { ConfigChange, KafkaView, PartitionMove } from "./admin.ts";
 
@@ -58,6 +64,12 @@ export function planDrain(
       const leaving = p.replicas.filter((r) => draining.has(r));
       replicasLeft += leaving.length;
       if (leaving.length === 0 || busy.has(`${t.name}/${p.id}`)) continue;
+      if (p.leader < 0) {
+        stuck.push(
+          `${t.name}-${p.id} (replicas ${p.replicas.join(",")}): offline, no in-sync replica left to copy from`,
+        );
+        continue;
+      }
       const next = [...p.replicas];
       let ok = true;
       for (const [i, r] of next.entries()) {

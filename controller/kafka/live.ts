@@ -64,7 +64,11 @@ function topicRisks(
     let lost = 0;
     let belowMinIsr = 0;
     for (const p of topic.partitions) {
-      const left = p.replicas.filter((id) => clusterOf(id) !== c).length;
+      // A replica on a broker the claim no longer has (a lost cluster's) counts for nothing.
+      const left = p.replicas.filter((id) => {
+        const where = clusterOf(id);
+        return where !== undefined && where !== c;
+      }).length;
       if (left === 0) lost++;
       else if (left < minIsr) belowMinIsr++;
     }
@@ -175,8 +179,9 @@ export function liveStatus(view: KafkaView, admin: KafkaAdmin, now: number): Kaf
       ...admin.nodes
         .filter((n) => n.roles.includes("broker"))
         .map((n) => ({ id: n.id, cluster: n.cluster })),
-      // Retired brokers, until the function sees them NotRegistered and forgets them.
-      ...(admin.retiredBrokers ?? [])
+      // Retired brokers, until the function sees them NotRegistered and forgets
+      // them, and a lost cluster's brokers while their replicas are re-created.
+      ...[...new Set([...(admin.retiredBrokers ?? []), ...(admin.drain?.nodes ?? [])])]
         .filter((id) => !nodes.has(id))
         .map((id) => ({ id, cluster: registered.get(id)?.rack ?? "" })),
     ]

@@ -119,3 +119,35 @@ export function adminFor(
     };
   };
 }
+
+/**
+ * The bootstrap controllers of clusters given up for good, with the address
+ * they had: those recorded before (still in the bootstrap list), and each
+ * lost controller of the list that is new, at the address the last admin
+ * channel gave it (kafkaAdmin.voters of a remaining cluster's RemoteKafka).
+ * One whose address is not known there is left out (the list then changes).
+ */
+export function formerBootstrapControllers(o: {
+  had: { id: number; address: string }[];
+  bootstrap: number[];
+  lost: number[];
+  observed: ObservedResources;
+  clusters: string[];
+  kafkaName: string;
+}): { id: number; address: string }[] {
+  const out = o.had.filter((f) => o.bootstrap.includes(f.id));
+  for (const id of o.lost) {
+    if (!o.bootstrap.includes(id) || out.some((f) => f.id === id)) continue;
+    for (const cluster of o.clusters) {
+      const admin = (
+        findRemote(o.observed, cluster, "RemoteKafka", o.kafkaName)?.spec?.forProvider as
+          { kafkaAdmin?: KafkaAdmin } | undefined
+      )?.kafkaAdmin;
+      const v = admin?.voters?.find((x) => x.id === id);
+      if (!v) continue;
+      out.push({ id, address: `${v.listener.host}:${String(v.listener.port)}` });
+      break;
+    }
+  }
+  return out;
+}

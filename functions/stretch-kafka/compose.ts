@@ -18,7 +18,7 @@ import {
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import { formatErrors, validate, type XStretchKafka } from "../../apis/index.ts";
-import { adminChannel, adminFor } from "./admin-channel.ts";
+import { adminChannel, adminFor, formerBootstrapControllers } from "./admin-channel.ts";
 import { compositeStatus, connectionDetails, type StatusInput } from "./composite-status.ts";
 import { kafkaImage } from "./image.ts";
 import { observedLive } from "./live.ts";
@@ -31,7 +31,7 @@ import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
 import { joiningBrokers, rebalanceRequest, rebalancingCondition } from "./rebalance.ts";
-import { decideRemovals, decideVoterRemovals, nodeIdProblems } from "./removal.ts";
+import { decideRemovals, decideVoterRemovals, lostNodesOf, nodeIdProblems } from "./removal.ts";
 import {
   keptVolumes,
   missingProviderConfigs,
@@ -125,29 +125,44 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     );
   };
   const wantedTopology = buildTopology(kafkaName, spec, wanted);
+  // Clusters given up for good leave at once; what they held is re-created (removal.ts).
+  const lostNodes = lostNodesOf(spec, status?.kafka?.removing, observed);
   const removal = decideRemovals(
     spec,
     previously(status?.kafka?.brokers),
     wantedTopology,
     live,
     status?.kafka?.retiredBrokers ?? [],
+    lostNodes,
   );
   // Dynamic quorum: a controller leaves the voters before its pod goes.
+  const controllersBefore = previously(status?.kafka?.controllers);
   const voterRemoval = decideVoterRemovals(
     spec,
-    previously(status?.kafka?.controllers),
+    controllersBefore,
     wantedTopology,
     live,
+    lostNodes,
   );
   problems.push(...removal.problems, ...voterRemoval.problems);
   const metadata = metadataPlan(spec, live);
   const maintenance = maintenancePlan(spec, status, live);
   const quorum = quorumPlan(spec, status, live);
   problems.push(...metadata.problems, ...quorum.problems);
-  const allocation = withRetained(wanted, [...removal.draining, ...voterRemoval.leaving]);
+  const allocation = withRetained(wanted, [
+    ...removal.draining,
+    ...voterRemoval.leaving.filter((n) => !n.lost),
+  ]);
   const t = buildTopology(kafkaName, spec, allocation);
-  problems.push(...validateTopology(spec, t));
-  problems.push(...validateChange(spec, status, wantedTopology));
+  problems.push(...validateTopology(spec, t, [...lostNodes.clusters]));
+  problems.push(
+    ...validateChange(
+      spec,
+      status,
+      wantedTopology,
+      controllersBefore.filter((c) => lostNodes.clusters.has(c.cluster)),
+    ),
+  );
   if (!kafkaImage(spec.kafka.version, spec.kafka.image)) {
     problems.push({
       severity: "fatal",
@@ -164,10 +179,26 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     kept.clusterId ??
     kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
   const mode = quorum.mode;
+  // A lost cluster's bootstrap controllers stay in the list with the address
+  // they had, as long as one running controller is in it too.
+  const formerBootstrap = formerBootstrapControllers({
+    had: status?.kafka?.formerBootstrapControllers ?? [],
+    bootstrap: status?.kafka?.bootstrapControllers ?? [],
+    lost: voterRemoval.leaving.filter((n) => n.lost).map((n) => n.id),
+    observed,
+    clusters: t.clusters.map((c) => c.name),
+    kafkaName,
+  });
   const recorded =
     status?.kafka?.bootstrapControllers?.filter((id) => t.controllers.some((c) => c.id === id)) ??
     [];
-  const bootstrapControllers = recorded.length > 0 ? recorded : t.controllers.map((c) => c.id);
+  const bootstrapControllers =
+    recorded.length === 0
+      ? t.controllers.map((c) => c.id)
+      : (status?.kafka?.bootstrapControllers ?? []).filter(
+          (id) => recorded.includes(id) || formerBootstrap.some((f) => f.id === id),
+        );
+  const formerKept = recorded.length === 0 ? [] : formerBootstrap;
   const provider = providers[spec.networking.provider];
   const ctx: NetworkingContext = {
     topology: t,
@@ -184,6 +215,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     clusterId,
     mode,
     bootstrapControllers,
+    formerBootstrap: formerKept,
     initialControllers: quorum.phase === undefined,
   });
   const rollout = rolloutOf(p.objects);
@@ -202,6 +234,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // once nothing else moves data or restarts nodes.
   const busy = [
     ...removal.draining.map((n) => `the drain of broker ${n.id} is done`),
+    ...removal.lost.map((n) => `the replicas of lost broker ${n.id} are re-created`),
     ...voterRemoval.leaving.map((n) => `controller ${n.id} has left the voters`),
     ...maintenance.evacuate.map((c) => `the maintenance of cluster ${c} is over`),
     ...maintenance.restoring.map((c) => `leadership is back in cluster ${c}`),
@@ -224,7 +257,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     t,
     addresses: p.addresses,
     mode,
-    drain: removal.draining.map((n) => n.id),
+    drain: [...removal.draining, ...removal.lost].map((n) => n.id),
     retiredBrokers: removal.retired,
     leavingVoters: voterRemoval.leaving.map((n) => n.id),
     evacuate: maintenance.evacuate,
@@ -261,6 +294,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // Status, conditions and connection details.
   const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
     ...removal.draining,
+    ...removal.lost,
     ...voterRemoval.leaving.map((n) => ({ ...n, voter: true })),
   ]);
   conds.push(rebalancingCondition(joining, live));
@@ -276,13 +310,14 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     migrationPhase: phase,
     allocation,
     bootstrapControllers,
+    formerBootstrap: formerKept,
     clusterSetBootstrap: provider.clusterSetBootstrap({
       ...ctx,
       observedService: () => undefined,
     }),
     finalizedMetadata: metadata.finalized,
     live,
-    draining: removal.draining,
+    draining: [...removal.draining, ...removal.lost],
     leavingVoters: voterRemoval.leaving,
     retired: removal.retired,
     evacuate: maintenance.evacuate,

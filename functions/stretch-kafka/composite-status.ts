@@ -25,6 +25,8 @@ export interface StatusInput {
   migrationPhase: NonNullable<StretchKafkaStatus["quorumMigration"]>["phase"] | undefined;
   allocation: NodeIdAllocation;
   bootstrapControllers: number[];
+  /** Of those, the ones of clusters given up for good, with the address they had. */
+  formerBootstrap: { id: number; address: string }[];
   /** The bootstrap address every cluster's clients can use, if the networking provider has one. */
   clusterSetBootstrap: string | undefined;
   finalizedMetadata: string | undefined;
@@ -56,8 +58,15 @@ export function compositeStatus(o: StatusInput): StretchKafkaStatus {
       cluster: n.cluster,
       pool: n.pool,
       ...(n.replicas !== undefined ? { replicasLeft: n.replicas } : {}),
+      ...(n.lost ? { lost: true } : {}),
     })),
-    ...o.leavingVoters.map((n) => ({ id: n.id, cluster: n.cluster, pool: n.pool, voter: true })),
+    ...o.leavingVoters.map((n) => ({
+      id: n.id,
+      cluster: n.cluster,
+      pool: n.pool,
+      voter: true,
+      ...(n.lost ? { lost: true } : {}),
+    })),
   ];
   return {
     summary: {
@@ -75,6 +84,9 @@ export function compositeStatus(o: StatusInput): StretchKafkaStatus {
       controllers: t.controllers.map((n) => n.id),
       brokers: t.brokers.map((n) => n.id),
       ...(o.mode === "dynamic" ? { bootstrapControllers: o.bootstrapControllers } : {}),
+      ...(o.mode === "dynamic" && o.formerBootstrap.length > 0
+        ? { formerBootstrapControllers: o.formerBootstrap }
+        : {}),
       ...(addresses.all ? { bootstrapServers: addresses.all } : {}),
       ...(addresses.external ? { externalBootstrapServers: addresses.external } : {}),
       ...(o.finalizedMetadata ? { metadataVersion: o.finalizedMetadata } : {}),

@@ -13,8 +13,12 @@ import type { Spec } from "./spec.ts";
 
 export interface QuorumConfig {
   mode: "static" | "dynamic";
-  /** Controllers with their addresses: all of them (static) or the bootstrap set (dynamic). */
-  voters: { node: KafkaNode; address: NodeAddress }[];
+  /**
+   * Controllers with their control-plane address (host:port): all of them
+   * (static) or the bootstrap set (dynamic), which keeps those of clusters
+   * given up for good.
+   */
+  voters: { id: number; controlplane: string }[];
 }
 
 /**
@@ -236,15 +240,16 @@ export function nodeConfig(o: {
     ["controller.listener.names", listeners.controlplane.name],
   );
   if (node.isBroker) owned.push(["inter.broker.listener.name", listeners.replication.name]);
-  const voterAddr = (v: QuorumConfig["voters"][number]): string =>
-    `${v.address.host}:${v.address.ports.controlplane}`;
   if (quorum.mode === "static") {
     owned.push([
       "controller.quorum.voters",
-      quorum.voters.map((v) => `${v.node.id}@${voterAddr(v)}`).join(","),
+      quorum.voters.map((v) => `${v.id}@${v.controlplane}`).join(","),
     ]);
   } else {
-    owned.push(["controller.quorum.bootstrap.servers", quorum.voters.map(voterAddr).join(",")]);
+    owned.push([
+      "controller.quorum.bootstrap.servers",
+      quorum.voters.map((v) => v.controlplane).join(","),
+    ]);
   }
   owned.push(
     ["broker.rack", node.rack],

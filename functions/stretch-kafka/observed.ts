@@ -41,6 +41,12 @@ export const unreachableReason = "ClusterUnreachable";
  */
 export const unknownManagerReason = "ManagedByUnknownResource";
 
+/**
+ * The provider's Synced reason for a managed resource whose ProviderConfig is
+ * abandoned (the cluster given up for good): nothing is applied there.
+ */
+export const abandonedReason = "Abandoned";
+
 export function clusterOf(mr: ObservedMr): string | undefined {
   return mr.metadata?.labels?.[labels.stretchCluster];
 }

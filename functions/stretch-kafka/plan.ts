@@ -58,6 +58,8 @@ export interface PlanInput {
   mode: QuorumMode;
   /** Dynamic quorum: the controllers in controller.quorum.bootstrap.servers. */
   bootstrapControllers: number[];
+  /** Of those, the ones of clusters given up for good, with the address they had (host:port). */
+  formerBootstrap: { id: number; address: string }[];
   /** Dynamic quorum created so: its first controllers format with --initial-controllers (their directory ids are stretch-kafka's). */
   initialControllers: boolean;
 }
@@ -82,26 +84,30 @@ export function plan(o: PlanInput): Plan {
     o.mode === "static"
       ? t.controllers
       : t.controllers.filter((c) => o.bootstrapControllers.includes(c.id));
+  const running = voterNodes.flatMap((node) => {
+    const a = addresses.get(node.id);
+    return a ? [{ id: node.id, controlplane: `${a.host}:${a.ports.controlplane}` }] : [];
+  });
+  // A lost cluster's bootstrap controllers keep their place, in the order the
+  // quorum was formed with, so the list every running node has stays as it is.
+  const former = o.mode === "dynamic" ? o.formerBootstrap : [];
   const quorum: QuorumConfig = {
     mode: o.mode,
-    voters: voterNodes.flatMap((node) => {
-      const address = addresses.get(node.id);
-      return address ? [{ node, address }] : [];
-    }),
+    voters:
+      former.length === 0
+        ? running
+        : o.bootstrapControllers.flatMap((id) => {
+            const r = running.find((v) => v.id === id);
+            const f = former.find((v) => v.id === id);
+            return r ? [r] : f ? [{ id, controlplane: f.address }] : [];
+          }),
   };
   const replication = replicationDefaults(t.brokers);
   const podSetApiVersion = spec.strimzi.apiVersion;
   const image = kafkaImageOf(spec);
   const base = { kafkaName: t.kafkaName, namespace: t.namespace };
-  const initialControllers = voterNodes
-    .flatMap((n) => {
-      const a = addresses.get(n.id);
-      return a
-        ? [
-            `${n.id}@${a.host}:${a.ports.controlplane}:${kafkaUuid(`${o.clusterId}/directory/${n.id}`)}`,
-          ]
-        : [];
-    })
+  const initialControllers = quorum.voters
+    .map((v) => `${v.id}@${v.controlplane}:${kafkaUuid(`${o.clusterId}/directory/${v.id}`)}`)
     .join(",");
 
   const objects: RemoteObject[] = [];

@@ -14,10 +14,21 @@
  *   what the broker held is lost where no other replica has it.
  * Removed brokers are retired: the provider unregisters each once Kafka has
  * fenced it, and the function forgets it once Kafka no longer knows it.
+ *
+ * A cluster given up for good (dropped from the claim while its
+ * ProviderConfig is abandoned, docs/operations.md "Replacing a lost cluster")
+ * is the exception: nothing of it runs any more, so its nodes leave the
+ * topology at once, under every policy (the abandon mark is the consent).
+ * Its brokers are "lost": the provider re-creates their replicas on the
+ * remaining brokers from the in-sync replicas (the drain, kafkaAdmin.drain)
+ * and each is retired once Kafka reports it empty; a dynamic quorum's voter
+ * of it is removed while the others keep a caught-up majority. The status
+ * remembers them (status.kafka.removing, `lost`) until that is done.
  * Pure: the answer is Kafka's live view as observed on the RemoteKafka
  * resources (status.atProvider.kafka).
  */
-import type { KafkaLive } from "../../apis/index.ts";
+import type { KafkaLive, KafkaStatus } from "../../apis/index.ts";
+import { abandonedReason, byCluster, condition, type ObservedResources } from "./observed.ts";
 import type { Topology } from "./topology.ts";
 import type { Problem } from "./validate.ts";
 import type { Spec } from "./spec.ts";
@@ -32,11 +43,55 @@ export interface Leaving {
   replicas: number | undefined;
   /** A controller waiting to leave the quorum's voters (not a broker being drained). */
   voter?: boolean;
+  /** Of a cluster given up for good: nothing runs; what it held is re-created elsewhere. */
+  lost?: boolean;
+}
+
+/** Clusters given up for good: dropped now (their managed resources abandoned), or before. */
+export interface LostNodes {
+  /** Clusters dropped from the claim whose managed resources the provider reports Abandoned. */
+  clusters: Set<string>;
+  /** Nodes of such clusters a previous run had not finished with (status.kafka.removing, lost). */
+  before: Leaving[];
+}
+
+export const noLostNodes: LostNodes = { clusters: new Set(), before: [] };
+
+/**
+ * The clusters given up for good: dropped from the claim while the provider
+ * reports a managed resource of theirs Abandoned (their ProviderConfig
+ * carries the abandon mark), and the lost nodes a previous run recorded.
+ */
+export function lostNodesOf(
+  spec: Spec,
+  removing: KafkaStatus["removing"],
+  observed: ObservedResources,
+): LostNodes {
+  const inSpec = new Set(spec.clusters.map((c) => c.name));
+  const clusters = new Set<string>();
+  for (const [cluster, mrs] of byCluster(observed)) {
+    if (inSpec.has(cluster)) continue;
+    if (mrs.some((mr) => condition(mr, "Synced")?.reason === abandonedReason))
+      clusters.add(cluster);
+  }
+  const before = (removing ?? [])
+    .filter((r) => r.lost)
+    .map((r): Leaving => ({
+      id: r.id,
+      cluster: r.cluster,
+      pool: r.pool,
+      replicas: r.replicasLeft,
+      ...(r.voter ? { voter: true } : {}),
+      lost: true,
+    }));
+  return { clusters, before };
 }
 
 export interface RemovalDecision {
   /** Brokers kept running (back into their pools) while their replicas move. */
   draining: Leaving[];
+  /** Brokers of clusters given up for good whose replicas are still re-created elsewhere. */
+  lost: Leaving[];
   /** Refusals (fatal). */
   problems: Problem[];
   /** Brokers removed (now or before) that Kafka may still have registered. */
@@ -60,6 +115,24 @@ function poolField(spec: Spec, cluster: string, pool: string): string {
     : `spec.clusters[${ci}].nodePools[${pi}].replicas`;
 }
 
+/** A node of a cluster given up for good (its ids are in lost.before, or its cluster is lost now). */
+function isLost(n: PreviousBroker, lost: LostNodes): boolean {
+  return lost.clusters.has(n.cluster) || lost.before.some((b) => b.id === n.id);
+}
+
+/** The nodes of `before` and of the lost ones still tracked, each once. */
+function withLost(before: PreviousBroker[], lost: Leaving[]): PreviousBroker[] {
+  const had = new Set(before.map((b) => b.id));
+  return [
+    ...before,
+    ...lost.filter((n) => !had.has(n.id)).map(({ id, cluster, pool }) => ({ id, cluster, pool })),
+  ];
+}
+
+/** What to do when a cluster dropped from the claim is lost for good rather than empty. */
+const ifLost = (cluster: string): string =>
+  `; if cluster ${cluster} is lost for good, mark its ProviderConfig abandoned instead (docs/operations.md, "Replacing a lost cluster"): its replicas are then re-created elsewhere from the in-sync replicas`;
+
 function whyUnknown(live: KafkaLive | undefined): string {
   if (!live) return "the provider has not asked Kafka yet";
   if (!live.reachable) return live.message ?? "Kafka could not be asked";
@@ -72,6 +145,7 @@ export function decideRemovals(
   t: Topology,
   live: KafkaLive | undefined,
   retiredBefore: number[],
+  lostNodes: LostNodes = noLostNodes,
 ): RemovalDecision {
   const policy: RemovalPolicy = spec.brokerRemoval.policy;
   const staying = new Set(t.brokers.map((n) => n.id));
@@ -83,12 +157,19 @@ export function decideRemovals(
   const liveBroker = (id: number): NonNullable<KafkaLive["brokers"]>[number] | undefined =>
     live?.reachable ? live.brokers?.find((b) => b.id === id) : undefined;
   const draining: Leaving[] = [];
+  const lost: Leaving[] = [];
   const problems: Problem[] = [];
   const removed: number[] = [];
-  for (const b of before.filter((x) => !staying.has(x.id))) {
+  const lostBefore = lostNodes.before.filter((n) => !n.voter);
+  for (const b of withLost(before, lostBefore).filter((x) => !staying.has(x.id))) {
     const replicas = liveBroker(b.id)?.replicas;
     const leaving: Leaving = { ...b, replicas };
     const where = `broker ${b.id} (cluster ${b.cluster}, pool ${b.pool})`;
+    if (isLost(b, { ...lostNodes, before: lostBefore })) {
+      if (replicas === 0) removed.push(b.id);
+      else lost.push({ ...leaving, lost: true });
+      continue;
+    }
     if (policy === "Unchecked" || replicas === 0) {
       removed.push(b.id);
       continue;
@@ -103,7 +184,7 @@ export function decideRemovals(
       problems.push({
         severity: "fatal",
         field,
-        message: `removing ${where} is refused: ${holds}; scale the pool to 0 replicas first with spec.brokerRemoval.policy Drain (its replicas move to the other brokers), then remove it`,
+        message: `removing ${where} is refused: ${holds}; scale the pool to 0 replicas first with spec.brokerRemoval.policy Drain (its replicas move to the other brokers), then remove it${spec.clusters.some((c) => c.name === b.cluster) ? "" : ifLost(b.cluster)}`,
       });
     } else if (policy === "Drain") {
       draining.push(leaving);
@@ -124,7 +205,7 @@ export function decideRemovals(
   const retired = [...new Set([...retiredBefore.filter((id) => !gone.has(id)), ...removed])]
     .filter((id) => !staying.has(id))
     .sort((a, b) => a - b);
-  return { draining, problems, retired };
+  return { draining, lost, problems, retired };
 }
 
 /** removeNodeIds and nextNodeIds that cannot be honoured, each naming its field. */
@@ -198,9 +279,11 @@ export function decideVoterRemovals(
   before: PreviousBroker[],
   t: Topology,
   live: KafkaLive | undefined,
+  lostNodes: LostNodes = noLostNodes,
 ): VoterRemoval {
   const leaving: Leaving[] = [];
   const problems: Problem[] = [];
+  // A static quorum cannot drop a lost cluster's controllers: validateChange says why.
   if (spec.quorum.mode !== "dynamic") return { leaving, problems };
   const staying = new Set(t.controllers.map((n) => n.id));
   const pools = new Set(
@@ -211,8 +294,14 @@ export function decideVoterRemovals(
   const voters = live?.reachable
     ? new Set((live.quorum?.voters ?? []).map((v) => v.id))
     : undefined;
-  for (const c of before.filter((x) => !staying.has(x.id))) {
+  const lostBefore = lostNodes.before.filter((n) => n.voter);
+  for (const c of withLost(before, lostBefore).filter((x) => !staying.has(x.id))) {
     if (voters && !voters.has(c.id)) continue;
+    if (isLost(c, { ...lostNodes, before: lostBefore })) {
+      // Nothing of it runs: its voter goes (the provider, RemoveRaftVoter), its pod is gone.
+      leaving.push({ ...c, replicas: undefined, voter: true, lost: true });
+      continue;
+    }
     if (pools.has(`${c.cluster}/${c.pool}`)) {
       leaving.push({ ...c, replicas: undefined });
       continue;
@@ -220,7 +309,7 @@ export function decideVoterRemovals(
     problems.push({
       severity: "fatal",
       field: poolField(spec, c.cluster, c.pool),
-      message: `removing controller ${c.id} (cluster ${c.cluster}, pool ${c.pool}) is refused: ${voters ? "it is a voter of the quorum" : `cannot tell whether it is a voter (${whyUnknown(live)})`}; scale the pool to 0 replicas first (its voter is removed, then its pod), then remove it`,
+      message: `removing controller ${c.id} (cluster ${c.cluster}, pool ${c.pool}) is refused: ${voters ? "it is a voter of the quorum" : `cannot tell whether it is a voter (${whyUnknown(live)})`}; scale the pool to 0 replicas first (its voter is removed, then its pod), then remove it${spec.clusters.some((x) => x.name === c.cluster) ? "" : ifLost(c.cluster)}`,
     });
   }
   return { leaving, problems };

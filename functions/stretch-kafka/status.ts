@@ -168,30 +168,52 @@ export function conditions(
   }
   const risk = quorumRisk(t).message;
   const liveRisk = live?.reachable ? liveQuorumRisk(live) : undefined;
+  const lostVoters = draining.filter((n) => n.lost && n.voter);
   out.push(
-    risk
-      ? { type: "QuorumAtRisk", status: "True", reason: "SingleClusterFailure", message: risk }
-      : liveRisk
-        ? {
-            type: "QuorumAtRisk",
-            status: "True",
-            reason: "LiveQuorumAtRisk",
-            message: `Kafka reports: ${liveRisk}`,
-          }
-        : {
-            type: "QuorumAtRisk",
-            status: "False",
-            reason: "SurvivesClusterLoss",
-            message:
-              "losing any one cluster keeps a controller majority" +
-              (live?.reachable
-                ? ", and Kafka reports a caught-up majority without any one cluster"
-                : ""),
-          },
+    lostVoters.length > 0
+      ? {
+          type: "QuorumAtRisk",
+          status: "True",
+          reason: "LostClusterVoters",
+          message:
+            `${lostVoters.map((n) => `controller ${n.id} of cluster ${n.cluster}`).join(", ")}, lost for good, still counted as voter(s): the quorum keeps its majority only while the other voters answer; removed once the others are caught up` +
+            (liveRisk ? `; Kafka reports: ${liveRisk}` : "") +
+            (risk ? `; then ${risk}` : "") +
+            refused(live, ["voters"]),
+        }
+      : risk
+        ? { type: "QuorumAtRisk", status: "True", reason: "SingleClusterFailure", message: risk }
+        : liveRisk
+          ? {
+              type: "QuorumAtRisk",
+              status: "True",
+              reason: "LiveQuorumAtRisk",
+              message: `Kafka reports: ${liveRisk}`,
+            }
+          : {
+              type: "QuorumAtRisk",
+              status: "False",
+              reason: "SurvivesClusterLoss",
+              message:
+                "losing any one cluster keeps a controller majority" +
+                (live?.reachable
+                  ? ", and Kafka reports a caught-up majority without any one cluster"
+                  : ""),
+            },
   );
-  out.push(dataAtRisk(live), drainingCondition(draining, live), evacuated(evacuate, live));
+  out.push(
+    dataAtRisk(
+      live,
+      draining.filter((n) => n.lost && !n.voter),
+    ),
+    drainingCondition(draining, live),
+    evacuated(evacuate, live),
+  );
   return out;
 }
+
+const surviveMessage =
+  "every partition keeps min.insync.replicas in sync replicas without any one cluster";
 
 /** Evacuated: whether the clusters under maintenance can be taken down now, as Kafka says. */
 function evacuated(clusters: string[], live: KafkaLive | undefined): FunctionCondition {
@@ -250,11 +272,12 @@ function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): Fu
     };
   }
   const each = draining
-    .map((n) =>
-      n.voter
-        ? `controller ${n.id} (${n.cluster}/${n.pool}): leaving the quorum's voters`
-        : `broker ${n.id} (${n.cluster}/${n.pool}): ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s) left`}`,
-    )
+    .map((n) => {
+      const where = `${n.cluster}/${n.pool}${n.lost ? ", lost for good" : ""}`;
+      return n.voter
+        ? `controller ${n.id} (${where}): leaving the quorum's voters`
+        : `broker ${n.id} (${where}): ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s) left${n.lost ? " to re-create elsewhere" : ""}`}`;
+    })
     .join("; ");
   const waiting = !live?.reachable || draining.some((n) => !n.voter && n.replicas === undefined);
   const stuck = live?.drain?.stuck ?? [];
@@ -274,8 +297,32 @@ function drainingCondition(draining: Leaving[], live: KafkaLive | undefined): Fu
   };
 }
 
-/** DataAtRisk: topics that would not survive losing one Kubernetes cluster, as Kafka reports them. */
-function dataAtRisk(live: KafkaLive | undefined): FunctionCondition {
+/**
+ * DataAtRisk: replicas a cluster given up for good held that are not
+ * re-created yet, and topics that would not survive losing one Kubernetes
+ * cluster, as Kafka reports them.
+ */
+function dataAtRisk(live: KafkaLive | undefined, lost: Leaving[] = []): FunctionCondition {
+  if (lost.length > 0) {
+    const clusters = [...new Set(lost.map((n) => n.cluster))].join(", ");
+    const left = lost.map(
+      (n) =>
+        `broker ${n.id}: ${n.replicas === undefined ? "replicas unknown" : `${n.replicas} replica(s)`}`,
+    );
+    const stuck = live?.reachable ? (live.drain?.stuck ?? []) : [];
+    const others = live?.reachable ? dataAtRisk(live).message : undefined;
+    return {
+      type: "DataAtRisk",
+      status: "True",
+      reason: "LostClusterReplicas",
+      message:
+        `cluster ${clusters} is lost for good; what its brokers held is re-created on the remaining brokers from the in-sync replicas (${left.join(", ")} left)` +
+        (live?.reachable ? "" : `; Kafka cannot be asked: ${live?.message ?? "not asked yet"}`) +
+        (stuck.length > 0 ? `; cannot be re-created yet: ${stuck.join("; ")}` : "") +
+        refused(live, ["drain"]) +
+        (others && others !== surviveMessage ? `; ${others}` : ""),
+    };
+  }
   if (!live) {
     return {
       type: "DataAtRisk",
@@ -298,7 +345,7 @@ function dataAtRisk(live: KafkaLive | undefined): FunctionCondition {
       type: "DataAtRisk",
       status: "False",
       reason: "SurvivesClusterLoss",
-      message: "every partition keeps min.insync.replicas in sync replicas without any one cluster",
+      message: surviveMessage,
     };
   }
   const byTopic = new Map<string, string[]>();

@@ -143,13 +143,16 @@ export function validateSpec(
 }
 
 /** Checks of the resolved topology against what it must survive. */
-export function validateTopology(spec: Spec, t: Topology): Problem[] {
+export function validateTopology(spec: Spec, t: Topology, lostClusters: string[] = []): Problem[] {
   const problems: Problem[] = [];
   if (t.controllers.length < 3) {
     problems.push(
       fatal(
         "spec.clusters",
-        `${t.controllers.length} controller(s) in total; a stretch cluster needs at least 3 (one in each of 3 clusters)`,
+        `${t.controllers.length} controller(s) in total; a stretch cluster needs at least 3 (one in each of 3 clusters)` +
+          (lostClusters.length > 0
+            ? `; add a cluster in place of lost cluster ${lostClusters.join(", ")} in the same change`
+            : ""),
       ),
     );
   }
@@ -195,11 +198,17 @@ export function validateTopology(spec: Spec, t: Topology): Problem[] {
   return problems;
 }
 
-/** Changes a running cluster cannot take. `status` is the composite's observed status. */
+/**
+ * Changes a running cluster cannot take. `status` is the composite's observed
+ * status; `lost` the controllers of clusters given up for good (removal.ts),
+ * whose leaving is a fact, not a choice: it is never refused as a risk, and a
+ * static quorum, which cannot drop them, is told what it can do instead.
+ */
 export function validateChange(
   spec: Spec,
   status: XStretchKafkaStatus | undefined,
   t: Topology,
+  lost: { id: number; cluster: string }[] = [],
 ): Problem[] {
   const problems: Problem[] = [];
   if (!status?.clusterId) return problems;
@@ -219,6 +228,10 @@ export function validateChange(
     .map((n) => n.id)
     .sort((a, b) => a - b)
     .join(",");
+  const removed = (status.kafka?.controllers ?? []).filter(
+    (id) => !t.controllers.some((c) => c.id === id),
+  );
+  const lostRemoved = lost.filter((n) => removed.includes(n.id));
   const migrating =
     mode === "dynamic" &&
     (status.quorumMode !== "dynamic" || (phase !== undefined && phase !== "Done"));
@@ -233,7 +246,8 @@ export function validateChange(
   }
   if (status.quorumMode === "dynamic" && mode === "dynamic") {
     const risk = quorumRisk(t).message;
-    if (was && was !== now && risk && !spec.quorum.acceptQuorumRisk) {
+    const onlyLost = removed.every((id) => lostRemoved.some((n) => n.id === id));
+    if (was && was !== now && risk && !spec.quorum.acceptQuorumRisk && !onlyLost) {
       problems.push(
         fatal(
           "spec.clusters",
@@ -242,7 +256,15 @@ export function validateChange(
       );
     }
   }
-  if (status.quorumMode !== "dynamic" && mode === "static" && was && was !== now) {
+  if (status.quorumMode !== "dynamic" && mode === "static" && lostRemoved.length > 0) {
+    const clusters = [...new Set(lostRemoved.map((n) => n.cluster))].join(", ");
+    problems.push(
+      fatal(
+        "spec.clusters",
+        `cluster ${clusters} is lost for good, but a static quorum cannot drop its controller(s) ${lostRemoved.map((n) => n.id).join(", ")} from controller.quorum.voters: keep cluster ${clusters} in spec.clusters with its ProviderConfig abandoned (nothing is applied to it), and have its brokers' replicas re-created elsewhere by scaling its broker pools to 0 with spec.brokerRemoval.policy Drain; the quorum runs on the other controllers' majority and cannot lose another cluster (docs/operations.md, "Replacing a lost cluster")`,
+      ),
+    );
+  } else if (status.quorumMode !== "dynamic" && mode === "static" && was && was !== now) {
     problems.push(
       fatal(
         "spec.clusters",

@@ -23,11 +23,17 @@ export function runExample(
   mutate: (spec: Record<string, unknown>) => void,
   status?: XStretchKafkaStatus,
   observed: KubeObject[] = [],
+  /** ProviderConfigs of clusters the example does not name, by name. */
+  moreClusters: string[] = [],
 ): RunFunctionResponse {
   const xr = asComposite(cloneDeep(example.claim));
   mutate(xr["spec"] as Record<string, unknown>);
   if (status) xr["status"] = cloneDeep(status);
-  return runPipeline(xr, cloneDeep(observed), example.required, composeFrozen);
+  const [pc] = example.required;
+  const more = pc
+    ? moreClusters.map((name) => ({ ...cloneDeep(pc), metadata: { ...pc.metadata, name } }))
+    : [];
+  return runPipeline(xr, cloneDeep(observed), [...example.required, ...more], composeFrozen);
 }
 
 /** The composite status a run rendered. */

@@ -11,9 +11,9 @@ import {
   Status,
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
-import type { KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
+import type { KafkaAdmin, KafkaLive, XStretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../functions/render.ts";
-import { kafkaReports, runExample, statusOf } from "./function-fixtures.ts";
+import { kafkaReports, observedFrom, runExample, statusOf } from "./function-fixtures.ts";
 
 interface Pool {
   name: string;
@@ -34,6 +34,7 @@ const run = (
     },
     status,
     observed,
+    ["south"],
   );
 
 const fatal = (r: RunFunctionResponse): string[] =>
@@ -293,5 +294,230 @@ test("dynamic quorum: a removed controller stays until Kafka no longer counts it
   assert.ok(
     !fatal(consented).some((m) => m.includes("acceptQuorumRisk")),
     fatal(consented).join("\n"),
+  );
+});
+
+/** What the provider reports: Kafka's view on the RemoteKafkas, and `abandoned` clusters' managed resources Abandoned. */
+const reported = (r: RunFunctionResponse, live: KafkaLive, abandoned: string[]): KubeObject[] =>
+  observedFrom(r, (mr) => {
+    const cluster = mr.metadata.labels?.["stretchkafka.dev/cluster"] ?? "";
+    if (abandoned.includes(cluster))
+      return { conditions: [{ type: "Synced", status: "False", reason: "Abandoned" }] };
+    return mr.kind === "RemoteKafka" ? { atProvider: { kafka: live } } : undefined;
+  });
+
+/** Kafka's view: each broker's replicas, all registered, and the voters caught up. */
+function view(
+  st: XStretchKafkaStatus,
+  replicas: Record<number, number>,
+  voters: number[],
+): KafkaLive {
+  const clusterOf = new Map(
+    (st.nodeIds?.pools ?? []).flatMap((p) => p.ids.map((id) => [id, p.cluster] as const)),
+  );
+  return {
+    reachable: true,
+    brokers: Object.entries(replicas).map(([id, n]) => ({
+      id: Number(id),
+      cluster: clusterOf.get(Number(id)) ?? "",
+      state: "Registered" as const,
+      replicas: n,
+      leaders: 0,
+    })),
+    quorum: { leaderId: 2, voters: voters.map((id) => ({ id, caughtUp: true })) },
+  };
+}
+
+const adminOf = (x: RunFunctionResponse): KafkaAdmin =>
+  (
+    x.desired?.resources["east-kafka-orders"]?.resource as {
+      spec: { forProvider: { kafkaAdmin: KafkaAdmin } };
+    }
+  ).spec.forProvider.kafkaAdmin;
+
+const conditionOf = (x: RunFunctionResponse, type: string): { reason: string; message: string } => {
+  const c = x.conditions.find((y) => y.type === type);
+  return { reason: c?.reason ?? "", message: c?.message ?? "" };
+};
+
+/** Every pod east and west run, as rendered: unchanged means nothing there restarts. */
+const eastWestPods = (x: RunFunctionResponse): unknown[] =>
+  Object.entries(x.desired?.resources ?? {})
+    .filter(([k]) => /^(east|west)-podset-/.test(k))
+    .map(([, d]) => (d.resource as { spec: { forProvider: unknown } }).spec.forProvider);
+
+const dynamic = (s: Spec): void => {
+  s["quorum"] = { mode: "dynamic" };
+};
+
+/** A fourth cluster, south, shaped like west. */
+const withSouth = (s: Spec): void => {
+  const west = s.clusters.find((c) => c.name === "west");
+  s.clusters.push({
+    ...JSON.parse(JSON.stringify(west)),
+    name: "south",
+    providerConfigRef: { name: "south" },
+  } as Spec["clusters"][number]);
+};
+
+const without = (s: Spec, cluster: string): void => {
+  s.clusters = s.clusters.filter((c) => c.name !== cluster);
+};
+
+test("a cluster lost for good (dropped while its ProviderConfig is abandoned) leaves at once: its replicas re-created, its voter removed, no running node restarted", () => {
+  const four = (s: Spec): void => {
+    dynamic(s);
+    withSouth(s);
+  };
+  const dropNorth = (s: Spec): void => {
+    four(s);
+    without(s, "north");
+  };
+  const was = statusOf(run(four, statusOf(run(four))));
+  const before = run(four, was);
+  const northController = 5;
+  assert.ok(was.kafka?.bootstrapControllers?.includes(northController));
+  const brokers = was.kafka?.brokers ?? [];
+  const lostView = view(was, Object.fromEntries(brokers.map((id) => [id, 4])), [
+    ...(was.kafka?.controllers ?? []),
+  ]);
+
+  // Without the mark: refused, saying how to give the cluster up.
+  const refused = run(dropNorth, was, reported(before, lostView, []));
+  assert.match(
+    fatal(refused).find((m) => m.includes("broker 3")) ?? "",
+    /it holds 4 partition replica\(s\); .*if cluster north is lost for good, mark its ProviderConfig abandoned/,
+  );
+  assert.equal(refused.desired?.composite, undefined, "nothing rendered");
+
+  // With it: north leaves the plan at once, whatever the broker removal policy.
+  const r = run(dropNorth, was, reported(before, lostView, ["north"]));
+  assert.deepEqual(fatal(r), []);
+  assert.deepEqual(
+    Object.keys(r.desired?.resources ?? {}).filter((k) => k.startsWith("north-")),
+    [],
+    "north's managed resources are no longer desired (the provider releases them)",
+  );
+  const st = statusOf(r);
+  assert.deepEqual(st.kafka?.removing, [
+    { id: 3, cluster: "north", pool: "brokers", replicasLeft: 4, lost: true },
+    { id: 4, cluster: "north", pool: "brokers", replicasLeft: 4, lost: true },
+    { id: northController, cluster: "north", pool: "controllers", voter: true, lost: true },
+  ]);
+  assert.deepEqual(adminOf(r).drain?.nodes, [3, 4], "their replicas are re-created elsewhere");
+  assert.ok(!adminOf(r).voters?.some((v) => v.id === northController), "north's voter is removed");
+  assert.equal(conditionOf(r, "DataAtRisk").reason, "LostClusterReplicas");
+  assert.match(conditionOf(r, "DataAtRisk").message, /cluster north is lost for good/);
+  assert.equal(conditionOf(r, "QuorumAtRisk").reason, "LostClusterVoters");
+  assert.match(
+    conditionOf(r, "Draining").message,
+    /broker 3 \(north\/brokers, lost for good\): 4 replica\(s\) left to re-create elsewhere/,
+  );
+  // North's controller was a bootstrap controller: its address stays in every
+  // running node's controller.quorum.bootstrap.servers, so none restarts.
+  assert.deepEqual(st.kafka.bootstrapControllers, was.kafka?.bootstrapControllers);
+  assert.deepEqual(
+    st.kafka.formerBootstrapControllers?.map((f) => f.id),
+    [northController],
+  );
+  assert.deepEqual(eastWestPods(r), eastWestPods(before), "east and west render as they did");
+
+  // Kafka re-created the replicas and removed the voter: the brokers are
+  // retired (unregistered once fenced), nothing lost is left to track.
+  const doneView = view(
+    st,
+    { ...Object.fromEntries(brokers.map((id) => [id, 6])), 3: 0, 4: 0 },
+    (st.kafka.controllers ?? []).filter((id) => id !== northController),
+  );
+  const done = run(dropNorth, st, reported(r, doneView, []));
+  assert.deepEqual(fatal(done), []);
+  const after = statusOf(done);
+  assert.equal(after.kafka?.removing, undefined);
+  assert.deepEqual(after.kafka?.retiredBrokers, [3, 4]);
+  assert.deepEqual(
+    after.kafka.formerBootstrapControllers?.map((f) => f.id),
+    [northController],
+  );
+  assert.equal(conditionOf(done, "QuorumAtRisk").reason, "SurvivesClusterLoss");
+  assert.equal(conditionOf(done, "DataAtRisk").reason, "SurvivesClusterLoss");
+  assert.equal(conditionOf(done, "Draining").reason, "NothingLeaving");
+  assert.deepEqual(eastWestPods(done), eastWestPods(before), "still nothing restarted");
+});
+
+test("three clusters, one lost for good: dropping it alone is refused; with a replacement in the same change its share goes there", () => {
+  const three = run(dynamic);
+  const was = statusOf(run(dynamic, statusOf(three)));
+  const before = run(dynamic, was);
+  const lostView = view(was, { 0: 4, 1: 4, 3: 4, 4: 4, 6: 4, 7: 4 }, [2, 5, 8]);
+  const alone = run(
+    (s) => {
+      dynamic(s);
+      without(s, "north");
+    },
+    was,
+    reported(before, lostView, ["north"]),
+  );
+  assert.ok(
+    fatal(alone).some((m) =>
+      /2 controller\(s\) in total; .*add a cluster in place of lost cluster north in the same change/.test(
+        m,
+      ),
+    ),
+    fatal(alone).join("\n"),
+  );
+  const replaced = run(
+    (s) => {
+      dynamic(s);
+      withSouth(s);
+      without(s, "north");
+    },
+    was,
+    reported(before, lostView, ["north"]),
+  );
+  assert.deepEqual(fatal(replaced), []);
+  const st = statusOf(replaced);
+  assert.deepEqual(adminOf(replaced).drain?.nodes, [3, 4]);
+  const south = (st.kafka?.controllers ?? []).filter((id) => id > 8);
+  assert.equal(south.length, 1, "south runs a controller, wanted as a voter");
+  assert.deepEqual(
+    adminOf(replaced).voters?.map((v) => v.id),
+    [2, 8, ...south],
+  );
+  assert.deepEqual(
+    eastWestPods(replaced),
+    eastWestPods(before),
+    "east and west render as they did",
+  );
+});
+
+test("a static quorum cannot drop a lost cluster's controller: refused, saying what it can do", () => {
+  const before = run(withSouth, statusOf(run(withSouth)));
+  const was = statusOf(before);
+  const observed = reported(before, view(was, { 3: 4, 4: 4 }, []), ["north"]);
+  const r = run(
+    (s) => {
+      withSouth(s);
+      without(s, "north");
+    },
+    was,
+    observed,
+  );
+  assert.deepEqual(fatal(r), [
+    "spec.clusters: cluster north is lost for good, but a static quorum cannot drop its controller(s) 5 from controller.quorum.voters: keep cluster north in spec.clusters with its ProviderConfig abandoned (nothing is applied to it), and have its brokers' replicas re-created elsewhere by scaling its broker pools to 0 with spec.brokerRemoval.policy Drain; the quorum runs on the other controllers' majority and cannot lose another cluster (docs/operations.md, \"Replacing a lost cluster\")",
+  ]);
+  // What it can do: north stays, its brokers drained while nothing there is applied.
+  const drained = run(
+    (s) => {
+      withSouth(s);
+      pool(s, "north", "brokers").replicas = 0;
+      s["brokerRemoval"] = { policy: "Drain" };
+    },
+    was,
+    observed,
+  );
+  assert.deepEqual(fatal(drained), []);
+  assert.deepEqual(
+    statusOf(drained).kafka?.removing?.map((n) => n.id),
+    [3, 4],
   );
 });

@@ -136,3 +136,41 @@ test("a move Kafka no longer lists but whose interim replicas a broker still sho
   assert.deepEqual(plan.moves, []);
   assert.equal(plan.replicasLeft, 1);
 });
+
+test("a lost cluster's replicas are re-created from the leader elsewhere; an offline partition is reported, never moved", () => {
+  // north (4, 5) is gone for good: its brokers are dead, out of every ISR.
+  const v = view(
+    [
+      [0, 2, 4],
+      [5, 1, 3],
+    ],
+    {},
+    [0, 1, 2, 3],
+  );
+  const p1 = v.topics[0]?.partitions[1];
+  const p0 = v.topics[0]?.partitions[0];
+  assert.ok(p0 && p1);
+  p0.isr = [0, 2];
+  p1.isr = [1, 3];
+  p1.leader = 1;
+  const plan = planDrain(v, new Set([4, 5]), [0, 1, 2, 3], cluster);
+  assert.equal(plan.moves.length, 2);
+  for (const m of plan.moves) {
+    assert.equal(new Set(m.replicas).size, 3);
+    assert.ok(!m.replicas.some((r) => r >= 4), `${m.partition} leaves north`);
+  }
+  assert.deepEqual(plan.stuck, []);
+
+  // A partition whose only in-sync replica was in north has no leader: nothing to copy from.
+  const offline = view([[4, 5, 0]], {}, [0, 1, 2, 3]);
+  const p = offline.topics[0]?.partitions[0];
+  assert.ok(p);
+  p.leader = -1;
+  p.isr = [];
+  const none = planDrain(offline, new Set([4, 5]), [0, 1, 2, 3], cluster);
+  assert.deepEqual(none.moves, []);
+  assert.match(
+    none.stuck[0] ?? "",
+    /^orders-0 \(replicas 4,5,0\): offline, no in-sync replica left/,
+  );
+});

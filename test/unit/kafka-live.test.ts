@@ -235,3 +235,31 @@ test("brokers being drained report what they hold; retired ones are listed until
     ],
   );
 });
+
+test("a cluster lost for good: its brokers, no longer the claim's, report what they still hold; their replicas count for nothing", () => {
+  // north (broker 4, controller 5) was given up: the claim no longer has it,
+  // its broker is fenced and its replica is what the drain re-creates.
+  const lost: KafkaAdmin = {
+    ...admin,
+    nodes: admin.nodes.filter((n) => n.cluster !== "north"),
+    drain: { nodes: [4], throttleBytesPerSecond: 52428800 },
+  };
+  const live = liveStatus(
+    view({
+      brokers: [
+        { id: 0, rack: "east", fenced: false },
+        { id: 2, rack: "west", fenced: false },
+        { id: 4, rack: "north", fenced: true },
+      ],
+    }),
+    lost,
+    now,
+  );
+  assert.deepEqual(
+    live.brokers?.find((b) => b.id === 4),
+    { id: 4, cluster: "north", state: "Fenced", replicas: 1, leaders: 0 },
+  );
+  assert.deepEqual(live.drain, { nodes: [4], replicasLeft: 1 });
+  // With north's replica counted for nothing, losing east or west leaves one in sync.
+  assert.deepEqual(live.dataAtRisk?.map((r) => r.cluster).sort(), ["east", "west"]);
+});
