@@ -79,6 +79,8 @@ export class KafkaNodes {
   private readonly disks = new Map<string, DiskProvisioner>();
   private readonly clients = new Map<string, DynamicClient>();
   private readonly edges = new Map<string, ClusterEdge>();
+  /** Clusters stopped (stopCluster) and not started again. */
+  private readonly down = new Set<string>();
 
   private constructor(
     private readonly o: KafkaNodesOptions,
@@ -146,10 +148,11 @@ export class KafkaNodes {
     return a;
   }
 
-  /** Every node as its cluster's ConfigMap describes it. */
+  /** Every node as its cluster's ConfigMap describes it; a stopped cluster's as last read. */
   async readNodes(): Promise<KafkaNodeInfo[]> {
-    const nodes: KafkaNodeInfo[] = [];
+    const nodes: KafkaNodeInfo[] = this.nodes.filter((n) => this.down.has(n.cluster));
     for (const [cluster, client] of this.clients) {
+      if (this.down.has(cluster)) continue;
       const cms = await client.list<KubeObject & { data?: Record<string, string> }>(
         "v1",
         "ConfigMap",
@@ -225,6 +228,7 @@ export class KafkaNodes {
 
   /** The whole cluster is lost: its Kafka processes SIGKILLed, its API server killed. */
   async stopCluster(cluster: string): Promise<void> {
+    this.down.add(cluster);
     await this.edges.get(cluster)?.stop();
     await this.agent(cluster).kill();
     await this.disks.get(cluster)?.stop();
@@ -235,6 +239,7 @@ export class KafkaNodes {
   /** The cluster comes back: its API server with its data, its pods' containers restarted. */
   async startCluster(cluster: string): Promise<void> {
     await this.o.bed.cluster(cluster).start();
+    this.down.delete(cluster);
     await this.startAgent(cluster);
     if (this.edges.has(cluster)) await this.startEdge(cluster);
   }

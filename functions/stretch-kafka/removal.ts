@@ -131,7 +131,7 @@ function withLost(before: PreviousBroker[], lost: Leaving[]): PreviousBroker[] {
 
 /** What to do when a cluster dropped from the claim is lost for good rather than empty. */
 const ifLost = (cluster: string): string =>
-  `; if cluster ${cluster} is lost for good, mark its ProviderConfig abandoned instead (docs/operations.md, "Replacing a lost cluster"): its replicas are then re-created elsewhere from the in-sync replicas`;
+  `; if cluster ${cluster} is lost for good, mark its ProviderConfig abandoned instead (docs/operations.md, "Replacing a lost cluster"): its brokers' replicas are then re-created elsewhere from the in-sync replicas, and its controllers leave the voters`;
 
 function whyUnknown(live: KafkaLive | undefined): string {
   if (!live) return "the provider has not asked Kafka yet";

@@ -6,7 +6,11 @@
  * that would leave the quorum unable to survive losing one cluster is refused
  * without consent, and the cluster is removed again (its broker drained to
  * the remaining clusters and unregistered, its controller's voter removed
- * before its pod), nothing acknowledged lost.
+ * before its pod). Then a region is lost for good: north is killed, given up
+ * (its ProviderConfig abandoned) and replaced by south in one change; its
+ * replicas are re-created in south from the in-sync ones, its voter replaced,
+ * its broker unregistered, its managed resources released, and nothing in
+ * east or west restarts. Nothing acknowledged is lost.
  *
  * Three clusters in the claim, one controller and one broker each; south is
  * registered and waits.
@@ -14,7 +18,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import cloneDeep from "lodash/cloneDeep.js";
-import type { StretchKafkaStatus } from "../../apis/index.ts";
+import { groups, managedKinds, type StretchKafkaStatus } from "../../apis/index.ts";
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import { always, eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
@@ -22,6 +26,7 @@ import { threeClusterClaim } from "../kafka/claims.ts";
 import {
   assertNothingLost,
   createTopic,
+  describeAll,
   describeTopic,
   NumberedProducer,
   quorumStatus,
@@ -42,6 +47,9 @@ interface Pool {
   name: string;
   roles: string[];
   replicas: number;
+}
+interface Managed extends KubeObject {
+  spec: { providerConfigRef: { name: string } };
 }
 interface Claim extends KubeObject {
   spec: Record<string, unknown> & {
@@ -267,6 +275,150 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       "True",
     );
     assert.equal((await quorumStatus(bed, "east")).voters.length, 3);
+  });
+
+  test("a region lost for good and replaced in one change: north's replicas re-created in south from the in-sync ones, its voter replaced, its broker unregistered, its managed resources released; nothing in east or west restarts", async (t) => {
+    const podUids = async (cluster: string): Promise<string[]> =>
+      (
+        (await bed.remotes.get(cluster)?.list("v1", "Pod", { namespace: bed.namespace }))?.items ??
+        []
+      )
+        .map((p) => `${p.metadata.name ?? ""}/${p.metadata.uid ?? ""}`)
+        .sort();
+    const survivors = { east: await podUids("east"), west: await podUids("west") };
+    const north = bed.nodes.filter((n) => n.cluster === "north");
+    const northBroker = north.find((n) => n.roles.includes("broker"))?.id ?? -1;
+    const northController = north.find((n) => n.roles.includes("controller"))?.id ?? -1;
+    const acksAtLoss = producer.acks.length;
+    await bed.stopCluster("north");
+    log(`north lost after ${acksAtLoss} acknowledgements`);
+
+    // Every condition the claim shows on the way, however briefly.
+    const seen = new Set<string>();
+    const watching = new AbortController();
+    const watch = bed.central
+      .watch<Claim>(claim.apiVersion, claim.kind, {
+        namespace: "team-a",
+        resourceVersion: (await current()).metadata.resourceVersion ?? "",
+        timeoutSeconds: 900,
+        signal: watching.signal,
+        onEvent: (e) => {
+          for (const c of e.object.status?.conditions ?? []) {
+            const key = `${c.type}/${(c as { reason?: string }).reason ?? ""}`;
+            if (c.status !== "True" || seen.has(key)) continue;
+            seen.add(key);
+            log(`${key}: ${c.message ?? ""}`);
+          }
+        },
+      })
+      .catch((err: unknown) => {
+        if (!watching.signal.aborted) throw err;
+      });
+    t.after(async () => {
+      watching.abort();
+      await watch;
+    });
+
+    // North dropped and south added in its place: refused until north is given up.
+    await apply((c) => {
+      c.spec.clusters = c.spec.clusters.filter((x) => x.name !== "north");
+      c.spec.clusters.push({
+        name: "south",
+        providerConfigRef: { name: "south" },
+        nodePools: [
+          { name: "controllers", roles: ["controller"], replicas: 1 },
+          { name: "brokers", roles: ["broker"], replicas: 1 },
+        ],
+      });
+    });
+    const refused = await eventually("refused without the abandon mark", async () => {
+      const s = (await current()).status?.conditions?.find((x) => x.type === "Synced");
+      return s?.status === "False" && s.message?.includes("mark its ProviderConfig abandoned")
+        ? s
+        : undefined;
+    });
+    log(`refused: ${refused.message ?? ""}`);
+    assert.deepEqual(await southPods(), [], "nothing was started in south");
+
+    await bed.central.apply(
+      {
+        apiVersion: groups.remote,
+        kind: "ProviderConfig",
+        metadata: { name: "north", annotations: { "remote.stretchkafka.dev/abandon": "true" } },
+      },
+      { fieldManager: "test-abandon" },
+    );
+    await eventually(
+      "south runs, north's voter is replaced by south's, north's broker holds nothing",
+      async () => {
+        if ((await southPods()).length !== 2) return undefined;
+        const q = await quorumStatus(bed, "east");
+        const voters = q.voters.map((v) => v.id);
+        if (voters.includes(northController) || voters.length !== 3) return undefined;
+        const parts = await describeAll(bed, "east");
+        return parts.some((p) => p.replicas.includes(northBroker)) ? undefined : true;
+      },
+      420,
+      3000,
+    );
+    await bed.waitReady(300);
+    await bed.kafka.readNodes();
+    const clusterOf = new Map(bed.nodes.map((n) => [n.id, n.cluster]));
+    const southController = bed.nodes.find(
+      (n) => n.cluster === "south" && n.roles.includes("controller"),
+    )?.id;
+    const q = await quorumStatus(bed, "east");
+    assert.ok(
+      q.voters.some((v) => v.id === southController),
+      "south's controller is a voter",
+    );
+    // Every partition again one replica in each cluster, all in sync.
+    for (const p of await describeAll(bed, "east")) {
+      assert.deepEqual(
+        p.replicas.map((r) => clusterOf.get(r)).sort(),
+        ["east", "south", "west"],
+        `${p.topic}-${p.partition}: ${p.replicas.join(",")}`,
+      );
+      assert.equal(p.isr.length, 3, `${p.topic}-${p.partition} in sync: ${p.isr.join(",")}`);
+    }
+    await eventually(`north's broker ${northBroker} unregistered`, async () => {
+      const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ClusterTool", [
+        "list-endpoints",
+        "--bootstrap-server",
+        bed.bootstrap("east"),
+        "--include-fenced-brokers",
+      ]);
+      return new RegExp(`^${northBroker}\\s`, "m").test(stdout) ? undefined : true;
+    });
+    const done = await eventually("the claim no longer tracks north", async () => {
+      const c = await current();
+      return (c.status?.kafka?.removing ?? []).length === 0 ? c : undefined;
+    });
+    assert.deepEqual(
+      done.status?.kafka?.formerBootstrapControllers?.map((f) => f.id),
+      [northController],
+      "north's controller keeps its place in the bootstrap list",
+    );
+    // North's managed resources were released without a call to its API server.
+    for (const { kind } of managedKinds) {
+      const left = (await bed.central.list<Managed>(groups.remote, kind)).items.filter(
+        (mr) => mr.spec.providerConfigRef.name === "north",
+      );
+      assert.deepEqual(
+        left.map((mr) => mr.metadata.name),
+        [],
+        `${kind} of north left`,
+      );
+    }
+    for (const want of ["DataAtRisk/LostClusterReplicas", "QuorumAtRisk/LostClusterVoters"])
+      assert.ok(seen.has(want), `the claim said ${want}; it said ${[...seen].join(", ")}`);
+    assert.deepEqual(
+      { east: await podUids("east"), west: await podUids("west") },
+      survivors,
+      "no pod in east or west restarted",
+    );
+    assert.ok(producer.acks.length > acksAtLoss, "the stream went on");
+    assert.equal(producer.failure, undefined);
   });
 
   test("the producer ran through it all: nothing acknowledged lost or duplicated, no error", async () => {
