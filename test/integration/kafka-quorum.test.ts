@@ -77,6 +77,17 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
     (await bed.remotes.get("south")?.list("v1", "Pod", { namespace: bed.namespace }))?.items.map(
       (p) => p.metadata.name ?? "",
     ) ?? [];
+  /** Until Kafka no longer lists the broker, fenced ones included. */
+  const unregistered = (broker: number): Promise<true> =>
+    eventually(`broker ${broker} unregistered`, async () => {
+      const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ClusterTool", [
+        "list-endpoints",
+        "--bootstrap-server",
+        bed.bootstrap("east"),
+        "--include-fenced-brokers",
+      ]);
+      return new RegExp(`^${broker}\\s`, "m").test(stdout) ? undefined : true;
+    });
   let southController = -1;
   let southBroker = -1;
 
@@ -257,15 +268,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
         `spread-${p.partition} over 3 clusters`,
       );
     }
-    await eventually("south's broker unregistered", async () => {
-      const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ClusterTool", [
-        "list-endpoints",
-        "--bootstrap-server",
-        bed.bootstrap("east"),
-        "--include-fenced-brokers",
-      ]);
-      return new RegExp(`^${southBroker}\\s`, "m").test(stdout) ? undefined : true;
-    });
+    await unregistered(southBroker);
     await apply((c) => {
       c.spec.clusters = c.spec.clusters.filter((x) => x.name !== "south");
     });
@@ -381,15 +384,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       );
       assert.equal(p.isr.length, 3, `${p.topic}-${p.partition} in sync: ${p.isr.join(",")}`);
     }
-    await eventually(`north's broker ${northBroker} unregistered`, async () => {
-      const { stdout } = await bed.tool("east", "org.apache.kafka.tools.ClusterTool", [
-        "list-endpoints",
-        "--bootstrap-server",
-        bed.bootstrap("east"),
-        "--include-fenced-brokers",
-      ]);
-      return new RegExp(`^${northBroker}\\s`, "m").test(stdout) ? undefined : true;
-    });
+    await unregistered(northBroker);
     const done = await eventually("the claim no longer tracks north", async () => {
       const c = await current();
       return (c.status?.kafka?.removing ?? []).length === 0 ? c : undefined;
