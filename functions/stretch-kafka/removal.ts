@@ -115,9 +115,9 @@ function poolField(spec: Spec, cluster: string, pool: string): string {
     : `spec.clusters[${ci}].nodePools[${pi}].replicas`;
 }
 
-/** A node of a cluster given up for good (its ids are in lost.before, or its cluster is lost now). */
-function isLost(n: PreviousBroker, lost: LostNodes): boolean {
-  return lost.clusters.has(n.cluster) || lost.before.some((b) => b.id === n.id);
+/** A node of a cluster given up for good: its cluster is lost now, or a previous run recorded it lost. */
+function isLost(n: PreviousBroker, clusters: Set<string>, before: Leaving[]): boolean {
+  return clusters.has(n.cluster) || before.some((b) => b.id === n.id);
 }
 
 /** The nodes of `before` and of the lost ones still tracked, each once. */
@@ -165,7 +165,7 @@ export function decideRemovals(
     const replicas = liveBroker(b.id)?.replicas;
     const leaving: Leaving = { ...b, replicas };
     const where = `broker ${b.id} (cluster ${b.cluster}, pool ${b.pool})`;
-    if (isLost(b, { ...lostNodes, before: lostBefore })) {
+    if (isLost(b, lostNodes.clusters, lostBefore)) {
       if (replicas === 0) removed.push(b.id);
       else lost.push({ ...leaving, lost: true });
       continue;
@@ -297,7 +297,7 @@ export function decideVoterRemovals(
   const lostBefore = lostNodes.before.filter((n) => n.voter);
   for (const c of withLost(before, lostBefore).filter((x) => !staying.has(x.id))) {
     if (voters && !voters.has(c.id)) continue;
-    if (isLost(c, { ...lostNodes, before: lostBefore })) {
+    if (isLost(c, lostNodes.clusters, lostBefore)) {
       // Nothing of it runs: its voter goes (the provider, RemoveRaftVoter), its pod is gone.
       leaving.push({ ...c, replicas: undefined, voter: true, lost: true });
       continue;

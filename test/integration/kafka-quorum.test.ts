@@ -77,6 +77,15 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
     (await bed.remotes.get("south")?.list("v1", "Pod", { namespace: bed.namespace }))?.items.map(
       (p) => p.metadata.name ?? "",
     ) ?? [];
+  /** South in the claim: a controller and a broker. */
+  const southCluster = (): Claim["spec"]["clusters"][number] => ({
+    name: "south",
+    providerConfigRef: { name: "south" },
+    nodePools: [
+      { name: "controllers", roles: ["controller"], replicas: 1 },
+      { name: "brokers", roles: ["broker"], replicas: 1 },
+    ],
+  });
   /** Until Kafka no longer lists the broker, fenced ones included. */
   const unregistered = (broker: number): Promise<true> =>
     eventually(`broker ${broker} unregistered`, async () => {
@@ -113,14 +122,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
   test("adding a cluster: its controller becomes a voter once caught up, its broker registers", async () => {
     const votersBefore = (await quorumStatus(bed, "east")).voters.map((v) => v.id);
     await apply((c) => {
-      c.spec.clusters.push({
-        name: "south",
-        providerConfigRef: { name: "south" },
-        nodePools: [
-          { name: "controllers", roles: ["controller"], replicas: 1 },
-          { name: "brokers", roles: ["broker"], replicas: 1 },
-        ],
-      });
+      c.spec.clusters.push(southCluster());
     });
     await eventually(
       "south's nodes run",
@@ -325,14 +327,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
     // North dropped and south added in its place: refused until north is given up.
     await apply((c) => {
       c.spec.clusters = c.spec.clusters.filter((x) => x.name !== "north");
-      c.spec.clusters.push({
-        name: "south",
-        providerConfigRef: { name: "south" },
-        nodePools: [
-          { name: "controllers", roles: ["controller"], replicas: 1 },
-          { name: "brokers", roles: ["broker"], replicas: 1 },
-        ],
-      });
+      c.spec.clusters.push(southCluster());
     });
     const refused = await eventually("refused without the abandon mark", async () => {
       const s = (await current()).status?.conditions?.find((x) => x.type === "Synced");

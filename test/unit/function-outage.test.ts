@@ -35,28 +35,36 @@ const running: KubeObject[] = [
 
 const clusterOf = (m: KubeObject): string | undefined => m.metadata.labels?.[labels.stretchCluster];
 
-/** West's resources as the provider reports them once west stops answering, at times `at`. */
-function westGone(at: (i: number) => string): KubeObject[] {
+/** `running`, the resources of the clusters `which` picks reporting `conditions` (the i-th of them) instead. */
+function reporting(
+  which: (cluster: string | undefined) => boolean,
+  conditions: (m: KubeObject, i: number) => Record<string, unknown>[],
+): KubeObject[] {
   let i = 0;
   return running.map((m) =>
-    clusterOf(m) === "west"
+    which(clusterOf(m))
       ? {
           ...m,
-          status: {
-            ...(m["status"] as Record<string, unknown>),
-            conditions: [
-              {
-                type: "Synced",
-                status: "False",
-                reason: "ClusterUnreachable",
-                message: "cluster west (https://127.0.0.1:1) is unreachable: connect ECONNREFUSED",
-                lastTransitionTime: at(i++),
-              },
-              { type: "Ready", status: "Unknown", reason: "Unavailable" },
-            ],
-          },
+          status: { ...(m["status"] as Record<string, unknown>), conditions: conditions(m, i++) },
         }
       : m,
+  );
+}
+
+/** West's resources as the provider reports them once west stops answering, at times `at`. */
+function westGone(at: (i: number) => string): KubeObject[] {
+  return reporting(
+    (c) => c === "west",
+    (_m, i) => [
+      {
+        type: "Synced",
+        status: "False",
+        reason: "ClusterUnreachable",
+        message: "cluster west (https://127.0.0.1:1) is unreachable: connect ECONNREFUSED",
+        lastTransitionTime: at(i),
+      },
+      { type: "Ready", status: "Unknown", reason: "Unavailable" },
+    ],
   );
 }
 
@@ -137,24 +145,17 @@ test("an unreachable cluster's podsets never count as current (the upgrade gate)
 
 test("remote objects managed by resources this central cluster does not have: Degraded NotRestored, naming the clusters and the restore; none is written into status", () => {
   // A rebuilt central cluster without its backup: every managed resource found its remote object managed by another.
-  const observed = running.map((m) =>
-    clusterOf(m) === "east"
-      ? m
-      : {
-          ...m,
-          status: {
-            ...(m["status"] as Record<string, unknown>),
-            conditions: [
-              {
-                type: "Synced",
-                status: "False",
-                reason: "ManagedByUnknownResource",
-                message: `ConfigMap kafka/x in cluster ${clusterOf(m) ?? ""} is already managed by RemoteConfigMap/old, which this central cluster does not have: nothing was changed`,
-              },
-              { type: "Ready", status: "False", reason: "Unavailable" },
-            ],
-          },
-        },
+  const observed = reporting(
+    (c) => c !== "east",
+    (m) => [
+      {
+        type: "Synced",
+        status: "False",
+        reason: "ManagedByUnknownResource",
+        message: `ConfigMap kafka/x in cluster ${clusterOf(m) ?? ""} is already managed by RemoteConfigMap/old, which this central cluster does not have: nothing was changed`,
+      },
+      { type: "Ready", status: "False", reason: "Unavailable" },
+    ],
   );
   const r = runExample(() => undefined, undefined, observed);
   const degraded = r.conditions.find((c) => c.type === "Degraded");
