@@ -243,13 +243,16 @@ describe("the central cluster lost and rebuilt", () => {
         async () => {
           const x = await claim();
           const d = cond(x, "Degraded");
-          return d?.reason === "NotRestored" ? x : undefined;
+          // Each cluster's managed resources decide on their own: wait until both have said so.
+          return d?.reason === "NotRestored" && / cluster east, west /.test(d.message ?? "")
+            ? x
+            : undefined;
         },
         120,
         500,
       );
       const message = cond(c, "Degraded")?.message ?? "";
-      assert.match(message, /Kafka already runs in cluster east, west/);
+      assert.match(message, /^Kafka already runs in cluster east, west under managed resources/);
       assert.match(message, /stretch-kafka restore/);
       assert.notEqual(c.spec.resourceRef?.name, composite, "Git alone cannot know the composite");
       assert.equal(cond(c, "Ready")?.status, "False");
