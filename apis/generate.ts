@@ -33,10 +33,12 @@ export async function generate(): Promise<Map<string, string>> {
   const xsk = loadApi("stretchkafka.dev/xstretchkafka.yaml");
   const pc = loadApi("remote.stretchkafka.dev/providerconfig.yaml");
   const pcu = loadApi("remote.stretchkafka.dev/providerconfigusage.yaml");
-  const access = [
+  // Kinds with a spec and a status of their own (not composites, not per-object managed kinds).
+  const others = [
     loadApi("stretchkafka.dev/kafkatopic.yaml"),
     loadApi("stretchkafka.dev/kafkauser.yaml"),
     loadApi("stretchkafka.dev/kafkarebalance.yaml"),
+    loadApi("remote.stretchkafka.dev/remoteobjectset.yaml"),
   ];
   const managed = loadManaged();
 
@@ -52,7 +54,7 @@ export async function generate(): Promise<Map<string, string>> {
   if (xsk.claimNames) {
     files.set(`crds/${xsk.group}_${xsk.claimNames.plural}.yaml`, yamlDoc(derivedCrd(xsk, "claim")));
   }
-  for (const api of [pc, pcu, ...access]) {
+  for (const api of [pc, pcu, ...others]) {
     files.set(`crds/${api.group}_${api.names.plural}.yaml`, yamlDoc(providerCrd(api)));
   }
   for (const kind of managed.kinds) {
@@ -65,7 +67,7 @@ export async function generate(): Promise<Map<string, string>> {
     ...(xsk.claimNames ? { [xsk.claimNames.kind]: derivedSchema(xsk, "claim") } : {}),
     [pc.names.kind]: providerSchema(pc),
     [pcu.names.kind]: providerSchema(pcu),
-    ...Object.fromEntries(access.map((a) => [a.names.kind, providerSchema(a)])),
+    ...Object.fromEntries(others.map((a) => [a.names.kind, providerSchema(a)])),
   };
   for (const kind of managed.kinds) runtimeSchemas[kind.kind] = managedSchema(managed, kind);
   const managedKinds = managed.kinds.map((k) => ({
@@ -91,7 +93,7 @@ export async function generate(): Promise<Map<string, string>> {
     ].join("\n"),
   );
 
-  files.set("types.generated.ts", await typesFile(xsk, pc, pcu, access, managed));
+  files.set("types.generated.ts", await typesFile(xsk, pc, pcu, others, managed));
   return files;
 }
 
@@ -99,7 +101,7 @@ async function typesFile(
   xsk: ReturnType<typeof loadApi>,
   pc: ReturnType<typeof loadApi>,
   pcu: ReturnType<typeof loadApi>,
-  access: ReturnType<typeof loadApi>[],
+  others: ReturnType<typeof loadApi>[],
   managed: ReturnType<typeof loadManaged>,
 ): Promise<string> {
   const objectOf = (
@@ -124,7 +126,7 @@ async function typesFile(
   const definitions: Record<string, Schema> = {
     ...xsk.definitions,
     ...pc.definitions,
-    ...Object.fromEntries(access.flatMap((a) => Object.entries(a.definitions))),
+    ...Object.fromEntries(others.flatMap((a) => Object.entries(a.definitions))),
     ...managed.definitions,
     CompositeCrossplaneSpec: { type: "object", properties: compositeCrossplaneSpec() },
     ClaimCrossplaneSpec: { type: "object", properties: claimCrossplaneSpec() },
@@ -167,9 +169,11 @@ async function typesFile(
       (pcu.schema["properties"] ?? {}) as Record<string, Schema>,
     ),
   };
-  for (const a of access) {
+  for (const a of others) {
     const props = a.schema["properties"] as Record<string, Schema>;
-    definitions[`${a.names.kind}Spec`] = props["spec"] ?? {};
+    // A spec given by reference is a definition already.
+    if (props["spec"]?.["$ref"] !== `#/definitions/${a.names.kind}Spec`)
+      definitions[`${a.names.kind}Spec`] = props["spec"] ?? {};
     definitions[a.names.kind] = objectOf(
       `${a.group}/${a.version}`,
       a.names.kind,

@@ -1210,6 +1210,134 @@ export interface RebalanceFigures {
   };
 }
 /**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteObjectSetSpec".
+ */
+export interface RemoteObjectSetSpec {
+  /**
+   * The ProviderConfig of the remote cluster every object of the set lives in.
+   */
+  providerConfigRef: {
+    name: string;
+  };
+  /**
+   * What happens to the remote objects when the set is deleted (an object's own deletionPolicy wins).
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * What the provider may do with the remote objects (Crossplane management policies).
+   */
+  managementPolicies?: ("Observe" | "Create" | "Update" | "Delete" | "LateInitialize" | "*")[];
+  forProvider: {
+    /**
+     * @minItems 1
+     * @maxItems 500
+     */
+    objects: [RemoteObjectSetEntry, ...RemoteObjectSetEntry[]];
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteObjectSetEntry".
+ */
+export interface RemoteObjectSetEntry {
+  /**
+   * The entry's name, unique in the set (a remote object is renamed by removing one entry and adding another).
+   */
+  name: string;
+  /**
+   * The per-object kind whose spec.forProvider this entry carries, and whose rules apply to it.
+   */
+  kind:
+    | "RemoteConfigMap"
+    | "RemoteSecret"
+    | "RemoteService"
+    | "RemoteIngress"
+    | "RemoteServiceExport"
+    | "RemotePersistentVolumeClaim"
+    | "RemoteNetworkPolicy"
+    | "RemotePodDisruptionBudget"
+    | "RemotePodMonitor"
+    | "RemotePrometheusRule"
+    | "RemoteServiceAccount"
+    | "RemoteRole"
+    | "RemoteRoleBinding";
+  /**
+   * Overrides the set's deletionPolicy for this object (Orphan keeps a data volume).
+   */
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * The spec.forProvider the kind takes (manifest, ownerAnchor, and the kind's own fields), checked against that kind's schema by the provider.
+   */
+  forProvider: {
+    manifest: {
+      apiVersion: string;
+      kind: string;
+      metadata: {
+        name: string;
+        namespace: string;
+        [k: string]: unknown | undefined;
+      };
+      [k: string]: unknown | undefined;
+    };
+    ownerAnchor?: {
+      name: string;
+    };
+    [k: string]: unknown | undefined;
+  };
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteObjectSetStatus".
+ */
+export interface RemoteObjectSetStatus {
+  atProvider?: {
+    /**
+     * How many objects of the set are ready.
+     */
+    ready?: number;
+    /**
+     * Every object the provider has applied for this set and not yet deleted, in the order of the spec; an object left out of the spec is deleted (or orphaned) and then leaves this list.
+     */
+    objects?: RemoteObjectStatus[];
+  };
+  conditions?: Conditions;
+  observedGeneration?: number;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteObjectStatus".
+ */
+export interface RemoteObjectStatus {
+  name: string;
+  kind: string;
+  /**
+   * The remote object.
+   */
+  remote: {
+    apiVersion: string;
+    kind: string;
+    namespace: string;
+    name: string;
+  };
+  deletionPolicy?: "Delete" | "Orphan";
+  /**
+   * The anchor ConfigMap that owns the remote object.
+   */
+  ownerAnchor?: string;
+  conditions?: Conditions;
+  /**
+   * The set's generation this object was last observed at.
+   */
+  observedGeneration?: number;
+  /**
+   * What the object's own kind reports in status.atProvider.
+   */
+  atProvider?: {
+    [k: string]: unknown | undefined;
+  };
+}
+/**
  * A certificate the provider mints and renews; the private key is created in the provider and written only to the remote Secret.
  *
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
@@ -1611,6 +1739,17 @@ export interface KafkaRebalance {
   metadata: KubeObjectMeta;
   spec: KafkaRebalanceSpec;
   status?: KafkaRebalanceStatus;
+}
+/**
+ * This interface was referenced by `StretchKafkaApis`'s JSON-Schema
+ * via the `definition` "RemoteObjectSet".
+ */
+export interface RemoteObjectSet {
+  apiVersion: "remote.stretchkafka.dev/v1alpha1";
+  kind: "RemoteObjectSet";
+  metadata: KubeObjectMeta;
+  spec: RemoteObjectSetSpec;
+  status?: RemoteObjectSetStatus;
 }
 /**
  * This interface was referenced by `StretchKafkaApis`'s JSON-Schema

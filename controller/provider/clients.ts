@@ -10,6 +10,7 @@ import { groups, type ProviderConfig } from "../../apis/index.ts";
 import { DynamicClient, type RequestInfo } from "../kube/dynamic.ts";
 import { Informer } from "../kube/informer.ts";
 import { credentialsFrom, CredentialsError, type SecretObject } from "./credentials.ts";
+import { abandonAnnotation } from "./reconciler.ts";
 
 export interface RemoteClient {
   client: DynamicClient;
@@ -40,7 +41,7 @@ export class RemoteClients {
     );
     this.providerConfigs.on((event, pc, old) => {
       const name = pc.metadata.name ?? "";
-      // Its managed resources care about its spec, its deletion and whether the
+      // Its managed resources care about its spec, its deletion, the abandon mark and whether the
       // cluster is reachable (Ready), not the rest of its status: the count of
       // users changes with every managed resource, and requeueing all of them
       // each time made one new claim wait behind thousands of reconciles.
@@ -48,9 +49,12 @@ export class RemoteClients {
         const c = x?.status?.conditions?.find((k) => k.type === "Ready");
         return `${c?.status ?? ""}/${c?.reason ?? ""}`;
       };
+      const abandoned = (x: ProviderConfig | undefined): string | undefined =>
+        x?.metadata.annotations?.[abandonAnnotation];
       const irrelevant =
         event === "update" &&
         old?.metadata.generation === pc.metadata.generation &&
+        abandoned(old) === abandoned(pc) &&
         old?.metadata.deletionTimestamp === pc.metadata.deletionTimestamp &&
         ready(old) === ready(pc);
       if (irrelevant) return;

@@ -11,7 +11,12 @@ import { EventRecorder } from "../kube/events.ts";
 import { defaultQueueOptions, WorkQueue, type QueueOptions } from "../runtime/workqueue.ts";
 import { RemoteClients } from "./clients.ts";
 import { kinds } from "./kinds.ts";
-import { fieldManager, ManagedReconciler, type SecretSource } from "./reconciler.ts";
+import {
+  fieldManager,
+  ManagedReconciler,
+  type ReconcilerDeps,
+  type SecretSource,
+} from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
 import { Metrics } from "../metrics.ts";
 import { groups, type ManagedResource } from "../../apis/index.ts";
@@ -23,6 +28,8 @@ import { logReissue, Pki } from "./pki.ts";
 import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
 import { AccessReconciler } from "./access.ts";
 import { RebalanceRequests } from "./rebalance-requests.ts";
+import { entryKey, objectSetKind, ObjectSetReconciler, queueKeyOf } from "./object-set.ts";
+import type { RemoteObjectSet } from "../../apis/index.ts";
 
 /**
  * RemoteSecret data: a copy of a central Secret (all keys or those listed),
@@ -95,6 +102,8 @@ export class Provider {
   readonly clients: RemoteClients;
   private readonly remote: RemoteCache;
   private readonly informers = new Map<string, Informer<ManagedResource>>();
+  /** RemoteObjectSets: several remote objects under one managed resource (ADR 0026). */
+  private readonly sets: Informer<RemoteObjectSet>;
   private readonly usages: Informer<Usage>;
   /** KafkaTopics and KafkaUsers (all namespaces), when the provider asks Kafka. */
   private readonly access: Informer[] = [];
@@ -150,7 +159,7 @@ export class Provider {
     this.remote = new RemoteCache(
       log,
       (key) => {
-        this.queue.add(key);
+        this.queue.add(queueKeyOf(key));
       },
       (pc) => {
         this.requeueProviderConfig(pc);
@@ -210,6 +219,10 @@ export class Provider {
       });
       this.informers.set(k.kind, informer);
     }
+    this.sets = new Informer<RemoteObjectSet>(central, objectSetKind, log);
+    this.sets.on((_event, set) => {
+      this.queue.add(`${objectSetKind.kind}/${set.metadata.name ?? ""}`);
+    });
     this.usages = new Informer<Usage>(
       central,
       { apiVersion: groups.remote, kind: "ProviderConfigUsage" },
@@ -233,11 +246,43 @@ export class Provider {
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       log,
     });
+    const usage: ReconcilerDeps["usage"] = {
+      ensure: async (kind, mr) => {
+        const name = usageName(kind.kind, mr.metadata.name ?? "");
+        if (this.usages.get(name)) return;
+        await central.apply(
+          {
+            apiVersion: groups.remote,
+            kind: "ProviderConfigUsage",
+            metadata: {
+              name,
+              labels: { [labels.providerConfig]: mr.spec.providerConfigRef.name },
+            },
+            providerConfigRef: { name: mr.spec.providerConfigRef.name },
+            resourceRef: {
+              apiVersion: kind.apiVersion,
+              kind: kind.kind,
+              name: mr.metadata.name ?? "",
+              uid: mr.metadata.uid ?? "",
+            },
+          },
+          { fieldManager },
+        );
+      },
+      release: async (kind, mr) => {
+        await central.delete(
+          groups.remote,
+          "ProviderConfigUsage",
+          usageName(kind.kind, mr.metadata.name ?? ""),
+        );
+      },
+    };
     const reconciler = new ManagedReconciler({
       central,
       clients: this.clients,
       remote: this.remote,
       read: (kind, name) => this.informers.get(kind)?.get(name),
+      hasSet: (name) => this.sets.get(name) !== undefined,
       ownedByAnchor: (pc, namespace, anchor, except) =>
         this.ownedByAnchor(pc, namespace, anchor, except),
       secrets,
@@ -246,37 +291,7 @@ export class Provider {
         providerConfigs.forget(pc);
         this.queue.add(providerConfigKey(pc));
       },
-      usage: {
-        ensure: async (kind, mr) => {
-          const name = usageName(kind.kind, mr.metadata.name ?? "");
-          if (this.usages.get(name)) return;
-          await central.apply(
-            {
-              apiVersion: groups.remote,
-              kind: "ProviderConfigUsage",
-              metadata: {
-                name,
-                labels: { [labels.providerConfig]: mr.spec.providerConfigRef.name },
-              },
-              providerConfigRef: { name: mr.spec.providerConfigRef.name },
-              resourceRef: {
-                apiVersion: kind.apiVersion,
-                kind: kind.kind,
-                name: mr.metadata.name ?? "",
-                uid: mr.metadata.uid ?? "",
-              },
-            },
-            { fieldManager },
-          );
-        },
-        release: async (kind, mr) => {
-          await central.delete(
-            groups.remote,
-            "ProviderConfigUsage",
-            usageName(kind.kind, mr.metadata.name ?? ""),
-          );
-        },
-      },
+      usage,
       now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       ...(stallGraceMs !== undefined ? { stallGraceMs } : {}),
       kafkaLive: (composite) => {
@@ -284,6 +299,16 @@ export class Provider {
         const nodeDrain = rolling.nodeDrain(composite);
         return live && nodeDrain ? { ...live, nodeDrain } : live;
       },
+      log,
+    });
+    const objectSets = new ObjectSetReconciler({
+      central,
+      clients: this.clients,
+      usage,
+      events,
+      read: (name) => this.sets.get(name),
+      objects: reconciler,
+      now: () => new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       log,
     });
     const kafkaSupervisor = this.kafka;
@@ -344,6 +369,7 @@ export class Provider {
         const name = rest.join("/");
         if (kind === "ProviderConfig") return providerConfigs.reconcile(name);
         if (kind === "RollingRestart") return rolling.reconcile(name);
+        if (kind === objectSetKind.kind) return objectSets.reconcile(name);
         if (access && (kind === "KafkaTopic" || kind === "KafkaUser")) {
           const [namespace = "", objectName = ""] = rest;
           return access.reconcile(kind, namespace, objectName);
@@ -400,6 +426,15 @@ export class Provider {
         }
       }
     }
+    for (const set of this.sets.list()) {
+      const status = (type: string): string =>
+        set.status?.conditions?.find((c) => c.type === type)?.status ?? "Unknown";
+      m.managedResources.inc({
+        kind: objectSetKind.kind,
+        ready: status("Ready"),
+        synced: status("Synced"),
+      });
+    }
     m.remoteClusterReady.reset();
     for (const pc of this.clients.providerConfigList()) {
       const ready = pc.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
@@ -409,7 +444,7 @@ export class Provider {
 
   /** Whether the central caches have listed (the provider can act). */
   get synced(): boolean {
-    return [...this.informers.values()].every((i) => i.health().synced);
+    return [...this.informers.values(), this.sets].every((i) => i.health().synced);
   }
 
   /** Every managed resource of a cluster: its credentials changed, or it is back. */
@@ -420,29 +455,55 @@ export class Provider {
           this.queue.add(`${kind}/${mr.metadata.name ?? ""}`);
       }
     }
+    for (const set of this.sets.list()) {
+      if (set.spec.providerConfigRef.name === pc)
+        this.queue.add(`${objectSetKind.kind}/${set.metadata.name ?? ""}`);
+    }
   }
 
+  /** Keys of managed resources and set entries the anchor owns, except `except` (a key, or a set's key for all its entries). */
   private ownedByAnchor(pc: string, namespace: string, anchor: string, except: string): string[] {
     const out: string[] = [];
+    const add = (key: string): void => {
+      if (key !== except && !key.startsWith(`${except}/`)) out.push(key);
+    };
     for (const [kind, informer] of this.informers) {
       for (const mr of informer.list()) {
         const f = mr.spec.forProvider;
         if (
-          mr.metadata.name !== except &&
           mr.spec.providerConfigRef.name === pc &&
           f.ownerAnchor?.name === anchor &&
           f.manifest.metadata.namespace === namespace
         ) {
-          out.push(`${kind}/${mr.metadata.name ?? ""}`);
+          add(`${kind}/${mr.metadata.name ?? ""}`);
         }
       }
+    }
+    for (const set of this.sets.list()) {
+      if (set.spec.providerConfigRef.name !== pc) continue;
+      const name = set.metadata.name ?? "";
+      // What is in the spec, and what is remembered as not yet removed.
+      const entries = [
+        ...set.spec.forProvider.objects.map((e) => ({
+          name: e.name,
+          anchor: e.forProvider.ownerAnchor?.name,
+          namespace: e.forProvider.manifest.metadata.namespace,
+        })),
+        ...(set.status?.atProvider?.objects ?? []).map((o) => ({
+          name: o.name,
+          anchor: o.ownerAnchor,
+          namespace: o.remote.namespace,
+        })),
+      ];
+      for (const e of new Map(entries.map((x) => [x.name, x])).values())
+        if (e.anchor === anchor && e.namespace === namespace) add(entryKey(name, e.name));
     }
     return out;
   }
 
   async start(): Promise<void> {
     await this.clients.start();
-    await Promise.all([...this.informers.values(), this.usages].map((i) => i.start()));
+    await Promise.all([...this.informers.values(), this.sets, this.usages].map((i) => i.start()));
     // Not waited for: an install whose CRDs lack KafkaTopic or KafkaUser still
     // reconciles everything else (the informer keeps retrying meanwhile).
     for (const i of this.access) void i.start();
@@ -463,7 +524,7 @@ export class Provider {
     await Promise.all(this.access.map((i) => i.stop()));
     await this.kafka?.stop();
     await this.queue.stop();
-    await Promise.all([...this.informers.values(), this.usages].map((i) => i.stop()));
+    await Promise.all([...this.informers.values(), this.sets, this.usages].map((i) => i.stop()));
     await this.remote.stop();
     await this.clients.stop();
   }

@@ -24,7 +24,7 @@ import {
   type Condition,
   type ManagedResource,
 } from "../../apis/index.ts";
-import { KubeApiError, type KubeObject } from "../kube/dynamic.ts";
+import { KubeApiError, type KubeObject, type KubeResource } from "../kube/dynamic.ts";
 import { describeError, kubeStatus } from "../kube/errors.ts";
 import { fieldManagers } from "../field-managers.ts";
 import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
@@ -53,6 +53,16 @@ export type SecretSource = (
   observed: KubeObject | undefined,
 ) => Promise<Record<string, string>>;
 
+/** A kind whose resources use a ProviderConfig: a managed kind, or RemoteObjectSet. */
+export interface UsingKind {
+  kind: string;
+  apiVersion: string;
+}
+export interface UsingResource {
+  metadata: KubeObject["metadata"];
+  spec: { providerConfigRef: { name: string } };
+}
+
 export interface ReconcilerDeps {
   central: {
     apply: (
@@ -77,7 +87,13 @@ export interface ReconcilerDeps {
   remote: Pick<RemoteCache, "get">;
   /** The managed resource as last seen by the central watch. */
   read(kind: string, name: string): ManagedResource | undefined;
-  /** Managed resources (other than `except`) whose remote objects the named anchor owns. */
+  /** Whether the central watch has the RemoteObjectSet `name`. */
+  hasSet?(name: string): boolean;
+  /**
+   * Managed resources and set entries whose remote objects the named anchor
+   * owns, other than those whose key starts with `except` (the resource
+   * itself, or the whole set it is an entry of).
+   */
   ownedByAnchor(
     providerConfig: string,
     namespace: string,
@@ -87,8 +103,8 @@ export interface ReconcilerDeps {
   secrets: SecretSource;
   /** Records (once) that the resource uses its ProviderConfig, and forgets it. */
   usage: {
-    ensure(kind: ManagedKind, mr: ManagedResource): Promise<void>;
-    release(kind: ManagedKind, mr: ManagedResource): Promise<void>;
+    ensure(kind: UsingKind, mr: UsingResource): Promise<void>;
+    release(kind: UsingKind, mr: UsingResource): Promise<void>;
   };
   events: Pick<EventRecorder, "record">;
   /** The remote cluster refused the credentials (401/403): its ProviderConfig must look again. */
@@ -103,7 +119,7 @@ export interface ReconcilerDeps {
   log: Logger;
 }
 
-type Outcome = {
+export type Outcome = {
   conditions: Omit<Condition, "lastTransitionTime">[];
   atProvider?: Record<string, unknown>;
   /**
@@ -121,6 +137,101 @@ const asStored = (value: unknown): unknown =>
 /** How a remote object names the managed resource that applied it. */
 const mrKey = (kind: ManagedKind, mr: ManagedResource): string =>
   `${kind.kind}/${mr.metadata.name ?? ""}`;
+
+/**
+ * What one remote object is reconciled for: a managed resource of its own, or
+ * one entry of a RemoteObjectSet seen as one (the set's metadata and policies,
+ * the entry's forProvider and last status). Everything about the remote
+ * object is the same for both; only where its status and events go differs.
+ */
+export interface Subject {
+  kind: ManagedKind;
+  mr: ManagedResource;
+  /** How the remote object names who applied it (its managed-resource annotation). */
+  key: string;
+  /** The object events are recorded on. */
+  involved: KubeResource;
+  report(outcome: Outcome): Promise<void>;
+  /** Whether a remote object another key names may be taken over (that key's entry has left the same set). */
+  adopts?(key: string): boolean;
+}
+
+/** What a paused resource says. */
+export const pausedCondition = condition(
+  "Synced",
+  "False",
+  reasons.reconcilePaused,
+  "reconciliation is paused (crossplane.io/paused)",
+);
+
+/** What a resource of an abandoned ProviderConfig says (the function reads the reason). */
+export const abandonedCondition = (pc: string): Omit<Condition, "lastTransitionTime"> =>
+  condition(
+    "Synced",
+    "False",
+    "Abandoned",
+    `ProviderConfig ${pc} is abandoned (${abandonAnnotation}); nothing is applied to its cluster`,
+  );
+
+/**
+ * Lets a managed resource (or a set) go: its usage record, then our
+ * finalizer. A merge patch, not an apply: the composer applied the finalizer
+ * too, and an apply only gives up our own claim on it. The resourceVersion
+ * makes it a compare-and-swap, so another finalizer added meanwhile is not lost.
+ */
+export async function release(
+  deps: Pick<ReconcilerDeps, "usage" | "central">,
+  kind: UsingKind,
+  obj: UsingResource,
+): Promise<void> {
+  await deps.usage.release(kind, obj);
+  const left = (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer);
+  try {
+    await deps.central.mergePatch(kind.apiVersion, kind.kind, obj.metadata.name ?? "", undefined, {
+      metadata: { finalizers: left, resourceVersion: obj.metadata.resourceVersion },
+    });
+  } catch (err) {
+    // Gone already (the watch has seen it go): there is nothing left to release.
+    if (err instanceof KubeApiError && err.code === 404) return;
+    throw err;
+  }
+}
+
+/** The status a managed resource (or a set's entry) has after `outcome`. */
+export function statusAfter(
+  status: ManagedResource["status"],
+  generation: number | undefined,
+  outcome: Outcome,
+  now: string,
+): {
+  conditions: Condition[];
+  atProvider?: NonNullable<ManagedResource["status"]>["atProvider"];
+  observedGeneration?: number;
+} {
+  const conditions = mergeConditions(status?.conditions, outcome.conditions, now, generation);
+  const atProvider = outcome.atProvider ?? status?.atProvider;
+  // observedGeneration too: readers (the function's upgrade gate) tell from it
+  // whether atProvider describes the spec they see.
+  const observedGeneration = outcome.unobserved ? status?.observedGeneration : generation;
+  return {
+    conditions,
+    ...(atProvider ? { atProvider } : {}),
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+  };
+}
+
+/** Whether `next` says what `status` already says, compared as the API server keeps them (keys in any order, no undefined members). */
+export function sameStatus(
+  status: ManagedResource["status"],
+  generation: number | undefined,
+  next: ReturnType<typeof statusAfter>,
+): boolean {
+  return (
+    isEqual(asStored(next.conditions), status?.conditions ?? []) &&
+    isEqual(asStored(next.atProvider), status?.atProvider) &&
+    (status?.observedGeneration ?? generation) === (next.observedGeneration ?? generation)
+  );
+}
 
 export class ManagedReconciler {
   /** Since when each remote object has been seen stalled (kind behaviour `stalled`). */
@@ -144,24 +255,24 @@ export class ManagedReconciler {
       cluster: mr.spec.providerConfigRef.name,
       reconcileId: randomUUID().slice(0, 8),
     });
+    const s: Subject = {
+      kind,
+      mr,
+      key: mrKey(kind, mr),
+      involved: mr,
+      report: (outcome) => this.report(kind, mr, outcome),
+    };
 
     if (mr.metadata.annotations?.[apiAnnotations.paused] === "true") {
-      await this.report(kind, mr, {
-        conditions: [
-          condition(
-            "Synced",
-            "False",
-            reasons.reconcilePaused,
-            "reconciliation is paused (crossplane.io/paused)",
-          ),
-        ],
+      await s.report({
+        conditions: [pausedCondition],
       });
       return undefined;
     }
     const valid = validate(kind.kind, mr);
     if (!valid.valid) {
       const message = `invalid ${kind.kind}: ${formatErrors(valid.errors)}`;
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [condition("Synced", "False", reasons.reconcileError, message)],
       });
       throw new TerminalError(message);
@@ -176,14 +287,14 @@ export class ManagedReconciler {
       remote = await this.deps.clients.get(mr.spec.providerConfigRef.name);
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err;
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [condition("Synced", "False", reasons.reconcileError, err.message)],
       });
       // Fixing the ProviderConfig or its Secret re-queues this; look again now and then anyway.
       return { requeueAfterMs: 60_000 };
     }
 
-    if (mr.metadata.deletionTimestamp) return this.delete(kind, mr, remote, log);
+    if (mr.metadata.deletionTimestamp) return this.delete(s, remote, log);
     await this.deps.usage.ensure(kind, mr);
     if (!mr.metadata.finalizers?.includes(finalizer)) {
       await this.deps.central.apply(
@@ -195,7 +306,7 @@ export class ManagedReconciler {
         { fieldManager },
       );
     }
-    return this.sync(kind, mr, remote, log);
+    return this.sync(s, remote, log);
   }
 
   private can(mr: ManagedResource, action: "Create" | "Update" | "Delete"): boolean {
@@ -220,28 +331,25 @@ export class ManagedReconciler {
 
   /** The remote object, or a thrown error after saying in the status that the cluster is unreachable. */
   private async observe(
-    kind: ManagedKind,
-    mr: ManagedResource,
+    s: Subject,
     remote: RemoteClient,
     ref: { apiVersion: string; kind: string; namespace: string; name: string },
     ready: Omit<Condition, "lastTransitionTime">,
   ): Promise<KubeObject | undefined> {
-    const seen = await this.deps.remote.get(mr.spec.providerConfigRef.name, remote, ref);
+    const pc = s.mr.spec.providerConfigRef.name;
+    const seen = await this.deps.remote.get(pc, remote, ref);
     if (seen.synced) return seen.object;
-    const why = `cluster ${mr.spec.providerConfigRef.name} (${remote.server}) is unreachable: ${seen.health.lastError ?? "no answer yet"}`;
-    await this.report(kind, mr, {
+    const why = `cluster ${pc} (${remote.server}) is unreachable: ${seen.health.lastError ?? "no answer yet"}`;
+    await s.report({
       conditions: [ready, condition("Synced", "False", reasons.clusterUnreachable, why)],
       unobserved: true,
     });
     throw new Error(why);
   }
 
-  private async sync(
-    kind: ManagedKind,
-    mr: ManagedResource,
-    remote: RemoteClient,
-    log: Logger,
-  ): Promise<ReconcileResult> {
+  /** Applies the subject's remote object when it differs from what it asks for, and reports it. */
+  async sync(s: Subject, remote: RemoteClient, log: Logger): Promise<ReconcileResult> {
+    const { kind, mr } = s;
     const ref = this.remoteRef(mr);
     const unknownReady = condition(
       "Ready",
@@ -249,15 +357,15 @@ export class ManagedReconciler {
       reasons.unavailable,
       "cannot see the remote object",
     );
-    const observed = await this.observe(kind, mr, remote, ref, unknownReady);
-    const owner = this.otherManager(kind, mr, observed);
+    const observed = await this.observe(s, remote, ref, unknownReady);
+    const owner = this.otherManager(s, observed);
     if (owner) {
       const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${owner}`;
       const unknown = this.unknownManager(observed);
       const message = unknown
         ? `${what}, which this central cluster does not have: nothing was changed. If this central cluster replaces a lost one, delete this claim and restore the lost one's backup instead (stretch-kafka restore; docs/operations.md, "Backing up and restoring the central cluster"); if that managed resource was released from an abandoned cluster, delete the remote object by hand`
         : `${what}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
           condition(
@@ -268,7 +376,7 @@ export class ManagedReconciler {
           ),
         ],
       });
-      await this.deps.events.record(mr, "Warning", "CannotUpdateExternalResource", message);
+      await this.deps.events.record(s.involved, "Warning", "CannotUpdateExternalResource", message);
       // The other one may go away; nothing of ours is watched on that object.
       return { requeueAfterMs: 30_000 };
     }
@@ -277,16 +385,14 @@ export class ManagedReconciler {
     const anchorName = mr.spec.forProvider.ownerAnchor?.name;
     if (anchorName) {
       const a = await this.observe(
-        kind,
-        mr,
+        s,
         remote,
         { apiVersion: "v1", kind: "ConfigMap", namespace: ref.namespace, name: anchorName },
         unknownReady,
       );
       if (!a?.metadata.uid) {
         return this.waitFor(
-          kind,
-          mr,
+          s,
           `waiting for the anchor ConfigMap ${ref.namespace}/${anchorName}`,
           2000,
         );
@@ -297,7 +403,7 @@ export class ManagedReconciler {
     const needs = kind.behaviour.needs?.(mr.spec.forProvider.manifest) ?? [];
     if (typeof needs === "string") {
       const message = `cannot apply ${ref.kind} ${ref.namespace}/${ref.name}: ${needs}`;
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
           condition("Synced", "False", reasons.reconcileError, message),
@@ -308,8 +414,7 @@ export class ManagedReconciler {
     }
     for (const need of needs) {
       const there = await this.observeNeed(
-        kind,
-        mr,
+        s,
         remote,
         { ...need, namespace: ref.namespace },
         unknownReady,
@@ -318,16 +423,16 @@ export class ManagedReconciler {
         ? `waiting for ${need.kind} ${ref.namespace}/${need.name} to exist in cluster ${mr.spec.providerConfigRef.name}`
         : need.unusable?.(there) &&
           `waiting for ${need.kind} ${ref.namespace}/${need.name} in cluster ${mr.spec.providerConfigRef.name}: ${need.unusable(there)}`;
-      if (why) return this.waitFor(kind, mr, why, 1000);
+      if (why) return this.waitFor(s, why, 1000);
     }
-    this.waits.delete(mrKey(kind, mr));
+    this.waits.delete(s.key);
 
     let data: Record<string, string> | undefined;
     if (kind.kind === "RemoteSecret") {
       try {
         data = await this.deps.secrets(mr, observed);
       } catch (err) {
-        await this.report(kind, mr, {
+        await s.report({
           conditions: [condition("Synced", "False", reasons.reconcileError, describeError(err))],
         });
         throw err;
@@ -336,7 +441,7 @@ export class ManagedReconciler {
 
     const desired = desiredObject({
       manifest: mr.spec.forProvider.manifest,
-      mrKey: mrKey(kind, mr),
+      mrKey: s.key,
       ...(kind.behaviour.stampNested ? { stampNested: kind.behaviour.stampNested } : {}),
       ...(anchor ? { anchor } : {}),
       ...(data ? { data } : {}),
@@ -364,18 +469,18 @@ export class ManagedReconciler {
         const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name}`;
         log.info({ remote: what }, observed ? "updated remote object" : "created remote object");
         await this.deps.events.record(
-          mr,
+          s.involved,
           "Normal",
           observed ? "UpdatedExternalResource" : "CreatedExternalResource",
           observed ? `updated ${what} to what this resource asks for` : `created ${what}`,
         );
       } catch (err) {
         const message = `cannot apply ${ref.kind} ${ref.namespace}/${ref.name}: ${describeError(err)}`;
-        await this.report(kind, mr, {
+        await s.report({
           conditions: [condition("Synced", "False", reasons.reconcileError, message)],
         });
         await this.deps.events.record(
-          mr,
+          s.involved,
           "Warning",
           observed ? "CannotUpdateExternalResource" : "CannotCreateExternalResource",
           message,
@@ -387,7 +492,7 @@ export class ManagedReconciler {
       }
     }
     if (!current) {
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [
           condition(
             "Ready",
@@ -404,12 +509,12 @@ export class ManagedReconciler {
     for (const r of kind.behaviour.related?.(mr.spec.forProvider.manifest) ?? []) {
       related.set(
         relatedKey(r),
-        await this.observe(kind, mr, remote, { ...r, namespace: ref.namespace }, unknownReady),
+        await this.observe(s, remote, { ...r, namespace: ref.namespace }, unknownReady),
       );
     }
     const notReady = kind.behaviour.notReady(current, related);
-    const nudge = await this.nudgeIfStalled(kind, mr, remote, current, related, log);
-    await this.report(kind, mr, {
+    const nudge = await this.nudgeIfStalled(s, remote, current, related, log);
+    await s.report({
       conditions: [
         notReady
           ? condition("Ready", "False", reasons.creating, notReady)
@@ -436,13 +541,8 @@ export class ManagedReconciler {
    * (ADR 0017); meanwhile it has no status, which says "not observed yet". A
    * longer wait, or one of a resource that has reported before, is reported.
    */
-  private async waitFor(
-    kind: ManagedKind,
-    mr: ManagedResource,
-    why: string,
-    requeueAfterMs: number,
-  ): Promise<ReconcileResult> {
-    const key = mrKey(kind, mr);
+  private async waitFor(s: Subject, why: string, requeueAfterMs: number): Promise<ReconcileResult> {
+    const { mr, key } = s;
     const now = Date.now();
     const since = this.waits.get(key) ?? now;
     this.waits.set(key, since);
@@ -451,7 +551,7 @@ export class ManagedReconciler {
     const fresh = !mr.status?.conditions?.some((c) => c.type === "Ready");
     if (fresh && waited < grace)
       return { requeueAfterMs: Math.min(requeueAfterMs, grace - waited) };
-    await this.report(kind, mr, {
+    await s.report({
       conditions: [
         condition("Ready", "False", reasons.creating, why),
         condition("Synced", "True", reasons.reconcileSuccess, why),
@@ -472,13 +572,12 @@ export class ManagedReconciler {
    * someone else, without our label) is read directly.
    */
   private async observeNeed(
-    kind: ManagedKind,
-    mr: ManagedResource,
+    s: Subject,
     remote: RemoteClient,
     ref: { apiVersion: string; kind: string; namespace: string; name: string },
     ready: Omit<Condition, "lastTransitionTime">,
   ): Promise<KubeObject | undefined> {
-    const cached = await this.observe(kind, mr, remote, ref, ready);
+    const cached = await this.observe(s, remote, ref, ready);
     return cached ?? remote.client.find(ref.apiVersion, ref.kind, ref.name, ref.namespace);
   }
 
@@ -489,13 +588,13 @@ export class ManagedReconciler {
    * waiting minutes for its resync. Never creates what the operator creates.
    */
   private async nudgeIfStalled(
-    kind: ManagedKind,
-    mr: ManagedResource,
+    s: Subject,
     remote: RemoteClient,
     current: KubeObject,
     related: Related,
     log: Logger,
   ): Promise<ReconcileResult> {
+    const { kind, mr } = s;
     const ref = this.remoteRef(mr);
     const key = `${mr.spec.providerConfigRef.name}|${ref.namespace}|${ref.kind}|${ref.name}`;
     // A touch is a write: not for an object being deleted, nor one the
@@ -520,26 +619,45 @@ export class ManagedReconciler {
     this.stalls.set(key, now);
     const message = `${stalled} for ${Math.round((now - since) / 1000)}s in cluster ${mr.spec.providerConfigRef.name}: touched ${ref.kind} ${ref.namespace}/${ref.name} (${annotations.nudgedAt}) so that its operator looks at it again`;
     log.warn({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, message);
-    await this.deps.events.record(mr, "Warning", "NudgedRemoteOperator", message);
+    await this.deps.events.record(s.involved, "Warning", "NudgedRemoteOperator", message);
     return { requeueAfterMs: grace };
   }
 
-  private async delete(
-    kind: ManagedKind,
-    mr: ManagedResource,
+  private async delete(s: Subject, remote: RemoteClient, log: Logger): Promise<ReconcileResult> {
+    this.waits.delete(s.key);
+    if (!s.mr.metadata.finalizers?.includes(finalizer)) return undefined;
+    const removed = await this.remove(s, remote, log, s.key);
+    if (removed !== "gone") return removed;
+    await this.release(s.kind, s.mr);
+    return undefined;
+  }
+
+  /**
+   * Deletes the subject's remote object, or leaves it in place (Orphan, or
+   * another managed resource's): "gone" once nothing is left to do, else when
+   * to look again. An anchor waits for what it owns, except what `except`
+   * names (the resource itself, or its whole set, which orders its own).
+   */
+  async remove(
+    s: Subject,
     remote: RemoteClient,
     log: Logger,
-  ): Promise<ReconcileResult> {
-    this.waits.delete(mrKey(kind, mr));
-    if (!mr.metadata.finalizers?.includes(finalizer)) return undefined;
+    except: string,
+  ): Promise<ReconcileResult | "gone"> {
+    const { mr } = s;
+    this.waits.delete(s.key);
     const ref = this.remoteRef(mr);
     const pc = mr.spec.providerConfigRef.name;
     const deleting = condition("Ready", "False", reasons.deleting);
 
+    const observed = await this.observe(s, remote, ref, deleting);
+    const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
+    const owner = this.otherManager(s, observed);
     // The anchor goes last: its deletion cascades to whatever it still owns.
-    const owned = this.deps.ownedByAnchor(pc, ref.namespace, ref.name, mr.metadata.name ?? "");
+    // (Not for an anchor another resource manages: this one never touches it.)
+    const owned = owner ? [] : this.deps.ownedByAnchor(pc, ref.namespace, ref.name, except);
     if (ref.kind === "ConfigMap" && !mr.spec.forProvider.ownerAnchor && owned.length > 0) {
-      await this.report(kind, mr, {
+      await s.report({
         conditions: [
           condition(
             "Ready",
@@ -552,14 +670,16 @@ export class ManagedReconciler {
       });
       return { requeueAfterMs: 2000 };
     }
-
-    const observed = await this.observe(kind, mr, remote, ref, deleting);
-    const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
-    const owner = this.otherManager(kind, mr, observed);
-    if (owner) {
+    const released =
+      observed &&
+      !observed.metadata.annotations?.[annotations.managedResource] &&
+      observed.metadata.annotations?.[annotations.keptFor] === keptFor(mr);
+    if (orphan && released) {
+      // Left in place already (a set's entry asked again while the set goes): nothing to do.
+    } else if (owner) {
       // Never delete what another managed resource keeps running.
       await this.deps.events.record(
-        mr,
+        s.involved,
         "Normal",
         "OrphanedExternalResource",
         `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place: it is ${owner}`,
@@ -586,7 +706,7 @@ export class ManagedReconciler {
             "orphaned remote object",
           );
           await this.deps.events.record(
-            mr,
+            s.involved,
             "Normal",
             "OrphanedExternalResource",
             `left ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc} in place (deletionPolicy Orphan), kept for ${keptFor(mr)}`,
@@ -597,12 +717,12 @@ export class ManagedReconciler {
           });
           log.info({ remote: `${ref.kind} ${ref.namespace}/${ref.name}` }, "deleted remote object");
           await this.deps.events.record(
-            mr,
+            s.involved,
             "Normal",
             "DeletedExternalResource",
             `deleted ${ref.kind} ${ref.namespace}/${ref.name} in cluster ${pc}`,
           );
-          await this.report(kind, mr, {
+          await s.report({
             conditions: [deleting, condition("Synced", "True", reasons.reconcileSuccess)],
           });
           // The watch sees it go; look again soon in any case.
@@ -610,14 +730,13 @@ export class ManagedReconciler {
         }
       } catch (err) {
         const message = `cannot ${orphan ? "orphan" : "delete"} ${ref.kind} ${ref.namespace}/${ref.name}: ${describeError(err)}`;
-        await this.report(kind, mr, {
+        await s.report({
           conditions: [deleting, condition("Synced", "False", reasons.reconcileError, message)],
         });
         throw new Error(message, { cause: err });
       }
     }
-    await this.release(kind, mr);
-    return undefined;
+    return "gone";
   }
 
   /** The cluster is gone for good: release the resource without touching it. */
@@ -629,16 +748,7 @@ export class ManagedReconciler {
     const pc = mr.spec.providerConfigRef.name;
     const ref = this.remoteRef(mr);
     if (!mr.metadata.deletionTimestamp) {
-      await this.report(kind, mr, {
-        conditions: [
-          condition(
-            "Synced",
-            "False",
-            "Abandoned",
-            `ProviderConfig ${pc} is abandoned (${abandonAnnotation}); nothing is applied to its cluster`,
-          ),
-        ],
-      });
+      await this.report(kind, mr, { conditions: [abandonedCondition(pc)] });
       return undefined;
     }
     if (!mr.metadata.finalizers?.includes(finalizer)) return undefined;
@@ -653,74 +763,33 @@ export class ManagedReconciler {
   private unknownManager(observed: KubeObject | undefined): boolean {
     const by = observed?.metadata.annotations?.[annotations.managedResource] ?? "";
     const [kind, name] = by.split("/");
-    return !!kind && !!name && !this.deps.read(kind, name);
+    if (!kind || !name) return false;
+    return kind === "RemoteObjectSet" ? !this.deps.hasSet?.(name) : !this.deps.read(kind, name);
   }
 
   /** Why the remote object is not this managed resource's to apply: another one manages it, or it is kept for another claim. */
-  private otherManager(
-    kind: ManagedKind,
-    mr: ManagedResource,
-    observed: KubeObject | undefined,
-  ): string | undefined {
+  private otherManager(s: Subject, observed: KubeObject | undefined): string | undefined {
     const by = observed?.metadata.annotations?.[annotations.managedResource];
-    if (by) return by !== mrKey(kind, mr) ? `already managed by ${by}` : undefined;
+    if (by) return by !== s.key && !s.adopts?.(by) ? `already managed by ${by}` : undefined;
     // Left in place by a deleted managed resource: only for whom it was kept.
     const kept = observed?.metadata.annotations?.[annotations.keptFor];
-    return kept && kept !== keptFor(mr) ? `kept for ${kept}, whose data it holds` : undefined;
+    return kept && kept !== keptFor(s.mr) ? `kept for ${kept}, whose data it holds` : undefined;
   }
 
-  /**
-   * Lets the managed resource go: its usage record, then our finalizer. A
-   * merge patch, not an apply: the composer applied the finalizer too, and an
-   * apply only gives up our own claim on it. The resourceVersion makes it a
-   * compare-and-swap, so another finalizer added meanwhile is not lost.
-   */
   private async release(kind: ManagedKind, mr: ManagedResource): Promise<void> {
-    await this.deps.usage.release(kind, mr);
-    const name = mr.metadata.name ?? "";
-    const left = (mr.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-    try {
-      await this.deps.central.mergePatch(kind.apiVersion, kind.kind, name, undefined, {
-        metadata: { finalizers: left, resourceVersion: mr.metadata.resourceVersion },
-      });
-    } catch (err) {
-      // Gone already (the watch has seen it go): there is nothing left to release.
-      if (err instanceof KubeApiError && err.code === 404) return;
-      throw err;
-    }
+    await release(this.deps, kind, mr);
   }
 
   /** Writes status.atProvider and conditions, only when they change. */
   private async report(kind: ManagedKind, mr: ManagedResource, outcome: Outcome): Promise<void> {
-    const conditions = mergeConditions(
-      mr.status?.conditions,
-      outcome.conditions,
-      this.deps.now(),
-      mr.metadata.generation,
-    );
-    const atProvider = outcome.atProvider ?? mr.status?.atProvider;
-    // observedGeneration too: readers (the function's upgrade gate) tell from it
-    // whether atProvider describes the spec they see. Compared as the API
-    // server keeps them: keys in any order, no undefined members.
-    const observedGeneration = outcome.unobserved
-      ? mr.status?.observedGeneration
-      : mr.metadata.generation;
-    const unchanged =
-      isEqual(asStored(conditions), mr.status?.conditions ?? []) &&
-      isEqual(asStored(atProvider), mr.status?.atProvider) &&
-      (mr.status?.observedGeneration ?? mr.metadata.generation) ===
-        (observedGeneration ?? mr.metadata.generation);
-    if (unchanged) return;
+    const next = statusAfter(mr.status, mr.metadata.generation, outcome, this.deps.now());
+    if (sameStatus(mr.status, mr.metadata.generation, next)) return;
     await this.deps.central.apply(
       {
         apiVersion: kind.apiVersion,
         kind: kind.kind,
         metadata: { name: mr.metadata.name ?? "" },
-        status: {
-          ...(atProvider ? { atProvider } : {}),
-          conditions,
-          ...(observedGeneration !== undefined ? { observedGeneration } : {}),
-        },
+        status: next,
       },
       { fieldManager, subresource: "status", force: true },
     );
