@@ -26,6 +26,8 @@ export interface AdminInput {
   retiredBrokers: number[];
   /** Controllers kept running until they are no longer voters (dynamic quorum). */
   leavingVoters: number[];
+  /** Voters of clusters lost for good kept listed as they were, until status has recorded their address. */
+  keptVoters: NonNullable<KafkaAdmin["voters"]>;
   /** Clusters under maintenance, and clusters getting leadership back. */
   evacuate: string[];
   restoreLeadership: string[];
@@ -73,9 +75,12 @@ export function adminChannel(o: AdminInput): KafkaAdmin | undefined {
   };
 }
 
-/** A dynamic quorum's voters: every controller but those leaving, at its control-plane listener. */
+/**
+ * A dynamic quorum's voters: every controller but those leaving, at its
+ * control-plane listener, and a lost one whose address is not recorded yet.
+ */
 function wantedVoters(o: AdminInput): NonNullable<KafkaAdmin["voters"]> {
-  return o.t.controllers
+  const running = o.t.controllers
     .filter((c) => !o.leavingVoters.includes(c.id))
     .flatMap((c) => {
       const a = o.addresses.get(c.id);
@@ -92,6 +97,7 @@ function wantedVoters(o: AdminInput): NonNullable<KafkaAdmin["voters"]> {
           ]
         : [];
     });
+  return [...running, ...o.keptVoters.filter((k) => !running.some((r) => r.id === k.id))];
 }
 
 /**
@@ -138,16 +144,31 @@ export function formerBootstrapControllers(o: {
   const out = o.had.filter((f) => o.bootstrap.includes(f.id));
   for (const id of o.lost) {
     if (!o.bootstrap.includes(id) || out.some((f) => f.id === id)) continue;
-    for (const cluster of o.clusters) {
-      const admin = (
-        findRemote(o.observed, cluster, "RemoteKafka", o.kafkaName)?.spec?.forProvider as
-          { kafkaAdmin?: KafkaAdmin } | undefined
-      )?.kafkaAdmin;
-      const v = admin?.voters?.find((x) => x.id === id);
-      if (!v) continue;
-      out.push({ id, address: `${v.listener.host}:${String(v.listener.port)}` });
-      break;
-    }
+    const v = observedVoter(o.observed, o.clusters, o.kafkaName, id);
+    if (v) out.push({ id, address: `${v.listener.host}:${String(v.listener.port)}` });
   }
   return out;
+}
+
+/**
+ * Voter `id` as the last admin channel of a remaining cluster listed it.
+ * Until its address is in the composite's status it stays listed (AdminInput
+ * keptVoters): a status write can be lost, and the RemoteKafka's spec is then
+ * the only place the address of a lost controller is left.
+ */
+export function observedVoter(
+  observed: ObservedResources,
+  clusters: string[],
+  kafkaName: string,
+  id: number,
+): NonNullable<KafkaAdmin["voters"]>[number] | undefined {
+  for (const cluster of clusters) {
+    const admin = (
+      findRemote(observed, cluster, "RemoteKafka", kafkaName)?.spec?.forProvider as
+        { kafkaAdmin?: KafkaAdmin } | undefined
+    )?.kafkaAdmin;
+    const v = admin?.voters?.find((x) => x.id === id);
+    if (v) return v;
+  }
+  return undefined;
 }

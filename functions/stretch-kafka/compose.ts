@@ -18,7 +18,12 @@ import {
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import { formatErrors, validate, type XStretchKafka } from "../../apis/index.ts";
-import { adminChannel, adminFor, formerBootstrapControllers } from "./admin-channel.ts";
+import {
+  adminChannel,
+  adminFor,
+  formerBootstrapControllers,
+  observedVoter,
+} from "./admin-channel.ts";
 import { compositeStatus, connectionDetails, type StatusInput } from "./composite-status.ts";
 import { kafkaImage } from "./image.ts";
 import { observedLive } from "./live.ts";
@@ -181,12 +186,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const mode = quorum.mode;
   // A lost cluster's bootstrap controllers stay in the list with the address
   // they had, as long as one running controller is in it too.
+  const clusterNames = t.clusters.map((c) => c.name);
   const formerBootstrap = formerBootstrapControllers({
     had: status?.kafka?.formerBootstrapControllers ?? [],
     bootstrap: status?.kafka?.bootstrapControllers ?? [],
     lost: voterRemoval.leaving.filter((n) => n.lost).map((n) => n.id),
     observed,
-    clusters: t.clusters.map((c) => c.name),
+    clusters: clusterNames,
     kafkaName,
   });
   const recorded =
@@ -260,6 +266,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     drain: [...removal.draining, ...removal.lost].map((n) => n.id),
     retiredBrokers: removal.retired,
     leavingVoters: voterRemoval.leaving.map((n) => n.id),
+    // Until status has a lost bootstrap controller's address, the voters keep it.
+    keptVoters: formerBootstrap
+      .filter((f) => !(status?.kafka?.formerBootstrapControllers ?? []).some((h) => h.id === f.id))
+      .flatMap((f) => {
+        const v = observedVoter(observed, clusterNames, kafkaName, f.id);
+        return v ? [v] : [];
+      }),
     evacuate: maintenance.evacuate,
     restoreLeadership: maintenance.restoring,
     metadataVersion: current ? metadata.target : undefined,

@@ -405,7 +405,33 @@ test("a cluster lost for good (dropped while its ProviderConfig is abandoned) le
     { id: northController, cluster: "north", pool: "controllers", voter: true, lost: true },
   ]);
   assert.deepEqual(adminOf(r).drain?.nodes, [3, 4], "their replicas are re-created elsewhere");
-  assert.ok(!adminOf(r).voters?.some((v) => v.id === northController), "north's voter is removed");
+  // North's controller stays listed (with the address it had) until status has
+  // recorded that address: the RemoteKafka's spec is the one other place it is.
+  const northVoter = adminOf(before).voters?.find((v) => v.id === northController);
+  assert.ok(northVoter);
+  assert.deepEqual(
+    adminOf(r).voters?.find((v) => v.id === northController),
+    northVoter,
+    "kept until recorded",
+  );
+  // The status write of that pass was lost: the next pass (north's managed
+  // resources still being released) finds the address again where it was
+  // kept, and still keeps it.
+  const northMrs = reported(before, lostView, ["north"]).filter(
+    (mr) => mr.metadata.labels?.["stretchkafka.dev/cluster"] === "north",
+  );
+  const lostWrite = run(dropNorth, was, [...reported(r, lostView, []), ...northMrs]);
+  assert.deepEqual(
+    statusOf(lostWrite).kafka?.formerBootstrapControllers,
+    statusOf(r).kafka?.formerBootstrapControllers,
+  );
+  assert.ok(adminOf(lostWrite).voters?.some((v) => v.id === northController));
+  // Recorded: the voter is removed.
+  const recorded = run(dropNorth, statusOf(r), [...reported(r, lostView, []), ...northMrs]);
+  assert.ok(
+    !adminOf(recorded).voters?.some((v) => v.id === northController),
+    "north's voter is removed once its address is recorded",
+  );
   assert.equal(conditionOf(r, "DataAtRisk").reason, "LostClusterReplicas");
   assert.match(conditionOf(r, "DataAtRisk").message, /cluster north is lost for good/);
   assert.equal(conditionOf(r, "QuorumAtRisk").reason, "LostClusterVoters");
@@ -479,9 +505,10 @@ test("three clusters, one lost for good: dropping it alone is refused; with a re
   assert.deepEqual(adminOf(replaced).drain?.nodes, [3, 4]);
   const south = (st.kafka?.controllers ?? []).filter((id) => id > 8);
   assert.equal(south.length, 1, "south runs a controller, wanted as a voter");
+  // North's controller 5 stays listed until status has recorded its address.
   assert.deepEqual(
     adminOf(replaced).voters?.map((v) => v.id),
-    [2, 8, ...south],
+    [2, 8, ...south, 5],
   );
   assert.deepEqual(
     eastWestPods(replaced),
