@@ -229,10 +229,13 @@ describe("a RemoteObjectSet", () => {
         );
         assert.ok(usages.items.some((u) => u.resourceRef.kind === "RemoteObjectSet"));
 
-        // The number of writes is what the set is for: far fewer than 2 per object,
-        // and nothing at all once settled.
+        // The number of writes is what the set is for: created, its finalizer,
+        // then one status write per pass that changed something (the anchor
+        // first, then the rest; on a loaded machine a wait longer than the
+        // ordering grace is reported once more). Five managed resources would
+        // have been written at least ten times.
         assert.ok(
-          seen.length <= 6,
+          seen.length <= 7,
           `the set was written ${seen.length} times for 5 objects (create, finalizer, statuses)`,
         );
         // A pass that decides nothing new writes nothing: touched (metadata only,
