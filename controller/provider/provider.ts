@@ -434,6 +434,20 @@ export class Provider {
         ready: status("Ready"),
         synced: status("Synced"),
       });
+      // A set's certificates expire as a RemoteSecret's do.
+      for (const o of set.status?.atProvider?.objects ?? []) {
+        const notAfter = (o.atProvider as { certificate?: { notAfter?: string } } | undefined)
+          ?.certificate?.notAfter;
+        if (o.kind !== "RemoteSecret" || !notAfter) continue;
+        m.certificateExpiry.set(
+          {
+            cluster: set.spec.providerConfigRef.name,
+            namespace: o.remote.namespace,
+            secret: o.remote.name,
+          },
+          Date.parse(notAfter) / 1000,
+        );
+      }
     }
     m.remoteClusterReady.reset();
     for (const pc of this.clients.providerConfigList()) {

@@ -95,6 +95,26 @@ const caCopy: Entry = {
     { secretRef: { namespace: "stretch-kafka-system", name: "shared", keys: ["ca.crt"] } },
   ),
 };
+const nodeCert: Entry = {
+  name: "secret-node-0",
+  kind: "RemoteSecret",
+  forProvider: owned(
+    {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "orders-kafka-0", namespace: "kafka", labels },
+    },
+    {
+      certificate: {
+        authority: "orders",
+        issuer: "ClusterCA",
+        commonName: "orders-kafka",
+        dnsNames: ["orders-kafka-0.orders-kafka-brokers.kafka.svc"],
+        usages: ["server", "client"],
+      },
+    },
+  ),
+};
 const volume: Entry = {
   name: "pvc-data-0",
   kind: "RemotePersistentVolumeClaim",
@@ -184,7 +204,7 @@ describe("a RemoteObjectSet", () => {
       try {
         // Listed owned-first: each waits for the anchor, as its own kind would.
         await central.apply(
-          objectSet("orders-east", [node0, bootstrap, caCopy, volume, anchor]),
+          objectSet("orders-east", [node0, bootstrap, caCopy, nodeCert, volume, anchor]),
           fm,
         );
         const set = await readySet("orders-east", 1);
@@ -207,10 +227,10 @@ describe("a RemoteObjectSet", () => {
         const objects = set.status?.atProvider?.objects ?? [];
         assert.deepEqual(
           objects.map((o) => o.name),
-          ["cm-node-0", "svc-bootstrap", "secret-ca", "pvc-data-0", "anchor"],
+          ["cm-node-0", "svc-bootstrap", "secret-ca", "secret-node-0", "pvc-data-0", "anchor"],
           "in the spec's order",
         );
-        assert.equal(set.status?.atProvider?.ready, 5);
+        assert.equal(set.status?.atProvider?.ready, 6);
         for (const o of objects)
           assert.equal(o.conditions?.find((c) => c.type === "Ready")?.status, "True", o.name);
         const svc = objects.find((o) => o.name === "svc-bootstrap");
@@ -223,6 +243,20 @@ describe("a RemoteObjectSet", () => {
           "ca.crt",
         ]);
         assert.equal(JSON.stringify(set).includes("UEVN"), false, "no key material in status");
+        // A minted certificate: its expiry in status, and in the provider's metrics.
+        const cert = await remote("Secret", "orders-kafka-0");
+        assert.deepEqual(Object.keys(cert?.data ?? {}).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+        const notAfter = (
+          objects.find((o) => o.name === "secret-node-0")?.atProvider?.["certificate"] as
+            { notAfter?: string } | undefined
+        )?.notAfter;
+        assert.ok(notAfter, "the certificate's validity is reported");
+        provider.observeState();
+        const expiry = (await provider.metrics.certificateExpiry.get()).values.find(
+          (v) => v.labels["secret"] === "orders-kafka-0",
+        );
+        assert.equal(expiry?.value, Date.parse(notAfter) / 1000);
+        assert.equal(JSON.stringify(set).includes("PRIVATE KEY"), false);
         const usages = await central.list<KubeObject & { resourceRef: { kind: string } }>(
           group,
           "ProviderConfigUsage",
@@ -232,11 +266,11 @@ describe("a RemoteObjectSet", () => {
         // The number of writes is what the set is for: created, its finalizer,
         // then one status write per pass that changed something (the anchor
         // first, then the rest; on a loaded machine a wait longer than the
-        // ordering grace is reported once more). Five managed resources would
-        // have been written at least ten times.
+        // ordering grace is reported once more). Six managed resources would
+        // have been written at least twelve times.
         assert.ok(
           seen.length <= 7,
-          `the set was written ${seen.length} times for 5 objects (create, finalizer, statuses)`,
+          `the set was written ${seen.length} times for 6 objects (create, finalizer, statuses)`,
         );
         // A pass that decides nothing new writes nothing: touched (metadata only,
         // the generation stays), the set is reconciled again and must not be written.
