@@ -4417,7 +4417,9 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                         "RemotePrometheusRule",
                         "RemoteServiceAccount",
                         "RemoteRole",
-                        "RemoteRoleBinding"
+                        "RemoteRoleBinding",
+                        "RemoteKafka",
+                        "RemoteStrimziPodSet"
                       ]
                     },
                     "deletionPolicy": {

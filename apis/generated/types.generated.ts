@@ -1261,7 +1261,9 @@ export interface RemoteObjectSetEntry {
     | "RemotePrometheusRule"
     | "RemoteServiceAccount"
     | "RemoteRole"
-    | "RemoteRoleBinding";
+    | "RemoteRoleBinding"
+    | "RemoteKafka"
+    | "RemoteStrimziPodSet";
   /**
    * Overrides the set's deletionPolicy for this object (Orphan keeps a data volume).
    */

@@ -92,6 +92,60 @@ const failing = (s: EntryStatus | undefined): Condition | undefined =>
 const asStored = (value: unknown): unknown =>
   value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
 
+/** An entry seen as a managed resource of its kind: the set's metadata and policies, the entry's forProvider and status. */
+function asManaged(
+  set: RemoteObjectSet,
+  kind: { apiVersion: string; kind: string },
+  forProvider: RemoteObjectSetEntry["forProvider"],
+  deletionPolicy: "Delete" | "Orphan",
+  before: EntryStatus | undefined,
+): ManagedResource {
+  return {
+    apiVersion: kind.apiVersion,
+    kind: kind.kind,
+    metadata: set.metadata,
+    spec: {
+      providerConfigRef: set.spec.providerConfigRef,
+      deletionPolicy,
+      managementPolicies: set.spec.managementPolicies ?? ["*"],
+      forProvider,
+    },
+    ...(before
+      ? {
+          status: {
+            ...(before.conditions ? { conditions: before.conditions } : {}),
+            ...(before.atProvider ? { atProvider: before.atProvider } : {}),
+            ...(before.observedGeneration !== undefined
+              ? { observedGeneration: before.observedGeneration }
+              : {}),
+          },
+        }
+      : {}),
+  } as ManagedResource;
+}
+
+/**
+ * The set's entries of `kind` as the provider's other parts read managed
+ * resources of that kind (the Kafka admin channel its RemoteKafkas, the roll
+ * its podsets): spec and status as a managed resource of its own would have
+ * them, and the set's identity, so that an event recorded on one lands on
+ * the set.
+ */
+export function entriesOf(set: RemoteObjectSet, kind: string): ManagedResource[] {
+  const statuses = new Map((set.status?.atProvider?.objects ?? []).map((o) => [o.name, o]));
+  return set.spec.forProvider.objects
+    .filter((e) => e.kind === kind)
+    .map((e) =>
+      asManaged(
+        set,
+        objectSetKind,
+        e.forProvider,
+        e.deletionPolicy ?? set.spec.deletionPolicy ?? "Delete",
+        statuses.get(e.name),
+      ),
+    );
+}
+
 /** Up to three items, and how many more. */
 function some(items: string[]): string {
   const shown = items.slice(0, 3).join("; ");
@@ -274,29 +328,7 @@ export class ObjectSetReconciler {
     statuses: Map<string, EntryStatus>,
     record: () => Omit<EntryStatus, "conditions">,
   ): Subject {
-    const before = statuses.get(entry);
-    const mr = {
-      apiVersion: kind.apiVersion,
-      kind: kind.kind,
-      metadata: set.metadata,
-      spec: {
-        providerConfigRef: set.spec.providerConfigRef,
-        deletionPolicy,
-        managementPolicies: set.spec.managementPolicies ?? ["*"],
-        forProvider,
-      },
-      ...(before
-        ? {
-            status: {
-              ...(before.conditions ? { conditions: before.conditions } : {}),
-              ...(before.atProvider ? { atProvider: before.atProvider } : {}),
-              ...(before.observedGeneration !== undefined
-                ? { observedGeneration: before.observedGeneration }
-                : {}),
-            },
-          }
-        : {}),
-    } as ManagedResource;
+    const mr = asManaged(set, kind, forProvider, deletionPolicy, statuses.get(entry));
     const prefix = entryKey(set.metadata.name ?? "", "");
     const inSpec = new Set(set.spec.forProvider.objects.map((e) => e.name));
     return {

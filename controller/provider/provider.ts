@@ -28,7 +28,13 @@ import { logReissue, Pki } from "./pki.ts";
 import { KafkaSupervisor, type KafkaSupervisorOptions } from "./kafka-supervisor.ts";
 import { AccessReconciler } from "./access.ts";
 import { RebalanceRequests } from "./rebalance-requests.ts";
-import { entryKey, objectSetKind, ObjectSetReconciler, queueKeyOf } from "./object-set.ts";
+import {
+  entriesOf,
+  entryKey,
+  objectSetKind,
+  ObjectSetReconciler,
+  queueKeyOf,
+} from "./object-set.ts";
 import type { RemoteObjectSet } from "../../apis/index.ts";
 
 /**
@@ -137,13 +143,12 @@ export class Provider {
         : new KafkaSupervisor(
             {
               pki,
-              sources: () => this.informers.get("RemoteKafka")?.list() ?? [],
+              sources: () => this.managedOf("RemoteKafka").map((x) => x.mr),
               onChange: (composite) => {
                 // A roll waiting on Kafka may go on.
                 this.queue.add(rollingRestartKey(composite));
-                for (const mr of this.informers.get("RemoteKafka")?.list() ?? []) {
-                  if (mr.metadata.labels?.[labels.composite] === composite)
-                    this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
+                for (const { mr, key } of this.managedOf("RemoteKafka")) {
+                  if (mr.metadata.labels?.[labels.composite] === composite) this.queue.add(key);
                 }
               },
               onRequest: (_composite, key) => {
@@ -177,7 +182,8 @@ export class Provider {
           if ((this.cordons.get(key) ?? false) === (cordoned ?? false)) return;
           this.cordons.set(key, cordoned ?? false);
           const composites = new Set(
-            (this.informers.get("RemoteStrimziPodSet")?.list() ?? [])
+            this.managedOf("RemoteStrimziPodSet")
+              .map((x) => x.mr)
               .filter((ps) => ps.spec.providerConfigRef.name === pc)
               .map((ps) => ps.metadata.labels?.[labels.composite] ?? ""),
           );
@@ -189,7 +195,7 @@ export class Provider {
         // cluster, not every one with podsets there.
         if (obj.kind !== "Pod" && obj.kind !== "StrimziPodSet") return;
         const composites = new Set<string>();
-        for (const ps of this.informers.get("RemoteStrimziPodSet")?.list() ?? []) {
+        for (const { mr: ps, key } of this.managedOf("RemoteStrimziPodSet")) {
           const m = ps.spec.forProvider.manifest;
           if (ps.spec.providerConfigRef.name !== pc) continue;
           if (m.metadata.namespace !== obj.metadata.namespace) continue;
@@ -201,7 +207,7 @@ export class Provider {
           if (!concerned) continue;
           composites.add(ps.metadata.labels?.[labels.composite] ?? "");
           // Its readiness is the pods' readiness.
-          if (obj.kind === "Pod") this.queue.add(`RemoteStrimziPodSet/${ps.metadata.name ?? ""}`);
+          if (obj.kind === "Pod") this.queue.add(key);
         }
         for (const c of composites) this.queue.add(rollingRestartKey(c));
       },
@@ -222,6 +228,9 @@ export class Provider {
     this.sets = new Informer<RemoteObjectSet>(central, objectSetKind, log);
     this.sets.on((_event, set) => {
       this.queue.add(`${objectSetKind.kind}/${set.metadata.name ?? ""}`);
+      // A set that carries podsets: its Kafka cluster may roll on.
+      if (set.spec.forProvider.objects.some((e) => e.kind === "RemoteStrimziPodSet"))
+        this.queue.add(rollingRestartKey(set.metadata.labels?.[labels.composite] ?? ""));
     });
     this.usages = new Informer<Usage>(
       central,
@@ -346,11 +355,13 @@ export class Provider {
     }
     const rolling: RollingRestart = new RollingRestart({
       podSets: (composite) =>
-        (this.informers.get("RemoteStrimziPodSet")?.list() ?? []).filter(
-          (ps) =>
-            (ps.metadata.labels?.[labels.composite] ?? "") === composite &&
-            !ps.metadata.deletionTimestamp,
-        ),
+        this.managedOf("RemoteStrimziPodSet")
+          .map((x) => x.mr)
+          .filter(
+            (ps) =>
+              (ps.metadata.labels?.[labels.composite] ?? "") === composite &&
+              !ps.metadata.deletionTimestamp,
+          ),
       clients: this.clients,
       remote: this.remote,
       events,
@@ -358,9 +369,8 @@ export class Provider {
       ...(this.kafka ? { kafka: this.kafka } : {}),
       drainChanged: (composite) => {
         // Its RemoteKafka reports the drain (status.kafka.live.nodeDrain).
-        for (const mr of this.informers.get("RemoteKafka")?.list() ?? [])
-          if (mr.metadata.labels?.[labels.composite] === composite)
-            this.queue.add(`RemoteKafka/${mr.metadata.name ?? ""}`);
+        for (const { mr, key } of this.managedOf("RemoteKafka"))
+          if (mr.metadata.labels?.[labels.composite] === composite) this.queue.add(key);
       },
     });
     this.queue = new WorkQueue(
@@ -473,6 +483,26 @@ export class Provider {
       if (set.spec.providerConfigRef.name === pc)
         this.queue.add(`${objectSetKind.kind}/${set.metadata.name ?? ""}`);
     }
+  }
+
+  /**
+   * Managed resources of `kind`: those of their own and the entries of that
+   * kind in RemoteObjectSets (ADR 0026), each with the work-queue key that
+   * reconciles it.
+   */
+  private managedOf(kind: string): { mr: ManagedResource; key: string }[] {
+    return [
+      ...(this.informers.get(kind)?.list() ?? []).map((mr) => ({
+        mr,
+        key: `${kind}/${mr.metadata.name ?? ""}`,
+      })),
+      ...this.sets.list().flatMap((set) =>
+        entriesOf(set, kind).map((mr) => ({
+          mr,
+          key: `${objectSetKind.kind}/${set.metadata.name ?? ""}`,
+        })),
+      ),
+    ];
   }
 
   /** Keys of managed resources and set entries the anchor owns, except `except` (a key, or a set's key for all its entries). */

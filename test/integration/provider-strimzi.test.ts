@@ -324,3 +324,98 @@ test(
     );
   },
 );
+
+test(
+  "a RemoteObjectSet carries the Kafka CR and a podset as their own kinds would: ordered, Ready with the pods, touched when Strimzi lets a pod go missing",
+  { timeout: 120_000 },
+  async () => {
+    const ledger = (o: KubeObject): KubeObject => {
+      const text = JSON.stringify(o).replaceAll("orders", "ledger");
+      return JSON.parse(text) as KubeObject;
+    };
+    type Spec = { spec: { forProvider: Record<string, unknown> } };
+    const entry = (name: string, o: KubeObject): Record<string, unknown> => ({
+      name,
+      kind: o.kind,
+      forProvider: (ledger(o) as unknown as Spec).spec.forProvider,
+    });
+    const [anchorMr, kafkaMr, accountMr, nodeMr] = rest as [
+      KubeObject,
+      KubeObject,
+      KubeObject,
+      KubeObject,
+    ];
+    // The podset first: it waits for what it needs, as a managed resource of its own would.
+    await central.apply(
+      {
+        apiVersion: group,
+        kind: "RemoteObjectSet",
+        metadata: { name: "ledger-east" },
+        spec: {
+          providerConfigRef: { name: "east" },
+          forProvider: {
+            objects: [
+              entry("podset-brokers", podSet),
+              entry("cm-node-0", nodeMr),
+              entry("sa", accountMr),
+              entry("kafka", kafkaMr),
+              entry("anchor", anchorMr),
+            ],
+          },
+        },
+      },
+      fm,
+    );
+    type SetStatus = {
+      conditions?: Condition[];
+      atProvider?: { objects?: { name: string; atProvider?: Record<string, unknown> }[] };
+    };
+    const setOf = async (): Promise<SetStatus | undefined> =>
+      (await central.find<Mr & { status?: SetStatus }>(group, "RemoteObjectSet", "ledger-east"))
+        ?.status;
+    const ledgerPod = (): Promise<KubeObject | undefined> =>
+      east.find("v1", "Pod", "ledger-brokers-0", "kafka");
+    const ready = await eventually("the pod exists and the set is Ready", async () => {
+      const s = await setOf();
+      return (await ledgerPod()) &&
+        s?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+        ? s
+        : undefined;
+    });
+    const podsetStatus = ready.atProvider?.objects?.find((o) => o.name === "podset-brokers");
+    assert.equal(podsetStatus?.atProvider?.["pods"], 1);
+    assert.equal(podsetStatus.atProvider["readyPods"], 1);
+    const before = await ledgerPod();
+
+    // Strimzi is down and the pod goes: the set says which object is not ready, and why.
+    await player.stop();
+    await east.delete("v1", "Pod", "ledger-brokers-0", "kafka");
+    const notReady = await eventually("the set is not Ready: its pod does not exist", async () => {
+      const c = (await setOf())?.conditions?.find((x) => x.type === "Ready");
+      return c?.message?.includes("does not exist") ? c : undefined;
+    });
+    assert.match(
+      notReady.message ?? "",
+      /1 of 5 objects not ready: podset-brokers: 0 of 1 pods ready: pod ledger-brokers-0 does not exist/,
+    );
+    // Strimzi comes back and drops the podset at startup: only the provider's touch brings the pod back.
+    await player.restart({ kafkaInformerLate: true });
+    const back = await eventually("the pod is back and the set Ready", async () => {
+      const p = await ledgerPod();
+      const c = (await setOf())?.conditions?.find((x) => x.type === "Ready");
+      return p && c?.status === "True" ? p : undefined;
+    });
+    assert.notEqual(back.metadata.uid, before?.metadata.uid, "a new pod");
+    const events = (
+      await central.list<
+        KubeObject & { reason: string; involvedObject: { kind: string; name: string } }
+      >("v1", "Event", { namespace: "default" })
+    ).items.filter(
+      (e) => e.involvedObject.kind === "RemoteObjectSet" && e.involvedObject.name === "ledger-east",
+    );
+    assert.ok(
+      events.some((e) => e.reason === "NudgedRemoteOperator"),
+      `the touch is recorded on the set: ${events.map((e) => e.reason).join(", ")}`,
+    );
+  },
+);
