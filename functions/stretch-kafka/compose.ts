@@ -31,7 +31,7 @@ import { managedResource, resourceName } from "./managed.ts";
 import { annotations, kafkaUuid, labels } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
-import { findRemote, isReady, type ObservedResources } from "./observed.ts";
+import { expandObjectSets, findRemote, isReady, type ObservedResources } from "./observed.ts";
 import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
@@ -61,7 +61,7 @@ import { validateChange, validateSpec, validateTopology } from "./validate.ts";
 function observedResources(req: RunFunctionRequest): ObservedResources {
   const out: ObservedResources = {};
   for (const [name, r] of Object.entries(req.observed?.resources ?? {})) out[name] = r.resource;
-  return out;
+  return expandObjectSets(out);
 }
 
 /** A hash of every pod revision of the whole Kafka cluster (names.ts, `rollout`). */

@@ -7,6 +7,7 @@ export interface ObservedMr {
   kind?: string;
   metadata?: {
     name?: string;
+    generation?: number;
     labels?: Record<string, string | undefined>;
     annotations?: Record<string, string | undefined>;
   };
@@ -14,7 +15,11 @@ export interface ObservedMr {
     providerConfigRef?: { name?: string };
     forProvider?: { manifest?: Record<string, unknown> };
   };
-  status?: { conditions?: Condition[]; atProvider?: Record<string, unknown> };
+  status?: {
+    conditions?: Condition[];
+    atProvider?: Record<string, unknown>;
+    observedGeneration?: number;
+  };
 }
 
 /** Observed composed resources, by composition resource name. */
@@ -77,4 +82,96 @@ export function findRemote(
     if (meta?.name === remoteName) return mr;
   }
   return undefined;
+}
+
+interface ObservedSet extends ObservedMr {
+  spec?: ObservedMr["spec"] & {
+    deletionPolicy?: string;
+    forProvider?: {
+      objects?: {
+        name: string;
+        kind: string;
+        deletionPolicy?: string;
+        forProvider: { manifest?: Record<string, unknown> };
+      }[];
+    };
+  };
+  status?: ObservedMr["status"] & {
+    atProvider?: {
+      objects?: {
+        name: string;
+        conditions?: Condition[];
+        atProvider?: Record<string, unknown>;
+        observedGeneration?: number;
+      }[];
+    };
+  };
+}
+
+/**
+ * Observed resources with each RemoteObjectSet (ADR 0026) seen as the
+ * managed resources its entries stand for: under the composition resource
+ * name such a resource would have (`<cluster>-<entry>`), with the entry's
+ * kind, forProvider and status and the set's labels, annotations and
+ * generation; a set
+ * whose cluster is abandoned says so on each. Every reader of observed
+ * resources then reads a set's objects as it reads managed resources of their
+ * own. Where both are observed under one name (a hand-over), the managed
+ * resource of its own is the one read.
+ */
+export function expandObjectSets(observed: ObservedResources): ObservedResources {
+  const out: ObservedResources = {};
+  const entries: [string, ObservedMr][] = [];
+  for (const [name, mr] of Object.entries(observed)) {
+    if (mr?.kind !== "RemoteObjectSet") {
+      out[name] = mr;
+      continue;
+    }
+    const set: ObservedSet = mr;
+    const cluster = clusterOf(set) ?? "";
+    const statuses = new Map((set.status?.atProvider?.objects ?? []).map((o) => [o.name, o]));
+    const abandoned = condition(set, "Synced");
+    const setAbandoned = abandoned?.reason === abandonedReason ? abandoned : undefined;
+    for (const e of set.spec?.forProvider?.objects ?? []) {
+      const st = statuses.get(e.name);
+      const conditions = setAbandoned
+        ? [...(st?.conditions ?? []).filter((c) => c.type !== "Synced"), setAbandoned]
+        : st?.conditions;
+      entries.push([
+        `${cluster}-${e.name}`,
+        {
+          ...(set.apiVersion !== undefined ? { apiVersion: set.apiVersion } : {}),
+          kind: e.kind,
+          metadata: {
+            ...(set.metadata?.name !== undefined ? { name: set.metadata.name } : {}),
+            ...(set.metadata?.generation !== undefined
+              ? { generation: set.metadata.generation }
+              : {}),
+            ...(set.metadata?.labels ? { labels: set.metadata.labels } : {}),
+            // What the function stamps on the set (the rollout it carries) holds for each entry.
+            ...(set.metadata?.annotations ? { annotations: set.metadata.annotations } : {}),
+          },
+          spec: {
+            ...(set.spec?.providerConfigRef
+              ? { providerConfigRef: set.spec.providerConfigRef }
+              : {}),
+            forProvider: e.forProvider,
+          },
+          ...(st || setAbandoned
+            ? {
+                status: {
+                  ...(conditions ? { conditions } : {}),
+                  ...(st?.atProvider ? { atProvider: st.atProvider } : {}),
+                  ...(st?.observedGeneration !== undefined
+                    ? { observedGeneration: st.observedGeneration }
+                    : {}),
+                },
+              }
+            : {}),
+        },
+      ]);
+    }
+  }
+  for (const [name, mr] of entries) if (!(name in out)) out[name] = mr;
+  return out;
 }
