@@ -19,7 +19,7 @@ import {
 } from "./reconciler.ts";
 import { RemoteCache } from "./remote-cache.ts";
 import { Metrics } from "../metrics.ts";
-import { groups, type ManagedResource } from "../../apis/index.ts";
+import { groups, type ManagedResource, type RemoteObjectSet } from "../../apis/index.ts";
 import { labels, objectName } from "../../apis/labels.ts";
 import { ProviderConfigReconciler } from "./providerconfig.ts";
 import { RollingRestart } from "./rolling-restart.ts";
@@ -35,7 +35,6 @@ import {
   ObjectSetReconciler,
   queueKeyOf,
 } from "./object-set.ts";
-import type { RemoteObjectSet } from "../../apis/index.ts";
 
 /**
  * RemoteSecret data: a copy of a central Secret (all keys or those listed),
