@@ -36,6 +36,7 @@ import { kindOf } from "./kinds.ts";
 import {
   abandonAnnotation,
   abandonedCondition,
+  asStored,
   fieldManager,
   pausedCondition,
   finalizer,
@@ -87,10 +88,6 @@ const isReady = (s: EntryStatus | undefined): boolean =>
 
 const failing = (s: EntryStatus | undefined): Condition | undefined =>
   s?.conditions?.find((c) => c.type === "Synced" && c.status === "False");
-
-/** A value as JSON stores it (undefined members dropped), for comparing with what was read. */
-const asStored = (value: unknown): unknown =>
-  value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
 
 /** An entry seen as a managed resource of its kind: the set's metadata and policies, the entry's forProvider and status. */
 function asManaged(
@@ -144,6 +141,35 @@ export function entriesOf(set: RemoteObjectSet, kind: string): ManagedResource[]
         statuses.get(e.name),
       ),
     );
+}
+
+/**
+ * Entries of the set, in its spec or in `remembered` (applied and not yet
+ * removed), whose objects the anchor ConfigMap `namespace/anchor` owns.
+ */
+export function ownedByAnchorIn(
+  set: RemoteObjectSet,
+  remembered: readonly EntryStatus[],
+  anchor: string,
+  namespace: string,
+): string[] {
+  const owned = [
+    ...set.spec.forProvider.objects.map((e) => ({
+      name: e.name,
+      anchor: e.forProvider.ownerAnchor?.name,
+      namespace: e.forProvider.manifest.metadata.namespace,
+    })),
+    ...remembered.map((p) => ({
+      name: p.name,
+      anchor: p.ownerAnchor,
+      namespace: p.remote.namespace,
+    })),
+  ];
+  return [
+    ...new Set(
+      owned.filter((x) => x.anchor === anchor && x.namespace === namespace).map((x) => x.name),
+    ),
+  ];
 }
 
 /** Up to three items, and how many more. */
@@ -349,28 +375,9 @@ export class ObjectSetReconciler {
   /** Entries of the set (in the spec or not yet gone) whose objects `o` owns as their anchor. */
   private ownedInSet(o: EntryStatus, present: EntryStatus[], set: RemoteObjectSet): string[] {
     if (o.remote.kind !== "ConfigMap" || o.ownerAnchor) return [];
-    const owners = [
-      ...set.spec.forProvider.objects.map((e) => ({
-        name: e.name,
-        anchor: e.forProvider.ownerAnchor?.name,
-        namespace: e.forProvider.manifest.metadata.namespace,
-      })),
-      ...present.map((p) => ({
-        name: p.name,
-        anchor: p.ownerAnchor,
-        namespace: p.remote.namespace,
-      })),
-    ];
-    return [
-      ...new Set(
-        owners
-          .filter(
-            (x) =>
-              x.name !== o.name && x.anchor === o.remote.name && x.namespace === o.remote.namespace,
-          )
-          .map((x) => x.name),
-      ),
-    ];
+    return ownedByAnchorIn(set, present, o.remote.name, o.remote.namespace).filter(
+      (n) => n !== o.name,
+    );
   }
 
   /** Ready when every object is; Synced unless one is not, naming which and why. */

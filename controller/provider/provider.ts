@@ -33,6 +33,7 @@ import {
   entryKey,
   objectSetKind,
   ObjectSetReconciler,
+  ownedByAnchorIn,
   queueKeyOf,
 } from "./object-set.ts";
 
@@ -524,22 +525,9 @@ export class Provider {
     }
     for (const set of this.sets.list()) {
       if (set.spec.providerConfigRef.name !== pc) continue;
-      const name = set.metadata.name ?? "";
-      // What is in the spec, and what is remembered as not yet removed.
-      const entries = [
-        ...set.spec.forProvider.objects.map((e) => ({
-          name: e.name,
-          anchor: e.forProvider.ownerAnchor?.name,
-          namespace: e.forProvider.manifest.metadata.namespace,
-        })),
-        ...(set.status?.atProvider?.objects ?? []).map((o) => ({
-          name: o.name,
-          anchor: o.ownerAnchor,
-          namespace: o.remote.namespace,
-        })),
-      ];
-      for (const e of new Map(entries.map((x) => [x.name, x])).values())
-        if (e.anchor === anchor && e.namespace === namespace) add(entryKey(name, e.name));
+      const remembered = set.status?.atProvider?.objects ?? [];
+      for (const entry of ownedByAnchorIn(set, remembered, anchor, namespace))
+        add(entryKey(set.metadata.name ?? "", entry));
     }
     return out;
   }

@@ -131,7 +131,7 @@ export type Outcome = {
 };
 
 /** A value as JSON stores it (undefined members dropped), for comparing with what was read. */
-const asStored = (value: unknown): unknown =>
+export const asStored = (value: unknown): unknown =>
   value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
 
 /** How a remote object names the managed resource that applied it. */
