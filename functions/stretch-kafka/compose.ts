@@ -42,6 +42,7 @@ import {
   missingProviderConfigs,
   providerConfigRequirements,
   recoveredAllocation,
+  recoveredClusterId,
 } from "./requirements.ts";
 import type { RemoteObject } from "./resources/remote-object.ts";
 import {
@@ -181,6 +182,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // The plan: every remote object of every cluster.
   const clusterId =
     status?.clusterId ??
+    recoveredClusterId(observed) ??
     kept.clusterId ??
     kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
   const mode = quorum.mode;

@@ -105,6 +105,25 @@ export function keptVolumes(
   return { ...(clusterId ? { clusterId } : {}), ...(allocation ? { allocation } : {}) };
 }
 
+/**
+ * The cluster id the composed node ConfigMaps carry, for a composite whose
+ * status does not have it (lost, or not yet seen by the reader): the kept
+ * volumes it was first read from are forgotten as soon as the provider takes
+ * them up again, so a second pass must not fall back to a new id.
+ */
+export function recoveredClusterId(observed: ObservedResources): string | undefined {
+  const seen = new Map<string, number>();
+  for (const mr of Object.values(observed)) {
+    if (mr?.kind !== "RemoteConfigMap") continue;
+    const id = (mr.spec?.forProvider?.manifest?.["data"] as Record<string, string> | undefined)?.[
+      "cluster.id"
+    ];
+    if (id) seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  // One id in a sound cluster; the one most nodes carry otherwise.
+  return [...seen.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
 /** The node ids the running podsets carry (a composite that lost its status). */
 export function recoveredAllocation(
   observed: ObservedResources,

@@ -71,3 +71,38 @@ test("a new composite takes up the kept volumes' cluster id and node ids", () =>
   for (const a of theirs.values())
     assert.notEqual(a["stretchkafka.dev/cluster-id"], "KeptClusterId0000000000");
 });
+
+test("a second pass keeps the kept cluster id after the provider has taken the volumes up again", () => {
+  const { claim, required } = loadExample("claim-3-clusters.yaml");
+  for (const pc of required)
+    pc["status"] = {
+      keptVolumes: {
+        "team-a/orders": {
+          clusterId: "KeptClusterId0000000000",
+          nodes: { "data-orders-controllers-2": { pool: "controllers", id: 2 } },
+        },
+      },
+    };
+  const first = render(claim, [], cloneDeep(required), composeFrozen);
+  // The provider forgets a kept volume once it has applied it again, and the
+  // composite the next pass reads may not show the status the first one wrote
+  // yet (a reader's cache): what was composed is all that says which id it was.
+  for (const pc of required) delete pc["status"];
+  const second = render(claim, first.slice(1), cloneDeep(required), composeFrozen);
+  const clusterIds = (objects: KubeObject[]): Set<string> =>
+    new Set(
+      objects
+        .filter((o) => o.kind === "RemoteConfigMap")
+        .flatMap((o) => {
+          const m = (o["spec"] as { forProvider: { manifest: { data?: Record<string, string> } } })
+            .forProvider.manifest;
+          return m.data?.["cluster.id"] ? [m.data["cluster.id"]] : [];
+        }),
+    );
+  assert.deepEqual(clusterIds(first), new Set(["KeptClusterId0000000000"]));
+  assert.deepEqual(clusterIds(second), new Set(["KeptClusterId0000000000"]));
+  assert.equal(
+    (second[0]?.["status"] as { clusterId?: string }).clusterId,
+    "KeptClusterId0000000000",
+  );
+});
