@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { registerCluster } from "../controller/register.ts";
 import type { TestBed, TestCluster } from "./clusters.ts";
+import { inputApiVersion, inputKind } from "../functions/stretch-kafka/object-sets.ts";
 import { installCrds } from "./install.ts";
 import { serverCa } from "./provider-bed.ts";
 
@@ -20,6 +21,22 @@ export const providerNamespace = "stretch-kafka-system";
 export const compositionFile = fileURLToPath(
   new URL("../compositions/xstretchkafka.yaml", import.meta.url),
 );
+
+/** The Composition that asks the function for one RemoteObjectSet per remote cluster (ADR 0026). */
+export const perClusterCompositionName = "xstretchkafkas-per-cluster.stretchkafka.dev";
+
+/** The shipped Composition with the function's input asking for sets, as a platform team writes it. */
+export function perClusterComposition(): KubeObject {
+  const c = parse(readFileSync(compositionFile, "utf8")) as KubeObject & {
+    spec: { pipeline: Record<string, unknown>[] };
+  };
+  c.metadata.name = perClusterCompositionName;
+  c.spec.pipeline = c.spec.pipeline.map((step) => ({
+    ...step,
+    input: { apiVersion: inputApiVersion, kind: inputKind, remoteObjects: "PerCluster" },
+  }));
+  return c;
+}
 
 export interface SandboxClusters {
   central: KubeConfig;

@@ -23,6 +23,8 @@ export type FunctionRunner = (req: RunFunctionRequest) => Promise<RunFunctionRes
 export interface PipelineStep {
   step: string;
   functionRef: { name: string };
+  /** The step's input, given to its function as it is (Crossplane's `input`). */
+  input?: Record<string, unknown>;
 }
 
 /** What the pipeline produced, merged over its steps. */
@@ -75,6 +77,7 @@ function* pipeline(
     let required: RunFunctionRequest["requiredResources"] = {};
     const requestWith = (): RunFunctionRequest => ({
       ...request,
+      ...(step.input ? { input: step.input } : {}),
       desired: out.desired,
       context,
       requiredResources: required,

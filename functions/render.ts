@@ -252,9 +252,11 @@ export function runPipeline(
   observed: KubeObject[],
   required: KubeObject[],
   fn: (req: RunFunctionRequest) => RunFunctionResponse = compose,
+  /** The step's input, as a Composition would give it. */
+  input?: Record<string, unknown>,
 ): RunFunctionResponse {
   const out = runPipelineSync(
-    steps,
+    input ? steps.map((s) => ({ ...s, input })) : steps,
     new Map([[functionName, fn]]),
     request(xr, observed),
     (selector) => matching(selector, required),

@@ -9,7 +9,8 @@
  * the SHA-256 of the request marshalled deterministically, but it is computed
  * once per reconcile, before the loop that fetches the resources the function
  * required and calls it again with them: two requests with one tag can differ
- * in their required (and extra) resources, schemas and credentials. Without a
+ * in their required (and extra) resources, schemas and credentials, and the
+ * engine's tag covers the composite, not a step's input. Without a
  * tag, the SHA-256 of the bytes received (a different encoding of the same
  * request only costs a miss).
  */
@@ -45,6 +46,8 @@ export class ResponseCache {
       req.extraResources,
       req.requiredSchemas,
       req.credentials,
+      // A caller whose tag leaves out the step's input (the standalone engine's covers the pipeline).
+      req.input,
     ]);
     return `tag:${tag}:${createHash("sha256").update(fetched).digest("hex")}`;
   }

@@ -961,6 +961,14 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
             "type": "string",
             "description": "The Kafka cluster id (stable for the life of the composite)."
           },
+          "remoteObjects": {
+            "type": "string",
+            "enum": [
+              "PerCluster",
+              "PerObject"
+            ],
+            "description": "How the remote objects are composed, decided once: PerCluster, one RemoteObjectSet per remote cluster; PerObject, one managed resource per remote object (composites created before sets, and Compositions that ask for it). See docs/adr/0026."
+          },
           "networkingProvider": {
             "type": "string",
             "description": "The networking provider the running cluster was built with."
@@ -2596,6 +2604,14 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
           "clusterId": {
             "type": "string",
             "description": "The Kafka cluster id (stable for the life of the composite)."
+          },
+          "remoteObjects": {
+            "type": "string",
+            "enum": [
+              "PerCluster",
+              "PerObject"
+            ],
+            "description": "How the remote objects are composed, decided once: PerCluster, one RemoteObjectSet per remote cluster; PerObject, one managed resource per remote object (composites created before sets, and Compositions that ask for it). See docs/adr/0026."
           },
           "networkingProvider": {
             "type": "string",

@@ -775,6 +775,10 @@ export interface StretchKafkaStatus {
    */
   clusterId?: string;
   /**
+   * How the remote objects are composed, decided once: PerCluster, one RemoteObjectSet per remote cluster; PerObject, one managed resource per remote object (composites created before sets, and Compositions that ask for it). See docs/adr/0026.
+   */
+  remoteObjects?: "PerCluster" | "PerObject";
+  /**
    * The networking provider the running cluster was built with.
    */
   networkingProvider?: string;

@@ -18,6 +18,7 @@ import { DynamicClient, KubeApiError, type KubeObject } from "../kube/dynamic.ts
 import { EventRecorder } from "../kube/events.ts";
 import { Informer } from "../kube/informer.ts";
 import { kinds } from "../provider/kinds.ts";
+import { objectSetKind } from "../provider/object-set.ts";
 import type { QueueOptions, WorkQueue } from "../runtime/workqueue.ts";
 import type { FunctionRunner, PipelineStep } from "./pipeline.ts";
 import type { ResourceSelector } from "@crossplane-org/function-sdk-typescript";
@@ -194,7 +195,8 @@ export class EngineContext {
       },
       log,
     );
-    for (const k of kinds) {
+    // Every kind a Composition may compose: the per-object kinds and the set (ADR 0026).
+    for (const k of [...kinds, objectSetKind]) {
       this.composed.set(
         k.kind,
         new Informer(

@@ -32,6 +32,7 @@ import { annotations, kafkaUuid, labels } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
 import { expandObjectSets, findRemote, isReady, type ObservedResources } from "./observed.ts";
+import { askedShape, objectSets, remoteObjectsShape } from "./object-sets.ts";
 import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
@@ -59,10 +60,11 @@ import { buildTopology } from "./topology.ts";
 import { everyNodeCurrent, maintenancePlan, metadataPlan } from "./upgrade.ts";
 import { validateChange, validateSpec, validateTopology } from "./validate.ts";
 
-function observedResources(req: RunFunctionRequest): ObservedResources {
+/** The observed composed resources as they are: a RemoteObjectSet is one of them. */
+function observedAsComposed(req: RunFunctionRequest): ObservedResources {
   const out: ObservedResources = {};
   for (const [name, r] of Object.entries(req.observed?.resources ?? {})) out[name] = r.resource;
-  return expandObjectSets(out);
+  return out;
 }
 
 /** A hash of every pod revision of the whole Kafka cluster (names.ts, `rollout`). */
@@ -97,11 +99,18 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const status = xr.status;
   const composite = xr.metadata.name ?? "";
   const kafkaName = xr.metadata.labels?.[labels.claimName] ?? composite;
-  const observed = observedResources(req);
+  const composed = observedAsComposed(req);
+  // Every reader below sees a set's entries as the managed resources they stand for.
+  const observed = expandObjectSets(composed);
 
   // Validation, and the decisions that ask Kafka first: nothing changes while any is fatal.
   const requirements = providerConfigRequirements(spec, observed);
-  const problems = [...validateSpec(spec, { kafkaName }), ...missingProviderConfigs(req, spec)];
+  const asked = askedShape(req.input);
+  const problems = [
+    ...asked.problems,
+    ...validateSpec(spec, { kafkaName }),
+    ...missingProviderConfigs(req, spec),
+  ];
   const pools = spec.clusters.flatMap((c) =>
     c.nodePools.map((p) => ({
       cluster: c.name,
@@ -284,11 +293,9 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   });
   const adminOf = adminFor(admin, { observed, kafkaName, pending: p.pending.length > 0 });
 
-  // Managed resources, one per remote object.
+  // Managed resources: one per remote object, or one set per remote cluster (ADR 0026).
   const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
-  const desiredResources: Record<string, Resource> = {};
-  for (const o of objects) {
-    const name = resourceName(o);
+  const managed = objects.map((o) => {
     const kafkaAdmin = o.kind === "RemoteKafka" ? adminOf(o.cluster) : undefined;
     const mr = managedResource(kafkaAdmin ? { ...o, kafkaAdmin } : o, {
       composite,
@@ -298,13 +305,26 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
         ? { annotations: { [annotations.rollout]: rollout } }
         : {}),
     });
-    const seen = observed[name];
+    return { name: resourceName(o), cluster: o.cluster, mr };
+  });
+  const shape = remoteObjectsShape({
+    recorded: status?.remoteObjects,
+    observed: composed,
+    clusterId: status?.clusterId,
+    asked: asked.shape,
+  });
+  const desiredResources: Record<string, Resource> = {};
+  const compose = (name: string, resource: Resource["resource"]): void => {
+    const seen = composed[name];
     desiredResources[name] = {
-      resource: mr,
+      resource,
       connectionDetails: {},
       ready: seen && isReady(seen) ? Ready.READY_TRUE : Ready.READY_FALSE,
     };
-  }
+  };
+  if (shape === "PerCluster")
+    for (const [name, set] of objectSets(managed, composite)) compose(name, set);
+  else for (const { name, mr } of managed) compose(name, mr);
 
   // Status, conditions and connection details.
   const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
@@ -321,6 +341,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     plan: p,
     health,
     clusterId,
+    remoteObjects: shape,
     mode,
     migrationPhase: phase,
     allocation,
@@ -344,7 +365,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     ...problemResults(problems),
     result(
       Severity.SEVERITY_NORMAL,
-      `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources`,
+      `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources${shape === "PerCluster" ? ` (${managed.length} remote objects)` : ""}`,
     ),
   ];
   return {

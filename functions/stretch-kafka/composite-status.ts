@@ -21,6 +21,7 @@ export interface StatusInput {
   plan: Plan;
   health: ClusterHealth[];
   clusterId: string;
+  remoteObjects: NonNullable<StretchKafkaStatus["remoteObjects"]>;
   mode: QuorumMode;
   migrationPhase: NonNullable<StretchKafkaStatus["quorumMigration"]>["phase"] | undefined;
   allocation: NodeIdAllocation;
@@ -74,6 +75,7 @@ export function compositeStatus(o: StatusInput): StretchKafkaStatus {
       nodes: `${readyPods}/${totalPods}`,
     },
     clusterId: o.clusterId,
+    remoteObjects: o.remoteObjects,
     networkingProvider: o.spec.networking.provider,
     quorumMode: o.mode,
     ...(o.migrationPhase ? { quorumMigration: { phase: o.migrationPhase } } : {}),

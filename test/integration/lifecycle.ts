@@ -30,6 +30,13 @@ export interface LifecycleBed {
   kubeconfigPath: string;
   /** Where the provider keeps its CAs. */
   providerNamespace: string;
+  /**
+   * The Composition every claim names, when it is not the default one: the
+   * one asking for a RemoteObjectSet per remote cluster (ADR 0026), whose
+   * claims compose sets where the default's compose one managed resource per
+   * remote object. Steps that look at managed resources say which they expect.
+   */
+  perCluster?: { composition: string };
 }
 
 interface Condition {
@@ -57,10 +64,11 @@ interface Claim extends KubeObject {
 const cond = (o: Claim | undefined, type: string): Condition | undefined =>
   o?.status?.conditions?.find((c) => c.type === type);
 
-/** The claim of the example, edited. */
-function claimOf(name: string, edit: (c: Claim) => void = () => {}): Claim {
+/** The claim of the example, edited, naming `composition` if given. */
+function claimOf(name: string, composition: string | undefined, edit: (c: Claim) => void): Claim {
   const c = parse(readFileSync(claimFile, "utf8")) as Claim;
   c.metadata.name = name;
+  if (composition) c.spec.compositionRef = { name: composition };
   edit(c);
   return c;
 }
@@ -72,6 +80,20 @@ export function claimLifecycle(
   bed: () => LifecycleBed,
 ): void {
   const ns = "team-a";
+  const composition = (): string | undefined => bed().perCluster?.composition;
+  const claim = (name: string, edit: (c: Claim) => void = () => {}): Claim =>
+    claimOf(name, composition(), edit);
+  /** What a claim composes: a set per cluster, or these kinds per object. */
+  const composedKinds = (): string[] =>
+    bed().perCluster
+      ? ["RemoteObjectSet"]
+      : [
+          "RemoteConfigMap",
+          "RemotePersistentVolumeClaim",
+          "RemoteSecret",
+          "RemoteStrimziPodSet",
+          "RemoteKafka",
+        ];
   const find = (name = "orders"): Promise<Claim | undefined> =>
     bed().central.find<Claim>(g, "StretchKafka", name, ns);
   const apply = async (c: Claim): Promise<void> => {
@@ -140,7 +162,7 @@ export function claimLifecycle(
       "Ready with the function's status, Crossplane's references and the full connection Secret",
       { timeout: 240_000 },
       async () => {
-        await apply(claimOf("orders"));
+        await apply(claim("orders"));
         const c = await ready();
         const clusters = c.status?.["clusters"] as {
           name: string;
@@ -158,8 +180,13 @@ export function claimLifecycle(
         const xrName = c.spec.resourceRef?.name ?? "";
         const xr = await bed().central.get<Claim>(g, "XStretchKafka", xrName);
         // What Crossplane writes on both, and the engine must too.
-        assert.equal(c.spec.compositionRef?.name, "xstretchkafkas.stretchkafka.dev");
-        assert.equal(xr.spec.compositionRef?.name, "xstretchkafkas.stretchkafka.dev");
+        const compositionName = composition() ?? "xstretchkafkas.stretchkafka.dev";
+        assert.equal(c.spec.compositionRef?.name, compositionName);
+        assert.equal(xr.spec.compositionRef?.name, compositionName);
+        assert.equal(
+          (xr.status as { remoteObjects?: string } | undefined)?.remoteObjects,
+          bed().perCluster ? "PerCluster" : "PerObject",
+        );
         // Differs: Crossplane also names the CompositionRevision it runs; the
         // standalone engine runs the Composition itself and keeps no revisions.
         if (bed().path === "crossplane")
@@ -190,8 +217,9 @@ export function claimLifecycle(
           ).items
             .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
             .map(({ type, reason, message }) => ({ type, reason, message }));
-        const summary =
-          /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
+        const summary = bed().perCluster
+          ? /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; 3 managed resources \(\d+ remote objects\)$/
+          : /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
         let seen = "";
         await eventually("the claim's and the composite's events", async () => {
           const onClaim = await events(ns, "StretchKafka", "orders");
@@ -206,11 +234,13 @@ export function claimLifecycle(
             list.some((e) => e.type === "Normal" && e.reason === reason && message.test(e.message));
           return has(onClaim, "BindCompositeResource", /^Successfully bound composite resource$/) &&
             has(onClaim, "ComposeResources", summary) &&
-            has(
-              onXr,
-              "SelectComposition",
-              /^Successfully selected composition: xstretchkafkas\.stretchkafka\.dev$/,
-            ) &&
+            // Selected only where the claim names none.
+            (composition() !== undefined ||
+              has(
+                onXr,
+                "SelectComposition",
+                /^Successfully selected composition: xstretchkafkas\.stretchkafka\.dev$/,
+              )) &&
             has(
               onXr,
               "ComposeResources",
@@ -266,8 +296,10 @@ export function claimLifecycle(
       assert.ok(xr);
       assert.equal(xr.object.kind, "XStretchKafka");
       const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
-      for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
-        assert.ok(kinds.has(k), `trace shows ${k}`);
+      if (bed().perCluster) assert.deepEqual([...kinds], ["RemoteObjectSet"]);
+      else
+        for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
+          assert.ok(kinds.has(k), `trace shows ${k}`);
       const refs = (
         await bed().central.get<KubeObject & { spec: { resourceRefs: unknown[] } }>(
           g,
@@ -284,7 +316,7 @@ export function claimLifecycle(
       async () => {
         const before = await pods();
         await apply(
-          claimOf("orders", (c) => {
+          claim("orders", (c) => {
             const brokers = c.spec.clusters[0]?.nodePools[1];
             if (brokers) brokers["replicas"] = 3;
             c.spec.clusters.push({
@@ -323,38 +355,85 @@ export function claimLifecycle(
       { timeout: 120_000 },
       async () => {
         const xrName = (await find())?.spec.resourceRef?.name ?? "";
-        const [mr] = (
-          await bed().central.list<
-            KubeObject & {
-              spec: { forProvider: { manifest: KubeObject & { data?: Record<string, string> } } };
-            }
-          >(remoteGroup, "RemoteConfigMap", { labelSelector: `crossplane.io/composite=${xrName}` })
-        ).items.filter((m) => m.metadata.name?.includes("-cm-orders-brokers-"));
-        assert.ok(mr, "a node's ConfigMap is composed");
-        const name = mr.metadata.name ?? "";
-        const manifest = mr.spec.forProvider.manifest;
-        await bed().central.apply(
-          {
-            apiVersion: remoteGroup,
-            kind: "RemoteConfigMap",
-            metadata: { name },
-            spec: {
-              forProvider: {
-                manifest: { ...manifest, data: { "server.config": "hand-edited" } },
-              },
-            },
-          },
-          { fieldManager: "someone-by-hand", force: true },
-        );
+        type Manifest = KubeObject & { data?: Record<string, string> };
+        type Mr = KubeObject & { spec: { forProvider: { manifest: Manifest } } };
+        type Entry = { name: string; kind: string; forProvider: { manifest: Manifest } };
+        type Set = KubeObject & { spec: { forProvider: { objects: Entry[] } } };
+        const isNode = (name: string | undefined): boolean =>
+          /(^|-)cm-orders-brokers-/.test(name ?? "");
+        // A node's ConfigMap: its managed resource, or its entry in its cluster's set.
+        const edited = bed().perCluster
+          ? await (async () => {
+              const sets = await bed().central.list<Set>(remoteGroup, "RemoteObjectSet", {
+                labelSelector: `crossplane.io/composite=${xrName}`,
+              });
+              for (const set of sets.items) {
+                const entry = set.spec.forProvider.objects.find((e) => isNode(e.name));
+                if (entry)
+                  return {
+                    manifest: entry.forProvider.manifest,
+                    edit: (data: Record<string, string>): KubeObject => ({
+                      apiVersion: remoteGroup,
+                      kind: "RemoteObjectSet",
+                      metadata: { name: set.metadata.name ?? "" },
+                      spec: {
+                        forProvider: {
+                          objects: [
+                            {
+                              ...entry,
+                              forProvider: {
+                                ...entry.forProvider,
+                                manifest: { ...entry.forProvider.manifest, data },
+                              },
+                            },
+                          ],
+                        },
+                      },
+                    }),
+                    now: async (): Promise<Manifest | undefined> =>
+                      (
+                        await bed().central.get<Set>(
+                          remoteGroup,
+                          "RemoteObjectSet",
+                          set.metadata.name ?? "",
+                        )
+                      ).spec.forProvider.objects.find((e) => e.name === entry.name)?.forProvider
+                        .manifest,
+                  };
+              }
+              return undefined;
+            })()
+          : await (async () => {
+              const [mr] = (
+                await bed().central.list<Mr>(remoteGroup, "RemoteConfigMap", {
+                  labelSelector: `crossplane.io/composite=${xrName}`,
+                })
+              ).items.filter((m) => isNode(m.metadata.name));
+              if (!mr) return undefined;
+              const name = mr.metadata.name ?? "";
+              return {
+                manifest: mr.spec.forProvider.manifest,
+                edit: (data: Record<string, string>): KubeObject => ({
+                  apiVersion: remoteGroup,
+                  kind: "RemoteConfigMap",
+                  metadata: { name },
+                  spec: { forProvider: { manifest: { ...mr.spec.forProvider.manifest, data } } },
+                }),
+                now: async (): Promise<Manifest | undefined> =>
+                  (await bed().central.get<Mr>(remoteGroup, "RemoteConfigMap", name)).spec
+                    .forProvider.manifest,
+              };
+            })();
+        assert.ok(edited, "a node's ConfigMap is composed");
+        const manifest = edited.manifest;
+        await bed().central.apply(edited.edit({ "server.config": "hand-edited" }), {
+          fieldManager: "someone-by-hand",
+          force: true,
+        });
         await eventually(
           "the composition puts the manifest back",
           async () => {
-            const now = await bed().central.get<
-              KubeObject & {
-                spec: { forProvider: { manifest: { data?: Record<string, string> } } };
-              }
-            >(remoteGroup, "RemoteConfigMap", name);
-            const data = now.spec.forProvider.manifest.data ?? {};
+            const data = (await edited.now())?.data ?? {};
             return data["server.config"] && data["server.config"] !== "hand-edited"
               ? true
               : undefined;
@@ -397,14 +476,14 @@ export function claimLifecycle(
         const good = (await find()) as Claim;
         const before = await pods();
         await apply(
-          claimOf("orders", (c) => {
+          claim("orders", (c) => {
             c.spec.clusters = good.spec.clusters;
             (c.spec["kafka"] as { config: Record<string, unknown> }).config["node.id"] = 7;
           }),
         );
         assert.match(await refusal("orders", /node\.id/), /cannot be overridden/);
         assert.equal(cond(await find(), "Ready")?.status, "True", "the last good status stays");
-        await apply(claimOf("orders", (c) => (c.spec.clusters = good.spec.clusters)));
+        await apply(claim("orders", (c) => (c.spec.clusters = good.spec.clusters)));
         await ready();
         assert.deepEqual(await pods(), before, "no pod was restarted or removed");
       },
@@ -415,17 +494,12 @@ export function claimLifecycle(
       { timeout: 180_000 },
       async () => {
         await apply(
-          claimOf("ghost", (c) => {
+          claim("ghost", (c) => {
             for (const cl of c.spec.clusters) cl.providerConfigRef.name = `nowhere-${cl.name}`;
           }),
         );
         await refusal("ghost", /ProviderConfig "nowhere-east" does not exist/);
-        for (const kind of [
-          "RemoteConfigMap",
-          "RemoteStrimziPodSet",
-          "RemoteSecret",
-          "RemoteKafka",
-        ]) {
+        for (const kind of composedKinds()) {
           const composed = await bed().central.list(remoteGroup, kind, {
             labelSelector: "crossplane.io/claim-name=ghost",
           });
@@ -503,7 +577,7 @@ export function claimLifecycle(
           async () => {
             if (await find()) return undefined;
             if (await bed().central.find(g, "XStretchKafka", xrName)) return undefined;
-            for (const kind of ["RemoteConfigMap", "RemotePersistentVolumeClaim", "RemoteSecret"]) {
+            for (const kind of composedKinds()) {
               const left = await bed().central.list(remoteGroup, kind, {
                 labelSelector: `crossplane.io/composite=${xrName}`,
               });
@@ -528,7 +602,7 @@ export function claimLifecycle(
           500,
         );
 
-        await apply(claimOf("orders", (c) => (c.spec.clusters = spec)));
+        await apply(claim("orders", (c) => (c.spec.clusters = spec)));
         await ready("orders", 300);
         assert.deepEqual(await pvcs(), volumes, "the same volumes, adopted again");
       },

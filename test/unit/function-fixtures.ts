@@ -25,6 +25,8 @@ export function runExample(
   observed: KubeObject[] = [],
   /** ProviderConfigs of clusters the example does not name, by name. */
   moreClusters: string[] = [],
+  /** The Composition step's input. */
+  input?: Record<string, unknown>,
 ): RunFunctionResponse {
   const xr = asComposite(cloneDeep(example.claim));
   mutate(xr["spec"] as Record<string, unknown>);
@@ -33,7 +35,7 @@ export function runExample(
   const more = pc
     ? moreClusters.map((name) => ({ ...cloneDeep(pc), metadata: { ...pc.metadata, name } }))
     : [];
-  return runPipeline(xr, cloneDeep(observed), [...example.required, ...more], composeFrozen);
+  return runPipeline(xr, cloneDeep(observed), [...example.required, ...more], composeFrozen, input);
 }
 
 /** The composite status a run rendered. */

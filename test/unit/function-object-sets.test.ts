@@ -1,12 +1,13 @@
 /**
- * The function reads a RemoteObjectSet (ADR 0026) as the managed resources
- * its entries stand for: the same claim observed through per-object managed
- * resources or through one set per cluster gives the same answer, to the
- * byte.
+ * One RemoteObjectSet per remote cluster (ADR 0026): the function composes a
+ * set's entries as the managed resources they stand for and reads them back
+ * the same way, so a claim composed and observed per cluster gets the answer
+ * it gets per object; how a composite's remote objects are composed is
+ * decided once and kept.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Ready } from "@crossplane-org/function-sdk-typescript";
+import { Ready, Severity } from "@crossplane-org/function-sdk-typescript";
 import type { KubeObject } from "../../functions/render.ts";
 import {
   expandObjectSets,
@@ -102,10 +103,71 @@ function asSets(observed: KubeObject[]): KubeObject[] {
   });
 }
 
-test("a claim observed through one RemoteObjectSet per cluster gets the same answer as through per-object managed resources", () => {
-  const first = runExample(() => {});
-  const st = statusOf(runExample(() => {}, statusOf(first), allReady(first)));
-  const settled = runExample(() => {}, st, allReady(first));
+const perCluster = {
+  apiVersion: "function.stretchkafka.dev/v1alpha1",
+  kind: "Input",
+  remoteObjects: "PerCluster",
+};
+
+interface Desired {
+  kind: string;
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    providerConfigRef: { name: string };
+    deletionPolicy?: string;
+    forProvider: {
+      objects?: { name: string; kind: string; deletionPolicy?: string; forProvider: unknown }[];
+    };
+  };
+}
+
+/**
+ * What a run asks of each remote object, by the composition resource name of
+ * its managed resource: a set's entries are read under `<cluster>-<entry>`.
+ */
+function perObjectView(r: ReturnType<typeof runExample>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [name, d] of Object.entries(r.desired?.resources ?? {})) {
+    const mr = d.resource as unknown as Desired;
+    const rollout = mr.metadata.annotations?.["stretchkafka.dev/rollout"];
+    const common = { labels: mr.metadata.labels, providerConfig: mr.spec.providerConfigRef.name };
+    if (mr.kind !== "RemoteObjectSet") {
+      out.set(name, {
+        ...common,
+        kind: mr.kind,
+        rollout,
+        deletionPolicy: mr.spec.deletionPolicy ?? "Delete",
+        forProvider: mr.spec.forProvider,
+      });
+      continue;
+    }
+    const cluster = mr.metadata.labels?.["stretchkafka.dev/cluster"] ?? "";
+    assert.equal(name, `${cluster}-objects`);
+    for (const e of mr.spec.forProvider.objects ?? [])
+      out.set(`${cluster}-${e.name}`, {
+        ...common,
+        kind: e.kind,
+        rollout: e.kind === "RemoteStrimziPodSet" ? rollout : undefined,
+        deletionPolicy: e.deletionPolicy ?? mr.spec.deletionPolicy ?? "Delete",
+        forProvider: e.forProvider,
+      });
+  }
+  return out;
+}
+
+const names = (r: ReturnType<typeof runExample>): string[] =>
+  Object.keys(r.desired?.resources ?? {}).sort();
+
+test("a new claim composed per cluster gets one RemoteObjectSet per cluster whose entries are, name for name, the managed resources it would get per object; observed back, the same answer", () => {
+  const fresh = runExample(() => {});
+  const freshSets = runExample(() => {}, undefined, [], [], perCluster);
+  assert.deepEqual(names(freshSets), ["east-objects", "north-objects", "west-objects"]);
+  assert.equal(statusOf(fresh).remoteObjects, "PerObject");
+  assert.equal(statusOf(freshSets).remoteObjects, "PerCluster");
+  assert.deepEqual(perObjectView(freshSets), perObjectView(fresh));
+
+  const st = statusOf(runExample(() => {}, statusOf(fresh), allReady(fresh)));
+  const settled = runExample(() => {}, st, allReady(fresh));
   const perObject = allReady(settled);
   const sets = asSets(perObject);
   assert.equal(sets.length, 3, "one set per cluster");
@@ -118,16 +180,63 @@ test("a claim observed through one RemoteObjectSet per cluster gets the same ans
     perObject.length,
   );
   const a = runExample(() => {}, statusOf(settled), perObject);
-  const b = runExample(() => {}, statusOf(settled), sets);
+  const b = runExample(
+    () => {},
+    { ...statusOf(settled), remoteObjects: "PerCluster" },
+    sets,
+    [],
+    perCluster,
+  );
   assert.deepEqual(b.conditions, a.conditions);
-  assert.deepEqual(statusOf(b), statusOf(a));
-  assert.deepEqual(b.desired?.resources, a.desired?.resources);
+  assert.deepEqual(statusOf(b), { ...statusOf(a), remoteObjects: "PerCluster" });
+  assert.deepEqual(perObjectView(b), perObjectView(a));
+  assert.deepEqual(names(b), ["east-objects", "north-objects", "west-objects"]);
   const resources = Object.values(a.desired?.resources ?? {});
   assert.ok(resources.length > 60);
   assert.ok(
-    resources.every((d) => d.ready === Ready.READY_TRUE),
+    [...resources, ...Object.values(b.desired?.resources ?? {})].every(
+      (d) => d.ready === Ready.READY_TRUE,
+    ),
     "the comparison is of a claim whose every resource is ready, not of two empty answers",
   );
+});
+
+test("how remote objects are composed is decided once: a recorded choice, else what is observed, else per object for a composite that has a cluster id", () => {
+  const first = runExample(() => {});
+  const settled = runExample(() => {}, statusOf(first), allReady(first));
+  const { remoteObjects: _, ...older } = statusOf(settled);
+  // Created before sets (or restored from a backup): per object, whatever the Composition asks.
+  for (const observed of [allReady(settled), []]) {
+    const r = runExample(() => {}, older, observed, [], perCluster);
+    assert.equal(statusOf(r).remoteObjects, "PerObject");
+    assert.ok(names(r).length > 60);
+  }
+  // Per cluster once recorded, though the Composition no longer asks for it.
+  const sets = asSets(allReady(settled));
+  const recorded = runExample(() => {}, { ...older, remoteObjects: "PerCluster" }, sets);
+  assert.deepEqual(names(recorded), ["east-objects", "north-objects", "west-objects"]);
+  // The status write lost (or not yet seen): the observed sets say it.
+  const lost = runExample(() => {}, undefined, sets);
+  assert.equal(statusOf(lost).remoteObjects, "PerCluster");
+  assert.equal(statusOf(lost).clusterId, statusOf(settled).clusterId);
+});
+
+test("a Composition input that is not the function's is refused, naming what to write", () => {
+  for (const [input, field] of [
+    [{ ...perCluster, remoteObjects: "OneBigSet" }, /input\.remoteObjects/],
+    [
+      { ...perCluster, kind: "Resources" },
+      /input is function\.stretchkafka\.dev\/v1alpha1\/Resources/,
+    ],
+    [{ ...perCluster, extra: 1 }, /input\.extra: unknown field/],
+  ] as const) {
+    const r = runExample(() => {}, undefined, [], [], input);
+    const fatal = r.results.filter((x) => x.severity === Severity.SEVERITY_FATAL);
+    assert.equal(fatal.length, 1, JSON.stringify(r.results));
+    assert.match(fatal[0]?.message ?? "", field);
+    assert.match(fatal[0]?.message ?? "", /remoteObjects: PerCluster\|PerObject/);
+    assert.deepEqual(r.desired?.resources ?? {}, {}, "nothing is composed");
+  }
 });
 
 test("a set's entries are read under their resources' names, with the set's labels and generation; an abandoned set says so on each", () => {
