@@ -25,6 +25,12 @@ import type { ResourceSelector } from "@crossplane-org/function-sdk-typescript";
 import { fieldManagers } from "../field-managers.ts";
 
 export const xrApiVersion = groups.composite;
+/**
+ * The Composition the XRD names as its default (apis/crds.ts: the XRD's own
+ * name): what Crossplane runs for a composite that names none when several
+ * Compositions are for its type.
+ */
+export const defaultCompositionName = `xstretchkafkas.${xrApiVersion.split("/")[0] ?? ""}`;
 export const claimFinalizer = "finalizer.apiextensions.crossplane.io";
 export const compositeFinalizer = "composite.apiextensions.crossplane.io";
 /** Field managers: the claim's copy of the spec; the composite's own fields. */
@@ -268,7 +274,7 @@ export class EngineContext {
     return out;
   }
 
-  /** The Composition for a composite: the one it names, else the only one for its type. */
+  /** The Composition for a composite: the one it names, else the only one for its type, else the default. */
   compositionFor(xr: Composite): Composition | string {
     const named = xr.spec.compositionRef?.name;
     if (named) {
@@ -284,10 +290,12 @@ export class EngineContext {
           c.spec.compositeTypeRef.apiVersion === xr.apiVersion &&
           c.spec.compositeTypeRef.kind === xr.kind,
       );
-    const [only, ...more] = matching;
-    if (!only) return `no Composition for ${xr.kind}; install compositions/xstretchkafka.yaml`;
-    if (more.length > 0) {
-      return `${matching.length} Compositions for ${xr.kind} (${matching.map((c) => c.metadata.name ?? "").join(", ")}); choose one with spec.compositionRef`;
+    const [first, ...more] = matching;
+    const only =
+      more.length > 0 ? matching.find((c) => c.metadata.name === defaultCompositionName) : first;
+    if (!first) return `no Composition for ${xr.kind}; install compositions/xstretchkafka.yaml`;
+    if (!only) {
+      return `${matching.length} Compositions for ${xr.kind} (${matching.map((c) => c.metadata.name ?? "").join(", ")}) and none is the default ${defaultCompositionName}; choose one with spec.compositionRef`;
     }
     if (only.spec.mode !== undefined && only.spec.mode !== "Pipeline")
       return `Composition ${only.metadata.name ?? ""} is in mode ${only.spec.mode}; only Pipeline is supported`;

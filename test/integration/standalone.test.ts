@@ -32,6 +32,8 @@ import type { StrimziPlayer } from "../../devbed/strimzi-player.ts";
 import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
+import { objectSetKind } from "../../controller/provider/object-set.ts";
+import { perClusterComposition, perClusterCompositionName } from "../../devbed/prepare-clusters.ts";
 import { groups, labels } from "../../apis/index.ts";
 import { remoteRbacFile } from "../../package/contents.ts";
 import { standaloneInstall } from "../../devbed/packages.ts";
@@ -287,6 +289,16 @@ test(
       },
       fm,
     );
+    // ...and a claim whose Composition asks for one RemoteObjectSet per cluster.
+    await central.apply(perClusterComposition(), fm);
+    await central.apply(
+      {
+        ...sample,
+        metadata: { ...sample.metadata, name: "ledger" },
+        spec: { ...sampleSpec, compositionRef: { name: perClusterCompositionName } },
+      },
+      fm,
+    );
     const day = 24 * 3600 * 1000;
     const xrName = compositeNameFor(claim);
     const aged = new Pki(
@@ -340,15 +352,27 @@ test(
       60,
       250,
     ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
-    await eventually(
-      "the claim is Ready",
-      async () =>
-        ready(await central.find<Claim>(sample.apiVersion, sample.kind, "payments", "team-a"))
-          ? true
-          : undefined,
-      180,
-      250,
-    ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    for (const name of ["payments", "ledger"])
+      await eventually(
+        `claim ${name} is Ready`,
+        async () =>
+          ready(await central.find<Claim>(sample.apiVersion, sample.kind, name, "team-a"))
+            ? true
+            : undefined,
+        180,
+        250,
+      ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
+    assert.deepEqual(
+      (
+        await central.list(objectSetKind.apiVersion, objectSetKind.kind, {
+          labelSelector: "crossplane.io/claim-name=ledger",
+        })
+      ).items
+        .map((o) => o.metadata.labels?.[labels.stretchCluster])
+        .sort(),
+      ["east", "west"],
+      "ledger is composed as one set per cluster",
+    );
     type SecretObject = KubeObject & { data?: Record<string, string> };
     const claimSecret = await central.get<SecretObject>("v1", "Secret", "payments-kafka", "team-a");
     assert.ok(claimSecret.data?.["bootstrap.servers"], "the claim's connection Secret");
@@ -461,14 +485,15 @@ test(
       250,
     ).catch(async (err: unknown) => assert.fail(`${describeError(err)}\n${await failure()}`));
 
-    await central.delete(sample.apiVersion, sample.kind, "payments", "team-a");
+    for (const name of ["payments", "ledger"])
+      await central.delete(sample.apiVersion, sample.kind, name, "team-a");
     await eventually(
-      "the claim, its composite, every managed resource and usage are gone",
+      "the claims, their composites, every managed resource and usage are gone",
       async () => {
-        if (await central.find(sample.apiVersion, sample.kind, "payments", "team-a"))
-          return undefined;
-        if (await central.find(xrApiVersion, "XStretchKafka", xrName)) return undefined;
-        for (const k of kinds)
+        for (const name of ["payments", "ledger"])
+          if (await central.find(sample.apiVersion, sample.kind, name, "team-a")) return undefined;
+        if ((await central.list(xrApiVersion, "XStretchKafka")).items.length > 0) return undefined;
+        for (const k of [...kinds, objectSetKind])
           if ((await central.list(k.apiVersion, k.kind)).items.length > 0) return undefined;
         return (await central.list(groups.remote, "ProviderConfigUsage")).items.length === 0
           ? true

@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { defaultRegistry, installedName, packages } from "../../package/contents.ts";
 import { functionName } from "../../functions/render.ts";
+import { ourXrdFile } from "../../apis/generated-files.ts";
+import { defaultCompositionName } from "../../controller/engine/context.ts";
 
 test("a dependency is named after its repository path, made a DNS label", () => {
   assert.equal(
@@ -34,4 +36,15 @@ test("the committed Composition names the Function as a default install names it
   const named = composition.spec.pipeline.map((s) => s.functionRef.name);
   assert.deepEqual(named, [functionName]);
   assert.equal(functionName, installedName(`${defaultRegistry}/${packages.function}`));
+});
+
+test("the committed Composition is the one the XRD and the standalone engine take by default", () => {
+  const composition = parse(
+    readFileSync(new URL("../../compositions/xstretchkafka.yaml", import.meta.url), "utf8"),
+  ) as { metadata: { name: string } };
+  const xrd = parse(readFileSync(ourXrdFile(), "utf8")) as {
+    spec: { defaultCompositionRef: { name: string } };
+  };
+  assert.equal(xrd.spec.defaultCompositionRef.name, composition.metadata.name);
+  assert.equal(defaultCompositionName, composition.metadata.name);
 });
