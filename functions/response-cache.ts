@@ -16,19 +16,7 @@
  */
 import { createHash } from "node:crypto";
 import type { RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
-
-/** JSON with object keys sorted, so that map order on the wire does not matter. */
-export function canonical(value: unknown): string {
-  if (Buffer.isBuffer(value)) return JSON.stringify(value.toString("base64"));
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return value === undefined ? "null" : JSON.stringify(value);
-}
+import { canonical } from "../apis/canonical.ts";
 
 export class ResponseCache {
   private readonly entries = new Map<string, Buffer>();

@@ -4631,6 +4631,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "type": "integer",
                       "description": "The set's generation this object was last observed at."
                     },
+                    "specHash": {
+                      "type": "string",
+                      "description": "A hash of the entry's forProvider this status is of (apis/canonical.ts), so a reader can tell it is of the entry as it is now, whatever other entries changed the set's generation."
+                    },
                     "atProvider": {
                       "type": "object",
                       "description": "What the object's own kind reports in status.atProvider.",

@@ -1337,6 +1337,10 @@ export interface RemoteObjectStatus {
    */
   observedGeneration?: number;
   /**
+   * A hash of the entry's forProvider this status is of (apis/canonical.ts), so a reader can tell it is of the entry as it is now, whatever other entries changed the set's generation.
+   */
+  specHash?: string;
+  /**
    * What the object's own kind reports in status.atProvider.
    */
   atProvider?: {

@@ -4,7 +4,7 @@
  * (digest-skipped applies, finalizers, merge patches against the version read).
  */
 import { createHash } from "node:crypto";
-import { canonical } from "../../functions/response-cache.ts";
+import { canonical } from "../../apis/canonical.ts";
 import type { Logger } from "pino";
 import {
   annotations,

@@ -27,6 +27,7 @@ import {
   type RemoteObjectSetEntry,
   type RemoteObjectStatus,
 } from "../../apis/index.ts";
+import { entrySpecHash } from "../../apis/canonical.ts";
 import { describeError } from "../kube/errors.ts";
 import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient } from "./clients.ts";
@@ -71,6 +72,16 @@ export interface ObjectSetDeps {
   objects: Pick<ManagedReconciler, "sync" | "remove">;
   now(): string;
   log: Logger;
+  /**
+   * Least time between two status writes of one set that change no
+   * set-level condition (default 2000 ms): an object's progress is written
+   * with whatever else happens in that time, since every write is a watch
+   * event for its readers (Crossplane's XR circuit breaker counts them). A
+   * set that has become Ready, or whose Synced turned, is written at once.
+   */
+  statusIntervalMs?: number;
+  /** Milliseconds since the epoch (tests give their own). */
+  clock?: () => number;
 }
 
 type EntryStatus = RemoteObjectStatus;
@@ -172,6 +183,21 @@ export function ownedByAnchorIn(
   ];
 }
 
+/**
+ * Whether a status is written without waiting out the interval: the set has
+ * become Ready, or its Synced has turned (a failure, or one over). Anything
+ * else (an object's progress, the generation observed) waits and goes with
+ * what follows it.
+ */
+function worthNow(before: Condition[] | undefined, after: Condition[]): boolean {
+  const of = (cs: Condition[] | undefined, type: string): string | undefined =>
+    cs?.find((c) => c.type === type)?.status;
+  return (
+    (of(after, "Ready") === "True" && of(before, "Ready") !== "True") ||
+    of(after, "Synced") !== of(before, "Synced")
+  );
+}
+
 /** Up to three items, and how many more. */
 function some(items: string[]): string {
   const shown = items.slice(0, 3).join("; ");
@@ -179,11 +205,21 @@ function some(items: string[]): string {
 }
 
 export class ObjectSetReconciler {
+  /**
+   * When each set's status was last written by this process, and its
+   * conditions then: what the next write is weighed against, since the watch
+   * may not have brought that write back yet.
+   */
+  private readonly written = new Map<string, { at: number; conditions: Condition[] }>();
+
   constructor(private readonly deps: ObjectSetDeps) {}
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const set = this.deps.read(name);
-    if (!set) return undefined;
+    if (!set) {
+      this.written.delete(name);
+      return undefined;
+    }
     const pcName = set.spec.providerConfigRef.name;
     const log = this.deps.log.child({
       mr: `${objectSetKind.kind}/${name}`,
@@ -288,7 +324,8 @@ export class ObjectSetReconciler {
         statuses.delete(o.name);
     }
 
-    await this.write(set, statuses, this.conditions(set, statuses), true);
+    const wait = await this.write(set, statuses, this.conditions(set, statuses), true);
+    if (wait !== undefined) results.push({ requeueAfterMs: wait });
     throwFirst(errors);
     return soonest(results);
   }
@@ -307,11 +344,13 @@ export class ObjectSetReconciler {
     // The schema's enum lists only managed kinds.
     if (!kind) throw new TerminalError(`unknown kind ${e.kind} in entry ${e.name}`);
     const deletionPolicy = e.deletionPolicy ?? set.spec.deletionPolicy ?? "Delete";
+    const specHash = entrySpecHash(e.forProvider);
     const record = (): Omit<EntryStatus, "conditions"> => ({
       name: e.name,
       kind: e.kind,
       remote: remoteOf(e),
       deletionPolicy,
+      specHash,
       ...(e.forProvider.ownerAnchor ? { ownerAnchor: e.forProvider.ownerAnchor.name } : {}),
     });
     return this.asSubject(set, kind, e.forProvider, deletionPolicy, e.name, statuses, record);
@@ -431,14 +470,16 @@ export class ObjectSetReconciler {
   /**
    * The set's status: its objects in the spec's order (then those being
    * removed), its conditions; written only when something a reader sees
-   * changed. `observed`: every object in the spec was looked at in this pass.
+   * changed. `observed`: every object in the spec was looked at in this
+   * pass, whose write waits out the status interval unless a set-level
+   * condition changed; then the milliseconds to look again are returned.
    */
   private async write(
     set: RemoteObjectSet,
     statuses: Map<string, EntryStatus>,
     conditions: Omit<Condition, "lastTransitionTime">[],
     observed = false,
-  ): Promise<void> {
+  ): Promise<number | undefined> {
     const order = new Map(set.spec.forProvider.objects.map((e, i) => [e.name, i] as const));
     const objects = [...statuses.values()].sort(
       (a, b) => (order.get(a.name) ?? order.size) - (order.get(b.name) ?? order.size),
@@ -458,11 +499,20 @@ export class ObjectSetReconciler {
           ? { observedGeneration: set.status.observedGeneration }
           : {}),
     };
-    if (isEqual(asStored(status), asStored(set.status))) return;
+    if (isEqual(asStored(status), asStored(set.status))) return undefined;
+    const name = set.metadata.name ?? "";
+    const now = (this.deps.clock ?? Date.now)();
+    const last = this.written.get(name);
+    const since = now - (last?.at ?? -Infinity);
+    const interval = this.deps.statusIntervalMs ?? 2000;
+    if (observed && since < interval && !worthNow(last?.conditions, status.conditions))
+      return interval - since;
     await this.deps.central.apply(
-      { ...objectSetKind, metadata: { name: set.metadata.name ?? "" }, status },
+      { ...objectSetKind, metadata: { name }, status },
       { fieldManager, subresource: "status", force: true },
     );
+    this.written.set(name, { at: now, conditions: status.conditions });
+    return undefined;
   }
 
   /** The set is being deleted: every object goes (or stays, by its policy), owners last; then the set. */

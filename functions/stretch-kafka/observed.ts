@@ -1,4 +1,5 @@
 /** Reading the managed resources Crossplane (or the standalone engine) observed. */
+import { entrySpecHash } from "../../apis/canonical.ts";
 import type { Condition } from "../../apis/index.ts";
 import { labels } from "./names.ts";
 
@@ -103,6 +104,7 @@ interface ObservedSet extends ObservedMr {
         conditions?: Condition[];
         atProvider?: Record<string, unknown>;
         observedGeneration?: number;
+        specHash?: string;
       }[];
     };
   };
@@ -132,11 +134,19 @@ export function expandObjectSets(observed: ObservedResources): ObservedResources
     const statuses = new Map((set.status?.atProvider?.objects ?? []).map((o) => [o.name, o]));
     const abandoned = condition(set, "Synced");
     const setAbandoned = abandoned?.reason === abandonedReason ? abandoned : undefined;
+    const generation = set.metadata?.generation;
     for (const e of set.spec?.forProvider?.objects ?? []) {
       const st = statuses.get(e.name);
       const conditions = setAbandoned
         ? [...(st?.conditions ?? []).filter((c) => c.type !== "Synced"), setAbandoned]
         : st?.conditions;
+      // The set's generation moves with every entry's change: a status of the
+      // entry as it is now is as current as a managed resource of its own
+      // observed at its generation.
+      const observedGeneration =
+        st?.specHash !== undefined && st.specHash === entrySpecHash(e.forProvider)
+          ? generation
+          : st?.observedGeneration;
       entries.push([
         `${cluster}-${e.name}`,
         {
@@ -162,9 +172,7 @@ export function expandObjectSets(observed: ObservedResources): ObservedResources
                 status: {
                   ...(conditions ? { conditions } : {}),
                   ...(st?.atProvider ? { atProvider: st.atProvider } : {}),
-                  ...(st?.observedGeneration !== undefined
-                    ? { observedGeneration: st.observedGeneration }
-                    : {}),
+                  ...(observedGeneration !== undefined ? { observedGeneration } : {}),
                 },
               }
             : {}),

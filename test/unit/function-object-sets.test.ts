@@ -13,6 +13,7 @@ import {
   expandObjectSets,
   type ObservedResources,
 } from "../../functions/stretch-kafka/observed.ts";
+import { entrySpecHash } from "../../apis/canonical.ts";
 import { observedFrom, runExample, statusOf } from "./function-fixtures.ts";
 
 const synced = { type: "Synced", status: "True", reason: "ReconcileSuccess" };
@@ -40,13 +41,21 @@ type Observed = KubeObject & {
   status: { conditions: unknown[]; atProvider?: unknown; observedGeneration?: number };
 };
 
-/** The same managed resources as one RemoteObjectSet per cluster, each entry named as its resource was. */
-function asSets(observed: KubeObject[]): KubeObject[] {
+/**
+ * The same managed resources as one RemoteObjectSet per cluster, each entry
+ * named as its resource was; `generation` the sets', `hashed` whether each
+ * entry's status carries the hash of the spec it is of (as the provider writes it).
+ */
+function asSets(
+  observed: KubeObject[],
+  o: { generation?: number; hashed?: boolean } = {},
+): KubeObject[] {
   const byCluster = new Map<string, Observed[]>();
   for (const o of observed as Observed[]) {
     const c = o.metadata.labels?.["stretchkafka.dev/cluster"] ?? "";
     byCluster.set(c, [...(byCluster.get(c) ?? []), o]);
   }
+  const hashed = o.hashed ?? false;
   return [...byCluster].map(([cluster, list]) => {
     const entry = (o: Observed): string =>
       (o.metadata.annotations?.["crossplane.io/composition-resource-name"] ?? "").slice(
@@ -57,7 +66,7 @@ function asSets(observed: KubeObject[]): KubeObject[] {
       kind: "RemoteObjectSet",
       metadata: {
         name: `orders-${cluster}`,
-        generation: 1,
+        generation: o.generation ?? 1,
         labels: list[0]?.metadata.labels ?? {},
         annotations: {
           // The rollout the podsets carry, as the function is to stamp it on a set with podsets.
@@ -96,6 +105,7 @@ function asSets(observed: KubeObject[]): KubeObject[] {
             conditions: o.status.conditions,
             atProvider: o.status.atProvider,
             observedGeneration: o.status.observedGeneration,
+            ...(hashed ? { specHash: entrySpecHash(o.spec.forProvider) } : {}),
           })),
         },
       },
@@ -219,6 +229,28 @@ test("how remote objects are composed is decided once: a recorded choice, else w
   const lost = runExample(() => {}, undefined, sets);
   assert.equal(statusOf(lost).remoteObjects, "PerCluster");
   assert.equal(statusOf(lost).clusterId, statusOf(settled).clusterId);
+});
+
+test("a change of one entry leaves the others' status current: the function answers as before, where without the spec hashes it would not", () => {
+  const first = runExample(() => {});
+  const settled = runExample(() => {}, statusOf(first), allReady(first));
+  // Every object observed at generation 1, pods all current: every node runs the current definition.
+  const current = allReady(settled).map((mr) => ({
+    ...mr,
+    status: { ...(mr["status"] as object), observedGeneration: 1 },
+  }));
+  const st = { ...statusOf(settled), remoteObjects: "PerCluster" as const };
+  const run = (sets: KubeObject[]): ReturnType<typeof runExample> =>
+    runExample(() => {}, st, sets, [], perCluster);
+  const before = run(asSets(current, { generation: 1, hashed: true }));
+  // Another entry's change moved every set's generation on; the statuses are of the specs as they are.
+  const moved = run(asSets(current, { generation: 2, hashed: true }));
+  assert.deepEqual(moved.desired?.resources, before.desired?.resources);
+  assert.deepEqual(statusOf(moved), statusOf(before));
+  // Without the hashes every entry would look stale and the answer change with it
+  // (the podsets not current: what is asked of Kafka is taken back).
+  const stale = run(asSets(current, { generation: 2, hashed: false }));
+  assert.notDeepEqual(stale.desired?.resources, before.desired?.resources);
 });
 
 test("a Composition input that is not the function's is refused, naming what to write", () => {
