@@ -176,12 +176,52 @@ async function rebalanceRequestLines(
     });
 }
 
+type PodCounts = { pods?: number; readyPods?: number; currentPods?: number };
+type PodSetManifest = { metadata: { name: string; labels?: Record<string, string> } };
+
 interface PodSetMr extends KubeObject {
+  spec: { forProvider: { manifest: PodSetManifest } };
+  status?: { atProvider?: PodCounts };
+}
+
+interface ObjectSetMr extends KubeObject {
   spec: {
-    providerConfigRef: { name: string };
-    forProvider: { manifest: { metadata: { name: string; labels?: Record<string, string> } } };
+    forProvider: {
+      objects: { name: string; kind: string; forProvider: { manifest: PodSetManifest } }[];
+    };
   };
-  status?: { atProvider?: { pods?: number; readyPods?: number; currentPods?: number } };
+  status?: { atProvider?: { objects?: { name: string; atProvider?: PodCounts }[] } };
+}
+
+/** A pool's podset in one cluster, whether its own managed resource or an entry of its cluster's set. */
+interface PodSetView {
+  cluster: string;
+  manifest: PodSetManifest;
+  counts: PodCounts;
+}
+
+async function podSetsOf(central: DynamicClient, xr: string): Promise<PodSetView[]> {
+  const selector = { labelSelector: `${labels.crossplaneComposite}=${xr}` };
+  const [own, sets] = await Promise.all([
+    central.list<PodSetMr>(groups.remote, "RemoteStrimziPodSet", selector),
+    central.list<ObjectSetMr>(groups.remote, "RemoteObjectSet", selector),
+  ]);
+  return [
+    ...own.items.map((p) => ({
+      cluster: p.metadata.labels?.[labels.stretchCluster] ?? "",
+      manifest: p.spec.forProvider.manifest,
+      counts: p.status?.atProvider ?? {},
+    })),
+    ...sets.items.flatMap((set) =>
+      set.spec.forProvider.objects
+        .filter((e) => e.kind === "RemoteStrimziPodSet")
+        .map((e) => ({
+          cluster: set.metadata.labels?.[labels.stretchCluster] ?? "",
+          manifest: e.forProvider.manifest,
+          counts: set.status?.atProvider?.objects?.find((o) => o.name === e.name)?.atProvider ?? {},
+        })),
+    ),
+  ];
 }
 
 /** Conditions that read well when True (Ready, Synced) versus those that are bad news when True. */
@@ -198,13 +238,7 @@ export async function claimStatus(
     return `no StretchKafka ${namespace}/${name}: list them with kubectl get stretchkafkas -A`;
   const s = claim.status ?? {};
   const xr = claim.spec.resourceRef?.name;
-  const podSets = xr
-    ? (
-        await central.list<PodSetMr>(groups.remote, "RemoteStrimziPodSet", {
-          labelSelector: `${labels.crossplaneComposite}=${xr}`,
-        })
-      ).items
-    : [];
+  const podSets = xr ? await podSetsOf(central, xr) : [];
   const conds = s.conditions ?? [];
   const mark = (ok: boolean | undefined): string => (ok ? "✓" : "✗");
   const lines: string[] = [];
@@ -235,15 +269,11 @@ export async function claimStatus(
     const bar = lastCluster ? "   " : "│  ";
     if (c.message) lines.push(`  ${bar}  ${c.message}`);
     const pools = podSets
-      .filter((p) => p.spec.providerConfigRef.name === c.name)
-      .sort((a, b) =>
-        a.spec.forProvider.manifest.metadata.name.localeCompare(
-          b.spec.forProvider.manifest.metadata.name,
-        ),
-      );
+      .filter((p) => p.cluster === c.name)
+      .sort((a, b) => a.manifest.metadata.name.localeCompare(b.manifest.metadata.name));
     pools.forEach((p, j) => {
-      const m = p.spec.forProvider.manifest.metadata;
-      const ap = p.status?.atProvider ?? {};
+      const m = p.manifest.metadata;
+      const ap = p.counts;
       const pool = m.labels?.[labels.poolName] ?? m.name;
       const counts = `${String(ap.readyPods ?? 0)}/${String(ap.pods ?? 0)} pods ready, ${String(ap.currentPods ?? 0)} current`;
       lines.push(

@@ -13,6 +13,7 @@ import {
   type DynamicClient,
   type KubeObject,
 } from "../../controller/kube/dynamic.ts";
+import { claimStatus } from "../../controller/cli/status.ts";
 import { crankBinary } from "../../devbed/build.ts";
 import { eventually } from "../../devbed/eventually.ts";
 import { run } from "../../devbed/run.ts";
@@ -309,6 +310,30 @@ export function claimLifecycle(
       ).spec.resourceRefs;
       assert.equal(xr.children?.length, refs.length, "every composed resource is in the tree");
     });
+
+    test(
+      "stretch-kafka status shows each cluster's pools with their pods",
+      { timeout: 60_000 },
+      async () => {
+        let text = "";
+        await eventually("every pool's pods are shown ready", async () => {
+          text = await claimStatus(bed().central, "orders", ns);
+          const pools = [...text.matchAll(/(controllers|brokers)\s+(\d+)\/(\d+) pods ready/g)];
+          return pools.length === 6 && pools.every((m) => m[2] === m[3] && m[2] !== "0")
+            ? true
+            : undefined;
+        }).catch((err: unknown) => {
+          throw new Error(`${String(err)}; stretch-kafka status printed:\n${text}`);
+        });
+        for (const cluster of ["east", "west", "north"])
+          assert.match(
+            text,
+            new RegExp(
+              `${cluster} .*\\n.*brokers\\s+2/2 pods ready.*\\n.*controllers\\s+1/1 pods ready`,
+            ),
+          );
+      },
+    );
 
     test(
       "scaling a pool and adding a cluster converge; unchanged nodes keep running",
