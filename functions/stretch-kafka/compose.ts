@@ -314,7 +314,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     asked: asked.shape,
   });
   const desiredResources: Record<string, Resource> = {};
-  const compose = (name: string, resource: Resource["resource"]): void => {
+  const add = (name: string, resource: Resource["resource"]): void => {
     const seen = composed[name];
     desiredResources[name] = {
       resource,
@@ -323,8 +323,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     };
   };
   if (shape === "PerCluster")
-    for (const [name, set] of objectSets(managed, composite)) compose(name, set);
-  else for (const { name, mr } of managed) compose(name, mr);
+    for (const [name, set] of objectSets(managed, composite)) add(name, set);
+  else for (const { name, mr } of managed) add(name, mr);
 
   // Status, conditions and connection details.
   const conds = conditions(t, health, p.pending, live, maintenance.evacuate, [
