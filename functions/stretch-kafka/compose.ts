@@ -28,7 +28,7 @@ import { compositeStatus, connectionDetails, type StatusInput } from "./composit
 import { kafkaImage } from "./image.ts";
 import { observedLive } from "./live.ts";
 import { managedResource, resourceName } from "./managed.ts";
-import { annotations, kafkaUuid, labels } from "./names.ts";
+import { annotations, kafkaClusterId, labels } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
 import { expandObjectSets, findRemote, isReady, type ObservedResources } from "./observed.ts";
@@ -193,7 +193,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     status?.clusterId ??
     recoveredClusterId(observed) ??
     kept.clusterId ??
-    kafkaUuid(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
+    kafkaClusterId(`stretch-kafka/cluster-id/${xr.metadata.uid ?? composite}`);
   const mode = quorum.mode;
   // A lost cluster's bootstrap controllers stay in the list with the address
   // they had, as long as one running controller is in it too.

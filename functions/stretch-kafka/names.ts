@@ -32,3 +32,15 @@ export function anchorName(kafka: string): string {
 export function kafkaUuid(seed: string): string {
   return createHash("sha256").update(seed).digest().subarray(0, 16).toString("base64url");
 }
+
+/**
+ * A Kafka cluster id derived from a seed, never starting with "-" (as Kafka's
+ * own Uuid.randomUuid() never does): `kafka-storage format --cluster-id -x...`
+ * reads such an id as an option and refuses to format, so one composite in
+ * 64 could never start. A seed whose first id is fine keeps it.
+ */
+export function kafkaClusterId(seed: string): string {
+  let id = kafkaUuid(seed);
+  for (let n = 1; id.startsWith("-"); n++) id = kafkaUuid(`${seed}#${String(n)}`);
+  return id;
+}
