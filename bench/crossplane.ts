@@ -2,7 +2,7 @@
  * `npm run bench:crossplane`: the example 3-cluster claim under real
  * Crossplane core at its defaults, installed from the packages
  * (devbed/crossplane-core.ts), composed both ways: by the default Composition
- * (one managed resource per remote object, 66) and by one asking for a
+ * (one managed resource per remote object, 69) and by one asking for a
  * RemoteObjectSet per remote cluster (3; docs/adr/0026). For each, the
  * claim's time from apply to Ready, the watch events its managed resources
  * and composite made (what Crossplane's XR watch circuit breaker counts: its

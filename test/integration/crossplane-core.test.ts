@@ -33,7 +33,7 @@ let xb: CrossplaneBed;
 before(async () => {
   xb = await crossplaneBed(["east", "west", "north", "south"], {
     // The XR watch circuit breaker is taken out of this functional test: one
-    // composite of 66 managed resources takes about 270 of its tokens while
+    // composite of 69 managed resources takes about 270 of its tokens while
     // it is created (bucket 100, refilled 1/s), so at the defaults a step
     // waits for its half-open probe (docs/adr/0017). Composed per cluster, a
     // claim is created within the bucket, but the table's steps follow each
