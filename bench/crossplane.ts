@@ -30,8 +30,7 @@ import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
-import { breakerCounts, breakerDelta, type BreakerCounts } from "../devbed/crossplane-metrics.ts";
-import { countEvents } from "./watch-events.ts";
+import { breakerCounts, breakerDelta, countEvents, type BreakerCounts } from "./watch-events.ts";
 
 const g = "stretchkafka.dev/v1alpha1";
 const fm = { fieldManager: "bench" };

@@ -23,8 +23,7 @@ import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { defaultQueueOptions } from "../controller/runtime/workqueue.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
-import { breakerCounts, breakerDelta, type BreakerCounts } from "../devbed/crossplane-metrics.ts";
-import { countEvents } from "./watch-events.ts";
+import { breakerCounts, breakerDelta, countEvents, type BreakerCounts } from "./watch-events.ts";
 import {
   applyAndWait,
   claim,

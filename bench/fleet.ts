@@ -46,7 +46,7 @@ import {
   remoteGroup,
 } from "./claims.ts";
 import { requestCounts, requestsByVerb, startCli, usage } from "./processes.ts";
-import { sumMetric } from "../devbed/crossplane-metrics.ts";
+import { sumMetric } from "./watch-events.ts";
 
 const claims = Number(process.env["CLAIMS"] ?? 300);
 const steadySeconds = Number(process.env["STEADY_SECONDS"] ?? 60);

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import { runtime } from "../package/build.ts";
-import { sumMetric } from "../devbed/crossplane-metrics.ts";
+import { sumMetric } from "./watch-events.ts";
 
 /** Requests the controller made, reads and writes (watches excluded), from its /metrics. */
 export function requestCounts(

@@ -23,7 +23,7 @@ import { freePort, stopProcess } from "../devbed/clusters.ts";
 import { buildController } from "../package/build.ts";
 import { providerBed } from "../devbed/provider-bed.ts";
 import { requestCounts, startCli, usage } from "./processes.ts";
-import { sumMetric } from "../devbed/crossplane-metrics.ts";
+import { sumMetric } from "./watch-events.ts";
 
 const total = Number(process.env["TOTAL"] ?? 1000);
 const clusters = ["c1", "c2", "c3"];
