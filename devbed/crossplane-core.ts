@@ -21,6 +21,7 @@ import { createInterface } from "node:readline";
 import { playStrimzi } from "./strimzi-player.ts";
 import { DynamicClient, KubeApiError, type KubeObject } from "../controller/kube/dynamic.ts";
 import { registerCluster } from "../controller/register.ts";
+import { groups, type Condition } from "../apis/index.ts";
 import { installedName, packages, version, type PackageKind } from "../package/contents.ts";
 import { buildPackages } from "./packages.ts";
 import { crankBinary, crossplaneCoreBinary, registryBinary } from "./build.ts";
@@ -524,6 +525,27 @@ export async function crossplaneBed(
         () => {},
       );
     }
+    // Handed over once the provider has taken up every cluster (Ready, its
+    // finalizer on), as an administrator sees it before any claim: otherwise
+    // the provider's first writes of each ProviderConfig fall in the first
+    // claim's life, and Crossplane's breaker counts them against it.
+    for (const n of remoteNames)
+      await eventually(
+        `ProviderConfig ${n} is Ready`,
+        async () => {
+          const pc = await central.find<KubeObject & { status?: { conditions?: Condition[] } }>(
+            groups.remote,
+            "ProviderConfig",
+            n,
+          );
+          return pc?.metadata.finalizers?.length &&
+            pc.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+            ? true
+            : undefined;
+        },
+        120,
+        250,
+      );
     const players = playStrimzi(remotes, targetNamespace, testLogger());
     closers.push(async () => {
       await Promise.all(players.map((p) => p.stop()));

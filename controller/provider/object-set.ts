@@ -73,11 +73,12 @@ export interface ObjectSetDeps {
   now(): string;
   log: Logger;
   /**
-   * Least time between two status writes of one set that change no
-   * set-level condition (default 2000 ms): an object's progress is written
-   * with whatever else happens in that time, since every write is a watch
-   * event for its readers (Crossplane's XR circuit breaker counts them). A
-   * set that has become Ready, or whose Synced turned, is written at once.
+   * Least time between two status writes of one set that turn nothing
+   * (default 5000 ms): an object's progress is written with whatever else
+   * happens in that time, since every write is a watch event for its readers
+   * (Crossplane's XR circuit breaker counts them). A set that has become
+   * Ready or whose Synced turned, or whose objects came or went, is written
+   * at once (worthNow).
    */
   statusIntervalMs?: number;
   /** Milliseconds since the epoch (tests give their own). */
@@ -183,18 +184,30 @@ export function ownedByAnchorIn(
   ];
 }
 
+/** What of a set's status is written at once: its Ready and Synced, and which objects it lists. */
+export interface Turning {
+  conditions: Condition[];
+  objects: string[];
+}
+
+const statusOf = (cs: Condition[] | undefined, type: string): string | undefined =>
+  cs?.find((c) => c.type === type)?.status;
+
 /**
  * Whether a status is written without waiting out the interval: the set has
- * become Ready, or its Synced has turned (a failure, or one over). Anything
- * else (an object's progress, the generation observed) waits and goes with
- * what follows it.
+ * become Ready, or its Synced has turned (a failure, or one over), or an
+ * object has appeared in or left its status (one added to the spec is
+ * created, one removed is gone). Anything else (an object's progress, such as
+ * a pool's ready pods or one of several objects turning Ready; a spec change
+ * observed that changed nothing else; Kafka's live view) waits and goes with
+ * what follows it: the set's readers act on the set becoming Ready.
  */
-function worthNow(before: Condition[] | undefined, after: Condition[]): boolean {
-  const of = (cs: Condition[] | undefined, type: string): string | undefined =>
-    cs?.find((c) => c.type === type)?.status;
+export function worthNow(before: Turning | undefined, after: Turning): boolean {
   return (
-    (of(after, "Ready") === "True" && of(before, "Ready") !== "True") ||
-    of(after, "Synced") !== of(before, "Synced")
+    (statusOf(after.conditions, "Ready") === "True" &&
+      statusOf(before?.conditions, "Ready") !== "True") ||
+    statusOf(after.conditions, "Synced") !== statusOf(before?.conditions, "Synced") ||
+    before?.objects.join("\n") !== after.objects.join("\n")
   );
 }
 
@@ -210,7 +223,7 @@ export class ObjectSetReconciler {
    * conditions then: what the next write is weighed against, since the watch
    * may not have brought that write back yet.
    */
-  private readonly written = new Map<string, { at: number; conditions: Condition[] }>();
+  private readonly written = new Map<string, { at: number; turning: Turning }>();
 
   constructor(private readonly deps: ObjectSetDeps) {}
 
@@ -504,14 +517,14 @@ export class ObjectSetReconciler {
     const now = (this.deps.clock ?? Date.now)();
     const last = this.written.get(name);
     const since = now - (last?.at ?? -Infinity);
-    const interval = this.deps.statusIntervalMs ?? 2000;
-    if (observed && since < interval && !worthNow(last?.conditions, status.conditions))
-      return interval - since;
+    const interval = this.deps.statusIntervalMs ?? 5000;
+    const turning = { conditions: status.conditions, objects: objects.map((o) => o.name) };
+    if (observed && since < interval && !worthNow(last?.turning, turning)) return interval - since;
     await this.deps.central.apply(
       { ...objectSetKind, metadata: { name }, status },
       { fieldManager, subresource: "status", force: true },
     );
-    this.written.set(name, { at: now, conditions: status.conditions });
+    this.written.set(name, { at: now, turning });
     return undefined;
   }
 

@@ -156,7 +156,11 @@ export function conditions(
       type: "Degraded",
       status: "True",
       reason: "ClusterNotReady",
-      message: notReady.map((h) => `${h.name}: ${h.message ?? "not ready"}`).join("; "),
+      // Names only: what each cluster waits for is in status.clusters[].message,
+      // which changes with every step of its progress; this condition changes
+      // only when a cluster becomes or stops being not ready, since each change
+      // of it costs Crossplane three writes of the composite (ADR 0026).
+      message: `${notReady.length === 1 ? "cluster" : "clusters"} ${notReady.map((h) => h.name).join(", ")} not ready yet; what each waits for: status.clusters[].message`,
     });
   } else {
     out.push({

@@ -37,9 +37,9 @@ before(async () => {
     // it is created (bucket 100, refilled 1/s), so at the defaults a step
     // waits for its half-open probe (docs/adr/0017). Composed per cluster, a
     // claim is created within the bucket, but the table's steps follow each
-    // other within seconds and scaling while adding a cluster still takes
-    // about 70 tokens (docs/adr/0026). npm run bench:crossplane measures both
-    // at the defaults.
+    // other within seconds: creating takes about 60 tokens and scaling while
+    // adding a cluster about 46 more, which leaves no margin (docs/adr/0026).
+    // npm run bench:crossplane measures both shapes at the defaults.
     coreArgs: ["--circuit-breaker-burst=1000000"],
   });
 });

@@ -1,0 +1,52 @@
+/**
+ * When the provider writes a RemoteObjectSet's status at once, and when it
+ * lets it wait for the interval (ADR 0026): every write is a watch event that
+ * Crossplane's XR circuit breaker counts, so only what the set's readers act
+ * on goes at once.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Condition } from "../../apis/index.ts";
+import { worthNow, type Turning } from "../../controller/provider/object-set.ts";
+
+const c = (type: string, status: Condition["status"]): Condition => ({
+  type,
+  status,
+  reason: "Test",
+  lastTransitionTime: "2026-12-07T00:00:00Z",
+});
+const at = (
+  ready: Condition["status"],
+  synced: Condition["status"],
+  objects: string[],
+): Turning => ({
+  conditions: [c("Ready", ready), c("Synced", synced)],
+  objects,
+});
+const objects = ["cm-a", "podset-brokers"];
+
+test("the first status, a set becoming Ready, and Synced turning either way go at once", () => {
+  assert.equal(worthNow(undefined, at("False", "True", objects)), true);
+  assert.equal(worthNow(at("False", "True", objects), at("True", "True", objects)), true);
+  assert.equal(worthNow(at("True", "True", objects), at("True", "False", objects)), true);
+  assert.equal(worthNow(at("True", "False", objects), at("True", "True", objects)), true);
+});
+
+test("an object added to the status or gone from it goes at once", () => {
+  assert.equal(
+    worthNow(at("True", "True", objects), at("True", "True", [...objects, "cm-b"])),
+    true,
+  );
+  assert.equal(worthNow(at("True", "True", objects), at("True", "True", ["cm-a"])), true);
+  assert.equal(
+    worthNow(at("True", "True", objects), at("True", "True", ["cm-a", "podset-controllers"])),
+    true,
+  );
+});
+
+test("progress waits: the same conditions and objects, or a set no longer Ready", () => {
+  assert.equal(worthNow(at("False", "True", objects), at("False", "True", objects)), false);
+  assert.equal(worthNow(at("True", "True", objects), at("True", "True", objects)), false);
+  // Losing Ready is progress of a change under way (a roll): what follows it says more.
+  assert.equal(worthNow(at("True", "True", objects), at("False", "True", objects)), false);
+});
