@@ -8223,6 +8223,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       "minimum": 0
                     }
                   },
+                  "carrier": {
+                    "type": "boolean",
+                    "description": "Whether this Kafka CR carries what the provider is asked to do that changes with every change of the claim (movesWaitFor, metadataVersion, kraftVersion, rebalance): one cluster's does (the first by name), the others carry the rest of the channel, so that a change rewrites one managed resource where it would rewrite every cluster's. Absent (a channel rendered before carriers): every one carries all."
+                  },
                   "movesWaitFor": {
                     "type": "string",
                     "description": "What must happen before a rebalance someone asked for (a KafkaRebalance) may start moving data, in the words of a clause (\"the drain of broker 7 is done\"): a drain, voter removal, maintenance, roll, quorum migration, pending address or unready cluster. Absent: nothing else is under way."

@@ -1453,6 +1453,10 @@ export interface KafkaAdmin {
    */
   retiredBrokers?: number[];
   /**
+   * Whether this Kafka CR carries what the provider is asked to do that changes with every change of the claim (movesWaitFor, metadataVersion, kraftVersion, rebalance): one cluster's does (the first by name), the others carry the rest of the channel, so that a change rewrites one managed resource where it would rewrite every cluster's. Absent (a channel rendered before carriers): every one carries all.
+   */
+  carrier?: boolean;
+  /**
    * What must happen before a rebalance someone asked for (a KafkaRebalance) may start moving data, in the words of a clause ("the drain of broker 7 is done"): a drain, voter removal, maintenance, roll, quorum migration, pending address or unready cluster. Absent: nothing else is under way.
    */
   movesWaitFor?: string;

@@ -81,10 +81,44 @@ export interface KafkaSnapshot {
   at: number;
 }
 
-interface Target {
+export interface Target {
   composite: string;
   admin: KafkaAdmin;
   owner: OwnerReference | undefined;
+}
+
+/**
+ * One admin channel per composite: the carrier's (kafkaAdmin.carrier, the
+ * one Kafka CR that carries what the provider is asked to do), else the
+ * first (a channel rendered before carriers, where every one carries all).
+ * While no carrier is seen but some Kafka CR says it is not one (the carrier
+ * moving to another cluster, its update not here yet), data moves wait.
+ */
+export function channels(sources: readonly ManagedResource[]): Target[] {
+  const found = new Map<
+    string,
+    { carrier?: ManagedResource; first: ManagedResource; carried: boolean }
+  >();
+  for (const mr of sources) {
+    const admin = mr.spec.forProvider.kafkaAdmin;
+    if (!admin || mr.metadata.deletionTimestamp) continue;
+    const f = found.get(admin.authority) ?? { first: mr, carried: false };
+    if (admin.carrier === true) f.carrier ??= mr;
+    if (admin.carrier !== undefined) f.carried = true;
+    found.set(admin.authority, f);
+  }
+  return [...found.entries()].map(([composite, f]) => {
+    const mr = f.carrier ?? f.first;
+    const admin = mr.spec.forProvider.kafkaAdmin as KafkaAdmin;
+    return {
+      composite,
+      admin:
+        f.carrier || !f.carried
+          ? admin
+          : { ...admin, movesWaitFor: "the admin channel's carrier has moved to another cluster" },
+      owner: mr.metadata.ownerReferences?.find((r) => r.controller),
+    };
+  });
 }
 
 type Operation = NonNullable<KafkaLive["operationErrors"]>[number]["operation"];
@@ -295,17 +329,7 @@ export class KafkaSupervisor {
   }
 
   private targets(): Target[] {
-    const out = new Map<string, Target>();
-    for (const mr of this.deps.sources()) {
-      const admin = mr.spec.forProvider.kafkaAdmin;
-      if (!admin || mr.metadata.deletionTimestamp || out.has(admin.authority)) continue;
-      out.set(admin.authority, {
-        composite: admin.authority,
-        admin,
-        owner: mr.metadata.ownerReferences?.find((r) => r.controller),
-      });
-    }
-    return [...out.values()];
+    return channels(this.deps.sources());
   }
 
   private async run(): Promise<void> {

@@ -21,6 +21,7 @@ import { formatErrors, validate, type XStretchKafka } from "../../apis/index.ts"
 import {
   adminChannel,
   adminFor,
+  carried,
   formerBootstrapControllers,
   observedVoter,
 } from "./admin-channel.ts";
@@ -295,8 +296,15 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
 
   // Managed resources: one per remote object, or one set per remote cluster (ADR 0026).
   const providerConfigOf = new Map(spec.clusters.map((c) => [c.name, c.providerConfigRef.name]));
+  // The carrier of the admin channel's changing parts: the first cluster by
+  // name, so that reordering spec.clusters changes nothing.
+  const carrier = objects
+    .filter((o) => o.kind === "RemoteKafka")
+    .map((o) => o.cluster)
+    .sort()[0];
   const managed = objects.map((o) => {
-    const kafkaAdmin = o.kind === "RemoteKafka" ? adminOf(o.cluster) : undefined;
+    const admin = o.kind === "RemoteKafka" ? adminOf(o.cluster) : undefined;
+    const kafkaAdmin = admin ? carried(admin, o.cluster === carrier) : undefined;
     const mr = managedResource(kafkaAdmin ? { ...o, kafkaAdmin } : o, {
       composite,
       kafkaName,

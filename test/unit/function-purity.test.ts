@@ -72,19 +72,25 @@ test("a running cluster whose address goes missing keeps its observed admin chan
     // One node's Service loses its address: its cluster's admin channel is kept as observed.
     return name.endsWith("ingest-brokers-0-external") ? { ...o, status: { atProvider: {} } } : o;
   });
-  const admins = (objs: KubeObject[]): { metadataVersion?: unknown }[] =>
+  const admins = (objs: KubeObject[]): { metadataVersion?: unknown; carrier?: boolean }[] =>
     objs
       .filter((o) => o.kind === "RemoteKafka")
       .map(
         (o) =>
-          (o["spec"] as { forProvider: { kafkaAdmin?: { metadataVersion?: unknown } } }).forProvider
-            .kafkaAdmin ?? {},
+          (
+            o["spec"] as {
+              forProvider: { kafkaAdmin?: { metadataVersion?: unknown; carrier?: boolean } };
+            }
+          ).forProvider.kafkaAdmin ?? {},
       );
   const out = render(claim, running, required, composeFrozen).slice(1);
   assert.ok(admins(running).every((a) => a.metadataVersion === undefined));
-  // The admin channel asks for the raise (every node current), on a copy of what was observed.
+  // The admin channel asks for the raise (every node current), on a copy of
+  // what was observed: its carrier does, the others carry no asks.
   assert.ok(admins(out).length > 0);
-  for (const a of admins(out)) assert.ok(a.metadataVersion, "metadata.version to raise");
+  for (const a of admins(out))
+    assert.equal(Boolean(a.metadataVersion), a.carrier === true, "metadata.version to raise");
+  assert.equal(admins(out).filter((a) => a.carrier === true).length, 1);
 });
 
 test("guard: a function that writes into its frozen request fails", () => {

@@ -43,15 +43,24 @@ const run = (
 
 const rebalancing = (r: RunFunctionResponse): Condition | undefined =>
   (r.conditions as Condition[]).find((c) => c.type === "Rebalancing");
-/** What every RemoteKafka asks the provider to move, if anything (they must agree). */
+/**
+ * What the carrier's RemoteKafka asks the provider to move, if anything: one
+ * of the three carries the asks (the first cluster by name), the others none.
+ */
 const asked = (r: RunFunctionResponse): KafkaAdmin["rebalance"] => {
-  const asks = Object.values(r.desired?.resources ?? {})
+  const admins = Object.values(r.desired?.resources ?? {})
     .map((d) => d.resource as KubeObject & { spec: { forProvider: { kafkaAdmin?: KafkaAdmin } } })
     .filter((mr) => mr.kind === "RemoteKafka")
-    .map((mr) => mr.spec.forProvider.kafkaAdmin?.rebalance);
-  assert.equal(asks.length, 3);
-  for (const a of asks) assert.deepEqual(a, asks[0], "every cluster's RemoteKafka asks the same");
-  return asks[0];
+    .map((mr) => mr.spec.forProvider.kafkaAdmin);
+  assert.equal(admins.length, 3);
+  const carriers = admins.filter((a) => a?.carrier === true);
+  assert.equal(carriers.length, 1, "one RemoteKafka carries the asks");
+  for (const a of admins.filter((x) => x?.carrier !== true)) {
+    assert.equal(a?.carrier, false);
+    assert.equal(a.rebalance, undefined, "the others carry no rebalance");
+    assert.equal(a.movesWaitFor, undefined, "nor what data moves wait for");
+  }
+  return carriers[0]?.rebalance;
 };
 
 const eastBrokers = (s: Spec): Pool => {
