@@ -11,6 +11,8 @@
  * baseline. The breaker's openings and the events it took and dropped are
  * Crossplane's own counters (circuit_breaker_*_total on its /metrics), read
  * before and after. Prints the figures and writes bench-results/crossplane.json.
+ * Then a claim's whole life per cluster, its steps back to back, with the
+ * breaker's counters after each step.
  * Targets: no circuit-breaker trip at Crossplane's defaults; Ready within
  * 1.5x of the standalone engine's time.
  */
@@ -30,6 +32,7 @@ import { playStrimzi } from "../devbed/strimzi-player.ts";
 import { DynamicClient, type KubeObject } from "../controller/kube/dynamic.ts";
 import { startTestBed } from "../devbed/clusters.ts";
 import { crossplaneBed } from "../devbed/crossplane-core.ts";
+import { objectSetKind } from "../controller/provider/object-set.ts";
 import { breakerCounts, breakerDelta, countEvents, type BreakerCounts } from "./watch-events.ts";
 
 const g = "stretchkafka.dev/v1alpha1";
@@ -41,7 +44,7 @@ type Shape = "PerObject" | "PerCluster";
 
 interface Claim extends KubeObject {
   spec: { resourceRef?: { name: string }; resourceRefs?: unknown[] };
-  status?: { conditions?: { type: string; status: string; reason?: string }[] };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 /** Applies the example claim; resolves with seconds to Ready, events, and whether the XR's breaker opened. */
@@ -180,6 +183,156 @@ async function measure(shape: Shape, log: (m: string) => void): Promise<Record<s
   };
 }
 
+/**
+ * A claim's whole life per cluster under Crossplane at its defaults, its steps
+ * back to back as the shared lifecycle table runs them (create; scale a pool
+ * while adding a cluster; a refused edit and its revert; delete; re-create),
+ * with Crossplane's breaker counters after each step. Target: no opening.
+ */
+async function life(log: (m: string) => void): Promise<Record<string, unknown>> {
+  log("a claim's whole life per cluster at Crossplane's defaults, steps back to back");
+  const xb = await crossplaneBed([...remoteNames, "south"]);
+  const central = xb.central;
+  const steps: { step: string; seconds: number; breaker: BreakerCounts }[] = [];
+  try {
+    await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
+    await central.apply(perClusterComposition(), bedFm);
+    const example = parse(
+      readFileSync(new URL("../examples/claim-3-clusters.yaml", import.meta.url), "utf8"),
+    ) as KubeObject & {
+      spec: {
+        compositionRef?: { name: string };
+        clusters: {
+          name: string;
+          providerConfigRef: { name: string };
+          nodePools: Record<string, unknown>[];
+        }[];
+        kafka: { config: Record<string, unknown> };
+      };
+    };
+    example.spec.compositionRef = { name: perClusterCompositionName };
+    const claimOf = (edit: (c: typeof example) => void = () => {}): typeof example => {
+      const c = structuredClone(example);
+      edit(c);
+      return c;
+    };
+    const scaled = (c: typeof example): void => {
+      const brokers = c.spec.clusters[0]?.nodePools[1];
+      if (brokers) brokers["replicas"] = 3;
+      c.spec.clusters.push({
+        name: "south",
+        providerConfigRef: { name: "south" },
+        nodePools: [{ name: "brokers", roles: ["broker"], replicas: 1 }],
+      });
+    };
+    const find = (): Promise<Claim | undefined> =>
+      central.find<Claim>(g, "StretchKafka", "orders", "team-a");
+    const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
+      const t0 = performance.now();
+      while (!(await ok())) {
+        if (performance.now() - t0 > 600_000) throw new Error(`${what}: not within 10 minutes`);
+        await sleep(200);
+      }
+    };
+    const readyAt = async (generation?: number): Promise<boolean> => {
+      const c = await find();
+      const ready = c?.status?.conditions?.find((x) => x.type === "Ready");
+      const synced = c?.status?.conditions?.find((x) => x.type === "Synced");
+      return (
+        ready?.status === "True" &&
+        synced?.status === "True" &&
+        (generation === undefined || (c?.metadata.generation ?? 0) >= generation)
+      );
+    };
+    const xrOf = async (): Promise<Claim | undefined> => {
+      const name = (await find())?.spec.resourceRef?.name;
+      return name ? central.find<Claim>(g, "XStretchKafka", name) : undefined;
+    };
+    let last = await breakerCounts(xb.core.metricsUrl);
+    const step = async (name: string, f: () => Promise<void>): Promise<void> => {
+      const t0 = performance.now();
+      await f();
+      const now = await breakerCounts(xb.core.metricsUrl);
+      const b = breakerDelta(last, now);
+      last = now;
+      steps.push({
+        step: name,
+        seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+        breaker: b,
+      });
+      log(
+        `  ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s; breaker ${String(b.opens)} opening(s), ${String(b.allowed)} taken, ${String(b.dropped)} dropped`,
+      );
+    };
+    await step("create", async () => {
+      await central.apply(claimOf(), fm);
+      await until("Ready", () => readyAt());
+    });
+    await step("scale a pool and add a cluster", async () => {
+      await central.apply(claimOf(scaled), fm);
+      const generation = (await find())?.metadata.generation;
+      await until("Ready with 11 pods", async () => {
+        if (!(await readyAt(generation))) return false;
+        const clusters = ((await find())?.status as { clusters?: { ready: boolean }[] } | undefined)
+          ?.clusters;
+        return clusters?.length === 4 && clusters.every((c) => c.ready);
+      });
+    });
+    await step("a refused edit, then its revert", async () => {
+      await central.apply(
+        claimOf((c) => {
+          scaled(c);
+          c.spec.kafka.config["node.id"] = 7;
+        }),
+        fm,
+      );
+      await until("refused", async () =>
+        Boolean(
+          (await xrOf())?.status?.conditions?.some(
+            (x) => x.type === "Synced" && x.status === "False" && /node\.id/.test(x.message ?? ""),
+          ),
+        ),
+      );
+      await central.apply(claimOf(scaled), fm);
+      await until("Synced again", async () =>
+        Boolean(
+          (await xrOf())?.status?.conditions?.some(
+            (x) => x.type === "Synced" && x.status === "True",
+          ),
+        ),
+      );
+    });
+    await step("delete", async () => {
+      await central.delete(g, "StretchKafka", "orders", "team-a");
+      // As the shared table does: the claim, its composite, its sets and every pod gone.
+      await until("gone", async () => {
+        if ((await central.list(g, "XStretchKafka")).items.length > 0) return false;
+        if ((await central.list(objectSetKind.apiVersion, objectSetKind.kind)).items.length > 0)
+          return false;
+        for (const r of xb.remotes.values())
+          if ((await r.list("v1", "Pod", { namespace: "kafka" })).items.length > 0) return false;
+        return true;
+      });
+    });
+    await step("re-create", async () => {
+      await central.apply(claimOf(scaled), fm);
+      await until("Ready", async () => {
+        if (!(await readyAt())) return false;
+        const clusters = ((await find())?.status as { clusters?: { ready: boolean }[] } | undefined)
+          ?.clusters;
+        return clusters?.length === 4 && clusters.every((c) => c.ready);
+      });
+    });
+  } finally {
+    await xb.close();
+  }
+  const opens = steps.reduce((n, s) => n + s.breaker.opens, 0);
+  log(
+    `  over the whole life: ${String(opens)} opening(s) (target: none: ${opens === 0 ? "met" : "NOT met"})`,
+  );
+  return { steps, openings: opens };
+}
+
 async function main(): Promise<void> {
   const log = (m: string): void => {
     console.log(m);
@@ -187,6 +340,7 @@ async function main(): Promise<void> {
   const result = {
     perObject: await measure("PerObject", log),
     perCluster: await measure("PerCluster", log),
+    perClusterLife: await life(log),
   };
   mkdirSync("bench-results", { recursive: true });
   writeFileSync("bench-results/crossplane.json", JSON.stringify(result, null, 2) + "\n");

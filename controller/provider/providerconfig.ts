@@ -29,6 +29,16 @@ export interface ProviderConfigDeps {
   users(providerConfig: string): string[];
   now(): string;
   log: Logger;
+  /**
+   * How long a change of `status.users` alone waits before it is written
+   * (default 5000 ms), going with whatever else changes meanwhile. The count
+   * is for people; what guards a ProviderConfig in use is the live count. A
+   * claim composing in a cluster for the first time requires its
+   * ProviderConfig until Crossplane reconciles it again, about a second
+   * later, and Crossplane's XR circuit breaker counts every write of a
+   * required object against the claim's composite (ADR 0026).
+   */
+  usersDelayMs?: number;
 }
 
 type Cond = Omit<Condition, "lastTransitionTime">;
@@ -42,6 +52,8 @@ function refusal(lastError: string): string {
 
 export class ProviderConfigReconciler {
   private readonly versions = new Map<string, { fingerprint: string; version: string }>();
+  /** When a change of the users count alone was first seen, by ProviderConfig. */
+  private readonly usersChanged = new Map<string, number>();
 
   constructor(private readonly deps: ProviderConfigDeps) {}
 
@@ -141,20 +153,35 @@ export class ProviderConfigReconciler {
             },
       );
     }
-    await this.report(pc, conditions, {
-      users: users.length,
-      ...(serverVersion ? { serverVersion } : {}),
-      ...(lastError ? { lastError } : {}),
-    });
+    const wait = await this.report(
+      pc,
+      conditions,
+      {
+        users: users.length,
+        ...(serverVersion ? { serverVersion } : {}),
+        ...(lastError ? { lastError } : {}),
+      },
+      true,
+    );
     // Not reachable: look again soon (watches that recover also bring it back).
-    return lastError ? { requeueAfterMs: 10_000 } : undefined;
+    return lastError
+      ? { requeueAfterMs: 10_000 }
+      : wait !== undefined
+        ? { requeueAfterMs: wait }
+        : undefined;
   }
 
+  /**
+   * Writes the status if it changed; with `usersMayWait`, a change of the
+   * users count alone waits out `usersDelayMs` first (the milliseconds left
+   * are returned, and nothing is written).
+   */
   private async report(
     pc: ProviderConfig,
     updates: Cond[],
     fields: Record<string, unknown>,
-  ): Promise<void> {
+    usersMayWait = false,
+  ): Promise<number | undefined> {
     const conditions = mergeConditions(
       pc.status?.conditions,
       updates,
@@ -163,18 +190,30 @@ export class ProviderConfigReconciler {
     );
     const status = { ...fields, conditions, observedGeneration: pc.metadata.generation };
     const old = pc.status ?? {};
-    const same =
+    const rest =
       JSON.stringify(conditions) === JSON.stringify(old.conditions ?? []) &&
-      old.users === fields["users"] &&
       old.serverVersion === fields["serverVersion"] &&
       old.lastError === fields["lastError"];
-    if (same) return;
+    const name = pc.metadata.name ?? "";
+    if (rest && old.users === fields["users"]) {
+      this.usersChanged.delete(name);
+      return undefined;
+    }
+    if (rest && usersMayWait) {
+      const now = Date.now();
+      const since = now - (this.usersChanged.get(name) ?? now);
+      if (!this.usersChanged.has(name)) this.usersChanged.set(name, now);
+      const delay = this.deps.usersDelayMs ?? 5000;
+      if (since < delay) return delay - since;
+    }
+    this.usersChanged.delete(name);
     const obj: KubeObject = {
       apiVersion: groups.remote,
       kind: "ProviderConfig",
-      metadata: { name: pc.metadata.name ?? "" },
+      metadata: { name },
       status,
     };
     await this.deps.central.apply(obj, { fieldManager, subresource: "status", force: true });
+    return undefined;
   }
 }

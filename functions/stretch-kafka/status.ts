@@ -156,11 +156,13 @@ export function conditions(
       type: "Degraded",
       status: "True",
       reason: "ClusterNotReady",
-      // Names only: what each cluster waits for is in status.clusters[].message,
-      // which changes with every step of its progress; this condition changes
-      // only when a cluster becomes or stops being not ready, since each change
-      // of it costs Crossplane three writes of the composite (ADR 0026).
-      message: `${notReady.length === 1 ? "cluster" : "clusters"} ${notReady.map((h) => h.name).join(", ")} not ready yet; what each waits for: status.clusters[].message`,
+      // One message while any cluster is not ready: what each one waits for is
+      // in status.clusters[].message, which changes with every step of its
+      // progress. Under Crossplane each change of a condition the function
+      // reports costs three writes of the composite, each a watch event its
+      // XR circuit breaker counts (ADR 0026); naming the clusters changed it
+      // as each became ready. An unreachable cluster is named (above).
+      message: "not every cluster is ready yet; what each one waits for: status.clusters[].message",
     });
   } else {
     out.push({

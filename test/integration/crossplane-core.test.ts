@@ -37,9 +37,11 @@ before(async () => {
     // it is created (bucket 100, refilled 1/s), so at the defaults a step
     // waits for its half-open probe (docs/adr/0017). Composed per cluster, a
     // claim is created within the bucket, but the table's steps follow each
-    // other within seconds: creating takes about 60 tokens and scaling while
-    // adding a cluster about 46 more, which leaves no margin (docs/adr/0026).
-    // npm run bench:crossplane measures both shapes at the defaults.
+    // other within seconds: creating takes about 50 tokens and scaling while
+    // adding a cluster about 40 more, and re-creating a claim whose volumes
+    // were kept 9 ProviderConfig writes more; at the defaults it opened at
+    // the fifth step (docs/adr/0026). npm run bench:crossplane measures both
+    // shapes, and a claim's whole life per cluster, at the defaults.
     coreArgs: ["--circuit-breaker-burst=1000000"],
   });
 });
