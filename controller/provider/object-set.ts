@@ -219,9 +219,9 @@ function some(items: string[]): string {
 
 export class ObjectSetReconciler {
   /**
-   * When each set's status was last written by this process, and its
-   * conditions then: what the next write is weighed against, since the watch
-   * may not have brought that write back yet.
+   * When each set's status was last written by this process, and what of it
+   * turns (worthNow) then: what the next write is weighed against, since the
+   * watch may not have brought that write back yet.
    */
   private readonly written = new Map<string, { at: number; turning: Turning }>();
 

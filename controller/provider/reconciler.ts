@@ -13,7 +13,7 @@
  * anchor's later deletion cannot cascade to the orphan.
  */
 import isEqual from "lodash/isEqual.js";
-import { finalizers, type KafkaLive } from "../../apis/index.ts";
+import { finalizers, volumeAnnotations, type KafkaLive } from "../../apis/index.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { EventRecorder } from "../kube/events.ts";
@@ -364,7 +364,9 @@ export class ManagedReconciler {
       const unknown = this.unknownManager(observed);
       const message = unknown
         ? `${what}, which this central cluster does not have: nothing was changed. If this central cluster replaces a lost one, delete this claim and restore the lost one's backup instead (stretch-kafka restore; docs/operations.md, "Backing up and restoring the central cluster"); if that managed resource was released from an abandoned cluster, delete the remote object by hand`
-        : `${what}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
+        : owner.includes("with the data of Kafka cluster")
+          ? `${what}: nothing was changed. This claim was created again before its previous composite was gone, so it did not see its volumes kept and chose a new Kafka cluster; delete this claim, wait until the previous composite's managed resources are gone, and create it again: it then takes the kept volumes up with their Kafka cluster id`
+          : `${what}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
       await s.report({
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
@@ -767,13 +769,26 @@ export class ManagedReconciler {
     return kind === "RemoteObjectSet" ? !this.deps.hasSet?.(name) : !this.deps.read(kind, name);
   }
 
-  /** Why the remote object is not this managed resource's to apply: another one manages it, or it is kept for another claim. */
+  /**
+   * Why the remote object is not this managed resource's to apply: another
+   * one manages it, or it is kept for another claim, or for this claim but
+   * with the data of another Kafka cluster (a claim created again before its
+   * previous composite was gone did not see the volume kept, and chose a new
+   * cluster id: taking the volume up would relabel data Kafka cannot read).
+   */
   private otherManager(s: Subject, observed: KubeObject | undefined): string | undefined {
     const by = observed?.metadata.annotations?.[annotations.managedResource];
     if (by) return by !== s.key && !s.adopts?.(by) ? `already managed by ${by}` : undefined;
     // Left in place by a deleted managed resource: only for whom it was kept.
     const kept = observed?.metadata.annotations?.[annotations.keptFor];
-    return kept && kept !== keptFor(s.mr) ? `kept for ${kept}, whose data it holds` : undefined;
+    if (!kept) return undefined;
+    if (kept !== keptFor(s.mr)) return `kept for ${kept}, whose data it holds`;
+    const holds = observed.metadata.annotations?.[volumeAnnotations.clusterId];
+    const wants =
+      s.mr.spec.forProvider.manifest.metadata.annotations?.[volumeAnnotations.clusterId];
+    return holds && wants && holds !== wants
+      ? `kept for ${kept} with the data of Kafka cluster ${holds}, not of this composite's Kafka cluster ${wants}`
+      : undefined;
   }
 
   private async release(kind: ManagedKind, mr: ManagedResource): Promise<void> {

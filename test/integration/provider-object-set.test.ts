@@ -481,6 +481,66 @@ describe("a RemoteObjectSet", () => {
     },
   );
   test(
+    "a kept volume holding another Kafka cluster's data is not taken up, nor deleted with the set",
+    { timeout: 60_000 },
+    async () => {
+      // Kept by the set deleted above; say it holds the data of Kafka cluster "old-id",
+      // as the volume of a composite that chose it would.
+      await east.mergePatch("v1", "PersistentVolumeClaim", "data-orders-kafka-0", "kafka", {
+        metadata: {
+          annotations: { "stretchkafka.dev/cluster-id": "old-id", "stretchkafka.dev/node-id": "0" },
+        },
+      });
+      const kept = await remote("PersistentVolumeClaim", "data-orders-kafka-0");
+      assert.ok(kept?.metadata.annotations?.["remote.stretchkafka.dev/kept-for"], "kept");
+      // The claim created again before its previous composite was gone: a new cluster id,
+      // and a volume it would delete with itself.
+      const manifest = volume.forProvider.manifest as KubeObject;
+      const newer: Entry = {
+        ...volume,
+        deletionPolicy: "Delete",
+        forProvider: owned({
+          ...manifest,
+          metadata: {
+            ...manifest.metadata,
+            annotations: {
+              "stretchkafka.dev/cluster-id": "new-id",
+              "stretchkafka.dev/node-id": "0",
+            },
+          },
+        }),
+      };
+      await central.apply(objectSet("orders-east", [newer, anchor]), fm);
+      const refused = await eventually("the volume's entry is refused", async () => {
+        const o = (await getSet("orders-east"))?.status?.atProvider?.objects?.find(
+          (x) => x.name === "pvc-data-0",
+        );
+        const synced = o?.conditions?.find((c) => c.type === "Synced");
+        return synced?.status === "False" ? synced : undefined;
+      });
+      assert.match(
+        refused.message ?? "",
+        /data of Kafka cluster old-id, not of this composite's Kafka cluster new-id/,
+      );
+      assert.match(refused.message ?? "", /create it again/);
+      const after = await remote("PersistentVolumeClaim", "data-orders-kafka-0");
+      assert.equal(after?.metadata.uid, kept.metadata.uid);
+      assert.equal(
+        after?.metadata.annotations?.["stretchkafka.dev/cluster-id"],
+        "old-id",
+        "not relabelled",
+      );
+      await central.delete(group, "RemoteObjectSet", "orders-east");
+      await eventually("the set is gone", async () =>
+        (await getSet("orders-east")) ? undefined : true,
+      );
+      const left = await remote("PersistentVolumeClaim", "data-orders-kafka-0");
+      assert.equal(left?.metadata.uid, kept.metadata.uid, "the data volume was not deleted");
+      assert.equal(left?.metadata.annotations?.["stretchkafka.dev/cluster-id"], "old-id");
+    },
+  );
+
+  test(
     "a set of an abandoned cluster applies nothing and is released without touching the cluster",
     { timeout: 60_000 },
     async () => {
