@@ -127,11 +127,11 @@ export function adminFor(
 }
 
 /**
- * The channel as one cluster's Kafka CR carries it: the carrier (the
- * cluster with a Kafka CR that comes first by name) carries everything, every other cluster the
- * channel without what changes with every change of the claim (the clauses
- * data moves wait for, the feature levels to raise, the brokers to move
- * replicas onto). Those are withdrawn while nodes roll and given back after,
+ * The channel as one cluster's Kafka CR carries it: the carrier (the cluster
+ * with a Kafka CR that comes first by name) carries everything, every other
+ * cluster the channel without what changes with every change of the claim
+ * (the clauses data moves wait for, the feature levels to raise, the brokers
+ * to move replicas onto). Those are withdrawn while nodes roll and given back after,
  * so carried by every cluster they rewrote every cluster's managed resources
  * twice per change, each write a watch event of the composite's (ADR 0026).
  * The provider reads the channel from the central cluster, so where it is
