@@ -38,9 +38,9 @@ before(async () => {
     // waits for its half-open probe (docs/adr/0017). Composed per cluster, a
     // claim is created within the bucket, but the table's steps follow each
     // other within seconds: creating takes about 50 tokens and scaling while
-    // adding a cluster about 40 more, and re-creating a claim whose volumes
-    // were kept 9 ProviderConfig writes more; at the defaults it opened at
-    // the fifth step (docs/adr/0026). npm run bench:crossplane measures both
+    // adding a cluster about 40 more, and a claim created again over kept
+    // volumes costs 9 ProviderConfig writes more; at the defaults the breaker
+    // opened at the fifth step (docs/adr/0026). npm run bench:crossplane measures both
     // shapes, and a claim's whole life per cluster, at the defaults.
     coreArgs: ["--circuit-breaker-burst=1000000"],
   });
