@@ -358,15 +358,13 @@ export class ManagedReconciler {
       "cannot see the remote object",
     );
     const observed = await this.observe(s, remote, ref, unknownReady);
-    const owner = this.otherManager(s, observed);
-    if (owner) {
-      const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${owner}`;
+    const other = this.otherManager(s, observed);
+    if (other) {
+      const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name} is ${other.is}`;
       const unknown = this.unknownManager(observed);
       const message = unknown
         ? `${what}, which this central cluster does not have: nothing was changed. If this central cluster replaces a lost one, delete this claim and restore the lost one's backup instead (stretch-kafka restore; docs/operations.md, "Backing up and restoring the central cluster"); if that managed resource was released from an abandoned cluster, delete the remote object by hand`
-        : owner.includes("with the data of Kafka cluster")
-          ? `${what}: nothing was changed. This claim was created again before its previous composite was gone, so it did not see its volumes kept and chose a new Kafka cluster; delete this claim, wait until the previous composite's managed resources are gone, and create it again: it then takes the kept volumes up with their Kafka cluster id`
-          : `${what}; two managed resources cannot share one remote object: delete one of them or give its manifest another name`;
+        : `${what}${other.then}`;
       await s.report({
         conditions: [
           condition("Ready", "False", reasons.unavailable, message),
@@ -654,7 +652,7 @@ export class ManagedReconciler {
 
     const observed = await this.observe(s, remote, ref, deleting);
     const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
-    const owner = this.otherManager(s, observed);
+    const owner = this.otherManager(s, observed)?.is;
     // The anchor goes last: its deletion cascades to whatever it still owns.
     // (Not for an anchor another resource manages: this one never touches it.)
     const owned = owner ? [] : this.deps.ownedByAnchor(pc, ref.namespace, ref.name, except);
@@ -776,18 +774,30 @@ export class ManagedReconciler {
    * previous composite was gone did not see the volume kept, and chose a new
    * cluster id: taking the volume up would relabel data Kafka cannot read).
    */
-  private otherManager(s: Subject, observed: KubeObject | undefined): string | undefined {
+  private otherManager(
+    s: Subject,
+    observed: KubeObject | undefined,
+  ): { is: string; then: string } | undefined {
     const by = observed?.metadata.annotations?.[annotations.managedResource];
-    if (by) return by !== s.key && !s.adopts?.(by) ? `already managed by ${by}` : undefined;
+    const shared =
+      "; two managed resources cannot share one remote object: delete one of them or give its manifest another name";
+    if (by)
+      return by !== s.key && !s.adopts?.(by)
+        ? { is: `already managed by ${by}`, then: shared }
+        : undefined;
     // Left in place by a deleted managed resource: only for whom it was kept.
     const kept = observed?.metadata.annotations?.[annotations.keptFor];
     if (!kept) return undefined;
-    if (kept !== keptFor(s.mr)) return `kept for ${kept}, whose data it holds`;
+    if (kept !== keptFor(s.mr))
+      return { is: `kept for ${kept}, whose data it holds`, then: shared };
     const holds = observed.metadata.annotations?.[volumeAnnotations.clusterId];
     const wants =
       s.mr.spec.forProvider.manifest.metadata.annotations?.[volumeAnnotations.clusterId];
     return holds && wants && holds !== wants
-      ? `kept for ${kept} with the data of Kafka cluster ${holds}, not of this composite's Kafka cluster ${wants}`
+      ? {
+          is: `kept for ${kept} with the data of Kafka cluster ${holds}, not of this composite's Kafka cluster ${wants}`,
+          then: ": nothing was changed. This claim was created again before its previous composite was gone, so it did not see its volumes kept and chose a new Kafka cluster; delete this claim, wait until the previous composite's managed resources are gone, and create it again: it then takes the kept volumes up with their Kafka cluster id",
+        }
       : undefined;
   }
 
