@@ -26,6 +26,7 @@ import {
   perClusterCompositionName,
   prepareBed,
   providerNamespace,
+  scaleEastAddSouth,
 } from "../devbed/prepare-clusters.ts";
 import { startController } from "../controller/cli/controller.ts";
 import { playStrimzi } from "../devbed/strimzi-player.ts";
@@ -217,13 +218,7 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
       return c;
     };
     const scaled = (c: typeof example): void => {
-      const brokers = c.spec.clusters[0]?.nodePools[1];
-      if (brokers) brokers["replicas"] = 3;
-      c.spec.clusters.push({
-        name: "south",
-        providerConfigRef: { name: "south" },
-        nodePools: [{ name: "brokers", roles: ["broker"], replicas: 1 }],
-      });
+      scaleEastAddSouth(c.spec);
     };
     const find = (): Promise<Claim | undefined> =>
       central.find<Claim>(g, "StretchKafka", "orders", "team-a");

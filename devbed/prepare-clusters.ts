@@ -25,6 +25,27 @@ export const compositionFile = fileURLToPath(
 /** The Composition that asks the function for one RemoteObjectSet per remote cluster (ADR 0026). */
 export const perClusterCompositionName = "xstretchkafkas-per-cluster.stretchkafka.dev";
 
+/**
+ * The shared lifecycle table's scaling step on the example claim, which the
+ * Crossplane benchmark repeats: east's broker pool to 3, and cluster south
+ * added with one broker.
+ */
+export function scaleEastAddSouth(spec: {
+  clusters: {
+    name: string;
+    providerConfigRef: { name: string };
+    nodePools: Record<string, unknown>[];
+  }[];
+}): void {
+  const brokers = spec.clusters[0]?.nodePools[1];
+  if (brokers) brokers["replicas"] = 3;
+  spec.clusters.push({
+    name: "south",
+    providerConfigRef: { name: "south" },
+    nodePools: [{ name: "brokers", roles: ["broker"], replicas: 1 }],
+  });
+}
+
 /** The shipped Composition with the function's input asking for sets, as a platform team writes it. */
 export function perClusterComposition(): KubeObject {
   const c = parse(readFileSync(compositionFile, "utf8")) as KubeObject & {

@@ -16,6 +16,7 @@ import {
 import { claimStatus } from "../../controller/cli/status.ts";
 import { crankBinary } from "../../devbed/build.ts";
 import { eventually } from "../../devbed/eventually.ts";
+import { scaleEastAddSouth } from "../../devbed/prepare-clusters.ts";
 import { run } from "../../devbed/run.ts";
 
 export const g = "stretchkafka.dev/v1alpha1";
@@ -342,13 +343,7 @@ export function claimLifecycle(
         const before = await pods();
         await apply(
           claim("orders", (c) => {
-            const brokers = c.spec.clusters[0]?.nodePools[1];
-            if (brokers) brokers["replicas"] = 3;
-            c.spec.clusters.push({
-              name: "south",
-              providerConfigRef: { name: "south" },
-              nodePools: [{ name: "brokers", roles: ["broker"], replicas: 1 }],
-            });
+            scaleEastAddSouth(c.spec);
           }),
         );
         await eventually(
