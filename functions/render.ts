@@ -104,8 +104,15 @@ function firstNAndSomeMore(names: string[], n = 3): string {
 }
 
 /** The objects `crossplane render` would print for this response. */
-/** Crossplane's Ready condition of a composite: True once every composed resource is ready. */
+/**
+ * Crossplane's Ready condition of a composite: True once every composed
+ * resource is ready, unless the function states the composite's readiness.
+ */
 export function readyCondition(rsp: RunFunctionResponse): CompositeCondition {
+  // Readiness the function states supersedes the composed resources' (as Crossplane).
+  const stated = rsp.desired?.composite?.ready;
+  if (stated === Ready.READY_FALSE) return { type: "Ready", status: "False", reason: "Creating" };
+  if (stated === Ready.READY_TRUE) return { type: "Ready", status: "True", reason: "Available" };
   const desired = rsp.desired?.resources ?? {};
   const unready = Object.keys(desired)
     .sort()

@@ -7,7 +7,12 @@
  * that exists (Crossplane's own composite/ package).
  */
 import { createHash } from "node:crypto";
-import { RunFunctionRequest, Severity, Target } from "@crossplane-org/function-sdk-typescript";
+import {
+  RunFunctionRequest,
+  Severity,
+  Target,
+  type ResourceSelector,
+} from "@crossplane-org/function-sdk-typescript";
 import { labels } from "../../apis/index.ts";
 import {
   compositeLabel,
@@ -46,7 +51,10 @@ export class CompositeReconciler {
 
   async reconcile(name: string): Promise<ReconcileResult> {
     const xr = this.ctx.composites.get(name);
-    if (!xr) return undefined;
+    if (!xr) {
+      this.ctx.requiredBy.delete(name);
+      return undefined;
+    }
     if (xr.metadata.deletionTimestamp) return this.deleteComposite(xr);
     // Nothing is composed, applied or deleted; the status says so (as Crossplane).
     if (isPaused(xr)) return this.compositeStatus(xr, paused, undefined);
@@ -65,12 +73,18 @@ export class CompositeReconciler {
       tag: createHash("sha256").update(RunFunctionRequest.encode(req).finish()).digest("hex"),
       capabilities: [],
     };
+    const required: ResourceSelector[] = [];
     const out = await runPipeline(
       composition.spec.pipeline ?? [],
       this.ctx.opts.runners,
       req,
-      (s) => this.ctx.fetchRequired(s),
+      (s) => {
+        required.push(s);
+        return this.ctx.fetchRequired(s);
+      },
     );
+    if (required.length > 0) this.ctx.requiredBy.set(name, required);
+    else this.ctx.requiredBy.delete(name);
     if (out.fatal.length > 0) {
       const message = `cannot compose resources: ${out.fatal.join("; ")}`;
       await this.ctx.events.record(xr, "Warning", "ComposeResources", message);

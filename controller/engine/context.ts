@@ -154,6 +154,12 @@ export class EngineContext {
   readonly connections = new Map<string, Record<string, string>>();
   /** Kinds functions have required, cached. */
   readonly required = new Map<string, { informer: Informer; synced: Promise<void> }>();
+  /**
+   * What each composite's functions required in its last composition: a
+   * change to an object matching one reconciles it again, as Crossplane's
+   * dependency tracker does (v2.4 on).
+   */
+  readonly requiredBy = new Map<string, ResourceSelector[]>();
   readonly events: EventRecorder;
   /**
    * Digest of what was last applied per object: an unchanged one costs no
@@ -323,6 +329,10 @@ export class EngineContext {
         { apiVersion: s.apiVersion, kind: s.kind },
         this.log,
       );
+      informer.on((_e, obj) => {
+        for (const [xr, selectors] of this.requiredBy)
+          if (selectors.some((sel) => matching(sel, [obj]).length > 0)) this.queue.add(xrKey(xr));
+      });
       entry = { informer, synced: informer.start() };
       this.required.set(key, entry);
     }

@@ -46,6 +46,7 @@ import {
   recoveredAllocation,
   recoveredClusterId,
 } from "./requirements.ts";
+import { predecessorLeft, predecessorRequirements, waitForPredecessor } from "./predecessor.ts";
 import type { RemoteObject } from "./resources/remote-object.ts";
 import {
   problemResults,
@@ -105,7 +106,14 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const observed = expandObjectSets(composed);
 
   // Validation, and the decisions that ask Kafka first: nothing changes while any is fatal.
+  // A composite that has composed nothing yet also looks for an earlier one of its claim (predecessor.ts).
+  const fresh = Object.keys(composed).length === 0;
   const requirements = providerConfigRequirements(spec, observed);
+  if (fresh)
+    requirements.resources = {
+      ...requirements.resources,
+      ...predecessorRequirements(xr, kafkaName),
+    };
   const asked = askedShape(req.input);
   const problems = [
     ...asked.problems,
@@ -188,6 +196,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
   if (problems.some((p) => p.severity === "fatal"))
     return refuse(req, problemResults(problems), requirements);
+  const waitFor = fresh ? predecessorLeft(req, xr) : undefined;
+  if (waitFor) return waitForPredecessor(req, xr, waitFor, problemResults(problems), requirements);
 
   // The plan: every remote object of every cluster.
   const clusterId =

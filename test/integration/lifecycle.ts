@@ -15,7 +15,7 @@ import {
 } from "../../controller/kube/dynamic.ts";
 import { claimStatus } from "../../controller/cli/status.ts";
 import { crankBinary } from "../../devbed/build.ts";
-import { eventually } from "../../devbed/eventually.ts";
+import { always, eventually } from "../../devbed/eventually.ts";
 import { scaleEastAddSouth } from "../../devbed/prepare-clusters.ts";
 import { run } from "../../devbed/run.ts";
 
@@ -581,34 +581,87 @@ export function claimLifecycle(
     );
 
     test(
-      "deleting and re-creating the claim: Ready again on the same data volumes; no CA left behind",
+      "deleting and re-creating the claim at once: the new composite waits for the old one's managed resources, then is Ready on the same data volumes; no CA left behind",
       { timeout: 420_000 },
       async () => {
         const first = (await find()) as Claim;
         const xrName = first.spec.resourceRef?.name ?? "";
+        const clusterId = first.status?.["clusterId"];
         const volumes = await pvcs();
         assert.ok(volumes.size >= 9, "every node has a data volume");
         const spec = first.spec.clusters;
         await bed().central.delete(g, "StretchKafka", "orders", ns);
-        // Crossplane deletes the composite before its managed resources are
-        // gone: wait for those too, as a user re-creating a claim would.
         await eventually(
-          "the claim, its composite, its managed resources and every pod are gone",
-          async () => {
-            if (await find()) return undefined;
-            if (await bed().central.find(g, "XStretchKafka", xrName)) return undefined;
-            for (const kind of composedKinds()) {
-              const left = await bed().central.list(remoteGroup, kind, {
-                labelSelector: `crossplane.io/composite=${xrName}`,
-              });
-              if (left.items.length > 0) return undefined;
-            }
-            return (await pods()).size === 0 ? true : undefined;
-          },
-          240,
-          500,
+          "the claim is gone",
+          async () => ((await find()) ? undefined : true),
+          120,
+          100,
         );
-        assert.deepEqual(await pvcs(), volumes, "the data volumes are kept");
+        // At once, as a user would: the old composite's managed resources are
+        // still being deleted (Crossplane lets a composite go before them).
+        await apply(claim("orders", (c) => (c.spec.clusters = spec)));
+        // The claim's managed resources by composite, one list per kind (each
+        // list is one snapshot of that kind); a kind two composites manage
+        // resources of at once is the violation.
+        const byComposite = async (): Promise<{ old: number; mine: number; both?: string }> => {
+          let old = 0;
+          let mine = 0;
+          for (const kind of composedKinds()) {
+            const items = await bed().central.list(remoteGroup, kind, {
+              labelSelector: `crossplane.io/claim-name=orders,crossplane.io/claim-namespace=${ns}`,
+            });
+            const owners = new Set(
+              items.items.map((o) => o.metadata.labels?.["crossplane.io/composite"] ?? ""),
+            );
+            if (owners.size > 1) return { old, mine, both: `${kind}: ${[...owners].join(", ")}` };
+            if (owners.has(xrName)) old += items.items.length;
+            else mine += items.items.length;
+          }
+          return { old, mine };
+        };
+        assert.ok(
+          (await byComposite()).old > 0,
+          "the old composite's managed resources are still there when the claim is created again",
+        );
+        // On every sample until Ready: never both composites' resources, and
+        // never Ready while the old one's are left (the claim read first).
+        let waited: string | undefined;
+        let goneAt: number | undefined;
+        let composedAt: number | undefined;
+        const apart = always(
+          "the claim's two composites never manage resources at once",
+          async () => {
+            const c = await find();
+            const degraded = cond(c, "Degraded");
+            if (degraded?.reason === "PredecessorDeleting") waited ??= degraded.message;
+            const { old, mine, both } = await byComposite();
+            if (both) return `both manage resources of one kind (${both})`;
+            if (old === 0) goneAt ??= Date.now();
+            if (mine > 0) composedAt ??= Date.now();
+            return cond(c, "Ready")?.status === "True" && old > 0
+              ? `the claim is Ready while ${old} of the old composite's managed resources are left`
+              : undefined;
+          },
+          { intervalMs: 250 },
+        );
+        const again = await apart.during(ready("orders", 360));
+        await apart.stop();
+        // Brought back by the watch of what it required (Crossplane's
+        // dependency tracker, the engine's requiredBy), not by the 60 s TTL
+        // of its waiting answer.
+        assert.ok(goneAt !== undefined && composedAt !== undefined, "both moments were sampled");
+        assert.ok(
+          composedAt - goneAt < 40_000,
+          `composed ${String(Math.round((composedAt - goneAt) / 1000))} s after the old composite's resources were gone`,
+        );
+        assert.notEqual(again.spec.resourceRef?.name, xrName, "a composite of its own");
+        assert.equal(again.status?.["clusterId"], clusterId, "the same Kafka cluster id");
+        assert.deepEqual(await pvcs(), volumes, "the same volumes, adopted again");
+        if (waited)
+          assert.match(
+            waited,
+            new RegExp(`managed resources of ${xrName}, an earlier composite of this claim`),
+          );
         await eventually(
           "the deleted composite's CAs are removed with it",
           async () => {
@@ -621,10 +674,6 @@ export function claimLifecycle(
           60,
           500,
         );
-
-        await apply(claim("orders", (c) => (c.spec.clusters = spec)));
-        await ready("orders", 300);
-        assert.deepEqual(await pvcs(), volumes, "the same volumes, adopted again");
       },
     );
   });

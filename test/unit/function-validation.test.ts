@@ -151,7 +151,7 @@ function asked(observedMrs: KubeObject[], mutate: (spec: Spec) => void = () => {
   mutate(xr["spec"] as Spec);
   const rsp = composeFrozen(request(xr, observedMrs));
   return Object.values(rsp.requirements?.resources ?? {})
-    .map((r) => r.matchName ?? "")
+    .flatMap((r) => (r.kind === "ProviderConfig" ? [r.matchName ?? ""] : []))
     .sort();
 }
 
