@@ -14,7 +14,6 @@ export const fieldManagers = {
   engineComposite: "stretch-kafka-engine/composite",
   /** `stretch-kafka register-cluster`: a remote cluster's identity, the ProviderConfig. */
   register: "stretch-kafka-register",
-  /** A ProviderConfig's record of one kept volume (one manager each, so records never clash). */
-  kept: (namespace: string, name: string): string =>
-    `stretch-kafka-kept/${namespace}/${name}`.slice(0, 128),
+  /** A ProviderConfig's record of kept volumes (merge patches, controller/provider/kept-volumes.ts). */
+  keptVolumes: "stretch-kafka-provider/kept-volumes",
 } as const;

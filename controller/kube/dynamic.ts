@@ -295,10 +295,15 @@ export class DynamicClient {
     name: string,
     namespace: string | undefined,
     patch: object,
+    opts: { subresource?: "status"; fieldManager?: string } = {},
   ): Promise<T> {
+    const sub = opts.subresource ? `/${opts.subresource}` : "";
+    const q = opts.fieldManager
+      ? `?${new URLSearchParams({ fieldManager: opts.fieldManager }).toString()}`
+      : "";
     return this.request<T>(
       "PATCH",
-      await this.path(apiVersion, kind, namespace, name),
+      `${await this.path(apiVersion, kind, namespace, name)}${sub}${q}`,
       patch,
       "application/merge-patch+json",
     );

@@ -69,7 +69,7 @@ export interface ObjectSetDeps {
   /** The set as last seen by the central watch. */
   read(name: string): RemoteObjectSet | undefined;
   /** Does each object's work, as for a managed resource of its kind. */
-  objects: Pick<ManagedReconciler, "sync" | "remove">;
+  objects: Pick<ManagedReconciler, "sync" | "remove" | "writeKept">;
   now(): string;
   log: Logger;
   /**
@@ -336,6 +336,11 @@ export class ObjectSetReconciler {
       if (await run(() => this.deps.objects.remove(s, remote, log, this.key(set))))
         statuses.delete(o.name);
     }
+    // One write of the cluster's kept-volume record for the whole pass.
+    await run(async () => {
+      await this.deps.objects.writeKept(set.spec.providerConfigRef.name);
+      return undefined;
+    });
 
     const wait = await this.write(set, statuses, this.conditions(set, statuses), true);
     if (wait !== undefined) results.push({ requeueAfterMs: wait });
@@ -572,6 +577,13 @@ export class ObjectSetReconciler {
       } catch (err) {
         errors.push(err);
       }
+    }
+    // One write of what the pass kept, before the set can go: a claim
+    // created again reads it once the set is gone.
+    try {
+      await this.deps.objects.writeKept(set.spec.providerConfigRef.name);
+    } catch (err) {
+      errors.push(err);
     }
     if (present.size > 0 || errors.length > 0) {
       await this.write(set, statuses, [

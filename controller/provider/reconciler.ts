@@ -32,7 +32,7 @@ import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { condition, mergeConditions, reasons } from "./conditions.ts";
 import { CredentialsError } from "./credentials.ts";
 import { annotations, covers, desiredObject, keptFor } from "./desired.ts";
-import { forgetKept, recordKept } from "./kept-volumes.ts";
+import { KeptVolumes } from "./kept-volumes.ts";
 import { atProviderOf, kindOf, relatedKey, type ManagedKind, type Related } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
 
@@ -81,6 +81,7 @@ export interface ReconcilerDeps {
       name: string,
       namespace: string | undefined,
       patch: object,
+      opts?: { subresource?: "status"; fieldManager?: string },
     ) => Promise<unknown>;
   };
   clients: Pick<RemoteClients, "get" | "providerConfig">;
@@ -239,7 +240,17 @@ export class ManagedReconciler {
   /** Since when each new managed resource has waited for an object it needs (the anchor, its kind's needs). */
   private readonly waits = new Map<string, number>();
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  /** Kept volumes noted in a pass, written to their ProviderConfig's record at its end. */
+  private readonly kept: KeptVolumes;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.kept = new KeptVolumes(deps.central, fieldManagers.keptVolumes);
+  }
+
+  /** Writes cluster `pc`'s kept-volume record with what this pass noted (a set's pass calls it at its end). */
+  writeKept(pc: string): Promise<void> {
+    return this.kept.write(pc);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [kindName = "", name = ""] = key.split("/");
@@ -306,7 +317,9 @@ export class ManagedReconciler {
         { fieldManager },
       );
     }
-    return this.sync(s, remote, log);
+    const result = await this.sync(s, remote, log);
+    await this.kept.write(mr.spec.providerConfigRef.name);
+    return result;
   }
 
   private can(mr: ManagedResource, action: "Create" | "Update" | "Delete"): boolean {
@@ -455,17 +468,6 @@ export class ManagedReconciler {
     if (stale && this.can(mr, observed ? "Update" : "Create")) {
       try {
         current = await remote.client.apply(desired, { fieldManager, force: true });
-        if (observed?.metadata.annotations?.[annotations.keptFor]) {
-          // Taken up again by the claim it was kept for: no longer kept.
-          await forgetKept(
-            (o, opts) => this.deps.central.apply(o, opts),
-            mr.spec.providerConfigRef.name,
-            observed,
-          );
-          await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
-            metadata: { annotations: { [annotations.keptFor]: null } },
-          });
-        }
         const what = `${ref.kind} ${ref.namespace}/${ref.name} in cluster ${mr.spec.providerConfigRef.name}`;
         log.info({ remote: what }, observed ? "updated remote object" : "created remote object");
         await this.deps.events.record(
@@ -504,6 +506,16 @@ export class ManagedReconciler {
         ],
       });
       return undefined;
+    }
+    const a = current.metadata.annotations ?? {};
+    if (a[annotations.keptFor] && a[annotations.managedResource] === s.key) {
+      // Taken up again by the claim it was kept for: no longer kept. The
+      // note goes once the record is written; until then every pass notes it.
+      this.kept.takenUp(mr.spec.providerConfigRef.name, current, async () => {
+        await remote.client.mergePatch(ref.apiVersion, ref.kind, ref.name, ref.namespace, {
+          metadata: { annotations: { [annotations.keptFor]: null } },
+        });
+      });
     }
     const related = new Map<string, KubeObject | undefined>();
     for (const r of kind.behaviour.related?.(mr.spec.forProvider.manifest) ?? []) {
@@ -627,6 +639,9 @@ export class ManagedReconciler {
     this.waits.delete(s.key);
     if (!s.mr.metadata.finalizers?.includes(finalizer)) return undefined;
     const removed = await this.remove(s, remote, log, s.key);
+    // The record of what it kept is written before it goes: a claim created
+    // again reads it once this resource is gone.
+    await this.kept.write(s.mr.spec.providerConfigRef.name);
     if (removed !== "gone") return removed;
     await this.release(s.kind, s.mr);
     return undefined;
@@ -675,7 +690,9 @@ export class ManagedReconciler {
       !observed.metadata.annotations?.[annotations.managedResource] &&
       observed.metadata.annotations?.[annotations.keptFor] === keptFor(mr);
     if (orphan && released) {
-      // Left in place already (a set's entry asked again while the set goes): nothing to do.
+      // Left in place already (a set's entry asked again while the set goes):
+      // only its record, should the write of the pass that left it have failed.
+      this.kept.kept(pc, mr, observed);
     } else if (owner) {
       // Never delete what another managed resource keeps running.
       await this.deps.events.record(
@@ -700,7 +717,7 @@ export class ManagedReconciler {
               },
             },
           });
-          await recordKept((o, opts) => this.deps.central.apply(o, opts), pc, mr, observed);
+          this.kept.kept(pc, mr, observed);
           log.info(
             { remote: `${ref.kind} ${ref.namespace}/${ref.name}` },
             "orphaned remote object",

@@ -541,6 +541,118 @@ describe("a RemoteObjectSet", () => {
   );
 
   test(
+    "a claim's kept volumes are recorded on the ProviderConfig in one write per pass, and forgotten in one once taken up",
+    { timeout: 90_000 },
+    async () => {
+      const claimLabels = {
+        "crossplane.io/claim-name": "vols",
+        "crossplane.io/claim-namespace": "team-a",
+      };
+      const anchorOf: Entry = {
+        name: "anchor",
+        kind: "RemoteConfigMap",
+        forProvider: { manifest: cm("vols-stretch-anchor", { purpose: "anchor" }) },
+      };
+      const pvc = (i: number): Entry => ({
+        name: `pvc-${String(i)}`,
+        kind: "RemotePersistentVolumeClaim",
+        deletionPolicy: "Orphan",
+        forProvider: {
+          manifest: {
+            apiVersion: "v1",
+            kind: "PersistentVolumeClaim",
+            metadata: {
+              name: `data-vols-${String(i)}`,
+              namespace: "kafka",
+              labels: { ...labels, "strimzi.io/pool-name": "brokers" },
+              annotations: {
+                "stretchkafka.dev/cluster-id": "vols-id",
+                "stretchkafka.dev/node-id": String(i),
+              },
+            },
+            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+          },
+          ownerAnchor: { name: "vols-stretch-anchor" },
+        },
+      });
+      const claimSet = (name: string, entries: Entry[]): KubeObject => {
+        const o = objectSet(name, entries);
+        o.metadata.labels = claimLabels;
+        return o;
+      };
+      type Record_ = Record<string, { clusterId?: string; nodes?: Record<string, unknown> }>;
+      const recordOf = (pc: KubeObject | undefined): Record_ =>
+        (pc as { status?: { keptVolumes?: Record_ } } | undefined)?.status?.keptVolumes ?? {};
+      // Every write that changes east's record, as a watch (and Crossplane) sees it.
+      const writes: Record_[] = [];
+      const pcs = new Informer<KubeObject>(
+        central,
+        { apiVersion: group, kind: "ProviderConfig" },
+        testLogger(),
+      );
+      pcs.on((event, o, old) => {
+        if (event === "update" && o.metadata.name === "east" && old)
+          if (JSON.stringify(recordOf(o)) !== JSON.stringify(recordOf(old)))
+            writes.push(recordOf(o));
+      });
+      await pcs.start();
+      const nodes = (...ids: number[]): Record<string, unknown> =>
+        Object.fromEntries(ids.map((i) => [`data-vols-${String(i)}`, { pool: "brokers", id: i }]));
+      try {
+        await central.apply(claimSet("vols-east", [anchorOf, pvc(0), pvc(1), pvc(2)]), fm);
+        await readySet("vols-east");
+        await central.delete(group, "RemoteObjectSet", "vols-east");
+        await eventually("the set is gone", async () =>
+          (await getSet("vols-east")) ? undefined : true,
+        );
+        // Written before the set went: what a claim created again reads once it is gone.
+        assert.deepEqual(recordOf(pcs.get("east"))["team-a/vols"], {
+          clusterId: "vols-id",
+          nodes: nodes(0, 1, 2),
+        });
+        assert.equal(
+          writes.length,
+          1,
+          `the pass's three volumes in one write: ${JSON.stringify(writes)}`,
+        );
+
+        // The claim created again takes two of them up: one write forgets both.
+        await central.apply(claimSet("vols-east-2", [anchorOf, pvc(0), pvc(1)]), fm);
+        await readySet("vols-east-2");
+        await eventually("the two taken up are no longer noted as kept", async () => {
+          for (const i of [0, 1]) {
+            const v = await remote("PersistentVolumeClaim", `data-vols-${String(i)}`);
+            if (v?.metadata.annotations?.["remote.stretchkafka.dev/kept-for"]) return undefined;
+          }
+          return true;
+        });
+        assert.deepEqual(recordOf(pcs.get("east"))["team-a/vols"], {
+          clusterId: "vols-id",
+          nodes: nodes(2),
+        });
+        assert.equal(writes.length, 2, `both forgotten in one write: ${JSON.stringify(writes)}`);
+
+        // The last one taken up too: the claim leaves the record.
+        await central.apply(claimSet("vols-east-2", [anchorOf, pvc(0), pvc(1), pvc(2)]), fm);
+        await eventually("the claim leaves the record", () =>
+          recordOf(pcs.get("east"))["team-a/vols"] ? undefined : true,
+        );
+        assert.equal(writes.length, 3);
+        await central.delete(group, "RemoteObjectSet", "vols-east-2");
+        await eventually("the second set is gone", async () =>
+          (await getSet("vols-east-2")) ? undefined : true,
+        );
+        assert.deepEqual(recordOf(pcs.get("east"))["team-a/vols"]?.nodes, nodes(0, 1, 2));
+        assert.equal(writes.length, 4);
+      } finally {
+        await pcs.stop();
+        for (const i of [0, 1, 2])
+          await east.delete("v1", "PersistentVolumeClaim", `data-vols-${String(i)}`, "kafka");
+      }
+    },
+  );
+
+  test(
     "a set of an abandoned cluster applies nothing and is released without touching the cluster",
     { timeout: 60_000 },
     async () => {
