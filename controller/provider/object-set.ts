@@ -497,6 +497,8 @@ export class ObjectSetReconciler {
     statuses: Map<string, EntryStatus>,
     conditions: Omit<Condition, "lastTransitionTime">[],
     observed = false,
+    /** Progress only (a set going): at most one write per interval, whatever turns. */
+    progress = false,
   ): Promise<number | undefined> {
     const order = new Map(set.spec.forProvider.objects.map((e, i) => [e.name, i] as const));
     const objects = [...statuses.values()].sort(
@@ -524,7 +526,12 @@ export class ObjectSetReconciler {
     const since = now - (last?.at ?? -Infinity);
     const interval = this.deps.statusIntervalMs ?? 5000;
     const turning = { conditions: status.conditions, objects: objects.map((o) => o.name) };
-    if (observed && since < interval && !worthNow(last?.turning, turning)) return interval - since;
+    if (
+      (observed || progress) &&
+      since < interval &&
+      (progress || !worthNow(last?.turning, turning))
+    )
+      return interval - since;
     await this.deps.central.apply(
       { ...objectSetKind, metadata: { name }, status },
       { fieldManager, subresource: "status", force: true },
@@ -586,14 +593,22 @@ export class ObjectSetReconciler {
       errors.push(err);
     }
     if (present.size > 0 || errors.length > 0) {
-      await this.write(set, statuses, [
-        condition(
-          "Ready",
-          "False",
-          reasons.deleting,
-          `${present.size} object(s) left to remove: ${some([...present])}`,
-        ),
-      ]);
+      // Every change of a set counts against the composites that require it
+      // (a claim created again waits on its predecessor's sets going).
+      await this.write(
+        set,
+        statuses,
+        [
+          condition(
+            "Ready",
+            "False",
+            reasons.deleting,
+            `${present.size} object(s) left to remove: ${some([...present])}`,
+          ),
+        ],
+        false,
+        true,
+      );
       throwFirst(errors);
       return soonest(results) ?? { requeueAfterMs: 1000 };
     }

@@ -196,8 +196,14 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
   if (problems.some((p) => p.severity === "fatal"))
     return refuse(req, problemResults(problems), requirements);
-  const waitFor = fresh ? predecessorLeft(req, xr) : undefined;
-  if (waitFor) return waitForPredecessor(req, xr, waitFor, problemResults(problems), requirements);
+  const waitFor = fresh ? predecessorLeft(req, xr, kafkaName) : undefined;
+  // Waiting, it needs nothing but the earlier composite's resources: a
+  // ProviderConfig each of them writes as it goes would count against it too.
+  if (waitFor)
+    return waitForPredecessor(req, xr, waitFor, problemResults(problems), {
+      ...requirements,
+      resources: predecessorRequirements(xr, kafkaName),
+    });
 
   // The plan: every remote object of every cluster.
   const clusterId =

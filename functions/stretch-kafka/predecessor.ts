@@ -34,7 +34,6 @@ interface Composed {
   metadata?: {
     name?: string;
     labels?: Record<string, string>;
-    deletionTimestamp?: string;
     ownerReferences?: { uid?: string; controller?: boolean; name?: string }[];
   };
 }
@@ -70,7 +69,11 @@ const controllerOf = (o: Composed): { uid?: string; name?: string } | undefined 
   o.metadata?.ownerReferences?.find((r) => r.controller);
 
 /** Why this composite must wait, or undefined (nothing left, or not looked for yet). */
-export function predecessorLeft(req: RunFunctionRequest, xr: Meta): string | undefined {
+export function predecessorLeft(
+  req: RunFunctionRequest,
+  xr: Meta,
+  kafkaName: string,
+): string | undefined {
   const left: Composed[] = [];
   for (const kind of kinds) {
     for (const item of req.requiredResources[key(kind)]?.items ?? []) {
@@ -78,9 +81,7 @@ export function predecessorLeft(req: RunFunctionRequest, xr: Meta): string | und
       if (o && (controllerOf(o)?.uid ?? "") !== (xr.metadata.uid ?? "")) left.push(o);
     }
   }
-  const named = (o: Composed): string => `${o.kind ?? ""} ${o.metadata?.name ?? ""}`;
-  const first = left.map(named).sort()[0];
-  if (!first) return undefined;
+  if (left.length === 0) return undefined;
   const owners = [
     ...new Set(
       left.map(
@@ -89,12 +90,16 @@ export function predecessorLeft(req: RunFunctionRequest, xr: Meta): string | und
       ),
     ),
   ].sort();
-  const deleting = left.filter((o) => o.metadata?.deletionTimestamp).length;
+  // The same words until they are gone: each change of a condition's message
+  // is a write of the composite, and a watch event Crossplane counts.
+  const claim = Object.entries(selectorLabels(xr, kafkaName))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
   return (
-    `waiting for the managed resources of ${owners.join(", ")}, an earlier composite of this claim, to be deleted: ` +
-    `${left.length} left, e.g. ${first}, ${deleting} of them being deleted. Nothing is composed until they are gone, ` +
-    `so that two composites never manage the same remote objects and kept volumes are taken up with their Kafka cluster id` +
-    (deleting < left.length ? `; delete that composite, or the ${left.length - deleting} left` : "")
+    `waiting for the managed resources of ${owners.join(", ")}, an earlier composite of this claim, to be deleted ` +
+    `(kubectl get remoteobjectsets,managed -l ${claim}): nothing is composed until they are gone, so that two ` +
+    `composites never manage the same remote objects and kept volumes are taken up with their Kafka cluster id; ` +
+    `should they not be deleted (their composite deleted with --cascade=orphan), delete them`
   );
 }
 
