@@ -33,7 +33,7 @@ import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
 import { objectSetKind } from "../../controller/provider/object-set.ts";
-import { perClusterComposition, perClusterCompositionName } from "../../devbed/prepare-clusters.ts";
+import { perObjectComposition, perObjectCompositionName } from "../../devbed/prepare-clusters.ts";
 import { groups, labels } from "../../apis/index.ts";
 import { remoteRbacFile } from "../../package/contents.ts";
 import { standaloneInstall } from "../../devbed/packages.ts";
@@ -289,13 +289,14 @@ test(
       },
       fm,
     );
-    // ...and a claim whose Composition asks for one RemoteObjectSet per cluster.
-    await central.apply(perClusterComposition(), fm);
+    // ...and a claim whose Composition asks for one managed resource per
+    // object, the shape composites created before sets were shipped keep.
+    await central.apply(perObjectComposition(), fm);
     await central.apply(
       {
         ...sample,
         metadata: { ...sample.metadata, name: "ledger" },
-        spec: { ...sampleSpec, compositionRef: { name: perClusterCompositionName } },
+        spec: { ...sampleSpec, compositionRef: { name: perObjectCompositionName } },
       },
       fm,
     );
