@@ -88,15 +88,15 @@ export function claimLifecycle(
     claimOf(name, composition(), edit);
   /** What a claim composes: a set per cluster, or these kinds per object. */
   const composedKinds = (): string[] =>
-    !bed().perObject
-      ? ["RemoteObjectSet"]
-      : [
+    bed().perObject
+      ? [
           "RemoteConfigMap",
           "RemotePersistentVolumeClaim",
           "RemoteSecret",
           "RemoteStrimziPodSet",
           "RemoteKafka",
-        ];
+        ]
+      : ["RemoteObjectSet"];
   const find = (name = "orders"): Promise<Claim | undefined> =>
     bed().central.find<Claim>(g, "StretchKafka", name, ns);
   const apply = async (c: Claim): Promise<void> => {
@@ -188,7 +188,7 @@ export function claimLifecycle(
         assert.equal(xr.spec.compositionRef?.name, compositionName);
         assert.equal(
           (xr.status as { remoteObjects?: string } | undefined)?.remoteObjects,
-          !bed().perObject ? "PerCluster" : "PerObject",
+          bed().perObject ? "PerObject" : "PerCluster",
         );
         // Differs: Crossplane also names the CompositionRevision it runs; the
         // standalone engine runs the Composition itself and keeps no revisions.
@@ -220,9 +220,9 @@ export function claimLifecycle(
           ).items
             .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
             .map(({ type, reason, message }) => ({ type, reason, message }));
-        const summary = !bed().perObject
-          ? /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; 3 managed resources \(\d+ remote objects\)$/
-          : /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
+        const summary = bed().perObject
+          ? /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/
+          : /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; 3 managed resources \(\d+ remote objects\)$/;
         let seen = "";
         await eventually("the claim's and the composite's events", async () => {
           const onClaim = await events(ns, "StretchKafka", "orders");
@@ -299,10 +299,10 @@ export function claimLifecycle(
       assert.ok(xr);
       assert.equal(xr.object.kind, "XStretchKafka");
       const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
-      if (!bed().perObject) assert.deepEqual([...kinds], ["RemoteObjectSet"]);
-      else
+      if (bed().perObject)
         for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
           assert.ok(kinds.has(k), `trace shows ${k}`);
+      else assert.deepEqual([...kinds], ["RemoteObjectSet"]);
       const refs = (
         await bed().central.get<KubeObject & { spec: { resourceRefs: unknown[] } }>(
           g,
