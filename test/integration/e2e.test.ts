@@ -619,7 +619,7 @@ describe("a claim end to end, without Crossplane", () => {
         const s = cond(await claim(), "Synced");
         return s?.status === "False" && s.message?.includes(name) ? s : undefined;
       });
-      assert.match(synced.message ?? "", /conflict/i);
+      assert.match(synced.message ?? "", /belongs to composite \(none\); not taking it over/);
       const still = await central.get<
         KubeObject & {
           spec: { forProvider: { objects: { forProvider: { manifest: KubeObject } }[] } };

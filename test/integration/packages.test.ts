@@ -146,11 +146,14 @@ test("the Configuration holds the XRD and the Composition, and depends on the Fu
   assert.ok(!satisfies("v9.0.0", deps[0]?.version ?? ""), "the constraints have an upper bound");
 });
 
-test("the Function has the composition capability and no objects", () => {
+test("the Function has the composition capability and holds only its input's CRD", () => {
   const m = meta("function");
   assert.equal(m.kind, "Function");
   assert.deepEqual(m.spec.capabilities, ["composition"]);
-  assert.deepEqual(objects("function"), []);
+  assert.deepEqual(
+    objects("function").map(essence),
+    generated([join(root, "package", "function", "input.yaml")]).map(essence),
+  );
 });
 
 test("the Provider holds exactly the provider's generated CRDs", () => {

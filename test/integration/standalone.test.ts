@@ -366,13 +366,21 @@ test(
     assert.deepEqual(
       (
         await central.list(objectSetKind.apiVersion, objectSetKind.kind, {
-          labelSelector: "crossplane.io/claim-name=ledger",
+          labelSelector: "crossplane.io/claim-name=payments",
         })
       ).items
         .map((o) => o.metadata.labels?.[labels.stretchCluster])
         .sort(),
       ["east", "west"],
-      "ledger is composed as one set per cluster",
+      "payments is composed as one set per cluster (the shipped Composition)",
+    );
+    assert.ok(
+      (
+        await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet", {
+          labelSelector: "crossplane.io/claim-name=ledger",
+        })
+      ).items.length > 0,
+      "ledger is composed per object",
     );
     type SecretObject = KubeObject & { data?: Record<string, string> };
     const claimSecret = await central.get<SecretObject>("v1", "Secret", "payments-kafka", "team-a");
