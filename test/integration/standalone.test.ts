@@ -262,11 +262,13 @@ test(
     await central.delete(sample.apiVersion, sample.kind, "orphan", "team-a");
     // ...and a claim (NetworkPolicies, metrics and an ingress listener on, so that
     // every managed-resource kind is composed) whose certificate authority is due
-    // for rollover.
+    // for rollover, through a Composition asking for one managed resource per
+    // object (the shape composites created before sets were shipped keep).
     const sampleSpec = sample["spec"] as Record<string, unknown> & {
       kafka: object;
       clusters: Record<string, unknown>[];
     };
+    await central.apply(perObjectComposition(), fm);
     const claim = await central.apply(
       {
         ...sample,
@@ -285,18 +287,17 @@ test(
             },
           })),
           networking: { provider: "mcs", networkPolicies: { enabled: true } },
+          compositionRef: { name: perObjectCompositionName },
         },
       },
       fm,
     );
-    // ...and a claim whose Composition asks for one managed resource per
-    // object, the shape composites created before sets were shipped keep.
-    await central.apply(perObjectComposition(), fm);
+    // ...and a claim composed by the shipped Composition, a RemoteObjectSet per cluster.
     await central.apply(
       {
         ...sample,
         metadata: { ...sample.metadata, name: "ledger" },
-        spec: { ...sampleSpec, compositionRef: { name: perObjectCompositionName } },
+        spec: sampleSpec,
       },
       fm,
     );
@@ -366,21 +367,21 @@ test(
     assert.deepEqual(
       (
         await central.list(objectSetKind.apiVersion, objectSetKind.kind, {
-          labelSelector: "crossplane.io/claim-name=payments",
+          labelSelector: "crossplane.io/claim-name=ledger",
         })
       ).items
         .map((o) => o.metadata.labels?.[labels.stretchCluster])
         .sort(),
       ["east", "west"],
-      "payments is composed as one set per cluster (the shipped Composition)",
+      "ledger is composed as one set per cluster (the shipped Composition)",
     );
     assert.ok(
       (
         await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet", {
-          labelSelector: "crossplane.io/claim-name=ledger",
+          labelSelector: "crossplane.io/claim-name=payments",
         })
       ).items.length > 0,
-      "ledger is composed per object",
+      "payments is composed per object",
     );
     type SecretObject = KubeObject & { data?: Record<string, string> };
     const claimSecret = await central.get<SecretObject>("v1", "Secret", "payments-kafka", "team-a");
