@@ -22,12 +22,8 @@ export const compositionFile = fileURLToPath(
   new URL("../compositions/xstretchkafka.yaml", import.meta.url),
 );
 
-/**
- * A Composition asking the function for one managed resource per remote
- * object, the shape composites created before sets were shipped keep
- * (ADR 0026): the tests run the shared table on it too.
- */
-export const perObjectCompositionName = "xstretchkafkas-per-object.stretchkafka.dev";
+/** The Composition that asks the function for one RemoteObjectSet per remote cluster (ADR 0026). */
+export const perClusterCompositionName = "xstretchkafkas-per-cluster.stretchkafka.dev";
 
 /**
  * The shared lifecycle table's scaling step on the example claim, which the
@@ -50,15 +46,15 @@ export function scaleEastAddSouth(spec: {
   });
 }
 
-/** The shipped Composition with the function's input asking for one managed resource per object. */
-export function perObjectComposition(): KubeObject {
+/** The shipped Composition with the function's input asking for sets, as a platform team writes it. */
+export function perClusterComposition(): KubeObject {
   const c = parse(readFileSync(compositionFile, "utf8")) as KubeObject & {
     spec: { pipeline: Record<string, unknown>[] };
   };
-  c.metadata.name = perObjectCompositionName;
+  c.metadata.name = perClusterCompositionName;
   c.spec.pipeline = c.spec.pipeline.map((step) => ({
     ...step,
-    input: { apiVersion: inputApiVersion, kind: inputKind, remoteObjects: "PerObject" },
+    input: { apiVersion: inputApiVersion, kind: inputKind, remoteObjects: "PerCluster" },
   }));
   return c;
 }
