@@ -130,6 +130,8 @@ export class KeptVolumes {
    * fails and notes it again when it runs again.
    */
   write(pc: string): Promise<void> {
+    // Only the ordering is taken from the write before: its failure was
+    // already returned to the pass that asked for it, and must not fail this one.
     const next = (this.writing.get(pc) ?? Promise.resolve())
       .catch(() => undefined)
       .then(() => this.flush(pc));
