@@ -10,8 +10,13 @@ import { describeError } from "../controller/kube/errors.ts";
 
 export const claimGroup = "stretchkafka.dev/v1alpha1";
 export const remoteGroup = "remote.stretchkafka.dev/v1alpha1";
-/** The managed-resource kinds a claim has most of, counted and watched by the benchmarks. */
+/**
+ * The managed-resource kinds a claim has most of, counted and watched by the
+ * benchmarks: its sets (the shipped Composition's, ADR 0026), or these per
+ * object.
+ */
 export const mainKinds = [
+  "RemoteObjectSet",
   "RemoteConfigMap",
   "RemoteSecret",
   "RemoteStrimziPodSet",

@@ -1,9 +1,10 @@
 /**
  * `npm run bench:crossplane`: the example 3-cluster claim under real
  * Crossplane core at its defaults, installed from the packages
- * (devbed/crossplane-core.ts), composed both ways: by the default Composition
- * (one managed resource per remote object, 69) and by one asking for a
- * RemoteObjectSet per remote cluster (3; docs/adr/0026). For each, the
+ * (devbed/crossplane-core.ts), composed both ways: by the shipped Composition
+ * (a RemoteObjectSet per remote cluster, 3; docs/adr/0026) and by one asking
+ * for a managed resource per remote object (69, the shape composites created
+ * before sets were shipped keep). For each, the
  * claim's time from apply to Ready, the watch events its managed resources
  * and composite made (what Crossplane's XR watch circuit breaker counts: its
  * bucket holds 100 and refills 1/s), whether the breaker opened, and, in the
@@ -22,8 +23,8 @@ import { pino } from "pino";
 import { parse } from "yaml";
 import {
   fm as bedFm,
-  perClusterComposition,
-  perClusterCompositionName,
+  perObjectComposition,
+  perObjectCompositionName,
   prepareBed,
   providerNamespace,
   scaleEastAddSouth,
@@ -61,11 +62,11 @@ async function run(
   circuitOpened: boolean;
 }> {
   await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
-  if (shape === "PerCluster") await central.apply(perClusterComposition(), bedFm);
+  if (shape === "PerObject") await central.apply(perObjectComposition(), bedFm);
   const claim = parse(
     readFileSync(new URL("../examples/claim-3-clusters.yaml", import.meta.url), "utf8"),
   ) as KubeObject & { spec: Record<string, unknown> };
-  if (shape === "PerCluster") claim.spec["compositionRef"] = { name: perClusterCompositionName };
+  if (shape === "PerObject") claim.spec["compositionRef"] = { name: perObjectCompositionName };
   const events = countEvents(client, "orders");
   await sleep(500);
   const t0 = performance.now();
@@ -127,8 +128,8 @@ async function standalone(shape: Shape): Promise<{ readySeconds: number; events:
 async function measure(shape: Shape, log: (m: string) => void): Promise<Record<string, unknown>> {
   log(
     shape === "PerObject"
-      ? "default Composition: one managed resource per remote object"
-      : "Composition asking for one RemoteObjectSet per remote cluster",
+      ? "Composition asking for one managed resource per remote object"
+      : "shipped Composition: one RemoteObjectSet per remote cluster",
   );
   const base = await standalone(shape);
   log(
@@ -196,7 +197,6 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
   const steps: { step: string; seconds: number; breaker: BreakerCounts }[] = [];
   try {
     await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
-    await central.apply(perClusterComposition(), bedFm);
     const example = parse(
       readFileSync(new URL("../examples/claim-3-clusters.yaml", import.meta.url), "utf8"),
     ) as KubeObject & {
@@ -210,7 +210,6 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
         kafka: { config: Record<string, unknown> };
       };
     };
-    example.spec.compositionRef = { name: perClusterCompositionName };
     const claimOf = (edit: (c: typeof example) => void = () => {}): typeof example => {
       const c = structuredClone(example);
       edit(c);

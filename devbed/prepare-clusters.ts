@@ -22,8 +22,12 @@ export const compositionFile = fileURLToPath(
   new URL("../compositions/xstretchkafka.yaml", import.meta.url),
 );
 
-/** The Composition that asks the function for one RemoteObjectSet per remote cluster (ADR 0026). */
-export const perClusterCompositionName = "xstretchkafkas-per-cluster.stretchkafka.dev";
+/**
+ * A Composition asking the function for one managed resource per remote
+ * object, the shape composites created before sets were shipped keep
+ * (ADR 0026): the tests run the shared table on it too.
+ */
+export const perObjectCompositionName = "xstretchkafkas-per-object.stretchkafka.dev";
 
 /**
  * The shared lifecycle table's scaling step on the example claim, which the
@@ -46,15 +50,15 @@ export function scaleEastAddSouth(spec: {
   });
 }
 
-/** The shipped Composition with the function's input asking for sets, as a platform team writes it. */
-export function perClusterComposition(): KubeObject {
+/** The shipped Composition with the function's input asking for one managed resource per object. */
+export function perObjectComposition(): KubeObject {
   const c = parse(readFileSync(compositionFile, "utf8")) as KubeObject & {
     spec: { pipeline: Record<string, unknown>[] };
   };
-  c.metadata.name = perClusterCompositionName;
+  c.metadata.name = perObjectCompositionName;
   c.spec.pipeline = c.spec.pipeline.map((step) => ({
     ...step,
-    input: { apiVersion: inputApiVersion, kind: inputKind, remoteObjects: "PerCluster" },
+    input: { apiVersion: inputApiVersion, kind: inputKind, remoteObjects: "PerObject" },
   }));
   return c;
 }

@@ -272,14 +272,28 @@ export function runPipeline(
   return out.last;
 }
 
+/**
+ * The input the shipped Composition (compositions/xstretchkafka.yaml) gives
+ * the step: a RemoteObjectSet per remote cluster (ADR 0026). `stretch-kafka
+ * render` renders with it, as `crossplane render` with that Composition does;
+ * without input the function composes a managed resource per object.
+ */
+export const shippedInput = {
+  apiVersion: "function.stretchkafka.dev/v1alpha1",
+  kind: "Input",
+  remoteObjects: "PerCluster",
+};
+
 export function render(
   xrOrClaim: KubeObject,
   observed: KubeObject[] = [],
   required: KubeObject[] = [],
   fn: (req: RunFunctionRequest) => RunFunctionResponse = compose,
+  /** The step's input, as a Composition would give it (none: a managed resource per object). */
+  input?: Record<string, unknown>,
 ): KubeObject[] {
   const xr = asComposite(xrOrClaim);
-  return renderedObjects(xr, runPipeline(xr, observed, required, fn));
+  return renderedObjects(xr, runPipeline(xr, observed, required, fn, input));
 }
 
 export function toYamlStream(objects: KubeObject[]): string {

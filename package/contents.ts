@@ -98,8 +98,10 @@ export function assemblePackages(
   for (const f of readdirSync(examplesDir).filter((f) => /^claim-.*\.yaml$/.test(f)))
     cpSync(join(examplesDir, f), join(configuration, "examples", f));
 
-  // The function's example is how a Composition calls it.
+  // The function's example is how a Composition calls it; the CRD of its
+  // input lets tools such as crossplane beta validate check that call.
   writeFileSync(join(fn, "examples", "composition.yaml"), composition);
+  cpSync(here("function", "input.yaml"), join(fn, "input.yaml"));
 
   mkdirSync(join(provider, "crds"));
   for (const f of ourCrdFiles().filter(isProviderCrd))

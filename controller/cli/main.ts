@@ -37,7 +37,7 @@ const program = new Command("stretch-kafka")
 program
   .command("render")
   .description(
-    "print the composite with its status and every managed resource, like crossplane render",
+    "print the composite with its status and every managed resource, like crossplane render with the shipped Composition",
   )
   .argument("<file>", "an XStretchKafka or a StretchKafka claim (YAML)")
   .option(
@@ -49,13 +49,13 @@ program
     "objects the function may ask for (the clusters' ProviderConfigs), like crossplane render's flag",
   )
   .action(async (file: string, o: { observed?: string; requiredResources?: string }) => {
-    const { render, toYamlStream } = await import("../../functions/render.ts");
+    const { render, shippedInput, toYamlStream } = await import("../../functions/render.ts");
     const [xr] = await readObjects(file);
     if (!xr) throw new Error(`${file} holds no object`);
     const observed = o.observed ? await readObjects(o.observed) : [];
     const required = o.requiredResources ? await readObjects(o.requiredResources) : [];
     try {
-      process.stdout.write(toYamlStream(render(xr, observed, required)));
+      process.stdout.write(toYamlStream(render(xr, observed, required, undefined, shippedInput)));
     } catch (err) {
       if (!o.requiredResources && String(err).includes("ProviderConfig")) {
         throw new Error(

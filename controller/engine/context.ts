@@ -207,15 +207,15 @@ export class EngineContext {
       },
       log,
     );
-    // Every kind a Composition may compose: the per-object kinds and the set (ADR 0026).
+    // Every kind a Composition may compose: the per-object kinds and the set
+    // (ADR 0026). All of them, not only those labelled with a composite: one
+    // someone else made under a composed resource's name must be seen, so it
+    // is refused rather than merged into (a set's list of objects merges by
+    // name under server-side apply, so applying without force cannot tell).
     for (const k of [...kinds, objectSetKind]) {
       this.composed.set(
         k.kind,
-        new Informer(
-          central,
-          { apiVersion: k.apiVersion, kind: k.kind, labelSelector: compositeLabel },
-          log,
-        ),
+        new Informer(central, { apiVersion: k.apiVersion, kind: k.kind }, log),
       );
     }
   }

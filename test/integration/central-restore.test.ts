@@ -274,8 +274,11 @@ describe("the central cluster lost and rebuilt", () => {
         async () => {
           if (await claim()) return undefined;
           const left = await central.list(g, "XStretchKafka");
-          const mrs = await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet");
-          return left.items.length === 0 && mrs.items.length === 0 ? true : undefined;
+          for (const kind of ["RemoteObjectSet", "RemoteStrimziPodSet"]) {
+            const mrs = await central.list("remote.stretchkafka.dev/v1alpha1", kind);
+            if (mrs.items.length > 0) return undefined;
+          }
+          return left.items.length === 0 ? true : undefined;
         },
         120,
         500,

@@ -174,24 +174,29 @@ describe("a claim end to end, without Crossplane", () => {
       assert.equal(labels["crossplane.io/claim-name"], "orders");
       assert.equal(labels["crossplane.io/claim-namespace"], "team-a");
 
-      // Every composed resource is referenced by the composite, labelled and controlled by it.
-      const podSets = await central.list(
-        "remote.stretchkafka.dev/v1alpha1",
-        "RemoteStrimziPodSet",
-        {
-          labelSelector: `crossplane.io/composite=${xrName}`,
-        },
-      );
-      assert.equal(podSets.items.length, 6);
-      for (const ps of podSets.items) {
+      // Every composed resource is referenced by the composite, labelled and
+      // controlled by it: a RemoteObjectSet per cluster, holding its podsets.
+      const sets = await central.list<
+        KubeObject & { spec: { forProvider: { objects: { kind: string }[] } } }
+      >("remote.stretchkafka.dev/v1alpha1", "RemoteObjectSet", {
+        labelSelector: `crossplane.io/composite=${xrName}`,
+      });
+      assert.equal(sets.items.length, 3);
+      for (const set of sets.items) {
         assert.ok(
           xr.spec.resourceRefs.some(
-            (r) => r.kind === "RemoteStrimziPodSet" && r.name === ps.metadata.name,
+            (r) => r.kind === "RemoteObjectSet" && r.name === set.metadata.name,
           ),
         );
-        assert.ok(ps.metadata.annotations?.["crossplane.io/composition-resource-name"]);
-        assert.equal(ps.metadata.ownerReferences?.[0]?.name, xrName);
+        assert.ok(set.metadata.annotations?.["crossplane.io/composition-resource-name"]);
+        assert.equal(set.metadata.ownerReferences?.[0]?.name, xrName);
       }
+      assert.equal(
+        sets.items
+          .flatMap((set) => set.spec.forProvider.objects)
+          .filter((o) => o.kind === "RemoteStrimziPodSet").length,
+        6,
+      );
 
       // In each remote cluster: the podsets, the anchor, the pods Ready.
       for (const name of ["east", "west", "north"]) {
@@ -365,7 +370,7 @@ describe("a claim end to end, without Crossplane", () => {
           const desired = await desiredRevisions();
           const now = await pods();
           if (desired.size !== 9 || now.size !== 9) return undefined;
-          const south = await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", {
+          const south = await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteObjectSet", {
             labelSelector: "crossplane.io/claim-name=orders",
           });
           if (south.items.some((m) => m.metadata.name?.includes("-south-"))) return undefined;
@@ -577,20 +582,28 @@ describe("a claim end to end, without Crossplane", () => {
     { timeout: 180_000 },
     async () => {
       const xrName = (await claim())?.spec.resourceRef?.name ?? "";
-      const name = `${xrName}-south-cm-orders-stretch-anchor`;
+      const name = `${xrName}-south-objects`;
       const intruder = {
         apiVersion: "remote.stretchkafka.dev/v1alpha1",
-        kind: "RemoteConfigMap",
+        kind: "RemoteObjectSet",
         metadata: { name },
         spec: {
           providerConfigRef: { name: "south" },
-          deletionPolicy: "Orphan",
           forProvider: {
-            manifest: {
-              apiVersion: "v1",
-              kind: "ConfigMap",
-              metadata: { name: "someone-elses", namespace: "kafka" },
-            },
+            objects: [
+              {
+                name: "theirs",
+                kind: "RemoteConfigMap",
+                deletionPolicy: "Orphan",
+                forProvider: {
+                  manifest: {
+                    apiVersion: "v1",
+                    kind: "ConfigMap",
+                    metadata: { name: "someone-elses", namespace: "kafka" },
+                  },
+                },
+              },
+            ],
           },
         },
       };
@@ -606,18 +619,20 @@ describe("a claim end to end, without Crossplane", () => {
         const s = cond(await claim(), "Synced");
         return s?.status === "False" && s.message?.includes(name) ? s : undefined;
       });
-      assert.match(synced.message ?? "", /conflict/i);
+      assert.match(synced.message ?? "", /belongs to composite \(none\); not taking it over/);
       const still = await central.get<
-        KubeObject & { spec: { forProvider: { manifest: KubeObject } } }
-      >("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", name);
-      assert.equal(
-        still.spec.forProvider.manifest.metadata.name,
-        "someone-elses",
+        KubeObject & {
+          spec: { forProvider: { objects: { forProvider: { manifest: KubeObject } }[] } };
+        }
+      >("remote.stretchkafka.dev/v1alpha1", "RemoteObjectSet", name);
+      assert.deepEqual(
+        still.spec.forProvider.objects.map((o) => o.forProvider.manifest.metadata.name),
+        ["someone-elses"],
         "left as its owner made it",
       );
       assert.equal(still.metadata.labels?.["crossplane.io/composite"], undefined);
 
-      await central.delete("remote.stretchkafka.dev/v1alpha1", "RemoteConfigMap", name);
+      await central.delete("remote.stretchkafka.dev/v1alpha1", "RemoteObjectSet", name);
       await readyClaim(180);
     },
   );
@@ -634,6 +649,7 @@ describe("a claim end to end, without Crossplane", () => {
           if (await claim()) return undefined;
           if (await central.find(g, "XStretchKafka", xrName)) return undefined;
           for (const k of [
+            "RemoteObjectSet",
             "RemoteStrimziPodSet",
             "RemoteConfigMap",
             "RemoteSecret",

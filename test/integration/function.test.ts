@@ -14,7 +14,13 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
 import { pino } from "pino";
 import { compose } from "../../functions/stretch-kafka/compose.ts";
-import { asComposite, render, toYamlStream, type KubeObject } from "../../functions/render.ts";
+import {
+  asComposite,
+  render,
+  shippedInput,
+  toYamlStream,
+  type KubeObject,
+} from "../../functions/render.ts";
 import { serve, type Served } from "../../functions/server.ts";
 import { DynamicClient } from "../../controller/kube/dynamic.ts";
 import { describeError } from "../../controller/kube/errors.ts";
@@ -101,7 +107,9 @@ describe("crossplane render (the real CLI) calls the function over gRPC", () => 
         }
         const { stdout } = await run(crank, args);
         const theirs = parseStream(stdout);
-        const ours = parseStream(toYamlStream(render(claim, observed, required)));
+        const ours = parseStream(
+          toYamlStream(render(claim, observed, required, undefined, shippedInput)),
+        );
         assert.equal(theirs.length, ours.length, "number of rendered objects");
         assert.deepEqual(theirs, ours);
       },
@@ -132,9 +140,12 @@ describe("crossplane beta validate", () => {
       const all: KubeObject[] = [];
       for (const file of exampleClaims) {
         const { claim, observed, required } = loadExample(file);
-        const [xr, ...composed] = render(claim, observed, required);
-        // The full composite (render prints only its status) so its spec is checked too.
-        all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
+        // Either shape: the shipped Composition's sets, and a managed resource per object.
+        for (const input of [undefined, shippedInput]) {
+          const [xr, ...composed] = render(claim, observed, required, undefined, input);
+          // The full composite (render prints only its status) so its spec is checked too.
+          all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
+        }
       }
       const resources = join(work, "rendered.yaml");
       writeFileSync(resources, toYamlStream(all));

@@ -390,7 +390,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       "north's controller keeps its place in the bootstrap list",
     );
     // North's managed resources were released without a call to its API server.
-    for (const { kind } of managedKinds) {
+    for (const kind of ["RemoteObjectSet", ...managedKinds.map((k) => k.kind)]) {
       const left = (await bed.central.list<Managed>(groups.remote, kind)).items.filter(
         (mr) => mr.spec.providerConfigRef.name === "north",
       );

@@ -1,6 +1,7 @@
 /**
  * The claim's life of the shared table (lifecycle.ts), run by the standalone
- * engine: the same expectations crossplane-core.test.ts holds real Crossplane to.
+ * engine with the shipped Composition (a RemoteObjectSet per remote cluster):
+ * the same expectations crossplane-core.test.ts holds real Crossplane to.
  */
 import { after, before } from "node:test";
 import { providerNamespace } from "../../devbed/prepare-clusters.ts";

@@ -34,11 +34,12 @@ export interface LifecycleBed {
   providerNamespace: string;
   /**
    * The Composition every claim names, when it is not the default one: the
-   * one asking for a RemoteObjectSet per remote cluster (ADR 0026), whose
-   * claims compose sets where the default's compose one managed resource per
-   * remote object. Steps that look at managed resources say which they expect.
+   * one asking for a managed resource per remote object, the shape of
+   * composites created before sets were shipped (ADR 0026), where the
+   * default's claims compose a RemoteObjectSet per remote cluster. Steps
+   * that look at managed resources say which they expect.
    */
-  perCluster?: { composition: string };
+  perObject?: { composition: string };
 }
 
 interface Condition {
@@ -82,20 +83,20 @@ export function claimLifecycle(
   bed: () => LifecycleBed,
 ): void {
   const ns = "team-a";
-  const composition = (): string | undefined => bed().perCluster?.composition;
+  const composition = (): string | undefined => bed().perObject?.composition;
   const claim = (name: string, edit: (c: Claim) => void = () => {}): Claim =>
     claimOf(name, composition(), edit);
   /** What a claim composes: a set per cluster, or these kinds per object. */
   const composedKinds = (): string[] =>
-    bed().perCluster
-      ? ["RemoteObjectSet"]
-      : [
+    bed().perObject
+      ? [
           "RemoteConfigMap",
           "RemotePersistentVolumeClaim",
           "RemoteSecret",
           "RemoteStrimziPodSet",
           "RemoteKafka",
-        ];
+        ]
+      : ["RemoteObjectSet"];
   const find = (name = "orders"): Promise<Claim | undefined> =>
     bed().central.find<Claim>(g, "StretchKafka", name, ns);
   const apply = async (c: Claim): Promise<void> => {
@@ -187,7 +188,7 @@ export function claimLifecycle(
         assert.equal(xr.spec.compositionRef?.name, compositionName);
         assert.equal(
           (xr.status as { remoteObjects?: string } | undefined)?.remoteObjects,
-          bed().perCluster ? "PerCluster" : "PerObject",
+          bed().perObject ? "PerObject" : "PerCluster",
         );
         // Differs: Crossplane also names the CompositionRevision it runs; the
         // standalone engine runs the Composition itself and keeps no revisions.
@@ -219,9 +220,9 @@ export function claimLifecycle(
           ).items
             .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
             .map(({ type, reason, message }) => ({ type, reason, message }));
-        const summary = bed().perCluster
-          ? /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; 3 managed resources \(\d+ remote objects\)$/
-          : /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/;
+        const summary = bed().perObject
+          ? /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; \d+ managed resources$/
+          : /^\d+ nodes \(3 controllers, 6 brokers\) in 3 clusters; 3 managed resources \(\d+ remote objects\)$/;
         let seen = "";
         await eventually("the claim's and the composite's events", async () => {
           const onClaim = await events(ns, "StretchKafka", "orders");
@@ -298,10 +299,10 @@ export function claimLifecycle(
       assert.ok(xr);
       assert.equal(xr.object.kind, "XStretchKafka");
       const kinds = new Set((xr.children ?? []).map((n) => n.object.kind));
-      if (bed().perCluster) assert.deepEqual([...kinds], ["RemoteObjectSet"]);
-      else
+      if (bed().perObject)
         for (const k of ["RemoteConfigMap", "RemoteStrimziPodSet", "RemoteKafka", "RemoteSecret"])
           assert.ok(kinds.has(k), `trace shows ${k}`);
+      else assert.deepEqual([...kinds], ["RemoteObjectSet"]);
       const refs = (
         await bed().central.get<KubeObject & { spec: { resourceRefs: unknown[] } }>(
           g,
@@ -382,7 +383,7 @@ export function claimLifecycle(
         const isNode = (name: string | undefined): boolean =>
           /(^|-)cm-orders-brokers-/.test(name ?? "");
         // A node's ConfigMap: its managed resource, or its entry in its cluster's set.
-        const edited = bed().perCluster
+        const edited = !bed().perObject
           ? await (async () => {
               const sets = await bed().central.list<Set>(remoteGroup, "RemoteObjectSet", {
                 labelSelector: `crossplane.io/composite=${xrName}`,

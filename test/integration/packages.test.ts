@@ -146,11 +146,14 @@ test("the Configuration holds the XRD and the Composition, and depends on the Fu
   assert.ok(!satisfies("v9.0.0", deps[0]?.version ?? ""), "the constraints have an upper bound");
 });
 
-test("the Function has the composition capability and no objects", () => {
+test("the Function has the composition capability and holds only its input's CRD", () => {
   const m = meta("function");
   assert.equal(m.kind, "Function");
   assert.deepEqual(m.spec.capabilities, ["composition"]);
-  assert.deepEqual(objects("function"), []);
+  assert.deepEqual(
+    objects("function").map(essence),
+    generated([join(root, "package", "function", "input.yaml")]).map(essence),
+  );
 });
 
 test("the Provider holds exactly the provider's generated CRDs", () => {
@@ -265,14 +268,20 @@ describe("crossplane beta validate, against the packaged schemas", () => {
   test("accepts every example the packages ship", { timeout: 120_000 }, async () => {
     const examples = kinds.flatMap((kind) => {
       const dir = join(work, "package", packages[kind], "examples");
-      return readdirSync(dir).flatMap((f) => readYamlDocuments(join(dir, f)));
+      return readdirSync(dir).flatMap((f) => readYamlDocuments(join(dir, f)) as KubeObject[]);
     });
     const file = join(work, "examples.yaml");
     writeFileSync(file, examples.map((o) => stringify(o)).join("---\n"));
     const { stdout } = await validate(schemas, file).catch((err: unknown) =>
       assert.fail(`crossplane beta validate refused:\n${refusals(err)}`),
     );
-    assert.match(stdout, allAccepted(examples.length));
+    // crossplane beta validate checks each Composition step's input as a resource of its own.
+    const inputs = examples
+      .filter((o) => o.kind === "Composition")
+      .flatMap((o) => (o["spec"] as { pipeline?: { input?: unknown }[] }).pipeline ?? [])
+      .filter((step) => step.input !== undefined).length;
+    assert.ok(inputs > 0, "the packaged Composition gives its step an input");
+    assert.match(stdout, allAccepted(examples.length + inputs));
   });
 
   test("refuses an example that breaks the packaged schema", { timeout: 60_000 }, async () => {

@@ -33,7 +33,7 @@ import { CaSecretStore } from "../../controller/provider/ca-store.ts";
 import { Pki } from "../../controller/provider/pki.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
 import { objectSetKind } from "../../controller/provider/object-set.ts";
-import { perClusterComposition, perClusterCompositionName } from "../../devbed/prepare-clusters.ts";
+import { perObjectComposition, perObjectCompositionName } from "../../devbed/prepare-clusters.ts";
 import { groups, labels } from "../../apis/index.ts";
 import { remoteRbacFile } from "../../package/contents.ts";
 import { standaloneInstall } from "../../devbed/packages.ts";
@@ -262,11 +262,13 @@ test(
     await central.delete(sample.apiVersion, sample.kind, "orphan", "team-a");
     // ...and a claim (NetworkPolicies, metrics and an ingress listener on, so that
     // every managed-resource kind is composed) whose certificate authority is due
-    // for rollover.
+    // for rollover, through a Composition asking for one managed resource per
+    // object (the shape composites created before sets were shipped keep).
     const sampleSpec = sample["spec"] as Record<string, unknown> & {
       kafka: object;
       clusters: Record<string, unknown>[];
     };
+    await central.apply(perObjectComposition(), fm);
     const claim = await central.apply(
       {
         ...sample,
@@ -285,17 +287,17 @@ test(
             },
           })),
           networking: { provider: "mcs", networkPolicies: { enabled: true } },
+          compositionRef: { name: perObjectCompositionName },
         },
       },
       fm,
     );
-    // ...and a claim whose Composition asks for one RemoteObjectSet per cluster.
-    await central.apply(perClusterComposition(), fm);
+    // ...and a claim composed by the shipped Composition, a RemoteObjectSet per cluster.
     await central.apply(
       {
         ...sample,
         metadata: { ...sample.metadata, name: "ledger" },
-        spec: { ...sampleSpec, compositionRef: { name: perClusterCompositionName } },
+        spec: sampleSpec,
       },
       fm,
     );
@@ -371,7 +373,15 @@ test(
         .map((o) => o.metadata.labels?.[labels.stretchCluster])
         .sort(),
       ["east", "west"],
-      "ledger is composed as one set per cluster",
+      "ledger is composed as one set per cluster (the shipped Composition)",
+    );
+    assert.ok(
+      (
+        await central.list("remote.stretchkafka.dev/v1alpha1", "RemoteStrimziPodSet", {
+          labelSelector: "crossplane.io/claim-name=payments",
+        })
+      ).items.length > 0,
+      "payments is composed per object",
     );
     type SecretObject = KubeObject & { data?: Record<string, string> };
     const claimSecret = await central.get<SecretObject>("v1", "Secret", "payments-kafka", "team-a");

@@ -1,12 +1,15 @@
 /**
  * Golden files: every claim in examples/ (with examples/observed/<name>.yaml
- * as observed state, if present) renders exactly to examples/rendered/<name>.yaml.
+ * as observed state, if present) renders with the shipped Composition exactly
+ * to examples/rendered/<name>.yaml (a RemoteObjectSet per remote cluster; an
+ * example observed per object stays per object, as a running composite does).
  * UPDATE_GOLDEN=1 rewrites them after an intended change; review the diff.
  */
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { render, toYamlStream } from "../../functions/render.ts";
+import { render, shippedInput, toYamlStream } from "../../functions/render.ts";
 import { exampleClaims, examplesDir, loadExample } from "../examples.ts";
 import { validate } from "../../apis/validation.ts";
 import { readYamlDocuments } from "../../devbed/external-crds.ts";
@@ -39,7 +42,7 @@ for (const file of exampleClaims) {
   test(`${file} is a valid claim and renders to examples/rendered/${file}`, () => {
     const { claim, observed, required } = loadExample(file);
     assert.deepEqual(validate("StretchKafka", claim), { valid: true });
-    const out = toYamlStream(render(claim, observed, required));
+    const out = toYamlStream(render(claim, observed, required, undefined, shippedInput));
     const golden = `${dir}rendered/${file}`;
     if (process.env["UPDATE_GOLDEN"]) {
       mkdirSync(`${dir}rendered`, { recursive: true });
@@ -57,13 +60,24 @@ for (const file of exampleClaims) {
   });
 }
 
-test("every rendered managed resource passes its kind's schema", () => {
+test("the shipped Composition gives its step the input render uses", () => {
+  const composition = readYamlDocuments(
+    fileURLToPath(new URL("../../compositions/xstretchkafka.yaml", import.meta.url)),
+  )[0] as { spec: { pipeline: { input?: unknown }[] } };
+  assert.deepEqual(
+    composition.spec.pipeline.map((s) => s.input),
+    [shippedInput],
+  );
+});
+
+test("every rendered managed resource passes its kind's schema, either shape", () => {
   for (const file of exampleClaims) {
     const { claim, observed, required } = loadExample(file);
-    for (const o of render(claim, observed, required).slice(1)) {
-      const r = validate(o.kind as "RemoteConfigMap", o);
-      assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata.name ?? ""}`);
-    }
+    for (const input of [undefined, shippedInput])
+      for (const o of render(claim, observed, required, undefined, input).slice(1)) {
+        const r = validate(o.kind as "RemoteConfigMap", o);
+        assert.deepEqual(r, { valid: true }, `${file}: ${o.kind} ${o.metadata.name ?? ""}`);
+      }
   }
 });
 
