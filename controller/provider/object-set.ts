@@ -22,6 +22,7 @@ import {
   groups,
   validate,
   type Condition,
+  type KafkaLive,
   type ManagedResource,
   type RemoteObjectSet,
   type RemoteObjectSetEntry,
@@ -184,10 +185,28 @@ export function ownedByAnchorIn(
   ];
 }
 
-/** What of a set's status is written at once: its Ready and Synced, and which objects it lists. */
+/**
+ * What of a set's status is written at once: its Ready and Synced, which
+ * objects it lists, and the node-drain state its Kafka entry reports.
+ */
 export interface Turning {
   conditions: Condition[];
   objects: string[];
+  /**
+   * Per entry reporting a node drain (ADR 0023), its state and the pod it
+   * concerns: a release can last less than the interval (kubectl drain
+   * retries every 5 s) and is what a person draining a node watches for.
+   */
+  drains?: string[];
+}
+
+/** The node-drain states of a set's entries, as `Turning.drains`. */
+function drainsOf(objects: EntryStatus[]): string[] {
+  return objects.flatMap((o) => {
+    const live = (o.atProvider as { kafka?: { live?: KafkaLive } } | undefined)?.kafka?.live;
+    const d = live?.nodeDrain;
+    return d ? [`${o.name} ${d.state} ${d.pod ?? ""}`] : [];
+  });
 }
 
 const statusOf = (cs: Condition[] | undefined, type: string): string | undefined =>
@@ -197,7 +216,8 @@ const statusOf = (cs: Condition[] | undefined, type: string): string | undefined
  * Whether a status is written without waiting out the interval: the set has
  * become Ready, or its Synced has turned (a failure, or one over), or an
  * object has appeared in or left its status (one added to the spec is
- * created, one removed is gone). Anything else (an object's progress, such as
+ * created, one removed is gone), or a node drain's state or pod changed.
+ * Anything else (an object's progress, such as
  * a pool's ready pods or one of several objects turning Ready; a spec change
  * observed that changed nothing else; Kafka's live view) waits and goes with
  * what follows it: the set's readers act on the set becoming Ready.
@@ -207,7 +227,8 @@ export function worthNow(before: Turning | undefined, after: Turning): boolean {
     (statusOf(after.conditions, "Ready") === "True" &&
       statusOf(before?.conditions, "Ready") !== "True") ||
     statusOf(after.conditions, "Synced") !== statusOf(before?.conditions, "Synced") ||
-    before?.objects.join("\n") !== after.objects.join("\n")
+    before?.objects.join("\n") !== after.objects.join("\n") ||
+    (before.drains ?? []).join("\n") !== (after.drains ?? []).join("\n")
   );
 }
 
@@ -525,7 +546,11 @@ export class ObjectSetReconciler {
     const last = this.written.get(name);
     const since = now - (last?.at ?? -Infinity);
     const interval = this.deps.statusIntervalMs ?? 5000;
-    const turning = { conditions: status.conditions, objects: objects.map((o) => o.name) };
+    const turning = {
+      conditions: status.conditions,
+      objects: objects.map((o) => o.name),
+      drains: drainsOf(objects),
+    };
     if (
       (observed || progress) &&
       since < interval &&

@@ -50,3 +50,21 @@ test("progress waits: the same conditions and objects, or a set no longer Ready"
   // Losing Ready is progress of a change under way (a roll): what follows it says more.
   assert.equal(worthNow(at("True", "True", objects), at("False", "True", objects)), false);
 });
+
+test("a node drain's state or pod changing goes at once (a release can be shorter than the interval)", () => {
+  const drain = (drains: string[]): Turning => ({ ...at("True", "True", objects), drains });
+  assert.equal(worthNow(drain([]), drain(["kafka Waiting east/n1/p-0"])), true);
+  assert.equal(
+    worthNow(drain(["kafka Waiting east/n1/p-0"]), drain(["kafka Released east/n1/p-0"])),
+    true,
+  );
+  assert.equal(
+    worthNow(drain(["kafka Released east/n1/p-0"]), drain(["kafka Waiting east/n1/p-1"])),
+    true,
+  );
+  assert.equal(worthNow(drain(["kafka Released east/n1/p-0"]), drain([])), true);
+  assert.equal(
+    worthNow(drain(["kafka Waiting east/n1/p-0"]), drain(["kafka Waiting east/n1/p-0"])),
+    false,
+  );
+});
