@@ -113,10 +113,7 @@ export function readyCondition(rsp: RunFunctionResponse): CompositeCondition {
   const stated = rsp.desired?.composite?.ready;
   if (stated === Ready.READY_FALSE) return { type: "Ready", status: "False", reason: "Creating" };
   if (stated === Ready.READY_TRUE) return { type: "Ready", status: "True", reason: "Available" };
-  const desired = rsp.desired?.resources ?? {};
-  const unready = Object.keys(desired)
-    .sort()
-    .filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
+  const unready = unreadyResources(rsp);
   return unready.length > 0
     ? {
         type: "Ready",
@@ -127,14 +124,23 @@ export function readyCondition(rsp: RunFunctionResponse): CompositeCondition {
     : { type: "Ready", status: "True", reason: "Available" };
 }
 
+/** The composed resources not ready, by name, sorted. */
+function unreadyResources(rsp: RunFunctionResponse): string[] {
+  const desired = rsp.desired?.resources ?? {};
+  return Object.keys(desired)
+    .sort()
+    .filter((n) => desired[n]?.ready !== Ready.READY_TRUE);
+}
+
 /** Degraded reasons that mean a cluster is out of reach, not still being created. */
 const outageReasons = new Set(["ClusterUnavailable", "QuorumLost"]);
 
 /**
  * The standalone engine's Ready: Crossplane's, except that a composite held
  * back by a cluster that does not answer says so in the reason (Crossplane
- * core always says "Creating" and lists the unready resources, which reads
- * as if nothing had ever run there). The message keeps Crossplane's list.
+ * core always says "Creating", which reads as if nothing had ever run
+ * there). Its message lists the unready resources, as Crossplane's does when
+ * the function leaves readiness to it.
  */
 export function engineReadyCondition(rsp: RunFunctionResponse): CompositeCondition {
   const ready = readyCondition(rsp);
@@ -142,11 +148,14 @@ export function engineReadyCondition(rsp: RunFunctionResponse): CompositeConditi
     (c) => c.type === "Degraded" && c.status === "True" && outageReasons.has(c.reason),
   );
   if (ready.status === "True" || !outage) return ready;
+  const unready = unreadyResources(rsp);
   return {
     type: "Ready",
     status: "False",
     reason: outage.reason,
-    message: `${outage.message ?? ""}; ${ready.message ?? ""}`,
+    message:
+      (outage.message ?? "") +
+      (unready.length > 0 ? `; Unready resources: ${firstNAndSomeMore(unready)}` : ""),
   };
 }
 

@@ -392,6 +392,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources${shape === "PerCluster" ? ` (${managed.length} remote objects)` : ""}`,
     ),
   ];
+  const resources = { ...(req.desired?.resources ?? {}), ...desiredResources };
   return {
     meta: {
       tag: req.meta?.tag ?? "",
@@ -401,13 +402,29 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       composite: {
         resource: { apiVersion: xr.apiVersion, kind: xr.kind, status: compositeStatus(summary) },
         connectionDetails: connectionDetails(summary, observed),
-        ready: Ready.READY_UNSPECIFIED,
+        ready: compositeReadiness(resources),
       },
-      resources: { ...(req.desired?.resources ?? {}), ...desiredResources },
+      resources,
     },
     results,
     context: req.context,
     requirements,
     conditions: conds.map(toCondition),
   };
+}
+
+/**
+ * The composite's readiness, stated: what Crossplane would derive (every
+ * composed resource ready), without the message it would write with it.
+ * Crossplane's derived Ready lists the unready resources ("Unready
+ * resources: …"), so each one turning Ready rewrites the composite about
+ * three times, and each write is a watch event its circuit breaker counts
+ * (ADR 0026); what each cluster waits for is in `Degraded` and
+ * `status.clusters[]`. Resources an earlier step composed without a stated
+ * readiness leave it to Crossplane.
+ */
+export function compositeReadiness(resources: Record<string, Resource>): Ready {
+  const all = Object.values(resources);
+  if (all.some((r) => r.ready === Ready.READY_UNSPECIFIED)) return Ready.READY_UNSPECIFIED;
+  return all.every((r) => r.ready === Ready.READY_TRUE) ? Ready.READY_TRUE : Ready.READY_FALSE;
 }

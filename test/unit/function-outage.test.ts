@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
+import { Ready, type RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
 import { labels, type XStretchKafkaStatus } from "../../apis/index.ts";
 import { engineReadyCondition, readyCondition, type KubeObject } from "../../functions/render.ts";
 import { everyNodeCurrent } from "../../functions/stretch-kafka/upgrade.ts";
@@ -125,6 +125,33 @@ test("Ready names the outage on the standalone engine; Crossplane's says Creatin
   assert.deepEqual(engineReadyCondition(fine), readyCondition(fine));
   const creating = runExample(() => undefined);
   assert.deepEqual(engineReadyCondition(creating), readyCondition(creating));
+});
+
+test("the composite's readiness is stated, as Crossplane would derive it and without its list of unready resources", () => {
+  // Crossplane's derived Ready names the unready resources, so each one
+  // turning Ready would rewrite the composite (watch events its breaker counts).
+  const creating = runExample(() => undefined);
+  assert.equal(creating.desired?.composite?.ready, Ready.READY_FALSE);
+  assert.deepEqual(readyCondition(creating), {
+    type: "Ready",
+    status: "False",
+    reason: "Creating",
+  });
+  const fine = runExample(() => undefined, statusOf(first), running);
+  assert.ok(
+    Object.values(fine.desired?.resources ?? {}).every((r) => r.ready === Ready.READY_TRUE),
+  );
+  assert.equal(fine.desired?.composite?.ready, Ready.READY_TRUE);
+  // One resource not ready is enough to hold the composite back.
+  const oneDown = runExample(
+    () => undefined,
+    statusOf(first),
+    reporting(
+      (c) => c === "west",
+      () => [{ type: "Ready", status: "False", reason: "Creating" }],
+    ),
+  );
+  assert.equal(oneDown.desired?.composite?.ready, Ready.READY_FALSE);
 });
 
 test("an unreachable cluster's podsets never count as current (the upgrade gate)", () => {
