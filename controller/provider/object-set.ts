@@ -78,8 +78,8 @@ export interface ObjectSetDeps {
    * (default 5000 ms): an object's progress is written with whatever else
    * happens in that time, since every write is a watch event for its readers
    * (Crossplane's XR circuit breaker counts them). A set that has become
-   * Ready or whose Synced turned, or whose objects came or went, is written
-   * at once (worthNow).
+   * Ready, whose Synced turned, whose objects left or whose node drain moved
+   * on is written at once (worthNow).
    */
   statusIntervalMs?: number;
   /** Milliseconds since the epoch (tests give their own). */
@@ -214,21 +214,27 @@ const statusOf = (cs: Condition[] | undefined, type: string): string | undefined
 
 /**
  * Whether a status is written without waiting out the interval: the set has
- * become Ready, or its Synced has turned (a failure, or one over), or an
- * object has appeared in or left its status (one added to the spec is
- * created, one removed is gone), or a node drain's state or pod changed.
- * Anything else (an object's progress, such as
- * a pool's ready pods or one of several objects turning Ready; a spec change
- * observed that changed nothing else; Kafka's live view) waits and goes with
- * what follows it: the set's readers act on the set becoming Ready.
+ * become Ready, or its Synced has turned False or back (a failure, or one
+ * over), or an object has left its status (one removed from the spec is
+ * gone: what a removal waits for), or a node drain's state or pod changed.
+ * Anything else waits and goes with what follows it: an object's progress
+ * (a pool's ready pods, one of several objects turning Ready), objects
+ * appearing (a new set's first status, objects added to the spec: created,
+ * not ready yet), a spec change observed that changed nothing else, Kafka's
+ * live view. The set's readers act on it becoming Ready, and an object a
+ * reader cannot see yet is one it waits for; a new set's first status comes
+ * with its Ready or one interval after its creation.
  */
 export function worthNow(before: Turning | undefined, after: Turning): boolean {
+  const synced = statusOf(after.conditions, "Synced");
+  const wasSynced = statusOf(before?.conditions, "Synced");
+  const left = (before?.objects ?? []).filter((o) => !after.objects.includes(o));
   return (
     (statusOf(after.conditions, "Ready") === "True" &&
       statusOf(before?.conditions, "Ready") !== "True") ||
-    statusOf(after.conditions, "Synced") !== statusOf(before?.conditions, "Synced") ||
-    before?.objects.join("\n") !== after.objects.join("\n") ||
-    (before.drains ?? []).join("\n") !== (after.drains ?? []).join("\n")
+    (synced === "False") !== (wasSynced === "False") ||
+    left.length > 0 ||
+    (before?.drains ?? []).join("\n") !== (after.drains ?? []).join("\n")
   );
 }
 
@@ -544,7 +550,12 @@ export class ObjectSetReconciler {
     const name = set.metadata.name ?? "";
     const now = (this.deps.clock ?? Date.now)();
     const last = this.written.get(name);
-    const since = now - (last?.at ?? -Infinity);
+    // A set this process has not written: a new one counts its interval from
+    // its creation; one with a status (this process restarted) is written.
+    const created = Date.parse(set.metadata.creationTimestamp ?? "");
+    const fresh = set.status?.atProvider?.objects === undefined && !Number.isNaN(created);
+    // (Clamped: the API server's clock may run ahead of this one.)
+    const since = Math.max(0, now - (last?.at ?? (fresh ? created : -Infinity)));
     const interval = this.deps.statusIntervalMs ?? 5000;
     const turning = {
       conditions: status.conditions,

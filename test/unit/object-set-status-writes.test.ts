@@ -25,22 +25,27 @@ const at = (
 });
 const objects = ["cm-a", "podset-brokers"];
 
-test("the first status, a set becoming Ready, and Synced turning either way go at once", () => {
-  assert.equal(worthNow(undefined, at("False", "True", objects)), true);
+test("a set becoming Ready, and Synced turning False or back, go at once", () => {
+  assert.equal(worthNow(undefined, at("True", "True", objects)), true);
   assert.equal(worthNow(at("False", "True", objects), at("True", "True", objects)), true);
   assert.equal(worthNow(at("True", "True", objects), at("True", "False", objects)), true);
   assert.equal(worthNow(at("True", "False", objects), at("True", "True", objects)), true);
+  assert.equal(worthNow(undefined, at("False", "False", objects)), true);
 });
 
-test("an object added to the status or gone from it goes at once", () => {
-  assert.equal(
-    worthNow(at("True", "True", objects), at("True", "True", [...objects, "cm-b"])),
-    true,
-  );
+test("an object gone from the status goes at once (a removal waits for it)", () => {
   assert.equal(worthNow(at("True", "True", objects), at("True", "True", ["cm-a"])), true);
   assert.equal(
     worthNow(at("True", "True", objects), at("True", "True", ["cm-a", "podset-controllers"])),
     true,
+  );
+});
+
+test("objects appearing wait: a new set's first status, objects added and not ready yet", () => {
+  assert.equal(worthNow(undefined, at("False", "True", objects)), false);
+  assert.equal(
+    worthNow(at("True", "True", objects), at("False", "True", [...objects, "cm-b"])),
+    false,
   );
 });
 
