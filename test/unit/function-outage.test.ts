@@ -12,6 +12,7 @@ import { Ready, type RunFunctionResponse } from "@crossplane-org/function-sdk-ty
 import { labels, type XStretchKafkaStatus } from "../../apis/index.ts";
 import { engineReadyCondition, readyCondition, type KubeObject } from "../../functions/render.ts";
 import { everyNodeCurrent } from "../../functions/stretch-kafka/upgrade.ts";
+import { compositeReadiness } from "../../functions/stretch-kafka/compose.ts";
 import { annotations } from "../../functions/stretch-kafka/names.ts";
 import type { ObservedResources } from "../../functions/stretch-kafka/observed.ts";
 import { observedFrom, podSetsCurrent, runExample } from "./function-fixtures.ts";
@@ -152,6 +153,14 @@ test("the composite's readiness is stated, as Crossplane would derive it and wit
     ),
   );
   assert.equal(oneDown.desired?.composite?.ready, Ready.READY_FALSE);
+  // A resource an earlier step composed without a readiness leaves it to Crossplane.
+  const resources = fine.desired.resources;
+  const [resource] = Object.values(resources);
+  assert.ok(resource);
+  assert.equal(
+    compositeReadiness({ ...resources, earlier: { ...resource, ready: Ready.READY_UNSPECIFIED } }),
+    Ready.READY_UNSPECIFIED,
+  );
 });
 
 test("an unreachable cluster's podsets never count as current (the upgrade gate)", () => {
