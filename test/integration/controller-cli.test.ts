@@ -115,7 +115,8 @@ test(
     ).text();
     assert.match(
       metrics,
-      /stretchkafka_reconcile_total\{kind="RemoteStrimziPodSet",outcome="success"\} [1-9]/,
+      // The shipped Composition composes one RemoteObjectSet per remote cluster.
+      /stretchkafka_reconcile_total\{kind="RemoteObjectSet",outcome="success"\} [1-9]/,
     );
 
     const exited = new Promise<number | null>((resolve) => proc.once("exit", resolve));
