@@ -669,8 +669,11 @@ export class ManagedReconciler {
     const orphan = mr.spec.deletionPolicy === "Orphan" || !this.can(mr, "Delete");
     const owner = this.otherManager(s, observed)?.is;
     // The anchor goes last: its deletion cascades to whatever it still owns.
-    // (Not for an anchor another resource manages: this one never touches it.)
-    const owned = owner ? [] : this.deps.ownedByAnchor(pc, ref.namespace, ref.name, except);
+    // (Not for an anchor another resource manages: this one never touches it;
+    // nor for one left in place: nothing cascades, and what it owns may be
+    // entries of the sets taking its objects over, which never go.)
+    const owned =
+      owner || orphan ? [] : this.deps.ownedByAnchor(pc, ref.namespace, ref.name, except);
     if (ref.kind === "ConfigMap" && !mr.spec.forProvider.ownerAnchor && owned.length > 0) {
       await s.report({
         conditions: [

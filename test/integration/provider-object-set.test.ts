@@ -653,6 +653,76 @@ describe("a RemoteObjectSet", () => {
   );
 
   test(
+    "an anchor's managed resource deleted with Orphan goes at once while a set's objects name the anchor, and nothing is deleted",
+    { timeout: 60_000 },
+    async () => {
+      // A composite handed from managed resources per object to sets (ADR
+      // 0026): the old anchor's managed resource leaves the anchor in place
+      // and must not wait for the set's objects it owns, which stay.
+      const name = "handover-stretch-anchor";
+      await central.apply(
+        {
+          apiVersion: group,
+          kind: "RemoteConfigMap",
+          metadata: { name: "handover-anchor" },
+          spec: {
+            providerConfigRef: { name: "east" },
+            deletionPolicy: "Orphan",
+            forProvider: { manifest: cm(name, { purpose: "anchor" }) },
+          },
+        },
+        fm,
+      );
+      await eventually("the anchor's managed resource is Ready", async () => {
+        const o = await central.find<SetObj>(group, "RemoteConfigMap", "handover-anchor");
+        return cond(o, "Ready")?.status === "True" ? true : undefined;
+      });
+      const child: Entry = {
+        name: "cm-handover-0",
+        kind: "RemoteConfigMap",
+        forProvider: {
+          manifest: cm("handover-kafka-0", { "server.config": "node.id=0" }),
+          ownerAnchor: { name },
+        },
+      };
+      await central.apply(objectSet("handover-east", [child]), fm);
+      await readySet("handover-east", 1);
+      const anchorUid = (await remote("ConfigMap", name))?.metadata.uid;
+      assert.ok(anchorUid);
+      assert.deepEqual(
+        (await remote("ConfigMap", "handover-kafka-0"))?.metadata.ownerReferences?.map(
+          (r) => r.uid,
+        ),
+        [anchorUid],
+      );
+      try {
+        await central.delete(group, "RemoteConfigMap", "handover-anchor");
+        await eventually(
+          "the anchor's managed resource is gone",
+          async () =>
+            (await central.find(group, "RemoteConfigMap", "handover-anchor")) ? undefined : true,
+          20,
+        );
+        const left = await remote("ConfigMap", name);
+        assert.equal(left?.metadata.uid, anchorUid, "the anchor stays");
+        assert.equal(
+          left.metadata.annotations?.["remote.stretchkafka.dev/managed-resource"],
+          undefined,
+          "released by its managed resource",
+        );
+        assert.ok(await remote("ConfigMap", "handover-kafka-0"), "the set's object stays");
+        assert.equal(cond(await getSet("handover-east"), "Ready")?.status, "True");
+      } finally {
+        await central.delete(group, "RemoteObjectSet", "handover-east");
+        await eventually("the set is gone", async () =>
+          (await getSet("handover-east")) ? undefined : true,
+        );
+        await east.delete("v1", "ConfigMap", name, "kafka");
+      }
+    },
+  );
+
+  test(
     "a set of an abandoned cluster applies nothing and is released without touching the cluster",
     { timeout: 60_000 },
     async () => {
