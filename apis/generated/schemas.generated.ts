@@ -1399,9 +1399,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "state": {
                         "type": "string",
-                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Waiting: it may not go yet (message says why).",
+                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Evicted: it was evicted after its release and is not back and Ready yet (the next waits for it). Waiting: it may not go yet (message says why).",
                         "enum": [
                           "Released",
+                          "Evicted",
                           "Waiting"
                         ]
                       },
@@ -3043,9 +3044,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "state": {
                         "type": "string",
-                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Waiting: it may not go yet (message says why).",
+                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Evicted: it was evicted after its release and is not back and Ready yet (the next waits for it). Waiting: it may not go yet (message says why).",
                         "enum": [
                           "Released",
+                          "Evicted",
                           "Waiting"
                         ]
                       },
@@ -8554,9 +8556,10 @@ export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = {
                       },
                       "state": {
                         "type": "string",
-                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Waiting: it may not go yet (message says why).",
+                        "description": "Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Evicted: it was evicted after its release and is not back and Ready yet (the next waits for it). Waiting: it may not go yet (message says why).",
                         "enum": [
                           "Released",
+                          "Evicted",
                           "Waiting"
                         ]
                       },

@@ -181,9 +181,9 @@ export interface KafkaLive {
      */
     pod?: string;
     /**
-     * Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Waiting: it may not go yet (message says why).
+     * Released: the pod may be evicted now (its PodDisruptionBudget no longer covers it). Evicted: it was evicted after its release and is not back and Ready yet (the next waits for it). Waiting: it may not go yet (message says why).
      */
-    state: "Released" | "Waiting";
+    state: "Released" | "Evicted" | "Waiting";
     message?: string;
     /**
      * When it entered this state.

@@ -108,12 +108,14 @@ function liveLines(live: KafkaLive | undefined): string[] {
 function nodeDrainLine(d: NonNullable<KafkaLive["nodeDrain"]>): string {
   const since = d.since ? ` since ${d.since}` : "";
   return (
-    `    node drain: Kafka pods on cordoned nodes ${d.pods.join(", ")}; ` +
+    `    node drain: Kafka pods on cordoned nodes ${d.pods.length > 0 ? d.pods.join(", ") : "none left"}; ` +
     (d.state === "Released"
       ? `${d.pod ?? "?"} released for eviction${since}`
-      : d.pod
-        ? `moving ${d.pod} waits${since}: ${d.message ?? ""}`
-        : `waiting${since}: ${d.message ?? ""}`)
+      : d.state === "Evicted"
+        ? `${d.pod ?? "?"} evicted${since}: ${d.message ?? ""}`
+        : d.pod
+          ? `moving ${d.pod} waits${since}: ${d.message ?? ""}`
+          : `waiting${since}: ${d.message ?? ""}`)
   );
 }
 

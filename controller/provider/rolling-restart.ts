@@ -69,7 +69,7 @@ export interface RollingRestartDeps {
 export interface NodeDrainState {
   pods: string[];
   pod?: string;
-  state: "Released" | "Waiting";
+  state: "Released" | "Evicted" | "Waiting";
   message?: string;
   since?: string;
 }
@@ -149,6 +149,22 @@ export class RollingRestart {
   /** Clusters whose Nodes cannot be read, and why (said once). */
   private readonly nodesUnreadable = new Map<string, string>();
   private readonly drains = new Map<string, NodeDrainState>();
+  /**
+   * Per composite, the pod last released for eviction (its uid, and where it
+   * ran): once evicted it is shown as moving until it is back and Ready, since
+   * a release lasts only until the drain's next eviction attempt (seconds).
+   */
+  private readonly moving = new Map<
+    string,
+    {
+      cluster: string;
+      namespace: string;
+      name: string;
+      uid: string;
+      at: string;
+      releasedAt: string;
+    }
+  >();
 
   constructor(private readonly deps: RollingRestartDeps) {}
 
@@ -260,6 +276,7 @@ export class RollingRestart {
       return undefined;
     const wanted = desiredPods(sets);
     if (wanted.length === 0) {
+      this.moving.delete(composite);
       this.setDrain(composite, undefined);
       return undefined;
     }
@@ -343,6 +360,30 @@ export class RollingRestart {
       );
       if (node) this.withdrawn.set(uid, Date.now());
       return { requeueAfterMs: 0 };
+    }
+    // The pod released last, once evicted: moving until it is back and Ready
+    // elsewhere (nothing else is released meanwhile: it is missing or not Ready).
+    const moved = this.moving.get(composite);
+    if (moved) {
+      const want = wanted.find(
+        (w) =>
+          w.cluster === moved.cluster && w.namespace === moved.namespace && w.name === moved.name,
+      );
+      const pod = want ? running.get(want) : undefined;
+      const evicted = want !== undefined && pod?.metadata.uid !== moved.uid;
+      if (evicted && !(pod && podReady(pod))) {
+        this.setDrain(composite, {
+          pods: drainPods,
+          pod: moved.at,
+          state: "Evicted",
+          message: `evicted after its release at ${moved.releasedAt}; comes back on another node, and the next waits until it is Ready and in sync`,
+        });
+        // Its pod's events bring us back.
+        return { requeueAfterMs: kafkaWaitMs };
+      }
+      // Back and Ready, still there (its release withdrawn), or no longer wanted.
+      if (evicted || pod?.metadata.labels?.[labels.eviction] !== "allowed")
+        this.moving.delete(composite);
     }
     const kafka = this.deps.kafka?.asks(composite) ? this.deps.kafka : undefined;
     const snap = kafka?.snapshot(composite);
@@ -526,6 +567,14 @@ export class RollingRestart {
       );
     }
     this.released.set(pod?.metadata.uid ?? "", Date.now());
+    this.moving.set(composite, {
+      cluster: want.cluster,
+      namespace: want.namespace,
+      name: want.name,
+      uid: pod?.metadata.uid ?? "",
+      at: at(want, node),
+      releasedAt: new Date().toISOString(),
+    });
     this.restartedAt.set(composite, Date.now());
     this.waitingFor.delete(composite);
     this.setDrain(composite, {
