@@ -78,8 +78,8 @@ export interface ObjectSetDeps {
    * (default 5000 ms): an object's progress is written with whatever else
    * happens in that time, since every write is a watch event for its readers
    * (Crossplane's XR circuit breaker counts them). A set that has become
-   * Ready, whose Synced turned, whose objects left or whose node drain moved
-   * on is written at once (worthNow).
+   * Ready or lost it, whose Synced turned, whose objects left or whose Kafka
+   * view changed is written at once (worthNow).
    */
   statusIntervalMs?: number;
   /** Milliseconds since the epoch (tests give their own). */
@@ -187,25 +187,27 @@ export function ownedByAnchorIn(
 
 /**
  * What of a set's status is written at once: its Ready and Synced, which
- * objects it lists, and the node-drain state its Kafka entry reports.
+ * objects it lists, and the Kafka view its RemoteKafka entry reports.
  */
 export interface Turning {
   conditions: Condition[];
   objects: string[];
   /**
-   * Per entry reporting a node drain (ADR 0023), its state and the pod it
-   * concerns: a release can last less than the interval (kubectl drain
-   * retries every 5 s) and is what a person draining a node watches for.
+   * Per entry reporting Kafka's live view (a RemoteKafka), that view: the
+   * provider asks Kafka every 30 s (5 s while replicas move), and day-2
+   * steps (a broker drained, a rebalance's batch, data no longer at risk)
+   * and a person draining a node act on it; a node drain's release can last
+   * less than the interval (kubectl drain retries every 5 s). Written as it
+   * changes, as a RemoteKafka per object was: at most one write per ask.
    */
-  drains?: string[];
+  kafka?: string[];
 }
 
-/** The node-drain states of a set's entries, as `Turning.drains`. */
-function drainsOf(objects: EntryStatus[]): string[] {
+/** Kafka's live view per entry reporting one, as `Turning.kafka`. */
+function kafkaOf(objects: EntryStatus[]): string[] {
   return objects.flatMap((o) => {
     const live = (o.atProvider as { kafka?: { live?: KafkaLive } } | undefined)?.kafka?.live;
-    const d = live?.nodeDrain;
-    return d ? [`${o.name} ${d.state} ${d.pod ?? ""}`] : [];
+    return live ? [`${o.name} ${JSON.stringify(live)}`] : [];
   });
 }
 
@@ -214,27 +216,31 @@ const statusOf = (cs: Condition[] | undefined, type: string): string | undefined
 
 /**
  * Whether a status is written without waiting out the interval: the set has
- * become Ready, or its Synced has turned False or back (a failure, or one
- * over), or an object has left its status (one removed from the spec is
- * gone: what a removal waits for), or a node drain's state or pod changed.
- * Anything else waits and goes with what follows it: an object's progress
- * (a pool's ready pods, one of several objects turning Ready), objects
- * appearing (a new set's first status, objects added to the spec: created,
- * not ready yet), a spec change observed that changed nothing else, Kafka's
- * live view. The set's readers act on it becoming Ready, and an object a
- * reader cannot see yet is one it waits for; a new set's first status comes
- * with its Ready or one interval after its creation.
+ * become Ready, or is no longer Ready with the same objects (a pod evicted or
+ * restarting: what is there changed, and Ready must not stay behind), or its
+ * Synced has turned False or back (a failure, or one over), or an object has
+ * left its status (one removed from the spec is gone: what a removal waits
+ * for), or Kafka's live view changed (asked every 30 s, 5 s while replicas
+ * move; a node drain's turns are in it). Anything else waits and goes with
+ * what follows it: an object's progress (a pool's ready pods, one of several
+ * objects turning Ready), objects appearing (a new set's first status,
+ * objects added to the spec: created, not ready yet, which its readers see
+ * missing from the status and wait for anyway), a spec change observed that
+ * changed nothing else.
  */
 export function worthNow(before: Turning | undefined, after: Turning): boolean {
   const synced = statusOf(after.conditions, "Synced");
   const wasSynced = statusOf(before?.conditions, "Synced");
   const left = (before?.objects ?? []).filter((o) => !after.objects.includes(o));
+  const added = after.objects.filter((o) => !(before?.objects ?? []).includes(o));
+  const ready = statusOf(after.conditions, "Ready") === "True";
+  const wasReady = statusOf(before?.conditions, "Ready") === "True";
   return (
-    (statusOf(after.conditions, "Ready") === "True" &&
-      statusOf(before?.conditions, "Ready") !== "True") ||
+    (ready && !wasReady) ||
+    (wasReady && !ready && added.length === 0) ||
     (synced === "False") !== (wasSynced === "False") ||
     left.length > 0 ||
-    (before?.drains ?? []).join("\n") !== (after.drains ?? []).join("\n")
+    (before?.kafka ?? []).join("\n") !== (after.kafka ?? []).join("\n")
   );
 }
 
@@ -560,7 +566,7 @@ export class ObjectSetReconciler {
     const turning = {
       conditions: status.conditions,
       objects: objects.map((o) => o.name),
-      drains: drainsOf(objects),
+      kafka: kafkaOf(objects),
     };
     if (
       (observed || progress) &&

@@ -49,27 +49,40 @@ test("objects appearing wait: a new set's first status, objects added and not re
   );
 });
 
-test("progress waits: the same conditions and objects, or a set no longer Ready", () => {
+test("progress waits: the same conditions and objects", () => {
   assert.equal(worthNow(at("False", "True", objects), at("False", "True", objects)), false);
   assert.equal(worthNow(at("True", "True", objects), at("True", "True", objects)), false);
-  // Losing Ready is progress of a change under way (a roll): what follows it says more.
-  assert.equal(worthNow(at("True", "True", objects), at("False", "True", objects)), false);
 });
 
-test("a node drain's state or pod changing goes at once (a release can be shorter than the interval)", () => {
-  const drain = (drains: string[]): Turning => ({ ...at("True", "True", objects), drains });
-  assert.equal(worthNow(drain([]), drain(["kafka Waiting east/n1/p-0"])), true);
+test("a set no longer Ready with the same objects goes at once (a pod evicted or restarting): Ready never stays behind", () => {
+  assert.equal(worthNow(at("True", "True", objects), at("False", "True", objects)), true);
+  assert.equal(worthNow(at("True", "True", objects), at("False", "True", ["cm-a"])), true);
+});
+
+test("Kafka's live view changing goes at once: day-2 steps and a node drain's turns act on it", () => {
+  const kafka = (views: string[]): Turning => ({ ...at("True", "True", objects), kafka: views });
+  const view = (live: Record<string, unknown>): string => `kafka ${JSON.stringify(live)}`;
+  const drain = (state: string, pod: string): string =>
+    view({ reachable: true, nodeDrain: { pods: [pod], pod, state } });
+  assert.equal(worthNow(kafka([]), kafka([drain("Waiting", "east/n1/p-0")])), true);
   assert.equal(
-    worthNow(drain(["kafka Waiting east/n1/p-0"]), drain(["kafka Released east/n1/p-0"])),
+    worthNow(kafka([drain("Waiting", "east/n1/p-0")]), kafka([drain("Released", "east/n1/p-0")])),
     true,
   );
   assert.equal(
-    worthNow(drain(["kafka Released east/n1/p-0"]), drain(["kafka Waiting east/n1/p-1"])),
+    worthNow(kafka([drain("Released", "east/n1/p-0")]), kafka([drain("Evicted", "east/n1/p-0")])),
     true,
   );
-  assert.equal(worthNow(drain(["kafka Released east/n1/p-0"]), drain([])), true);
+  assert.equal(worthNow(kafka([drain("Evicted", "east/n1/p-0")]), kafka([])), true);
   assert.equal(
-    worthNow(drain(["kafka Waiting east/n1/p-0"]), drain(["kafka Waiting east/n1/p-0"])),
+    worthNow(
+      kafka([view({ reachable: true, partitions: { total: 6, reassigning: 2 } })]),
+      kafka([view({ reachable: true, partitions: { total: 6, reassigning: 0 } })]),
+    ),
+    true,
+  );
+  assert.equal(
+    worthNow(kafka([drain("Waiting", "east/n1/p-0")]), kafka([drain("Waiting", "east/n1/p-0")])),
     false,
   );
 });
