@@ -214,16 +214,35 @@ export async function consumeAll(
       String(idleMs),
       "--consumer-property",
       `client.rack=${cluster}`,
+      // Each record with where it is in the log: a consumer may read a range
+      // again (its position reset to the earliest offset when a follower it
+      // fetches from is behind after a move, or a rebalance before its first
+      // commit), which is not a message written twice.
+      "--property",
+      "print.partition=true",
+      "--property",
+      "print.offset=true",
     ])
     .catch((err: unknown) => {
       // The consumer exits non-zero on its timeout; what it printed still counts.
       if (err instanceof RunError) return { stdout: err.stdout };
       throw err;
     });
-  return stdout
-    .split("\n")
-    .filter((l) => /^\d+$/.test(l))
-    .map(Number);
+  const records = new Map<string, number>();
+  for (const line of stdout.split("\n")) {
+    const partition = /Partition:(\d+)/.exec(line)?.[1];
+    const offset = /Offset:(\d+)/.exec(line)?.[1];
+    const value = /\t(\d+)$/.exec(line)?.[1];
+    if (partition === undefined || offset === undefined || value === undefined) continue;
+    const at = `${partition}@${offset}`;
+    const seen = records.get(at);
+    assert.ok(
+      seen === undefined || seen === Number(value),
+      `offset ${offset} of partition ${partition} read as ${String(seen)} and as ${value}`,
+    );
+    records.set(at, Number(value));
+  }
+  return [...records.values()];
 }
 
 /** Count and digest of a multiset of message values, order-independent. */
@@ -336,6 +355,8 @@ export class RollWatch {
   mostNotReady = 0;
   /** The fewest in-sync replicas any partition had, over every sample. */
   fewestInSync = Number.POSITIVE_INFINITY;
+  /** Kafka pods down (not Ready, or gone) in the latest sample; none taken yet: infinite. */
+  down = Number.POSITIVE_INFINITY;
   private readonly pods: Always;
   private readonly isr: Always;
   private readonly feed: IsrFeed;
@@ -360,6 +381,7 @@ export class RollWatch {
           }
         }
         this.mostNotReady = Math.max(this.mostNotReady, notReady);
+        this.down = notReady;
         return notReady > o.maxNotReady ? `${notReady} pods not Ready` : undefined;
       },
       { intervalMs: 300, firstSampleWithinMs: 60_000 },
@@ -416,6 +438,18 @@ export class RollWatch {
 
   get nodes(): number {
     return this.before.size;
+  }
+
+  /**
+   * Until every Kafka pod is Ready by its own condition, then the claim: the
+   * claim's Ready reaches it through the provider and the engine, so just
+   * after a pod is created again it may still show the Ready of before.
+   */
+  async allUp(seconds: number): Promise<void> {
+    await this.during(
+      eventually("every Kafka pod Ready", () => (this.down === 0 ? true : undefined), seconds, 300),
+    );
+    await this.during(this.bed.waitReady(seconds));
   }
 
   /** `p`, unless a check fails first: then that failure, at once. */
@@ -509,7 +543,11 @@ export async function assertNothingLost(
   assert.ok(producer.acks.length > 1000, `only ${producer.acks.length} acknowledged`);
   const consumed = await consumeAll(bed, "north", topic);
   const acked = new Set(producer.acks.map((a) => a.value));
-  assert.equal(new Set(consumed).size, consumed.length, "a message was read twice");
+  assert.equal(
+    new Set(consumed).size,
+    consumed.length,
+    "a message was written twice (the same value at two offsets)",
+  );
   assert.deepEqual(
     checksum(consumed.filter((v) => acked.has(v))),
     checksum([...acked]),
@@ -542,7 +580,7 @@ export async function assertSafeRoll(
           900,
           2000,
         );
-        await bed.waitReady(300);
+        await watch.allUp(300);
       })(),
     );
   } finally {
