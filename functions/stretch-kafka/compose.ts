@@ -33,7 +33,7 @@ import { annotations, kafkaClusterId, labels } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
 import { expandObjectSets, findRemote, isReady, type ObservedResources } from "./observed.ts";
-import { askedShape, objectSets, remoteObjectsShape } from "./object-sets.ts";
+import { askedShape, handOver, objectSets, remoteObjectsShape } from "./object-sets.ts";
 import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
@@ -331,12 +331,20 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     });
     return { name: resourceName(o), cluster: o.cluster, mr };
   });
-  const shape = remoteObjectsShape({
+  const recordedShape = remoteObjectsShape({
     recorded: status?.remoteObjects,
     observed: composed,
     clusterId: status?.clusterId,
     asked: asked.shape,
   });
+  const handing = handOver({
+    recorded: recordedShape,
+    asked: asked.shape,
+    settled: health.every((h) => h.ready) && p.pending.length === 0,
+    managed,
+    observed: composed,
+  });
+  const shape = handing.phase === "sets" ? "PerCluster" : recordedShape;
   const desiredResources: Record<string, Resource> = {};
   const add = (name: string, resource: Resource["resource"]): void => {
     const seen = composed[name];
@@ -348,6 +356,9 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   };
   if (shape === "PerCluster")
     for (const [name, set] of objectSets(managed, composite)) add(name, set);
+  else if (handing.phase === "orphaning" || handing.phase === "sets")
+    for (const { name, mr } of managed)
+      add(name, { ...mr, spec: { ...mr.spec, deletionPolicy: "Orphan" } });
   else for (const { name, mr } of managed) add(name, mr);
 
   // Status, conditions and connection details.
@@ -387,6 +398,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const settled = health.every((h) => h.ready) && p.pending.length === 0;
   const results = [
     ...problemResults(problems),
+    ...(handing.message ? [result(Severity.SEVERITY_NORMAL, handing.message)] : []),
     result(
       Severity.SEVERITY_NORMAL,
       `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources${shape === "PerCluster" ? ` (${managed.length} remote objects)` : ""}`,

@@ -124,3 +124,53 @@ export function objectSets(
   }
   return out;
 }
+
+/**
+ * Where a composite recorded per object is in its hand-over to sets, once the
+ * Composition asks for sets (ADR 0026): its managed resources are composed
+ * with deletionPolicy Orphan first, and only once every one observed has it
+ * are the sets composed instead. The managed resources then go (Crossplane
+ * or the engine deletes what is no longer composed), each leaving its remote
+ * object in place kept for the claim, and each set's entry takes the object
+ * up with the same manifest: nothing in the remote clusters changes.
+ * Started only once the composite is settled (every cluster ready, no step
+ * pending), so no change of Kafka runs across it.
+ */
+export function handOver(o: {
+  recorded: RemoteObjectsShape;
+  asked: RemoteObjectsShape;
+  settled: boolean;
+  /** The per-object managed resources this pass composes, by composition resource name. */
+  managed: { name: string; mr: ManagedResource }[];
+  /** The composed resources as observed (sets not expanded). */
+  observed: ObservedResources;
+}): { phase: "none" | "waiting" | "orphaning" | "sets"; message?: string } {
+  if (o.recorded !== "PerObject" || o.asked !== "PerCluster") return { phase: "none" };
+  // Those the plan does not keep anyway (volumes are Orphan already), as observed.
+  const toOrphan = o.managed.filter(
+    ({ name, mr }) => o.observed[name] !== undefined && mr.spec.deletionPolicy !== "Orphan",
+  );
+  const notYet = toOrphan.filter(
+    ({ name }) =>
+      (o.observed[name]?.spec as { deletionPolicy?: string } | undefined)?.deletionPolicy !==
+      "Orphan",
+  );
+  const started = toOrphan.length > notYet.length;
+  // Not started, and the composite not settled: it waits (a change under way finishes first).
+  if (!started && !o.settled)
+    return {
+      phase: "waiting",
+      message:
+        "the Composition asks for one RemoteObjectSet per cluster; this composite's managed resources (one per remote object) are handed over once every cluster is ready and no change is under way",
+    };
+  if (notYet.length > 0)
+    return {
+      phase: "orphaning",
+      message: `handing over to one RemoteObjectSet per cluster: ${String(toOrphan.length - notYet.length)} of ${String(toOrphan.length)} managed resources have deletionPolicy Orphan; the sets are composed once all have`,
+    };
+  return {
+    phase: "sets",
+    message:
+      "handing over to one RemoteObjectSet per cluster: the managed resources (deletionPolicy Orphan) go and leave their remote objects in place, which the sets take up unchanged",
+  };
+}

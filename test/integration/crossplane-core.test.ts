@@ -129,15 +129,20 @@ describe("a managed resource per remote object", () => {
     await xo?.close();
   });
 
-  claimLifecycle("under real Crossplane, a managed resource per object", "crossplane", () => {
-    assert.ok(xo);
-    return {
-      path: "crossplane",
-      central: xo.central,
-      remotes: xo.remotes,
-      kubeconfigPath: xo.bed.cluster("central").kubeconfigPath,
-      providerNamespace: crossplaneNamespace,
-      perObject: { composition: perObjectCompositionName },
-    };
-  });
+  claimLifecycle(
+    "under real Crossplane, a managed resource per object",
+    "crossplane",
+    () => {
+      assert.ok(xo);
+      return {
+        path: "crossplane",
+        central: xo.central,
+        remotes: xo.remotes,
+        kubeconfigPath: xo.bed.cluster("central").kubeconfigPath,
+        providerNamespace: crossplaneNamespace,
+        perObject: { composition: perObjectCompositionName },
+      };
+    },
+    "PerObject",
+  );
 });

@@ -25,11 +25,16 @@ after(async () => {
   await sb.close();
 });
 
-claimLifecycle("with the standalone engine, a managed resource per object", "standalone", () => ({
-  path: "standalone",
-  central: sb.central,
-  remotes: sb.remotes,
-  kubeconfigPath: sb.bed.cluster("central").kubeconfigPath,
-  providerNamespace,
-  perObject: { composition: perObjectCompositionName },
-}));
+claimLifecycle(
+  "with the standalone engine, a managed resource per object",
+  "standalone",
+  () => ({
+    path: "standalone",
+    central: sb.central,
+    remotes: sb.remotes,
+    kubeconfigPath: sb.bed.cluster("central").kubeconfigPath,
+    providerNamespace,
+    perObject: { composition: perObjectCompositionName },
+  }),
+  "PerObject",
+);

@@ -81,6 +81,8 @@ export function claimLifecycle(
   label: string,
   path: LifecycleBed["path"],
   bed: () => LifecycleBed,
+  /** How the bed's claims compose their remote objects (its `perObject`), known before it starts. */
+  shape: "PerCluster" | "PerObject" = "PerCluster",
 ): void {
   const ns = "team-a";
   const composition = (): string | undefined => bed().perObject?.composition;
@@ -677,5 +679,113 @@ export function claimLifecycle(
         );
       },
     );
+
+    // Only a composite recorded per object has something to hand over.
+    if (shape === "PerObject")
+      test(
+        "handed over to one RemoteObjectSet per cluster once its claim names the shipped Composition: no remote object replaced, no pod restarted, the same certificates",
+        { timeout: 300_000 },
+        async () => {
+          /** Every remote object the claim's Kafka runs on, by cluster, kind and name: uid and data. */
+          const objects = async (): Promise<Map<string, string>> => {
+            const out = new Map<string, string>();
+            for (const [cluster, r] of bed().remotes)
+              for (const kind of ["ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "Pod"])
+                for (const o of (
+                  await r.list<KubeObject & { data?: unknown }>("v1", kind, { namespace: "kafka" })
+                ).items)
+                  if (o.metadata.name?.startsWith("orders-"))
+                    out.set(
+                      `${cluster}/${kind}/${o.metadata.name}`,
+                      `${(o.metadata as { uid?: string }).uid ?? ""} ${JSON.stringify(o.data ?? null)}`,
+                    );
+            return out;
+          };
+          // The claim created again just before: a pod of the old composite's
+          // podset lives until the garbage collector deletes it (its owner is
+          // gone), and is then created again under the new podset. Every pod
+          // under the podset it runs for, first.
+          await eventually(
+            "every Kafka pod is owned by its podset as it is now",
+            async () => {
+              for (const r of bed().remotes.values())
+                for (const p of (await r.list("v1", "Pod", { namespace: "kafka" })).items) {
+                  if (!p.metadata.name?.startsWith("orders-")) continue;
+                  const o = p.metadata.ownerReferences?.find((x) => x.kind === "StrimziPodSet");
+                  const ps = o && (await r.find(o.apiVersion, o.kind, o.name, "kafka"));
+                  if (!ps || ps.metadata.uid !== o.uid) return undefined;
+                }
+              return true;
+            },
+            120,
+            500,
+          );
+          const first = await ready();
+          const xrName = first.spec.resourceRef?.name ?? "";
+          const before = await objects();
+          assert.ok(
+            [...before.keys()].filter((k) => k.includes("/Pod/")).length >= 9,
+            "every Kafka pod is counted",
+          );
+          const perObjectCount = async (): Promise<number> => {
+            let n = 0;
+            for (const kind of composedKinds())
+              n += (
+                await bed().central.list(remoteGroup, kind, {
+                  labelSelector: `crossplane.io/composite=${xrName}`,
+                })
+              ).items.length;
+            return n;
+          };
+          assert.ok((await perObjectCount()) > 0);
+          // The platform team moves the claim to the shipped Composition, which asks for sets.
+          await bed().central.mergePatch(g, "StretchKafka", "orders", ns, {
+            spec: { compositionRef: { name: "xstretchkafkas.stretchkafka.dev" } },
+          });
+          let seen = "";
+          await eventually(
+            "the composite is composed as sets, its managed resources of its own gone",
+            async () => {
+              const xr = await bed().central.get<Claim>(g, "XStretchKafka", xrName);
+              const shape = (xr.status as { remoteObjects?: string } | undefined)?.remoteObjects;
+              const sets = await bed().central.list<Claim>(remoteGroup, "RemoteObjectSet", {
+                labelSelector: `crossplane.io/composite=${xrName}`,
+              });
+              const own = await perObjectCount();
+              seen = JSON.stringify({
+                compositionRef: xr.spec.compositionRef?.name,
+                shape,
+                own,
+                sets: sets.items.map((x) => [x.metadata.name, cond(x, "Synced")?.message]),
+                synced: cond(xr, "Synced")?.message,
+              });
+              return shape === "PerCluster" &&
+                sets.items.length === first.spec.clusters.length &&
+                own === 0
+                ? true
+                : undefined;
+            },
+            240,
+            500,
+          ).catch((err: unknown) => {
+            throw new Error(`${(err as Error).message}; last seen: ${seen}`, { cause: err });
+          });
+          const after = await ready("orders", 240);
+          assert.equal(after.spec.resourceRef?.name, xrName, "the same composite");
+          assert.equal(after.status?.["clusterId"], first.status?.["clusterId"]);
+          const now = await objects();
+          for (const [k, v] of before) assert.equal(now.get(k), v, `${k} unchanged`);
+          assert.deepEqual([...now.keys()].sort(), [...before.keys()].sort(), "nothing added");
+          // Every set's entries took their objects up: Ready and Synced, none refused.
+          for (const set of (
+            await bed().central.list<Claim>(remoteGroup, "RemoteObjectSet", {
+              labelSelector: `crossplane.io/composite=${xrName}`,
+            })
+          ).items) {
+            assert.equal(cond(set, "Ready")?.status, "True", set.metadata.name);
+            assert.equal(cond(set, "Synced")?.status, "True", set.metadata.name);
+          }
+        },
+      );
   });
 }

@@ -215,7 +215,7 @@ test("how remote objects are composed is decided once: a recorded choice, else w
   const first = runExample(() => {});
   const settled = runExample(() => {}, statusOf(first), allReady(first));
   const { remoteObjects: _, ...older } = statusOf(settled);
-  // Created before sets (or restored from a backup): per object, whatever the Composition asks.
+  // Created before sets (or restored from a backup): per object until handed over (below).
   for (const observed of [allReady(settled), []]) {
     const r = runExample(() => {}, older, observed, [], perCluster);
     assert.equal(statusOf(r).remoteObjects, "PerObject");
@@ -229,6 +229,75 @@ test("how remote objects are composed is decided once: a recorded choice, else w
   const lost = runExample(() => {}, undefined, sets);
   assert.equal(statusOf(lost).remoteObjects, "PerCluster");
   assert.equal(statusOf(lost).clusterId, statusOf(settled).clusterId);
+});
+
+test("a composite recorded per object is handed over to sets once settled: its managed resources get deletionPolicy Orphan first, and only once all have it come the sets, asking for the same objects", () => {
+  const first = runExample(() => {});
+  const settled = runExample(() => {}, statusOf(first), allReady(first));
+  const st = statusOf(settled);
+  assert.equal(st.remoteObjects, "PerObject");
+  const message = (r: ReturnType<typeof runExample>): string =>
+    r.results.map((x) => x.message).find((m) => /RemoteObjectSet per cluster/.test(m)) ?? "";
+  const policies = (r: ReturnType<typeof runExample>): string[] => [
+    ...new Set(
+      Object.values(r.desired?.resources ?? {}).map(
+        (d) => (d.resource as unknown as Desired).spec.deletionPolicy ?? "Delete",
+      ),
+    ),
+  ];
+  // Not settled (a pod not ready): nothing changes yet, and it says why.
+  const notReady = allReady(settled).map((mr) =>
+    mr.kind === "RemoteStrimziPodSet"
+      ? {
+          ...mr,
+          status: {
+            ...(mr["status"] as Record<string, unknown>),
+            atProvider: { pods: 2, readyPods: 1, currentPods: 2 },
+            conditions: [synced, { ...ready, status: "False", reason: "Creating" }],
+          },
+        }
+      : mr,
+  );
+  const waits = runExample(() => {}, st, notReady, [], perCluster);
+  assert.deepEqual(names(waits), names(settled));
+  assert.ok(policies(waits).includes("Delete"));
+  assert.match(message(waits), /handed over once every cluster is ready/);
+  // Settled: the same managed resources, every one Orphan.
+  const orphaning = runExample(() => {}, st, allReady(settled), [], perCluster);
+  assert.deepEqual(names(orphaning), names(settled));
+  assert.deepEqual(policies(orphaning), ["Orphan"]);
+  assert.equal(statusOf(orphaning).remoteObjects, "PerObject");
+  assert.match(message(orphaning), /0 of \d+ managed resources have deletionPolicy Orphan/);
+  // Part of it observed with Orphan: it goes on (whatever else turns meanwhile).
+  const observedOrphan = allReady(orphaning);
+  const half = observedOrphan.map((mr, i) =>
+    i % 2 === 0 ? mr : { ...mr, spec: { ...(mr["spec"] as object), deletionPolicy: "Delete" } },
+  );
+  const part = runExample(() => {}, st, half, [], perCluster);
+  assert.deepEqual(policies(part), ["Orphan"]);
+  assert.match(message(part), /\d+ of \d+ managed resources have deletionPolicy Orphan/);
+  // All observed with Orphan: the sets instead, recorded, asking for what the
+  // managed resources asked (with the plan's own deletion policies).
+  const sets = runExample(() => {}, st, observedOrphan, [], perCluster);
+  assert.deepEqual(names(sets), ["east-objects", "north-objects", "west-objects"]);
+  assert.equal(statusOf(sets).remoteObjects, "PerCluster");
+  assert.deepEqual(perObjectView(sets), perObjectView(settled));
+  assert.equal(statusOf(sets).clusterId, st.clusterId);
+  // Next pass: the sets observed beside the managed resources still going.
+  const after = runExample(
+    () => {},
+    statusOf(sets),
+    [...observedOrphan, ...asSets(allReady(settled))],
+    [],
+    perCluster,
+  );
+  assert.deepEqual(names(after), ["east-objects", "north-objects", "west-objects"]);
+  assert.deepEqual(perObjectView(after), perObjectView(settled));
+  assert.equal(message(after), "");
+  // A Composition that asks for nothing (per object) hands nothing over.
+  const kept = runExample(() => {}, st, allReady(settled));
+  assert.deepEqual(policies(kept), policies(settled));
+  assert.equal(message(kept), "");
 });
 
 test("a change of one entry leaves the others' status current: the function answers as before, where without the spec hashes it would not", () => {
