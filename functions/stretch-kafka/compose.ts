@@ -337,10 +337,11 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     clusterId: status?.clusterId,
     asked: asked.shape,
   });
+  const settled = health.every((h) => h.ready) && p.pending.length === 0;
   const handing = handOver({
     recorded: recordedShape,
     asked: asked.shape,
-    settled: health.every((h) => h.ready) && p.pending.length === 0,
+    settled,
     managed,
     observed: composed,
   });
@@ -395,7 +396,6 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     restoring: maintenance.restoring,
     joining: joining.brokers,
   };
-  const settled = health.every((h) => h.ready) && p.pending.length === 0;
   const results = [
     ...problemResults(problems),
     ...(handing.message ? [result(Severity.SEVERITY_NORMAL, handing.message)] : []),
