@@ -324,6 +324,8 @@ export interface KafkaStretchOptions {
   edge?: boolean;
   /** Wraps the controller's Kafka admin sessions (to inject Kafka's refusals of some requests). */
   kafkaSession?: (s: AdminSession) => AdminSession;
+  /** Compositions applied before the claim, besides the shipped one (a claim may name one). */
+  compositions?: KubeObject[];
 }
 
 interface ClaimStatus extends KubeObject {
@@ -502,6 +504,7 @@ export class KafkaStretchBed {
         { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
         { fieldManager: "test" },
       );
+      for (const c of o.compositions ?? []) await central.apply(c, { fieldManager: "test" });
       await central.apply(claim, { fieldManager: "test" });
       report(`claim ${ns}/${claim.metadata.name ?? ""} applied; waiting for Ready`);
       await s.waitReady(o.readySeconds ?? 420);

@@ -13,7 +13,10 @@
  * east or west restarts. Nothing acknowledged is lost.
  *
  * Three clusters in the claim, one controller and one broker each; south is
- * registered and waits.
+ * registered and waits. The claim starts on a Composition asking for a
+ * managed resource per remote object, the shape of composites created before
+ * sets (ADR 0026), and is handed over to the shipped one first, under the
+ * producer; everything after runs on sets.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -22,6 +25,7 @@ import { groups, managedKinds, type StretchKafkaStatus } from "../../apis/index.
 import type { KubeObject } from "../../controller/kube/dynamic.ts";
 import { always, eventually } from "../../devbed/eventually.ts";
 import { KafkaStretchBed } from "../../devbed/kafka/stretch-bed.ts";
+import { perObjectComposition, perObjectCompositionName } from "../../devbed/prepare-clusters.ts";
 import { threeClusterClaim } from "../kafka/claims.ts";
 import {
   assertNothingLost,
@@ -30,6 +34,7 @@ import {
   describeTopic,
   NumberedProducer,
   quorumStatus,
+  RollWatch,
   startStream,
 } from "../kafka/proofs.ts";
 import { teardown } from "../teardown.ts";
@@ -64,6 +69,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
   let bed: KafkaStretchBed;
   let producer: NumberedProducer;
   const claim = threeClusterClaim("quorum", "dynamic") as Claim;
+  claim.spec["compositionRef"] = { name: perObjectCompositionName };
 
   const apply = async (edit: (c: Claim) => void): Promise<void> => {
     edit(claim);
@@ -106,6 +112,7 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       latencyMs: 5,
       log,
       spareClusters: ["south"],
+      compositions: [perObjectComposition()],
     });
     producer = await startStream(bed, topic, 6);
   });
@@ -117,6 +124,77 @@ describe("a dynamic quorum gains and loses a whole Kubernetes cluster", () => {
       },
       () => bed.stop(),
     );
+  });
+
+  test("composed per object, handed over to one RemoteObjectSet per cluster under the producer: no Kafka pod down or restarted, the same cluster id, node ids and volumes", async () => {
+    const first = await current();
+    const xrName = (first.spec["resourceRef"] as { name: string }).name;
+    const composite = async (): Promise<Claim> =>
+      bed.central.get<Claim>(groups.composite, "XStretchKafka", xrName);
+    assert.equal((await composite()).status?.remoteObjects, "PerObject");
+    const own = async (): Promise<number> => {
+      let n = 0;
+      for (const k of managedKinds)
+        n += (
+          await bed.central.list(groups.remote, k.kind, {
+            labelSelector: `crossplane.io/composite=${xrName}`,
+          })
+        ).items.length;
+      return n;
+    };
+    assert.ok((await own()) > 0, "managed resources of its own before");
+    const volumes = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (const [cluster, r] of bed.remotes)
+        for (const p of (await r.list("v1", "PersistentVolumeClaim", { namespace: bed.namespace }))
+          .items)
+          out.push(`${cluster}/${p.metadata.name ?? ""}=${p.metadata.uid ?? ""}`);
+      return out.sort();
+    };
+    const volumesBefore = await volumes();
+    const podsBefore = await RollWatch.pods(bed);
+    const nodesBefore = bed.nodes.map((n) => `${n.cluster}/${n.pod}=${String(n.id)}`).sort();
+    // Every sample: no Kafka pod down, no partition below two in sync.
+    const watch = await RollWatch.start(bed, topic, { maxNotReady: 0 });
+    try {
+      await watch.during(
+        (async () => {
+          await apply((c) => {
+            c.spec["compositionRef"] = { name: "xstretchkafkas.stretchkafka.dev" };
+          });
+          await eventually(
+            "composed as sets, its managed resources of its own gone",
+            async () => {
+              const sets = await bed.central.list(groups.remote, "RemoteObjectSet", {
+                labelSelector: `crossplane.io/composite=${xrName}`,
+              });
+              return (await composite()).status?.remoteObjects === "PerCluster" &&
+                sets.items.length === 3 &&
+                (await own()) === 0
+                ? true
+                : undefined;
+            },
+            180,
+            500,
+          );
+          await watch.allUp(180);
+        })(),
+      );
+    } finally {
+      await watch.stop();
+    }
+    assert.deepEqual(watch.restarted, [], "no Kafka pod was created again");
+    assert.deepEqual(await RollWatch.pods(bed), podsBefore, "the same pods");
+    assert.deepEqual(await volumes(), volumesBefore, "the same volumes");
+    await bed.kafka.readNodes();
+    assert.deepEqual(
+      bed.nodes.map((n) => `${n.cluster}/${n.pod}=${String(n.id)}`).sort(),
+      nodesBefore,
+      "the same node ids",
+    );
+    const after = await current();
+    assert.equal(after.status?.clusterId, first.status?.clusterId, "the same Kafka cluster id");
+    log(`handed over: ${xrName} composed as ${String((await composite()).status?.remoteObjects)}`);
   });
 
   test("adding a cluster: its controller becomes a voter once caught up, its broker registers", async () => {
