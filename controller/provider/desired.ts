@@ -21,14 +21,23 @@ export const annotations = {
 /**
  * Whom an orphaned remote object is kept for: the claim its managed resource
  * was composed for (the same claim, asked again, gets its data back), else the
- * composite.
+ * composite. Crossplane removes its composite and claim labels from a composed
+ * resource before deleting one its composite no longer composes (a hand-over
+ * to sets, ADR 0026), so the composite is also read from the function's own
+ * label.
  */
 export function keptFor(mr: KubeObject): string {
   const l = mr.metadata.labels ?? {};
   const ns = l[labels.claimNamespace];
   const name = l[labels.claimName];
   if (ns && name) return `claim ${ns}/${name}`;
-  return `composite ${l[labels.crossplaneComposite] ?? mr.metadata.name ?? ""}`;
+  return `composite ${l[labels.crossplaneComposite] ?? l[labels.composite] ?? mr.metadata.name ?? ""}`;
+}
+
+/** Whom a managed resource may take up a kept object from: its claim, or its own composite. */
+export function mayTakeUp(mr: KubeObject, kept: string): boolean {
+  const composite = mr.metadata.labels?.[labels.composite];
+  return kept === keptFor(mr) || (composite !== undefined && kept === `composite ${composite}`);
 }
 
 /**

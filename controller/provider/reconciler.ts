@@ -31,7 +31,7 @@ import { TerminalError, type ReconcileResult } from "../runtime/workqueue.ts";
 import type { RemoteClient, RemoteClients } from "./clients.ts";
 import { condition, mergeConditions, reasons } from "./conditions.ts";
 import { CredentialsError } from "./credentials.ts";
-import { annotations, covers, desiredObject, keptFor } from "./desired.ts";
+import { annotations, covers, desiredObject, keptFor, mayTakeUp } from "./desired.ts";
 import { KeptVolumes } from "./kept-volumes.ts";
 import { atProviderOf, kindOf, relatedKey, type ManagedKind, type Related } from "./kinds.ts";
 import type { RemoteCache } from "./remote-cache.ts";
@@ -808,7 +808,7 @@ export class ManagedReconciler {
     // Left in place by a deleted managed resource: only for whom it was kept.
     const kept = observed?.metadata.annotations?.[annotations.keptFor];
     if (!kept) return undefined;
-    if (kept !== keptFor(s.mr))
+    if (!mayTakeUp(s.mr, kept))
       return { is: `kept for ${kept}, whose data it holds`, then: shared };
     const holds = observed.metadata.annotations?.[volumeAnnotations.clusterId];
     const wants =

@@ -744,7 +744,7 @@ export function claimLifecycle(
           });
           let seen = "";
           await eventually(
-            "the composite is composed as sets, its managed resources of its own gone",
+            "the composite is composed as sets, each Ready, its managed resources of its own gone",
             async () => {
               const xr = await bed().central.get<Claim>(g, "XStretchKafka", xrName);
               const shape = (xr.status as { remoteObjects?: string } | undefined)?.remoteObjects;
@@ -759,8 +759,14 @@ export function claimLifecycle(
                 sets: sets.items.map((x) => [x.metadata.name, cond(x, "Synced")?.message]),
                 synced: cond(xr, "Synced")?.message,
               });
+              // Each set Ready and Synced by its own status: the claim's Ready
+              // may still be the one of before until the composite's reaches it.
               return shape === "PerCluster" &&
                 sets.items.length === first.spec.clusters.length &&
+                sets.items.every(
+                  (x) =>
+                    cond(x, "Ready")?.status === "True" && cond(x, "Synced")?.status === "True",
+                ) &&
                 own === 0
                 ? true
                 : undefined;
@@ -770,7 +776,30 @@ export function claimLifecycle(
           ).catch((err: unknown) => {
             throw new Error(`${(err as Error).message}; last seen: ${seen}`, { cause: err });
           });
-          const after = await ready("orders", 240);
+          const after = await ready("orders", 240).catch(async (err: unknown) => {
+            const conds = async (kind: string, name: string, namespace?: string): Promise<string> =>
+              JSON.stringify(
+                (
+                  await bed().central.find<Claim>(
+                    kind === "StretchKafka" || kind === "XStretchKafka" ? g : remoteGroup,
+                    kind,
+                    name,
+                    namespace,
+                  )
+                )?.status?.["conditions"],
+              );
+            const sets = (
+              await bed().central.list<Claim>(remoteGroup, "RemoteObjectSet", {
+                labelSelector: `crossplane.io/composite=${xrName}`,
+              })
+            ).items.map(
+              (x) => `${x.metadata.name ?? ""}: ${JSON.stringify(x.status?.["conditions"])}`,
+            );
+            throw new Error(
+              `${(err as Error).message}; claim ${await conds("StretchKafka", "orders", ns)}; composite ${await conds("XStretchKafka", xrName)}; sets ${sets.join("; ")}`,
+              { cause: err },
+            );
+          });
           assert.equal(after.spec.resourceRef?.name, xrName, "the same composite");
           assert.equal(after.status?.["clusterId"], first.status?.["clusterId"]);
           const now = await objects();
