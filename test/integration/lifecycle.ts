@@ -776,27 +776,14 @@ export function claimLifecycle(
           ).catch((err: unknown) => {
             throw new Error(`${(err as Error).message}; last seen: ${seen}`, { cause: err });
           });
+          // Ready comes from the sets just seen Ready; if not, what the claim and the composite say.
           const after = await ready("orders", 240).catch(async (err: unknown) => {
             const conds = async (kind: string, name: string, namespace?: string): Promise<string> =>
               JSON.stringify(
-                (
-                  await bed().central.find<Claim>(
-                    kind === "StretchKafka" || kind === "XStretchKafka" ? g : remoteGroup,
-                    kind,
-                    name,
-                    namespace,
-                  )
-                )?.status?.["conditions"],
+                (await bed().central.find<Claim>(g, kind, name, namespace))?.status?.["conditions"],
               );
-            const sets = (
-              await bed().central.list<Claim>(remoteGroup, "RemoteObjectSet", {
-                labelSelector: `crossplane.io/composite=${xrName}`,
-              })
-            ).items.map(
-              (x) => `${x.metadata.name ?? ""}: ${JSON.stringify(x.status?.["conditions"])}`,
-            );
             throw new Error(
-              `${(err as Error).message}; claim ${await conds("StretchKafka", "orders", ns)}; composite ${await conds("XStretchKafka", xrName)}; sets ${sets.join("; ")}`,
+              `${(err as Error).message}; claim ${await conds("StretchKafka", "orders", ns)}; composite ${await conds("XStretchKafka", xrName)}`,
               { cause: err },
             );
           });
