@@ -29,19 +29,34 @@ export function compositeSchema(api: ApiSource): Schema {
   return inlineRefs(api.schema, api.definitions) as Schema;
 }
 
-export function xrd(api: ApiSource, connectionSecretKeys: string[]): KubeDocument {
-  if (!api.claimNames) throw new Error(`${api.names.kind} has no claimNames`);
+/**
+ * The XRD of an API shape: the legacy one (`apiextensions.crossplane.io/v1`,
+ * LegacyCluster, with its claim and connection Secret keys), or Crossplane
+ * v2's namespaced XR (ADR 0020), whose CRD Crossplane derives with its
+ * machinery under spec.crossplane and which has no claim and no connection
+ * details.
+ */
+export function xrd(
+  api: ApiSource,
+  shape: { legacy: { connectionSecretKeys: string[] } } | "namespaced",
+): KubeDocument {
+  const legacy = shape === "namespaced" ? undefined : shape.legacy;
+  if (legacy && !api.claimNames) throw new Error(`${api.names.kind} has no claimNames`);
   return {
-    apiVersion: "apiextensions.crossplane.io/v1",
+    apiVersion: `apiextensions.crossplane.io/${legacy ? "v1" : "v2"}`,
     kind: "CompositeResourceDefinition",
     metadata: { name: `${api.names.plural}.${api.group}`, labels: partOf },
     spec: {
-      scope: "LegacyCluster",
+      scope: legacy ? "LegacyCluster" : "Namespaced",
       group: api.group,
       names: { ...api.names, categories: api.categories },
-      claimNames: { ...api.claimNames, categories: api.categories },
+      ...(legacy
+        ? {
+            claimNames: { ...api.claimNames, categories: api.categories },
+          }
+        : {}),
       defaultCompositionRef: { name: `${api.names.plural}.${api.group}` },
-      connectionSecretKeys,
+      ...(legacy ? { connectionSecretKeys: legacy.connectionSecretKeys } : {}),
       versions: [
         {
           name: api.version,
@@ -104,6 +119,28 @@ export function compositeCrossplaneSpec(): Record<string, Schema> {
   };
 }
 
+/** Spec fields Crossplane adds to a namespaced XR, under spec.crossplane (crossplane-runtime xcrd). */
+export function namespacedCrossplaneSpec(): Record<string, Schema> {
+  return {
+    crossplane: {
+      type: "object",
+      description: "Configures how Crossplane will reconcile this composite resource",
+      properties: {
+        ...crossplaneCommonSpec(),
+        resourceRefs: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["apiVersion", "kind"],
+            properties: { apiVersion: str, name: str, kind: str },
+          },
+          "x-kubernetes-list-type": "atomic",
+        },
+      },
+    },
+  };
+}
+
 /** Spec fields Crossplane adds to a claim. */
 export function claimCrossplaneSpec(): Record<string, Schema> {
   return {
@@ -158,7 +195,22 @@ const syncedReady: PrinterColumn[] = [
 const age: PrinterColumn = { name: "AGE", type: "date", jsonPath: ".metadata.creationTimestamp" };
 
 /** The full object schema of the composite or claim, as Crossplane would derive it. */
-export function derivedSchema(api: ApiSource, role: "composite" | "claim"): Schema {
+export type DerivedRole = "composite" | "claim" | "namespaced";
+
+/** Status fields Crossplane adds: a namespaced XR's are its conditions only. */
+const statusFor = (role: DerivedRole): Record<string, Schema> => {
+  const all = crossplaneStatus();
+  return role === "namespaced" ? { conditions: all["conditions"] ?? {} } : all;
+};
+
+const specFor = (role: DerivedRole): Record<string, Schema> =>
+  role === "composite"
+    ? compositeCrossplaneSpec()
+    : role === "claim"
+      ? claimCrossplaneSpec()
+      : namespacedCrossplaneSpec();
+
+export function derivedSchema(api: ApiSource, role: DerivedRole): Schema {
   const own = compositeSchema(api);
   const ownProps = own["properties"] as Record<string, Schema>;
   const spec = cloneDeep(ownProps["spec"] ?? {});
@@ -166,11 +218,11 @@ export function derivedSchema(api: ApiSource, role: "composite" | "claim"): Sche
   const specProps = (spec["properties"] ?? {}) as Record<string, Schema>;
   spec["properties"] = {
     ...specProps,
-    ...(role === "composite" ? compositeCrossplaneSpec() : claimCrossplaneSpec()),
+    ...specFor(role),
   };
   status["properties"] = {
     ...((status["properties"] ?? {}) as Record<string, Schema>),
-    ...crossplaneStatus(),
+    ...statusFor(role),
   };
   return {
     type: "object",
@@ -186,37 +238,47 @@ export function derivedSchema(api: ApiSource, role: "composite" | "claim"): Sche
   };
 }
 
-export function derivedCrd(api: ApiSource, role: "composite" | "claim"): KubeDocument {
-  const names = role === "composite" ? api.names : api.claimNames;
+export function derivedCrd(api: ApiSource, role: DerivedRole): KubeDocument {
+  const names = role === "claim" ? api.claimNames : api.names;
   if (!names) throw new Error(`${api.names.kind} has no claimNames`);
   const columns: PrinterColumn[] =
-    role === "composite"
+    role === "namespaced"
       ? [
           ...syncedReady,
-          { name: "COMPOSITION", type: "string", jsonPath: ".spec.compositionRef.name" },
           {
-            name: "COMPOSITIONREVISION",
+            name: "COMPOSITION",
             type: "string",
-            jsonPath: ".spec.compositionRevisionRef.name",
-            priority: 1,
+            jsonPath: ".spec.crossplane.compositionRef.name",
           },
           age,
         ]
-      : [
-          ...syncedReady,
-          {
-            name: "CONNECTION-SECRET",
-            type: "string",
-            jsonPath: ".spec.writeConnectionSecretToRef.name",
-          },
-          age,
-        ];
+      : role === "composite"
+        ? [
+            ...syncedReady,
+            { name: "COMPOSITION", type: "string", jsonPath: ".spec.compositionRef.name" },
+            {
+              name: "COMPOSITIONREVISION",
+              type: "string",
+              jsonPath: ".spec.compositionRevisionRef.name",
+              priority: 1,
+            },
+            age,
+          ]
+        : [
+            ...syncedReady,
+            {
+              name: "CONNECTION-SECRET",
+              type: "string",
+              jsonPath: ".spec.writeConnectionSecretToRef.name",
+            },
+            age,
+          ];
   return crd({
     group: api.group,
     version: api.version,
     scope: role === "composite" ? "Cluster" : "Namespaced",
     names,
-    categories: [...api.categories, role],
+    categories: [...api.categories, role === "claim" ? "claim" : "composite"],
     columns: [...api.printerColumns, ...columns],
     schema: derivedSchema(api, role),
   });

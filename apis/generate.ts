@@ -23,6 +23,12 @@ import {
   xrd,
   type KubeDocument,
 } from "./crds.ts";
+import {
+  namespacedComposite,
+  namespacedCompositeGroup,
+  namespacedProvider,
+  namespacedRemoteGroup,
+} from "./namespaced.ts";
 import { connectionSecretKeys } from "./connection.ts";
 import { loadApi, loadManaged, type Schema } from "./source.ts";
 
@@ -41,6 +47,19 @@ export async function generate(): Promise<Map<string, string>> {
     loadApi("remote.stretchkafka.dev/remoteobjectset.yaml"),
   ];
   const managed = loadManaged();
+  // The Crossplane v2 shape of the same APIs (ADR 0020).
+  const ros = others.find((a) => a.names.kind === "RemoteObjectSet");
+  if (!ros) throw new Error("no RemoteObjectSet source");
+  const v2 = {
+    xr: namespacedComposite(xsk),
+    set: namespacedProvider(ros),
+    clusterConfig: namespacedProvider(pc, {
+      kind: "ClusterProviderConfig",
+      plural: "clusterproviderconfigs",
+      scope: "Cluster",
+    }),
+    config: namespacedProvider(pc),
+  };
 
   const files = new Map<string, string>();
   const yamlDoc = (doc: KubeDocument): string =>
@@ -48,7 +67,7 @@ export async function generate(): Promise<Map<string, string>> {
 
   files.set(
     `crds/${xsk.group}_${xsk.names.plural}.xrd.yaml`,
-    yamlDoc(xrd(xsk, connectionSecretKeys)),
+    yamlDoc(xrd(xsk, { legacy: { connectionSecretKeys } })),
   );
   files.set(`crds/${xsk.group}_${xsk.names.plural}.yaml`, yamlDoc(derivedCrd(xsk, "composite")));
   if (xsk.claimNames) {
@@ -60,6 +79,16 @@ export async function generate(): Promise<Map<string, string>> {
   for (const kind of managed.kinds) {
     files.set(`crds/${managed.group}_${kind.plural}.yaml`, yamlDoc(managedCrd(managed, kind)));
   }
+  files.set(
+    `crds/${v2.xr.group}_${v2.xr.names.plural}.xrd.yaml`,
+    yamlDoc(xrd(v2.xr, "namespaced")),
+  );
+  files.set(
+    `crds/${v2.xr.group}_${v2.xr.names.plural}.yaml`,
+    yamlDoc(derivedCrd(v2.xr, "namespaced")),
+  );
+  for (const api of [v2.set, v2.clusterConfig, v2.config])
+    files.set(`crds/${api.group}_${api.names.plural}.yaml`, yamlDoc(providerCrd(api)));
 
   // Runtime schemas for ajv: exactly what the API server validates against.
   const runtimeSchemas: Record<string, Schema> = {
@@ -70,6 +99,11 @@ export async function generate(): Promise<Map<string, string>> {
     ...Object.fromEntries(others.map((a) => [a.names.kind, providerSchema(a)])),
   };
   for (const kind of managed.kinds) runtimeSchemas[kind.kind] = managedSchema(managed, kind);
+  // Kinds whose names the legacy shape has taken: named by their shape.
+  runtimeSchemas["NamespacedStretchKafka"] = derivedSchema(v2.xr, "namespaced");
+  runtimeSchemas["NamespacedRemoteObjectSet"] = providerSchema(v2.set);
+  runtimeSchemas["ClusterProviderConfig"] = providerSchema(v2.clusterConfig);
+  runtimeSchemas["NamespacedProviderConfig"] = providerSchema(v2.config);
   const managedKinds = managed.kinds.map((k) => ({
     kind: k.kind,
     plural: k.plural,
@@ -88,7 +122,7 @@ export async function generate(): Promise<Map<string, string>> {
       `export const schemas: Readonly<Record<SchemaName, Record<string, unknown>>> = ${JSON.stringify(runtimeSchemas, null, 2)};`,
       `export const ownedConfigKeys = ${JSON.stringify(xsk.ownedConfigKeys ?? { exact: [], prefixes: [] }, null, 2)} as const;`,
       `export const managedKinds = ${JSON.stringify(managedKinds, null, 2)} as const;`,
-      `export const groups = { composite: ${JSON.stringify(`${xsk.group}/${xsk.version}`)}, remote: ${JSON.stringify(`${managed.group}/${managed.version}`)} } as const;`,
+      `export const groups = { composite: ${JSON.stringify(`${xsk.group}/${xsk.version}`)}, remote: ${JSON.stringify(`${managed.group}/${managed.version}`)}, namespacedComposite: ${JSON.stringify(`${namespacedCompositeGroup}/${xsk.version}`)}, namespacedRemote: ${JSON.stringify(`${namespacedRemoteGroup}/${managed.version}`)} } as const;`,
       "",
     ].join("\n"),
   );

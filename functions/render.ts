@@ -12,7 +12,7 @@ import {
   type RunFunctionResponse,
 } from "@crossplane-org/function-sdk-typescript";
 import { manifestYaml } from "../apis/yaml.ts";
-import { annotations, labels } from "../apis/index.ts";
+import { annotations, groups, labels } from "../apis/index.ts";
 import { compose } from "./stretch-kafka/compose.ts";
 
 export const compositionResourceName = annotations.compositionResourceName;
@@ -41,7 +41,8 @@ export type { KubeObject };
 
 /** A claim becomes the composite the engine (or Crossplane) would bind it to. */
 export function asComposite(obj: KubeObject): KubeObject {
-  if (obj.kind !== "StretchKafka") return obj;
+  // A namespaced v2 StretchKafka is its own composite (ADR 0020).
+  if (obj.kind !== "StretchKafka" || obj.apiVersion === groups.namespacedComposite) return obj;
   const meta = obj.metadata;
   const spec = { ...(obj["spec"] as Record<string, unknown>) };
   delete spec["writeConnectionSecretToRef"];
@@ -193,6 +194,8 @@ export function composedObject(xr: KubeObject, name: string, resource: object): 
   const claimName = xr.metadata.labels?.[claimNameLabel];
   const claimNs = xr.metadata.labels?.[claimNamespaceLabel];
   meta.annotations = { ...meta.annotations, [compositionResourceName]: name };
+  // A namespaced XR's composed resources are in its namespace.
+  if (xr.metadata.namespace) meta.namespace = xr.metadata.namespace;
   meta.labels = {
     ...meta.labels,
     [compositeLabel]: xr.metadata.name ?? "",

@@ -29,11 +29,17 @@ import { compositeStatus, connectionDetails, type StatusInput } from "./composit
 import { kafkaImage } from "./image.ts";
 import { observedLive } from "./live.ts";
 import { managedResource, resourceName } from "./managed.ts";
-import { annotations, kafkaClusterId, labels } from "./names.ts";
+import { annotations, kafkaClusterId } from "./names.ts";
 import { providers, type NetworkingContext } from "./networking/index.ts";
 import { allocateNodeIds, withRetained } from "./node-ids.ts";
 import { expandObjectSets, findRemote, isReady, type ObservedResources } from "./observed.ts";
-import { askedShape, handOver, objectSets, remoteObjectsShape } from "./object-sets.ts";
+import {
+  askedShape,
+  handOver,
+  objectSets,
+  remoteObjectsShape,
+  setResourceName,
+} from "./object-sets.ts";
 import { metricsConfigInUse, plan } from "./plan.ts";
 import { stableHash } from "./pod-template.ts";
 import { migratingCondition, migrationPhase, quorumPlan } from "./quorum-migration.ts";
@@ -56,6 +62,13 @@ import {
   ttlConverging,
   ttlSettled,
 } from "./response.ts";
+import {
+  apiShape,
+  connectionSecret,
+  connectionSecretResource,
+  isNamespacedXr,
+  type ConfigRef,
+} from "./shape.ts";
 import { resolve } from "./spec.ts";
 import { clusterHealth, conditions } from "./status.ts";
 import { buildTopology } from "./topology.ts";
@@ -91,7 +104,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     return refuse(req, [
       result(Severity.SEVERITY_FATAL, "the request has no observed composite resource"),
     ]);
-  const schemaCheck = validate("XStretchKafka", raw);
+  const namespaced = isNamespacedXr(raw);
+  const schemaCheck = validate(namespaced ? "NamespacedStretchKafka" : "XStretchKafka", raw);
   if (!schemaCheck.valid)
     return refuse(req, [
       result(Severity.SEVERITY_FATAL, `invalid composite: ${formatErrors(schemaCheck.errors)}`),
@@ -100,7 +114,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   const spec = xr.spec;
   const status = xr.status;
   const composite = xr.metadata.name ?? "";
-  const kafkaName = xr.metadata.labels?.[labels.claimName] ?? composite;
+  const api = apiShape(xr, namespaced);
+  const kafkaName = api.kafkaName;
   const composed = observedAsComposed(req);
   // Every reader below sees a set's entries as the managed resources they stand for.
   const observed = expandObjectSets(composed);
@@ -108,17 +123,20 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // Validation, and the decisions that ask Kafka first: nothing changes while any is fatal.
   // A composite that has composed nothing yet also looks for an earlier one of its claim (predecessor.ts).
   const fresh = Object.keys(composed).length === 0;
-  const requirements = providerConfigRequirements(spec, observed);
+  const requirements = providerConfigRequirements(spec, observed, api);
   if (fresh)
     requirements.resources = {
       ...requirements.resources,
-      ...predecessorRequirements(xr, kafkaName),
+      ...predecessorRequirements(xr, kafkaName, namespaced),
     };
-  const asked = askedShape(req.input);
+  // A v2 XR is always composed as sets: per object is the legacy shape only.
+  const asked = namespaced
+    ? { shape: "PerCluster" as const, problems: askedShape(req.input).problems }
+    : askedShape(req.input);
   const problems = [
     ...asked.problems,
     ...validateSpec(spec, { kafkaName }),
-    ...missingProviderConfigs(req, spec),
+    ...missingProviderConfigs(req, spec, api),
   ];
   const pools = spec.clusters.flatMap((c) =>
     c.nodePools.map((p) => ({
@@ -131,10 +149,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   );
   // A new composite of a claim whose volumes were kept takes them up again:
   // same cluster id, same node ids.
-  const kept =
-    status?.clusterId || status?.nodeIds
-      ? {}
-      : keptVolumes(req, spec, `${xr.metadata.labels?.[labels.claimNamespace] ?? ""}/${kafkaName}`);
+  const kept = status?.clusterId || status?.nodeIds ? {} : keptVolumes(req, spec, api.keptFor, api);
   const previous = status?.nodeIds ?? recoveredAllocation(observed) ?? kept.allocation;
   problems.push(...nodeIdProblems(spec, previous));
   const wanted = allocateNodeIds(pools, previous);
@@ -196,13 +211,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   }
   if (problems.some((p) => p.severity === "fatal"))
     return refuse(req, problemResults(problems), requirements);
-  const waitFor = fresh ? predecessorLeft(req, xr, kafkaName) : undefined;
+  const waitFor = fresh ? predecessorLeft(req, xr, kafkaName, namespaced) : undefined;
   // Waiting, it needs nothing but the earlier composite's resources: a
   // ProviderConfig each of them writes as it goes would count against it too.
   if (waitFor)
     return waitForPredecessor(req, xr, waitFor, problemResults(problems), {
       ...requirements,
-      resources: predecessorRequirements(xr, kafkaName),
+      resources: predecessorRequirements(xr, kafkaName, namespaced),
     });
 
   // The plan: every remote object of every cluster.
@@ -355,8 +370,13 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       ready: seen && isReady(seen) ? Ready.READY_TRUE : Ready.READY_FALSE,
     };
   };
+  // Each cluster's set names its config as the XR does (a v2 XR gives the kind too).
+  const refOfSet = new Map<string, ConfigRef>(
+    spec.clusters.map((c) => [setResourceName(c.name), c.providerConfigRef]),
+  );
   if (shape === "PerCluster")
-    for (const [name, set] of objectSets(managed, composite)) add(name, set);
+    for (const [name, set] of objectSets(managed, composite))
+      add(name, api.set(set, refOfSet.get(name) ?? set.spec.providerConfigRef));
   else if (handing.phase === "orphaning" || handing.phase === "sets")
     for (const { name, mr } of managed)
       add(name, { ...mr, spec: { ...mr.spec, deletionPolicy: "Orphan" } });
@@ -404,6 +424,15 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
       `${t.nodes.length} nodes (${t.controllers.length} controllers, ${t.brokers.length} brokers) in ${t.clusters.length} clusters; ${Object.keys(desiredResources).length} managed resources${shape === "PerCluster" ? ` (${managed.length} remote objects)` : ""}`,
     ),
   ];
+  const details = connectionDetails(summary, observed);
+  // A v2 XR has no connection details: its Secret is composed (shape.ts),
+  // ready once it exists.
+  if (namespaced)
+    desiredResources[connectionSecretResource] = {
+      resource: connectionSecret(xr, details),
+      connectionDetails: {},
+      ready: composed[connectionSecretResource] ? Ready.READY_TRUE : Ready.READY_FALSE,
+    };
   const resources = { ...(req.desired?.resources ?? {}), ...desiredResources };
   return {
     meta: {
@@ -413,7 +442,7 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
     desired: {
       composite: {
         resource: { apiVersion: xr.apiVersion, kind: xr.kind, status: compositeStatus(summary) },
-        connectionDetails: connectionDetails(summary, observed),
+        connectionDetails: namespaced ? {} : details,
         ready: compositeReadiness(resources),
       },
       resources,

@@ -47,22 +47,48 @@ const reason = "PredecessorDeleting";
  */
 const waitingTtlSeconds = 60;
 
-type Meta = { metadata: { name?: string; uid?: string; labels?: Record<string, string> } };
+type Meta = {
+  metadata: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> };
+};
 
-/** The claim's labels, or the composite's own for a composite without a claim. */
-function selectorLabels(xr: Meta, kafkaName: string): Record<string, string> {
-  const ns = xr.metadata.labels?.[labels.claimNamespace];
+/**
+ * The claim's labels, or the composite's own for a composite without a
+ * claim. A namespaced v2 XR's are those of the legacy claim of its name and
+ * namespace: the one it replaces when a running Kafka moves to v2 (ADR 0020).
+ */
+function selectorLabels(xr: Meta, kafkaName: string, namespaced: boolean): Record<string, string> {
+  const ns = namespaced ? xr.metadata.namespace : xr.metadata.labels?.[labels.claimNamespace];
   return ns !== undefined
     ? { [labels.claimName]: kafkaName, [labels.claimNamespace]: ns }
     : { [labels.crossplaneComposite]: xr.metadata.name ?? "" };
 }
 
-/** The requirements that find them (only for a composite that has composed nothing). */
-export function predecessorRequirements(xr: Meta, kafkaName: string): Requirements["resources"] {
-  const matchLabels = { labels: selectorLabels(xr, kafkaName) };
-  return Object.fromEntries(
-    kinds.map((kind) => [key(kind), { apiVersion: groups.remote, kind, matchLabels }]),
-  );
+/**
+ * The requirements that find them (only for a composite that has composed
+ * nothing). A v2 XR also looks for the namespaced sets of an earlier XR of
+ * its name in its namespace.
+ */
+export function predecessorRequirements(
+  xr: Meta,
+  kafkaName: string,
+  namespaced = false,
+): Requirements["resources"] {
+  const matchLabels = { labels: selectorLabels(xr, kafkaName, namespaced) };
+  return {
+    ...Object.fromEntries(
+      kinds.map((kind) => [key(kind), { apiVersion: groups.remote, kind, matchLabels }]),
+    ),
+    ...(namespaced
+      ? {
+          [key("NamespacedRemoteObjectSet")]: {
+            apiVersion: groups.namespacedRemote,
+            kind: "RemoteObjectSet",
+            namespace: xr.metadata.namespace ?? "",
+            matchLabels: { labels: { [labels.crossplaneComposite]: xr.metadata.name ?? "" } },
+          },
+        }
+      : {}),
+  };
 }
 
 const controllerOf = (o: Composed): { uid?: string; name?: string } | undefined =>
@@ -73,10 +99,11 @@ export function predecessorLeft(
   req: RunFunctionRequest,
   xr: Meta,
   kafkaName: string,
+  namespaced = false,
 ): string | undefined {
   const left: Composed[] = [];
-  for (const kind of kinds) {
-    for (const item of req.requiredResources[key(kind)]?.items ?? []) {
+  for (const k of Object.keys(predecessorRequirements(xr, kafkaName, namespaced))) {
+    for (const item of req.requiredResources[k]?.items ?? []) {
       const o = item.resource as Composed | undefined;
       if (o && (controllerOf(o)?.uid ?? "") !== (xr.metadata.uid ?? "")) left.push(o);
     }
@@ -92,7 +119,7 @@ export function predecessorLeft(
   ].sort();
   // The same words until they are gone: each change of a condition's message
   // is a write of the composite, and a watch event Crossplane counts.
-  const claim = Object.entries(selectorLabels(xr, kafkaName))
+  const claim = Object.entries(selectorLabels(xr, kafkaName, namespaced))
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
   return (

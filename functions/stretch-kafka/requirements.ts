@@ -6,14 +6,16 @@
  * running podsets carry. No I/O: Crossplane fetches and calls again.
  */
 import type { Requirements, RunFunctionRequest } from "@crossplane-org/function-sdk-typescript";
-import { groups, type NodeIdAllocation, type ProviderConfig } from "../../apis/index.ts";
+import type { NodeIdAllocation, ProviderConfig } from "../../apis/index.ts";
 import { annotations, labels } from "./names.ts";
 import { allocationFromObserved } from "./node-ids.ts";
 import { byCluster, type ObservedResources } from "./observed.ts";
+import type { ApiShape, ConfigRef } from "./shape.ts";
 import type { Spec } from "./spec.ts";
 import type { Problem } from "./validate.ts";
 
-const providerConfigKey = (name: string): string => `providerconfig-${name}`;
+/** A cluster's config reference as the XR gives it (a v2 XR names its kind too). */
+const refOf = (c: Spec["clusters"][number]): ConfigRef => c.providerConfigRef;
 
 /**
  * Asks Crossplane for the ProviderConfig of each cluster nothing is composed
@@ -33,7 +35,11 @@ const providerConfigKey = (name: string): string => `providerconfig-${name}`;
  * claim or a newly added cluster, which have nothing composed yet. A cluster
  * whose reference changes is asked for again, so a wrong name is still refused.
  */
-export function providerConfigRequirements(spec: Spec, observed: ObservedResources): Requirements {
+export function providerConfigRequirements(
+  spec: Spec,
+  observed: ObservedResources,
+  shape: ApiShape,
+): Requirements {
   const composed = byCluster(observed);
   const resources: Requirements["resources"] = {};
   for (const c of spec.clusters) {
@@ -44,33 +50,33 @@ export function providerConfigRequirements(spec: Spec, observed: ObservedResourc
       there.every((mr) => mr.spec?.providerConfigRef?.name === c.providerConfigRef.name)
     )
       continue;
-    const name = c.providerConfigRef.name;
-    resources[providerConfigKey(name)] = {
-      apiVersion: groups.remote,
-      kind: "ProviderConfig",
-      matchName: name,
-    };
+    const { key, selector } = shape.config(refOf(c));
+    resources[key] = selector;
   }
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- a required field of the message
   return { extraResources: {}, resources, schemas: {} };
 }
 
 /** The items Crossplane fetched for a requirement; undefined before it looked. */
-function fetched(req: RunFunctionRequest, name: string): { resource?: unknown }[] | undefined {
-  const key = providerConfigKey(name);
+function fetched(req: RunFunctionRequest, key: string): { resource?: unknown }[] | undefined {
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- older Crossplane sends extraResources
   return (req.requiredResources[key] ?? req.extraResources[key])?.items;
 }
 
 /** ProviderConfigs Crossplane looked for and did not find (none known before it looked). */
-export function missingProviderConfigs(req: RunFunctionRequest, spec: Spec): Problem[] {
+export function missingProviderConfigs(
+  req: RunFunctionRequest,
+  spec: Spec,
+  shape: ApiShape,
+): Problem[] {
   const problems: Problem[] = [];
   spec.clusters.forEach((c, i) => {
-    if (fetched(req, c.providerConfigRef.name)?.length === 0) {
+    const { key, what } = shape.config(refOf(c));
+    if (fetched(req, key)?.length === 0) {
       problems.push({
         severity: "fatal",
         field: `spec.clusters[${i}].providerConfigRef.name`,
-        message: `ProviderConfig "${c.providerConfigRef.name}" does not exist; register the cluster first (stretch-kafka register-cluster)`,
+        message: `${what} does not exist; register the cluster first (stretch-kafka register-cluster)`,
       });
     }
   });
@@ -86,11 +92,13 @@ export function keptVolumes(
   req: RunFunctionRequest,
   spec: Spec,
   claim: string,
+  shape: ApiShape,
 ): { clusterId?: string; allocation?: NodeIdAllocation } {
   let clusterId: string | undefined;
   const found = new Map<string, { cluster: string; pool: string; ids: number[] }>();
   for (const c of spec.clusters) {
-    const pc = fetched(req, c.providerConfigRef.name)?.[0]?.resource as ProviderConfig | undefined;
+    const pc = fetched(req, shape.config(refOf(c)).key)?.[0]?.resource as
+      ProviderConfig | undefined;
     const kept = pc?.status?.keptVolumes?.[claim];
     for (const n of Object.values(kept?.nodes ?? {})) {
       if (!n) continue;

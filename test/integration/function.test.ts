@@ -7,7 +7,15 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,9 +39,37 @@ import { run } from "../../devbed/run.ts";
 import { allAccepted, refusals, validator } from "../../devbed/validate.ts";
 import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
 import { functionName } from "../../functions/render.ts";
+import { groups } from "../../apis/index.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const composition = join(root, "compositions", "xstretchkafka.yaml");
+const namespacedComposition = join(root, "compositions", "stretchkafka.yaml");
+
+/** The example claim as a namespaced v2 StretchKafka (ADR 0020). */
+const namespacedXr = (claim: KubeObject): KubeObject => ({
+  apiVersion: groups.namespacedComposite,
+  kind: "StretchKafka",
+  metadata: { name: claim.metadata.name ?? "", namespace: "team-a" },
+  spec: claim["spec"],
+});
+
+/** The example's ProviderConfigs as the ClusterProviderConfigs a v2 XR names. */
+const clusterProviderConfigs = (required: KubeObject[]): KubeObject[] =>
+  required.map((pc) => ({
+    ...pc,
+    apiVersion: groups.namespacedRemote,
+    kind: "ClusterProviderConfig",
+  }));
+
+/** The step's input in compositions/stretchkafka.yaml. */
+function namespacedInput(): Record<string, unknown> {
+  const doc = parseAllDocuments(readFileSync(namespacedComposition, "utf8"))[0]?.toJS() as {
+    spec: { pipeline: { input: Record<string, unknown> }[] };
+  };
+  const input = doc.spec.pipeline[0]?.input;
+  assert.ok(input);
+  return input;
+}
 const crdDir = join(root, "apis", "generated", "crds");
 
 let crank: string;
@@ -117,6 +153,43 @@ describe("crossplane render (the real CLI) calls the function over gRPC", () => 
   }
 });
 
+describe("crossplane render of a namespaced StretchKafka (the Crossplane v2 shape)", () => {
+  test(
+    "crossplane render prints what stretch-kafka render prints: namespaced sets and the connection Secret in the XR's namespace",
+    { timeout: 60_000 },
+    async () => {
+      const { claim, required } = loadExample(exampleClaims[0] ?? "");
+      const xr = namespacedXr(claim);
+      const xrFile = join(work, "v2-xr.yaml");
+      writeFileSync(xrFile, stringify(xr));
+      const requiredFile = join(work, "v2-required.yaml");
+      writeFileSync(requiredFile, toYamlStream(clusterProviderConfigs(required)));
+      const { stdout } = await run(crank, [
+        "render",
+        xrFile,
+        namespacedComposition,
+        join(work, "functions.yaml"),
+        "--required-resources",
+        requiredFile,
+      ]);
+      const theirs = parseStream(stdout) as KubeObject[];
+      const ours = parseStream(
+        toYamlStream(
+          render(xr, [], clusterProviderConfigs(required), undefined, namespacedInput()),
+        ),
+      ) as KubeObject[];
+      assert.deepEqual(theirs, ours);
+      const kinds = theirs
+        .slice(1)
+        .map((o) => `${o.apiVersion} ${o.kind} ${o.metadata.namespace ?? ""}`);
+      assert.deepEqual([...new Set(kinds)].sort(), [
+        `${groups.namespacedRemote} RemoteObjectSet team-a`,
+        "v1 Secret team-a",
+      ]);
+    },
+  );
+});
+
 describe("crossplane beta validate", () => {
   let extensions: string;
   let validateFile: (resources: string) => Promise<{ stdout: string }>;
@@ -146,6 +219,17 @@ describe("crossplane beta validate", () => {
           // The full composite (render prints only its status) so its spec is checked too.
           all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
         }
+        // And as a namespaced v2 StretchKafka, against the v2 XRD and the `.m.` CRDs.
+        const v2 = namespacedXr(claim);
+        const [xr, ...composed] = render(
+          v2,
+          [],
+          clusterProviderConfigs(required),
+          undefined,
+          namespacedInput(),
+        );
+        // (Its connection Secret is a core kind validate has no schema for.)
+        all.push({ ...v2, status: xr?.["status"] }, ...composed.filter((o) => o.kind !== "Secret"));
       }
       const resources = join(work, "rendered.yaml");
       writeFileSync(resources, toYamlStream(all));
