@@ -83,9 +83,15 @@ export interface CrossplaneCore {
   clientTlsDir: string;
   /** Crossplane's log. */
   logFile: string;
-  /** Its metrics endpoint. */
+  /** Its metrics endpoint (a restart moves it). */
   metricsUrl: string;
   stop(): Promise<void>;
+  /**
+   * Stops and starts it again with the same flags: what it keeps in memory
+   * (each XR's circuit breaker, its metrics) starts afresh, as after an
+   * upgrade of Crossplane or a new leader.
+   */
+  restart(): Promise<void>;
 }
 
 async function secretData(central: DynamicClient, name: string): Promise<Record<string, string>> {
@@ -156,32 +162,42 @@ export async function startCrossplaneCore(
       client["ca.crt"] ?? "",
     );
     const ca = await secretData(central, "crossplane-root-ca");
-    const metricsPort = await freePort();
-    const child = startLogged(
-      bin,
-      [
-        "core",
-        "start",
-        "--package-runtime=External",
-        `--metrics-port=${String(metricsPort)}`,
-        `--health-probe-port=${String(await freePort())}`,
-        ...args,
-      ],
-      {
-        ...env,
-        TLS_CLIENT_CERTS_DIR: clientTlsDir,
-        XPKG_CACHE_DIR: join(work, "xpkg-cache"),
-      },
-      logFile,
-    );
     mkdirSync(join(work, "xpkg-cache"), { recursive: true });
-    return {
+    const start = async (): Promise<{ child: ChildProcess; metricsUrl: string }> => {
+      const metricsPort = await freePort();
+      const child = startLogged(
+        bin,
+        [
+          "core",
+          "start",
+          "--package-runtime=External",
+          `--metrics-port=${String(metricsPort)}`,
+          `--health-probe-port=${String(await freePort())}`,
+          ...args,
+        ],
+        {
+          ...env,
+          TLS_CLIENT_CERTS_DIR: clientTlsDir,
+          XPKG_CACHE_DIR: join(work, "xpkg-cache"),
+        },
+        logFile,
+      );
+      return { child, metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics` };
+    };
+    let running = await start();
+    const core: CrossplaneCore = {
       rootCa: { cert: ca["tls.crt"] ?? "", key: ca["tls.key"] ?? "" },
       clientTlsDir,
       logFile,
-      metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics`,
-      stop: () => stopProcess(child),
+      metricsUrl: running.metricsUrl,
+      stop: () => stopProcess(running.child),
+      restart: async () => {
+        await stopProcess(running.child);
+        running = await start();
+        core.metricsUrl = running.metricsUrl;
+      },
     };
+    return core;
   } finally {
     await central.close();
   }

@@ -7,11 +7,11 @@
  * of the shared table (lifecycle.ts) twice: composed by the shipped
  * Composition (a RemoteObjectSet per remote cluster, ADR 0026) under
  * Crossplane at its defaults, its XR circuit breaker never opening; then, on
- * a second Crossplane with a larger breaker burst, by one asking for a
- * managed resource per remote object, the shape composites created before
- * sets were shipped keep.
+ * a second Crossplane, also at its defaults, a claim created by one asking
+ * for a managed resource per remote object (the shape composites created
+ * before sets were shipped have), and handed over to sets.
  */
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { functionName } from "../../functions/render.ts";
@@ -29,7 +29,7 @@ import {
 } from "../../devbed/prepare-clusters.ts";
 import { kinds } from "../../controller/provider/kinds.ts";
 import { objectSetKind } from "../../controller/provider/object-set.ts";
-import { breakerCounts } from "../../bench/watch-events.ts";
+import { breakerCounts, breakerDelta, type BreakerCounts } from "../../bench/watch-events.ts";
 import { claimLifecycle, g, type LifecycleBed } from "./lifecycle.ts";
 
 const clusters = ["east", "west", "north", "south"];
@@ -42,8 +42,22 @@ const closeDefaults = async (): Promise<void> => {
   await xb.close();
 };
 
+/** What each test of the defaults' run took from the breakers (a failure prints them). */
+const perTest: string[] = [];
+let counted: BreakerCounts | undefined;
+
 before(async () => {
   xb = await crossplaneBed(clusters);
+  counted = await breakerCounts(xb.core.metricsUrl);
+});
+
+afterEach(async (t) => {
+  if (closed || !counted) return;
+  const now = await breakerCounts(xb.core.metricsUrl).catch(() => undefined);
+  if (!now) return;
+  const d = breakerDelta(counted, now);
+  perTest.push(`${t.name}: ${String(d.allowed)} taken, ${String(d.opens)} opened`);
+  counted = now;
 });
 
 after(closeDefaults);
@@ -101,8 +115,21 @@ describe("what Crossplane saw", () => {
     // that counted nothing would prove nothing.
     const b = await breakerCounts(xb.core.metricsUrl);
     assert.ok(b.allowed > 0, "the breaker counted the claim's events");
-    assert.equal(b.opens, 0, `the breaker opened ${String(b.opens)} time(s)`);
-    assert.equal(b.dropped, 0, `the breaker dropped ${String(b.dropped)} event(s)`);
+    console.log(`[crossplane-core] breaker tokens per test: ${perTest.join("; ")}`);
+    if (b.opens > 0 || b.dropped > 0) {
+      // Where it opened, as Crossplane logs it, and what each step took.
+      const opened = readFileSync(xb.core.logFile, "utf8")
+        .split("\n")
+        .filter((l) => l.includes("Circuit breaker is open"))
+        .slice(0, 3)
+        .map((l) => {
+          const o = JSON.parse(l) as { ts?: string; name?: string; "triggered-by"?: string };
+          return `${o.ts ?? ""} ${o.name ?? ""} by ${o["triggered-by"] ?? ""}`;
+        });
+      assert.fail(
+        `the breaker opened ${String(b.opens)} time(s) and dropped ${String(b.dropped)} event(s): ${opened.join("; ")}; per test: ${perTest.join("; ")}`,
+      );
+    }
   });
 
   test("Crossplane dialled the function with TLS and nothing was refused", () => {
@@ -114,15 +141,21 @@ describe("what Crossplane saw", () => {
 });
 
 describe("a managed resource per remote object", () => {
-  // Composites created before sets were shipped keep that shape. Composed per
-  // object a claim takes about 270 of the breaker's 100 tokens while it is
-  // created (docs/adr/0017), so this Crossplane runs with a larger burst, as
-  // docs/install.md tells those installs to; the shape's hand-over to sets
-  // is in ADR 0026.
+  // Composites created before sets were shipped have that shape until they
+  // are handed over to sets (ADR 0026). Composed per object a claim takes
+  // about 270 of the breaker's 100 tokens while it is created (docs/adr/0017):
+  // at Crossplane's defaults, as every other run here, the breaker opens and
+  // slows it, and it must still get Ready. Its hand-over to sets, after
+  // Crossplane is restarted (a composite quiet for long has its breaker
+  // closed; one just created has it open for 5 minutes), makes about 480
+  // watch events (45 managed resources set to Orphan, then deleted) and opens
+  // the breaker once too: the hand-over must still finish, driven by the
+  // function's 15 s TTL while it converges. The rest of that shape's life is
+  // shown by the engine's per-object run.
   let xo: CrossplaneBed | undefined;
   before(async () => {
     await closeDefaults();
-    xo = await crossplaneBed(clusters, { coreArgs: ["--circuit-breaker-burst=1000000"] });
+    xo = await crossplaneBed(clusters);
     await xo.central.apply(perObjectComposition(), fm);
   });
   after(async () => {
@@ -141,8 +174,33 @@ describe("a managed resource per remote object", () => {
         kubeconfigPath: xo.bed.cluster("central").kubeconfigPath,
         providerNamespace: crossplaneNamespace,
         perObject: { composition: perObjectCompositionName },
+        quiet: async () => {
+          assert.ok(xo);
+          const b = await breakerCounts(xo.core.metricsUrl);
+          // Created per object at the defaults, the breaker opened: the
+          // composite would take no event for 5 minutes, where one quiet for
+          // long takes the Composition's change at once.
+          assert.ok(b.opens > 0, "created per object at the defaults, the breaker opened");
+          await xo.core.restart();
+          // Its start passes every object it watches through the breakers once: over when none comes for 5 s.
+          let last: BreakerCounts | undefined;
+          let still = 0;
+          await eventually(
+            "Crossplane has started and its breakers are quiet",
+            async () => {
+              const now = await breakerCounts(xo?.core.metricsUrl ?? "").catch(() => undefined);
+              still =
+                now && last && now.allowed === last.allowed && now.allowed > 0 ? still + 1 : 0;
+              last = now;
+              return still >= 5 ? true : undefined;
+            },
+            120,
+            1000,
+          );
+        },
       };
     },
     "PerObject",
+    "created, then handed over",
   );
 });
