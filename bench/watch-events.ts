@@ -17,6 +17,7 @@ export function countEvents(
 ): {
   count: () => number;
   composite: () => number;
+  compositeChanges: () => Record<string, number>;
   byKind: () => Record<string, Record<string, number>>;
   errors: () => string[];
   stop: () => void;
@@ -33,7 +34,7 @@ export function countEvents(
   const watchKind = async (
     k: { apiVersion: string; kind: string },
     selector: string,
-    seenOne: (type: string) => void,
+    seenOne: (type: string, object?: Record<string, unknown>) => void,
   ): Promise<void> => {
     for (;;) {
       let seen = 0;
@@ -48,7 +49,7 @@ export function countEvents(
           onEvent: (e) => {
             if (e.type === "BOOKMARK") return;
             seen++;
-            seenOne(e.type);
+            seenOne(e.type, e.object);
           },
         });
         return;
@@ -70,15 +71,26 @@ export function countEvents(
       const c = (kindCounts[k.kind] ??= {});
       c[type] = (c[type] ?? 0) + 1;
     });
+  // What each write of the composite changed, by field: where its events come from.
+  const xrChanges: Record<string, number> = {};
+  let previous: Record<string, unknown> | undefined;
   void watchKind(
     { apiVersion: groups.composite, kind: "XStretchKafka" },
     `${labels.claimName}=${claim}`,
-    () => xr++,
+    (type, object) => {
+      xr++;
+      if (type === "MODIFIED" && previous && object)
+        for (const field of changedFields(previous, object))
+          xrChanges[field] = (xrChanges[field] ?? 0) + 1;
+      previous = object;
+    },
   );
   return {
     count: () => n,
     /** The composite's own watch events (its creation and each write of it). */
     composite: () => xr,
+    /** The composite's writes by the field they changed (status.x, spec.x, metadata.x). */
+    compositeChanges: () => xrChanges,
     byKind: () => kindCounts,
     /** Watches that ended before stop(): the count is short by what they missed. */
     errors: () => errors,
@@ -86,6 +98,20 @@ export function countEvents(
       ac.abort();
     },
   };
+}
+
+/** The second-level fields (status.clusters, metadata.finalizers, ...) that differ between two versions. */
+function changedFields(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const top of ["metadata", "spec", "status"]) {
+    const x = (a[top] ?? {}) as Record<string, unknown>;
+    const y = (b[top] ?? {}) as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      if (["resourceVersion", "managedFields", "generation"].includes(k)) continue;
+      if (JSON.stringify(x[k]) !== JSON.stringify(y[k])) out.push(`${top}.${k}`);
+    }
+  }
+  return out;
 }
 
 /**
