@@ -39,14 +39,17 @@ program
   .description(
     "print the composite with its status and every managed resource, like crossplane render with the shipped Composition",
   )
-  .argument("<file>", "an XStretchKafka or a StretchKafka claim (YAML)")
+  .argument(
+    "<file>",
+    "an XStretchKafka, a StretchKafka claim, or a namespaced v2 StretchKafka (kafka.stretchkafka.dev) (YAML)",
+  )
   .option(
     "--observed <file>",
     "observed managed resources (YAML stream), as Crossplane would pass them",
   )
   .option(
     "--required-resources <file>",
-    "objects the function may ask for (the clusters' ProviderConfigs), like crossplane render's flag",
+    "objects the function may ask for (the clusters' ProviderConfigs, or ClusterProviderConfigs for a v2 StretchKafka), like crossplane render's flag",
   )
   .action(async (file: string, o: { observed?: string; requiredResources?: string }) => {
     const { render, shippedInput, toYamlStream } = await import("../../functions/render.ts");
