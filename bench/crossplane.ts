@@ -203,6 +203,7 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
   const xb = await crossplaneBed([...remoteNames, "south"]);
   const central = xb.central;
   const steps: { step: string; seconds: number; breaker: BreakerCounts }[] = [];
+  let closeEvents = (): void => {};
   try {
     await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
     const example = parse(
@@ -250,12 +251,36 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
       return name ? central.find<Claim>(g, "XStretchKafka", name) : undefined;
     };
     let last = await breakerCounts(xb.core.metricsUrl);
+    // What each step's tokens were: the composite's writes by field, the sets' events.
+    const events = countEvents(
+      () => new DynamicClient(xb.bed.cluster("central").kubeConfig()),
+      "orders",
+    );
+    closeEvents = events.stop;
+    const flat = (): Record<string, number> => ({
+      "composite (all)": events.composite(),
+      ...Object.fromEntries(
+        Object.entries(events.compositeChanges()).map(([k, n]) => [`composite ${k}`, n]),
+      ),
+      ...Object.fromEntries(
+        Object.entries(events.byKind()).flatMap(([kind, types]) =>
+          Object.entries(types).map(([t, n]) => [`${kind} ${t.toLowerCase()}`, n]),
+        ),
+      ),
+    });
+    let lastEvents = flat();
     const step = async (name: string, f: () => Promise<void>): Promise<void> => {
       const t0 = performance.now();
       await f();
       const now = await breakerCounts(xb.core.metricsUrl);
       const b = breakerDelta(last, now);
       last = now;
+      const seen = flat();
+      const delta = Object.entries(seen)
+        .map(([k, n]) => [k, n - (lastEvents[k] ?? 0)] as const)
+        .filter(([, n]) => n > 0)
+        .sort(([, a], [, b]) => b - a);
+      lastEvents = seen;
       steps.push({
         step: name,
         seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
@@ -264,6 +289,7 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
       log(
         `  ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s; breaker ${String(b.opens)} opening(s), ${String(b.allowed)} taken, ${String(b.dropped)} dropped`,
       );
+      log(`    watch events: ${delta.map(([k, n]) => `${k} ${String(n)}`).join(", ")}`);
     };
     await step("create", async () => {
       await central.apply(claimOf(), fm);
@@ -320,6 +346,7 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
       });
     });
   } finally {
+    closeEvents();
     await xb.close();
   }
   const opens = steps.reduce((n, s) => n + s.breaker.opens, 0);

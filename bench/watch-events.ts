@@ -73,16 +73,19 @@ export function countEvents(
     });
   // What each write of the composite changed, by field: where its events come from.
   const xrChanges: Record<string, number> = {};
-  let previous: Record<string, unknown> | undefined;
+  // By name: a re-created claim's composite is written while the old one goes.
+  const previous = new Map<string, Record<string, unknown>>();
   void watchKind(
     { apiVersion: groups.composite, kind: "XStretchKafka" },
     `${labels.claimName}=${claim}`,
     (type, object) => {
       xr++;
-      if (type === "MODIFIED" && previous && object)
-        for (const field of changedFields(previous, object))
+      const name = (object?.["metadata"] as { name?: string } | undefined)?.name ?? "";
+      const before = previous.get(name);
+      if (type === "MODIFIED" && before && object)
+        for (const field of changedFields(before, object))
           xrChanges[field] = (xrChanges[field] ?? 0) + 1;
-      previous = object;
+      if (object) previous.set(name, object);
     },
   );
   return {
@@ -108,7 +111,18 @@ function changedFields(a: Record<string, unknown>, b: Record<string, unknown>): 
     const y = (b[top] ?? {}) as Record<string, unknown>;
     for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) {
       if (["resourceVersion", "managedFields", "generation"].includes(k)) continue;
-      if (JSON.stringify(x[k]) !== JSON.stringify(y[k])) out.push(`${top}.${k}`);
+      if (JSON.stringify(x[k]) === JSON.stringify(y[k])) continue;
+      if (k !== "conditions") {
+        out.push(`${top}.${k}`);
+        continue;
+      }
+      // Conditions by type: which of them turn or change their words.
+      type C = { type?: string };
+      const byType = (v: unknown): Map<string, string> =>
+        new Map(((v ?? []) as C[]).map((c) => [c.type ?? "", JSON.stringify(c)]));
+      const [cx, cy] = [byType(x[k]), byType(y[k])];
+      for (const t of new Set([...cx.keys(), ...cy.keys()]))
+        if (cx.get(t) !== cy.get(t)) out.push(`${top}.conditions[${t}]`);
     }
   }
   return out;

@@ -76,11 +76,16 @@ export function rebalancingCondition(j: Joining, live: KafkaLive | undefined): F
   }
   const which = `broker ${j.brokers.join(", ")}`;
   if (j.waitingFor) {
+    // One message while it waits, whatever it waits for: under Crossplane
+    // each change of a condition costs about three writes of the composite,
+    // each a watch event its XR circuit breaker counts (ADR 0026), and what
+    // is under way changes at each step of a scale-up. What is under way is
+    // in the other conditions, and in a KafkaRebalance's progress.waitingFor.
     return {
       type: "Rebalancing",
       status: "True",
       reason: "WaitingForOtherChange",
-      message: `${which} joined; replicas move onto it once ${j.waitingFor}`,
+      message: `${which} joined; replicas move onto it once nothing else is under way (no node starting, restarting or leaving, every cluster ready)`,
     };
   }
   const r = live?.reachable ? live.rebalance : undefined;

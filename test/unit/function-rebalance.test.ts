@@ -47,6 +47,14 @@ const rebalancing = (r: RunFunctionResponse): Condition | undefined =>
  * What the carrier's RemoteKafka asks the provider to move, if anything: one
  * of the three carries the asks (the first cluster by name), the others none.
  */
+/** The admin channel as the carrier's RemoteKafka has it. */
+const carrierAdmin = (r: RunFunctionResponse): KafkaAdmin | undefined =>
+  Object.values(r.desired?.resources ?? {})
+    .map((d) => d.resource as KubeObject & { spec: { forProvider: { kafkaAdmin?: KafkaAdmin } } })
+    .filter((mr) => mr.kind === "RemoteKafka")
+    .map((mr) => mr.spec.forProvider.kafkaAdmin)
+    .find((a) => a?.carrier === true);
+
 const asked = (r: RunFunctionResponse): KafkaAdmin["rebalance"] => {
   const admins = Object.values(r.desired?.resources ?? {})
     .map((d) => d.resource as KubeObject & { spec: { forProvider: { kafkaAdmin?: KafkaAdmin } } })
@@ -204,7 +212,9 @@ test("nothing is asked while another change is under way: a drain, maintenance",
   const r = settled(drainWest, grown, holding);
   assert.ok((statusOf(r).kafka?.removing ?? []).length > 0, "a broker drains");
   assert.equal(asked(r), undefined);
-  assert.match(rebalancing(r)?.message ?? "", /once the drain of broker \d+ is done/);
+  // What it waits for: the same words while it waits, the clause in the admin channel.
+  assert.equal(rebalancing(r)?.reason, "WaitingForOtherChange");
+  assert.match(carrierAdmin(r)?.movesWaitFor ?? "", /^the drain of broker \d+ is done$/);
 
   const maintenance = (s: Spec): void => {
     scaleUp(s);
@@ -213,7 +223,8 @@ test("nothing is asked while another change is under way: a drain, maintenance",
   };
   const m = settled(maintenance, grown, live);
   assert.equal(asked(m), undefined);
-  assert.match(rebalancing(m)?.message ?? "", /the maintenance of cluster north/);
+  assert.equal(rebalancing(m)?.message, rebalancing(r)?.message);
+  assert.match(carrierAdmin(m)?.movesWaitFor ?? "", /the maintenance of cluster north/);
   assert.deepEqual(statusOf(m).kafka?.joiningBrokers, grown.kafka?.joiningBrokers);
 });
 
