@@ -21,7 +21,7 @@ export type ProviderConfigKind = (typeof providerConfigKinds)[number];
  * one, which the platform team owns (a namespaced ProviderConfig is the app
  * team's own credentials).
  */
-export const typedProviderConfigRef: Schema = {
+const typedProviderConfigRef: Schema = {
   type: "object",
   description:
     "The config of the remote cluster: a ClusterProviderConfig, or a ProviderConfig of this namespace.",

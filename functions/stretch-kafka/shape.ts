@@ -7,9 +7,8 @@
  */
 import type { ResourceSelector } from "@crossplane-org/function-sdk-typescript";
 import { groups, type RemoteObjectSet, type XStretchKafka } from "../../apis/index.ts";
+import type { ProviderConfigKind } from "../../apis/namespaced.ts";
 import { labels } from "./names.ts";
-
-export type ProviderConfigKind = "ClusterProviderConfig" | "ProviderConfig";
 
 /** A cluster's config as the XR names it: the legacy XR names a ProviderConfig by name only. */
 export interface ConfigRef {
