@@ -37,29 +37,19 @@ import { startTestBed, type TestBed } from "../../devbed/clusters.ts";
 import { installCrds } from "../../devbed/install.ts";
 import { run } from "../../devbed/run.ts";
 import { allAccepted, refusals, validator } from "../../devbed/validate.ts";
-import { exampleClaims, exampleProviderConfigs, loadExample } from "../examples.ts";
+import {
+  asNamespacedConfigs,
+  asNamespacedXr,
+  exampleClaims,
+  exampleProviderConfigs,
+  loadExample,
+} from "../examples.ts";
 import { functionName } from "../../functions/render.ts";
 import { groups } from "../../apis/index.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const composition = join(root, "compositions", "xstretchkafka.yaml");
 const namespacedComposition = join(root, "compositions", "stretchkafka.yaml");
-
-/** The example claim as a namespaced v2 StretchKafka (ADR 0020). */
-const namespacedXr = (claim: KubeObject): KubeObject => ({
-  apiVersion: groups.namespacedComposite,
-  kind: "StretchKafka",
-  metadata: { name: claim.metadata.name ?? "", namespace: "team-a" },
-  spec: claim["spec"],
-});
-
-/** The example's ProviderConfigs as the ClusterProviderConfigs a v2 XR names. */
-const clusterProviderConfigs = (required: KubeObject[]): KubeObject[] =>
-  required.map((pc) => ({
-    ...pc,
-    apiVersion: groups.namespacedRemote,
-    kind: "ClusterProviderConfig",
-  }));
 
 /** The step's input in compositions/stretchkafka.yaml. */
 function namespacedInput(): Record<string, unknown> {
@@ -159,11 +149,11 @@ describe("crossplane render of a namespaced StretchKafka (the Crossplane v2 shap
     { timeout: 60_000 },
     async () => {
       const { claim, required } = loadExample(exampleClaims[0] ?? "");
-      const xr = namespacedXr(claim);
+      const xr = asNamespacedXr(claim);
       const xrFile = join(work, "v2-xr.yaml");
       writeFileSync(xrFile, stringify(xr));
       const requiredFile = join(work, "v2-required.yaml");
-      writeFileSync(requiredFile, toYamlStream(clusterProviderConfigs(required)));
+      writeFileSync(requiredFile, toYamlStream(asNamespacedConfigs(required)));
       const { stdout } = await run(crank, [
         "render",
         xrFile,
@@ -174,9 +164,7 @@ describe("crossplane render of a namespaced StretchKafka (the Crossplane v2 shap
       ]);
       const theirs = parseStream(stdout) as KubeObject[];
       const ours = parseStream(
-        toYamlStream(
-          render(xr, [], clusterProviderConfigs(required), undefined, namespacedInput()),
-        ),
+        toYamlStream(render(xr, [], asNamespacedConfigs(required), undefined, namespacedInput())),
       ) as KubeObject[];
       assert.deepEqual(theirs, ours);
       const kinds = theirs
@@ -220,11 +208,11 @@ describe("crossplane beta validate", () => {
           all.push({ ...asComposite(claim), status: xr?.["status"] }, ...composed);
         }
         // And as a namespaced v2 StretchKafka, against the v2 XRD and the `.m.` CRDs.
-        const v2 = namespacedXr(claim);
+        const v2 = asNamespacedXr(claim);
         const [xr, ...composed] = render(
           v2,
           [],
-          clusterProviderConfigs(required),
+          asNamespacedConfigs(required),
           undefined,
           namespacedInput(),
         );

@@ -9,36 +9,32 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import cloneDeep from "lodash/cloneDeep.js";
-import { Severity, type RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
+import type { RunFunctionResponse } from "@crossplane-org/function-sdk-typescript";
 import { groups, validate } from "../../apis/index.ts";
-import { asComposite, runPipeline, shippedInput, type KubeObject } from "../../functions/render.ts";
-import { loadExample } from "../examples.ts";
+import {
+  asComposite,
+  fatalResults,
+  runPipeline,
+  shippedInput,
+  type KubeObject,
+} from "../../functions/render.ts";
+import { asNamespacedConfigs, asNamespacedXr, loadExample } from "../examples.ts";
 import { composeFrozen } from "./frozen.ts";
 
 const example = loadExample("claim-3-clusters.yaml");
 const clusters = ["east", "west", "north"];
 
-/** The example claim as a v2 StretchKafka in its own namespace. */
+/** The example claim as a v2 StretchKafka in team-a, its spec edited. */
 function namespacedXr(edit: (spec: Record<string, unknown>) => void = () => {}): KubeObject {
-  const claim = cloneDeep(example.claim);
-  const spec = claim["spec"] as Record<string, unknown>;
-  edit(spec);
-  return {
-    apiVersion: groups.namespacedComposite,
-    kind: "StretchKafka",
-    metadata: { name: "orders", namespace: "team-a" },
-    spec,
-  };
+  const xr = asNamespacedXr({ ...example.claim, metadata: { name: "orders" } });
+  edit(xr["spec"] as Record<string, unknown>);
+  return xr;
 }
 
-/** The example's ProviderConfigs as ClusterProviderConfigs (or another kind and namespace). */
-const configs = (kind = "ClusterProviderConfig", namespace?: string): KubeObject[] =>
-  example.required.map((pc) => ({
-    ...cloneDeep(pc),
-    apiVersion: groups.namespacedRemote,
-    kind,
-    metadata: { ...pc.metadata, ...(namespace ? { namespace } : {}) },
-  }));
+const configs = (
+  kind?: "ClusterProviderConfig" | "ProviderConfig",
+  namespace?: string,
+): KubeObject[] => asNamespacedConfigs(example.required, kind, namespace);
 
 const run = (
   xr: KubeObject,
@@ -46,13 +42,22 @@ const run = (
   input?: Record<string, unknown>,
 ): RunFunctionResponse => runPipeline(xr, [], required, composeFrozen, input);
 
+/** The legacy claim of the same name and namespace, on the shipped Composition. */
+const legacyClaimRun = (): RunFunctionResponse =>
+  runPipeline(
+    asComposite({ ...cloneDeep(example.claim), metadata: { name: "orders", namespace: "team-a" } }),
+    [],
+    example.required,
+    composeFrozen,
+    shippedInput,
+  );
+
 const desired = (r: RunFunctionResponse): Record<string, KubeObject> =>
   Object.fromEntries(
     Object.entries(r.desired?.resources ?? {}).map(([k, v]) => [k, v.resource as KubeObject]),
   );
 
-const fatal = (r: RunFunctionResponse): string[] =>
-  r.results.filter((x) => x.severity === Severity.SEVERITY_FATAL).map((x) => x.message);
+const fatal = fatalResults;
 
 test("a v2 StretchKafka composes a namespaced RemoteObjectSet per cluster naming its ClusterProviderConfig", () => {
   const r = run(namespacedXr());
@@ -137,13 +142,7 @@ test("its connection Secret is composed with the legacy claim's keys and values"
   assert.equal(secret.metadata.name, "conn");
   assert.equal(secret["type"], "connection.crossplane.io/v1alpha1");
   assert.deepEqual(v2.desired?.composite?.connectionDetails, {}, "a v2 XR has none");
-  const legacy = runPipeline(
-    asComposite({ ...cloneDeep(example.claim), metadata: { name: "orders", namespace: "team-a" } }),
-    [],
-    example.required,
-    composeFrozen,
-    shippedInput,
-  );
+  const legacy = legacyClaimRun();
   const legacyData = Object.fromEntries(
     Object.entries(legacy.desired?.composite?.connectionDetails ?? {}).map(([k, v]) => [
       k,
@@ -158,13 +157,7 @@ test("its connection Secret is composed with the legacy claim's keys and values"
 });
 
 test("the remote objects are those of the legacy claim of the same name and namespace", () => {
-  const legacy = runPipeline(
-    asComposite({ ...cloneDeep(example.claim), metadata: { name: "orders", namespace: "team-a" } }),
-    [],
-    example.required,
-    composeFrozen,
-    shippedInput,
-  );
+  const legacy = legacyClaimRun();
   const v2 = run(namespacedXr());
   const entries = (r: RunFunctionResponse): Record<string, unknown> =>
     Object.fromEntries(
@@ -192,7 +185,7 @@ test("a v2 StretchKafka waits while the legacy claim it replaces still has manag
   const xr = namespacedXr();
   const first = run(xr);
   // It asks for the legacy claim's sets by the claim's labels, and for an earlier v2 XR's in its namespace.
-  const asked = r0(first);
+  const asked = first.requirements?.resources ?? {};
   assert.deepEqual(asked["predecessor-RemoteObjectSet"]?.matchLabels?.labels, {
     "crossplane.io/claim-name": "orders",
     "crossplane.io/claim-namespace": "team-a",
@@ -226,7 +219,3 @@ test("a v2 StretchKafka waits while the legacy claim it replaces still has manag
     /waiting for the managed resources of orders-x1/,
   );
 });
-
-const r0 = (
-  r: RunFunctionResponse,
-): NonNullable<RunFunctionResponse["requirements"]>["resources"] => r.requirements?.resources ?? {};
