@@ -263,6 +263,9 @@ async function life(log: (m: string) => void): Promise<Record<string, unknown>> 
         Object.entries(events.compositeChanges()).map(([k, n]) => [`composite ${k}`, n]),
       ),
       ...Object.fromEntries(
+        Object.entries(events.configChanges()).map(([k, n]) => [`ProviderConfig ${k}`, n]),
+      ),
+      ...Object.fromEntries(
         Object.entries(events.byKind()).flatMap(([kind, types]) =>
           Object.entries(types).map(([t, n]) => [`${kind} ${t.toLowerCase()}`, n]),
         ),

@@ -18,6 +18,7 @@ export function countEvents(
   count: () => number;
   composite: () => number;
   compositeChanges: () => Record<string, number>;
+  configChanges: () => Record<string, number>;
   byKind: () => Record<string, Record<string, number>>;
   errors: () => string[];
   stop: () => void;
@@ -65,8 +66,22 @@ export function countEvents(
       }
     }
   };
+  // STRETCH_KAFKA_BENCH_TRACE=1: every event in order, with what it changed (the causal chain).
+  const t0 = performance.now();
+  const trace = process.env["STRETCH_KAFKA_BENCH_TRACE"] === "1";
+  const setBefore = new Map<string, Record<string, unknown>>();
+  const traced = (kind: string, type: string, fields: string[]): void => {
+    if (trace)
+      console.log(
+        `    [${((performance.now() - t0) / 1000).toFixed(2)}] ${kind} ${type} ${fields.join(" ")}`,
+      );
+  };
   for (const k of [...kinds, objectSetKind])
-    void watchKind(k, `${labels.cluster}=${claim}`, (type) => {
+    void watchKind(k, `${labels.cluster}=${claim}`, (type, object) => {
+      const name = (object?.["metadata"] as { name?: string } | undefined)?.name ?? "";
+      const before = setBefore.get(name);
+      traced(`${k.kind}/${name}`, type, before && object ? leaves(before, object, "") : []);
+      if (object) setBefore.set(name, object);
       n++;
       const c = (kindCounts[k.kind] ??= {});
       c[type] = (c[type] ?? 0) + 1;
@@ -82,18 +97,38 @@ export function countEvents(
       xr++;
       const name = (object?.["metadata"] as { name?: string } | undefined)?.name ?? "";
       const before = previous.get(name);
+      traced(
+        `XR/${name}`,
+        type,
+        before && object ? [...writers(before, object), ...leaves(before, object, "")] : [],
+      );
       if (type === "MODIFIED" && before && object)
         for (const field of changedFields(before, object))
           xrChanges[field] = (xrChanges[field] ?? 0) + 1;
       if (object) previous.set(name, object);
     },
   );
+  // Every ProviderConfig's writes by field: the function requires its clusters'
+  // configs until it has composed there, and the breaker counts their changes then.
+  const pcChanges: Record<string, number> = {};
+  const pcBefore = new Map<string, Record<string, unknown>>();
+  void watchKind({ apiVersion: groups.remote, kind: "ProviderConfig" }, "", (type, object) => {
+    const name = (object?.["metadata"] as { name?: string } | undefined)?.name ?? "";
+    const before = pcBefore.get(name);
+    traced(`ProviderConfig/${name}`, type, before && object ? changedFields(before, object) : []);
+    if (type === "MODIFIED" && before && object)
+      for (const field of changedFields(before, object))
+        pcChanges[field] = (pcChanges[field] ?? 0) + 1;
+    if (object) pcBefore.set(name, object);
+  });
   return {
     count: () => n,
     /** The composite's own watch events (its creation and each write of it). */
     composite: () => xr,
     /** The composite's writes by the field they changed (status.x, spec.x, metadata.x). */
     compositeChanges: () => xrChanges,
+    /** Every ProviderConfig's writes by the field they changed (counted only while required). */
+    configChanges: () => pcChanges,
     byKind: () => kindCounts,
     /** Watches that ended before stop(): the count is short by what they missed. */
     errors: () => errors,
@@ -101,6 +136,35 @@ export function countEvents(
       ac.abort();
     },
   };
+}
+
+/** Who wrote: the managedFields entries that changed (manager, operation, subresource). */
+function writers(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  type Entry = { manager?: string; operation?: string; subresource?: string };
+  const entries = (o: Record<string, unknown>): Entry[] =>
+    (o["metadata"] as { managedFields?: Entry[] } | undefined)?.managedFields ?? [];
+  const had = new Set(entries(a).map((e) => JSON.stringify(e)));
+  return entries(b)
+    .filter((e) => !had.has(JSON.stringify(e)))
+    .map(
+      (e) =>
+        `by ${e.manager ?? "?"}/${e.operation ?? "?"}${e.subresource ? `/${e.subresource}` : ""}`,
+    );
+}
+
+/** The paths of the leaves that differ (the trace's detail), up to a dozen. */
+function leaves(a: unknown, b: unknown, at: string): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  const skip = ["resourceVersion", "managedFields", "generation", "lastTransitionTime"];
+  if (a && b && typeof a === "object" && typeof b === "object") {
+    const x = a as Record<string, unknown>;
+    const y = b as Record<string, unknown>;
+    return [...new Set([...Object.keys(x), ...Object.keys(y)])]
+      .filter((k) => !skip.includes(k))
+      .flatMap((k) => leaves(x[k], y[k], at ? `${at}.${k}` : k))
+      .slice(0, 12);
+  }
+  return [`${at}=${b === undefined ? "(gone)" : JSON.stringify(b).slice(0, 60)}`];
 }
 
 /** The second-level fields (status.clusters, metadata.finalizers, ...) that differ between two versions. */

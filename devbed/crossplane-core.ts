@@ -173,6 +173,8 @@ export async function startCrossplaneCore(
           "--package-runtime=External",
           `--metrics-port=${String(metricsPort)}`,
           `--health-probe-port=${String(await freePort())}`,
+          // STRETCH_KAFKA_CROSSPLANE_DEBUG=1: every reconcile in the log (with STRETCH_KAFKA_KEEP_BED=1).
+          ...(process.env["STRETCH_KAFKA_CROSSPLANE_DEBUG"] === "1" ? ["--debug"] : []),
           ...args,
         ],
         {

@@ -6,6 +6,7 @@
  * still in use from being deleted. No polling: it runs when the
  * ProviderConfig, its Secret, its usages or its cluster's watches change.
  */
+import isEqual from "lodash/isEqual.js";
 import type { Logger } from "pino";
 import { groups, type Condition, type ProviderConfig } from "../../apis/index.ts";
 import type { DynamicClient, KubeObject } from "../kube/dynamic.ts";
@@ -42,6 +43,26 @@ export interface ProviderConfigDeps {
 }
 
 type Cond = Omit<Condition, "lastTransitionTime">;
+
+type Compared = Pick<
+  NonNullable<ProviderConfig["status"]>,
+  "conditions" | "serverVersion" | "lastError"
+>;
+
+/**
+ * Whether a ProviderConfig's status, as stored, says what `next` says but for
+ * its users count. Compared by value: the API server gives back an object's
+ * fields in its own order (a condition's keys sorted), so a comparison of the
+ * serialized text saw a change on every pass and the users count was written
+ * at once, never after `usersDelayMs`.
+ */
+export function sameButUsers(stored: Compared, next: Compared): boolean {
+  return (
+    isEqual(stored.conditions ?? [], next.conditions ?? []) &&
+    stored.serverVersion === next.serverVersion &&
+    stored.lastError === next.lastError
+  );
+}
 
 /** Why a cluster does not serve us: it refuses these credentials, or it does not answer. */
 function refusal(lastError: string): string {
@@ -190,10 +211,7 @@ export class ProviderConfigReconciler {
     );
     const status = { ...fields, conditions, observedGeneration: pc.metadata.generation };
     const old = pc.status ?? {};
-    const rest =
-      JSON.stringify(conditions) === JSON.stringify(old.conditions ?? []) &&
-      old.serverVersion === fields["serverVersion"] &&
-      old.lastError === fields["lastError"];
+    const rest = sameButUsers(old, status);
     const name = pc.metadata.name ?? "";
     if (rest && old.users === fields["users"]) {
       this.usersChanged.delete(name);
