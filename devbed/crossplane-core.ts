@@ -355,6 +355,8 @@ export class PackageRuntime {
         `127.0.0.1:${String(port)}`,
         "--tls-server-certs-dir",
         dir,
+        // STRETCH_KAFKA_CROSSPLANE_DEBUG=1: each call, its composite's version and readiness in the log.
+        ...(process.env["STRETCH_KAFKA_CROSSPLANE_DEBUG"] === "1" ? ["--debug"] : []),
         ...(this.o.functionArgs ?? []),
       ),
       process.env,

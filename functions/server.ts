@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import {
   FunctionRunnerServiceService,
+  Ready,
   RunFunctionRequest,
   Severity,
   Target,
@@ -57,6 +58,20 @@ function fatal(req: RunFunctionRequest, message: string): RunFunctionResponse {
  * Runs the function; anything it throws becomes a fatal result, never a
  * crashed call, and is marked `failed` so that it is not remembered.
  */
+/** What a debug log says of a call: the composite, its version, and its readiness as answered. */
+function readinessOf(req: RunFunctionRequest, rsp: RunFunctionResponse): Record<string, unknown> {
+  const xr = req.observed?.composite?.resource as
+    { metadata?: { name?: string; generation?: number; resourceVersion?: string } } | undefined;
+  const resources = Object.entries(rsp.desired?.resources ?? {});
+  return {
+    composite: xr?.metadata?.name,
+    generation: xr?.metadata?.generation,
+    resourceVersion: xr?.metadata?.resourceVersion,
+    ready: rsp.desired?.composite?.ready,
+    unready: resources.filter(([, r]) => r.ready !== Ready.READY_TRUE).map(([n]) => n),
+  };
+}
+
 function runSafely(
   fn: RunFunction,
   req: RunFunctionRequest,
@@ -176,8 +191,11 @@ export async function serve(fn: RunFunction, opts: ServeOptions, log: Logger): P
       const key = ResponseCache.key(req, call.request);
       let rsp = cache.get(key);
       const cached = rsp !== undefined;
+      // At debug level: which composite at which version, and what its readiness came to.
+      let readiness: Record<string, unknown> | undefined;
       if (!rsp) {
         const { response, failed } = runSafely(fn, req, log);
+        if (log.isLevelEnabled("debug")) readiness = readinessOf(req, response);
         rsp = encodeResponse(response);
         if (maxResponse > 0 && rsp.length > maxResponse) {
           // The caller would refuse the message and report only gRPC's size error.
@@ -188,7 +206,10 @@ export async function serve(fn: RunFunction, opts: ServeOptions, log: Logger): P
           cache.set(key, rsp);
         }
       }
-      log.debug({ tag: req.meta?.tag, cached, ms: performance.now() - started }, "RunFunction");
+      log.debug(
+        { tag: req.meta?.tag, cached, ms: performance.now() - started, ...readiness },
+        "RunFunction",
+      );
       callback(null, rsp);
     },
   });

@@ -365,21 +365,32 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   });
   const shape = handing.phase === "sets" ? "PerCluster" : recordedShape;
   const desiredResources: Record<string, Resource> = {};
-  const add = (name: string, resource: Resource["resource"]): void => {
+  const add = (name: string, resource: Resource["resource"], ready?: boolean): void => {
     const seen = composed[name];
     desiredResources[name] = {
       resource,
       connectionDetails: {},
-      ready: seen && isReady(seen) ? Ready.READY_TRUE : Ready.READY_FALSE,
+      ready: (ready ?? (seen && isReady(seen))) ? Ready.READY_TRUE : Ready.READY_FALSE,
     };
   };
   // Each cluster's set names its config as the XR does (a v2 XR gives the kind too).
   const refOfSet = new Map<string, ConfigRef>(
     spec.clusters.map((c) => [setResourceName(c.name), c.providerConfigRef]),
   );
+  // A cluster's set is ready when its cluster is (status.clusters[].ready): the
+  // set's own Ready condition stays True at the generation before a change
+  // until the provider has looked at the new one (a scaled pool's new pod not
+  // even created yet), which made the composite Ready while a cluster still
+  // converged, and Ready then turned as each reconcile saw it, each turn a
+  // write Crossplane's XR circuit breaker counts (ADR 0026).
+  const healthOfSet = new Map(health.map((h) => [setResourceName(h.name), h.ready]));
   if (shape === "PerCluster")
     for (const [name, set] of objectSets(managed, composite))
-      add(name, api.set(set, refOfSet.get(name) ?? set.spec.providerConfigRef));
+      add(
+        name,
+        api.set(set, refOfSet.get(name) ?? set.spec.providerConfigRef),
+        healthOfSet.get(name),
+      );
   else if (handing.phase === "orphaning" || handing.phase === "sets")
     for (const { name, mr } of managed)
       add(name, { ...mr, spec: { ...mr.spec, deletionPolicy: "Orphan" } });

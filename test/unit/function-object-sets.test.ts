@@ -407,3 +407,40 @@ test("a set's entries are read under their resources' names, with the set's labe
   );
   assert.equal(seen["east-cm-b"]?.metadata?.name, "own");
 });
+
+test("a cluster's set is ready when its cluster is: a set still Ready at the generation before a change does not make the composite Ready", () => {
+  const fresh = runExample(() => {});
+  const st = statusOf(runExample(() => {}, statusOf(fresh), allReady(fresh)));
+  const settled = runExample(() => {}, st, allReady(fresh));
+  const status = { ...statusOf(settled), remoteObjects: "PerCluster" as const };
+  const sets = asSets(allReady(settled));
+  const before = runExample(() => {}, status, sets, [], perCluster);
+  assert.equal(before.desired?.composite?.ready, Ready.READY_TRUE, "settled: Ready");
+
+  // One more broker in east: every set still says Ready (its status is of the
+  // generation before), east has a pod more to run than it reports.
+  const scaled = runExample(
+    (spec) => {
+      const clusters = spec["clusters"] as { name: string; nodePools: { replicas: number }[] }[];
+      const east = clusters.find((c) => c.name === "east");
+      const pool = east?.nodePools.at(-1);
+      assert.ok(pool, "the example has a pool in east");
+      pool.replicas += 1;
+    },
+    status,
+    sets,
+    [],
+    perCluster,
+  );
+  const readiness = Object.fromEntries(
+    Object.entries(scaled.desired?.resources ?? {}).map(([n, d]) => [n, d.ready]),
+  );
+  assert.deepEqual(readiness, {
+    "east-objects": Ready.READY_FALSE,
+    "north-objects": Ready.READY_TRUE,
+    "west-objects": Ready.READY_TRUE,
+  });
+  assert.equal(scaled.desired?.composite?.ready, Ready.READY_FALSE);
+  const east = statusOf(scaled).clusters?.find((c) => c.name === "east");
+  assert.equal(east?.ready, false, "and status.clusters says why");
+});
