@@ -54,10 +54,6 @@ function fatal(req: RunFunctionRequest, message: string): RunFunctionResponse {
   };
 }
 
-/**
- * Runs the function; anything it throws becomes a fatal result, never a
- * crashed call, and is marked `failed` so that it is not remembered.
- */
 /** What a debug log says of a call: the composite, its version, and its readiness as answered. */
 function readinessOf(req: RunFunctionRequest, rsp: RunFunctionResponse): Record<string, unknown> {
   const xr = req.observed?.composite?.resource as
@@ -72,6 +68,10 @@ function readinessOf(req: RunFunctionRequest, rsp: RunFunctionResponse): Record<
   };
 }
 
+/**
+ * Runs the function; anything it throws becomes a fatal result, never a
+ * crashed call, and is marked `failed` so that it is not remembered.
+ */
 function runSafely(
   fn: RunFunction,
   req: RunFunctionRequest,

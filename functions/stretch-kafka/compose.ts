@@ -381,8 +381,8 @@ export function compose(req: RunFunctionRequest): RunFunctionResponse {
   // set's own Ready condition stays True at the generation before a change
   // until the provider has looked at the new one (a scaled pool's new pod not
   // even created yet), which made the composite Ready while a cluster still
-  // converged, and Ready then turned as each reconcile saw it, each turn a
-  // write Crossplane's XR circuit breaker counts (ADR 0026).
+  // converged, and its Ready turn apart from Degraded, in writes of their
+  // own, each a watch event Crossplane's XR circuit breaker counts (ADR 0026).
   const healthOfSet = new Map(health.map((h) => [setResourceName(h.name), h.ready]));
   if (shape === "PerCluster")
     for (const [name, set] of objectSets(managed, composite))
