@@ -72,6 +72,8 @@ export interface InstallOptions {
   /** Strimzi 0.49-0.51's CRDs (serving v1beta2 too) instead of Strimzi 1.x's. */
   strimziLegacy?: boolean;
   ours?: boolean;
+  /** The v2 shape's (ADR 0020): the namespaced XR's CRD and the `.m.` provider kinds. */
+  oursNamespaced?: boolean;
 }
 
 /** Installs the requested CRD sets (all by default). */
@@ -83,6 +85,7 @@ export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Pr
     strimzi: true,
     strimziLegacy: false,
     ours: true,
+    oursNamespaced: false,
     ...opts,
   };
   const ext = await externalCrds();
@@ -93,6 +96,7 @@ export async function installCrds(kc: KubeConfig, opts: InstallOptions = {}): Pr
     ...(want.strimzi && !want.strimziLegacy ? ext.strimzi : []),
     ...(want.strimziLegacy ? ext.strimziLegacy : []),
     ...(want.ours ? ourCrdFiles() : []),
+    ...(want.oursNamespaced ? ourCrdFiles("namespaced") : []),
   ];
   await applyFiles(kc, files);
 }

@@ -5,15 +5,19 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { DynamicClient } from "../../controller/kube/dynamic.ts";
+import { groups } from "../../apis/index.ts";
+import { DynamicClient, type KubeObject } from "../../controller/kube/dynamic.ts";
 import { describeError, kubeStatus } from "../../controller/kube/errors.ts";
 import { RemoteClients } from "../../controller/provider/clients.ts";
+import { CredentialsError } from "../../controller/provider/credentials.ts";
 import { eventually } from "../../devbed/eventually.ts";
+import { installCrds } from "../../devbed/install.ts";
 import {
   configMapToken,
   fm,
   providerBed,
   registerWithToken,
+  serverCa,
   testLogger,
   type ProviderBed,
 } from "../../devbed/provider-bed.ts";
@@ -123,3 +127,88 @@ test("a ProviderConfig or Secret that does not exist is named", { timeout: 60_00
     await clients.stop();
   }
 });
+
+test(
+  "the v2 shape's configs: a ClusterProviderConfig names any Secret, a namespaced ProviderConfig only one of its own namespace",
+  { timeout: 120_000 },
+  async () => {
+    await installCrds(pb.bed.cluster("central").kubeConfig(), {
+      crossplane: false,
+      mcs: false,
+      monitoring: false,
+      strimzi: false,
+      ours: false,
+      oursNamespaced: true,
+    });
+    const c = pb.bed.cluster("east");
+    const stringData = {
+      server: c.server,
+      "ca.crt": serverCa(c),
+      token: await configMapToken(east, "token-v2"),
+    };
+    await central.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }, fm);
+    for (const namespace of ["stretch-kafka-system", "team-a"])
+      await central.apply(
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "east-v2-credentials", namespace },
+          stringData,
+        },
+        fm,
+      );
+    const config = (
+      kind: string,
+      name: string,
+      secretNamespace: string,
+      namespace?: string,
+    ): KubeObject => ({
+      apiVersion: groups.namespacedRemote,
+      kind,
+      metadata: { name, ...(namespace ? { namespace } : {}) },
+      spec: {
+        credentials: {
+          source: "Secret",
+          format: "Token",
+          secretRef: { namespace: secretNamespace, name: "east-v2-credentials" },
+        },
+      },
+    });
+    await central.apply(config("ClusterProviderConfig", "east", "stretch-kafka-system"), fm);
+    await central.apply(config("ProviderConfig", "east", "team-a", "team-a"), fm);
+    await central.apply(config("ProviderConfig", "borrowed", "stretch-kafka-system", "team-a"), fm);
+
+    const clients = new RemoteClients(central, log, undefined, { namespaced: true });
+    const legacyOnly = new RemoteClients(central, log);
+    await clients.start();
+    await legacyOnly.start();
+    try {
+      for (const key of ["ClusterProviderConfig/east", "ProviderConfig/team-a/east"]) {
+        const remote = await eventually(`a client for ${key}`, () => clients.get(key));
+        await remote.client.list("v1", "ConfigMap", { namespace: "kafka" });
+      }
+      await eventually("the borrowing config seen", () =>
+        clients.providerConfig("ProviderConfig/team-a/borrowed"),
+      );
+      await assert.rejects(
+        clients.get("ProviderConfig/team-a/borrowed"),
+        (err: unknown) =>
+          err instanceof CredentialsError &&
+          /^ProviderConfig team-a\/borrowed names Secret stretch-kafka-system\/east-v2-credentials; a ProviderConfig in namespace team-a may only name a Secret of its own namespace/.test(
+            err.message,
+          ),
+      );
+      await assert.rejects(
+        clients.get("ProviderConfig/team-b/east"),
+        /ProviderConfig team-b\/east does not exist/,
+      );
+      await assert.rejects(
+        legacyOnly.get("ClusterProviderConfig/east"),
+        /ClusterProviderConfig "east" is of the v2 shape, which this provider does not serve/,
+      );
+    } finally {
+      await clients.stop();
+      await legacyOnly.stop();
+    }
+  },
+);
