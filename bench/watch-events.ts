@@ -69,6 +69,7 @@ export function countEvents(
   // STRETCH_KAFKA_BENCH_TRACE=1: every event in order, with what it changed (the causal chain).
   const t0 = performance.now();
   const trace = process.env["STRETCH_KAFKA_BENCH_TRACE"] === "1";
+  // By kind and name: two kinds may have objects of one name.
   const setBefore = new Map<string, Record<string, unknown>>();
   const traced = (kind: string, type: string, fields: string[]): void => {
     if (trace)
@@ -78,9 +79,9 @@ export function countEvents(
   };
   for (const k of [...kinds, objectSetKind])
     void watchKind(k, `${labels.cluster}=${claim}`, (type, object) => {
-      const name = (object?.["metadata"] as { name?: string } | undefined)?.name ?? "";
+      const name = `${k.kind}/${(object?.["metadata"] as { name?: string } | undefined)?.name ?? ""}`;
       const before = setBefore.get(name);
-      traced(`${k.kind}/${name}`, type, before && object ? leaves(before, object, "") : []);
+      traced(name, type, before && object ? leaves(before, object, "") : []);
       if (object) setBefore.set(name, object);
       n++;
       const c = (kindCounts[k.kind] ??= {});
