@@ -5,8 +5,8 @@
  * against the claim's composite); anything else goes at once.
  */
 import { test } from "node:test";
-import type { Condition } from "../../apis/index.ts";
 import assert from "node:assert/strict";
+import type { Condition } from "../../apis/index.ts";
 import { mergeConditions } from "../../controller/provider/conditions.ts";
 import { sameButUsers } from "../../controller/provider/providerconfig.ts";
 
