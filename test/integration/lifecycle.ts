@@ -7,6 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
 import {
   KubeApiError,
@@ -124,14 +125,23 @@ export function claimLifecycle(
     );
     await bed().central.apply(c, { fieldManager: "app-team" });
   };
-  const ready = (name = "orders", seconds = 180): Promise<Claim> =>
+  /**
+   * The claim Ready and Synced; with `settledMs`, and then unchanged for that
+   * long: under Crossplane a composite's status apply can put back, for a
+   * moment, conditions of an earlier version (crossplane/crossplane#7062,
+   * ADR 0026), so one Ready sample during a convergence may be an old one.
+   */
+  const ready = (name = "orders", seconds = 180, settledMs = 0): Promise<Claim> =>
     eventually(
-      `claim ${name} is Ready and Synced`,
+      `claim ${name} is Ready and Synced${settledMs > 0 ? `, unchanged for ${String(settledMs)} ms` : ""}`,
       async () => {
         const c = await find(name);
-        return cond(c, "Ready")?.status === "True" && cond(c, "Synced")?.status === "True"
-          ? c
-          : undefined;
+        if (cond(c, "Ready")?.status !== "True" || cond(c, "Synced")?.status !== "True")
+          return undefined;
+        if (settledMs === 0) return c;
+        await sleep(settledMs);
+        const again = await find(name);
+        return again?.metadata.resourceVersion === c?.metadata.resourceVersion ? again : undefined;
       },
       seconds,
       250,
@@ -516,7 +526,8 @@ export function claimLifecycle(
             90,
             250,
           );
-          await ready();
+          // Settled: the next test takes this status as the last good one.
+          await ready("orders", 180, 1500);
         },
       );
 
