@@ -57,11 +57,9 @@ const desired = (r: RunFunctionResponse): Record<string, KubeObject> =>
     Object.entries(r.desired?.resources ?? {}).map(([k, v]) => [k, v.resource as KubeObject]),
   );
 
-const fatal = fatalResults;
-
 test("a v2 StretchKafka composes a namespaced RemoteObjectSet per cluster naming its ClusterProviderConfig", () => {
   const r = run(namespacedXr());
-  assert.deepEqual(fatal(r), []);
+  assert.deepEqual(fatalResults(r), []);
   const sets = Object.entries(desired(r)).filter(([, o]) => o.kind === "RemoteObjectSet");
   assert.deepEqual(sets.map(([name]) => name).sort(), clusters.map((c) => `${c}-objects`).sort());
   for (const [name, set] of sets) {
@@ -101,7 +99,7 @@ test("a cluster may name a ProviderConfig of the XR's namespace", () => {
     ...configs().filter((c) => c.metadata.name !== "east"),
   ];
   const r = run(xr, required);
-  assert.deepEqual(fatal(r), []);
+  assert.deepEqual(fatalResults(r), []);
   const east = desired(r)["east-objects"];
   assert.deepEqual((east?.["spec"] as { providerConfigRef: unknown }).providerConfigRef, {
     kind: "ProviderConfig",
@@ -115,7 +113,7 @@ test("a cluster may name a ProviderConfig of the XR's namespace", () => {
     ...configs().filter((c) => c.metadata.name !== "east"),
   ]);
   assert.match(
-    fatal(elsewhere).join("\n"),
+    fatalResults(elsewhere).join("\n"),
     /ProviderConfig "east" in namespace team-a does not exist; register the cluster first/,
   );
 });
@@ -125,13 +123,13 @@ test("a missing ClusterProviderConfig is refused, saying which, and nothing is c
     namespacedXr(),
     configs().filter((c) => c.metadata.name !== "west"),
   );
-  assert.match(fatal(r).join("\n"), /ClusterProviderConfig "west" does not exist/);
+  assert.match(fatalResults(r).join("\n"), /ClusterProviderConfig "west" does not exist/);
   assert.deepEqual(Object.keys(r.desired?.resources ?? {}), []);
 });
 
 test("a legacy ProviderConfig does not stand in for a ClusterProviderConfig", () => {
   const r = run(namespacedXr(), example.required);
-  assert.match(fatal(r).join("\n"), /ClusterProviderConfig "east" does not exist/);
+  assert.match(fatalResults(r).join("\n"), /ClusterProviderConfig "east" does not exist/);
 });
 
 test("its connection Secret is composed with the legacy claim's keys and values", () => {
@@ -176,7 +174,7 @@ test("a v2 StretchKafka that fails its schema is refused with the field named", 
     }),
   );
   assert.match(
-    fatal(r).join("\n"),
+    fatalResults(r).join("\n"),
     /invalid composite: spec\.clusters\[0\]\.providerConfigRef\.kind must be one of "ClusterProviderConfig", "ProviderConfig"/,
   );
 });

@@ -113,6 +113,12 @@ function asSets(
   });
 }
 
+/** A new claim's run, observed Ready twice (its status recorded, then read back): settled. */
+function settledFrom(fresh: ReturnType<typeof runExample>): ReturnType<typeof runExample> {
+  const st = statusOf(runExample(() => {}, statusOf(fresh), allReady(fresh)));
+  return runExample(() => {}, st, allReady(fresh));
+}
+
 const perCluster = {
   apiVersion: "function.stretchkafka.dev/v1alpha1",
   kind: "Input",
@@ -176,8 +182,7 @@ test("a new claim composed per cluster gets one RemoteObjectSet per cluster whos
   assert.equal(statusOf(freshSets).remoteObjects, "PerCluster");
   assert.deepEqual(perObjectView(freshSets), perObjectView(fresh));
 
-  const st = statusOf(runExample(() => {}, statusOf(fresh), allReady(fresh)));
-  const settled = runExample(() => {}, st, allReady(fresh));
+  const settled = settledFrom(fresh);
   const perObject = allReady(settled);
   const sets = asSets(perObject);
   assert.equal(sets.length, 3, "one set per cluster");
@@ -409,9 +414,7 @@ test("a set's entries are read under their resources' names, with the set's labe
 });
 
 test("a cluster's set is ready when its cluster is: a set still Ready at the generation before a change does not make the composite Ready", () => {
-  const fresh = runExample(() => {});
-  const st = statusOf(runExample(() => {}, statusOf(fresh), allReady(fresh)));
-  const settled = runExample(() => {}, st, allReady(fresh));
+  const settled = settledFrom(runExample(() => {}));
   const status = { ...statusOf(settled), remoteObjects: "PerCluster" as const };
   const sets = asSets(allReady(settled));
   const before = runExample(() => {}, status, sets, [], perCluster);
